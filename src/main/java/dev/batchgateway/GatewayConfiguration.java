@@ -1,0 +1,121 @@
+package dev.batchgateway;
+
+import dev.batchgateway.completion.Scheduler;
+import dev.batchgateway.completion.SchedulerEvents;
+import dev.batchgateway.completion.SchedulerPolicy;
+import dev.batchgateway.completion.Ticker;
+import dev.batchgateway.completion.UsageEvents;
+import dev.batchgateway.completion.UsageLedger;
+import dev.batchgateway.completion.UsageRepository;
+import dev.batchgateway.completion.WorkerApi;
+import java.time.Clock;
+import java.time.Duration;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.beans.factory.annotation.Value;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.SmartLifecycle;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/** The injector: builds the domain from the ports' adapters and the properties. */
+@Configuration(proxyBeanMethods = false)
+@EnableConfigurationProperties(GatewayProperties.class)
+class GatewayConfiguration {
+
+    /** Rows per usage write: one round trip for many batches, well below PostgreSQL's bind-parameter limit. */
+    private static final int USAGE_ROWS_PER_WRITE = 1000;
+
+    @Bean
+    UsageLedger usageLedger(UsageRepository repository, GatewayProperties properties, ObjectProvider<UsageEvents> events) {
+        return new UsageLedger(
+                        repository,
+                        properties.usage().bufferCapacity(),
+                        USAGE_ROWS_PER_WRITE,
+                        Duration.ofMillis(100),
+                        Duration.ofSeconds(5),
+                        Ticker.system(),
+                        events.getIfAvailable(() -> UsageEvents.NONE))
+                .start();
+    }
+
+    @Bean
+    Scheduler scheduler(
+            WorkerApi worker,
+            UsageLedger ledger,
+            GatewayProperties properties,
+            ObjectProvider<SchedulerEvents> events) {
+        var policy = new SchedulerPolicy(
+                properties.batch().size(),
+                properties.batch().maxWait(),
+                properties.maxConcurrentBatches(),
+                properties.queueCapacity(),
+                properties.requestTimeout(),
+                properties.worker().timeout());
+        return new Scheduler(
+                        worker, ledger, policy, Ticker.system(), Clock.systemUTC(),
+                        events.getIfAvailable(() -> SchedulerEvents.NONE))
+                .start();
+    }
+
+    /**
+     * Stops the scheduler before the web server's graceful shutdown: new requests get 503, queued ones leave in a
+     * last batch, and every caller has its answer before the server waits for open requests.
+     */
+    @Bean
+    SmartLifecycle schedulerShutdown(
+            Scheduler scheduler,
+            @Value("${spring.lifecycle.timeout-per-shutdown-phase:30s}") Duration grace) {
+        return new ShutdownStep(SmartLifecycle.DEFAULT_PHASE, () -> scheduler.shutdown(grace));
+    }
+
+    /** Flushes usage after the scheduler has finished its last batches and before the database pool closes. */
+    @Bean
+    SmartLifecycle usageLedgerShutdown(
+            UsageLedger ledger,
+            @Value("${spring.lifecycle.timeout-per-shutdown-phase:30s}") Duration grace) {
+        return new ShutdownStep(SmartLifecycle.DEFAULT_PHASE - 512, () -> ledger.close(grace));
+    }
+
+    /** A lifecycle that does nothing on start and runs one step of the shutdown on stop. */
+    private static final class ShutdownStep implements SmartLifecycle {
+
+        interface Step {
+            void run() throws InterruptedException;
+        }
+
+        private final int phase;
+        private final Step step;
+        private volatile boolean running;
+
+        ShutdownStep(int phase, Step step) {
+            this.phase = phase;
+            this.step = step;
+        }
+
+        @Override
+        public void start() {
+            running = true;
+        }
+
+        @Override
+        public void stop() {
+            try {
+                step.run();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                running = false;
+            }
+        }
+
+        @Override
+        public boolean isRunning() {
+            return running;
+        }
+
+        @Override
+        public int getPhase() {
+            return phase;
+        }
+    }
+}

@@ -1,0 +1,97 @@
+package dev.batchgateway;
+
+import java.time.Duration;
+import java.util.List;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+/**
+ * Everything the gateway is configured with, bound from {@code gateway.*} (environment variables {@code GATEWAY_*},
+ * see application.yml and the README). Each record checks its values, so a bad setting stops start-up with a message
+ * naming the variable to fix.
+ */
+@ConfigurationProperties("gateway")
+public record GatewayProperties(
+        Batch batch,
+        int queueCapacity,
+        Duration requestTimeout,
+        Worker worker,
+        int maxTokens,
+        int maxPromptChars,
+        Simulated simulated,
+        Usage usage) {
+
+    public GatewayProperties {
+        require(batch != null && worker != null && simulated != null && usage != null,
+                "gateway.batch, gateway.worker, gateway.simulated and gateway.usage must be configured");
+        require(queueCapacity >= 1, "GATEWAY_QUEUE_CAPACITY must be at least 1, was " + queueCapacity);
+        requirePositive(requestTimeout, "GATEWAY_REQUEST_TIMEOUT");
+        require(maxTokens >= 1, "GATEWAY_MAX_TOKENS must be at least 1, was " + maxTokens);
+        require(maxPromptChars >= 1, "GATEWAY_MAX_PROMPT_CHARS must be at least 1, was " + maxPromptChars);
+    }
+
+    /** Max concurrent batches as configured, or the default for the worker type. */
+    public int maxConcurrentBatches() {
+        return worker.maxConcurrentBatches() != null ? worker.maxConcurrentBatches() : worker.type().defaultConcurrentBatches;
+    }
+
+    public record Batch(int size, Duration maxWait) {
+        public Batch {
+            require(size >= 1, "GATEWAY_BATCH_SIZE must be at least 1, was " + size);
+            require(maxWait != null && !maxWait.isNegative(), "GATEWAY_BATCH_MAX_WAIT must not be negative, was " + maxWait);
+        }
+    }
+
+    public record Worker(WorkerType type, List<String> url, String model, Duration timeout, Integer maxConcurrentBatches) {
+        public Worker {
+            require(type != null, "GATEWAY_WORKER_TYPE is not set: set it to simulated, vllm or ollama");
+            url = url == null ? List.of() : url.stream().map(String::strip).filter(u -> !u.isEmpty()).toList();
+            model = model == null || model.isBlank() ? null : model.strip();
+            requirePositive(timeout, "GATEWAY_WORKER_TIMEOUT");
+            require(maxConcurrentBatches == null || maxConcurrentBatches >= 1,
+                    "GATEWAY_WORKER_MAX_CONCURRENT_BATCHES must be at least 1, was " + maxConcurrentBatches);
+            if (type != WorkerType.SIMULATED) {
+                require(!url.isEmpty(), "GATEWAY_WORKER_URL is not set: give the base URL of the " + type.label + " server, e.g. "
+                        + type.exampleUrl);
+                require(model != null, "GATEWAY_WORKER_MODEL is not set: name the model the " + type.label + " server serves");
+            }
+        }
+    }
+
+    public enum WorkerType {
+        SIMULATED("simulated", 32, ""),
+        VLLM("vLLM", 32, "http://localhost:8000"),
+        OLLAMA("Ollama", 1, "http://localhost:11434");
+
+        final String label;
+        final int defaultConcurrentBatches;
+        final String exampleUrl;
+
+        WorkerType(String label, int defaultConcurrentBatches, String exampleUrl) {
+            this.label = label;
+            this.defaultConcurrentBatches = defaultConcurrentBatches;
+            this.exampleUrl = exampleUrl;
+        }
+    }
+
+    public record Simulated(Duration latency) {
+        public Simulated {
+            require(latency != null && !latency.isNegative(), "GATEWAY_SIMULATED_LATENCY must not be negative, was " + latency);
+        }
+    }
+
+    public record Usage(int bufferCapacity) {
+        public Usage {
+            require(bufferCapacity >= 1, "GATEWAY_USAGE_BUFFER_CAPACITY must be at least 1, was " + bufferCapacity);
+        }
+    }
+
+    private static void require(boolean condition, String message) {
+        if (!condition) {
+            throw new InvalidConfigurationException(message);
+        }
+    }
+
+    private static void requirePositive(Duration duration, String variable) {
+        require(duration != null && duration.isPositive(), variable + " must be a positive duration (e.g. 30s), was " + duration);
+    }
+}

@@ -1,0 +1,19 @@
+package dev.batchgateway.completion;
+
+import java.util.Objects;
+import java.util.UUID;
+
+/** One caller's prompt, identified by the request id its usage is recorded under. */
+public record CompletionRequest(UUID requestId, long userId, String prompt, GenerationParameters parameters) {
+
+    public CompletionRequest {
+        Objects.requireNonNull(requestId, "requestId");
+        Objects.requireNonNull(parameters, "parameters");
+        if (userId < 1) {
+            throw new IllegalArgumentException("user id must be at least 1, was " + userId);
+        }
+        if (prompt == null || prompt.isBlank()) {
+            throw new IllegalArgumentException("prompt must not be blank");
+        }
+    }
+}

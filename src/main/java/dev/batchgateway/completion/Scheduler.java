@@ -1,0 +1,378 @@
+package dev.batchgateway.completion;
+
+import java.time.Duration;
+import java.time.InstantSource;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Collects requests into batches and sends each batch to the worker in one call.
+ *
+ * <p>One loop on a virtual thread takes requests from the queue and groups them by generation parameters. A group
+ * leaves as a batch when it holds {@code batchSize} requests, or when its first request has waited {@code maxWait}.
+ * Each batch runs on its own virtual thread, at most {@code maxConcurrentBatches} at once; the loop waits for a free
+ * slot, and requests wait in the queue meanwhile, which is bounded by {@code queueCapacity}.
+ */
+public final class Scheduler implements SchedulerApi {
+
+    private static final System.Logger LOG = System.getLogger(Scheduler.class.getName());
+    private static final Duration MIN_RETRY_AFTER = Duration.ofSeconds(1);
+
+    private final WorkerApi worker;
+    private final UsageLedger ledger;
+    private final SchedulerPolicy policy;
+    private final Ticker ticker;
+    private final InstantSource clock;
+    private final SchedulerEvents events;
+
+    private final BlockingQueue<Queued> incoming = new LinkedBlockingQueue<>();
+    private final AtomicInteger waiting = new AtomicInteger();
+    private final Semaphore batchSlots;
+    private final ScheduledExecutorService timers;
+    private final ExecutorService batches = Executors.newVirtualThreadPerTaskExecutor();
+    private final AtomicLong batchIds = new AtomicLong();
+    private final DrainRate drainRate;
+    private final Thread loop;
+    private volatile boolean accepting = true;
+
+    public Scheduler(
+            WorkerApi worker,
+            UsageLedger ledger,
+            SchedulerPolicy policy,
+            Ticker ticker,
+            InstantSource clock,
+            SchedulerEvents events) {
+        this.worker = Objects.requireNonNull(worker, "worker");
+        this.ledger = Objects.requireNonNull(ledger, "ledger");
+        this.policy = Objects.requireNonNull(policy, "policy");
+        this.ticker = Objects.requireNonNull(ticker, "ticker");
+        this.clock = Objects.requireNonNull(clock, "clock");
+        this.events = Objects.requireNonNull(events, "events");
+        this.batchSlots = new Semaphore(policy.maxConcurrentBatches());
+        this.drainRate = new DrainRate(ticker);
+        var timerPool = new ScheduledThreadPoolExecutor(1, Thread.ofPlatform().daemon().name("scheduler-timers").factory());
+        timerPool.setRemoveOnCancelPolicy(true);
+        this.timers = timerPool;
+        this.loop = Thread.ofVirtual().name("batch-loop").unstarted(this::run);
+    }
+
+    /** Starts the batching loop. */
+    public Scheduler start() {
+        loop.start();
+        return this;
+    }
+
+    @Override
+    public CompletableFuture<Completion> submit(CompletionRequest request, Duration timeout) {
+        Objects.requireNonNull(request, "request");
+        if (!accepting) {
+            throw reject(request, CompletionRejectedException.Reason.SHUTTING_DOWN);
+        }
+        if (ledger.saturated()) {
+            throw reject(request, CompletionRejectedException.Reason.USAGE_BACKLOG);
+        }
+        if (waiting.incrementAndGet() > policy.queueCapacity()) {
+            waiting.decrementAndGet();
+            throw reject(request, CompletionRejectedException.Reason.QUEUE_FULL);
+        }
+        Duration deadline = timeout.compareTo(policy.requestTimeout()) < 0 ? timeout : policy.requestTimeout();
+        Queued queued = new Queued(request, ticker.nanoTime());
+        ScheduledFuture<?> expiry;
+        try {
+            expiry = timers.schedule(
+                    () -> queued.fail(new DeadlineExceededException(deadline)), deadline.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (RejectedExecutionException stopped) {
+            waiting.decrementAndGet();
+            throw reject(request, CompletionRejectedException.Reason.SHUTTING_DOWN);
+        }
+        queued.completion.whenComplete((completion, failure) -> {
+            expiry.cancel(false);
+            leaveQueue(queued);
+            events.requestFinished(request, completion, failure);
+        });
+        incoming.add(queued);
+        if (!accepting && incoming.remove(queued)) {
+            // shutdown began while we queued, and the loop's last sweep has passed: answer here instead
+            queued.fail(new CompletionRejectedException(CompletionRejectedException.Reason.SHUTTING_DOWN, MIN_RETRY_AFTER));
+        }
+        return queued.completion;
+    }
+
+    /** How many requests are admitted and not yet sent to the worker. */
+    public int queued() {
+        return waiting.get();
+    }
+
+    /** How many worker calls are in flight. */
+    public int batchesInFlight() {
+        return policy.maxConcurrentBatches() - batchSlots.availablePermits();
+    }
+
+    /**
+     * Stops taking requests, sends every queued request in a last batch, and waits for the batches in flight. What
+     * has not finished within the grace period is answered with a {@link CompletionRejectedException}.
+     *
+     * @return true when everything finished within the grace period
+     */
+    public boolean shutdown(Duration grace) throws InterruptedException {
+        long deadline = ticker.nanoTime() + grace.toNanos();
+        accepting = false;
+        incoming.add(Queued.STOP);
+        loop.join(grace);
+        boolean finished = !loop.isAlive();
+        if (!finished) {
+            loop.interrupt();
+        }
+        batches.shutdown();
+        long left = Math.max(0, deadline - ticker.nanoTime());
+        finished &= batches.awaitTermination(left, TimeUnit.NANOSECONDS);
+        if (!finished) {
+            LOG.log(System.Logger.Level.WARNING, "batches still running after {0} ms of shutdown; abandoning them", grace.toMillis());
+            batches.shutdownNow();
+        }
+        timers.shutdownNow();
+        return finished;
+    }
+
+    private CompletionRejectedException reject(CompletionRequest request, CompletionRejectedException.Reason reason) {
+        var rejection = new CompletionRejectedException(reason, retryAfter());
+        events.rejected(request, rejection);
+        return rejection;
+    }
+
+    private Duration retryAfter() {
+        double perSecond = drainRate.perSecond();
+        if (perSecond <= 0) {
+            return MIN_RETRY_AFTER;
+        }
+        long seconds = (long) Math.ceil(waiting.get() / perSecond);
+        return seconds < 1 ? MIN_RETRY_AFTER : Duration.ofSeconds(seconds);
+    }
+
+    private void run() {
+        Map<GenerationParameters, List<Queued>> forming = new LinkedHashMap<>();
+        try {
+            boolean stopping = false;
+            while (!stopping) {
+                Queued next = forming.isEmpty()
+                        ? incoming.take()
+                        : incoming.poll(nanosUntilFirstDue(forming), TimeUnit.NANOSECONDS);
+                while (next != null) {
+                    if (next == Queued.STOP) {
+                        stopping = true;
+                    } else {
+                        forming.computeIfAbsent(next.request.parameters(), p -> new ArrayList<>()).add(next);
+                    }
+                    next = incoming.poll();
+                }
+                dispatchReady(forming, stopping);
+            }
+            Queued left;
+            while ((left = incoming.poll()) != null) {
+                if (left != Queued.STOP) {
+                    forming.computeIfAbsent(left.request.parameters(), p -> new ArrayList<>()).add(left);
+                }
+            }
+            dispatchReady(forming, true);
+        } catch (InterruptedException e) {
+            var shuttingDown = new CompletionRejectedException(CompletionRejectedException.Reason.SHUTTING_DOWN, MIN_RETRY_AFTER);
+            forming.values().forEach(group -> group.forEach(queued -> queued.fail(shuttingDown)));
+            incoming.forEach(queued -> queued.fail(shuttingDown));
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException | Error e) {
+            LOG.log(System.Logger.Level.ERROR, "batch loop failed; no more requests are taken", e);
+            accepting = false;
+            var broken = new WorkerException.Unavailable("the batch loop stopped", e);
+            forming.values().forEach(group -> group.forEach(queued -> queued.fail(broken)));
+            incoming.forEach(queued -> queued.fail(broken));
+            throw e;
+        }
+    }
+
+    private long nanosUntilFirstDue(Map<GenerationParameters, List<Queued>> forming) {
+        long now = ticker.nanoTime();
+        long soonest = Long.MAX_VALUE;
+        for (List<Queued> group : forming.values()) {
+            soonest = Math.min(soonest, group.getFirst().arrivedAt + policy.maxWait().toNanos() - now);
+        }
+        return Math.max(0, soonest);
+    }
+
+    private void dispatchReady(Map<GenerationParameters, List<Queued>> forming, boolean everything)
+            throws InterruptedException {
+        Iterator<Map.Entry<GenerationParameters, List<Queued>>> groups = forming.entrySet().iterator();
+        while (groups.hasNext()) {
+            var entry = groups.next();
+            List<Queued> group = entry.getValue();
+            group.removeIf(Queued::isDone);
+            while (group.size() >= policy.batchSize()) {
+                List<Queued> full = new ArrayList<>(group.subList(0, policy.batchSize()));
+                group.subList(0, policy.batchSize()).clear();
+                dispatch(entry.getKey(), full, BatchTrigger.FULL);
+            }
+            if (!group.isEmpty() && everything) {
+                dispatch(entry.getKey(), new ArrayList<>(group), BatchTrigger.SHUTDOWN);
+                group.clear();
+            } else if (!group.isEmpty() && ticker.nanoTime() - group.getFirst().arrivedAt >= policy.maxWait().toNanos()) {
+                dispatch(entry.getKey(), new ArrayList<>(group), BatchTrigger.MAX_WAIT);
+                group.clear();
+            }
+            if (group.isEmpty()) {
+                groups.remove();
+            }
+        }
+    }
+
+    private void dispatch(GenerationParameters parameters, List<Queued> members, BatchTrigger trigger)
+            throws InterruptedException {
+        batchSlots.acquire();
+        members.removeIf(Queued::isDone); // cancelled or expired while waiting for a slot
+        if (members.isEmpty()) {
+            batchSlots.release();
+            return;
+        }
+        long now = ticker.nanoTime();
+        for (Queued queued : members) {
+            leaveQueue(queued);
+            events.timeInQueue(Duration.ofNanos(now - queued.arrivedAt));
+        }
+        drainRate.record(members.size());
+        Batch batch = new Batch(
+                batchIds.incrementAndGet(), parameters, members.stream().map(q -> q.request.prompt()).toList());
+        events.batchDispatched(batch, trigger, waiting.get(), batchesInFlight());
+        try {
+            batches.execute(() -> complete(batch, members));
+        } catch (RejectedExecutionException stopped) {
+            batchSlots.release();
+            var shuttingDown = new CompletionRejectedException(CompletionRejectedException.Reason.SHUTTING_DOWN, MIN_RETRY_AFTER);
+            members.forEach(queued -> queued.fail(shuttingDown));
+        }
+    }
+
+    private void leaveQueue(Queued queued) {
+        if (queued.left.compareAndSet(false, true)) {
+            waiting.decrementAndGet();
+        }
+    }
+
+    private void complete(Batch batch, List<Queued> members) {
+        List<UsageRecord> served = new ArrayList<>(members.size());
+        try {
+            served = callWorker(batch, members);
+        } finally {
+            batchSlots.release();
+            var lost = new WorkerException.BadAnswer("the batch ended without an answer for this request");
+            members.forEach(queued -> queued.fail(lost));
+        }
+        ledger.record(served);
+    }
+
+    private List<UsageRecord> callWorker(Batch batch, List<Queued> members) {
+        AtomicReference<Thread> caller = new AtomicReference<>(Thread.currentThread());
+        var timedOut = new WorkerException.TimedOut(
+                "the worker did not answer within " + policy.workerTimeout().toMillis() + " ms");
+        ScheduledFuture<?> watchdog = timers.schedule(() -> {
+            members.forEach(queued -> queued.fail(timedOut));
+            Thread abandoned = caller.getAndSet(null);
+            if (abandoned != null) {
+                abandoned.interrupt();
+            }
+        }, policy.workerTimeout().toNanos(), TimeUnit.NANOSECONDS);
+
+        long started = ticker.nanoTime();
+        List<WorkerOutcome> outcomes;
+        try {
+            outcomes = worker.complete(batch);
+        } catch (RuntimeException e) {
+            WorkerException failure = e instanceof WorkerException known
+                    ? known
+                    : new WorkerException.BadAnswer("the worker adapter failed: " + e.getMessage(), e);
+            watchdog.cancel(false);
+            if (caller.getAndSet(null) == null) {
+                failure = timedOut; // the watchdog abandoned this call; its failure is the consequence
+                Thread.interrupted();
+            }
+            events.batchFinished(batch, Duration.ofNanos(ticker.nanoTime() - started), failure);
+            for (Queued queued : members) {
+                queued.fail(failure);
+            }
+            return List.of();
+        }
+        watchdog.cancel(false);
+        if (caller.getAndSet(null) == null) {
+            Thread.interrupted();
+            events.batchFinished(batch, Duration.ofNanos(ticker.nanoTime() - started), timedOut);
+            return List.of();
+        }
+        Duration latency = Duration.ofNanos(ticker.nanoTime() - started);
+        if (outcomes == null || outcomes.size() != members.size()) {
+            var wrongCount = new WorkerException.BadAnswer("the worker answered "
+                    + (outcomes == null ? "nothing" : outcomes.size() + " results") + " for " + members.size() + " prompts");
+            events.batchFinished(batch, latency, wrongCount);
+            members.forEach(queued -> queued.fail(wrongCount));
+            return List.of();
+        }
+        events.batchFinished(batch, latency, null);
+        List<UsageRecord> served = new ArrayList<>(members.size());
+        var servedAt = clock.instant();
+        for (int i = 0; i < members.size(); i++) {
+            Queued queued = members.get(i);
+            switch (outcomes.get(i)) {
+                case WorkerOutcome.Generated generated -> {
+                    CompletionRequest request = queued.request;
+                    var completion = new Completion(
+                            request.requestId(), generated.text(), generated.usage(), generated.finishReason());
+                    if (queued.completion.complete(completion)) {
+                        served.add(new UsageRecord(
+                                request.requestId(), request.userId(), generated.usage(), worker.model(), servedAt));
+                    }
+                }
+                case WorkerOutcome.Failed failed -> queued.fail(failed.cause());
+                case null -> queued.fail(new WorkerException.BadAnswer("the worker gave no result for this prompt"));
+            }
+        }
+        return served;
+    }
+
+    /** A request waiting for its batch, with the future its caller waits on. */
+    private static final class Queued {
+        static final Queued STOP = new Queued(null, 0);
+
+        final CompletionRequest request;
+        final long arrivedAt;
+        final CompletableFuture<Completion> completion = new CompletableFuture<>();
+        final AtomicBoolean left = new AtomicBoolean();
+
+        Queued(CompletionRequest request, long arrivedAt) {
+            this.request = request;
+            this.arrivedAt = arrivedAt;
+        }
+
+        boolean isDone() {
+            return completion.isDone();
+        }
+
+        void fail(Throwable failure) {
+            completion.completeExceptionally(failure);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+package dev.batchgateway.completion;
+
+import java.time.Duration;
+import java.time.temporal.ChronoUnit;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+
+/** Completes prompts by batching them for a worker. */
+public interface SchedulerApi {
+
+    /**
+     * Queues the request for the next batch with its parameters.
+     *
+     * <p>The future always completes: with the completion, or exceptionally with a {@link WorkerException},
+     * {@link DeadlineExceededException} or {@link CompletionRejectedException}. Cancelling it before its batch is
+     * sent drops the request from the batch.
+     *
+     * @param timeout how long the caller waits at most; the gateway's own request timeout applies when it is shorter
+     * @throws CompletionRejectedException when the request is not taken at all (queue full, shutting down)
+     */
+    CompletableFuture<Completion> submit(CompletionRequest request, Duration timeout);
+
+    /** Queues the request with the gateway's own request timeout. */
+    default CompletableFuture<Completion> submit(CompletionRequest request) {
+        return submit(request, ChronoUnit.FOREVER.getDuration());
+    }
+
+    /** Completes the request, blocking the calling (virtual) thread until it is done. */
+    default Completion complete(CompletionRequest request) throws InterruptedException {
+        CompletableFuture<Completion> completion = submit(request);
+        try {
+            return completion.get();
+        } catch (InterruptedException e) {
+            completion.cancel(false);
+            throw e;
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException failure) {
+                throw failure;
+            }
+            throw new CompletionException(e.getCause());
+        }
+    }
+}

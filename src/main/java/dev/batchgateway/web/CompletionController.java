@@ -1,0 +1,59 @@
+package dev.batchgateway.web;
+
+import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.completion.Completion;
+import dev.batchgateway.completion.SchedulerApi;
+import java.time.Duration;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import org.springframework.http.MediaType;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.context.request.async.DeferredResult;
+import tools.jackson.databind.JsonNode;
+
+/** The gateway's HTTP face: {@code POST /complete} and {@code GET /health}. */
+@RestController
+class CompletionController {
+
+    /** The servlet container's own async timeout is only a safety net behind the scheduler's deadlines. */
+    private static final Duration ASYNC_SAFETY_MARGIN = Duration.ofSeconds(10);
+
+    private final SchedulerApi scheduler;
+    private final CompletionRequestReader reader;
+    private final long asyncTimeoutMillis;
+
+    CompletionController(SchedulerApi scheduler, GatewayProperties properties) {
+        this.scheduler = scheduler;
+        this.reader = new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens());
+        this.asyncTimeoutMillis = properties.requestTimeout().plus(ASYNC_SAFETY_MARGIN).toMillis();
+    }
+
+    @PostMapping(path = "/complete", consumes = MediaType.APPLICATION_JSON_VALUE, produces = MediaType.APPLICATION_JSON_VALUE)
+    DeferredResult<CompletionResponse> complete(@RequestBody JsonNode body) {
+        var request = reader.read(body, UUID.randomUUID());
+        CompletableFuture<Completion> completion = scheduler.submit(request);
+        var response = new DeferredResult<CompletionResponse>(asyncTimeoutMillis);
+        // a caller that is gone no longer needs its request sent to the worker
+        response.onError(failure -> completion.cancel(false));
+        response.onTimeout(() -> completion.cancel(false));
+        completion.whenComplete((done, failure) -> {
+            if (failure == null) {
+                response.setResult(CompletionResponse.of(done));
+            } else {
+                response.setErrorResult(failure instanceof CompletionException wrapped && wrapped.getCause() != null
+                        ? wrapped.getCause()
+                        : failure);
+            }
+        });
+        return response;
+    }
+
+    @GetMapping(path = "/health", produces = MediaType.TEXT_PLAIN_VALUE)
+    String health() {
+        return "ok";
+    }
+}

@@ -1,0 +1,76 @@
+package dev.batchgateway.web;
+
+import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.GenerationParameters;
+import java.util.UUID;
+import tools.jackson.databind.JsonNode;
+
+/**
+ * Reads {@code {"prompt", "user_id", "max_tokens"}} strictly: no coercion of strings, booleans or fractions into
+ * numbers, and every refusal names its field.
+ */
+final class CompletionRequestReader {
+
+    private final int maxPromptChars;
+    private final int maxTokens;
+
+    /**
+     * @param maxPromptChars the longest prompt accepted, in Unicode code points
+     * @param maxTokens the default and the ceiling of {@code max_tokens}
+     */
+    CompletionRequestReader(int maxPromptChars, int maxTokens) {
+        this.maxPromptChars = maxPromptChars;
+        this.maxTokens = maxTokens;
+    }
+
+    CompletionRequest read(JsonNode body, UUID requestId) {
+        if (body == null || !body.isObject()) {
+            throw new InvalidRequestException("the request body must be a JSON object with prompt and user_id");
+        }
+        return new CompletionRequest(requestId, userId(body.get("user_id")), prompt(body.get("prompt")),
+                new GenerationParameters(maxTokens(body.get("max_tokens"))));
+    }
+
+    private String prompt(JsonNode prompt) {
+        if (prompt == null || prompt.isNull()) {
+            throw new InvalidRequestException("prompt is required");
+        }
+        if (!prompt.isString()) {
+            throw new InvalidRequestException("prompt must be a JSON string");
+        }
+        String text = prompt.stringValue();
+        if (text.isBlank()) {
+            throw new InvalidRequestException("prompt must not be blank");
+        }
+        if (text.length() > maxPromptChars && text.codePointCount(0, text.length()) > maxPromptChars) {
+            throw new InvalidRequestException("prompt is longer than " + maxPromptChars + " characters");
+        }
+        return text;
+    }
+
+    private static long userId(JsonNode userId) {
+        if (userId == null || userId.isNull()) {
+            throw new InvalidRequestException("user_id is required");
+        }
+        if (!userId.isIntegralNumber()) {
+            throw new InvalidRequestException("user_id must be a JSON integer");
+        }
+        if (!userId.canConvertToLong() || userId.longValue() < 1) {
+            throw new InvalidRequestException("user_id must be between 1 and " + Long.MAX_VALUE);
+        }
+        return userId.longValue();
+    }
+
+    private int maxTokens(JsonNode requested) {
+        if (requested == null || requested.isNull()) {
+            return maxTokens;
+        }
+        if (!requested.isIntegralNumber()) {
+            throw new InvalidRequestException("max_tokens must be a JSON integer");
+        }
+        if (!requested.canConvertToInt() || requested.intValue() < 1 || requested.intValue() > maxTokens) {
+            throw new InvalidRequestException("max_tokens must be between 1 and " + maxTokens);
+        }
+        return requested.intValue();
+    }
+}

@@ -1,0 +1,85 @@
+package dev.batchgateway.web;
+
+import dev.batchgateway.completion.CompletionRejectedException;
+import dev.batchgateway.completion.DeadlineExceededException;
+import dev.batchgateway.completion.WorkerException;
+import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.HttpStatusCode;
+import org.springframework.http.ProblemDetail;
+import org.springframework.http.ResponseEntity;
+import org.springframework.http.converter.HttpMessageNotReadableException;
+import org.springframework.web.bind.annotation.ExceptionHandler;
+import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.context.request.WebRequest;
+import org.springframework.web.servlet.mvc.method.annotation.ResponseEntityExceptionHandler;
+
+/**
+ * The only place that knows HTTP status codes: every failure becomes {@code application/problem+json} (RFC 9457),
+ * with a detail that says what to fix and never a stack trace.
+ */
+@RestControllerAdvice
+class ProblemAdvice extends ResponseEntityExceptionHandler {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ProblemAdvice.class);
+    private static final Duration WORKER_RETRY_AFTER = Duration.ofSeconds(5);
+
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> invalid(InvalidRequestException e) {
+        return problem(HttpStatus.BAD_REQUEST, e.getMessage(), null);
+    }
+
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> rejected(CompletionRejectedException e) {
+        return problem(HttpStatus.SERVICE_UNAVAILABLE, e.getMessage(), e.retryAfter());
+    }
+
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> deadline(DeadlineExceededException e) {
+        return problem(HttpStatus.GATEWAY_TIMEOUT, e.getMessage(), null);
+    }
+
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> worker(WorkerException e) {
+        return switch (e) {
+            case WorkerException.Unavailable unavailable ->
+                    problem(HttpStatus.SERVICE_UNAVAILABLE, "the worker is unavailable: " + unavailable.getMessage(), WORKER_RETRY_AFTER);
+            case WorkerException.TimedOut timedOut -> problem(HttpStatus.GATEWAY_TIMEOUT, timedOut.getMessage(), null);
+            case WorkerException.BadAnswer badAnswer ->
+                    problem(HttpStatus.BAD_GATEWAY, "the worker failed: " + badAnswer.getMessage(), null);
+        };
+    }
+
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> unexpected(Exception e) {
+        LOG.error("unexpected failure while handling a request", e);
+        return problem(HttpStatus.INTERNAL_SERVER_ERROR, "internal error; the gateway's log has the details", null);
+    }
+
+    @Override
+    protected ResponseEntity<Object> handleHttpMessageNotReadable(
+            HttpMessageNotReadableException e, HttpHeaders headers, HttpStatusCode status, WebRequest request) {
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof BodyTooLargeException tooLarge) {
+                return ResponseEntity.status(HttpStatus.CONTENT_TOO_LARGE)
+                        .header(HttpHeaders.CONNECTION, "close")
+                        .body(ProblemDetail.forStatusAndDetail(HttpStatus.CONTENT_TOO_LARGE, tooLarge.getMessage()));
+            }
+        }
+        String detail = e.getMessage() != null && e.getMessage().startsWith("Required request body is missing")
+                ? "the request body is missing: send a JSON object with prompt and user_id"
+                : "the request body is not valid JSON";
+        return ResponseEntity.badRequest().body(ProblemDetail.forStatusAndDetail(HttpStatus.BAD_REQUEST, detail));
+    }
+
+    private static ResponseEntity<ProblemDetail> problem(HttpStatus status, String detail, Duration retryAfter) {
+        var response = ResponseEntity.status(status);
+        if (retryAfter != null) {
+            response.header(HttpHeaders.RETRY_AFTER, Long.toString(Math.max(1, retryAfter.toSeconds())));
+        }
+        return response.body(ProblemDetail.forStatusAndDetail(status, detail));
+    }
+}

@@ -1,0 +1,59 @@
+package dev.batchgateway.worker;
+
+import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.TokenUsage;
+import dev.batchgateway.completion.WorkerApi;
+import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.completion.WorkerOutcome;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A stand-in for an inference server, for trying the gateway and for tests. Deterministic: a token is a
+ * whitespace-separated word; the completion is the prompt's words in reverse order, cut to max tokens; prompt tokens
+ * and completion tokens are the word counts of prompt and completion. Each batch takes the configured latency.
+ */
+final class SimulatedWorker implements WorkerApi {
+
+    static final String MODEL = "simulated";
+
+    private final Duration latency;
+
+    SimulatedWorker(Duration latency) {
+        this.latency = latency;
+    }
+
+    @Override
+    public List<WorkerOutcome> complete(Batch batch) {
+        if (latency.isPositive()) {
+            try {
+                Thread.sleep(latency);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new WorkerException.TimedOut("the simulated call was abandoned", e);
+            }
+        }
+        int maxTokens = batch.parameters().maxTokens();
+        return batch.prompts().stream().map(prompt -> generate(prompt, maxTokens)).toList();
+    }
+
+    @Override
+    public String model() {
+        return MODEL;
+    }
+
+    static WorkerOutcome generate(String prompt, int maxTokens) {
+        List<String> words = new ArrayList<>(Arrays.asList(prompt.strip().split("\\s+")));
+        Collections.reverse(words);
+        boolean cut = words.size() > maxTokens;
+        List<String> completion = cut ? words.subList(0, maxTokens) : words;
+        return new WorkerOutcome.Generated(
+                String.join(" ", completion),
+                new TokenUsage(words.size(), completion.size()),
+                cut ? FinishReason.LENGTH : FinishReason.STOP);
+    }
+}

@@ -1,0 +1,66 @@
+package dev.batchgateway;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.testcontainers.DockerClientFactory;
+import org.testcontainers.postgresql.PostgreSQLContainer;
+
+/**
+ * A real PostgreSQL for tests, shared by the whole test run: the one at {@code TEST_DATABASE_URL} if set
+ * (with {@code TEST_DATABASE_USERNAME}/{@code _PASSWORD}, default postgres/postgres), else a Testcontainers
+ * PostgreSQL when Docker answers, else an embedded PostgreSQL run from Maven-provided binaries.
+ */
+public final class TestDatabase {
+
+    public record Coordinates(String url, String username, String password) {}
+
+    private static Coordinates shared;
+
+    private TestDatabase() {}
+
+    public static synchronized Coordinates get() {
+        if (shared == null) {
+            shared = start();
+        }
+        return shared;
+    }
+
+    /** Points Spring's data source at the shared test database. */
+    public static void register(DynamicPropertyRegistry registry) {
+        registry.add("spring.datasource.url", () -> get().url());
+        registry.add("spring.datasource.username", () -> get().username());
+        registry.add("spring.datasource.password", () -> get().password());
+    }
+
+    private static Coordinates start() {
+        String url = System.getenv("TEST_DATABASE_URL");
+        if (url != null && !url.isBlank()) {
+            return new Coordinates(url, env("TEST_DATABASE_USERNAME", "postgres"), env("TEST_DATABASE_PASSWORD", "postgres"));
+        }
+        if (DockerClientFactory.instance().isDockerAvailable()) {
+            var container = new PostgreSQLContainer("postgres:17-alpine");
+            container.start();
+            return new Coordinates(container.getJdbcUrl(), container.getUsername(), container.getPassword());
+        }
+        try {
+            EmbeddedPostgres postgres = EmbeddedPostgres.builder().start();
+            Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
+                try {
+                    postgres.close();
+                } catch (IOException ignored) {
+                    // the JVM is ending; the server's directory is temporary
+                }
+            }));
+            return new Coordinates(postgres.getJdbcUrl("postgres", "postgres"), "postgres", "postgres");
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not start an embedded PostgreSQL", e);
+        }
+    }
+
+    private static String env(String name, String fallback) {
+        String value = System.getenv(name);
+        return value == null || value.isBlank() ? fallback : value;
+    }
+}

@@ -1,0 +1,78 @@
+package dev.batchgateway.architecture;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static org.assertj.core.api.Assertions.assertThatCode;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.tngtech.archunit.core.domain.JavaClasses;
+import com.tngtech.archunit.core.importer.ClassFileImporter;
+import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.lang.ArchRule;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The hexagon's rules: the domain is plain Java, and adapters do not reach into one another. Each rule is also run
+ * against classes planted to break it, so a rule that checks nothing (a misspelt package) fails here too.
+ */
+class ArchitectureTest {
+
+    private static final String ROOT = "dev.batchgateway";
+    private static final String PLANTED = "dev.batchgateway.architecture.planted";
+    private static final List<String> ADAPTERS = List.of("web", "worker", "usage");
+
+    private static final JavaClasses MAIN = new ClassFileImporter()
+            .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+            .importPackages(ROOT);
+    private static final JavaClasses PLANTED_CLASSES = new ClassFileImporter().importPackages(PLANTED);
+
+    /** The domain uses the JDK's language, collections, time and concurrency, and nothing else. */
+    static ArchRule domainIsPlainJava(String root) {
+        return classes().that().resideInAPackage(root + ".completion..")
+                .should().onlyDependOnClassesThat().resideInAnyPackage(
+                        root + ".completion..", "java.lang..", "java.util..", "java.time..")
+                .because("the domain must not know Spring, JDBC, HTTP or any adapter");
+    }
+
+    static ArchRule adapterStaysInItsLane(String root, String adapter) {
+        return noClasses().that().resideInAPackage(root + "." + adapter + "..")
+                .should().dependOnClassesThat().resideInAnyPackage(ADAPTERS.stream()
+                        .filter(other -> !other.equals(adapter))
+                        .map(other -> root + "." + other + "..")
+                        .toArray(String[]::new))
+                .because("adapters talk to the domain's ports, never to each other");
+    }
+
+    @Test
+    void theDomainIsPlainJava() {
+        domainIsPlainJava(ROOT).check(MAIN);
+    }
+
+    @Test
+    void adaptersDoNotDependOnEachOther() {
+        for (String adapter : ADAPTERS) {
+            adapterStaysInItsLane(ROOT, adapter).check(MAIN);
+        }
+    }
+
+    @Test
+    void theDomainRuleCatchesAPlantedViolation() {
+        assertThatThrownBy(() -> domainIsPlainJava(PLANTED).check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("java.sql.Connection")
+                .hasMessageContaining("java.net.http.HttpClient")
+                .hasMessageContaining("org.springframework.stereotype.Component")
+                .hasMessageContaining("PlantedWorker");
+    }
+
+    @Test
+    void theAdapterRuleCatchesAPlantedViolation() {
+        assertThatThrownBy(() -> adapterStaysInItsLane(PLANTED, "web").check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("PlantedController")
+                .hasMessageContaining("PlantedWorker");
+        assertThatCode(() -> adapterStaysInItsLane(PLANTED, "worker").check(PLANTED_CLASSES))
+                .doesNotThrowAnyException();
+    }
+}

@@ -1,0 +1,4 @@
+package dev.batchgateway.architecture.planted.worker;
+
+/** An adapter that others must not reach, used by ArchitectureTest. */
+public class PlantedWorker {}

@@ -1,0 +1,423 @@
+package dev.batchgateway.completion;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class SchedulerTest {
+
+    /** Generous: a loaded two-core CI machine must never make a correct scheduler fail. */
+    private static final long SLACK_SECONDS = 10;
+
+    private final SpyUsageRepository usage = new SpyUsageRepository();
+    private final ManualTicker frozen = new ManualTicker();
+    private final List<Scheduler> started = new ArrayList<>();
+
+    @AfterEach
+    void stopSchedulers() throws InterruptedException {
+        for (Scheduler scheduler : started) {
+            scheduler.shutdown(Duration.ofSeconds(1));
+        }
+    }
+
+    @Test
+    void eightConcurrentRequestsGoToTheWorkerAsOneBatch() throws Exception {
+        // Given a scheduler that waits long for partial batches
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofSeconds(30)));
+
+        // When eight callers ask at once
+        List<CompletableFuture<Completion>> completions;
+        try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
+            completions = IntStream.range(0, 8)
+                    .mapToObj(i -> CompletableFuture.supplyAsync(() -> scheduler.submit(request("prompt " + i)), callers)
+                            .thenCompose(c -> c))
+                    .toList();
+        }
+
+        // Then they are answered after one worker call of eight prompts
+        for (int i = 0; i < 8; i++) {
+            assertThat(await(completions.get(i)).text()).isEqualTo("completed: prompt " + i);
+        }
+        assertThat(worker.batchSizes()).containsExactly(8);
+    }
+
+    @Test
+    void aLoneRequestLeavesWhenItHasWaitedMaxWaitAndNotBefore() throws Exception {
+        // Given a scheduler whose clock stands still
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofMillis(50)), frozen);
+
+        // When one request arrives and time does not move
+        var completion = scheduler.submit(request("alone"));
+        Thread.sleep(300); // several max-waits of real time: the loop must go by its clock, not by wake-ups
+
+        // Then it has not been sent
+        assertThat(completion).isNotDone();
+        assertThat(worker.batches).isEmpty();
+
+        // When its max-wait has passed
+        frozen.advance(Duration.ofMillis(50));
+
+        // Then it goes out alone
+        assertThat(await(completion).text()).isEqualTo("completed: alone");
+        assertThat(worker.batchSizes()).containsExactly(1);
+    }
+
+    @Test
+    void aLoneRequestIsAnsweredNoSoonerThanMaxWaitOnARealClock() throws Exception {
+        // Given a real clock and a max-wait of 100 ms
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofMillis(100)), Ticker.system());
+
+        // When one request arrives
+        long started = System.nanoTime();
+        var completion = scheduler.submit(request("alone"));
+        await(completion);
+
+        // Then it waited at least max-wait
+        assertThat(Duration.ofNanos(System.nanoTime() - started)).isGreaterThanOrEqualTo(Duration.ofMillis(100));
+        assertThat(worker.batchSizes()).containsExactly(1);
+    }
+
+    @Test
+    void twentyRequestsMakeTwoFullBatchesAndOnePartial() throws Exception {
+        // Given a scheduler whose clock stands still
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofMillis(20)), frozen);
+
+        // When twenty requests arrive
+        var completions = IntStream.range(0, 20).mapToObj(i -> scheduler.submit(request("p" + i))).toList();
+
+        // Then two full batches leave at once
+        awaitAll(completions.subList(0, 16));
+        assertThat(worker.batchSizes()).containsExactly(8, 8);
+        assertThat(completions.subList(16, 20)).noneMatch(CompletableFuture::isDone);
+
+        // When max-wait passes, the remaining four leave
+        frozen.advance(Duration.ofMillis(20));
+        awaitAll(completions);
+        assertThat(worker.batchSizes()).containsExactly(8, 8, 4);
+    }
+
+    @Test
+    void requestsWithDifferentMaxTokensNeverShareABatch() throws Exception {
+        // Given a scheduler whose clock stands still
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofMillis(20)), frozen);
+
+        // When requests with two different max_tokens arrive interleaved
+        var completions = IntStream.range(0, 26)
+                .mapToObj(i -> scheduler.submit(request("p" + i, i % 2 == 0 ? 16 : 32)))
+                .toList();
+        frozen.advance(Duration.ofMillis(20));
+        awaitAll(completions);
+
+        // Then every batch holds one max_tokens only, and all arrived
+        assertThat(worker.batches).allSatisfy(batch -> assertThat(batch.prompts()).allSatisfy(prompt -> {
+            int i = Integer.parseInt(prompt.substring(1));
+            assertThat(batch.parameters().maxTokens()).isEqualTo(i % 2 == 0 ? 16 : 32);
+        }));
+        assertThat(worker.batchSizes()).containsExactlyInAnyOrder(8, 5, 8, 5);
+    }
+
+    @Test
+    void everyCallerGetsItsOwnCompletionUnderConcurrency() throws Exception {
+        // Given a scheduler with a short max-wait
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofMillis(2)));
+
+        // When 500 callers on 500 threads ask at once
+        List<CompletionRequest> requests = IntStream.range(0, 500).mapToObj(i -> request("caller " + i)).toList();
+        List<Completion> answers;
+        try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
+            var futures = requests.stream().map(r -> callers.submit(() -> scheduler.complete(r))).toList();
+            answers = new ArrayList<>();
+            for (var future : futures) {
+                answers.add(future.get(SLACK_SECONDS, TimeUnit.SECONDS));
+            }
+        }
+
+        // Then each got the answer to its own prompt, under its own request id, billed its own tokens
+        for (int i = 0; i < requests.size(); i++) {
+            var expected = SpyWorker.answer(requests.get(i).prompt());
+            assertThat(answers.get(i).requestId()).isEqualTo(requests.get(i).requestId());
+            assertThat(answers.get(i).text()).isEqualTo(expected.text());
+            assertThat(answers.get(i).usage()).isEqualTo(expected.usage());
+        }
+        assertThat(worker.batchSizes()).allSatisfy(size -> assertThat(size).isBetween(1, 8));
+        assertThat(worker.prompts()).hasSize(500);
+    }
+
+    @Test
+    void aHangingWorkerCallDoesNotStopOtherBatchesAndTimesOut() throws Exception {
+        // Given a worker that hangs on one prompt, and a worker timeout of 1 s
+        var worker = SaboteurWorker.on("hang", SaboteurWorker.Sabotage.HANG);
+        var policy = new SchedulerPolicy(1, Duration.ZERO, 4, 100, Duration.ofSeconds(60), Duration.ofSeconds(1));
+        var scheduler = start(worker, policy);
+
+        // When one batch hangs and others follow
+        var hung = scheduler.submit(request("hang"));
+        var others = IntStream.range(0, 5).mapToObj(i -> scheduler.submit(request("ok " + i))).toList();
+
+        // Then the others are answered while the hung one still waits
+        awaitAll(others);
+        assertThat(hung).isNotDone();
+
+        // And the hung one fails with a worker timeout, its call abandoned
+        assertThat(failureOf(hung)).isInstanceOf(WorkerException.TimedOut.class);
+        assertThat(worker.abandoned.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+        awaitCondition(() -> scheduler.batchesInFlight() == 0);
+    }
+
+    @Test
+    void aWorkerFailureFailsExactlyTheCallersOfThatBatch() throws Exception {
+        // Given a worker that fails every batch holding "boom"
+        var worker = SaboteurWorker.on("boom", SaboteurWorker.Sabotage.THROW_BAD_ANSWER);
+        var scheduler = start(worker, policy(4, Duration.ofSeconds(30)));
+
+        // When one batch of four holds "boom" and the next does not
+        var failing = List.of("a", "boom", "c", "d").stream().map(p -> scheduler.submit(request(p))).toList();
+        awaitSettled(failing);
+        var fine = List.of("e", "f", "g", "h").stream().map(p -> scheduler.submit(request(p))).toList();
+
+        // Then all four of the first fail, all four of the second succeed, and only the second are billed
+        assertThat(failing).allSatisfy(c -> assertThat(failureOf(c)).isInstanceOf(WorkerException.BadAnswer.class));
+        awaitAll(fine);
+        assertThat(awaitRows(4)).extracting(UsageRecord::requestId)
+                .containsExactlyInAnyOrderElementsOf(fine.stream().map(c -> c.join().requestId()).toList());
+    }
+
+    @Test
+    void aWorkerThatAnswersTheWrongNumberOfResultsFailsTheBatch() throws Exception {
+        for (var sabotage : List.of(SaboteurWorker.Sabotage.TOO_FEW_RESULTS, SaboteurWorker.Sabotage.TOO_MANY_RESULTS)) {
+            // Given a worker that miscounts
+            var scheduler = start(new SaboteurWorker(sabotage), policy(2, Duration.ofSeconds(30)));
+
+            // When a batch of two is sent
+            var completions = List.of(scheduler.submit(request("x")), scheduler.submit(request("y")));
+
+            // Then both callers fail, and nothing is billed
+            assertThat(completions).allSatisfy(c -> assertThat(failureOf(c))
+                    .isInstanceOf(WorkerException.BadAnswer.class)
+                    .hasMessageContaining("for 2 prompts"));
+        }
+        assertThat(usage.rows).isEmpty();
+    }
+
+    @Test
+    void aBugInTheWorkerAdapterFailsTheBatchInsteadOfLeavingCallersWaiting() throws Exception {
+        // Given a worker adapter that throws something unexpected
+        var scheduler = start(new SaboteurWorker(SaboteurWorker.Sabotage.THROW_UNEXPECTED), policy(1, Duration.ZERO));
+
+        // When a request is sent, then it fails as a bad answer
+        assertThat(failureOf(scheduler.submit(request("x")))).isInstanceOf(WorkerException.BadAnswer.class);
+
+        // And the scheduler keeps serving
+        var worker = new SpyWorker();
+        var healthy = start(worker, policy(1, Duration.ZERO));
+        assertThat(await(healthy.submit(request("y"))).text()).isEqualTo("completed: y");
+    }
+
+    @Test
+    void servedCompletionsAreBilledWithTheWorkersCounts() throws Exception {
+        // Given a scheduler
+        var scheduler = start(new SpyWorker(), policy(8, Duration.ofMillis(5)));
+
+        // When three users are served
+        var completions = List.of(
+                scheduler.submit(new CompletionRequest(UUID.randomUUID(), 1, "one two", new GenerationParameters(8))),
+                scheduler.submit(new CompletionRequest(UUID.randomUUID(), 2, "three", new GenerationParameters(8))),
+                scheduler.submit(new CompletionRequest(UUID.randomUUID(), 3, "four five six", new GenerationParameters(8))));
+        awaitAll(completions);
+
+        // Then each completion has one row with its user, counts and the worker's model
+        var rows = awaitRows(3);
+        for (var completion : completions) {
+            var served = completion.join();
+            assertThat(rows).filteredOn(row -> row.requestId().equals(served.requestId())).singleElement()
+                    .satisfies(row -> {
+                        assertThat(row.usage()).isEqualTo(served.usage());
+                        assertThat(row.model()).isEqualTo("spy-model");
+                    });
+        }
+        assertThat(rows).extracting(UsageRecord::userId).containsExactlyInAnyOrder(1L, 2L, 3L);
+    }
+
+    @Test
+    void aFullQueueTurnsRequestsAwayAtOnce() throws Exception {
+        // Given one batch slot, held by a hanging call, and room for two queued requests
+        var worker = SaboteurWorker.on("hang", SaboteurWorker.Sabotage.HANG);
+        var policy = new SchedulerPolicy(1, Duration.ZERO, 1, 2, Duration.ofSeconds(60), Duration.ofSeconds(60));
+        var scheduler = start(worker, policy);
+        scheduler.submit(request("hang"));
+        awaitCondition(() -> worker.batches.size() == 1);
+
+        // When three more arrive
+        scheduler.submit(request("queued 1"));
+        scheduler.submit(request("queued 2"));
+
+        // Then the third is rejected because the queue is full
+        assertThatThrownBy(() -> scheduler.submit(request("one too many")))
+                .isInstanceOfSatisfying(CompletionRejectedException.class, rejected -> {
+                    assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.QUEUE_FULL);
+                    assertThat(rejected.retryAfter()).isGreaterThanOrEqualTo(Duration.ofSeconds(1));
+                });
+    }
+
+    @Test
+    void aRequestWhoseDeadlinePassesInTheQueueIsAnsweredThenAndNeverSent() throws Exception {
+        // Given the only batch slot held by a hanging call
+        var worker = SaboteurWorker.on("hang", SaboteurWorker.Sabotage.HANG);
+        var policy = new SchedulerPolicy(1, Duration.ZERO, 1, 100, Duration.ofSeconds(60), Duration.ofSeconds(60));
+        var scheduler = start(worker, policy);
+        scheduler.submit(request("hang"));
+        awaitCondition(() -> worker.batches.size() == 1);
+
+        // When a request with a 200 ms deadline waits behind it
+        var late = scheduler.submit(request("late"), Duration.ofMillis(200));
+
+        // Then it is answered with a deadline failure, and the worker never sees it
+        assertThat(failureOf(late)).isInstanceOf(DeadlineExceededException.class);
+        assertThat(worker.prompts()).doesNotContain("late");
+        assertThat(scheduler.queued()).isZero();
+    }
+
+    @Test
+    void aRequestCancelledBeforeItsBatchLeavesIsNeverSent() throws Exception {
+        // Given a scheduler whose clock stands still
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofMillis(20)), frozen);
+
+        // When one of two queued requests is cancelled before max-wait
+        var gone = scheduler.submit(request("gone"));
+        var staying = scheduler.submit(request("staying"));
+        gone.cancel(false);
+        frozen.advance(Duration.ofMillis(20));
+
+        // Then only the other one reaches the worker
+        await(staying);
+        assertThat(worker.prompts()).containsExactly("staying");
+    }
+
+    @Test
+    void shutdownSendsQueuedRequestsAndTurnsNewOnesAway() throws Exception {
+        // Given requests waiting for a batch that would wait long
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofSeconds(30)));
+        var waiting = IntStream.range(0, 3).mapToObj(i -> scheduler.submit(request("w" + i))).toList();
+
+        // When the scheduler shuts down
+        assertThat(scheduler.shutdown(Duration.ofSeconds(SLACK_SECONDS))).isTrue();
+
+        // Then every waiting caller has its completion, and new requests are turned away
+        assertThat(waiting).allSatisfy(c -> assertThat(c.getNow(null)).isNotNull());
+        assertThat(worker.batchSizes()).containsExactly(3);
+        assertThatThrownBy(() -> scheduler.submit(request("late")))
+                .isInstanceOfSatisfying(CompletionRejectedException.class,
+                        rejected -> assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.SHUTTING_DOWN));
+    }
+
+    @Test
+    void aSaturatedUsageLedgerTurnsRequestsAway() throws Exception {
+        // Given a store that is away and a ledger that holds one row
+        var store = SaboteurUsageRepository.awayForever();
+        var ledger = new UsageLedger(store, 1, 100, Duration.ofMillis(10), Duration.ofMillis(50), Ticker.system(), UsageEvents.NONE).start();
+        var scheduler = track(new Scheduler(new SpyWorker(), ledger, policy(1, Duration.ZERO), Ticker.system(),
+                Clock.systemUTC(), SchedulerEvents.NONE).start());
+
+        // When one completion is served and cannot be billed
+        await(scheduler.submit(request("served")));
+        awaitCondition(ledger::saturated);
+
+        // Then the next request is turned away until usage can be written again
+        assertThatThrownBy(() -> scheduler.submit(request("refused")))
+                .isInstanceOfSatisfying(CompletionRejectedException.class,
+                        rejected -> assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.USAGE_BACKLOG));
+        ledger.close(Duration.ZERO);
+    }
+
+    // --- helpers
+
+    private Scheduler start(WorkerApi worker, SchedulerPolicy policy) {
+        return start(worker, policy, Ticker.system());
+    }
+
+    private Scheduler start(WorkerApi worker, SchedulerPolicy policy, Ticker ticker) {
+        var ledger = new UsageLedger(usage, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(100), ticker, UsageEvents.NONE).start();
+        return track(new Scheduler(worker, ledger, policy, ticker, Clock.systemUTC(), SchedulerEvents.NONE).start());
+    }
+
+    private Scheduler track(Scheduler scheduler) {
+        started.add(scheduler);
+        return scheduler;
+    }
+
+    private static SchedulerPolicy policy(int batchSize, Duration maxWait) {
+        return new SchedulerPolicy(batchSize, maxWait, 32, 10_000, Duration.ofSeconds(60), Duration.ofSeconds(60));
+    }
+
+    static CompletionRequest request(String prompt) {
+        return request(prompt, 64);
+    }
+
+    static CompletionRequest request(String prompt, int maxTokens) {
+        return new CompletionRequest(UUID.randomUUID(), 42, prompt, new GenerationParameters(maxTokens));
+    }
+
+    private static Completion await(CompletableFuture<Completion> completion) throws Exception {
+        return completion.get(SLACK_SECONDS, TimeUnit.SECONDS);
+    }
+
+    private static void awaitAll(List<CompletableFuture<Completion>> completions) throws Exception {
+        for (var completion : completions) {
+            await(completion);
+        }
+    }
+
+    private static void awaitSettled(List<CompletableFuture<Completion>> completions) {
+        CompletableFuture.allOf(completions.toArray(CompletableFuture[]::new))
+                .exceptionally(failure -> null)
+                .orTimeout(SLACK_SECONDS, TimeUnit.SECONDS)
+                .join();
+    }
+
+    private static Throwable failureOf(CompletableFuture<Completion> completion) throws Exception {
+        try {
+            completion.get(SLACK_SECONDS, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            return e.getCause();
+        } catch (TimeoutException e) {
+            throw new AssertionError("the request was neither answered nor failed within " + SLACK_SECONDS + " s");
+        }
+        throw new AssertionError("the request succeeded");
+    }
+
+    private List<UsageRecord> awaitRows(int count) throws InterruptedException {
+        awaitCondition(() -> usage.rows.size() >= count);
+        return List.copyOf(usage.rows);
+    }
+
+    static void awaitCondition(java.util.function.BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(SLACK_SECONDS);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("condition not met within " + SLACK_SECONDS + " s");
+            }
+            Thread.sleep(5);
+        }
+    }
+}

@@ -1,0 +1,35 @@
+package dev.batchgateway.completion;
+
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/** A worker that answers every prompt with "completed: prompt" and records every batch it was given. */
+public class SpyWorker implements WorkerApi {
+
+    public final List<Batch> batches = new CopyOnWriteArrayList<>();
+
+    @Override
+    public List<WorkerOutcome> complete(Batch batch) {
+        batches.add(batch);
+        return batch.prompts().stream().<WorkerOutcome>map(SpyWorker::answer).toList();
+    }
+
+    @Override
+    public String model() {
+        return "spy-model";
+    }
+
+    /** What this worker answers to a prompt: text and counts derived from the prompt alone. */
+    public static WorkerOutcome.Generated answer(String prompt) {
+        return new WorkerOutcome.Generated(
+                "completed: " + prompt, new TokenUsage(prompt.length(), prompt.length() % 7 + 1), FinishReason.STOP);
+    }
+
+    public List<Integer> batchSizes() {
+        return batches.stream().map(Batch::size).toList();
+    }
+
+    public List<String> prompts() {
+        return batches.stream().flatMap(batch -> batch.prompts().stream()).toList();
+    }
+}

@@ -1,0 +1,113 @@
+package dev.batchgateway.usage;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.batchgateway.TestDatabase;
+import dev.batchgateway.completion.TokenUsage;
+import dev.batchgateway.completion.UsageRecord;
+import dev.batchgateway.completion.UsageWriteException;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.jdbc.test.autoconfigure.AutoConfigureTestDatabase;
+import org.springframework.boot.jdbc.test.autoconfigure.JdbcTest;
+import org.springframework.context.annotation.Import;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import org.springframework.transaction.annotation.Propagation;
+import org.springframework.transaction.annotation.Transactional;
+
+@JdbcTest
+@AutoConfigureTestDatabase(replace = AutoConfigureTestDatabase.Replace.NONE)
+@Transactional(propagation = Propagation.NOT_SUPPORTED)
+@Import(JdbcUsageRepository.class)
+class JdbcUsageRepositoryTest {
+
+    @DynamicPropertySource
+    static void database(DynamicPropertyRegistry registry) {
+        TestDatabase.register(registry);
+    }
+
+    @Autowired
+    JdbcUsageRepository repository;
+
+    @Autowired
+    JdbcClient jdbc;
+
+    private final long user = ThreadLocalRandom.current().nextLong(1_000_000, Long.MAX_VALUE);
+
+    @Test
+    void aBatchOfRowsIsStoredAsGiven() {
+        // Given the usage of three completions
+        Instant servedAt = Instant.now().truncatedTo(ChronoUnit.MICROS);
+        var rows = IntStream.range(0, 3)
+                .mapToObj(i -> new UsageRecord(UUID.randomUUID(), user, new TokenUsage(i + 1, 10 * i), "m", servedAt))
+                .toList();
+
+        // When they are recorded
+        repository.record(rows);
+
+        // Then each is a row with its counts, total, model and time
+        for (var row : rows) {
+            var stored = jdbc.sql("""
+                            SELECT user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at
+                            FROM token_usage WHERE request_id = ?""")
+                    .param(row.requestId())
+                    .query((rs, n) -> List.of(rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getInt(4), rs.getString(5),
+                            rs.getTimestamp(6).toInstant()))
+                    .single();
+            assertThat(stored).containsExactly(user, row.usage().promptTokens(), row.usage().completionTokens(),
+                    row.usage().totalTokens(), "m", servedAt);
+        }
+    }
+
+    @Test
+    void recordingTheSameRowsAgainNeverCountsThemTwice() {
+        // Given rows that were recorded
+        var rows = List.of(row(5, 7), row(1, 2));
+        repository.record(rows);
+
+        // When the same rows are recorded again with one new row (a retried write)
+        repository.record(List.of(rows.get(0), rows.get(1), row(3, 3)));
+
+        // Then each request is counted once
+        assertThat(count()).isEqualTo(3);
+        assertThat(jdbc.sql("SELECT sum(total_tokens) FROM token_usage WHERE user_id = ?").param(user)
+                .query(Long.class).single()).isEqualTo(12 + 3 + 6);
+    }
+
+    @Test
+    void aThousandRowsGoInOneCall() {
+        // When a thousand rows are recorded at once
+        repository.record(IntStream.range(0, 1000).mapToObj(i -> row(i, 1)).toList());
+
+        // Then all are there
+        assertThat(count()).isEqualTo(1000);
+    }
+
+    @Test
+    void rowsTheDatabaseRefusesArePermanentFailures() {
+        // Given a row the table's constraints refuse (user ids start at 1)
+        var refused = new UsageRecord(UUID.randomUUID(), 0, new TokenUsage(1, 1), "m", Instant.now());
+
+        // When it is recorded, then the failure is permanent, and nothing of the call is stored
+        assertThatThrownBy(() -> repository.record(List.of(row(1, 1), refused)))
+                .isInstanceOf(UsageWriteException.Permanent.class);
+        assertThat(count()).isZero();
+    }
+
+    private UsageRecord row(int promptTokens, int completionTokens) {
+        return new UsageRecord(UUID.randomUUID(), user, new TokenUsage(promptTokens, completionTokens), "m", Instant.now());
+    }
+
+    private long count() {
+        return jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id = ?").param(user).query(Long.class).single();
+    }
+}

@@ -1,0 +1,208 @@
+package dev.batchgateway.web;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.completion.CompletionRejectedException;
+import dev.batchgateway.completion.DeadlineExceededException;
+import dev.batchgateway.completion.WorkerException;
+import java.time.Duration;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.test.context.TestConfiguration;
+import org.springframework.boot.webmvc.test.autoconfigure.WebMvcTest;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Import;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
+import org.springframework.test.web.servlet.assertj.MockMvcTester;
+import org.springframework.test.web.servlet.assertj.MvcTestResult;
+
+@WebMvcTest(properties = {"gateway.worker.type=simulated", "gateway.max-tokens=256", "gateway.max-prompt-chars=100"})
+@Import(CompletionControllerTest.Doubles.class)
+class CompletionControllerTest {
+
+    @TestConfiguration
+    @EnableConfigurationProperties(GatewayProperties.class)
+    static class Doubles {
+        @Bean
+        StubScheduler scheduler() {
+            return new StubScheduler();
+        }
+    }
+
+    @Autowired
+    MockMvcTester mvc;
+
+    @Autowired
+    StubScheduler scheduler;
+
+    @BeforeEach
+    void reset() {
+        scheduler.reset();
+    }
+
+    @Test
+    void aValidRequestIsAnsweredWithItsCompletionAndCounts() {
+        // When a prompt is posted
+        var result = post("""
+                {"prompt": "hello", "user_id": 42, "max_tokens": 64}""");
+
+        // Then the scheduler got it, and the caller gets its completion and token counts
+        assertThat(result).hasStatusOk().hasContentType(MediaType.APPLICATION_JSON);
+        var request = scheduler.requests.getFirst();
+        assertThat(request.userId()).isEqualTo(42);
+        assertThat(request.prompt()).isEqualTo("hello");
+        assertThat(request.parameters().maxTokens()).isEqualTo(64);
+        assertThat(result).bodyJson().isLenientlyEqualTo("""
+                {"completion": "echo: hello", "prompt_tokens": 5, "completion_tokens": 64, "tokens": 69,
+                 "finish_reason": "stop", "request_id": "%s"}""".formatted(request.requestId()));
+    }
+
+    @Test
+    void maxTokensDefaultsToTheGatewaysCeiling() {
+        assertThat(post("""
+                {"prompt": "hello", "user_id": 1}""")).hasStatusOk();
+        assertThat(scheduler.requests.getFirst().parameters().maxTokens()).isEqualTo(256);
+    }
+
+    @ParameterizedTest(name = "{0} -> {1}")
+    @CsvSource(delimiter = '|', textBlock = """
+            {"prompt": "hi", "user_id": 42                   | not valid JSON
+            [1, 2]                                           | must be a JSON object
+            {"user_id": 42}                                  | prompt is required
+            {"prompt": null, "user_id": 42}                  | prompt is required
+            {"prompt": "   ", "user_id": 42}                 | prompt must not be blank
+            {"prompt": 12, "user_id": 42}                    | prompt must be a JSON string
+            {"prompt": ["hi"], "user_id": 42}                | prompt must be a JSON string
+            {"prompt": "hi"}                                 | user_id is required
+            {"prompt": "hi", "user_id": "42"}                | user_id must be a JSON integer
+            {"prompt": "hi", "user_id": 1.5}                 | user_id must be a JSON integer
+            {"prompt": "hi", "user_id": 42.0}                | user_id must be a JSON integer
+            {"prompt": "hi", "user_id": true}                | user_id must be a JSON integer
+            {"prompt": "hi", "user_id": 0}                   | user_id must be between 1 and
+            {"prompt": "hi", "user_id": -7}                  | user_id must be between 1 and
+            {"prompt": "hi", "user_id": 9223372036854775808} | user_id must be between 1 and
+            {"prompt": "hi", "user_id": 1, "max_tokens": 0}  | max_tokens must be between 1 and 256
+            {"prompt": "hi", "user_id": 1, "max_tokens": 257}| max_tokens must be between 1 and 256
+            {"prompt": "hi", "user_id": 1, "max_tokens": "8"}| max_tokens must be a JSON integer
+            {"prompt": "hi", "user_id": 1, "max_tokens": 2.5}| max_tokens must be a JSON integer
+            """)
+    void aBadBodyIsA400NamingTheField(String body, String detail) {
+        var result = post(body);
+
+        assertProblem(result, HttpStatus.BAD_REQUEST, detail);
+        assertThat(scheduler.requests).isEmpty();
+    }
+
+    @Test
+    void aPromptOverTheLimitIsA400() {
+        assertProblem(post("""
+                {"prompt": "%s", "user_id": 1}""".formatted("x".repeat(101))),
+                HttpStatus.BAD_REQUEST, "prompt is longer than 100 characters");
+        assertThat(post("""
+                {"prompt": "%s", "user_id": 1}""".formatted("😀".repeat(100)))).hasStatusOk();
+    }
+
+    @Test
+    void anEmptyBodyIsA400() {
+        assertProblem(mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON).exchange(),
+                HttpStatus.BAD_REQUEST, "request body is missing");
+    }
+
+    @Test
+    void aBodyOverOneMebibyteIsA413() {
+        String big = "{\"prompt\": \"" + "x".repeat(1024 * 1024) + "\", \"user_id\": 1}";
+        assertProblem(post(big), HttpStatus.CONTENT_TOO_LARGE, "larger than 1048576 bytes");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {MediaType.TEXT_PLAIN_VALUE, MediaType.APPLICATION_FORM_URLENCODED_VALUE, MediaType.APPLICATION_XML_VALUE})
+    void aBodyThatIsNotJsonIsA415(String contentType) {
+        var result = mvc.post().uri("/complete").contentType(contentType).content("prompt=hi").exchange();
+        assertProblem(result, HttpStatus.UNSUPPORTED_MEDIA_TYPE, "");
+    }
+
+    @Test
+    void theWrongMethodIsA405() {
+        assertProblem(mvc.get().uri("/complete").exchange(), HttpStatus.METHOD_NOT_ALLOWED, "");
+    }
+
+    @Test
+    void aFullQueueIsA503WithRetryAfter() {
+        scheduler.rejectWith(new CompletionRejectedException(CompletionRejectedException.Reason.QUEUE_FULL, Duration.ofSeconds(3)));
+
+        var result = post("""
+                {"prompt": "hi", "user_id": 1}""");
+
+        assertProblem(result, HttpStatus.SERVICE_UNAVAILABLE, "the queue is full");
+        assertThat(result).hasHeader("Retry-After", "3");
+    }
+
+    @Test
+    void aShuttingDownGatewayIsA503WithRetryAfter() {
+        scheduler.rejectWith(new CompletionRejectedException(CompletionRejectedException.Reason.SHUTTING_DOWN, Duration.ofSeconds(1)));
+
+        var result = post("""
+                {"prompt": "hi", "user_id": 1}""");
+
+        assertProblem(result, HttpStatus.SERVICE_UNAVAILABLE, "shutting down");
+        assertThat(result).hasHeader("Retry-After", "1");
+    }
+
+    @Test
+    void anUnreachableWorkerIsA503WithRetryAfter() {
+        scheduler.failWith(new WorkerException.Unavailable("connection refused"));
+
+        var result = post("""
+                {"prompt": "hi", "user_id": 1}""");
+
+        assertProblem(result, HttpStatus.SERVICE_UNAVAILABLE, "the worker is unavailable");
+        assertThat(result).containsHeader("Retry-After");
+    }
+
+    @Test
+    void aWorkerErrorOrNonsenseIsA502() {
+        scheduler.failWith(new WorkerException.BadAnswer("the worker answered status 500"));
+
+        assertProblem(post("""
+                {"prompt": "hi", "user_id": 1}"""), HttpStatus.BAD_GATEWAY, "the worker answered status 500");
+    }
+
+    @Test
+    void aWorkerTimeoutIsA504() {
+        scheduler.failWith(new WorkerException.TimedOut("the worker did not answer within 1000 ms"));
+
+        assertProblem(post("""
+                {"prompt": "hi", "user_id": 1}"""), HttpStatus.GATEWAY_TIMEOUT, "did not answer within 1000 ms");
+    }
+
+    @Test
+    void aPassedRequestDeadlineIsA504() {
+        scheduler.failWith(new DeadlineExceededException(Duration.ofSeconds(120)));
+
+        assertProblem(post("""
+                {"prompt": "hi", "user_id": 1}"""), HttpStatus.GATEWAY_TIMEOUT, "not completed within 120000 ms");
+    }
+
+    @Test
+    void healthSaysOk() {
+        assertThat(mvc.get().uri("/health").exchange()).hasStatusOk().hasBodyTextEqualTo("ok");
+    }
+
+    private MvcTestResult post(String body) {
+        return mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON).content(body).exchange();
+    }
+
+    private static void assertProblem(MvcTestResult result, HttpStatus status, String detail) {
+        assertThat(result).hasStatus(status).hasContentType(MediaType.APPLICATION_PROBLEM_JSON);
+        assertThat(result).bodyJson().extractingPath("$.status").isEqualTo(status.value());
+        assertThat(result).bodyJson().extractingPath("$.detail").asString().contains(detail);
+        assertThat(result).body().asString().doesNotContain("Exception", "\tat ");
+    }
+}

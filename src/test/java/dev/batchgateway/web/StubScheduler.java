@@ -1,0 +1,57 @@
+package dev.batchgateway.web;
+
+import dev.batchgateway.completion.Completion;
+import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.SchedulerApi;
+import dev.batchgateway.completion.TokenUsage;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * Answers every request at once with "echo: prompt" and one token per character, unless told to refuse
+ * ({@link #rejectWith}) or to fail ({@link #failWith}); records what it was asked.
+ */
+public class StubScheduler implements SchedulerApi {
+
+    public final List<CompletionRequest> requests = new CopyOnWriteArrayList<>();
+    public final List<Duration> timeouts = new CopyOnWriteArrayList<>();
+    private volatile RuntimeException rejection;
+    private volatile RuntimeException failure;
+
+    /** Makes {@code submit} throw, as the scheduler does when it does not take a request. */
+    public void rejectWith(RuntimeException rejection) {
+        this.rejection = rejection;
+    }
+
+    /** Makes the returned future fail, as it does when the worker or the deadline fails. */
+    public void failWith(RuntimeException failure) {
+        this.failure = failure;
+    }
+
+    public void reset() {
+        requests.clear();
+        timeouts.clear();
+        rejection = null;
+        failure = null;
+    }
+
+    @Override
+    public CompletableFuture<Completion> submit(CompletionRequest request, Duration timeout) {
+        requests.add(request);
+        timeouts.add(timeout);
+        if (rejection != null) {
+            throw rejection;
+        }
+        if (failure != null) {
+            return CompletableFuture.failedFuture(failure);
+        }
+        return CompletableFuture.completedFuture(new Completion(
+                request.requestId(),
+                "echo: " + request.prompt(),
+                new TokenUsage(request.prompt().length(), request.parameters().maxTokens()),
+                FinishReason.STOP));
+    }
+}
