@@ -1,0 +1,138 @@
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A stand-in for vLLM's OpenAI-compatible server, for benchmarks: {@code POST /v1/completions} with a prompt or a list
+ * of prompts answers after {@code latency + perToken * max_tokens}, one choice per prompt with {@code index},
+ * {@code prompt_token_ids} and {@code token_ids} (one token per word, completion = max_tokens tokens);
+ * {@code GET /health} answers 200; {@code GET /stats} answers "calls prompts". Dependency-free, virtual threads:
+ * run it with {@code java bench/FakeVllm.java PORT LATENCY_MS [PER_TOKEN_MICROS]}.
+ */
+public class FakeVllm {
+
+    static final AtomicLong calls = new AtomicLong();
+    static final AtomicLong prompts = new AtomicLong();
+
+    public static void main(String[] args) throws IOException {
+        int port = Integer.parseInt(args[0]);
+        Duration latency = Duration.ofMillis(Long.parseLong(args[1]));
+        long perTokenMicros = args.length > 2 ? Long.parseLong(args[2]) : 0;
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 4096);
+        server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
+        server.createContext("/health", exchange -> send(exchange, 200, ""));
+        server.createContext("/stats", exchange -> send(exchange, 200, calls.get() + " " + prompts.get()));
+        server.createContext("/v1/completions", exchange -> complete(exchange, latency, perTokenMicros));
+        server.start();
+        System.out.println("fake vLLM on 127.0.0.1:" + port + ", latency " + latency.toMillis() + " ms");
+    }
+
+    static void complete(HttpExchange exchange, Duration latency, long perTokenMicros) throws IOException {
+        String body = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+        List<String> batch = promptsOf(body);
+        int maxTokens = intField(body, "\"max_tokens\"", 16);
+        calls.incrementAndGet();
+        prompts.addAndGet(batch.size());
+        try {
+            Thread.sleep(latency.plus(Duration.ofNanos(perTokenMicros * 1000 * maxTokens)));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        }
+        StringBuilder json = new StringBuilder(256 + batch.size() * (64 + 4 * maxTokens))
+                .append("{\"id\":\"cmpl-fake\",\"object\":\"text_completion\",\"model\":\"fake\",\"choices\":[");
+        int promptTokens = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            int words = Math.max(1, batch.get(i).strip().split("\\s+").length);
+            promptTokens += words;
+            if (i > 0) {
+                json.append(',');
+            }
+            json.append("{\"index\":").append(i).append(",\"text\":\"").append(" ok".repeat(maxTokens))
+                    .append("\",\"finish_reason\":\"length\",\"prompt_token_ids\":").append(ids(words))
+                    .append(",\"token_ids\":").append(ids(maxTokens)).append('}');
+        }
+        int completionTokens = maxTokens * batch.size();
+        json.append("],\"usage\":{\"prompt_tokens\":").append(promptTokens)
+                .append(",\"completion_tokens\":").append(completionTokens)
+                .append(",\"total_tokens\":").append(promptTokens + completionTokens).append("}}");
+        exchange.getResponseHeaders().set("Content-Type", "application/json");
+        send(exchange, 200, json.toString());
+    }
+
+    static String ids(int count) {
+        StringBuilder ids = new StringBuilder(count * 4).append('[');
+        for (int i = 0; i < count; i++) {
+            ids.append(i == 0 ? "" : ",").append(100 + i % 900);
+        }
+        return ids.append(']').toString();
+    }
+
+    /** The strings of "prompt", which is a string or an array of strings; enough JSON for what the gateway sends. */
+    static List<String> promptsOf(String body) {
+        int at = body.indexOf("\"prompt\"");
+        at = body.indexOf(':', at) + 1;
+        while (Character.isWhitespace(body.charAt(at))) {
+            at++;
+        }
+        List<String> found = new ArrayList<>();
+        boolean list = body.charAt(at) == '[';
+        if (list) {
+            at++;
+        }
+        while (true) {
+            while (body.charAt(at) != '"' && body.charAt(at) != ']') {
+                at++;
+            }
+            if (body.charAt(at) == ']') {
+                return found;
+            }
+            StringBuilder text = new StringBuilder();
+            for (at++; body.charAt(at) != '"'; at++) {
+                char c = body.charAt(at);
+                if (c == '\\') {
+                    at++;
+                    c = body.charAt(at) == 'n' ? '\n' : body.charAt(at) == 'u' ? '?' : body.charAt(at);
+                    if (body.charAt(at) == 'u') {
+                        at += 4;
+                    }
+                }
+                text.append(c);
+            }
+            at++;
+            found.add(text.toString());
+            if (!list) {
+                return found;
+            }
+        }
+    }
+
+    static int intField(String body, String name, int fallback) {
+        int at = body.indexOf(name);
+        if (at < 0) {
+            return fallback;
+        }
+        at = body.indexOf(':', at) + 1;
+        int end = at;
+        while (end < body.length() && (Character.isDigit(body.charAt(end)) || Character.isWhitespace(body.charAt(end)))) {
+            end++;
+        }
+        return Integer.parseInt(body.substring(at, end).strip());
+    }
+
+    static void send(HttpExchange exchange, int status, String body) throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        exchange.sendResponseHeaders(status, bytes.length == 0 ? -1 : bytes.length);
+        try (OutputStream out = exchange.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+}

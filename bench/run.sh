@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# One-command benchmark: builds the jar, starts PostgreSQL (embedded unless SPRING_DATASOURCE_URL is set), a fake
+# vLLM with a fixed latency per call, and the gateway; drives load with wrk from a separate process; prints a
+# Markdown table and writes it to bench/results/<time>/results.md. Not part of CI.
+#
+#   bench/run.sh                 # all scenarios, 15 s each (about 6 minutes in all)
+#   BENCH_DURATION=5s bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+DURATION=${BENCH_DURATION:-15s}
+LATENCY_MS=${BENCH_WORKER_LATENCY_MS:-50}
+FAKE_PORT=${BENCH_FAKE_PORT:-9100}
+GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8088}
+BATCH_SIZE=8
+MAX_WAIT_MS=20
+OUT=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT"
+JAVA=$(java25)
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
+need wrk wrk
+need psql postgresql-client
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+echo "== building" >&2
+./mvnw -B -q -DskipTests package test-compile dependency:build-classpath \
+  -Dmdep.includeScope=test -Dmdep.outputFile=target/test-classpath.txt
+
+if [ -z "${SPRING_DATASOURCE_URL:-}" ]; then
+  echo "== starting an embedded PostgreSQL" >&2
+  "$JAVA" -cp "target/test-classes:target/classes:$(cat target/test-classpath.txt)" \
+    dev.batchgateway.StandaloneTestDatabase > "$OUT/database.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 120); do grep -q '^JDBC_PASSWORD=' "$OUT/database.log" && break; sleep 0.5; done
+  SPRING_DATASOURCE_URL=$(sed -n 's/^JDBC_URL=//p' "$OUT/database.log")
+  SPRING_DATASOURCE_USERNAME=$(sed -n 's/^JDBC_USERNAME=//p' "$OUT/database.log")
+  SPRING_DATASOURCE_PASSWORD=$(sed -n 's/^JDBC_PASSWORD=//p' "$OUT/database.log")
+fi
+export SPRING_DATASOURCE_URL SPRING_DATASOURCE_USERNAME="${SPRING_DATASOURCE_USERNAME:-postgres}" \
+  SPRING_DATASOURCE_PASSWORD="${SPRING_DATASOURCE_PASSWORD:-postgres}"
+# jdbc:postgresql://host:port/db?user=… -> postgresql://user:password@host:port/db
+PG_URI=$(echo "$SPRING_DATASOURCE_URL" | sed -E "s#^jdbc:postgresql://([^/?]+)/([^?]*).*#postgresql://$SPRING_DATASOURCE_USERNAME:$SPRING_DATASOURCE_PASSWORD@\1/\2#")
+
+echo "== starting the fake vLLM (${LATENCY_MS} ms a call)" >&2
+"$JAVA" bench/FakeVllm.java "$FAKE_PORT" "$LATENCY_MS" > "$OUT/fake-vllm.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 60); do curl -fs "localhost:$FAKE_PORT/health" >/dev/null && break; sleep 0.5; done
+
+GATEWAY_PID=
+start_gateway() { # name, then VAR=value … for the gateway's environment; JAVA_OPTS for the JVM
+  local name=$1; shift
+  env "$@" SERVER_PORT="$GATEWAY_PORT" GATEWAY_BATCH_SIZE=$BATCH_SIZE GATEWAY_BATCH_MAX_WAIT=${MAX_WAIT_MS}ms \
+    SERVER_TOMCAT_MAX_CONNECTIONS=12000 SERVER_TOMCAT_ACCEPT_COUNT=10000 LOGGING_LEVEL_ROOT=WARN \
+    "$JAVA" ${JAVA_OPTS:-} -jar target/batch-gateway.jar > "$OUT/gateway-$name.log" 2>&1 &
+  GATEWAY_PID=$!
+  PIDS+=("$GATEWAY_PID")
+  for _ in $(seq 1 120); do curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null && return 0; sleep 0.5; done
+  echo "gateway ($name) did not start; see $OUT/gateway-$name.log" >&2
+  exit 1
+}
+stop_gateway() { kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rows() { psql "$PG_URI" -Atc "select count(*) from token_usage" 2>/dev/null || echo 0; }
+fake_stats() { echo "$(curl -fs "localhost:$FAKE_PORT/stats")"; }
+settled_rows() { # waits until the usage ledger has drained (row count stable for a second)
+  local last=-1 now
+  for _ in $(seq 1 60); do now=$(rows); [ "$now" = "$last" ] && { echo "$now"; return; }; last=$now; sleep 1; done
+  echo "$now"
+}
+
+TABLE="$OUT/results.md"
+{
+  echo "| scenario | conn. | req/s | p50 ms | p99 ms | errors | prompts/call | rows written | CPU ms/req | limit B·C/L | of limit |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+} > "$TABLE"
+
+# scenario name, connections, url, script, pid to measure CPU of (or ""), concurrent batches C (or "" for no limit row)
+run_wrk() {
+  local name=$1 connections=$2 url=$3 script=$4 pid=$5 batches=$6
+  local threads=2 calls0 prompts0 rows0 ticks0 ticks1 summary
+  read -r calls0 prompts0 < <(fake_stats)
+  rows0=$(rows)
+  [ -n "$pid" ] && ticks0=$(cpu_ticks "$pid")
+  [ "$connections" -lt "$threads" ] && threads=$connections
+  wrk -t "$threads" -c "$connections" -d "$DURATION" --timeout 30s -s "bench/$script" "$url" > "$OUT/wrk-$name-$connections.txt" 2>&1 || true
+  [ -n "$pid" ] && ticks1=$(cpu_ticks "$pid")
+  summary=$(sed -n 's/^WRK_SUMMARY //p' "$OUT/wrk-$name-$connections.txt")
+  [ -n "$summary" ] || { echo "wrk failed: $(cat "$OUT/wrk-$name-$connections.txt")" >&2; exit 1; }
+  local calls1 prompts1 rows1
+  read -r calls1 prompts1 < <(fake_stats)
+  rows1=$(if [ "$script" = complete.lua ]; then settled_rows; else echo "$rows0"; fi)
+  python3 - "$name" "$connections" "$summary" "$((calls1 - calls0))" "$((prompts1 - prompts0))" \
+    "$((rows1 - rows0))" "${ticks0:-}" "${ticks1:-}" "$(getconf CLK_TCK)" "$batches" "$LATENCY_MS" "$BATCH_SIZE" "$MAX_WAIT_MS" >> "$TABLE" <<'PY'
+import json, sys
+name, conns, summary, calls, prompts, rows, t0, t1, hz, batches, latency, batch, max_wait = sys.argv[1:]
+s = json.loads(summary)
+secs = s["duration_us"] / 1e6
+ok = s["requests"] - s["non2xx"]
+rate = s["requests"] / secs
+errors = s["non2xx"] + s["connect"] + s["read"] + s["write"] + s["timeout"]
+per_call = f"{int(prompts) / int(calls):.2f}" if int(calls) else "–"
+cpu = f"{(int(t1) - int(t0)) * 1000 / int(hz) / max(ok, 1):.3f}" if t0 else "–"
+if batches:
+    limit = int(batch) * int(batches) / (int(latency) / 1000)
+    limit_cells = f"{limit:.0f} | {rate / limit:.1%}"
+else:
+    limit_cells = "– | –"
+rows_cell = rows if name.startswith("gateway") else "–"
+print(f"| {name} | {conns} | {rate:.0f} | {s['p50_us'] / 1000:.1f} | {s['p99_us'] / 1000:.1f} | {errors} | {per_call} | {rows_cell} | {cpu} | {limit_cells} |")
+PY
+  tail -1 "$TABLE" >&2
+}
+
+echo "== direct: one prompt per request to the fake vLLM" >&2
+run_wrk "direct" 256 "http://localhost:$FAKE_PORT" direct.lua "" ""
+
+echo "== gateway, simulated worker, 0 ms" >&2
+start_gateway simulated GATEWAY_WORKER_TYPE=simulated
+run_wrk "gateway, simulated 0 ms" 256 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" ""
+stop_gateway
+
+for concurrent in 32 16; do
+  echo "== gateway, fake vLLM ${LATENCY_MS} ms, ${concurrent} concurrent batches" >&2
+  start_gateway "vllm-c$concurrent" GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" \
+    GATEWAY_WORKER_MODEL=fake GATEWAY_WORKER_MAX_CONCURRENT_BATCHES=$concurrent
+  for connections in 64 256 1024; do
+    run_wrk "gateway, vLLM ${LATENCY_MS} ms, C=$concurrent" "$connections" "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" "$concurrent"
+  done
+  if [ "$concurrent" = 32 ]; then
+    echo "== gateway, light load" >&2
+    run_wrk "gateway, light load, C=$concurrent" 1 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" "$concurrent"
+  fi
+  stop_gateway
+done
+
+echo "== gateway, 10,000 waiting clients, -Xmx256m" >&2
+JAVA_OPTS=-Xmx256m start_gateway "vllm-10k" GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" \
+  GATEWAY_WORKER_MODEL=fake
+run_wrk "gateway, 10k clients, -Xmx256m" 10000 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" 32
+grep -c OutOfMemoryError "$OUT/gateway-vllm-10k.log" > "$OUT/oom-count.txt" || true
+stop_gateway
+
+{
+  echo
+  echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); wrk on the same machine;"
+  echo "worker latency L = ${LATENCY_MS} ms, batch size B = $BATCH_SIZE, max-wait ${MAX_WAIT_MS} ms, ${DURATION} a row."
+  echo "Light-load overhead beyond max-wait + L: p50 and p99 columns minus $((MAX_WAIT_MS + LATENCY_MS)) ms."
+  echo "OutOfMemoryError lines in the 10k run's log: $(cat "$OUT/oom-count.txt")."
+} >> "$TABLE"
+echo
+cat "$TABLE"
