@@ -88,6 +88,11 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
         return members.stream().anyMatch(member -> member.worker.url().equals(url) && !member.out);
     }
 
+    /** Whether a health probe of the worker at this URL is running now. */
+    synchronized boolean probing(String url) {
+        return members.stream().anyMatch(member -> member.worker.url().equals(url) && member.probing);
+    }
+
     private synchronized Member take() {
         long now = ticker.nanoTime();
         Member chosen = null;
