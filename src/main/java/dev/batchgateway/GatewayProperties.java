@@ -29,9 +29,14 @@ public record GatewayProperties(
         require(maxPromptChars >= 1, "GATEWAY_MAX_PROMPT_CHARS must be at least 1, was " + maxPromptChars);
     }
 
-    /** Max concurrent batches as configured, or the default for the worker type. */
-    public int maxConcurrentBatches() {
+    /** Batches in flight at once on one worker: as configured, or the default for the worker type. */
+    public int maxConcurrentBatchesPerWorker() {
         return worker.maxConcurrentBatches() != null ? worker.maxConcurrentBatches() : worker.type().defaultConcurrentBatches;
+    }
+
+    /** Batches in flight at once in the whole gateway: the per-worker limit times the number of workers in the pool. */
+    public int maxConcurrentBatches() {
+        return Math.multiplyExact(maxConcurrentBatchesPerWorker(), Math.max(1, worker.url().size()));
     }
 
     public record Batch(int size, Duration maxWait) {
@@ -41,18 +46,31 @@ public record GatewayProperties(
         }
     }
 
-    public record Worker(WorkerType type, List<String> url, String model, Duration timeout, Integer maxConcurrentBatches) {
+    public record Worker(
+            WorkerType type,
+            List<String> url,
+            String model,
+            Duration timeout,
+            Duration connectTimeout,
+            Duration backOff,
+            Integer maxConcurrentBatches) {
         public Worker {
             require(type != null, "GATEWAY_WORKER_TYPE is not set: set it to simulated, vllm or ollama");
             url = url == null ? List.of() : url.stream().map(String::strip).filter(u -> !u.isEmpty()).toList();
             model = model == null || model.isBlank() ? null : model.strip();
             requirePositive(timeout, "GATEWAY_WORKER_TIMEOUT");
+            requirePositive(connectTimeout, "GATEWAY_WORKER_CONNECT_TIMEOUT");
+            requirePositive(backOff, "GATEWAY_WORKER_BACK_OFF");
             require(maxConcurrentBatches == null || maxConcurrentBatches >= 1,
                     "GATEWAY_WORKER_MAX_CONCURRENT_BATCHES must be at least 1, was " + maxConcurrentBatches);
             if (type != WorkerType.SIMULATED) {
                 require(!url.isEmpty(), "GATEWAY_WORKER_URL is not set: give the base URL of the " + type.label + " server, e.g. "
                         + type.exampleUrl);
                 require(model != null, "GATEWAY_WORKER_MODEL is not set: name the model the " + type.label + " server serves");
+                for (String base : url) {
+                    require(base.startsWith("http://") || base.startsWith("https://"),
+                            "GATEWAY_WORKER_URL must list http:// or https:// base URLs, was " + base);
+                }
             }
         }
     }

@@ -1,0 +1,56 @@
+package dev.batchgateway.worker;
+
+import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.completion.WorkerOutcome;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.Function;
+
+/**
+ * Completes the prompts of a batch with one call each, all at once, for servers that take one prompt per call. A
+ * prompt whose call fails gets a {@link WorkerOutcome.Failed} while the others keep their answers; when every call
+ * fails, the batch fails, so that the pool sees a worker that is down.
+ */
+final class FanOut {
+
+    private FanOut() {}
+
+    static List<WorkerOutcome> complete(List<String> prompts, Function<String, WorkerOutcome.Generated> completeOne) {
+        if (prompts.size() == 1) {
+            return List.of(completeOne.apply(prompts.getFirst()));
+        }
+        try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<WorkerOutcome.Generated>> calls = new ArrayList<>(prompts.size());
+            for (String prompt : prompts) {
+                calls.add(threads.submit(() -> completeOne.apply(prompt)));
+            }
+            List<WorkerOutcome> outcomes = new ArrayList<>(prompts.size());
+            WorkerException firstFailure = null;
+            for (Future<WorkerOutcome.Generated> call : calls) {
+                try {
+                    outcomes.add(call.get());
+                } catch (ExecutionException e) {
+                    WorkerException failure = e.getCause() instanceof WorkerException known
+                            ? known
+                            : new WorkerException.BadAnswer("the worker adapter failed: " + e.getCause(), e.getCause());
+                    outcomes.add(new WorkerOutcome.Failed(failure));
+                    firstFailure = firstFailure == null ? failure : firstFailure;
+                } catch (InterruptedException e) {
+                    // abandon every call (each cancels its HTTP exchange, closing its connection) before the
+                    // executor's close waits for them; the interrupt stays set for our caller
+                    calls.forEach(pending -> pending.cancel(true));
+                    Thread.currentThread().interrupt();
+                    throw new WorkerException.TimedOut("the calls to the worker were abandoned", e);
+                }
+            }
+            if (outcomes.stream().allMatch(WorkerOutcome.Failed.class::isInstance)) {
+                throw firstFailure;
+            }
+            return outcomes;
+        }
+    }
+}

@@ -1,0 +1,78 @@
+package dev.batchgateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+
+/** A pool whose only worker refuses connections: 503 with Retry-After, fast; readiness says the worker is down. */
+@SpringBootTest(
+        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"gateway.worker.type=ollama", "gateway.worker.model=llama3.2:1b", "gateway.worker.timeout=30s",
+                "gateway.worker.back-off=1h", "gateway.batch.size=1", "gateway.batch.max-wait=0ms"})
+class UnreachableWorkerGatewayTest {
+
+    @DynamicPropertySource
+    static void properties(DynamicPropertyRegistry registry) {
+        TestDatabase.register(registry);
+        registry.add("gateway.worker.url", () -> "http://127.0.0.1:" + freePort());
+    }
+
+    @LocalServerPort
+    int port;
+
+    private final HttpClient http = HttpClient.newHttpClient();
+
+    @Test
+    void callersGet503WithRetryAfterAndReadinessIsDown() throws Exception {
+        // When a caller posts, then the refused connection is a 503 with Retry-After
+        var refused = post();
+        assertThat(refused.statusCode()).as(refused.body()).isEqualTo(503);
+        assertThat(refused.headers().firstValue("Retry-After")).isPresent();
+
+        // When the next caller posts, then the worker is out of rotation and the answer is a 503 at once
+        long started = System.nanoTime();
+        var out = post();
+        assertThat(out.statusCode()).isEqualTo(503);
+        assertThat(out.body()).contains("no worker is in rotation");
+        assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(5));
+
+        // And readiness is down because of the worker
+        var readiness = http.send(HttpRequest.newBuilder(uri("/actuator/health/readiness")).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(readiness.statusCode()).isEqualTo(503);
+        assertThat(readiness.body()).contains("\"worker\":{\"status\":\"DOWN\"");
+    }
+
+    private HttpResponse<String> post() throws Exception {
+        var request = HttpRequest.newBuilder(uri("/complete"))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"hello\",\"user_id\":7}"))
+                .timeout(Duration.ofSeconds(30))
+                .build();
+        return http.send(request, HttpResponse.BodyHandlers.ofString());
+    }
+
+    private URI uri(String path) {
+        return URI.create("http://localhost:" + port + path);
+    }
+
+    private static int freePort() {
+        try (var socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+package dev.batchgateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.batchgateway.worker.FakeVllm;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/** The whole gateway on a random port in front of a fake vLLM (WireMock), with a real PostgreSQL. */
+@SpringBootTest(
+        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"gateway.worker.type=vllm", "gateway.worker.model=Qwen/Qwen2.5-1.5B-Instruct",
+                "gateway.batch.size=8", "gateway.batch.max-wait=30s"})
+class VllmGatewayTest {
+
+    static final FakeVllm vllm = new FakeVllm();
+
+    @DynamicPropertySource
+    static void properties(DynamicPropertyRegistry registry) {
+        TestDatabase.register(registry);
+        registry.add("gateway.worker.url", vllm::url);
+    }
+
+    @AfterAll
+    static void stopVllm() {
+        vllm.close();
+    }
+
+    @LocalServerPort
+    int port;
+
+    @Autowired
+    JdbcClient jdbc;
+
+    private final HttpClient http = HttpClient.newHttpClient();
+    private final JsonMapper json = JsonMapper.builder().build();
+
+    @Test
+    void eightConcurrentRequestsAreOneVllmCallAndEachCallerIsBilledVllmsCountsForItsPrompt() throws Exception {
+        // Given eight callers of one user, prompts with different word counts and first-word lengths
+        long user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
+        List<String> prompts = new ArrayList<>();
+        for (int i = 1; i <= 8; i++) {
+            prompts.add("w".repeat(i) + " tail".repeat(i));
+        }
+
+        // When they post at once, asking for at most 5 tokens
+        List<HttpResponse<String>> responses = new ArrayList<>();
+        try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<HttpResponse<String>>> calls = prompts.stream()
+                    .map(prompt -> callers.submit(() -> post(Map.of("prompt", prompt, "user_id", user, "max_tokens", 5))))
+                    .toList();
+            for (var call : calls) {
+                responses.add(call.get(30, TimeUnit.SECONDS));
+            }
+        }
+
+        // Then vLLM got exactly one call carrying the eight prompts
+        assertThat(vllm.calls()).singleElement().satisfies(call -> assertThat(call).containsExactlyInAnyOrderElementsOf(prompts));
+
+        // And each caller got its own completion with vLLM's counts for its prompt
+        for (int i = 0; i < 8; i++) {
+            String prompt = prompts.get(i);
+            assertThat(responses.get(i).statusCode()).as(responses.get(i).body()).isEqualTo(200);
+            JsonNode answer = json.readTree(responses.get(i).body());
+            assertThat(answer.get("completion").asString()).isEqualTo(prompt.toUpperCase());
+            assertThat(answer.get("prompt_tokens").asInt()).isEqualTo(FakeVllm.promptTokens(prompt)).isEqualTo(i + 2);
+            assertThat(answer.get("completion_tokens").asInt()).isEqualTo(FakeVllm.completionTokens(prompt, 5));
+            assertThat(answer.get("finish_reason").asString()).isEqualTo(i + 1 >= 5 ? "length" : "stop");
+
+            // And its usage row holds the same counts, under the configured model
+            String requestId = answer.get("request_id").asString();
+            awaitRow(requestId);
+            var row = jdbc.sql("""
+                            SELECT user_id, prompt_tokens, completion_tokens, total_tokens, model
+                            FROM token_usage WHERE request_id = ?::uuid""")
+                    .param(requestId)
+                    .query((rs, n) -> List.of(rs.getLong(1), rs.getInt(2), rs.getInt(3), rs.getInt(4), rs.getString(5)))
+                    .single();
+            assertThat(row).containsExactly(user, FakeVllm.promptTokens(prompt), FakeVllm.completionTokens(prompt, 5),
+                    FakeVllm.promptTokens(prompt) + FakeVllm.completionTokens(prompt, 5), "Qwen/Qwen2.5-1.5B-Instruct");
+        }
+    }
+
+    @Test
+    void readinessHasTheWorkerNextToTheDatabaseAndLivenessStaysPlain() throws Exception {
+        var readiness = http.send(HttpRequest.newBuilder(uri("/actuator/health/readiness")).build(), HttpResponse.BodyHandlers.ofString());
+
+        assertThat(readiness.statusCode()).as(readiness.body()).isEqualTo(200);
+        JsonNode components = json.readTree(readiness.body()).get("components");
+        assertThat(components.get("worker").get("status").asString()).isEqualTo("UP");
+        assertThat(components.get("db").get("status").asString()).isEqualTo("UP");
+        assertThat(components.get("readinessState").get("status").asString()).isEqualTo("UP");
+
+        var health = http.send(HttpRequest.newBuilder(uri("/health")).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(health.body()).isEqualTo("ok");
+    }
+
+    private HttpResponse<String> post(Map<String, Object> body) throws Exception {
+        var request = HttpRequest.newBuilder(uri("/complete"))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(json.writeValueAsString(body)))
+                .timeout(Duration.ofSeconds(30))
+                .build();
+        return http.send(request, HttpResponse.BodyHandlers.ofString());
+    }
+
+    private URI uri(String path) {
+        return URI.create("http://localhost:" + port + path);
+    }
+
+    private void awaitRow(String requestId) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (jdbc.sql("SELECT count(*) FROM token_usage WHERE request_id = ?::uuid").param(requestId).query(Long.class).single() < 1) {
+            assertThat(System.nanoTime()).as("row written within 10 s").isLessThan(deadline);
+            Thread.sleep(20);
+        }
+    }
+}

@@ -1,0 +1,120 @@
+package dev.batchgateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.batchgateway.worker.FakeVllm;
+import dev.batchgateway.worker.HangingServer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import tools.jackson.databind.json.JsonMapper;
+
+/** A pool of a hanging worker and a good one, with a 1 s worker timeout: the hung batch is a 504, the rest is served. */
+@SpringBootTest(
+        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"gateway.worker.type=vllm", "gateway.worker.model=m", "gateway.worker.timeout=1s",
+                "gateway.worker.back-off=1h", "gateway.batch.size=1", "gateway.batch.max-wait=0ms"})
+class WorkerPoolGatewayTest {
+
+    static final HangingServer hanging = new HangingServer();
+    static final FakeVllm good = new FakeVllm();
+
+    @DynamicPropertySource
+    static void properties(DynamicPropertyRegistry registry) {
+        TestDatabase.register(registry);
+        // the hanging worker first: the pool's first batch goes to it
+        registry.add("gateway.worker.url", () -> hanging.url() + "," + good.url());
+    }
+
+    @AfterAll
+    static void stopWorkers() throws IOException {
+        hanging.close();
+        good.close();
+    }
+
+    @LocalServerPort
+    int port;
+
+    @Autowired
+    JdbcClient jdbc;
+
+    private final HttpClient http = HttpClient.newHttpClient();
+    private final JsonMapper json = JsonMapper.builder().build();
+
+    @Test
+    void aHangingWorkerIs504InAboutTheTimeoutWhileTheOtherWorkerKeepsServing() throws Exception {
+        // Given two callers of different users
+        long hungUser = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
+        long servedUser = hungUser == 1 ? 2 : hungUser - 1;
+
+        // When the first posts (its batch goes to the hanging worker) and the second posts while it hangs
+        long started = System.nanoTime();
+        var first = CompletableFuture.supplyAsync(() -> post("first", hungUser));
+        assertThat(hanging.accepted.await(10, TimeUnit.SECONDS)).isTrue();
+        var second = post("second", servedUser);
+        HttpResponse<String> hung = first.get(30, TimeUnit.SECONDS);
+        Duration took = Duration.ofNanos(System.nanoTime() - started);
+
+        // Then the second is served by the other worker, and the first is a 504 after about a second
+        assertThat(second.statusCode()).as(second.body()).isEqualTo(200);
+        assertThat(hung.statusCode()).as(hung.body()).isEqualTo(504);
+        assertThat(hung.headers().firstValue("Content-Type")).hasValue("application/problem+json");
+        assertThat(took).isGreaterThanOrEqualTo(Duration.ofMillis(900)).isLessThan(Duration.ofSeconds(6));
+        assertThat(hanging.closedByCaller.await(10, TimeUnit.SECONDS)).as("the hung call's connection closed").isTrue();
+
+        // And the hanging worker is out of rotation: the next requests all go to the good one
+        for (int i = 0; i < 4; i++) {
+            assertThat(post("more " + i, servedUser).statusCode()).isEqualTo(200);
+        }
+        assertThat(good.calls()).hasSize(5);
+
+        // And the failed request wrote no usage row, while the served ones did
+        awaitRows(servedUser, 5);
+        assertThat(rows(hungUser)).isZero();
+    }
+
+    private HttpResponse<String> post(String prompt, long user) {
+        try {
+            var request = HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/complete"))
+                    .header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(json.writeValueAsString(Map.of("prompt", prompt, "user_id", user))))
+                    .timeout(Duration.ofSeconds(30))
+                    .build();
+            return http.send(request, HttpResponse.BodyHandlers.ofString());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private long rows(long user) {
+        return jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id = ?").param(user).query(Long.class).single();
+    }
+
+    private void awaitRows(long user, int count) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (rows(user) < count) {
+            assertThat(System.nanoTime()).as("rows written within 10 s").isLessThan(deadline);
+            Thread.sleep(20);
+        }
+    }
+}

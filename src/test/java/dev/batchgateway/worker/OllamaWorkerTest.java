@@ -1,0 +1,185 @@
+package dev.batchgateway.worker;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.equalTo;
+import static com.github.tomakehurst.wiremock.client.WireMock.equalToJson;
+import static com.github.tomakehurst.wiremock.client.WireMock.get;
+import static com.github.tomakehurst.wiremock.client.WireMock.matchingJsonPath;
+import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
+import static com.github.tomakehurst.wiremock.client.WireMock.post;
+import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.core.WireMockConfiguration;
+import com.sun.net.httpserver.HttpServer;
+import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.TokenUsage;
+import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.completion.WorkerOutcome;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.json.JsonMapper;
+
+/** The Ollama adapter against replayed Ollama answers, and its fan-out against a server that counts who is waiting. */
+class OllamaWorkerTest {
+
+    private final WireMockServer ollama = new WireMockServer(WireMockConfiguration.options().dynamicPort());
+    private OllamaWorker worker;
+
+    @BeforeEach
+    void start() {
+        ollama.start();
+        worker = new OllamaWorker(new WorkerEndpoint(ollama.baseUrl(), Duration.ofSeconds(5), Duration.ofSeconds(20)), "llama3.2:1b");
+    }
+
+    @AfterEach
+    void stop() {
+        worker.close();
+        ollama.stop();
+    }
+
+    @Test
+    void eachPromptIsOneGenerateCallAndCarriesItsOwnCounts() {
+        // Given Ollama answering two prompts, each with its own counts
+        stubGenerate("Why is the sky blue?", "Rayleigh scattering.", 11, 5, "stop");
+        stubGenerate("Count to ten", "1, 2, 3, 4, 5, 6, 7", 6, 16, "length");
+
+        // When a batch of both is completed
+        List<WorkerOutcome> outcomes = worker.complete(new Batch(1, new GenerationParameters(16),
+                List.of("Why is the sky blue?", "Count to ten")));
+
+        // Then each prompt has Ollama's counts exactly
+        assertThat(outcomes).containsExactly(
+                new WorkerOutcome.Generated("Rayleigh scattering.", new TokenUsage(11, 5), FinishReason.STOP),
+                new WorkerOutcome.Generated("1, 2, 3, 4, 5, 6, 7", new TokenUsage(6, 16), FinishReason.LENGTH));
+
+        // And each call asked for one complete answer, cut at max tokens
+        ollama.verify(postRequestedFor(urlEqualTo("/api/generate")).withRequestBody(equalToJson("""
+                {"model":"llama3.2:1b","prompt":"Count to ten","stream":false,"options":{"num_predict":16}}""")));
+        ollama.verify(2, postRequestedFor(urlEqualTo("/api/generate")));
+    }
+
+    @Test
+    void aFailedPromptFailsAloneAndTheOthersKeepTheirAnswers() {
+        // Given Ollama failing one prompt of three
+        stubGenerate("a", "A", 1, 1, "stop");
+        ollama.stubFor(post("/api/generate").withRequestBody(matchingJsonPath("$.prompt", equalTo("b")))
+                .willReturn(aResponse().withStatus(500).withBody("{\"error\":\"model crashed\"}")));
+        stubGenerate("c", "C", 1, 1, "stop");
+
+        // When the batch is completed
+        List<WorkerOutcome> outcomes = worker.complete(new Batch(1, new GenerationParameters(8), List.of("a", "b", "c")));
+
+        // Then only that prompt failed, as a bad answer naming the status
+        assertThat(outcomes.get(0)).isInstanceOf(WorkerOutcome.Generated.class);
+        assertThat(outcomes.get(1)).isInstanceOfSatisfying(WorkerOutcome.Failed.class, failed -> assertThat(failed.cause())
+                .isInstanceOf(WorkerException.BadAnswer.class)
+                .hasMessageContaining("HTTP 500")
+                .hasMessageNotContaining("crashed"));
+        assertThat(outcomes.get(2)).isInstanceOf(WorkerOutcome.Generated.class);
+    }
+
+    @Test
+    void whenEveryPromptFailsTheBatchFails() {
+        // Given Ollama failing everything
+        ollama.stubFor(post("/api/generate").willReturn(aResponse().withStatus(503)));
+
+        // When a batch is completed, then the batch as a whole fails
+        assertThatThrownBy(() -> worker.complete(new Batch(1, new GenerationParameters(8), List.of("a", "b"))))
+                .isInstanceOf(WorkerException.BadAnswer.class)
+                .hasMessageContaining("HTTP 503");
+    }
+
+    @Test
+    void anAnswerWithoutCountsIsABadAnswer() {
+        // Given an answer without prompt_eval_count
+        ollama.stubFor(post("/api/generate").willReturn(okJson("""
+                {"model":"llama3.2:1b","response":"hi","done":true,"done_reason":"stop","eval_count":3}""")));
+
+        // When a prompt is completed, then it fails: it could not be billed exactly
+        assertThatThrownBy(() -> worker.complete(new Batch(1, new GenerationParameters(8), List.of("a"))))
+                .isInstanceOf(WorkerException.BadAnswer.class)
+                .hasMessageContaining("prompt_eval_count");
+    }
+
+    @Test
+    void eightPromptsAreEightCallsInFlightTogether() throws Exception {
+        // Given an Ollama that holds each call until all eight have arrived (or 20 s have passed)
+        var arrived = new CountDownLatch(8);
+        var inFlight = new AtomicInteger();
+        var mostInFlight = new AtomicInteger();
+        var server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 50);
+        server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
+        server.createContext("/api/generate", exchange -> {
+            String prompt = JsonMapper.builder().build().readTree(exchange.getRequestBody().readAllBytes()).get("prompt").asString();
+            mostInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+            arrived.countDown();
+            boolean together = false;
+            try {
+                together = arrived.await(20, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            inFlight.decrementAndGet();
+            byte[] body = """
+                    {"model":"llama3.2:1b","response":"%s","done":true,"done_reason":"stop","prompt_eval_count":%d,"eval_count":2}"""
+                    .formatted(prompt.toUpperCase(), prompt.length()).getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().add("Content-Type", "application/json");
+            exchange.sendResponseHeaders(together ? 200 : 500, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        server.start();
+        List<String> prompts = new ArrayList<>();
+        for (int i = 1; i <= 8; i++) {
+            prompts.add("p".repeat(i));
+        }
+        try (var fanOut = new OllamaWorker(new WorkerEndpoint(
+                "http://127.0.0.1:" + server.getAddress().getPort(), Duration.ofSeconds(5), Duration.ofSeconds(30)), "llama3.2:1b")) {
+            // When a batch of eight is completed
+            List<WorkerOutcome> outcomes = fanOut.complete(new Batch(1, new GenerationParameters(8), prompts));
+
+            // Then all eight calls were in flight at once, and each prompt has its own answer
+            assertThat(mostInFlight.get()).isEqualTo(8);
+            for (int i = 0; i < 8; i++) {
+                assertThat(outcomes.get(i)).isEqualTo(new WorkerOutcome.Generated(
+                        prompts.get(i).toUpperCase(), new TokenUsage(i + 1, 2), FinishReason.STOP));
+            }
+        } finally {
+            server.stop(0);
+        }
+    }
+
+    @Test
+    void healthIsOllamaSayingItIsRunning() {
+        ollama.stubFor(get("/").willReturn(aResponse().withStatus(200).withBody("Ollama is running")));
+        assertThat(worker.healthy()).isTrue();
+
+        ollama.stubFor(get("/").willReturn(aResponse().withStatus(200).withBody("Something else")));
+        assertThat(worker.healthy()).isFalse();
+    }
+
+    private void stubGenerate(String prompt, String response, int promptEvalCount, int evalCount, String doneReason) {
+        ollama.stubFor(post("/api/generate").withRequestBody(matchingJsonPath("$.prompt", equalTo(prompt))).willReturn(okJson("""
+                {"model":"llama3.2:1b","created_at":"2026-11-22T10:00:00.000000Z","response":"%s","done":true,
+                 "done_reason":"%s","context":[1,2,3],"total_duration":174560334,"load_duration":101397084,
+                 "prompt_eval_count":%d,"prompt_eval_duration":13074791,"eval_count":%d,"eval_duration":52479709}"""
+                .formatted(response, doneReason, promptEvalCount, evalCount))));
+    }
+}
