@@ -20,8 +20,9 @@ import org.slf4j.LoggerFactory;
  * {@code maxBatchesPerWorker} at once. A worker whose call could not connect or timed out leaves the rotation for a
  * back-off period; after it, the next batch to arrive starts a probe of the worker's health endpoint (in the
  * background, the batch does not wait for it), and only a healthy answer brings the worker back. Each failed probe
- * doubles the back-off, up to {@code maxBackOff}; a successful batch resets it. With no worker available a batch fails
- * at once with {@link WorkerException.Unavailable} instead of waiting for a timeout.
+ * doubles the back-off, up to {@code maxBackOff}; a successful batch resets it. With no worker in rotation a batch fails
+ * at once with {@link WorkerException.Unavailable} instead of waiting for a timeout; when the workers in rotation are
+ * all at their limit (because others are out), the batch waits for a slot.
  *
  * <p>Hand-written rather than a Resilience4j circuit breaker per worker: a breaker's half-open state lets trial
  * <em>calls</em> through (real batches whose callers would pay for the probe), while a worker here comes back only
@@ -30,6 +31,8 @@ import org.slf4j.LoggerFactory;
 final class WorkerPool implements WorkerApi, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(WorkerPool.class);
+    /** How often a batch waiting for room looks again, so that a worker whose back-off ended gets its probe. */
+    private static final long SLOT_RECHECK_MILLIS = 100;
 
     private final List<Member> members;
     private final String model;
@@ -94,35 +97,47 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
     }
 
     private synchronized Member take() {
-        long now = ticker.nanoTime();
-        Member chosen = null;
-        boolean anyInRotation = false;
-        int start = nextStart;
-        nextStart = (nextStart + 1) % members.size(); // equal loads take turns
-        for (int i = 0; i < members.size(); i++) {
-            Member member = members.get((start + i) % members.size());
-            if (member.out) {
-                if (now - member.retryAt >= 0 && !member.probing) {
-                    probe(member);
+        while (true) {
+            long now = ticker.nanoTime();
+            Member chosen = null;
+            boolean anyInRotation = false;
+            int start = nextStart;
+            nextStart = (nextStart + 1) % members.size(); // equal loads take turns
+            for (int i = 0; i < members.size(); i++) {
+                Member member = members.get((start + i) % members.size());
+                if (member.out) {
+                    if (now - member.retryAt >= 0 && !member.probing) {
+                        probe(member);
+                    }
+                    continue;
                 }
-                continue;
+                anyInRotation = true;
+                if (member.inFlight < maxBatchesPerWorker && (chosen == null || member.inFlight < chosen.inFlight)) {
+                    chosen = member;
+                }
             }
-            anyInRotation = true;
-            if (member.inFlight < maxBatchesPerWorker && (chosen == null || member.inFlight < chosen.inFlight)) {
-                chosen = member;
+            if (chosen != null) {
+                chosen.inFlight++;
+                return chosen;
+            }
+            if (!anyInRotation) {
+                throw new WorkerException.Unavailable(
+                        "no worker is in rotation: each failed its last call and waits out its back-off");
+            }
+            // the workers in rotation are all busy (others are out): wait for a slot, as the batch would have in the
+            // scheduler's queue; the scheduler's worker timeout bounds the wait by interrupting it
+            try {
+                wait(SLOT_RECHECK_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new WorkerException.TimedOut("no worker had room for the batch before its timeout", e);
             }
         }
-        if (chosen == null) {
-            throw new WorkerException.Unavailable(anyInRotation
-                    ? "every worker in rotation already has " + maxBatchesPerWorker + " batches in flight"
-                    : "no worker is in rotation: each failed its last call and waits out its back-off");
-        }
-        chosen.inFlight++;
-        return chosen;
     }
 
     private synchronized void release(Member member) {
         member.inFlight--;
+        notifyAll();
     }
 
     private synchronized void succeeded(Member member) {
@@ -154,6 +169,7 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
                 }
                 if (healthy) {
                     member.out = false;
+                    notifyAll();
                     LOG.info("worker {} answered its health check; back in rotation", member.worker.url());
                 } else {
                     member.backOff = doubled(member.backOff);

@@ -59,7 +59,7 @@ class WorkerPoolTest {
     }
 
     @Test
-    void noWorkerGetsMoreThanItsLimitOfBatches() throws Exception {
+    void noWorkerGetsMoreThanItsLimitOfBatchesAndABatchWaitsForASlot() throws Exception {
         // Given a pool with one batch per worker and worker b out of rotation
         var pool = pool(1);
         b.failure = () -> new WorkerException.Unavailable("refused");
@@ -69,11 +69,46 @@ class WorkerPoolTest {
         // When a holds a batch and another batch arrives
         var held = inBackground(pool, batch("held"));
         awaitTrue(() -> a.batches.size() == 1 + first);
+        var waiting = inBackground(pool, batch("waiting"));
 
-        // Then that batch is refused at once instead of queueing on a
-        assertThatThrownBy(() -> pool.complete(batch("more")))
-                .isInstanceOf(WorkerException.Unavailable.class)
-                .hasMessageContaining("1 batches in flight");
+        // Then that batch is not sent to a while a is at its limit
+        Thread.sleep(300); // a window in which a wrong pool would have sent it
+        assertThat(a.batches).hasSize(1 + first);
+        assertThat(waiting).isNotDone();
+
+        // When a's batch finishes, the waiting batch goes to a
+        a.hold.countDown();
+        held.get(10, TimeUnit.SECONDS);
+        waiting.get(10, TimeUnit.SECONDS);
+        assertThat(a.batches).extracting(batch -> batch.prompts().getFirst()).endsWith("held", "waiting");
+    }
+
+    @Test
+    void aBatchWaitingForASlotGivesUpWhenInterrupted() throws Exception {
+        // Given a pool whose only worker in rotation is at its limit
+        var pool = pool(1);
+        b.failure = () -> new WorkerException.Unavailable("refused");
+        a.hold = new CountDownLatch(1);
+        var first = takeOutB(pool);
+        var held = inBackground(pool, batch("held"));
+        awaitTrue(() -> a.batches.size() == 1 + first);
+
+        // When a batch waits for a slot and the scheduler's watchdog interrupts it
+        var failure = new CompletableFuture<Throwable>();
+        var waiter = Thread.ofVirtual().start(() -> {
+            try {
+                pool.complete(batch("waiting"));
+                failure.complete(null);
+            } catch (RuntimeException e) {
+                failure.complete(e);
+            }
+        });
+        awaitTrue(() -> waiter.getState() == Thread.State.TIMED_WAITING || waiter.getState() == Thread.State.WAITING);
+        waiter.interrupt();
+
+        // Then it fails as timed out, and never reached a worker
+        assertThat(failure.get(10, TimeUnit.SECONDS)).isInstanceOf(WorkerException.TimedOut.class);
+        assertThat(a.batches).hasSize(1 + first);
         a.hold.countDown();
         held.get(10, TimeUnit.SECONDS);
     }
