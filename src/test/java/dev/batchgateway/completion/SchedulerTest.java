@@ -314,6 +314,65 @@ class SchedulerTest {
     }
 
     @Test
+    void aCallerThatHasGoneWhenItsBatchLeavesIsDroppedFromIt() throws Exception {
+        // Given a scheduler whose clock stands still, and a caller whose check says it has gone
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofMillis(20)), frozen);
+        var gone = scheduler.submit(request("gone"), Duration.ofSeconds(60), () -> false);
+        var staying = scheduler.submit(request("staying"), Duration.ofSeconds(60), () -> true);
+
+        // When the batch leaves
+        frozen.advance(Duration.ofMillis(20));
+
+        // Then only the present caller reaches the worker, and the gone one's future is cancelled
+        await(staying);
+        assertThat(worker.prompts()).containsExactly("staying");
+        assertThat(gone).isCancelled();
+        assertThat(scheduler.queued()).isZero();
+    }
+
+    @Test
+    void aBrokenCallerCheckCountsAsPresent() throws Exception {
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(1, Duration.ZERO));
+
+        var answered = scheduler.submit(request("checked"), Duration.ofSeconds(60), () -> {
+            throw new IllegalStateException("the check broke");
+        });
+
+        assertThat(await(answered).text()).isEqualTo("completed: checked");
+    }
+
+    @Test
+    void aRequestCancelledAfterItsBatchLeftIsStillBilled() throws Exception {
+        // Given a worker that holds its batch until told to answer
+        var release = new java.util.concurrent.CountDownLatch(1);
+        var dispatched = new java.util.concurrent.CountDownLatch(1);
+        var worker = new SpyWorker() {
+            @Override
+            public List<WorkerOutcome> complete(Batch batch) {
+                dispatched.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    throw new WorkerException.TimedOut("interrupted", e);
+                }
+                return super.complete(batch);
+            }
+        };
+        var scheduler = start(worker, policy(1, Duration.ZERO));
+        var completion = scheduler.submit(request("walked away"));
+        assertThat(dispatched.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+
+        // When its caller cancels while the worker is busy with it, and the worker then answers
+        completion.cancel(false);
+        release.countDown();
+
+        // Then the worker's tokens are recorded as for any served request
+        assertThat(awaitRows(1)).singleElement().satisfies(row -> assertThat(row.usage().promptTokens()).isEqualTo(11));
+    }
+
+    @Test
     void shutdownSendsQueuedRequestsAndTurnsNewOnesAway() throws Exception {
         // Given requests waiting for a batch that would wait long
         var worker = new SpyWorker();
