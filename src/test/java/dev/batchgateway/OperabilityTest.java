@@ -161,6 +161,19 @@ class OperabilityTest {
                 assertThat(UUID.fromString(id)).isNotNull());
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"application/json;charset=\"", "application/json; charset=utf-8; x=\"",
+            "application/json;charset=ISO-8859-1", "application/json;charset=no-such-charset", "application/json;charset=utf-8"})
+    void anOddContentTypeIsAnsweredWithoutA5xx(String contentType) throws Exception {
+        var response = send(HttpRequest.newBuilder(uri("/complete")).header("Content-Type", contentType)
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"hi\", \"user_id\": 1}")));
+
+        assertThat(response.statusCode()).as(response.body()).isLessThan(500);
+        if (response.statusCode() >= 400) {
+            assertThat(response.headers().firstValue("Content-Type")).hasValue("application/problem+json");
+        }
+    }
+
     private String metrics() throws Exception {
         var scrape = send(HttpRequest.newBuilder(uri("/actuator/prometheus")).GET());
         assertThat(scrape.statusCode()).isEqualTo(200);

@@ -80,13 +80,14 @@ class CompletionController {
 
     /** JSON is UTF-8 (RFC 8259); another declared charset would make Jackson decode bytes without checking them. */
     private static void requireUtf8(HttpServletRequest http) {
-        String declared = http.getCharacterEncoding();
+        // the mapping's consumes has already parsed the Content-Type, so this cannot fail on syntax
+        String declared = MediaType.parseMediaType(http.getContentType()).getParameter("charset");
         if (declared == null) {
             return;
         }
         boolean utf8;
         try {
-            utf8 = Charset.forName(declared).equals(StandardCharsets.UTF_8);
+            utf8 = Charset.forName(declared.replace("\"", "")).equals(StandardCharsets.UTF_8);
         } catch (IllegalArgumentException unknown) {
             utf8 = false;
         }
