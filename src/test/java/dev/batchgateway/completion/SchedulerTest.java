@@ -115,14 +115,18 @@ class SchedulerTest {
 
     @Test
     void requestsWithDifferentMaxTokensNeverShareABatch() throws Exception {
-        // Given a scheduler whose clock stands still
+        // Given a scheduler whose clock stands still, not yet started
         var worker = new SpyWorker();
-        var scheduler = start(worker, policy(8, Duration.ofMillis(20)), frozen);
+        var ledger = new UsageLedger(usage, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(100), frozen, UsageEvents.NONE).start();
+        var scheduler = track(new Scheduler(worker, ledger, policy(8, Duration.ofMillis(20)), frozen, Clock.systemUTC(), SchedulerEvents.NONE));
 
-        // When requests with two different max_tokens arrive interleaved
+        // When requests with two different max_tokens are queued interleaved, and then the loop starts
+        // (all queued before the loop runs, so its first pass sees them all and the clock cannot overtake it)
         var completions = IntStream.range(0, 26)
                 .mapToObj(i -> scheduler.submit(request("p" + i, i % 2 == 0 ? 16 : 32)))
                 .toList();
+        scheduler.start();
+        SchedulerTest.awaitCondition(() -> scheduler.queued() == 10);
         frozen.advance(Duration.ofMillis(20));
         awaitAll(completions);
 
