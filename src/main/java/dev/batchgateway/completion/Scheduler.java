@@ -83,7 +83,13 @@ public final class Scheduler implements SchedulerApi {
 
     @Override
     public CompletableFuture<Completion> submit(CompletionRequest request, Duration timeout) {
+        return submit(request, timeout, CallerPresence.ASSUMED);
+    }
+
+    @Override
+    public CompletableFuture<Completion> submit(CompletionRequest request, Duration timeout, CallerPresence caller) {
         Objects.requireNonNull(request, "request");
+        Objects.requireNonNull(caller, "caller");
         if (!accepting) {
             throw reject(request, CompletionRejectedException.Reason.SHUTTING_DOWN);
         }
@@ -95,7 +101,7 @@ public final class Scheduler implements SchedulerApi {
             throw reject(request, CompletionRejectedException.Reason.QUEUE_FULL);
         }
         Duration deadline = timeout.compareTo(policy.requestTimeout()) < 0 ? timeout : policy.requestTimeout();
-        Queued queued = new Queued(request, ticker.nanoTime());
+        Queued queued = new Queued(request, ticker.nanoTime(), caller);
         ScheduledFuture<?> expiry;
         try {
             expiry = timers.schedule(
@@ -245,7 +251,8 @@ public final class Scheduler implements SchedulerApi {
     private void dispatch(GenerationParameters parameters, List<Queued> members, BatchTrigger trigger)
             throws InterruptedException {
         batchSlots.acquire();
-        members.removeIf(Queued::isDone); // cancelled or expired while waiting for a slot
+        // cancelled or expired while waiting for a slot, or the caller has gone: the last moment to spare the worker
+        members.removeIf(queued -> queued.isDone() || queued.callerGone());
         if (members.isEmpty()) {
             batchSlots.release();
             return;
@@ -341,7 +348,8 @@ public final class Scheduler implements SchedulerApi {
                     CompletionRequest request = queued.request;
                     var completion = new Completion(
                             request.requestId(), generated.text(), generated.usage(), generated.finishReason());
-                    if (queued.completion.complete(completion)) {
+                    // a caller that cancelled after dispatch still cost the worker its tokens: billed like any other
+                    if (queued.completion.complete(completion) || queued.completion.isCancelled()) {
                         served.add(new UsageRecord(
                                 request.requestId(), request.userId(), generated.usage(), worker.model(), servedAt));
                     }
@@ -355,20 +363,34 @@ public final class Scheduler implements SchedulerApi {
 
     /** A request waiting for its batch, with the future its caller waits on. */
     private static final class Queued {
-        static final Queued STOP = new Queued(null, 0);
+        static final Queued STOP = new Queued(null, 0, CallerPresence.ASSUMED);
 
         final CompletionRequest request;
         final long arrivedAt;
+        final CallerPresence caller;
         final CompletableFuture<Completion> completion = new CompletableFuture<>();
         final AtomicBoolean left = new AtomicBoolean();
 
-        Queued(CompletionRequest request, long arrivedAt) {
+        Queued(CompletionRequest request, long arrivedAt, CallerPresence caller) {
             this.request = request;
             this.arrivedAt = arrivedAt;
+            this.caller = caller;
         }
 
         boolean isDone() {
             return completion.isDone();
+        }
+
+        /** Asks the caller's check; a gone caller's future is cancelled. A failing check counts as present. */
+        boolean callerGone() {
+            boolean gone;
+            try {
+                gone = !caller.stillWaiting();
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "the caller check failed; sending the request anyway", e);
+                return false;
+            }
+            return gone && completion.cancel(false);
         }
 
         void fail(Throwable failure) {

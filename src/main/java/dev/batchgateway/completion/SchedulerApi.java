@@ -21,6 +21,15 @@ public interface SchedulerApi {
      */
     CompletableFuture<Completion> submit(CompletionRequest request, Duration timeout);
 
+    /**
+     * Like {@link #submit(CompletionRequest, Duration)}, and asks {@code caller} just before the batch leaves whether
+     * the caller is still there; a caller that has gone is dropped from the batch and its future cancelled.
+     * Schedulers that cannot drop requests ignore the check.
+     */
+    default CompletableFuture<Completion> submit(CompletionRequest request, Duration timeout, CallerPresence caller) {
+        return submit(request, timeout);
+    }
+
     /** Queues the request with the gateway's own request timeout. */
     default CompletableFuture<Completion> submit(CompletionRequest request) {
         return submit(request, ChronoUnit.FOREVER.getDuration());

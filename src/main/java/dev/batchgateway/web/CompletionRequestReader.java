@@ -45,7 +45,23 @@ final class CompletionRequestReader {
         if (text.length() > maxPromptChars && text.codePointCount(0, text.length()) > maxPromptChars) {
             throw new InvalidRequestException("prompt is longer than " + maxPromptChars + " characters");
         }
+        if (hasUnpairedSurrogate(text)) {
+            // "\ud800" is valid JSON but no valid text: the worker could not encode it as UTF-8
+            throw new InvalidRequestException("prompt must be valid Unicode: it has an unpaired surrogate escape");
+        }
         return text;
+    }
+
+    private static boolean hasUnpairedSurrogate(String text) {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static long userId(JsonNode userId) {

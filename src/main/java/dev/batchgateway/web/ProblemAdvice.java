@@ -14,6 +14,8 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.http.converter.HttpMessageNotReadableException;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.context.request.RequestAttributes;
+import org.springframework.web.context.request.RequestContextHolder;
 import org.springframework.web.context.request.WebRequest;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseEntityExceptionHandler;
 
@@ -26,6 +28,7 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
 
     private static final Logger LOG = LoggerFactory.getLogger(ProblemAdvice.class);
     private static final Duration WORKER_RETRY_AFTER = Duration.ofSeconds(5);
+    private static final int CLIENT_CLOSED_REQUEST = 499;
 
     @ExceptionHandler
     ResponseEntity<ProblemDetail> invalid(InvalidRequestException e) {
@@ -54,9 +57,30 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
     }
 
     @ExceptionHandler
+    ResponseEntity<ProblemDetail> unsupportedCharset(UnsupportedCharsetException e) {
+        return problem(HttpStatus.UNSUPPORTED_MEDIA_TYPE, e.getMessage(), null);
+    }
+
+    /** Nobody reads this answer; the status (nginx's "client closed request") only shows in metrics and logs. */
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> callerGone(CallerGoneException e) {
+        return problem(HttpStatusCode.valueOf(CLIENT_CLOSED_REQUEST), e.getMessage(), null);
+    }
+
+    @ExceptionHandler
     ResponseEntity<ProblemDetail> unexpected(Exception e) {
         LOG.error("unexpected failure while handling a request", e);
         return problem(HttpStatus.INTERNAL_SERVER_ERROR, "internal error; the gateway's log has the details", null);
+    }
+
+    @Override
+    protected ResponseEntity<Object> handleExceptionInternal(
+            Exception e, Object body, HttpHeaders headers, HttpStatusCode status, WebRequest request) {
+        var response = super.handleExceptionInternal(e, body, headers, status, request);
+        if (response != null && response.getBody() instanceof ProblemDetail problem) {
+            request.setAttribute(RequestTracking.FAILURE, problem.getDetail(), WebRequest.SCOPE_REQUEST);
+        }
+        return response;
     }
 
     @Override
@@ -64,6 +88,7 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
             HttpMessageNotReadableException e, HttpHeaders headers, HttpStatusCode status, WebRequest request) {
         for (Throwable cause = e; cause != null; cause = cause.getCause()) {
             if (cause instanceof BodyTooLargeException tooLarge) {
+                request.setAttribute(RequestTracking.FAILURE, tooLarge.getMessage(), WebRequest.SCOPE_REQUEST);
                 return ResponseEntity.status(HttpStatus.CONTENT_TOO_LARGE)
                         .header(HttpHeaders.CONNECTION, "close")
                         .body(ProblemDetail.forStatusAndDetail(HttpStatus.CONTENT_TOO_LARGE, tooLarge.getMessage()));
@@ -72,14 +97,17 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
         String detail = e.getMessage() != null && e.getMessage().startsWith("Required request body is missing")
                 ? "the request body is missing: send a JSON object with prompt and user_id"
                 : "the request body is not valid JSON";
+        request.setAttribute(RequestTracking.FAILURE, detail, WebRequest.SCOPE_REQUEST);
         return ResponseEntity.badRequest().body(ProblemDetail.forStatusAndDetail(HttpStatus.BAD_REQUEST, detail));
     }
 
-    private static ResponseEntity<ProblemDetail> problem(HttpStatus status, String detail, Duration retryAfter) {
+    private static ResponseEntity<ProblemDetail> problem(HttpStatusCode status, String detail, Duration retryAfter) {
         var response = ResponseEntity.status(status);
         if (retryAfter != null) {
             response.header(HttpHeaders.RETRY_AFTER, Long.toString(Math.max(1, retryAfter.toSeconds())));
         }
+        RequestContextHolder.currentRequestAttributes()
+                .setAttribute(RequestTracking.FAILURE, detail, RequestAttributes.SCOPE_REQUEST);
         return response.body(ProblemDetail.forStatusAndDetail(status, detail));
     }
 }

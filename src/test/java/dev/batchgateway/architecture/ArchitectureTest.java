@@ -20,7 +20,7 @@ class ArchitectureTest {
 
     private static final String ROOT = "dev.batchgateway";
     private static final String PLANTED = "dev.batchgateway.architecture.planted";
-    private static final List<String> ADAPTERS = List.of("web", "worker", "usage");
+    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability");
 
     private static final JavaClasses MAIN = new ClassFileImporter()
             .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)

@@ -115,14 +115,18 @@ class SchedulerTest {
 
     @Test
     void requestsWithDifferentMaxTokensNeverShareABatch() throws Exception {
-        // Given a scheduler whose clock stands still
+        // Given a scheduler whose clock stands still, not yet started
         var worker = new SpyWorker();
-        var scheduler = start(worker, policy(8, Duration.ofMillis(20)), frozen);
+        var ledger = new UsageLedger(usage, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(100), frozen, UsageEvents.NONE).start();
+        var scheduler = track(new Scheduler(worker, ledger, policy(8, Duration.ofMillis(20)), frozen, Clock.systemUTC(), SchedulerEvents.NONE));
 
-        // When requests with two different max_tokens arrive interleaved
+        // When requests with two different max_tokens are queued interleaved, and then the loop starts
+        // (all queued before the loop runs, so its first pass sees them all and the clock cannot overtake it)
         var completions = IntStream.range(0, 26)
                 .mapToObj(i -> scheduler.submit(request("p" + i, i % 2 == 0 ? 16 : 32)))
                 .toList();
+        scheduler.start();
+        SchedulerTest.awaitCondition(() -> scheduler.queued() == 10);
         frozen.advance(Duration.ofMillis(20));
         awaitAll(completions);
 
@@ -311,6 +315,65 @@ class SchedulerTest {
         // Then only the other one reaches the worker
         await(staying);
         assertThat(worker.prompts()).containsExactly("staying");
+    }
+
+    @Test
+    void aCallerThatHasGoneWhenItsBatchLeavesIsDroppedFromIt() throws Exception {
+        // Given a scheduler whose clock stands still, and a caller whose check says it has gone
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofMillis(20)), frozen);
+        var gone = scheduler.submit(request("gone"), Duration.ofSeconds(60), () -> false);
+        var staying = scheduler.submit(request("staying"), Duration.ofSeconds(60), () -> true);
+
+        // When the batch leaves
+        frozen.advance(Duration.ofMillis(20));
+
+        // Then only the present caller reaches the worker, and the gone one's future is cancelled
+        await(staying);
+        assertThat(worker.prompts()).containsExactly("staying");
+        assertThat(gone).isCancelled();
+        assertThat(scheduler.queued()).isZero();
+    }
+
+    @Test
+    void aBrokenCallerCheckCountsAsPresent() throws Exception {
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(1, Duration.ZERO));
+
+        var answered = scheduler.submit(request("checked"), Duration.ofSeconds(60), () -> {
+            throw new IllegalStateException("the check broke");
+        });
+
+        assertThat(await(answered).text()).isEqualTo("completed: checked");
+    }
+
+    @Test
+    void aRequestCancelledAfterItsBatchLeftIsStillBilled() throws Exception {
+        // Given a worker that holds its batch until told to answer
+        var release = new java.util.concurrent.CountDownLatch(1);
+        var dispatched = new java.util.concurrent.CountDownLatch(1);
+        var worker = new SpyWorker() {
+            @Override
+            public List<WorkerOutcome> complete(Batch batch) {
+                dispatched.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    throw new WorkerException.TimedOut("interrupted", e);
+                }
+                return super.complete(batch);
+            }
+        };
+        var scheduler = start(worker, policy(1, Duration.ZERO));
+        var completion = scheduler.submit(request("walked away"));
+        assertThat(dispatched.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+
+        // When its caller cancels while the worker is busy with it, and the worker then answers
+        completion.cancel(false);
+        release.countDown();
+
+        // Then the worker's tokens are recorded as for any served request
+        assertThat(awaitRows(1)).singleElement().satisfies(row -> assertThat(row.usage().promptTokens()).isEqualTo(11));
     }
 
     @Test

@@ -24,7 +24,7 @@ import org.springframework.test.web.servlet.assertj.MockMvcTester;
 import org.springframework.test.web.servlet.assertj.MvcTestResult;
 
 @WebMvcTest(properties = {"gateway.worker.type=simulated", "gateway.max-tokens=256", "gateway.max-prompt-chars=100"})
-@Import(CompletionControllerTest.Doubles.class)
+@Import({CompletionControllerTest.Doubles.class, JsonLimits.class})
 class CompletionControllerTest {
 
     @TestConfiguration
@@ -188,6 +188,84 @@ class CompletionControllerTest {
 
         assertProblem(post("""
                 {"prompt": "hi", "user_id": 1}"""), HttpStatus.GATEWAY_TIMEOUT, "not completed within 120000 ms");
+    }
+
+    @ParameterizedTest(name = "Request-Timeout: {0} -> {1} ms")
+    @CsvSource({"2, 2000", "0.5, 500", "1.250, 1250", "' 3 ', 3000", "999999999, 999999999000"})
+    void requestTimeoutSetsTheCallersDeadlineInSeconds(String header, long millis) {
+        var result = mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON).header("Request-Timeout", header)
+                .content("""
+                        {"prompt": "hi", "user_id": 1}""").exchange();
+
+        assertThat(result).hasStatusOk();
+        assertThat(scheduler.timeouts).containsExactly(Duration.ofMillis(millis));
+    }
+
+    @Test
+    void withoutRequestTimeoutTheGatewaysOwnTimeoutApplies() {
+        assertThat(post("""
+                {"prompt": "hi", "user_id": 1}""")).hasStatusOk();
+        // the scheduler takes the shorter of this and GATEWAY_REQUEST_TIMEOUT
+        assertThat(scheduler.timeouts.getFirst()).isGreaterThan(Duration.ofDays(365));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"0", "0.000", "-1", "1.5s", "abc", "1e3", "0.0001", "1,5", "10000000000"})
+    void aMalformedRequestTimeoutIsA400(String header) {
+        var result = mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON).header("Request-Timeout", header)
+                .content("""
+                        {"prompt": "hi", "user_id": 1}""").exchange();
+
+        assertProblem(result, HttpStatus.BAD_REQUEST, "Request-Timeout");
+        assertThat(scheduler.requests).isEmpty();
+    }
+
+    @Test
+    void aNonUtf8CharsetIsA415() {
+        var result = mvc.post().uri("/complete").contentType("application/json;charset=ISO-8859-1").content("""
+                {"prompt": "hi", "user_id": 1}""").exchange();
+
+        assertProblem(result, HttpStatus.UNSUPPORTED_MEDIA_TYPE, "must be UTF-8");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"application/json;charset=no-such-charset", "application/json;charset=UTF-16", "application/json;;"})
+    void anOddContentTypeIsAProblemNotA500(String contentType) {
+        var result = mvc.post().uri("/complete").header("Content-Type", contentType).content("""
+                {"prompt": "hi", "user_id": 1}""").exchange();
+
+        assertThat(result.getResponse().getStatus()).isNotEqualTo(500);
+        if (result.getResponse().getStatus() >= 400) {
+            assertThat(result).hasContentType(MediaType.APPLICATION_PROBLEM_JSON);
+        }
+    }
+
+    @Test
+    void aPromptWithALoneSurrogateIsA400() {
+        assertProblem(post("""
+                {"prompt": "a\\ud800b", "user_id": 1}"""), HttpStatus.BAD_REQUEST, "unpaired surrogate");
+        assertThat(post("""
+                {"prompt": "\\ud83d\\ude00", "user_id": 1}""")).hasStatusOk();
+    }
+
+    @Test
+    void aDuplicateFieldIsA400() {
+        assertProblem(post("""
+                {"prompt": "hi", "prompt": "again", "user_id": 1}"""), HttpStatus.BAD_REQUEST, "not valid JSON");
+    }
+
+    @Test
+    void nestingBeyondTheLimitIsA400() {
+        String deep = "[".repeat(JsonLimits.MAX_NESTING_DEPTH + 1) + "]".repeat(JsonLimits.MAX_NESTING_DEPTH + 1);
+        assertProblem(post("""
+                {"prompt": "hi", "user_id": 1, "extra": %s}""".formatted(deep)), HttpStatus.BAD_REQUEST, "not valid JSON");
+    }
+
+    @Test
+    void aNumberLongerThanTheLimitIsA400() {
+        assertProblem(post("""
+                {"prompt": "hi", "user_id": %s}""".formatted("9".repeat(JsonLimits.MAX_NUMBER_LENGTH + 1))),
+                HttpStatus.BAD_REQUEST, "not valid JSON");
     }
 
     @Test

@@ -1,0 +1,139 @@
+package dev.batchgateway.observability;
+
+import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.BatchTrigger;
+import dev.batchgateway.completion.Completion;
+import dev.batchgateway.completion.CompletionRejectedException;
+import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.SchedulerEvents;
+import dev.batchgateway.completion.WorkerException;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.IntStream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.event.Level;
+
+/**
+ * Turns the scheduler's events into {@code gateway.*} metrics and one log line per batch. Everything here runs on the
+ * scheduler's threads, so it only increments meters and never blocks.
+ */
+final class BatchingObserver implements SchedulerEvents {
+
+    private static final Logger BATCH_LOG = LoggerFactory.getLogger("dev.batchgateway.batches");
+
+    private final MeterRegistry meters;
+    private final String worker;
+    private final DistributionSummary batchSize;
+    private final Map<BatchTrigger, Counter> batchesByTrigger = new EnumMap<>(BatchTrigger.class);
+    private final Timer timeInQueue;
+    private final Counter promptTokens;
+    private final Counter completionTokens;
+    private final Map<String, Timer> workerLatency = new ConcurrentHashMap<>();
+    private final Map<CompletionRejectedException.Reason, Counter> rejections = new EnumMap<>(CompletionRejectedException.Reason.class);
+    private final Map<Long, BatchTrigger> triggers = new ConcurrentHashMap<>();
+
+    /**
+     * @param worker the name the worker latency is tagged with (the worker's model)
+     * @param largestBatch the configured batch size; the size histogram has one bucket per possible size
+     */
+    BatchingObserver(MeterRegistry meters, String worker, int largestBatch) {
+        this.meters = meters;
+        this.worker = worker;
+        this.batchSize = DistributionSummary.builder("gateway.batch.size")
+                .description("Prompts per worker call")
+                .baseUnit("requests")
+                .serviceLevelObjectives(IntStream.rangeClosed(1, largestBatch).asDoubleStream().toArray())
+                .register(meters);
+        for (BatchTrigger trigger : BatchTrigger.values()) {
+            batchesByTrigger.put(trigger, Counter.builder("gateway.batches")
+                    .description("Batches sent to the worker, by why they left: full, max_wait or shutdown")
+                    .tag("trigger", trigger.name().toLowerCase(Locale.ROOT))
+                    .register(meters));
+        }
+        this.timeInQueue = Timer.builder("gateway.queue.time")
+                .description("Time a request waited between arriving and leaving in a batch")
+                .publishPercentileHistogram()
+                .register(meters);
+        this.promptTokens = tokens("prompt");
+        this.completionTokens = tokens("completion");
+        for (var reason : CompletionRejectedException.Reason.values()) {
+            rejections.put(reason, Counter.builder("gateway.rejections")
+                    .description("Requests turned away with 503 before they were queued")
+                    .tag("reason", reason.name().toLowerCase(Locale.ROOT))
+                    .register(meters));
+        }
+    }
+
+    private Counter tokens(String kind) {
+        return Counter.builder("gateway.tokens")
+                .description("Tokens of served completions, as counted by the worker")
+                .tag("kind", kind)
+                .register(meters);
+    }
+
+    @Override
+    public void rejected(CompletionRequest request, CompletionRejectedException reason) {
+        rejections.get(reason.reason()).increment();
+    }
+
+    @Override
+    public void batchDispatched(Batch batch, BatchTrigger trigger, int queued, int batchesInFlight) {
+        batchSize.record(batch.size());
+        batchesByTrigger.get(trigger).increment();
+        triggers.put(batch.id(), trigger);
+    }
+
+    @Override
+    public void batchFinished(Batch batch, Duration latency, RuntimeException failure) {
+        String outcome = outcome(failure);
+        workerLatency.computeIfAbsent(outcome, o -> Timer.builder("gateway.worker.latency")
+                        .description("Duration of one worker call (one batch)")
+                        .tag("worker", worker)
+                        .tag("outcome", o)
+                        .publishPercentileHistogram()
+                        .register(meters))
+                .record(latency);
+        BatchTrigger trigger = triggers.remove(batch.id());
+        BATCH_LOG.atLevel(failure == null ? Level.INFO : Level.WARN)
+                .addKeyValue("batch_id", batch.id())
+                .addKeyValue("size", batch.size())
+                .addKeyValue("trigger", trigger)
+                .addKeyValue("worker", worker)
+                .addKeyValue("latency_ms", latency.toMillis())
+                .addKeyValue("outcome", outcome)
+                .log("batch finished: batch_id={} size={} trigger={} worker={} latency_ms={} outcome={}{}",
+                        batch.id(), batch.size(), trigger, worker, latency.toMillis(), outcome,
+                        failure == null ? "" : " reason=\"" + failure.getMessage() + "\"");
+    }
+
+    @Override
+    public void timeInQueue(Duration waited) {
+        timeInQueue.record(waited);
+    }
+
+    @Override
+    public void requestFinished(CompletionRequest request, Completion completion, Throwable failure) {
+        if (completion != null) {
+            promptTokens.increment(completion.usage().promptTokens());
+            completionTokens.increment(completion.usage().completionTokens());
+        }
+    }
+
+    private static String outcome(RuntimeException failure) {
+        return switch (failure) {
+            case null -> "ok";
+            case WorkerException.Unavailable u -> "unavailable";
+            case WorkerException.TimedOut t -> "timed_out";
+            case WorkerException.BadAnswer b -> "bad_answer";
+            default -> "failed";
+        };
+    }
+}

@@ -1,0 +1,125 @@
+package dev.batchgateway.web;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import jakarta.servlet.AsyncEvent;
+import jakarta.servlet.AsyncListener;
+import jakarta.servlet.FilterChain;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.event.Level;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.core.Ordered;
+import org.springframework.core.annotation.Order;
+import org.springframework.stereotype.Component;
+import org.springframework.web.filter.OncePerRequestFilter;
+
+/**
+ * Around every {@code /complete} request: gives it its ids, echoes {@code X-Request-Id}, counts its outcome in
+ * {@code gateway.requests{status}}, and writes one log line when it fails. Successful requests are not logged.
+ *
+ * <p>Two ids: {@code X-Request-Id} is the caller's correlation id (its own UUID if it sent one, else ours), echoed
+ * and logged; the {@code request_id} in the body and the usage row is always the gateway's own, so a caller that
+ * reuses an X-Request-Id cannot make two completions share one usage row.
+ */
+@Component
+@Order(Ordered.HIGHEST_PRECEDENCE)
+class RequestTracking extends OncePerRequestFilter {
+
+    static final String HEADER = "X-Request-Id";
+    static final String USER_ID = RequestTracking.class.getName() + ".userId";
+    static final String FAILURE = RequestTracking.class.getName() + ".failure";
+    private static final String REQUEST_ID = RequestTracking.class.getName() + ".requestId";
+    private static final Logger LOG = LoggerFactory.getLogger(RequestTracking.class);
+
+    private final MeterRegistry meters;
+    private final Map<Integer, Counter> byStatus = new ConcurrentHashMap<>();
+
+    RequestTracking(ObjectProvider<MeterRegistry> meters) {
+        this.meters = meters.getIfAvailable(SimpleMeterRegistry::new);
+    }
+
+    /** The gateway's own id of this request, under which its usage is recorded. */
+    static UUID requestId(HttpServletRequest request) {
+        return request.getAttribute(REQUEST_ID) instanceof UUID id ? id : UUID.randomUUID();
+    }
+
+    @Override
+    protected boolean shouldNotFilter(HttpServletRequest request) {
+        return !"/complete".equals(request.getRequestURI());
+    }
+
+    @Override
+    protected void doFilterInternal(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
+            throws ServletException, IOException {
+        UUID requestId = UUID.randomUUID();
+        String correlationId = callersId(request.getHeader(HEADER)).orElse(requestId.toString());
+        request.setAttribute(REQUEST_ID, requestId);
+        response.setHeader(HEADER, correlationId);
+        try {
+            chain.doFilter(request, response);
+        } finally {
+            if (request.isAsyncStarted()) {
+                request.getAsyncContext().addListener(new AsyncListener() {
+                    @Override
+                    public void onComplete(AsyncEvent event) {
+                        finished(request, response, requestId, correlationId);
+                    }
+
+                    @Override
+                    public void onTimeout(AsyncEvent event) {}
+
+                    @Override
+                    public void onError(AsyncEvent event) {}
+
+                    @Override
+                    public void onStartAsync(AsyncEvent event) {}
+                });
+            } else {
+                finished(request, response, requestId, correlationId);
+            }
+        }
+    }
+
+    /** A caller's X-Request-Id is taken when it is a UUID; anything else is ignored (not refused) and replaced. */
+    private static java.util.Optional<String> callersId(String header) {
+        if (header == null || header.length() != 36) {
+            return java.util.Optional.empty();
+        }
+        try {
+            return java.util.Optional.of(UUID.fromString(header).toString());
+        } catch (IllegalArgumentException notAUuid) {
+            return java.util.Optional.empty();
+        }
+    }
+
+    private void finished(HttpServletRequest request, HttpServletResponse response, UUID requestId, String correlationId) {
+        int status = response.getStatus();
+        byStatus.computeIfAbsent(status, code -> Counter.builder("gateway.requests")
+                        .description("Answers to POST /complete, by HTTP status")
+                        .tag("status", Integer.toString(code))
+                        .register(meters))
+                .increment();
+        if (status < 400) {
+            return;
+        }
+        Object userId = request.getAttribute(USER_ID);
+        Object reason = request.getAttribute(FAILURE);
+        LOG.atLevel(status >= 500 ? Level.WARN : Level.INFO)
+                .addKeyValue("request_id", requestId)
+                .addKeyValue("correlation_id", correlationId)
+                .addKeyValue("user_id", userId)
+                .addKeyValue("status", status)
+                .addKeyValue("reason", reason)
+                .log("request failed: request_id={} correlation_id={} user_id={} status={} reason=\"{}\"",
+                        requestId, correlationId, userId, status, reason);
+    }
+}

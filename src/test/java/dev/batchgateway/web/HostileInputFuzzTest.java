@@ -1,0 +1,216 @@
+package dev.batchgateway.web;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.batchgateway.BatchGatewayApplication;
+import dev.batchgateway.TestDatabase;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+import net.jqwik.api.ShrinkingMode;
+import net.jqwik.api.lifecycle.AfterContainer;
+import net.jqwik.api.lifecycle.AfterProperty;
+import net.jqwik.api.lifecycle.BeforeContainer;
+import org.springframework.boot.builder.SpringApplicationBuilder;
+import org.springframework.context.ConfigurableApplicationContext;
+
+/**
+ * Thousands of generated bodies thrown at the running gateway over real HTTP: random JSON, truncated JSON, wrong
+ * types, huge numbers, deep nesting, Unicode edge cases, NUL and invalid UTF-8 bytes. Whatever arrives, the answer is
+ * never a 5xx, every 4xx is problem+json, and a valid request is still served correctly afterwards.
+ */
+class HostileInputFuzzTest {
+
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
+    private static final AtomicInteger TRIED = new AtomicInteger();
+    private static ConfigurableApplicationContext gateway;
+    private static URI complete;
+
+    @BeforeContainer
+    static void startTheGateway() {
+        var database = TestDatabase.get();
+        // command-line arguments, so they win over application.yml's placeholders
+        gateway = new SpringApplicationBuilder(BatchGatewayApplication.class).run(
+                "--server.port=0",
+                "--gateway.worker.type=simulated",
+                "--gateway.batch.max-wait=1ms",
+                "--logging.level.dev.batchgateway.web.RequestTracking=warn",
+                "--logging.level.dev.batchgateway.batches=warn",
+                "--spring.datasource.url=" + database.url(),
+                "--spring.datasource.username=" + database.username(),
+                "--spring.datasource.password=" + database.password());
+        complete = URI.create("http://localhost:" + gateway.getEnvironment().getProperty("local.server.port") + "/complete");
+    }
+
+    @AfterContainer
+    static void stopTheGateway() {
+        System.out.println("[measured] hostile bodies sent: " + TRIED.get());
+        if (gateway != null) {
+            gateway.close();
+        }
+    }
+
+    @Property(tries = 5000, shrinking = ShrinkingMode.BOUNDED)
+    void noBodyEverCausesA5xxAndEvery4xxIsAProblem(@ForAll("hostileBodies") byte[] body) throws Exception {
+        TRIED.incrementAndGet();
+        HttpResponse<String> response = post(body);
+
+        assertThat(response.statusCode()).as(preview(body)).isLessThan(500);
+        if (response.statusCode() >= 400) {
+            assertThat(response.headers().firstValue("Content-Type")).as(preview(body)).hasValue("application/problem+json");
+            assertThat(response.body()).doesNotContain("Exception", "\tat ");
+        }
+    }
+
+    @AfterProperty
+    void aValidRequestIsStillServedCorrectly() throws Exception {
+        HttpResponse<String> response = post("{\"prompt\": \"still standing\", \"user_id\": 5}".getBytes(StandardCharsets.UTF_8));
+
+        assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+        assertThat(response.body()).contains("\"completion\":\"standing still\"", "\"tokens\":4");
+    }
+
+    @Provide
+    Arbitrary<byte[]> hostileBodies() {
+        return Arbitraries.oneOf(
+                randomJson().map(HostileInputFuzzTest::utf8),
+                requestShaped().map(HostileInputFuzzTest::utf8),
+                truncated(),
+                deeplyNested().map(HostileInputFuzzTest::utf8),
+                withRawBytes(),
+                Arbitraries.bytes().array(byte[].class).ofMaxSize(200));
+    }
+
+    /** Any JSON value, nested a few levels. */
+    private Arbitrary<String> randomJson() {
+        return Arbitraries.recursive(this::scalar, this::container, 0, 4);
+    }
+
+    private Arbitrary<String> container(Arbitrary<String> element) {
+        return Arbitraries.oneOf(
+                element.list().ofMaxSize(4).map(items -> "[" + String.join(",", items) + "]"),
+                Combinators.combine(key(), element).as((k, v) -> quote(k) + ":" + v)
+                        .list().ofMaxSize(4).map(fields -> "{" + String.join(",", fields) + "}"));
+    }
+
+    private Arbitrary<String> scalar() {
+        return Arbitraries.oneOf(
+                Arbitraries.of("null", "true", "false", "0", "-0", "1e999999", "-1e-999999", "NaN", "Infinity", "0x10", "01"),
+                hugeNumber(),
+                Arbitraries.longs().map(String::valueOf),
+                Arbitraries.doubles().map(String::valueOf),
+                edgyText().map(HostileInputFuzzTest::quote));
+    }
+
+    /** The request's own fields with values of every type, plus strays. */
+    private Arbitrary<String> requestShaped() {
+        Arbitrary<String> anyValue = Arbitraries.oneOf(scalar(), randomJson());
+        Arbitrary<String> prompt = Arbitraries.oneOf(edgyText().map(HostileInputFuzzTest::quote), anyValue);
+        Arbitrary<String> userId = Arbitraries.oneOf(
+                Arbitraries.longs().map(String::valueOf), hugeNumber(), Arbitraries.of("9223372036854775808", "-9223372036854775809",
+                        "18446744073709551616", "1.0", "1e3", "\"42\""), anyValue);
+        Arbitrary<String> maxTokens = Arbitraries.oneOf(Arbitraries.integers().map(String::valueOf), anyValue);
+        return Combinators.combine(prompt, userId, maxTokens, Arbitraries.integers().between(0, 7))
+                .as((p, u, m, present) -> {
+                    var fields = new java.util.ArrayList<String>();
+                    if ((present & 1) != 0) fields.add("\"prompt\":" + p);
+                    if ((present & 2) != 0) fields.add("\"user_id\":" + u);
+                    if ((present & 4) != 0) fields.add("\"max_tokens\":" + m);
+                    if (present == 7 && p.length() % 5 == 0) fields.add("\"prompt\":" + p); // a duplicate key
+                    return "{" + String.join(",", fields) + "}";
+                });
+    }
+
+    /** A valid-looking body cut anywhere. */
+    private Arbitrary<byte[]> truncated() {
+        return Combinators.combine(requestShaped(), Arbitraries.doubles().between(0, 1))
+                .as((json, at) -> java.util.Arrays.copyOf(utf8(json), (int) (utf8(json).length * at)));
+    }
+
+    private Arbitrary<String> deeplyNested() {
+        return Arbitraries.integers().between(10, 2000).map(depth -> "[".repeat(depth) + "]".repeat(depth));
+    }
+
+    /** JSON with raw NULs, control characters, invalid UTF-8 sequences or overlong encodings spliced in. */
+    private Arbitrary<byte[]> withRawBytes() {
+        Arbitrary<byte[]> poison = Arbitraries.of(
+                new byte[] {0}, new byte[] {0x01, 0x1F}, new byte[] {(byte) 0xC3, 0x28}, new byte[] {(byte) 0xFF},
+                new byte[] {(byte) 0xC0, (byte) 0xAF}, new byte[] {(byte) 0xED, (byte) 0xA0, (byte) 0x80},
+                new byte[] {(byte) 0xF4, (byte) 0x90, (byte) 0x80, (byte) 0x80}, new byte[] {(byte) 0xE2, (byte) 0x82});
+        return Combinators.combine(requestShaped(), poison, Arbitraries.doubles().between(0, 1)).as((json, bad, at) -> {
+            byte[] clean = utf8(json);
+            int cut = (int) (clean.length * at);
+            var out = new java.io.ByteArrayOutputStream();
+            out.write(clean, 0, cut);
+            out.writeBytes(bad);
+            out.write(clean, cut, clean.length - cut);
+            return out.toByteArray();
+        });
+    }
+
+    private Arbitrary<String> hugeNumber() {
+        return Arbitraries.strings().numeric().ofMinLength(1).ofMaxLength(120)
+                .map(digits -> (digits.length() % 3 == 0 ? "-" : "") + digits + (digits.length() % 4 == 0 ? "e" + digits.length() * 1000 : ""));
+    }
+
+    private Arbitrary<String> key() {
+        return Arbitraries.oneOf(Arbitraries.of("prompt", "user_id", "max_tokens", "", "__proto__"), edgyText());
+    }
+
+    /** Text a JSON writer escapes properly; the escapes themselves carry lone surrogates, NUL and friends. */
+    private Arbitrary<String> edgyText() {
+        return Arbitraries.oneOf(
+                Arbitraries.strings().ofMaxLength(30),
+                Arbitraries.strings().all().ofMaxLength(30),
+                Arbitraries.of("", " ", "\t\n", "😀", "e\u0301", "\u202Eevil", "\uFEFF", "\u0000", "\uD800", "\uDFFF",
+                        "\uD83D", "a\uDE00b", "\uFFFF", "\\", "\"", "</script>", "x".repeat(40_000)));
+    }
+
+    /** A JSON string literal; control characters and lone surrogates are written as \\u escapes. */
+    private static String quote(String text) {
+        var out = new StringBuilder("\"");
+        for (char c : text.toCharArray()) {
+            switch (c) {
+                case '"' -> out.append("\\\"");
+                case '\\' -> out.append("\\\\");
+                default -> {
+                    if (c < 0x20 || Character.isSurrogate(c)) {
+                        out.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        out.append(c);
+                    }
+                }
+            }
+        }
+        return out.append('"').toString();
+    }
+
+    private static byte[] utf8(String text) {
+        return text.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static HttpResponse<String> post(byte[] body) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(complete)
+                        .header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(body))
+                        .timeout(Duration.ofSeconds(30))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static String preview(byte[] body) {
+        String text = new String(body, 0, Math.min(body.length, 300), StandardCharsets.UTF_8);
+        return "body (" + body.length + " bytes): " + text;
+    }
+
+}
