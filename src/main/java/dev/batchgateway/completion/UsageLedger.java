@@ -16,8 +16,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * back-off while the store is away. Rows are dropped only when the store refuses them for what they contain, and then
  * logged in full.
  *
- * <p>While more than {@code capacity} rows are pending the ledger reports itself {@link #saturated()}, and the gateway
- * stops taking requests rather than serve completions it cannot bill.
+ * <p>While {@code capacity} rows or more are pending the ledger reports itself {@link #saturated()}, and the gateway
+ * stops taking requests rather than serve completions it cannot bill; it takes them again by itself once the store
+ * is back and the backlog has drained.
  */
 public final class UsageLedger {
 

@@ -7,6 +7,7 @@ import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.UsageEvents;
 import dev.batchgateway.completion.UsageLedger;
 import dev.batchgateway.completion.UsageRecord;
+import dev.batchgateway.completion.UsageWriteException;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.time.Duration;
 import java.time.Instant;
@@ -81,7 +82,7 @@ public final class UsageWriteBenchmark {
             }
 
             @Override
-            public void writeFailed(dev.batchgateway.completion.UsageWriteException failure) {
+            public void writeFailed(UsageWriteException failure) {
                 failures.incrementAndGet();
             }
         };
