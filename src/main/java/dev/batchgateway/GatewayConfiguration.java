@@ -34,7 +34,7 @@ class GatewayConfiguration {
                         Duration.ofMillis(100),
                         Duration.ofSeconds(5),
                         Ticker.system(),
-                        events.getIfAvailable(() -> UsageEvents.NONE))
+                        UsageEvents.all(events.orderedStream().toList()))
                 .start();
     }
 

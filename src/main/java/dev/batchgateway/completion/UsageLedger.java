@@ -14,7 +14,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * Takes the usage of served completions off the request path and writes it to the {@link UsageRepository},
  * coalescing the rows of batches that finish together into one write, and keeping rows in memory with exponential
  * back-off while the store is away. Rows are dropped only when the store refuses them for what they contain, and then
- * logged in full.
+ * reported in full to the {@link UsageEvents} observer, as are the rows still unwritten when the ledger closes.
  *
  * <p>While {@code capacity} rows or more are pending the ledger reports itself {@link #saturated()}, and the gateway
  * stops taking requests rather than serve completions it cannot bill; it takes them again by itself once the store
@@ -79,7 +79,8 @@ public final class UsageLedger {
 
     /**
      * Queues the rows for writing; never blocks on the store and never fails. Rows recorded after {@link #close}
-     * (a batch that outlived the scheduler's grace period) cannot be written any more and are logged instead.
+     * (a batch that outlived the scheduler's grace period) cannot be written any more and are reported
+     * {@link UsageEvents#unwritten unwritten} instead.
      */
     public void record(List<UsageRecord> rows) {
         if (rows.isEmpty()) {
@@ -96,7 +97,7 @@ public final class UsageLedger {
         } finally {
             lock.unlock();
         }
-        logUnwritten("usage rows arrived after the ledger closed", rows);
+        report(() -> events.unwritten(List.copyOf(rows)));
     }
 
     /** Rows served but not yet in the store. */
@@ -115,9 +116,9 @@ public final class UsageLedger {
     }
 
     /**
-     * Writes what is pending, for at most the grace period, then stops the writer. Rows still unwritten are logged
-     * with their content, one line each, so that they can be recovered by hand (writing them again is harmless: the
-     * store skips request ids it already has).
+     * Writes what is pending, for at most the grace period, then stops the writer. Rows still unwritten are reported
+     * {@link UsageEvents#unwritten unwritten} with their content, so that they can be recovered by hand (writing them
+     * again is harmless: the store skips request ids it already has).
      *
      * @return the rows that could not be written
      */
@@ -146,18 +147,17 @@ public final class UsageLedger {
             lock.unlock();
         }
         if (!unwritten.isEmpty()) {
-            logUnwritten("usage rows could not be written before shutdown", unwritten);
+            report(() -> events.unwritten(unwritten));
         }
         return unwritten;
     }
 
-    private static void logUnwritten(String what, List<UsageRecord> rows) {
-        LOG.log(System.Logger.Level.ERROR, "{0} {1}; each follows as an \"unwritten usage row\" line", rows.size(), what);
-        for (UsageRecord row : rows) {
-            LOG.log(System.Logger.Level.ERROR, "unwritten usage row: request_id={0} user_id={1} prompt_tokens={2} "
-                    + "completion_tokens={3} model={4} served_at={5}",
-                    row.requestId(), Long.toString(row.userId()), Integer.toString(row.usage().promptTokens()),
-                    Integer.toString(row.usage().completionTokens()), row.model(), row.servedAt());
+    /** An observer's failure must not stop the writer, nor make it write rows again that are already stored. */
+    private static void report(Runnable event) {
+        try {
+            event.run();
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "a usage observer failed; ignored", e);
         }
     }
 
@@ -214,18 +214,16 @@ public final class UsageLedger {
         try {
             repository.record(rows);
         } catch (UsageWriteException failure) {
-            events.writeFailed(failure);
-            LOG.log(System.Logger.Level.WARNING, "writing {0} usage rows failed ({1}); {2} rows pending",
-                    rows.size(), failure.getMessage(), pendingCount.get());
+            report(() -> events.writeFailed(failure));
             throw failure;
         } catch (RuntimeException unexpected) {
             var failure = new UsageWriteException.Recoverable("unexpected failure: " + unexpected, unexpected);
-            events.writeFailed(failure);
-            LOG.log(System.Logger.Level.ERROR, "writing usage rows failed unexpectedly; will retry", unexpected);
+            report(() -> events.writeFailed(failure));
             throw failure;
         }
-        events.written(rows.size(), Duration.ofNanos(ticker.nanoTime() - started));
         removeOldest(rows.size());
+        long latency = ticker.nanoTime() - started;
+        report(() -> events.written(rows.size(), Duration.ofNanos(latency)));
     }
 
     /**
@@ -237,11 +235,9 @@ public final class UsageLedger {
      */
     private boolean isolateRefused(List<UsageRecord> rows, UsageWriteException.Permanent refused) {
         if (rows.size() == 1) {
-            UsageRecord row = rows.getFirst();
-            LOG.log(System.Logger.Level.ERROR, "the usage store refused a row for good, dropping it: {0} ({1})",
-                    row, refused.getMessage());
-            events.rejected(List.of(row));
+            List<UsageRecord> row = List.copyOf(rows);
             removeOldest(1);
+            report(() -> events.rejected(row, refused));
             return true;
         }
         int half = rows.size() / 2;

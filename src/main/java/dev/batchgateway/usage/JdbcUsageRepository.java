@@ -62,10 +62,15 @@ class JdbcUsageRepository implements UsageRepository {
                     .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros)
                     .update();
         } catch (DataIntegrityViolationException refused) {
-            throw new UsageWriteException.Permanent(refused.getMostSpecificCause().getMessage(), refused);
+            throw new UsageWriteException.Permanent(reason(refused), refused);
         } catch (DataAccessException away) {
             // anything else (no connection, timeout, even a missing table) may heal: keep the rows and retry
-            throw new UsageWriteException.Recoverable(away.getMostSpecificCause().getMessage(), away);
+            throw new UsageWriteException.Recoverable(reason(away), away);
         }
+    }
+
+    private static String reason(DataAccessException failure) {
+        Throwable cause = failure.getMostSpecificCause();
+        return cause.getMessage() != null ? cause.getMessage() : cause.getClass().getName();
     }
 }

@@ -61,7 +61,7 @@ class UsageMetrics implements UsageEvents {
     }
 
     @Override
-    public void rejected(List<UsageRecord> rows) {
+    public void rejected(List<UsageRecord> rows, UsageWriteException.Permanent refusal) {
         rowsRejected.increment(rows.size());
     }
 }

@@ -177,6 +177,7 @@ class UsageLedgerTest {
 
         // Then every row is written and none is reported unwritten
         assertThat(unwritten).isEmpty();
+        assertThat(events.unwritten).isEmpty();
         assertThat(store.rows).containsExactlyElementsOf(rows);
     }
 
@@ -193,9 +194,10 @@ class UsageLedgerTest {
         long started = System.nanoTime();
         List<UsageRecord> unwritten = ledger.close(Duration.ofMillis(200));
 
-        // Then it gives up after the grace period, and returns every row, in order
+        // Then it gives up after the grace period, and returns and reports every row, in order
         assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(SLACK);
         assertThat(unwritten).containsExactlyElementsOf(rows);
+        assertThat(events.unwritten).containsExactlyElementsOf(rows);
         assertThat(store.rows).isEmpty();
     }
 
@@ -207,11 +209,40 @@ class UsageLedgerTest {
         assertThat(ledger.close(SLACK)).isEmpty();
 
         // When a late batch records its rows
-        ledger.record(rows(3));
-
-        // Then they are not held as pending (no writer is left to write them; they are logged instead)
+        // Then they are not held as pending (no writer is left to write them) but reported unwritten
+        var late = rows(3);
+        ledger.record(late);
         assertThat(ledger.pending()).isZero();
         assertThat(store.rows).isEmpty();
+        assertThat(events.unwritten).containsExactlyElementsOf(late);
+    }
+
+    @Test
+    void anObserverThatFailsChangesNothing() throws Exception {
+        // Given an observer that throws at every report
+        var store = SaboteurUsageRepository.awayFor(2);
+        UsageEvents broken = new UsageEvents() {
+            @Override
+            public void written(int rows, Duration latency) {
+                throw new IllegalStateException("broken observer");
+            }
+
+            @Override
+            public void writeFailed(UsageWriteException failure) {
+                throw new IllegalStateException("broken observer");
+            }
+        };
+        var ledger = track(new UsageLedger(store, 1000, 1000, Duration.ofMillis(5), Duration.ofMillis(50),
+                Ticker.system(), broken).start());
+        var rows = rows(10);
+
+        // When rows are recorded
+        ledger.record(rows);
+
+        // Then they are written exactly once: the observer neither stops the writer nor makes it write them again
+        awaitCondition(() -> ledger.pending() == 0);
+        assertThat(store.rows).containsExactlyElementsOf(rows);
+        assertThat(store.calls).containsExactly(10);
     }
 
     @Test
@@ -267,6 +298,7 @@ class UsageLedgerTest {
         final AtomicInteger written = new AtomicInteger();
         final List<UsageWriteException> failures = new CopyOnWriteArrayList<>();
         final List<UsageRecord> rejected = new CopyOnWriteArrayList<>();
+        final List<UsageRecord> unwritten = new CopyOnWriteArrayList<>();
 
         @Override
         public void written(int rows, Duration latency) {
@@ -279,8 +311,13 @@ class UsageLedgerTest {
         }
 
         @Override
-        public void rejected(List<UsageRecord> rows) {
+        public void rejected(List<UsageRecord> rows, UsageWriteException.Permanent refusal) {
             rejected.addAll(rows);
+        }
+
+        @Override
+        public void unwritten(List<UsageRecord> rows) {
+            unwritten.addAll(rows);
         }
     }
 }
