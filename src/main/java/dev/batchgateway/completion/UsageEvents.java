@@ -8,7 +8,7 @@ import java.util.List;
  *
  * <p>The ledger has no logger of its own for these: the JDK's logging is reset by its own shutdown hook while the
  * application is still shutting down, which would lose exactly the report that matters most, {@link #unwritten}.
- * An observer that throws is ignored.
+ * The ledger ignores an observer that throws; it neither stops writing nor writes the rows again.
  */
 public interface UsageEvents {
 
@@ -29,7 +29,7 @@ public interface UsageEvents {
      */
     default void unwritten(List<UsageRecord> rows) {}
 
-    /** Reports to each observer in turn. */
+    /** Reports to each observer in turn (one that throws keeps the rest from hearing of that event). */
     static UsageEvents all(List<? extends UsageEvents> observers) {
         List<UsageEvents> each = List.copyOf(observers);
         if (each.isEmpty()) {
