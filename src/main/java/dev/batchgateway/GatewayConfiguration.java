@@ -34,7 +34,7 @@ class GatewayConfiguration {
                         Duration.ofMillis(100),
                         Duration.ofSeconds(5),
                         Ticker.system(),
-                        events.getIfAvailable(() -> UsageEvents.NONE))
+                        UsageEvents.all(events.orderedStream().toList()))
                 .start();
     }
 
@@ -60,6 +60,12 @@ class GatewayConfiguration {
     /**
      * Stops the scheduler before the web server's graceful shutdown: new requests get 503, queued ones leave in a
      * last batch, and every caller has its answer before the server waits for open requests.
+     *
+     * <p>Spring stops the highest phase first. Boot 4.1's phases, read from its classes: {@code
+     * WebServerGracefulShutdownLifecycle} at {@code DEFAULT_PHASE - 1024}, {@code WebServerStartStopLifecycle} at
+     * {@code DEFAULT_PHASE - 2048}; the data source closes after every phase, when beans are destroyed. So: scheduler
+     * ({@code DEFAULT_PHASE}), usage flush ({@code DEFAULT_PHASE - 512}), graceful web shutdown, web server stop,
+     * connection pool. Each step is synchronous and bounded by its own grace period.
      */
     @Bean
     SmartLifecycle schedulerShutdown(
@@ -68,7 +74,10 @@ class GatewayConfiguration {
         return new ShutdownStep(SmartLifecycle.DEFAULT_PHASE, () -> scheduler.shutdown(grace));
     }
 
-    /** Flushes usage after the scheduler has finished its last batches and before the database pool closes. */
+    /**
+     * Flushes usage after the scheduler has finished its last batches (their rows are in the ledger once
+     * {@link Scheduler#shutdown} returns) and before the database pool closes; logs the rows it could not write.
+     */
     @Bean
     SmartLifecycle usageLedgerShutdown(
             UsageLedger ledger,

@@ -3,7 +3,13 @@ package dev.batchgateway.completion;
 import java.time.Duration;
 import java.util.List;
 
-/** What the usage ledger reports while it works, for metrics. Every method defaults to doing nothing. */
+/**
+ * What the usage ledger reports while it works, for metrics and logs. Every method defaults to doing nothing.
+ *
+ * <p>The ledger has no logger of its own for these: the JDK's logging is reset by its own shutdown hook while the
+ * application is still shutting down, which would lose exactly the report that matters most, {@link #unwritten}.
+ * The ledger ignores an observer that throws; it neither stops writing nor writes the rows again.
+ */
 public interface UsageEvents {
 
     UsageEvents NONE = new UsageEvents() {};
@@ -14,6 +20,44 @@ public interface UsageEvents {
     /** A write failed; the rows stay pending when the failure is recoverable. */
     default void writeFailed(UsageWriteException failure) {}
 
-    /** The store refused these rows for good; they are logged and dropped. */
-    default void rejected(List<UsageRecord> rows) {}
+    /** The store refused these rows for good; they are dropped, and this report is all that is left of them. */
+    default void rejected(List<UsageRecord> rows, UsageWriteException.Permanent refusal) {}
+
+    /**
+     * These rows are in no store and never will be: still pending when the ledger closed, or recorded after it had
+     * closed. This report is all that is left of them, for recovery by hand.
+     */
+    default void unwritten(List<UsageRecord> rows) {}
+
+    /** Reports to each observer in turn (one that throws keeps the rest from hearing of that event). */
+    static UsageEvents all(List<? extends UsageEvents> observers) {
+        List<UsageEvents> each = List.copyOf(observers);
+        if (each.isEmpty()) {
+            return NONE;
+        }
+        if (each.size() == 1) {
+            return each.getFirst();
+        }
+        return new UsageEvents() {
+            @Override
+            public void written(int rows, Duration latency) {
+                each.forEach(observer -> observer.written(rows, latency));
+            }
+
+            @Override
+            public void writeFailed(UsageWriteException failure) {
+                each.forEach(observer -> observer.writeFailed(failure));
+            }
+
+            @Override
+            public void rejected(List<UsageRecord> rows, UsageWriteException.Permanent refusal) {
+                each.forEach(observer -> observer.rejected(rows, refusal));
+            }
+
+            @Override
+            public void unwritten(List<UsageRecord> rows) {
+                each.forEach(observer -> observer.unwritten(rows));
+            }
+        };
+    }
 }

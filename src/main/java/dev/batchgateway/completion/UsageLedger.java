@@ -14,14 +14,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * Takes the usage of served completions off the request path and writes it to the {@link UsageRepository},
  * coalescing the rows of batches that finish together into one write, and keeping rows in memory with exponential
  * back-off while the store is away. Rows are dropped only when the store refuses them for what they contain, and then
- * logged in full.
+ * reported in full to the {@link UsageEvents} observer, as are the rows still unwritten when the ledger closes.
  *
- * <p>While more than {@code capacity} rows are pending the ledger reports itself {@link #saturated()}, and the gateway
- * stops taking requests rather than serve completions it cannot bill.
+ * <p>While {@code capacity} rows or more are pending the ledger reports itself {@link #saturated()}, and the gateway
+ * stops taking requests rather than serve completions it cannot bill; it takes them again by itself once the store
+ * is back and the backlog has drained.
  */
 public final class UsageLedger {
 
     private static final System.Logger LOG = System.getLogger(UsageLedger.class.getName());
+    private static final Duration STOP_AFTER_INTERRUPT = Duration.ofSeconds(5);
 
     private final UsageRepository repository;
     private final int capacity;
@@ -37,6 +39,7 @@ public final class UsageLedger {
     private final AtomicInteger pendingCount = new AtomicInteger();
     private final Thread writer;
     private volatile boolean closing;
+    private boolean closed; // guarded by lock: the writer is gone, rows recorded now can only be logged
 
     /**
      * @param capacity pending rows at which the ledger is saturated
@@ -74,24 +77,37 @@ public final class UsageLedger {
         return this;
     }
 
-    /** Queues the rows for writing; never blocks on the store and never fails. */
+    /**
+     * Queues the rows for writing; never blocks on the store and never fails. Rows recorded after {@link #close}
+     * (a batch that outlived the scheduler's grace period) cannot be written any more and are reported
+     * {@link UsageEvents#unwritten unwritten} instead.
+     */
     public void record(List<UsageRecord> rows) {
         if (rows.isEmpty()) {
             return;
         }
         lock.lock();
         try {
-            pending.addAll(rows);
-            pendingCount.addAndGet(rows.size());
-            rowsArrived.signal();
+            if (!closed) {
+                pending.addAll(rows);
+                pendingCount.addAndGet(rows.size());
+                rowsArrived.signal();
+                return;
+            }
         } finally {
             lock.unlock();
         }
+        report(() -> events.unwritten(List.copyOf(rows)));
     }
 
     /** Rows served but not yet in the store. */
     public int pending() {
         return pendingCount.get();
+    }
+
+    /** Pending rows at which the ledger is saturated. */
+    public int capacity() {
+        return capacity;
     }
 
     /** True while so many rows are pending that no more completions should be served. */
@@ -100,8 +116,9 @@ public final class UsageLedger {
     }
 
     /**
-     * Writes what is pending, for at most the grace period, then stops the writer. Rows still unwritten are logged
-     * with their content, so that they can be recovered by hand.
+     * Writes what is pending, for at most the grace period, then stops the writer. Rows still unwritten are reported
+     * {@link UsageEvents#unwritten unwritten} with their content, so that they can be recovered by hand (writing them
+     * again is harmless: the store skips request ids it already has).
      *
      * @return the rows that could not be written
      */
@@ -115,20 +132,33 @@ public final class UsageLedger {
         }
         if (writer.isAlive() && !writer.join(grace)) {
             writer.interrupt();
-            writer.join();
+            // an interrupted write gives up at once on a virtual thread; the bound is for a store driver that does not
+            if (!writer.join(STOP_AFTER_INTERRUPT)) {
+                LOG.log(System.Logger.Level.WARNING, "the usage writer did not stop within {0} ms of being interrupted",
+                        STOP_AFTER_INTERRUPT.toMillis());
+            }
         }
         List<UsageRecord> unwritten;
         lock.lock();
         try {
+            closed = true;
             unwritten = List.copyOf(pending);
         } finally {
             lock.unlock();
         }
         if (!unwritten.isEmpty()) {
-            LOG.log(System.Logger.Level.ERROR, "{0} usage rows could not be written before shutdown: {1}",
-                    unwritten.size(), unwritten);
+            report(() -> events.unwritten(unwritten));
         }
         return unwritten;
+    }
+
+    /** An observer's failure must not stop the writer, nor make it write rows again that are already stored. */
+    private static void report(Runnable event) {
+        try {
+            event.run();
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "a usage observer failed; ignored", e);
+        }
     }
 
     private void writeUntilClosed() {
@@ -143,13 +173,16 @@ public final class UsageLedger {
                     write(rows);
                     backoff = firstBackoff;
                 } catch (UsageWriteException.Permanent refused) {
-                    backoff = writeOneByOne(rows) ? firstBackoff : sleep(backoff);
+                    backoff = isolateRefused(rows, refused) ? firstBackoff : sleep(backoff);
                 } catch (UsageWriteException.Recoverable away) {
                     backoff = sleep(backoff);
                 }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (Error e) {
+            LOG.log(System.Logger.Level.ERROR, "the usage writer stopped; rows stay pending until the ledger saturates", e);
+            throw e;
         }
     }
 
@@ -181,39 +214,45 @@ public final class UsageLedger {
         try {
             repository.record(rows);
         } catch (UsageWriteException failure) {
-            events.writeFailed(failure);
-            LOG.log(System.Logger.Level.WARNING, "writing {0} usage rows failed ({1}); {2} rows pending",
-                    rows.size(), failure.getMessage(), pendingCount.get());
+            report(() -> events.writeFailed(failure));
             throw failure;
         } catch (RuntimeException unexpected) {
             var failure = new UsageWriteException.Recoverable("unexpected failure: " + unexpected, unexpected);
-            events.writeFailed(failure);
-            LOG.log(System.Logger.Level.ERROR, "writing usage rows failed unexpectedly; will retry", unexpected);
+            report(() -> events.writeFailed(failure));
             throw failure;
         }
-        events.written(rows.size(), Duration.ofNanos(ticker.nanoTime() - started));
         removeOldest(rows.size());
+        long latency = ticker.nanoTime() - started;
+        report(() -> events.written(rows.size(), Duration.ofNanos(latency)));
     }
 
     /**
-     * After the store refused a write, finds the rows it refuses by writing them one at a time.
+     * After the store refused a write of these (oldest pending) rows, finds the rows it refuses by halving: one bad
+     * row among a thousand costs about twenty writes, not a thousand. Refused rows are logged and dropped; the others
+     * are written.
      *
-     * @return false when the store went away meanwhile
+     * @return false when the store went away meanwhile; the rows not yet settled stay pending
      */
-    private boolean writeOneByOne(List<UsageRecord> rows) {
-        for (UsageRecord row : rows) {
-            try {
-                write(List.of(row));
-            } catch (UsageWriteException.Permanent refused) {
-                LOG.log(System.Logger.Level.ERROR, "the usage store refused a row for good, dropping it: {0} ({1})",
-                        row, refused.getMessage());
-                events.rejected(List.of(row));
-                removeOldest(1);
-            } catch (UsageWriteException.Recoverable away) {
-                return false;
-            }
+    private boolean isolateRefused(List<UsageRecord> rows, UsageWriteException.Permanent refused) {
+        if (rows.size() == 1) {
+            List<UsageRecord> row = List.copyOf(rows);
+            removeOldest(1);
+            report(() -> events.rejected(row, refused));
+            return true;
         }
-        return true;
+        int half = rows.size() / 2;
+        return writeOrIsolate(rows.subList(0, half)) && writeOrIsolate(rows.subList(half, rows.size()));
+    }
+
+    private boolean writeOrIsolate(List<UsageRecord> rows) {
+        try {
+            write(rows);
+            return true;
+        } catch (UsageWriteException.Permanent refused) {
+            return isolateRefused(rows, refused);
+        } catch (UsageWriteException.Recoverable away) {
+            return false;
+        }
     }
 
     private void removeOldest(int rows) {

@@ -3,25 +3,30 @@ package dev.batchgateway.usage;
 import dev.batchgateway.completion.UsageRecord;
 import dev.batchgateway.completion.UsageRepository;
 import dev.batchgateway.completion.UsageWriteException;
-import java.sql.Timestamp;
-import java.util.ArrayList;
-import java.util.Collections;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.List;
 import org.springframework.dao.DataAccessException;
 import org.springframework.dao.DataIntegrityViolationException;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
-/** Appends usage rows to {@code token_usage}, all rows of a call in one INSERT statement. */
+/**
+ * Appends usage rows to {@code token_usage}, all rows of a call in one INSERT statement. The rows travel as seven
+ * arrays, one per column: the statement's text is the same for any number of rows, so PostgreSQL prepares it once, and
+ * no row count comes near the protocol's limit of 65,535 parameters.
+ */
 @Repository
 class JdbcUsageRepository implements UsageRepository {
 
     private static final String INSERT = """
             INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at)
-            VALUES %s
+            SELECT request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model,
+                   timestamptz 'epoch' + served_at_micros * interval '1 microsecond'
+            FROM unnest(?::uuid[], ?::bigint[], ?::int[], ?::int[], ?::int[], ?::text[], ?::bigint[])
+                 AS row (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, served_at_micros)
             ON CONFLICT (request_id) DO NOTHING
             """;
-    private static final String ROW = "(?, ?, ?, ?, ?, ?, ?)";
 
     private final JdbcClient jdbc;
 
@@ -34,24 +39,38 @@ class JdbcUsageRepository implements UsageRepository {
         if (rows.isEmpty()) {
             return;
         }
-        List<Object> values = new ArrayList<>(rows.size() * 7);
-        for (UsageRecord row : rows) {
-            values.add(row.requestId());
-            values.add(row.userId());
-            values.add(row.usage().promptTokens());
-            values.add(row.usage().completionTokens());
-            values.add(row.usage().totalTokens());
-            values.add(row.model());
-            values.add(Timestamp.from(row.servedAt()));
+        int size = rows.size();
+        var requestIds = new String[size];
+        var userIds = new long[size];
+        var promptTokens = new int[size];
+        var completionTokens = new int[size];
+        var totalTokens = new int[size];
+        var models = new String[size];
+        var servedAtMicros = new long[size];
+        for (int i = 0; i < size; i++) {
+            UsageRecord row = rows.get(i);
+            requestIds[i] = row.requestId().toString();
+            userIds[i] = row.userId();
+            promptTokens[i] = row.usage().promptTokens();
+            completionTokens[i] = row.usage().completionTokens();
+            totalTokens[i] = row.usage().totalTokens();
+            models[i] = row.model();
+            servedAtMicros[i] = ChronoUnit.MICROS.between(Instant.EPOCH, row.servedAt());
         }
-        String sql = INSERT.formatted(String.join(", ", Collections.nCopies(rows.size(), ROW)));
         try {
-            jdbc.sql(sql).params(values).update();
+            jdbc.sql(INSERT)
+                    .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros)
+                    .update();
         } catch (DataIntegrityViolationException refused) {
-            throw new UsageWriteException.Permanent(refused.getMostSpecificCause().getMessage(), refused);
+            throw new UsageWriteException.Permanent(reason(refused), refused);
         } catch (DataAccessException away) {
             // anything else (no connection, timeout, even a missing table) may heal: keep the rows and retry
-            throw new UsageWriteException.Recoverable(away.getMostSpecificCause().getMessage(), away);
+            throw new UsageWriteException.Recoverable(reason(away), away);
         }
+    }
+
+    private static String reason(DataAccessException failure) {
+        Throwable cause = failure.getMostSpecificCause();
+        return cause.getMessage() != null ? cause.getMessage() : cause.getClass().getName();
     }
 }

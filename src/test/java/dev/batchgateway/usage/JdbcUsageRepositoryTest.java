@@ -93,6 +93,27 @@ class JdbcUsageRepositoryTest {
     }
 
     @Test
+    void twentyThousandRowsFitOneStatement() {
+        // When more rows are recorded at once than PostgreSQL takes bind parameters (65,535) at seven a row
+        repository.record(IntStream.range(0, 20_000).mapToObj(i -> row(1, 1)).toList());
+
+        // Then all are there: the rows travel as seven arrays, not as 140,000 parameters
+        assertThat(count()).isEqualTo(20_000);
+    }
+
+    @Test
+    void aRowTwiceInOneCallIsCountedOnce() {
+        // Given a call that carries the same row twice (a retried batch meeting its first attempt)
+        var twice = row(4, 4);
+
+        // When it is recorded
+        repository.record(List.of(twice, row(1, 1), twice));
+
+        // Then the request is counted once
+        assertThat(count()).isEqualTo(2);
+    }
+
+    @Test
     void rowsTheDatabaseRefusesArePermanentFailures() {
         // Given a row the table's constraints refuse (user ids start at 1)
         var refused = new UsageRecord(UUID.randomUUID(), 0, new TokenUsage(1, 1), "m", Instant.now());

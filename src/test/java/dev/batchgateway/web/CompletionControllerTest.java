@@ -23,7 +23,7 @@ import org.springframework.http.MediaType;
 import org.springframework.test.web.servlet.assertj.MockMvcTester;
 import org.springframework.test.web.servlet.assertj.MvcTestResult;
 
-@WebMvcTest(properties = {"gateway.worker.type=simulated", "gateway.max-tokens=256", "gateway.max-prompt-chars=100"})
+@WebMvcTest(controllers = CompletionController.class, properties = {"gateway.worker.type=simulated", "gateway.max-tokens=256", "gateway.max-prompt-chars=100"})
 @Import({CompletionControllerTest.Doubles.class, JsonLimits.class})
 class CompletionControllerTest {
 

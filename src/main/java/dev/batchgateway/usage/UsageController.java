@@ -1,0 +1,98 @@
+package dev.batchgateway.usage;
+
+import java.time.DateTimeException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.regex.Pattern;
+import org.springframework.dao.DataAccessException;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
+import org.springframework.http.ProblemDetail;
+import org.springframework.web.ErrorResponseException;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.server.ResponseStatusException;
+
+/**
+ * {@code GET /usage/{user_id}?from=&to=}: a user's completions and tokens, from the ledger's rows. {@code from} is
+ * inclusive and {@code to} exclusive, so consecutive windows never count a row twice. Failures are Spring's own
+ * {@link ErrorResponseException}s, rendered as problem+json by the application's problem handling.
+ */
+@RestController
+class UsageController {
+
+    private static final Pattern DIGITS = Pattern.compile("[0-9]{1,19}");
+    // PostgreSQL's timestamptz reaches further both ways; four-digit years keep every bound storable and readable
+    private static final Instant EARLIEST = Instant.parse("0001-01-01T00:00:00Z");
+    private static final Instant LATEST = Instant.parse("9999-12-31T23:59:59.999999Z");
+    private static final Duration DATABASE_RETRY_AFTER = Duration.ofSeconds(5);
+
+    private final JdbcUsageTotals totals;
+
+    UsageController(JdbcUsageTotals totals) {
+        this.totals = totals;
+    }
+
+    @GetMapping(path = "/usage/{user_id}", produces = MediaType.APPLICATION_JSON_VALUE)
+    UsageTotals usage(
+            @PathVariable("user_id") String userId,
+            @RequestParam(name = "from", required = false) String from,
+            @RequestParam(name = "to", required = false) String to) {
+        long user = userId(userId);
+        Instant start = instant("from", from);
+        Instant end = instant("to", to);
+        if (start != null && end != null && start.isAfter(end)) {
+            throw badRequest("from (" + start + ") must not be after to (" + end + ")");
+        }
+        try {
+            return totals.totals(user, start, end);
+        } catch (DataAccessException away) {
+            var unavailable = new ErrorResponseException(HttpStatus.SERVICE_UNAVAILABLE, ProblemDetail.forStatusAndDetail(
+                    HttpStatus.SERVICE_UNAVAILABLE, "the usage database is unavailable; try again later"), away);
+            unavailable.getHeaders().set(HttpHeaders.RETRY_AFTER, Long.toString(DATABASE_RETRY_AFTER.toSeconds()));
+            throw unavailable;
+        }
+    }
+
+    private static long userId(String text) {
+        if (DIGITS.matcher(text).matches()) {
+            try {
+                long user = Long.parseLong(text);
+                if (user >= 1) {
+                    return user;
+                }
+            } catch (NumberFormatException beyondLong) {
+                // falls through to the same answer as any other bad id
+            }
+        }
+        throw badRequest("user_id must be an integer from 1 to " + Long.MAX_VALUE + ", was '" + shorten(text) + "'");
+    }
+
+    private static Instant instant(String name, String text) {
+        if (text == null) {
+            return null;
+        }
+        Instant instant;
+        try {
+            instant = Instant.parse(text.strip());
+        } catch (DateTimeException notAnInstant) {
+            throw badRequest(name + " must be an ISO-8601 instant such as 2026-01-31T00:00:00Z, was '" + shorten(text) + "'");
+        }
+        if (instant.isBefore(EARLIEST) || instant.isAfter(LATEST)) {
+            throw badRequest(name + " must lie between " + EARLIEST + " and " + LATEST + ", was " + instant);
+        }
+        return instant;
+    }
+
+    private static ResponseStatusException badRequest(String detail) {
+        return new ResponseStatusException(HttpStatus.BAD_REQUEST, detail);
+    }
+
+    /** A bad value is echoed to help the caller, but never at length. */
+    private static String shorten(String text) {
+        return text.length() <= 64 ? text : text.substring(0, 64) + "…";
+    }
+}

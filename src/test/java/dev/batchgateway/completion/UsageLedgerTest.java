@@ -1,0 +1,323 @@
+package dev.batchgateway.completion;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class UsageLedgerTest {
+
+    /** Generous: a loaded two-core CI machine must never make a correct ledger fail. */
+    private static final Duration SLACK = Duration.ofSeconds(10);
+
+    private final RecordingEvents events = new RecordingEvents();
+    private final List<UsageLedger> started = new ArrayList<>();
+
+    @AfterEach
+    void closeLedgers() throws InterruptedException {
+        for (UsageLedger ledger : started) {
+            ledger.close(Duration.ZERO);
+        }
+    }
+
+    @Test
+    void rowsAreWrittenOffTheCallersThreadAndCoalesced() throws Exception {
+        // Given a store that holds its first write until told to go on
+        var entered = new CountDownLatch(1);
+        var gate = new CountDownLatch(1);
+        var store = new SpyUsageRepository() {
+            @Override
+            public void record(List<UsageRecord> rows) {
+                entered.countDown();
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new UsageWriteException.Recoverable("interrupted", e);
+                }
+                super.record(rows);
+            }
+        };
+        var ledger = start(store, 1000, 1000);
+
+        // When one batch's rows arrive, then seven more batches while the first write is held
+        ledger.record(rows(8));
+        assertThat(entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        for (int i = 0; i < 7; i++) {
+            ledger.record(rows(8));
+        }
+
+        // Then recording never waited for the store, and once it answers, the seven batches go in one write
+        assertThat(ledger.pending()).isEqualTo(64);
+        gate.countDown();
+        awaitCondition(() -> ledger.pending() == 0);
+        assertThat(store.rows).hasSize(64);
+        assertThat(store.calls).containsExactly(8, 56);
+    }
+
+    @Test
+    void recoverableFailuresAreRetriedUntilTheRowsAreWritten() throws Exception {
+        // Given a store that is away for its first five calls
+        var store = SaboteurUsageRepository.awayFor(5);
+        var ledger = start(store, 1000, 1000);
+        var rows = rows(20);
+
+        // When rows are recorded
+        ledger.record(rows);
+
+        // Then they are written once the store is back, each exactly once, after five failed writes
+        awaitCondition(() -> ledger.pending() == 0);
+        assertThat(store.rows).containsExactlyElementsOf(rows);
+        assertThat(store.failures).hasValue(5);
+        assertThat(events.failures).hasSize(5).allMatch(f -> f instanceof UsageWriteException.Recoverable);
+        assertThat(events.written.get()).isEqualTo(20);
+    }
+
+    @Test
+    void retriesBackOffExponentiallyUpToTheLongestWait() throws Exception {
+        // Given a store that is away for six calls, and back-off of 20 ms doubling up to 80 ms
+        var attempts = new CopyOnWriteArrayList<Long>();
+        var away = SaboteurUsageRepository.awayFor(6);
+        UsageRepository store = rows -> {
+            attempts.add(System.nanoTime());
+            away.record(rows);
+        };
+        var ledger = track(new UsageLedger(store, 1000, 1000, Duration.ofMillis(20), Duration.ofMillis(80),
+                Ticker.system(), events).start());
+
+        // When a row is recorded
+        ledger.record(rows(1));
+        awaitCondition(() -> ledger.pending() == 0);
+
+        // Then the waits between attempts were at least 20, 40, 80, 80, 80, 80 ms (never shorter; longer is allowed)
+        assertThat(attempts).hasSize(7);
+        long[] minimumMillis = {20, 40, 80, 80, 80, 80};
+        for (int i = 0; i < minimumMillis.length; i++) {
+            long waitedMillis = TimeUnit.NANOSECONDS.toMillis(attempts.get(i + 1) - attempts.get(i));
+            assertThat(waitedMillis).as("wait before attempt %d", i + 2).isGreaterThanOrEqualTo(minimumMillis[i]);
+        }
+    }
+
+    @Test
+    void rowsTheStoreRefusesAreReportedAndDroppedAndTheOthersWritten() throws Exception {
+        // Given a store that refuses rows of user 13
+        var store = SaboteurUsageRepository.refusing(row -> row.userId() == 13);
+        var ledger = start(store, 1000, 1000);
+        var good = rows(100);
+        var bad = List.of(row(13), row(13));
+        var all = new ArrayList<>(good.subList(0, 40));
+        all.add(bad.get(0));
+        all.addAll(good.subList(40, 77));
+        all.add(bad.get(1));
+        all.addAll(good.subList(77, 100));
+
+        // When they are recorded in one go
+        ledger.record(all);
+
+        // Then the refused rows are reported and dropped, and every other row is written exactly once
+        awaitCondition(() -> ledger.pending() == 0);
+        assertThat(events.rejected).containsExactlyInAnyOrderElementsOf(bad);
+        assertThat(store.rows).containsExactlyInAnyOrderElementsOf(good);
+        assertThat(Set.copyOf(store.rows)).hasSize(100);
+    }
+
+    @Test
+    void aFullBufferSaturatesTheLedgerUntilTheStoreIsBack() throws Exception {
+        // Given a store that is away until told otherwise, and a ledger that holds ten rows
+        var away = new AtomicBoolean(true);
+        var spy = new SpyUsageRepository();
+        UsageRepository store = rows -> {
+            if (away.get()) {
+                throw new UsageWriteException.Recoverable("connection refused", null);
+            }
+            spy.record(rows);
+        };
+        var ledger = track(new UsageLedger(store, 10, 1000, Duration.ofMillis(5), Duration.ofMillis(20),
+                Ticker.system(), events).start());
+
+        // When nine rows are pending, the ledger still takes completions; at ten it is saturated
+        ledger.record(rows(9));
+        assertThat(ledger.saturated()).isFalse();
+        ledger.record(rows(1));
+        assertThat(ledger.saturated()).isTrue();
+        assertThat(ledger.pending()).isEqualTo(10);
+
+        // When the store comes back
+        away.set(false);
+
+        // Then the rows are written and the ledger takes completions again by itself
+        awaitCondition(() -> !ledger.saturated() && ledger.pending() == 0);
+        assertThat(spy.rows).hasSize(10);
+    }
+
+    @Test
+    void closeFlushesWhatIsPending() throws Exception {
+        // Given rows recorded while the store was away for a few calls
+        var store = SaboteurUsageRepository.awayFor(3);
+        var ledger = start(store, 1000, 1000);
+        var rows = rows(50);
+        ledger.record(rows);
+
+        // When the ledger closes with time to spare
+        List<UsageRecord> unwritten = ledger.close(SLACK);
+
+        // Then every row is written and none is reported unwritten
+        assertThat(unwritten).isEmpty();
+        assertThat(events.unwritten).isEmpty();
+        assertThat(store.rows).containsExactlyElementsOf(rows);
+    }
+
+    @Test
+    void closeReturnsTheRowsItCouldNotWriteWhenTheStoreStaysAway() throws Exception {
+        // Given a store that never comes back
+        var store = SaboteurUsageRepository.awayForever();
+        var ledger = start(store, 1000, 1000);
+        var rows = rows(12);
+        ledger.record(rows);
+        awaitCondition(() -> store.failures.get() > 0);
+
+        // When the ledger closes with a short grace period
+        long started = System.nanoTime();
+        List<UsageRecord> unwritten = ledger.close(Duration.ofMillis(200));
+
+        // Then it gives up after the grace period, and returns and reports every row, in order
+        assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(SLACK);
+        assertThat(unwritten).containsExactlyElementsOf(rows);
+        assertThat(events.unwritten).containsExactlyElementsOf(rows);
+        assertThat(store.rows).isEmpty();
+    }
+
+    @Test
+    void rowsRecordedAfterCloseAreNotSilentlyKept() throws Exception {
+        // Given a closed ledger
+        var store = new SpyUsageRepository();
+        var ledger = start(store, 1000, 1000);
+        assertThat(ledger.close(SLACK)).isEmpty();
+
+        // When a late batch records its rows
+        // Then they are not held as pending (no writer is left to write them) but reported unwritten
+        var late = rows(3);
+        ledger.record(late);
+        assertThat(ledger.pending()).isZero();
+        assertThat(store.rows).isEmpty();
+        assertThat(events.unwritten).containsExactlyElementsOf(late);
+    }
+
+    @Test
+    void anObserverThatFailsChangesNothing() throws Exception {
+        // Given an observer that throws at every report
+        var store = SaboteurUsageRepository.awayFor(2);
+        UsageEvents broken = new UsageEvents() {
+            @Override
+            public void written(int rows, Duration latency) {
+                throw new IllegalStateException("broken observer");
+            }
+
+            @Override
+            public void writeFailed(UsageWriteException failure) {
+                throw new IllegalStateException("broken observer");
+            }
+        };
+        var ledger = track(new UsageLedger(store, 1000, 1000, Duration.ofMillis(5), Duration.ofMillis(50),
+                Ticker.system(), broken).start());
+        var rows = rows(10);
+
+        // When rows are recorded
+        ledger.record(rows);
+
+        // Then they are written exactly once: the observer neither stops the writer nor makes it write them again
+        awaitCondition(() -> ledger.pending() == 0);
+        assertThat(store.rows).containsExactlyElementsOf(rows);
+        assertThat(store.calls).containsExactly(10);
+    }
+
+    @Test
+    void aLargeBacklogIsWrittenInBoundedWrites() throws Exception {
+        // Given 2,500 rows pending while the store was away once
+        var store = SaboteurUsageRepository.awayFor(1);
+        var ledger = start(store, 10_000, 1000);
+
+        // When they are recorded in batches of eight
+        var all = new ArrayList<UsageRecord>();
+        for (int i = 0; i < 2500 / 5; i++) {
+            var batch = rows(5);
+            all.addAll(batch);
+            ledger.record(batch);
+        }
+
+        // Then no write holds more than a thousand rows, and all are written once, in order
+        awaitCondition(() -> ledger.pending() == 0);
+        assertThat(store.calls).allMatch(size -> size <= 1000);
+        assertThat(store.rows).containsExactlyElementsOf(all);
+    }
+
+    // --- helpers
+
+    private UsageLedger start(UsageRepository store, int capacity, int rowsPerWrite) {
+        return track(new UsageLedger(store, capacity, rowsPerWrite, Duration.ofMillis(5), Duration.ofMillis(50),
+                Ticker.system(), events).start());
+    }
+
+    private UsageLedger track(UsageLedger ledger) {
+        started.add(ledger);
+        return ledger;
+    }
+
+    private static List<UsageRecord> rows(int count) {
+        return IntStream.range(0, count).mapToObj(i -> row(42)).collect(Collectors.toList());
+    }
+
+    private static UsageRecord row(long user) {
+        return new UsageRecord(UUID.randomUUID(), user, new TokenUsage(3, 5), "m", Instant.now());
+    }
+
+    private static void awaitCondition(BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + SLACK.toNanos();
+        while (!condition.getAsBoolean()) {
+            assertThat(System.nanoTime()).as("condition met within " + SLACK).isLessThan(deadline);
+            Thread.sleep(5);
+        }
+    }
+
+    /** Keeps what the ledger reports. */
+    private static final class RecordingEvents implements UsageEvents {
+        final AtomicInteger written = new AtomicInteger();
+        final List<UsageWriteException> failures = new CopyOnWriteArrayList<>();
+        final List<UsageRecord> rejected = new CopyOnWriteArrayList<>();
+        final List<UsageRecord> unwritten = new CopyOnWriteArrayList<>();
+
+        @Override
+        public void written(int rows, Duration latency) {
+            written.addAndGet(rows);
+        }
+
+        @Override
+        public void writeFailed(UsageWriteException failure) {
+            failures.add(failure);
+        }
+
+        @Override
+        public void rejected(List<UsageRecord> rows, UsageWriteException.Permanent refusal) {
+            rejected.addAll(rows);
+        }
+
+        @Override
+        public void unwritten(List<UsageRecord> rows) {
+            unwritten.addAll(rows);
+        }
+    }
+}

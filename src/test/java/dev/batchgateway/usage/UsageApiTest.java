@@ -1,0 +1,238 @@
+package dev.batchgateway.usage;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.batchgateway.TestDatabase;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.sql.Timestamp;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/** {@code GET /usage/{user_id}} on the whole application: sums of real rows, and problem+json for bad input. */
+@SpringBootTest(
+        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
+class UsageApiTest {
+
+    @DynamicPropertySource
+    static void database(DynamicPropertyRegistry registry) {
+        TestDatabase.register(registry);
+    }
+
+    @LocalServerPort
+    int port;
+
+    @Autowired
+    JdbcClient jdbc;
+
+    private final HttpClient http = HttpClient.newHttpClient();
+    private final JsonMapper json = JsonMapper.builder().build();
+    private final long user = ThreadLocalRandom.current().nextLong(1_000_000, Long.MAX_VALUE);
+
+    /** One stored row, as this test wrote it. */
+    private record Row(int promptTokens, int completionTokens, Instant createdAt) {}
+
+    @Test
+    void totalsAreTheSumsOfTheUsersRows() throws Exception {
+        // Given rows of this user spread over three days, and a row of another user
+        Instant day = Instant.parse("2026-03-01T00:00:00Z");
+        var rows = new ArrayList<Row>();
+        var random = ThreadLocalRandom.current();
+        for (int i = 0; i < 30; i++) {
+            rows.add(insert(user, random.nextInt(0, 500), random.nextInt(0, 500),
+                    day.plus(Duration.ofMinutes(random.nextLong(0, 3 * 24 * 60)))));
+        }
+        insert(user - 1, 1000, 1000, day);
+
+        // When the totals are asked for without a window
+        JsonNode totals = okJson("/usage/" + user);
+
+        // Then they are the sums of exactly this user's rows
+        assertThat(totals.get("user_id").asLong()).isEqualTo(user);
+        assertTotals(totals, rows);
+    }
+
+    @Test
+    void aWindowCountsFromInclusiveToExclusive() throws Exception {
+        // Given rows just before, at, inside, at the end of and after a window
+        Instant from = Instant.parse("2026-04-01T00:00:00Z");
+        Instant to = Instant.parse("2026-04-02T00:00:00Z");
+        var before = insert(user, 1, 1, from.minus(1, ChronoUnit.MICROS));
+        var atFrom = insert(user, 2, 3, from);
+        var inside = insert(user, 5, 8, from.plus(Duration.ofHours(12)));
+        var lastInside = insert(user, 13, 21, to.minus(1, ChronoUnit.MICROS));
+        var atTo = insert(user, 34, 55, to);
+
+        // When the totals are asked for the window, and for open-ended windows
+        JsonNode window = okJson("/usage/" + user + "?from=" + from + "&to=" + to);
+        JsonNode sinceFrom = okJson("/usage/" + user + "?from=" + from);
+        JsonNode untilTo = okJson("/usage/" + user + "?to=" + to);
+        JsonNode empty = okJson("/usage/" + user + "?from=" + from + "&to=" + from);
+
+        // Then each counts exactly the rows inside it
+        assertTotals(window, List.of(atFrom, inside, lastInside));
+        assertTotals(sinceFrom, List.of(atFrom, inside, lastInside, atTo));
+        assertTotals(untilTo, List.of(before, atFrom, inside, lastInside));
+        assertTotals(empty, List.of());
+    }
+
+    @Test
+    void windowBoundsMayCarryAnOffsetAndFractions() throws Exception {
+        // Given a row at 10:00:00.000001Z
+        var row = insert(user, 4, 6, Instant.parse("2026-05-01T10:00:00.000001Z"));
+
+        // When the window starts at 12:00:00.0000005+02:00 (10:00:00.0000005Z, before the row) or a nanosecond after it
+        JsonNode includes = okJson("/usage/" + user + "?from=2026-05-01T12:00:00.0000005%2B02:00");
+        JsonNode excludes = okJson("/usage/" + user + "?from=2026-05-01T10:00:00.000001001Z");
+
+        // Then the bound is exact to the nanosecond although PostgreSQL keeps microseconds
+        assertTotals(includes, List.of(row));
+        assertTotals(excludes, List.of());
+    }
+
+    @Test
+    void anUnknownUserHasZeros() throws Exception {
+        JsonNode totals = okJson("/usage/" + user);
+
+        assertThat(totals.get("user_id").asLong()).isEqualTo(user);
+        assertTotals(totals, List.of());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            /usage/abc                                        | user_id must be an integer from 1 to 9223372036854775807, was 'abc'
+            /usage/0                                          | user_id must be an integer from 1 to
+            /usage/-5                                         | user_id must be an integer from 1 to
+            /usage/1.5                                        | user_id must be an integer from 1 to
+            /usage/9223372036854775808                        | user_id must be an integer from 1 to
+            /usage/99999999999999999999999999                 | user_id must be an integer from 1 to
+            /usage/%D9%A1%D9%A2                               | user_id must be an integer from 1 to
+            /usage/42?from=yesterday                          | from must be an ISO-8601 instant
+            /usage/42?to=2026-01-01                           | to must be an ISO-8601 instant
+            /usage/42?from=2026-01-01T00:00:00%2B02:00:00:00  | from must be an ISO-8601 instant
+            /usage/42?from=2026-01-01T00:00:00+02:00          | from must be an ISO-8601 instant
+            /usage/42?from=%2B100000-01-01T00:00:00Z          | from must lie between
+            /usage/42?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z | from (2026-02-01T00:00:00Z) must not be after to (2026-01-01T00:00:00Z)
+            """)
+    void badInputIsAProblemNamingWhatToFix(String path, String detail) throws Exception {
+        var response = get(path);
+
+        assertThat(response.statusCode()).as(response.body()).isEqualTo(400);
+        assertThat(response.headers().firstValue("Content-Type")).hasValue("application/problem+json");
+        JsonNode problem = json.readTree(response.body());
+        assertThat(problem.get("status").asInt()).isEqualTo(400);
+        assertThat(problem.get("detail").asString()).contains(detail);
+        assertThat(response.body()).doesNotContain("Exception").doesNotContain("at dev.");
+    }
+
+    @Test
+    void readinessIncludesTheUsageLedger() throws Exception {
+        var response = get("/actuator/health/readiness");
+
+        assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+        JsonNode readiness = json.readTree(response.body());
+        assertThat(readiness.get("status").asString()).isEqualTo("UP");
+        assertThat(readiness.at("/components/usageLedger/status").asString()).isEqualTo("UP");
+        assertThat(readiness.at("/components/usageLedger/details/capacity").asInt()).isEqualTo(100_000);
+        assertThat(readiness.at("/components/db").isMissingNode()).as("the database is not a readiness check").isTrue();
+    }
+
+    @Test
+    void usageMetricsAreExposedForPrometheus() throws Exception {
+        // Given one served completion, so that one write has happened
+        var completion = http.send(HttpRequest.newBuilder(uri("/complete"))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"count me\", \"user_id\": " + user + "}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(completion.statusCode()).isEqualTo(200);
+        awaitRows(1);
+
+        // When Prometheus scrapes
+        String scrape = get("/actuator/prometheus").body();
+
+        // Then the usage meters are there, and the written rows counted
+        assertThat(scrape)
+                .contains("gateway_usage_rows_pending")
+                .contains("gateway_usage_rows_capacity 100000.0")
+                .contains("gateway_usage_write_failures_total{kind=\"recoverable\"}")
+                .contains("gateway_usage_write_failures_total{kind=\"permanent\"}")
+                .contains("gateway_usage_rows_rejected_total")
+                .contains("gateway_usage_write_latency_seconds_count");
+        double written = scrape.lines()
+                .filter(line -> line.startsWith("gateway_usage_rows_written_total"))
+                .mapToDouble(line -> Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)))
+                .sum();
+        assertThat(written).isGreaterThanOrEqualTo(1);
+    }
+
+    // --- helpers
+
+    private Row insert(long owner, int promptTokens, int completionTokens, Instant createdAt) {
+        jdbc.sql("""
+                        INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at)
+                        VALUES (?, ?, ?, ?, ?, 'm', ?)""")
+                .params(UUID.randomUUID(), owner, promptTokens, completionTokens, promptTokens + completionTokens,
+                        Timestamp.from(createdAt))
+                .update();
+        return new Row(promptTokens, completionTokens, createdAt);
+    }
+
+    private void assertTotals(JsonNode totals, List<Row> rows) {
+        long prompt = rows.stream().mapToLong(Row::promptTokens).sum();
+        long completion = rows.stream().mapToLong(Row::completionTokens).sum();
+        assertThat(Map.of(
+                "requests", totals.get("requests").asLong(),
+                "prompt_tokens", totals.get("prompt_tokens").asLong(),
+                "completion_tokens", totals.get("completion_tokens").asLong(),
+                "tokens", totals.get("tokens").asLong()))
+                .isEqualTo(Map.of(
+                        "requests", (long) rows.size(),
+                        "prompt_tokens", prompt,
+                        "completion_tokens", completion,
+                        "tokens", prompt + completion));
+    }
+
+    private JsonNode okJson(String path) throws Exception {
+        var response = get(path);
+        assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+        assertThat(response.headers().firstValue("Content-Type")).hasValue("application/json");
+        return json.readTree(response.body());
+    }
+
+    private HttpResponse<String> get(String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(uri(path)).timeout(Duration.ofSeconds(30)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private URI uri(String path) {
+        return URI.create("http://localhost:" + port + path);
+    }
+
+    private void awaitRows(int count) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id = ?").param(user).query(Long.class).single() < count) {
+            assertThat(System.nanoTime()).as("rows written within 10 s").isLessThan(deadline);
+            Thread.sleep(20);
+        }
+    }
+}
