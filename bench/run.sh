@@ -63,7 +63,12 @@ start_gateway() { # name, then VAR=value … for the gateway's environment; JAVA
   echo "gateway ($name) did not start; see $OUT/gateway-$name.log" >&2
   exit 1
 }
-stop_gateway() { kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true; }
+stop_gateway() { # graceful first; a JVM that cannot stop (e.g. out of memory) is killed after 60 s
+  kill "$GATEWAY_PID" 2>/dev/null || true
+  for _ in $(seq 1 120); do kill -0 "$GATEWAY_PID" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$GATEWAY_PID" 2>/dev/null || true
+  wait "$GATEWAY_PID" 2>/dev/null || true
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rows() { psql "$PG_URI" -Atc "select count(*) from token_usage" 2>/dev/null || echo 0; }
 fake_stats() { echo "$(curl -fs "localhost:$FAKE_PORT/stats")"; }
@@ -104,7 +109,7 @@ ok = s["requests"] - s["non2xx"]
 rate = s["requests"] / secs
 errors = s["non2xx"] + s["connect"] + s["read"] + s["write"] + s["timeout"]
 per_call = f"{int(prompts) / int(calls):.2f}" if int(calls) else "–"
-cpu = f"{(int(t1) - int(t0)) * 1000 / int(hz) / max(ok, 1):.3f}" if t0 else "–"
+cpu = f"{(int(t1) - int(t0)) * 1000 / int(hz) / ok:.3f}" if t0 and ok else "–"
 if batches:
     limit = int(batch) * int(batches) / (int(latency) / 1000)
     limit_cells = f"{limit:.0f} | {rate / limit:.1%}"
@@ -117,6 +122,9 @@ PY
 }
 
 echo "== direct: one prompt per request to the fake vLLM" >&2
+run_wrk "direct" 1 "http://localhost:$FAKE_PORT" direct.lua "" ""
+DIRECT_P50=$(tail -1 "$TABLE" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+DIRECT_P99=$(tail -1 "$TABLE" | awk -F'|' '{gsub(/ /, "", $6); print $6}')
 run_wrk "direct" 256 "http://localhost:$FAKE_PORT" direct.lua "" ""
 
 echo "== gateway, simulated worker, 0 ms" >&2
@@ -149,7 +157,16 @@ stop_gateway
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); wrk on the same machine;"
   echo "worker latency L = ${LATENCY_MS} ms, batch size B = $BATCH_SIZE, max-wait ${MAX_WAIT_MS} ms, ${DURATION} a row."
-  echo "Light-load overhead beyond max-wait + L: p50 and p99 columns minus $((MAX_WAIT_MS + LATENCY_MS)) ms."
+  LIGHT=$(grep '^| gateway, light load' "$TABLE" | head -1)
+  python3 - "$LIGHT" "$DIRECT_P50" "$DIRECT_P99" "$MAX_WAIT_MS" <<'PY'
+import sys
+row, direct_p50, direct_p99, max_wait = sys.argv[1:]
+cells = [c.strip() for c in row.split('|')]
+p50, p99 = float(cells[4]), float(cells[5])
+print(f"Light load (1 connection): the gateway's overhead beyond max-wait ({max_wait} ms) + the worker's own latency "
+      f"(direct, 1 connection: p50 {direct_p50} ms, p99 {direct_p99} ms) is p50 {p50 - float(max_wait) - float(direct_p50):.1f} ms, "
+      f"p99 {p99 - float(max_wait) - float(direct_p99):.1f} ms.")
+PY
   echo "OutOfMemoryError lines in the 10k run's log: $(cat "$OUT/oom-count.txt")."
 } >> "$TABLE"
 echo
