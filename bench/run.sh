@@ -3,7 +3,7 @@
 # vLLM with a fixed latency per call, and the gateway; drives load with wrk from a separate process; prints a
 # Markdown table and writes it to bench/results/<time>/results.md. Not part of CI.
 #
-#   bench/run.sh                 # all scenarios, 15 s each (about 6 minutes in all)
+#   bench/run.sh                 # all scenarios, 15 s each after a 5 s warm-up per gateway (about 9 minutes in all)
 #   BENCH_DURATION=5s bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,9 +59,10 @@ start_gateway() { # name, then VAR=value … for the gateway's environment; JAVA
     "$JAVA" ${JAVA_OPTS:-} -jar target/batch-gateway.jar > "$OUT/gateway-$name.log" 2>&1 &
   GATEWAY_PID=$!
   PIDS+=("$GATEWAY_PID")
-  for _ in $(seq 1 120); do curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null && return 0; sleep 0.5; done
-  echo "gateway ($name) did not start; see $OUT/gateway-$name.log" >&2
-  exit 1
+  for _ in $(seq 1 120); do curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null && break; sleep 0.5; done
+  curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null || { echo "gateway ($name) did not start; see $OUT/gateway-$name.log" >&2; exit 1; }
+  # warm-up, not measured: the JIT compiles the request path before the first row counts
+  wrk -t 2 -c 64 -d "${BENCH_WARMUP:-5s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
 }
 stop_gateway() { # graceful first; a JVM that cannot stop (e.g. out of memory) is killed after 60 s
   kill "$GATEWAY_PID" 2>/dev/null || true
@@ -132,7 +133,7 @@ start_gateway simulated GATEWAY_WORKER_TYPE=simulated
 run_wrk "gateway, simulated 0 ms" 256 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" ""
 stop_gateway
 
-for concurrent in 32 16; do
+for concurrent in 32 16 8; do
   echo "== gateway, fake vLLM ${LATENCY_MS} ms, ${concurrent} concurrent batches" >&2
   start_gateway "vllm-c$concurrent" GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" \
     GATEWAY_WORKER_MODEL=fake GATEWAY_WORKER_MAX_CONCURRENT_BATCHES=$concurrent

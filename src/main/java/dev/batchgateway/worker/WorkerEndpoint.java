@@ -46,7 +46,8 @@ final class WorkerEndpoint implements AutoCloseable {
         this.http = HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(connectTimeout)
-                .executor(Executors.newVirtualThreadPerTaskExecutor())
+                // its I/O completions on platform threads, not queued behind request threads (see Scheduler.batches)
+                .executor(Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("worker-http-", 0).factory()))
                 .build();
         this.calls = restClient(readTimeout);
         this.health = restClient(readTimeout.compareTo(HEALTH_TIMEOUT) < 0 ? readTimeout : HEALTH_TIMEOUT);
