@@ -28,7 +28,7 @@ need psql postgresql-client
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 echo "== building" >&2
-./mvnw -B -q -DskipTests package test-compile dependency:build-classpath \
+./mvnw -B -q -Pbench -DskipTests package test-compile dependency:build-classpath \
   -Dmdep.includeScope=test -Dmdep.outputFile=target/test-classpath.txt
 
 if [ -z "${SPRING_DATASOURCE_URL:-}" ]; then
