@@ -3,13 +3,13 @@
 # vLLM with a fixed latency per call, and the gateway; drives load with wrk from a separate process; prints a
 # Markdown table and writes it to bench/results/<time>/results.md. Not part of CI.
 #
-#   bench/run.sh                 # all scenarios, 15 s each after a 5 s warm-up per gateway (about 9 minutes in all)
+#   bench/run.sh                 # all scenarios, 10 s each after a 5 s warm-up per gateway (about 6 minutes in all)
 #   BENCH_DURATION=5s bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
-DURATION=${BENCH_DURATION:-15s}
+DURATION=${BENCH_DURATION:-10s}
 LATENCY_MS=${BENCH_WORKER_LATENCY_MS:-50}
 FAKE_PORT=${BENCH_FAKE_PORT:-9100}
 GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8088}
@@ -64,9 +64,9 @@ start_gateway() { # name, then VAR=value … for the gateway's environment; JAVA
   # warm-up, not measured: the JIT compiles the request path before the first row counts
   wrk -t 2 -c 64 -d "${BENCH_WARMUP:-5s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
 }
-stop_gateway() { # graceful first; a JVM that cannot stop (e.g. out of memory) is killed after 60 s
+stop_gateway() { # graceful first; a JVM that cannot stop (e.g. out of memory) is killed after 20 s
   kill "$GATEWAY_PID" 2>/dev/null || true
-  for _ in $(seq 1 120); do kill -0 "$GATEWAY_PID" 2>/dev/null || break; sleep 0.5; done
+  for _ in $(seq 1 40); do kill -0 "$GATEWAY_PID" 2>/dev/null || break; sleep 0.5; done
   kill -9 "$GATEWAY_PID" 2>/dev/null || true
   wait "$GATEWAY_PID" 2>/dev/null || true
 }
