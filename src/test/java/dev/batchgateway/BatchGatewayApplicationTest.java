@@ -5,11 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.WorkerApi;
 import dev.batchgateway.completion.WorkerOutcome;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -18,6 +14,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.config.BeanPostProcessor;
@@ -80,8 +77,13 @@ class BatchGatewayApplicationTest {
     @Autowired
     JdbcClient jdbc;
 
-    private final HttpClient http = HttpClient.newHttpClient();
     private final JsonMapper json = JsonMapper.builder().build();
+    private GatewayClient gateway;
+
+    @BeforeEach
+    void connect() {
+        gateway = new GatewayClient(port);
+    }
 
     @Test
     void eightConcurrentRequestsAreOneBatchEightAnswersAndEightRows() throws Exception {
@@ -96,7 +98,7 @@ class BatchGatewayApplicationTest {
         List<HttpResponse<String>> responses = new ArrayList<>();
         try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
             List<Future<HttpResponse<String>>> calls = prompts.stream()
-                    .map(prompt -> callers.submit(() -> post(Map.of("prompt", prompt, "user_id", user))))
+                    .map(prompt -> callers.submit(() -> gateway.complete(Map.of("prompt", prompt, "user_id", user))))
                     .toList();
             for (var call : calls) {
                 responses.add(call.get(30, TimeUnit.SECONDS));
@@ -120,7 +122,7 @@ class BatchGatewayApplicationTest {
                 assertThat(batch.prompts()).containsExactlyInAnyOrderElementsOf(prompts));
 
         // And each answer has its row, with the same counts
-        awaitRows(user, 8);
+        UsageRows.await(jdbc, user, 8);
         for (JsonNode answer : answers) {
             var row = jdbc.sql("""
                             SELECT user_id, prompt_tokens, completion_tokens, total_tokens, model
@@ -135,30 +137,9 @@ class BatchGatewayApplicationTest {
 
     @Test
     void healthIsOk() throws Exception {
-        var response = http.send(HttpRequest.newBuilder(uri("/health")).build(), HttpResponse.BodyHandlers.ofString());
+        var response = gateway.get("/health");
 
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.body()).isEqualTo("ok");
-    }
-
-    private HttpResponse<String> post(Map<String, Object> body) throws Exception {
-        var request = HttpRequest.newBuilder(uri("/complete"))
-                .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(json.writeValueAsString(body)))
-                .timeout(Duration.ofSeconds(30))
-                .build();
-        return http.send(request, HttpResponse.BodyHandlers.ofString());
-    }
-
-    private URI uri(String path) {
-        return URI.create("http://localhost:" + port + path);
-    }
-
-    private void awaitRows(long user, int count) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id = ?").param(user).query(Long.class).single() < count) {
-            assertThat(System.nanoTime()).as("rows written within 10 s").isLessThan(deadline);
-            Thread.sleep(20);
-        }
     }
 }

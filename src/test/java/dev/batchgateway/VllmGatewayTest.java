@@ -3,11 +3,7 @@ package dev.batchgateway;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchgateway.worker.FakeVllm;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -16,6 +12,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
@@ -52,8 +49,13 @@ class VllmGatewayTest {
     @Autowired
     JdbcClient jdbc;
 
-    private final HttpClient http = HttpClient.newHttpClient();
     private final JsonMapper json = JsonMapper.builder().build();
+    private GatewayClient gateway;
+
+    @BeforeEach
+    void connect() {
+        gateway = new GatewayClient(port);
+    }
 
     @Test
     void eightConcurrentRequestsAreOneVllmCallAndEachCallerIsBilledVllmsCountsForItsPrompt() throws Exception {
@@ -68,7 +70,7 @@ class VllmGatewayTest {
         List<HttpResponse<String>> responses = new ArrayList<>();
         try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
             List<Future<HttpResponse<String>>> calls = prompts.stream()
-                    .map(prompt -> callers.submit(() -> post(Map.of("prompt", prompt, "user_id", user, "max_tokens", 5))))
+                    .map(prompt -> callers.submit(() -> gateway.complete(Map.of("prompt", prompt, "user_id", user, "max_tokens", 5))))
                     .toList();
             for (var call : calls) {
                 responses.add(call.get(30, TimeUnit.SECONDS));
@@ -104,7 +106,7 @@ class VllmGatewayTest {
 
     @Test
     void readinessHasTheWorkerNextToTheUsageBufferAndLivenessStaysPlain() throws Exception {
-        var readiness = http.send(HttpRequest.newBuilder(uri("/actuator/health/readiness")).build(), HttpResponse.BodyHandlers.ofString());
+        var readiness = gateway.get("/actuator/health/readiness");
 
         assertThat(readiness.statusCode()).as(readiness.body()).isEqualTo(200);
         JsonNode components = json.readTree(readiness.body()).get("components");
@@ -113,21 +115,8 @@ class VllmGatewayTest {
         assertThat(components.has("db")).as("an away database is carried by the usage buffer, not a readiness failure").isFalse();
         assertThat(components.get("readinessState").get("status").asString()).isEqualTo("UP");
 
-        var health = http.send(HttpRequest.newBuilder(uri("/health")).build(), HttpResponse.BodyHandlers.ofString());
+        var health = gateway.get("/health");
         assertThat(health.body()).isEqualTo("ok");
-    }
-
-    private HttpResponse<String> post(Map<String, Object> body) throws Exception {
-        var request = HttpRequest.newBuilder(uri("/complete"))
-                .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(json.writeValueAsString(body)))
-                .timeout(Duration.ofSeconds(30))
-                .build();
-        return http.send(request, HttpResponse.BodyHandlers.ofString());
-    }
-
-    private URI uri(String path) {
-        return URI.create("http://localhost:" + port + path);
     }
 
     private void awaitRow(String requestId) throws InterruptedException {

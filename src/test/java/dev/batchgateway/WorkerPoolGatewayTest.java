@@ -5,18 +5,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.batchgateway.worker.FakeVllm;
 import dev.batchgateway.worker.HangingServer;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
@@ -24,7 +20,6 @@ import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
-import tools.jackson.databind.json.JsonMapper;
 
 /** A pool of a hanging worker and a good one, with a 1 s worker timeout: the hung batch is a 504, the rest is served. */
 @SpringBootTest(
@@ -55,8 +50,12 @@ class WorkerPoolGatewayTest {
     @Autowired
     JdbcClient jdbc;
 
-    private final HttpClient http = HttpClient.newHttpClient();
-    private final JsonMapper json = JsonMapper.builder().build();
+    private GatewayClient gateway;
+
+    @BeforeEach
+    void connect() {
+        gateway = new GatewayClient(port);
+    }
 
     @Test
     void aHangingWorkerIs504InAboutTheTimeoutWhileTheOtherWorkerKeepsServing() throws Exception {
@@ -86,35 +85,11 @@ class WorkerPoolGatewayTest {
         assertThat(good.calls()).hasSize(5);
 
         // And the failed request wrote no usage row, while the served ones did
-        awaitRows(servedUser, 5);
-        assertThat(rows(hungUser)).isZero();
+        UsageRows.await(jdbc, servedUser, 5);
+        assertThat(UsageRows.of(jdbc, hungUser)).isZero();
     }
 
     private HttpResponse<String> post(String prompt, long user) {
-        try {
-            var request = HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/complete"))
-                    .header("Content-Type", "application/json")
-                    .POST(HttpRequest.BodyPublishers.ofString(json.writeValueAsString(Map.of("prompt", prompt, "user_id", user))))
-                    .timeout(Duration.ofSeconds(30))
-                    .build();
-            return http.send(request, HttpResponse.BodyHandlers.ofString());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private long rows(long user) {
-        return jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id = ?").param(user).query(Long.class).single();
-    }
-
-    private void awaitRows(long user, int count) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (rows(user) < count) {
-            assertThat(System.nanoTime()).as("rows written within 10 s").isLessThan(deadline);
-            Thread.sleep(20);
-        }
+        return gateway.complete(Map.of("prompt", prompt, "user_id", user));
     }
 }

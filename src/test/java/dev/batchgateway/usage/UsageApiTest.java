@@ -2,10 +2,9 @@ package dev.batchgateway.usage;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchgateway.GatewayClient;
 import dev.batchgateway.TestDatabase;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
+import dev.batchgateway.UsageRows;
 import java.net.http.HttpResponse;
 import java.sql.Timestamp;
 import java.time.Duration;
@@ -16,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -45,8 +45,13 @@ class UsageApiTest {
     @Autowired
     JdbcClient jdbc;
 
-    private final HttpClient http = HttpClient.newHttpClient();
     private final JsonMapper json = JsonMapper.builder().build();
+    private GatewayClient gateway;
+
+    @BeforeEach
+    void connect() {
+        gateway = new GatewayClient(port);
+    }
     private final long user = ThreadLocalRandom.current().nextLong(1_000_000, Long.MAX_VALUE);
 
     /** One stored row, as this test wrote it. */
@@ -160,12 +165,9 @@ class UsageApiTest {
     @Test
     void usageMetricsAreExposedForPrometheus() throws Exception {
         // Given one served completion, so that one write has happened
-        var completion = http.send(HttpRequest.newBuilder(uri("/complete"))
-                .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"count me\", \"user_id\": " + user + "}"))
-                .build(), HttpResponse.BodyHandlers.ofString());
+        var completion = gateway.complete(Map.of("prompt", "count me", "user_id", user));
         assertThat(completion.statusCode()).isEqualTo(200);
-        awaitRows(1);
+        UsageRows.await(jdbc, user, 1);
 
         // When Prometheus scrapes
         String scrape = get("/actuator/prometheus").body();
@@ -219,20 +221,7 @@ class UsageApiTest {
         return json.readTree(response.body());
     }
 
-    private HttpResponse<String> get(String path) throws Exception {
-        return http.send(HttpRequest.newBuilder(uri(path)).timeout(Duration.ofSeconds(30)).build(),
-                HttpResponse.BodyHandlers.ofString());
-    }
-
-    private URI uri(String path) {
-        return URI.create("http://localhost:" + port + path);
-    }
-
-    private void awaitRows(int count) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id = ?").param(user).query(Long.class).single() < count) {
-            assertThat(System.nanoTime()).as("rows written within 10 s").isLessThan(deadline);
-            Thread.sleep(20);
-        }
+    private HttpResponse<String> get(String path) {
+        return gateway.get(path);
     }
 }
