@@ -53,7 +53,10 @@ public record GatewayProperties(
             Duration timeout,
             Duration connectTimeout,
             Duration backOff,
-            Integer maxConcurrentBatches) {
+            Integer maxConcurrentBatches,
+            String apiKey,
+            Duration idleTimeout,
+            int maxConsecutiveTimeouts) {
         public Worker {
             require(type != null, "GATEWAY_WORKER_TYPE is not set: set it to simulated, vllm or ollama");
             url = url == null ? List.of() : url.stream().map(String::strip).filter(u -> !u.isEmpty()).toList();
@@ -63,6 +66,12 @@ public record GatewayProperties(
             requirePositive(backOff, "GATEWAY_WORKER_BACK_OFF");
             require(maxConcurrentBatches == null || maxConcurrentBatches >= 1,
                     "GATEWAY_WORKER_MAX_CONCURRENT_BATCHES must be at least 1, was " + maxConcurrentBatches);
+            apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.strip();
+            require(idleTimeout != null && idleTimeout.toSeconds() >= 1,
+                    "GATEWAY_WORKER_IDLE_TIMEOUT must be at least 1s (keep it below the server's keep-alive, 5s for vLLM), was "
+                            + idleTimeout);
+            require(maxConsecutiveTimeouts >= 1,
+                    "GATEWAY_WORKER_MAX_CONSECUTIVE_TIMEOUTS must be at least 1, was " + maxConsecutiveTimeouts);
             if (type != WorkerType.SIMULATED) {
                 require(!url.isEmpty(), "GATEWAY_WORKER_URL is not set: give the base URL of the " + type.label + " server, e.g. "
                         + type.exampleUrl);
@@ -72,6 +81,13 @@ public record GatewayProperties(
                             "GATEWAY_WORKER_URL must list http:// or https:// base URLs, was " + base);
                 }
             }
+        }
+
+        /** Never shows the API key: records print every component, and settings end up in logs and failure reports. */
+        @Override
+        public String toString() {
+            return "Worker[type=" + type + ", url=" + url + ", model=" + model + ", apiKey=" + (apiKey == null ? "none" : "(secret)")
+                    + ", timeout=" + timeout + "]";
         }
     }
 

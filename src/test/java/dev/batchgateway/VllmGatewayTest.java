@@ -30,7 +30,7 @@ import tools.jackson.databind.json.JsonMapper;
                 "gateway.batch.size=8", "gateway.batch.max-wait=30s"})
 class VllmGatewayTest {
 
-    static final FakeVllm vllm = new FakeVllm();
+    static final FakeVllm vllm = new FakeVllm("Qwen/Qwen2.5-1.5B-Instruct");
 
     @DynamicPropertySource
     static void properties(DynamicPropertyRegistry registry) {

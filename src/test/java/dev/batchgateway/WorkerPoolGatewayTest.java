@@ -29,7 +29,7 @@ import org.springframework.test.context.DynamicPropertySource;
 class WorkerPoolGatewayTest {
 
     static final HangingServer hanging = new HangingServer();
-    static final FakeVllm good = new FakeVllm();
+    static final FakeVllm good = new FakeVllm("m");
 
     @DynamicPropertySource
     static void properties(DynamicPropertyRegistry registry) {

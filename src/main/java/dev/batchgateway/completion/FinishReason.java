@@ -6,6 +6,10 @@ public enum FinishReason {
     STOP,
     /** The text reached max tokens. */
     LENGTH,
+    /** The worker aborted the generation (vLLM's {@code abort}); the text may be partial. */
+    ABORT,
+    /** The worker stopped a repeating text (vLLM's {@code repetition}). */
+    REPETITION,
     /** The worker did not say. */
     UNKNOWN
 }

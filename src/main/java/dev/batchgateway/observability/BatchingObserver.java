@@ -133,6 +133,8 @@ final class BatchingObserver implements SchedulerEvents {
             case WorkerException.Unavailable u -> "unavailable";
             case WorkerException.TimedOut t -> "timed_out";
             case WorkerException.BadAnswer b -> "bad_answer";
+            case WorkerException.Rejected r -> "rejected";
+            case WorkerException.Misconfigured m -> "misconfigured";
             default -> "failed";
         };
     }

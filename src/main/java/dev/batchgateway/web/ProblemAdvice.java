@@ -53,6 +53,11 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
             case WorkerException.TimedOut timedOut -> problem(HttpStatus.GATEWAY_TIMEOUT, timedOut.getMessage(), null);
             case WorkerException.BadAnswer badAnswer ->
                     problem(HttpStatus.BAD_GATEWAY, "the worker failed: " + badAnswer.getMessage(), null);
+            // the caller's own prompt was refused (e.g. longer than the model's context): theirs to fix
+            case WorkerException.Rejected rejected ->
+                    problem(HttpStatus.BAD_REQUEST, "the worker refused this request: " + rejected.getMessage(), null);
+            case WorkerException.Misconfigured misconfigured ->
+                    problem(HttpStatus.BAD_GATEWAY, "the worker is misconfigured: " + misconfigured.getMessage(), null);
         };
     }
 

@@ -11,9 +11,10 @@ import java.util.concurrent.Future;
 import java.util.function.Function;
 
 /**
- * Completes the prompts of a batch with one call each, all at once, for servers that take one prompt per call. A
- * prompt whose call fails gets a {@link WorkerOutcome.Failed} while the others keep their answers; when every call
- * fails, the batch fails, so that the pool sees a worker that is down.
+ * Completes the prompts of a batch with one call each, all at once: for servers that take one prompt per call, and to
+ * find the prompts a server refused when it refused a whole batch. A prompt whose call fails gets a
+ * {@link WorkerOutcome.Failed} while the others keep their answers; when every call fails for a reason that is not the
+ * prompt's own ({@link WorkerException.Rejected}), the batch fails, so that the pool sees a worker that is down.
  */
 final class FanOut {
 
@@ -47,7 +48,10 @@ final class FanOut {
                     throw new WorkerException.TimedOut("the calls to the worker were abandoned", e);
                 }
             }
-            if (outcomes.stream().allMatch(WorkerOutcome.Failed.class::isInstance)) {
+            boolean everyCallFailed = outcomes.stream().allMatch(WorkerOutcome.Failed.class::isInstance);
+            boolean somePromptRefused = outcomes.stream()
+                    .anyMatch(outcome -> outcome instanceof WorkerOutcome.Failed(WorkerException.Rejected refused));
+            if (everyCallFailed && !somePromptRefused) {
                 throw firstFailure;
             }
             return outcomes;

@@ -12,10 +12,17 @@ import tools.jackson.databind.JsonNode;
  * Ollama: {@code /api/generate} takes one prompt, so a batch fans out as one call per prompt, all at once. Ollama runs
  * them in parallel only up to its {@code OLLAMA_NUM_PARALLEL} (default 1) and queues the rest. Each answer carries its
  * own counts: {@code prompt_eval_count} and {@code eval_count}.
+ *
+ * <p>Every call is a text completion, as vLLM's {@code /v1/completions} is: {@code "raw": true}, so that Ollama does not
+ * wrap the prompt in the model's chat template and system prompt (the caller is billed for the prompt it sent), and
+ * {@code "think": false}, so that a thinking model (on by default since Ollama 0.12.4) answers in {@code response}
+ * instead of spending the tokens on {@code thinking}. A model that thinks anyway answers with its {@code response}
+ * only and is billed the tokens Ollama counts.
  */
 final class OllamaWorker implements RemoteWorker {
 
     private static final String GENERATE = "/api/generate";
+    private static final String SHOW = "/api/show";
 
     private final WorkerEndpoint endpoint;
     private final String model;
@@ -32,11 +39,18 @@ final class OllamaWorker implements RemoteWorker {
     }
 
     private WorkerOutcome.Generated generate(String prompt, int maxTokens) {
-        JsonNode answer = endpoint.post(GENERATE, Map.of(
-                "model", model,
-                "prompt", prompt,
-                "stream", false,
-                "options", Map.of("num_predict", maxTokens)));
+        JsonNode answer;
+        try {
+            answer = endpoint.post(GENERATE, Map.of(
+                    "model", model,
+                    "prompt", prompt,
+                    "raw", true,
+                    "think", false,
+                    "stream", false,
+                    "options", Map.of("num_predict", maxTokens)));
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            throw refused.toWorkerException(endpoint.url(), model);
+        }
         JsonNode text = answer.get("response");
         if (text == null || !text.isString()) {
             throw new WorkerException.BadAnswer("the worker's answer has no response text");
@@ -61,10 +75,20 @@ final class OllamaWorker implements RemoteWorker {
         return endpoint.url();
     }
 
-    /** {@code GET /} answers "Ollama is running". */
+    /** {@code POST /api/show} for the model: 200 when it has been pulled, 404 when not ({@code GET /} checks neither). */
     @Override
-    public boolean healthy() {
-        return endpoint.answers("/", "Ollama is running");
+    public WorkerHealth health() {
+        var show = endpoint.check(SHOW, Map.of("model", model));
+        if (show.ok()) {
+            return WorkerHealth.UP;
+        }
+        return WorkerHealth.down(switch (show.status()) {
+            case 0 -> show.failure();
+            case 401, 403 -> WorkerEndpoint.refusedKey(url(), show.status());
+            case 404 -> WorkerEndpoint.notServed(url(), model, "404, pull it first: ollama pull " + model);
+            default -> url() + SHOW + " answered HTTP " + show.status()
+                    + (show.message().isEmpty() ? "" : ": " + show.message());
+        });
     }
 
     @Override

@@ -8,8 +8,11 @@ interface RemoteWorker extends WorkerApi, AutoCloseable {
     /** The server's base URL, for logs and health details. */
     String url();
 
-    /** Whether the server answers its health check now. Never throws. */
-    boolean healthy();
+    /**
+     * Whether the server answers now <em>and</em> serves the configured model with the configured key, within about a
+     * second. Never throws.
+     */
+    WorkerHealth health();
 
     @Override
     void close();

@@ -5,8 +5,10 @@ import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,34 +20,62 @@ import tools.jackson.databind.JsonNode;
  * <p>vLLM answers one choice per prompt ({@code index} = the prompt's position) but only an aggregated
  * {@code usage}; with {@code "return_token_ids": true} (vLLM 0.10.2 and later) each choice carries its
  * {@code prompt_token_ids} and {@code token_ids}, whose lengths are that prompt's exact counts. A server that does not
- * return them (an older vLLM, another OpenAI-compatible server) gets one request per prompt from then on, sent
- * concurrently, each answer with its own {@code usage}.
+ * return them (an older vLLM), or refuses the field by name (a strict OpenAI-compatible server), gets one request per
+ * prompt from then on, sent concurrently, each answer with its own {@code usage}.
+ *
+ * <p>vLLM refuses or fails a list of prompts as a whole: 400 when one prompt is longer than the model's context allows,
+ * 500 when the generation of one prompt fails. Such a batch is sent again one prompt per call, once, so that only the
+ * callers whose own prompt fails get an error.
  */
 final class VllmWorker implements RemoteWorker {
 
     private static final Logger LOG = LoggerFactory.getLogger(VllmWorker.class);
     private static final String COMPLETIONS = "/v1/completions";
+    private static final String RETURN_TOKEN_IDS = "return_token_ids";
 
     private final WorkerEndpoint endpoint;
     private final String model;
+    private final WorkerRetries retries;
     private final AtomicBoolean onePromptPerCall = new AtomicBoolean();
 
     VllmWorker(WorkerEndpoint endpoint, String model) {
+        this(endpoint, model, WorkerRetries.NONE);
+    }
+
+    VllmWorker(WorkerEndpoint endpoint, String model, WorkerRetries retries) {
         this.endpoint = endpoint;
         this.model = model;
+        this.retries = retries;
     }
 
     @Override
     public List<WorkerOutcome> complete(Batch batch) {
         int maxTokens = batch.parameters().maxTokens();
         if (onePromptPerCall.get()) {
-            return FanOut.complete(batch.prompts(), prompt -> completeOne(prompt, maxTokens));
+            return onePerCall(batch);
         }
-        JsonNode answer = endpoint.post(COMPLETIONS, Map.of(
-                "model", model,
-                "prompt", batch.prompts(),
-                "max_tokens", maxTokens,
-                "return_token_ids", true));
+        JsonNode answer;
+        try {
+            answer = endpoint.post(COMPLETIONS, Map.of(
+                    "model", model,
+                    "prompt", batch.prompts(),
+                    "max_tokens", maxTokens,
+                    RETURN_TOKEN_IDS, true));
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            if (refused.isClientError() && refused.message.contains(RETURN_TOKEN_IDS)) {
+                fallBackToOnePromptPerCall("refuses the field " + RETURN_TOKEN_IDS);
+                return onePerCall(batch);
+            }
+            if (batch.size() > 1 && (refused.isClientError() || refused.status == 500)) {
+                // the whole list was refused or failed for one prompt's sake: find whose, one call per prompt
+                String kind = refused.isClientError() ? "refused" : "failed";
+                LOG.warn("batch {} of {} prompts {} by worker {} (HTTP {}: {}); sending its prompts one per call",
+                        batch.id(), batch.size(), kind, endpoint.url(), refused.status, refused.message);
+                retries.promptsResent(kind, batch.size());
+                return onePerCall(batch);
+            }
+            throw refused.toWorkerException(endpoint.url(), model);
+        }
         List<JsonNode> choices = choicesByIndex(answer, batch.size());
         if (choices.stream().allMatch(VllmWorker::hasTokenIds)) {
             List<WorkerOutcome> outcomes = new ArrayList<>(choices.size());
@@ -55,20 +85,33 @@ final class VllmWorker implements RemoteWorker {
             }
             return outcomes;
         }
-        if (onePromptPerCall.compareAndSet(false, true)) {
-            LOG.warn("the worker at {} does not return token ids per prompt (needs vLLM 0.10.2 or later); "
-                    + "it gets one request per prompt from now on, so that every caller is billed its own tokens",
-                    endpoint.url());
-        }
+        fallBackToOnePromptPerCall("does not return token ids per prompt (needs vLLM 0.10.2 or later)");
         if (batch.size() == 1) {
             // the aggregated usage of a batch of one is that prompt's own
             return List.of(generated(choices.getFirst(), usage(answer)));
         }
+        return onePerCall(batch);
+    }
+
+    private void fallBackToOnePromptPerCall(String why) {
+        if (onePromptPerCall.compareAndSet(false, true)) {
+            LOG.warn("the worker at {} {}; it gets one request per prompt from now on, so that every caller is billed "
+                    + "its own tokens", endpoint.url(), why);
+        }
+    }
+
+    private List<WorkerOutcome> onePerCall(Batch batch) {
+        int maxTokens = batch.parameters().maxTokens();
         return FanOut.complete(batch.prompts(), prompt -> completeOne(prompt, maxTokens));
     }
 
     private WorkerOutcome.Generated completeOne(String prompt, int maxTokens) {
-        JsonNode answer = endpoint.post(COMPLETIONS, Map.of("model", model, "prompt", prompt, "max_tokens", maxTokens));
+        JsonNode answer;
+        try {
+            answer = endpoint.post(COMPLETIONS, Map.of("model", model, "prompt", prompt, "max_tokens", maxTokens));
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            throw refused.toWorkerException(endpoint.url(), model);
+        }
         JsonNode choice = choicesByIndex(answer, 1).getFirst();
         return generated(choice, usage(answer));
     }
@@ -140,10 +183,43 @@ final class VllmWorker implements RemoteWorker {
         return endpoint.url();
     }
 
-    /** {@code GET /health}: 200 while the engine runs, 503 once it is dead. */
+    /**
+     * {@code GET /health} (200 while the engine runs, 503 once it is dead; it checks neither key nor model), then
+     * {@code GET /v1/models}, which answers 401 to a wrong key and must list the configured model.
+     */
     @Override
-    public boolean healthy() {
-        return endpoint.answers("/health", "");
+    public WorkerHealth health() {
+        var engine = endpoint.check("/health", null);
+        if (!engine.ok()) {
+            return WorkerHealth.down(engine.failure() != null
+                    ? engine.failure()
+                    : url() + "/health answered HTTP " + engine.status());
+        }
+        var models = endpoint.check("/v1/models", null);
+        if (models.status() == 401 || models.status() == 403) {
+            return WorkerHealth.down(WorkerEndpoint.refusedKey(url(), models.status()));
+        }
+        if (!models.ok()) {
+            return WorkerHealth.down(models.failure() != null
+                    ? models.failure()
+                    : url() + "/v1/models answered HTTP " + models.status());
+        }
+        Set<String> served = new LinkedHashSet<>();
+        JsonNode json = models.json();
+        JsonNode data = json == null ? null : json.get("data");
+        if (data != null && data.isArray()) {
+            data.forEach(entry -> {
+                JsonNode id = entry.get("id");
+                if (id != null && id.isString()) {
+                    served.add(id.asString());
+                }
+            });
+        }
+        if (!served.contains(model)) {
+            return WorkerHealth.down(WorkerEndpoint.notServed(url(), model, "404, it serves " + (served.isEmpty()
+                    ? "no model" : String.join(", ", served))));
+        }
+        return WorkerHealth.UP;
     }
 
     @Override

@@ -3,6 +3,8 @@ package dev.batchgateway.worker;
 import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.WorkerApi;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.List;
 import java.util.function.Function;
@@ -22,23 +24,35 @@ class WorkerConfiguration {
     private static final Duration MAX_BACK_OFF = Duration.ofMinutes(1);
 
     @Bean
-    WorkerApi worker(GatewayProperties properties) {
+    WorkerApi worker(GatewayProperties properties, MeterRegistry meters) {
         var worker = properties.worker();
+        WorkerRetries retries = (reason, prompts) -> Counter.builder("gateway.worker.retries")
+                .description("Prompts sent to a worker a second time, one per call, after it refused (400) or failed (500) their whole batch")
+                .tag("reason", reason)
+                .register(meters)
+                .increment(prompts);
         return switch (worker.type()) {
             case SIMULATED -> new SimulatedWorker(properties.simulated().latency());
-            case VLLM -> pool(properties, url -> new VllmWorker(endpoint(worker, url), worker.model()));
+            case VLLM -> pool(properties, url -> new VllmWorker(endpoint(worker, url), worker.model(), retries));
             case OLLAMA -> pool(properties, url -> new OllamaWorker(endpoint(worker, url), worker.model()));
         };
     }
 
     private static WorkerPool pool(GatewayProperties properties, Function<String, RemoteWorker> connect) {
         List<RemoteWorker> members = properties.worker().url().stream().map(connect).toList();
-        return new WorkerPool(
-                members, properties.maxConcurrentBatchesPerWorker(), properties.worker().backOff(), MAX_BACK_OFF, Ticker.system());
+        var pool = new WorkerPool(
+                members,
+                properties.maxConcurrentBatchesPerWorker(),
+                properties.worker().maxConsecutiveTimeouts(),
+                properties.worker().backOff(),
+                MAX_BACK_OFF,
+                Ticker.system());
+        pool.checkAtStartUp();
+        return pool;
     }
 
     private static WorkerEndpoint endpoint(GatewayProperties.Worker worker, String url) {
-        return new WorkerEndpoint(url, worker.connectTimeout(), worker.timeout());
+        return new WorkerEndpoint(url, worker.apiKey(), worker.connectTimeout(), worker.timeout());
     }
 
     /** Readiness's {@code worker} component (the bean name minus "HealthIndicator"). */

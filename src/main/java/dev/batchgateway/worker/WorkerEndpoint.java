@@ -13,6 +13,7 @@ import java.nio.channels.UnresolvedAddressException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.Executors;
+import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
 import org.springframework.http.client.JdkClientHttpRequestFactory;
 import org.springframework.web.client.RestClient;
@@ -26,13 +27,20 @@ import tools.jackson.databind.json.JsonMapper;
  * reads, and what its failures mean for the callers of a batch.
  *
  * <p>Every call is bounded by the read timeout (which covers the whole answer, body included) and by the connection
- * timeout. An interrupted call is cancelled, which closes its connection; so is a timed-out one.
+ * timeout. An interrupted call is cancelled, which closes its connection; so is a timed-out one. Idle connections and
+ * the one retry of a call that met a connection the server had just closed are the JDK client's, set up by
+ * {@link WorkerConnections}. With an API key, every call carries {@code Authorization: Bearer <key>}.
  */
 final class WorkerEndpoint implements AutoCloseable {
 
     static final JsonMapper JSON = JsonMapper.builder().build();
-    /** Health checks answer at once or not at all; they must not hold readiness for a whole worker timeout. */
-    private static final Duration HEALTH_TIMEOUT = Duration.ofSeconds(3);
+    /**
+     * Health checks answer at once or not at all: they must not hold readiness for a whole worker timeout, and a batch
+     * that waits for the probe of a worker that was out must learn within about a second whether it can be sent.
+     */
+    private static final Duration HEALTH_TIMEOUT = Duration.ofSeconds(1);
+    /** The most of a worker's error message that reaches a caller or a log line. */
+    private static final int EXCERPT_CHARS = 300;
 
     private final String baseUrl;
     private final Duration readTimeout;
@@ -41,6 +49,10 @@ final class WorkerEndpoint implements AutoCloseable {
     private final RestClient health;
 
     WorkerEndpoint(String baseUrl, Duration connectTimeout, Duration readTimeout) {
+        this(baseUrl, null, connectTimeout, readTimeout);
+    }
+
+    WorkerEndpoint(String baseUrl, String apiKey, Duration connectTimeout, Duration readTimeout) {
         this.baseUrl = baseUrl.endsWith("/") ? baseUrl.substring(0, baseUrl.length() - 1) : baseUrl;
         this.readTimeout = readTimeout;
         this.http = HttpClient.newBuilder()
@@ -49,14 +61,18 @@ final class WorkerEndpoint implements AutoCloseable {
                 // its I/O completions on platform threads, not queued behind request threads (see Scheduler.batches)
                 .executor(Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("worker-http-", 0).factory()))
                 .build();
-        this.calls = restClient(readTimeout);
-        this.health = restClient(readTimeout.compareTo(HEALTH_TIMEOUT) < 0 ? readTimeout : HEALTH_TIMEOUT);
+        this.calls = restClient(readTimeout, apiKey);
+        this.health = restClient(readTimeout.compareTo(HEALTH_TIMEOUT) < 0 ? readTimeout : HEALTH_TIMEOUT, apiKey);
     }
 
-    private RestClient restClient(Duration timeout) {
+    private RestClient restClient(Duration timeout, String apiKey) {
         var requests = new JdkClientHttpRequestFactory(http);
         requests.setReadTimeout(timeout);
-        return RestClient.builder().baseUrl(baseUrl).requestFactory(requests).build();
+        var client = RestClient.builder().baseUrl(baseUrl).requestFactory(requests);
+        if (apiKey != null) {
+            client.defaultHeader(HttpHeaders.AUTHORIZATION, "Bearer " + apiKey);
+        }
+        return client.build();
     }
 
     String url() {
@@ -68,8 +84,8 @@ final class WorkerEndpoint implements AutoCloseable {
      *
      * @throws WorkerException.Unavailable when the worker cannot be reached
      * @throws WorkerException.TimedOut when it does not answer within the read timeout, or the call is interrupted
-     * @throws WorkerException.BadAnswer when it answers an error status, something that is not a JSON object, or
-     *     breaks off its answer
+     * @throws ErrorStatus when it answers with a status other than 2xx
+     * @throws WorkerException.BadAnswer when it answers something that is not a JSON object, or breaks off its answer
      */
     JsonNode post(String path, Object body) {
         byte[] json = JSON.writeValueAsBytes(body);
@@ -81,8 +97,7 @@ final class WorkerEndpoint implements AutoCloseable {
                     .exchange((request, response) -> {
                         int status = response.getStatusCode().value();
                         if (status < 200 || status > 299) {
-                            // the status only: an error body may carry the worker's internals, and it is not ours to pass on
-                            throw new WorkerException.BadAnswer("the worker answered HTTP " + status + " to " + path);
+                            throw new ErrorStatus(path, status, errorMessage(response.getBody().readNBytes(64 * 1024)));
                         }
                         return readObject(response.getBody().readAllBytes(), path);
                     });
@@ -91,14 +106,114 @@ final class WorkerEndpoint implements AutoCloseable {
         }
     }
 
-    /** Whether GET {@code path} answers 200 with a body that contains {@code expected} (empty: any body). */
-    boolean answers(String path, String expected) {
+    /**
+     * A health check: GET {@code path}, or POST it with a JSON body when {@code body} is not null, bounded by the health
+     * timeout. Never throws: a call that got no answer is a {@link Check} with status 0 and the reason.
+     */
+    Check check(String path, Object body) {
         try {
-            return health.get().uri(path).exchange((request, response) -> response.getStatusCode().value() == 200
-                    && new String(response.getBody().readAllBytes(), StandardCharsets.UTF_8).contains(expected));
+            var call = body == null
+                    ? health.get().uri(path)
+                    : health.post().uri(path).contentType(MediaType.APPLICATION_JSON).body(JSON.writeValueAsBytes(body));
+            return call.exchange((request, response) -> {
+                byte[] answer = response.getBody().readNBytes(1024 * 1024);
+                return new Check(response.getStatusCode().value(), new String(answer, StandardCharsets.UTF_8), null);
+            });
         } catch (RestClientException e) {
-            return false;
+            return new Check(0, "", "no answer from " + baseUrl + path + ": " + fault(e, path).getMessage());
         }
+    }
+
+    /** What a health check got: the status and body, or status 0 and why there was no answer. */
+    record Check(int status, String body, String failure) {
+
+        boolean ok() {
+            return status >= 200 && status <= 299;
+        }
+
+        /** The body as JSON, or null when it is not JSON. */
+        JsonNode json() {
+            try {
+                return JSON.readTree(body);
+            } catch (JacksonException e) {
+                return null;
+            }
+        }
+
+        /** The worker's own error message, as {@link #errorMessage} reads it. */
+        String message() {
+            return errorMessage(body.getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /**
+     * The worker answered a call with an error status. The adapters turn it into what it means for the callers:
+     * {@link #toWorkerException()}, or a retry of the prompts one by one.
+     */
+    static final class ErrorStatus extends RuntimeException {
+        final String path;
+        final int status;
+        /** The worker's own message, bounded and on one line; empty when it gave none. */
+        final String message;
+
+        ErrorStatus(String path, int status, String message) {
+            super("the worker answered HTTP " + status + " to " + path, null, false, false);
+            this.path = path;
+            this.status = status;
+            this.message = message;
+        }
+
+        boolean isClientError() {
+            return status == 400 || status == 422;
+        }
+
+        /**
+         * What the status means: 400/422 the request was refused (the caller's fault); 401/403 a key the worker does not
+         * accept and 404 a model it does not serve (the gateway's set-up, not the caller's); anything else a bad
+         * answer, with the status only (a 5xx body may carry the worker's internals).
+         */
+        WorkerException toWorkerException(String url, String model) {
+            return switch (status) {
+                case 400, 422 -> new WorkerException.Rejected(message.isEmpty() ? "HTTP " + status : message);
+                case 401, 403 -> new WorkerException.Misconfigured(refusedKey(url, status));
+                case 404 -> new WorkerException.Misconfigured(notServed(url, model, "HTTP 404" + (message.isEmpty() ? "" : " " + message)));
+                default -> new WorkerException.BadAnswer(getMessage());
+            };
+        }
+    }
+
+    static String refusedKey(String url, int status) {
+        return "the worker at " + url + " refused the gateway's credentials (HTTP " + status + "): check GATEWAY_WORKER_API_KEY";
+    }
+
+    static String notServed(String url, String model, String why) {
+        return "model " + model + " is not served by " + url + ": " + why;
+    }
+
+    /**
+     * The message of an error body, in the shapes vLLM and Ollama use: {@code {"error": {"message": …}}} (vLLM 0.10.1
+     * and later, OpenAI), {@code {"object": "error", "message": …}} (older vLLM), {@code {"error": "…"}} (Ollama, and
+     * vLLM's API-key check). One line, at most {@value #EXCERPT_CHARS} characters; empty when there is none.
+     */
+    static String errorMessage(byte[] body) {
+        JsonNode json;
+        try {
+            json = JSON.readTree(body);
+        } catch (JacksonException e) {
+            return "";
+        }
+        if (json == null || !json.isObject()) {
+            return "";
+        }
+        JsonNode error = json.get("error");
+        JsonNode message = error != null && error.isObject() ? error.get("message")
+                : error != null && error.isString() ? error
+                : json.get("message");
+        if (message == null || !message.isString()) {
+            return "";
+        }
+        String line = message.asString().replaceAll("\\s+", " ").strip();
+        return line.length() <= EXCERPT_CHARS ? line : line.substring(0, EXCERPT_CHARS) + "…";
     }
 
     private static JsonNode readObject(byte[] body, String path) {
@@ -119,11 +234,16 @@ final class WorkerEndpoint implements AutoCloseable {
         return node != null && node.isIntegralNumber() && node.canConvertToInt() && node.asInt() >= 0;
     }
 
-    /** vLLM's {@code finish_reason} and Ollama's {@code done_reason} use the same words. */
+    /**
+     * vLLM's {@code finish_reason} and Ollama's {@code done_reason} use the same words: stop, length, and vLLM's abort
+     * and repetition. Ollama's load and unload (an empty prompt) and anything new are unknown.
+     */
     static FinishReason finishReason(JsonNode reason) {
         return switch (reason == null || !reason.isString() ? "" : reason.asString()) {
             case "stop" -> FinishReason.STOP;
             case "length" -> FinishReason.LENGTH;
+            case "abort" -> FinishReason.ABORT;
+            case "repetition" -> FinishReason.REPETITION;
             default -> FinishReason.UNKNOWN;
         };
     }

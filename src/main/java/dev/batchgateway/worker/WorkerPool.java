@@ -6,10 +6,14 @@ import dev.batchgateway.completion.WorkerApi;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
 import java.time.Duration;
+import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,16 +21,23 @@ import org.slf4j.LoggerFactory;
  * Spreads batches over several inference servers of the same model.
  *
  * <p>Each batch goes to the worker in rotation with the fewest batches in flight, and no worker gets more than
- * {@code maxBatchesPerWorker} at once. A worker whose call could not connect or timed out leaves the rotation for a
- * back-off period; after it, the next batch to arrive starts a probe of the worker's health endpoint (in the
- * background, the batch does not wait for it), and only a healthy answer brings the worker back. Each failed probe
- * doubles the back-off, up to {@code maxBackOff}; a successful batch resets it. With no worker in rotation a batch fails
- * at once with {@link WorkerException.Unavailable} instead of waiting for a timeout; when the workers in rotation are
- * all at their limit (because others are out), the batch waits for a slot.
+ * {@code maxBatchesPerWorker} at once. A worker leaves the rotation when it cannot be reached, when it refuses the
+ * gateway's set-up (a wrong key, a model it does not serve), or after {@code maxConsecutiveTimeouts} timeouts in a row:
+ * one timeout alone is a slow generation on a busy server, not a dead one. It stays out for a back-off period; after
+ * it, the next batch to arrive starts a probe of the worker's health check (in the background, the batch does not wait
+ * for it), and only a healthy answer brings the worker back. Each failed probe doubles the back-off, up to
+ * {@code maxBackOff}; an answered batch resets it.
+ *
+ * <p>The pool never refuses a batch while a worker can answer. A batch that could not connect to its worker, or that
+ * the worker refused as misconfigured, was not generated: it goes to the next worker. With every worker out, a batch
+ * probes them itself, now, the one whose back-off ends first first (each probe is bounded to about a second), and is
+ * sent to the first that answers — as Envoy routes to every host once too many are ejected. Only when none answers
+ * does it fail with {@link WorkerException.Unavailable}, naming why each worker is out. When the workers in rotation
+ * are all at their limit (because others are out), the batch waits for a slot.
  *
  * <p>Hand-written rather than a Resilience4j circuit breaker per worker: a breaker's half-open state lets trial
  * <em>calls</em> through (real batches whose callers would pay for the probe), while a worker here comes back only
- * through its health endpoint; and picking the least-loaded worker needs the in-flight counts anyway.
+ * through its health check; and picking the least-loaded worker needs the in-flight counts anyway.
  */
 final class WorkerPool implements WorkerApi, AutoCloseable {
 
@@ -37,21 +48,36 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
     private final List<Member> members;
     private final String model;
     private final int maxBatchesPerWorker;
+    private final int maxConsecutiveTimeouts;
     private final Duration firstBackOff;
     private final Duration maxBackOff;
     private final Ticker ticker;
     private int nextStart;
 
     WorkerPool(List<? extends RemoteWorker> workers, int maxBatchesPerWorker, Duration firstBackOff, Duration maxBackOff, Ticker ticker) {
+        this(workers, maxBatchesPerWorker, 3, firstBackOff, maxBackOff, ticker);
+    }
+
+    WorkerPool(
+            List<? extends RemoteWorker> workers,
+            int maxBatchesPerWorker,
+            int maxConsecutiveTimeouts,
+            Duration firstBackOff,
+            Duration maxBackOff,
+            Ticker ticker) {
         if (workers.isEmpty()) {
             throw new IllegalArgumentException("a pool holds at least one worker");
         }
         if (maxBatchesPerWorker < 1) {
             throw new IllegalArgumentException("max batches per worker must be at least 1, was " + maxBatchesPerWorker);
         }
+        if (maxConsecutiveTimeouts < 1) {
+            throw new IllegalArgumentException("max consecutive timeouts must be at least 1, was " + maxConsecutiveTimeouts);
+        }
         this.members = workers.stream().map(Member::new).toList();
         this.model = workers.getFirst().model();
         this.maxBatchesPerWorker = maxBatchesPerWorker;
+        this.maxConsecutiveTimeouts = maxConsecutiveTimeouts;
         this.firstBackOff = Objects.requireNonNull(firstBackOff, "firstBackOff");
         this.maxBackOff = maxBackOff.compareTo(firstBackOff) < 0 ? firstBackOff : maxBackOff;
         this.ticker = Objects.requireNonNull(ticker, "ticker");
@@ -59,16 +85,29 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
 
     @Override
     public List<WorkerOutcome> complete(Batch batch) {
-        Member member = take();
-        try {
-            List<WorkerOutcome> outcomes = member.worker.complete(batch);
-            succeeded(member);
-            return outcomes;
-        } catch (WorkerException.Unavailable | WorkerException.TimedOut e) {
-            takeOut(member, e);
-            throw e;
-        } finally {
-            release(member);
+        Set<Member> refused = new HashSet<>();
+        while (true) {
+            Member member = take(refused);
+            try {
+                List<WorkerOutcome> outcomes = member.worker.complete(batch);
+                answered(member);
+                return outcomes;
+            } catch (WorkerException.Unavailable | WorkerException.Misconfigured e) {
+                takeOut(member, e.getMessage());
+                refused.add(member);
+                if (refused.size() == members.size()) {
+                    throw e;
+                }
+                // not connected, or refused before generating anything: nothing was done, the next worker may serve it
+            } catch (WorkerException.TimedOut e) {
+                timedOut(member, e);
+                throw e;
+            } catch (WorkerException.BadAnswer | WorkerException.Rejected e) {
+                answered(member); // it answered, if wrongly: alive
+                throw e;
+            } finally {
+                release(member);
+            }
         }
     }
 
@@ -77,60 +116,144 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
         return model;
     }
 
-    /** Each worker's health check, by URL: the pool is ready when one of them answers. */
-    Map<String, Boolean> health() {
-        Map<String, Boolean> health = new LinkedHashMap<>();
+    /** Each worker's health check, by URL: the pool is ready when one of them is up. */
+    Map<String, WorkerHealth> health() {
+        Map<String, WorkerHealth> health = new LinkedHashMap<>();
         for (Member member : members) {
-            health.put(member.worker.url(), member.worker.healthy());
+            health.put(member.worker.url(), member.worker.health());
         }
         return health;
     }
 
+    /** Checks every worker once, in the background, and logs one line for each that cannot serve. */
+    void checkAtStartUp() {
+        Thread.ofVirtual().name("worker-start-up-check").start(() -> health().forEach((url, health) -> {
+            if (health.up()) {
+                LOG.info("worker {} serves model {}", url, model);
+            } else {
+                LOG.error("worker {} cannot serve: {}", url, health.reason());
+            }
+        }));
+    }
+
     /** Whether the worker at this URL is in rotation now. */
     synchronized boolean inRotation(String url) {
-        return members.stream().anyMatch(member -> member.worker.url().equals(url) && !member.out);
+        return member(url).map(member -> !member.out).orElse(false);
     }
 
     /** Whether a health probe of the worker at this URL is running now. */
     synchronized boolean probing(String url) {
-        return members.stream().anyMatch(member -> member.worker.url().equals(url) && member.probing);
+        return member(url).map(member -> member.probing).orElse(false);
     }
 
-    private synchronized Member take() {
+    /** The back-off of the worker at this URL: how long it stays out after its last failure; null while it is in. */
+    synchronized Duration backOff(String url) {
+        return member(url).map(member -> member.out ? member.backOff : null).orElse(null);
+    }
+
+    private java.util.Optional<Member> member(String url) {
+        return members.stream().filter(member -> member.worker.url().equals(url)).findFirst();
+    }
+
+    /**
+     * A worker in rotation with room for the batch; with none in rotation, probes the workers that are out, now. The
+     * {@code refused} workers already failed this batch: they are not probed for it again.
+     */
+    private Member take(Set<Member> refused) {
+        Set<Member> probedForThisBatch = new HashSet<>(refused);
         while (true) {
-            long now = ticker.nanoTime();
-            Member chosen = null;
-            boolean anyInRotation = false;
-            int start = nextStart;
-            nextStart = (nextStart + 1) % members.size(); // equal loads take turns
-            for (int i = 0; i < members.size(); i++) {
-                Member member = members.get((start + i) % members.size());
-                if (member.out) {
-                    if (now - member.retryAt >= 0 && !member.probing) {
-                        probe(member);
+            Member toProbe;
+            synchronized (this) {
+                Member chosen = leastLoadedInRotation();
+                if (chosen != null) {
+                    chosen.inFlight++;
+                    return chosen;
+                }
+                if (members.stream().anyMatch(member -> !member.out)) {
+                    // the workers in rotation are all busy (others are out): wait for a slot, as the batch would have in
+                    // the scheduler's queue; the scheduler's worker timeout bounds the wait by interrupting it
+                    waitForChange("no worker had room for the batch before its timeout");
+                    continue;
+                }
+                toProbe = members.stream()
+                        .filter(member -> !probedForThisBatch.contains(member))
+                        .min(Comparator.comparingLong(member -> member.retryAt))
+                        .orElseThrow(this::noWorkerUsable);
+                if (toProbe.probing) {
+                    // another probe of it runs: its answer counts for this batch too
+                    long probesBefore = toProbe.probes;
+                    while (toProbe.probing) {
+                        waitForChange("no worker answered its probe before the batch's timeout");
+                    }
+                    if (toProbe.probes != probesBefore) {
+                        probedForThisBatch.add(toProbe);
                     }
                     continue;
                 }
-                anyInRotation = true;
-                if (member.inFlight < maxBatchesPerWorker && (chosen == null || member.inFlight < chosen.inFlight)) {
-                    chosen = member;
+                toProbe.probing = true;
+            }
+            probedForThisBatch.add(toProbe);
+            probe(toProbe); // outside the lock: the other batches go on meanwhile
+        }
+    }
+
+    /** The member in rotation with the fewest batches in flight and room for one more; starts probes that are due. */
+    private Member leastLoadedInRotation() {
+        long now = ticker.nanoTime();
+        Member chosen = null;
+        int start = nextStart;
+        nextStart = (nextStart + 1) % members.size(); // equal loads take turns
+        for (int i = 0; i < members.size(); i++) {
+            Member member = members.get((start + i) % members.size());
+            if (member.out) {
+                if (now - member.retryAt >= 0 && !member.probing) {
+                    member.probing = true;
+                    Thread.ofVirtual().name("worker-probe").start(() -> probe(member));
                 }
+                continue;
             }
-            if (chosen != null) {
-                chosen.inFlight++;
-                return chosen;
+            if (member.inFlight < maxBatchesPerWorker && (chosen == null || member.inFlight < chosen.inFlight)) {
+                chosen = member;
             }
-            if (!anyInRotation) {
-                throw new WorkerException.Unavailable(
-                        "no worker is in rotation: each failed its last call and waits out its back-off");
+        }
+        return chosen;
+    }
+
+    private void waitForChange(String timedOut) {
+        try {
+            wait(SLOT_RECHECK_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new WorkerException.TimedOut(timedOut, e);
+        }
+    }
+
+    private WorkerException.Unavailable noWorkerUsable() {
+        return new WorkerException.Unavailable("no worker can take the batch: " + members.stream()
+                .map(member -> member.reason)
+                .distinct()
+                .collect(Collectors.joining("; ")));
+    }
+
+    /** Runs the member's health check (its {@code probing} flag set by the caller) and acts on its answer. */
+    private void probe(Member member) {
+        WorkerHealth health = member.worker.health();
+        synchronized (this) {
+            member.probing = false;
+            member.probes++;
+            notifyAll();
+            if (!member.out) {
+                return;
             }
-            // the workers in rotation are all busy (others are out): wait for a slot, as the batch would have in the
-            // scheduler's queue; the scheduler's worker timeout bounds the wait by interrupting it
-            try {
-                wait(SLOT_RECHECK_MILLIS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new WorkerException.TimedOut("no worker had room for the batch before its timeout", e);
+            if (health.up()) {
+                member.out = false;
+                LOG.info("worker {} answered its health check; back in rotation", member.worker.url());
+            } else {
+                member.reason = health.reason();
+                member.backOff = doubled(member.backOff);
+                member.retryAt = ticker.nanoTime() + member.backOff.toNanos();
+                LOG.warn("worker {} failed its health check; next probe in {} ms: {}",
+                        member.worker.url(), member.backOff.toMillis(), health.reason());
             }
         }
     }
@@ -140,47 +263,34 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
         notifyAll();
     }
 
-    private synchronized void succeeded(Member member) {
-        if (member.out) {
-            LOG.info("worker {} answered a batch again; back in rotation", member.worker.url());
-        }
-        member.out = false;
+    private synchronized void answered(Member member) {
+        member.consecutiveTimeouts = 0;
         member.backOff = null;
     }
 
-    private synchronized void takeOut(Member member, WorkerException failure) {
+    private synchronized void timedOut(Member member, WorkerException.TimedOut failure) {
+        member.consecutiveTimeouts++;
+        if (member.consecutiveTimeouts >= maxConsecutiveTimeouts) {
+            takeOut(member, member.consecutiveTimeouts + " calls in a row timed out: " + failure.getMessage());
+        }
+    }
+
+    private synchronized void takeOut(Member member, String reason) {
         if (member.out) {
             return;
         }
         member.out = true;
+        member.reason = member.worker.url() + ": " + reason;
+        member.consecutiveTimeouts = 0;
         member.backOff = member.backOff == null ? firstBackOff : doubled(member.backOff);
         member.retryAt = ticker.nanoTime() + member.backOff.toNanos();
-        LOG.warn("worker {} out of rotation for {} ms: {}", member.worker.url(), member.backOff.toMillis(), failure.getMessage());
-    }
-
-    private void probe(Member member) {
-        member.probing = true;
-        Thread.ofVirtual().name("worker-probe").start(() -> {
-            boolean healthy = member.worker.healthy();
-            synchronized (this) {
-                member.probing = false;
-                if (!member.out) {
-                    return;
-                }
-                if (healthy) {
-                    member.out = false;
-                    notifyAll();
-                    LOG.info("worker {} answered its health check; back in rotation", member.worker.url());
-                } else {
-                    member.backOff = doubled(member.backOff);
-                    member.retryAt = ticker.nanoTime() + member.backOff.toNanos();
-                    LOG.warn("worker {} failed its health check; next probe in {} ms", member.worker.url(), member.backOff.toMillis());
-                }
-            }
-        });
+        LOG.warn("worker {} out of rotation for {} ms: {}", member.worker.url(), member.backOff.toMillis(), reason);
     }
 
     private Duration doubled(Duration backOff) {
+        if (backOff == null) {
+            return firstBackOff;
+        }
         Duration twice = backOff.multipliedBy(2);
         return twice.compareTo(maxBackOff) > 0 ? maxBackOff : twice;
     }
@@ -196,8 +306,11 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
         int inFlight;
         boolean out;
         boolean probing;
+        long probes;
         long retryAt;
         Duration backOff;
+        int consecutiveTimeouts;
+        String reason = "";
 
         Member(RemoteWorker worker) {
             this.worker = worker;

@@ -4,7 +4,10 @@ import java.util.Map;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
 
-/** The {@code worker} component of readiness: UP while at least one worker of the pool answers its health check. */
+/**
+ * The {@code worker} component of readiness: UP while at least one worker of the pool can serve the model; each
+ * worker's detail is {@code UP} or {@code DOWN: <why>} (unreachable, a refused key, a model it does not serve).
+ */
 final class WorkerReadiness implements HealthIndicator {
 
     private final WorkerPool pool;
@@ -15,9 +18,9 @@ final class WorkerReadiness implements HealthIndicator {
 
     @Override
     public Health health() {
-        Map<String, Boolean> workers = pool.health();
-        var health = workers.containsValue(true) ? Health.up() : Health.down();
-        workers.forEach((url, healthy) -> health.withDetail(url, healthy ? "UP" : "DOWN"));
+        Map<String, WorkerHealth> workers = pool.health();
+        var health = workers.values().stream().anyMatch(WorkerHealth::up) ? Health.up() : Health.down();
+        workers.forEach((url, worker) -> health.withDetail(url, worker.describe()));
         return health.build();
     }
 }

@@ -1,11 +1,11 @@
 package dev.batchgateway.worker;
 
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
 import static com.github.tomakehurst.wiremock.client.WireMock.get;
-import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
-import static com.github.tomakehurst.wiremock.client.WireMock.post;
 import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlPathMatching;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.core.WireMockConfiguration;
@@ -13,26 +13,46 @@ import com.github.tomakehurst.wiremock.extension.ResponseDefinitionTransformerV2
 import com.github.tomakehurst.wiremock.http.ResponseDefinition;
 import com.github.tomakehurst.wiremock.stubbing.ServeEvent;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * A vLLM OpenAI-compatible server on WireMock that really completes: for each prompt of {@code /v1/completions} it
- * answers the prompt upper-cased, with one prompt token id per word and one completion token id per character of the
- * prompt's first word, cut to {@code max_tokens} — so every prompt has its own counts. Choices come back in reverse
- * order, as a server may send them. {@code /health} answers 200.
+ * A vLLM OpenAI-compatible server on WireMock that really completes, and fails the way vLLM does (SERVERS.md):
+ * <ul>
+ *   <li>{@code /v1/completions} takes {@code prompt} as a string or a list. For each prompt it answers the prompt
+ *       upper-cased, with one prompt token per word and one completion token per character of the prompt's first word,
+ *       cut to {@code max_tokens} — so every prompt has its own counts. Choices come back in reverse order, as a server
+ *       may send them; {@code prompt_token_ids} and {@code token_ids} are filled only when {@code return_token_ids} is
+ *       true, {@code null} otherwise.
+ *   <li>One prompt whose tokens plus {@code max_tokens} exceed {@link #maxModelLen} fails the whole list with 400, in
+ *       vLLM's error shape; a prompt containing {@link #GENERATION_ERROR} fails the whole list with 500, as a
+ *       generation ending in {@code finish_reason: "error"} does; a {@code model} other than the one served is 404.
+ *   <li>With an {@link #apiKey}, every {@code /v1} path wants {@code Authorization: Bearer <key>} and answers 401
+ *       {@code {"error":"Unauthorized"}} otherwise; {@code /health} is not guarded, as in vLLM.
+ *   <li>{@link #strict} makes it refuse {@code return_token_ids} by name with 400, as OpenAI-compatible servers that
+ *       reject unknown fields do.
+ * </ul>
  */
 public final class FakeVllm implements AutoCloseable {
 
+    /** A prompt containing this fails its generation, and with it the whole call (HTTP 500). */
+    public static final String GENERATION_ERROR = "<generation-error>";
+
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private final WireMockServer server;
+    private final String servedModel;
+    public volatile int maxModelLen = 4096;
+    public volatile String apiKey;
+    public volatile boolean strict;
 
-    public FakeVllm() {
-        server = new WireMockServer(WireMockConfiguration.options().dynamicPort().extensions(new Completer()));
+    public FakeVllm(String servedModel) {
+        this.servedModel = servedModel;
+        server = new WireMockServer(WireMockConfiguration.options().dynamicPort().extensions(new Server()));
         server.start();
-        server.stubFor(post("/v1/completions").willReturn(aResponse().withTransformers(Completer.NAME)));
+        server.stubFor(any(urlPathMatching("/v1/.*")).willReturn(aResponse().withTransformers(Server.NAME)));
         server.stubFor(get("/health").willReturn(aResponse().withStatus(200)));
     }
 
@@ -44,13 +64,11 @@ public final class FakeVllm implements AutoCloseable {
         return server;
     }
 
-    /** The prompt lists of every /v1/completions call so far. */
+    /** The prompt lists of every /v1/completions call so far (a string prompt as a list of one). */
     public List<List<String>> calls() {
         List<List<String>> calls = new ArrayList<>();
         for (var request : server.findAll(postRequestedFor(urlEqualTo("/v1/completions")))) {
-            List<String> prompts = new ArrayList<>();
-            JSON.readTree(request.getBodyAsString()).get("prompt").forEach(prompt -> prompts.add(prompt.asString()));
-            calls.add(prompts);
+            calls.add(prompts(JSON.readTree(request.getBodyAsString()).get("prompt")));
         }
         return calls;
     }
@@ -64,20 +82,66 @@ public final class FakeVllm implements AutoCloseable {
         return Math.min(prompt.strip().split("\\s+")[0].length(), maxTokens);
     }
 
+    /** The 400 message vLLM gives when a prompt leaves no room for {@code max_tokens} in the model's context. */
+    public static String contextLengthMessage(int maxTokens, int maxModelLen, int promptTokens) {
+        return "'max_tokens' or 'max_completion_tokens' is too large: " + maxTokens + ". This model's maximum context "
+                + "length is " + maxModelLen + " tokens and your request has " + promptTokens + " input tokens ("
+                + maxTokens + " > " + maxModelLen + " - " + promptTokens + "). None";
+    }
+
+    private static List<String> prompts(JsonNode prompt) {
+        List<String> prompts = new ArrayList<>();
+        if (prompt != null && prompt.isString()) {
+            prompts.add(prompt.asString());
+        } else if (prompt != null) {
+            prompt.forEach(each -> prompts.add(each.asString()));
+        }
+        return prompts;
+    }
+
     @Override
     public void close() {
         server.stop();
     }
 
-    private static final class Completer implements ResponseDefinitionTransformerV2 {
+    private final class Server implements ResponseDefinitionTransformerV2 {
         static final String NAME = "fake-vllm";
 
         @Override
         public ResponseDefinition transform(ServeEvent event) {
-            JsonNode request = JSON.readTree(event.getRequest().getBodyAsString());
-            int maxTokens = request.get("max_tokens").asInt();
-            List<String> prompts = new ArrayList<>();
-            request.get("prompt").forEach(prompt -> prompts.add(prompt.asString()));
+            var request = event.getRequest();
+            String key = apiKey;
+            if (key != null && !("Bearer " + key).equals(request.getHeader("Authorization"))) {
+                return answer(401, Map.of("error", "Unauthorized"));
+            }
+            if (request.getUrl().equals("/v1/models")) {
+                return answer(200, Map.of("object", "list", "data", List.of(Map.of(
+                        "id", servedModel, "object", "model", "created", 1_700_000_000, "owned_by", "vllm",
+                        "root", servedModel, "max_model_len", maxModelLen))));
+            }
+            if (!request.getUrl().equals("/v1/completions")) {
+                return error(404, "NotFoundError", "Not Found");
+            }
+            JsonNode body = JSON.readTree(request.getBodyAsString());
+            if (strict && body.has("return_token_ids")) {
+                return answer(400, Map.of("error", errorObject(
+                        "Unrecognized request argument supplied: return_token_ids", "invalid_request_error", null)));
+            }
+            String model = body.get("model").asString();
+            if (!model.equals(servedModel)) {
+                return error(404, "NotFoundError", "The model `" + model + "` does not exist.");
+            }
+            int maxTokens = body.has("max_tokens") && !body.get("max_tokens").isNull() ? body.get("max_tokens").asInt() : 16;
+            boolean returnTokenIds = body.has("return_token_ids") && body.get("return_token_ids").asBoolean();
+            List<String> prompts = prompts(body.get("prompt"));
+            for (String prompt : prompts) {
+                if (promptTokens(prompt) + maxTokens > maxModelLen) {
+                    return error(400, "BadRequestError", contextLengthMessage(maxTokens, maxModelLen, promptTokens(prompt)));
+                }
+            }
+            if (prompts.stream().anyMatch(prompt -> prompt.contains(GENERATION_ERROR))) {
+                return error(500, "InternalServerError", "Internal server error");
+            }
             List<Map<String, Object>> choices = new ArrayList<>();
             int promptTotal = 0;
             int completionTotal = 0;
@@ -87,23 +151,45 @@ public final class FakeVllm implements AutoCloseable {
                 int completionTokens = completionTokens(prompt, maxTokens);
                 promptTotal += promptTokens;
                 completionTotal += completionTokens;
-                choices.add(Map.of(
-                        "index", i,
-                        "text", prompt.toUpperCase(),
-                        "finish_reason", completionTokens == maxTokens ? "length" : "stop",
-                        "prompt_token_ids", ids(promptTokens),
-                        "token_ids", ids(completionTokens)));
+                Map<String, Object> choice = new HashMap<>();
+                choice.put("index", i);
+                choice.put("text", prompt.toUpperCase());
+                choice.put("finish_reason", completionTokens == maxTokens ? "length" : "stop");
+                choice.put("stop_reason", null);
+                choice.put("logprobs", null);
+                choice.put("prompt_token_ids", returnTokenIds ? ids(promptTokens) : null);
+                choice.put("token_ids", returnTokenIds ? ids(completionTokens) : null);
+                choices.add(choice);
             }
-            var answer = Map.of(
+            return answer(200, Map.of(
                     "id", "cmpl-fake",
                     "object", "text_completion",
-                    "model", request.get("model").asString(),
+                    "model", model,
                     "choices", choices,
                     "usage", Map.of(
                             "prompt_tokens", promptTotal,
                             "completion_tokens", completionTotal,
-                            "total_tokens", promptTotal + completionTotal));
-            return okJson(JSON.writeValueAsString(answer)).build();
+                            "total_tokens", promptTotal + completionTotal)));
+        }
+
+        private static ResponseDefinition error(int status, String type, String message) {
+            return answer(status, Map.of("error", errorObject(message, type, status)));
+        }
+
+        private static Map<String, Object> errorObject(String message, String type, Integer code) {
+            Map<String, Object> error = new HashMap<>();
+            error.put("message", message);
+            error.put("type", type);
+            error.put("param", null);
+            error.put("code", code);
+            return error;
+        }
+
+        private static ResponseDefinition answer(int status, Object body) {
+            return aResponse().withStatus(status)
+                    .withHeader("Content-Type", "application/json")
+                    .withBody(JSON.writeValueAsString(body))
+                    .build();
         }
 
         private static List<Integer> ids(int count) {

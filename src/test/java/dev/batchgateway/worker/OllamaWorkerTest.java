@@ -34,6 +34,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import tools.jackson.databind.json.JsonMapper;
 
 /** The Ollama adapter against replayed Ollama answers, and its fan-out against a server that counts who is waiting. */
@@ -71,7 +73,8 @@ class OllamaWorkerTest {
 
         // And each call asked for one complete answer, cut at max tokens
         ollama.verify(postRequestedFor(urlEqualTo("/api/generate")).withRequestBody(equalToJson("""
-                {"model":"llama3.2:1b","prompt":"Count to ten","stream":false,"options":{"num_predict":16}}""")));
+                {"model":"llama3.2:1b","prompt":"Count to ten","raw":true,"think":false,"stream":false,
+                 "options":{"num_predict":16}}""")));
         ollama.verify(2, postRequestedFor(urlEqualTo("/api/generate")));
     }
 
@@ -167,12 +170,79 @@ class OllamaWorkerTest {
     }
 
     @Test
-    void healthIsOllamaSayingItIsRunning() {
-        ollama.stubFor(get("/").willReturn(aResponse().withStatus(200).withBody("Ollama is running")));
-        assertThat(worker.healthy()).isTrue();
+    void healthIsTheModelBeingThere() {
+        // Given an Ollama that has the model, then up
+        ollama.stubFor(post("/api/show").withRequestBody(equalToJson("{\"model\":\"llama3.2:1b\"}"))
+                .willReturn(okJson("{\"modelfile\":\"FROM llama3.2:1b\",\"details\":{\"family\":\"llama\"}}")));
+        assertThat(worker.health()).isEqualTo(WorkerHealth.UP);
 
-        ollama.stubFor(get("/").willReturn(aResponse().withStatus(200).withBody("Something else")));
-        assertThat(worker.healthy()).isFalse();
+        // Given one that has not pulled it (Ollama's own 404), then down, saying how to fix it
+        ollama.stubFor(post("/api/show").willReturn(aResponse().withStatus(404)
+                .withBody("{\"error\":\"model 'llama3.2:1b' not found\"}")));
+        assertThat(worker.health()).isEqualTo(WorkerHealth.down("model llama3.2:1b is not served by " + ollama.baseUrl()
+                + ": 404, pull it first: ollama pull llama3.2:1b"));
+
+        // Given a server error, then down with Ollama's message
+        ollama.stubFor(post("/api/show").willReturn(aResponse().withStatus(500).withBody("{\"error\":\"disk full\"}")));
+        assertThat(worker.health()).isEqualTo(WorkerHealth.down(ollama.baseUrl() + "/api/show answered HTTP 500: disk full"));
+    }
+
+    @Test
+    void everyCallIsARawTextCompletionWithoutThinking() {
+        // Given an Ollama answering one prompt
+        stubGenerate("Why is the sky blue?", " Rayleigh scattering.", 7, 4, "stop");
+
+        // When it is completed
+        worker.complete(new Batch(1, new GenerationParameters(16), List.of("Why is the sky blue?")));
+
+        // Then the call asked for the prompt as sent (no chat template) and no thinking
+        ollama.verify(postRequestedFor(urlEqualTo("/api/generate")).withRequestBody(equalToJson("""
+                {"model":"llama3.2:1b","prompt":"Why is the sky blue?","raw":true,"think":false,"stream":false,
+                 "options":{"num_predict":16}}""")));
+    }
+
+    @Test
+    void aModelThatThinksAnywayAnswersWithItsResponseOnlyAndIsBilledOllamasCounts() {
+        // Given a thinking model whose answer has both thinking and response
+        ollama.stubFor(post("/api/generate").willReturn(okJson("""
+                {"model":"llama3.2:1b","created_at":"2026-11-22T10:00:00Z","response":"42",
+                 "thinking":"The user asks for the answer. It is 42.","done":true,"done_reason":"stop",
+                 "prompt_eval_count":12,"eval_count":30}""")));
+
+        // When it is completed, then the caller gets the response, billed every token Ollama counted
+        assertThat(worker.complete(new Batch(1, new GenerationParameters(64), List.of("answer?"))))
+                .containsExactly(new WorkerOutcome.Generated("42", new TokenUsage(12, 30), FinishReason.STOP));
+    }
+
+    @Test
+    void aPromptOllamaRefusesFailsItsOwnCallerAsRejectedAndAMissingModelIsMisconfiguration() {
+        // Given an Ollama that refuses one prompt (400) and has not pulled the model for another (404)
+        stubGenerate("fine", "FINE", 1, 1, "stop");
+        ollama.stubFor(post("/api/generate").withRequestBody(matchingJsonPath("$.prompt", equalTo("bad")))
+                .willReturn(aResponse().withStatus(400).withBody("{\"error\":\"invalid options\"}")));
+
+        // When a batch holds both
+        List<WorkerOutcome> outcomes = worker.complete(new Batch(1, new GenerationParameters(16), List.of("fine", "bad")));
+
+        // Then only the refused prompt fails, with Ollama's message
+        assertThat(outcomes.getFirst()).isInstanceOf(WorkerOutcome.Generated.class);
+        assertThat(outcomes.get(1)).isInstanceOfSatisfying(WorkerOutcome.Failed.class, failed -> assertThat(failed.cause())
+                .isInstanceOf(WorkerException.Rejected.class).hasMessage("invalid options"));
+
+        // Given the model is not there at all, then every call is misconfiguration, and so is the batch
+        ollama.stubFor(post("/api/generate").atPriority(1).willReturn(aResponse().withStatus(404)
+                .withBody("{\"error\":\"model 'llama3.2:1b' not found, try pulling it first\"}")));
+        assertThatThrownBy(() -> worker.complete(new Batch(2, new GenerationParameters(16), List.of("fine", "bad"))))
+                .isInstanceOf(WorkerException.Misconfigured.class)
+                .hasMessageStartingWith("model llama3.2:1b is not served by " + ollama.baseUrl() + ": HTTP 404");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"stop,STOP", "length,LENGTH", "load,UNKNOWN", "unload,UNKNOWN"})
+    void doneReasonsMapAsOllamaSaysThem(String doneReason, FinishReason expected) {
+        stubGenerate("p", "P", 1, 1, doneReason);
+        assertThat(worker.complete(new Batch(1, new GenerationParameters(16), List.of("p"))))
+                .containsExactly(new WorkerOutcome.Generated("P", new TokenUsage(1, 1), expected));
     }
 
     private void stubGenerate(String prompt, String response, int promptEvalCount, int evalCount, String doneReason) {

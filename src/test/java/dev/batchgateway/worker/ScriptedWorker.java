@@ -63,9 +63,9 @@ final class ScriptedWorker implements RemoteWorker {
     }
 
     @Override
-    public boolean healthy() {
+    public WorkerHealth health() {
         probes.incrementAndGet();
-        return healthy;
+        return healthy ? WorkerHealth.UP : WorkerHealth.down(url + " is scripted to be down");
     }
 
     @Override

@@ -125,18 +125,29 @@ class VllmWorkerTest {
     }
 
     @Test
-    void healthIsTheServersHealthEndpoint() {
-        // Given a running engine, then healthy
+    void healthIsTheEngineAnsweringAndServingTheConfiguredModel() {
+        // Given a running engine that serves the model, then up
         vllm.stubFor(get("/health").willReturn(aResponse().withStatus(200)));
-        assertThat(worker.healthy()).isTrue();
+        vllm.stubFor(get("/v1/models").willReturn(okJson("""
+                {"object":"list","data":[{"id":"Qwen/Qwen2.5-1.5B-Instruct","object":"model","owned_by":"vllm"}]}""")));
+        assertThat(worker.health()).isEqualTo(WorkerHealth.UP);
 
-        // Given a dead engine, then not
+        // Given one that serves another model, then down, naming the model, the server and what it serves
+        vllm.stubFor(get("/v1/models").willReturn(okJson("""
+                {"object":"list","data":[{"id":"meta-llama/Llama-3.2-1B","object":"model","owned_by":"vllm"}]}""")));
+        assertThat(worker.health().up()).isFalse();
+        assertThat(worker.health().reason()).isEqualTo("model Qwen/Qwen2.5-1.5B-Instruct is not served by " + vllm.baseUrl()
+                + ": 404, it serves meta-llama/Llama-3.2-1B");
+
+        // Given a dead engine, then down with its status
         vllm.stubFor(get("/health").willReturn(aResponse().withStatus(503)));
-        assertThat(worker.healthy()).isFalse();
+        assertThat(worker.health()).isEqualTo(WorkerHealth.down(vllm.baseUrl() + "/health answered HTTP 503"));
 
-        // Given no server at all, then not
+        // Given no server at all, then down: no answer
+        String url = vllm.baseUrl();
         vllm.stop();
-        assertThat(worker.healthy()).isFalse();
+        assertThat(worker.health().up()).isFalse();
+        assertThat(worker.health().reason()).startsWith("no answer from " + url + "/health: could not connect");
     }
 
     private void stubSinglePrompt(String prompt, String text, int promptTokens, int completionTokens, String finish) {

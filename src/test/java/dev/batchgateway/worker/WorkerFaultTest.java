@@ -114,13 +114,50 @@ class WorkerFaultTest {
     }
 
     @ParameterizedTest(name = "HTTP {0}")
-    @ValueSource(ints = {500, 502, 503, 400, 404, 422})
-    void anErrorStatusIsABadAnswerThatNamesTheStatusNotTheBody(int status) {
-        try (var worker = vllmAnswering(aResponse().withStatus(status).withBody("{\"error\":\"secret internals\"}"))) {
+    @ValueSource(ints = {500, 502, 503, 501})
+    void aServerErrorIsABadAnswerThatNamesTheStatusNotTheBody(int status) {
+        try (var worker = vllmAnswering(aResponse().withStatus(status).withBody("{\"error\":{\"message\":\"secret internals\"}}"))) {
             assertThatThrownBy(() -> worker.complete(THREE))
                     .isInstanceOf(WorkerException.BadAnswer.class)
                     .hasMessageContaining("HTTP " + status)
                     .hasMessageNotContaining("secret");
+        }
+    }
+
+    @ParameterizedTest(name = "HTTP {0}")
+    @ValueSource(ints = {400, 422})
+    void aRefusedPromptIsRejectedWithTheWorkersOwnMessageOnOneLineAndBounded(int status) {
+        // Given a worker that refuses every prompt, with a long message over several lines
+        String message = "prompt\\nrefused " + "x".repeat(1000);
+        try (var worker = vllmAnswering(aResponse().withStatus(status)
+                .withBody("{\"error\":{\"message\":\"" + message + "\",\"type\":\"BadRequestError\",\"param\":null,\"code\":" + status + "}}"))) {
+            // When a batch of one is sent, then its caller's request is rejected with the start of that message
+            assertThatThrownBy(() -> worker.complete(new Batch(8, new GenerationParameters(16), List.of("a"))))
+                    .isInstanceOf(WorkerException.Rejected.class)
+                    .hasMessageStartingWith("prompt refused xxx")
+                    .hasMessageEndingWith("…")
+                    .satisfies(e -> assertThat(e.getMessage()).hasSize(301).doesNotContain("\n"));
+        }
+    }
+
+    @ParameterizedTest(name = "HTTP {0}")
+    @ValueSource(ints = {401, 403})
+    void aRefusedKeyIsMisconfigurationNamingTheSetting(int status) {
+        try (var worker = vllmAnswering(aResponse().withStatus(status).withBody("{\"error\":\"Unauthorized\"}"))) {
+            assertThatThrownBy(() -> worker.complete(THREE))
+                    .isInstanceOf(WorkerException.Misconfigured.class)
+                    .hasMessage("the worker at " + server.baseUrl() + " refused the gateway's credentials (HTTP " + status
+                            + "): check GATEWAY_WORKER_API_KEY");
+        }
+    }
+
+    @Test
+    void anUnservedModelIsMisconfigurationNamingModelAndServer() {
+        try (var worker = vllmAnswering(aResponse().withStatus(404).withBody(
+                "{\"error\":{\"message\":\"The model `m` does not exist.\",\"type\":\"NotFoundError\",\"param\":\"model\",\"code\":404}}"))) {
+            assertThatThrownBy(() -> worker.complete(THREE))
+                    .isInstanceOf(WorkerException.Misconfigured.class)
+                    .hasMessage("model m is not served by " + server.baseUrl() + ": HTTP 404 The model `m` does not exist.");
         }
     }
 

@@ -1,0 +1,14 @@
+package dev.batchgateway.worker;
+
+/** Told each time prompts are sent to a worker a second time, one per call, because it refused or failed their batch. */
+@FunctionalInterface
+interface WorkerRetries {
+
+    WorkerRetries NONE = (reason, prompts) -> {};
+
+    /**
+     * @param reason {@code refused} (the worker answered 400 for the whole batch) or {@code failed} (500)
+     * @param prompts how many prompts were sent again
+     */
+    void promptsResent(String reason, int prompts);
+}
