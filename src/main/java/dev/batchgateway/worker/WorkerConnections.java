@@ -11,9 +11,10 @@ import org.springframework.context.ApplicationListener;
  * <ul>
  *   <li>{@code jdk.httpclient.keepalive.timeout}: idle connections close after {@code GATEWAY_WORKER_IDLE_TIMEOUT}
  *       (whole seconds), before the server closes them itself (vLLM's uvicorn after 5 s; the JDK's default is 30 s);
- *   <li>{@code jdk.httpclient.enableAllMethodRetry}: a call that met a reused connection the server had just closed,
- *       before any byte of the answer arrived, is sent once more on a fresh connection. The JDK does this for GET only
- *       by default; a batch POST that never reached the server is just as safe to send again.
+ *   <li>{@code jdk.httpclient.enableAllMethodRetry}: a call whose connection the server closed before any byte of the
+ *       answer arrived (above all a kept-alive connection it had just closed as idle) is sent once more, on a fresh
+ *       connection. The JDK does this for GET only by default, and cannot tell a reused connection from a fresh one
+ *       there: a server that closes a fresh connection unanswered also gets the batch twice, never more.
  * </ul>
  * A value given on the command line ({@code -Djdk.httpclient…}) wins. Registered in {@code META-INF/spring.factories}.
  */
