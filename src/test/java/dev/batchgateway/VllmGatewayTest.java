@@ -55,6 +55,7 @@ class VllmGatewayTest {
     @BeforeEach
     void connect() {
         gateway = new GatewayClient(port);
+        vllm.server().resetRequests();
     }
 
     @Test
@@ -102,6 +103,46 @@ class VllmGatewayTest {
             assertThat(row).containsExactly(user, FakeVllm.promptTokens(prompt), FakeVllm.completionTokens(prompt, 5),
                     FakeVllm.promptTokens(prompt) + FakeVllm.completionTokens(prompt, 5), "Qwen/Qwen2.5-1.5B-Instruct");
         }
+    }
+
+    @Test
+    void oneTooLongPromptInABatchOfEightFailsOnlyItsCallerWith400NamingTheContextLengthAndTheSevenOthersAreServedAndBilled()
+            throws Exception {
+        // Given eight callers of one user posting at once, the fifth with a prompt longer than the model's context
+        long user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
+        List<String> prompts = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            prompts.add(i == 4 ? "long ".repeat(vllm.maxModelLen) : "prompt " + "x".repeat(i + 1));
+        }
+        List<HttpResponse<String>> responses = new ArrayList<>();
+        try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<HttpResponse<String>>> calls = prompts.stream()
+                    .map(prompt -> callers.submit(() -> gateway.complete(Map.of("prompt", prompt, "user_id", user, "max_tokens", 7))))
+                    .toList();
+            for (var call : calls) {
+                responses.add(call.get(30, TimeUnit.SECONDS));
+            }
+        }
+
+        // Then the one with the long prompt gets 400, with vLLM's own words on the context length
+        var refused = responses.get(4);
+        assertThat(refused.statusCode()).as(refused.body()).isEqualTo(400);
+        assertThat(refused.headers().firstValue("Content-Type")).hasValue("application/problem+json");
+        assertThat(json.readTree(refused.body()).get("detail").asString()).isEqualTo("the worker refused this request: "
+                + FakeVllm.contextLengthMessage(7, vllm.maxModelLen, vllm.maxModelLen));
+
+        // And the seven others get their completions, and exactly seven usage rows are written
+        for (int i = 0; i < 8; i++) {
+            if (i != 4) {
+                assertThat(responses.get(i).statusCode()).as(responses.get(i).body()).isEqualTo(200);
+                assertThat(json.readTree(responses.get(i).body()).get("completion").asString()).isEqualTo(prompts.get(i).toUpperCase());
+            }
+        }
+        UsageRows.await(jdbc, user, 7);
+        assertThat(UsageRows.of(jdbc, user)).isEqualTo(7);
+
+        // And the re-sent prompts show in the metrics
+        assertThat(gateway.get("/actuator/prometheus").body()).contains("gateway_worker_retries_total{reason=\"refused\"} 8.0");
     }
 
     @Test

@@ -25,7 +25,8 @@ import org.springframework.test.context.DynamicPropertySource;
 @SpringBootTest(
         webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
         properties = {"gateway.worker.type=vllm", "gateway.worker.model=m", "gateway.worker.timeout=1s",
-                "gateway.worker.back-off=1h", "gateway.batch.size=1", "gateway.batch.max-wait=0ms"})
+                "gateway.worker.back-off=1h", "gateway.worker.max-consecutive-timeouts=1", "gateway.batch.size=1",
+                "gateway.batch.max-wait=0ms"})
 class WorkerPoolGatewayTest {
 
     static final HangingServer hanging = new HangingServer();
@@ -66,7 +67,7 @@ class WorkerPoolGatewayTest {
         // When the first posts (its batch goes to the hanging worker) and the second posts while it hangs
         long started = System.nanoTime();
         var first = CompletableFuture.supplyAsync(() -> post("first", hungUser));
-        assertThat(hanging.accepted.await(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(hanging.posted.await(10, TimeUnit.SECONDS)).isTrue();
         var second = post("second", servedUser);
         HttpResponse<String> hung = first.get(30, TimeUnit.SECONDS);
         Duration took = Duration.ofNanos(System.nanoTime() - started);
@@ -78,7 +79,8 @@ class WorkerPoolGatewayTest {
         assertThat(took).isGreaterThanOrEqualTo(Duration.ofMillis(900)).isLessThan(Duration.ofSeconds(6));
         assertThat(hanging.closedByCaller.await(10, TimeUnit.SECONDS)).as("the hung call's connection closed").isTrue();
 
-        // And the hanging worker is out of rotation: the next requests all go to the good one
+        // And the hanging worker is out of rotation (one timeout in a row is its limit here): the next requests all go to
+        // the good one
         for (int i = 0; i < 4; i++) {
             assertThat(post("more " + i, servedUser).statusCode()).isEqualTo(200);
         }

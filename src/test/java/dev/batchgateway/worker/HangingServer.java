@@ -9,12 +9,13 @@ import java.net.Socket;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * A worker that accepts connections, reads what it is sent and never answers. It notices when the caller closes the
- * connection: {@link #closedByCaller} counts down.
+ * A worker that accepts connections, reads what it is sent and never answers. It notices when a POST (a batch, not a
+ * health check) arrives, {@link #posted}, and when the caller closes such a connection, {@link #closedByCaller}.
  */
 public final class HangingServer implements AutoCloseable {
 
     public final CountDownLatch accepted = new CountDownLatch(1);
+    public final CountDownLatch posted = new CountDownLatch(1);
     public final CountDownLatch closedByCaller = new CountDownLatch(1);
     private final ServerSocket socket;
 
@@ -44,13 +45,21 @@ public final class HangingServer implements AutoCloseable {
     }
 
     private void hold(Socket connection) {
+        boolean post = false;
         try (connection; InputStream in = connection.getInputStream()) {
             byte[] buffer = new byte[8192];
-            while (in.read(buffer) >= 0) {
+            int read;
+            while ((read = in.read(buffer)) >= 0) {
                 // read the request and whatever follows, answer nothing
+                if (new String(buffer, 0, read, java.nio.charset.StandardCharsets.US_ASCII).startsWith("POST ")) {
+                    post = true;
+                    posted.countDown();
+                }
             }
-            closedByCaller.countDown();
         } catch (IOException reset) {
+            // closed by the caller too
+        }
+        if (post) {
             closedByCaller.countDown();
         }
     }

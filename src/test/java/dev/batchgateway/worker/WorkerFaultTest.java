@@ -102,7 +102,7 @@ class WorkerFaultTest {
                     failure.complete(e);
                 }
             });
-            assertThat(hanging.accepted.await(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(hanging.posted.await(10, TimeUnit.SECONDS)).isTrue();
 
             // When the scheduler's watchdog interrupts it
             caller.interrupt();

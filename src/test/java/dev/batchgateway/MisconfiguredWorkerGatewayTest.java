@@ -1,0 +1,94 @@
+package dev.batchgateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.batchgateway.worker.FakeVllm;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * A vLLM started with {@code --api-key} and a gateway given the wrong key: vLLM's {@code /health} still answers 200,
+ * but readiness is DOWN naming the setting, start-up says so in one line, callers learn why, and the key is never shown.
+ */
+@ExtendWith(OutputCaptureExtension.class)
+@SpringBootTest(
+        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"gateway.worker.type=vllm", "gateway.worker.model=m", "gateway.batch.size=1",
+                "gateway.batch.max-wait=0ms", "gateway.worker.api-key=" + MisconfiguredWorkerGatewayTest.WRONG_KEY})
+class MisconfiguredWorkerGatewayTest {
+
+    static final String WRONG_KEY = "sk-wrong-key-that-must-never-show";
+    static final FakeVllm vllm = new FakeVllm("m");
+
+    static {
+        vllm.apiKey = "sk-the-right-key";
+    }
+
+    @DynamicPropertySource
+    static void properties(DynamicPropertyRegistry registry) {
+        TestDatabase.register(registry);
+        registry.add("gateway.worker.url", vllm::url);
+    }
+
+    @AfterAll
+    static void stopVllm() {
+        vllm.close();
+    }
+
+    @LocalServerPort
+    int port;
+
+    private final JsonMapper json = JsonMapper.builder().build();
+    private GatewayClient gateway;
+
+    @BeforeEach
+    void connect() {
+        gateway = new GatewayClient(port);
+    }
+
+    @Test
+    void aWrongKeyShowsInReadinessInOneStartUpLineAndInTheCallersDetailButTheKeyNeverShows(CapturedOutput output)
+            throws Exception {
+        // Then readiness is DOWN, with the reason for this worker
+        var readiness = gateway.get("/actuator/health/readiness");
+        assertThat(readiness.statusCode()).as(readiness.body()).isEqualTo(503);
+        JsonNode worker = json.readTree(readiness.body()).at("/components/worker");
+        assertThat(worker.get("status").asString()).isEqualTo("DOWN");
+        String reason = "the worker at " + vllm.url() + " refused the gateway's credentials (HTTP 401): check GATEWAY_WORKER_API_KEY";
+        assertThat(worker.at("/details").get(vllm.url()).asString()).isEqualTo("DOWN: " + reason);
+
+        // And start-up said it in one line (the check runs in the background: wait for it)
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!output.getAll().contains("cannot serve: " + reason)) {
+            assertThat(System.nanoTime()).as("start-up line within 10 s").isLessThan(deadline);
+            Thread.sleep(20);
+        }
+
+        // When a caller posts, then the first gets 502 with the reason, the next 503 once the worker is out
+        var first = gateway.complete(Map.of("prompt", "hello", "user_id", 7));
+        assertThat(first.statusCode()).as(first.body()).isEqualTo(502);
+        assertThat(json.readTree(first.body()).get("detail").asString()).isEqualTo("the worker is misconfigured: " + reason);
+        var next = gateway.complete(Map.of("prompt", "hello", "user_id", 7));
+        assertThat(next.statusCode()).as(next.body()).isEqualTo(503);
+        assertThat(next.headers().firstValue("Retry-After")).isPresent();
+        assertThat(json.readTree(next.body()).get("detail").asString()).contains(reason);
+
+        // And the key itself appears nowhere: not in logs, answers, readiness or metrics
+        var metrics = gateway.get("/actuator/prometheus");
+        for (String shown : new String[] {output.getAll(), readiness.body(), first.body(), next.body(), metrics.body()}) {
+            assertThat(shown).doesNotContain(WRONG_KEY);
+        }
+    }
+}
