@@ -237,6 +237,21 @@ class OllamaWorkerTest {
                 .hasMessageStartingWith("model llama3.2:1b is not served by " + ollama.baseUrl() + ": HTTP 404");
     }
 
+    @Test
+    void againstAnOllamaThatHonoursRawAndThinkTheCallerGetsTheAnswerAndIsBilledForThePromptItSent() {
+        // Given an Ollama serving a thinking model, which templates prompts unless raw and thinks unless told not to
+        try (var thinker = new FakeOllama("qwen3:0.6b");
+                var worker = new OllamaWorker(new WorkerEndpoint(thinker.url(), Duration.ofSeconds(5), Duration.ofSeconds(20)), "qwen3:0.6b")) {
+            // When a prompt of four words is completed with at most 16 tokens
+            var outcomes = worker.complete(new Batch(1, new GenerationParameters(16), List.of("the sky is blue")));
+
+            // Then the answer is in the response (no thinking spent the budget), and the prompt is billed as sent
+            assertThat(outcomes).containsExactly(
+                    new WorkerOutcome.Generated("THE SKY IS BLUE", new TokenUsage(4, 4), FinishReason.STOP));
+            assertThat(worker.health()).isEqualTo(WorkerHealth.UP);
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource({"stop,STOP", "length,LENGTH", "load,UNKNOWN", "unload,UNKNOWN"})
     void doneReasonsMapAsOllamaSaysThem(String doneReason, FinishReason expected) {

@@ -1,0 +1,95 @@
+package dev.batchgateway.worker;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.post;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.core.WireMockConfiguration;
+import com.github.tomakehurst.wiremock.extension.ResponseDefinitionTransformerV2;
+import com.github.tomakehurst.wiremock.http.ResponseDefinition;
+import com.github.tomakehurst.wiremock.stubbing.ServeEvent;
+import java.util.Map;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * An Ollama serving one thinking model, on WireMock, that honours {@code raw} and {@code think} as Ollama does
+ * (SERVERS.md): without {@code raw} the prompt is wrapped in the model's chat template and system prompt, which
+ * {@code prompt_eval_count} counts ({@link #TEMPLATE_TOKENS} more than the prompt's words); without
+ * {@code "think": false} the model thinks first (default since 0.12.4): the reasoning goes to {@code thinking},
+ * {@code eval_count} counts it, and with {@code num_predict} spent on it {@code response} stays empty. The answer is the
+ * prompt upper-cased, one token per word. {@code /api/show} answers for the served model, 404 for any other.
+ */
+final class FakeOllama implements AutoCloseable {
+
+    static final int TEMPLATE_TOKENS = 12;
+    static final int THINKING_TOKENS = 50;
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private final WireMockServer server;
+    private final String servedModel;
+
+    FakeOllama(String servedModel) {
+        this.servedModel = servedModel;
+        server = new WireMockServer(WireMockConfiguration.options().dynamicPort().extensions(new Server()));
+        server.start();
+        server.stubFor(post("/api/generate").willReturn(aResponse().withTransformers(Server.NAME)));
+        server.stubFor(post("/api/show").willReturn(aResponse().withTransformers(Server.NAME)));
+    }
+
+    String url() {
+        return server.baseUrl();
+    }
+
+    @Override
+    public void close() {
+        server.stop();
+    }
+
+    private final class Server implements ResponseDefinitionTransformerV2 {
+        static final String NAME = "fake-ollama";
+
+        @Override
+        public ResponseDefinition transform(ServeEvent event) {
+            JsonNode body = JSON.readTree(event.getRequest().getBodyAsString());
+            if (!servedModel.equals(body.path("model").asString())) {
+                return answer(404, Map.of("error", "model '" + body.path("model").asString() + "' not found"));
+            }
+            if (event.getRequest().getUrl().equals("/api/show")) {
+                return answer(200, Map.of("modelfile", "FROM " + servedModel, "capabilities", new String[] {"completion", "thinking"}));
+            }
+            String prompt = body.get("prompt").asString();
+            int words = prompt.strip().split("\\s+").length;
+            boolean raw = body.path("raw").asBoolean(false);
+            boolean think = !body.has("think") || body.get("think").asBoolean();
+            int numPredict = body.path("options").path("num_predict").asInt(-1);
+            int budget = numPredict < 0 ? Integer.MAX_VALUE : numPredict;
+            int thinking = think ? Math.min(THINKING_TOKENS, budget) : 0;
+            int answered = Math.min(words, budget - thinking);
+            String response = String.join(" ", java.util.Arrays.copyOf(prompt.toUpperCase().strip().split("\\s+"), answered));
+            return answer(200, Map.of(
+                    "model", servedModel,
+                    "created_at", "2026-11-24T08:00:00Z",
+                    "response", response,
+                    "thinking", think ? "Let me think about this. ".repeat(2) : "",
+                    "done", true,
+                    "done_reason", thinking + answered >= budget ? "length" : "stop",
+                    "prompt_eval_count", words + (raw ? 0 : TEMPLATE_TOKENS),
+                    "eval_count", thinking + answered));
+        }
+
+        private static ResponseDefinition answer(int status, Object body) {
+            return aResponse().withStatus(status).withHeader("Content-Type", "application/json")
+                    .withBody(JSON.writeValueAsString(body)).build();
+        }
+
+        @Override
+        public boolean applyGlobally() {
+            return false;
+        }
+
+        @Override
+        public String getName() {
+            return NAME;
+        }
+    }
+}
