@@ -68,15 +68,7 @@ class VllmGatewayTest {
         }
 
         // When they post at once, asking for at most 5 tokens
-        List<HttpResponse<String>> responses = new ArrayList<>();
-        try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
-            List<Future<HttpResponse<String>>> calls = prompts.stream()
-                    .map(prompt -> callers.submit(() -> gateway.complete(Map.of("prompt", prompt, "user_id", user, "max_tokens", 5))))
-                    .toList();
-            for (var call : calls) {
-                responses.add(call.get(30, TimeUnit.SECONDS));
-            }
-        }
+        List<HttpResponse<String>> responses = postAtOnce(prompts, user, 5);
 
         // Then vLLM got exactly one call carrying the eight prompts
         assertThat(vllm.calls()).singleElement().satisfies(call -> assertThat(call).containsExactlyInAnyOrderElementsOf(prompts));
@@ -114,15 +106,7 @@ class VllmGatewayTest {
         for (int i = 0; i < 8; i++) {
             prompts.add(i == 4 ? "long ".repeat(vllm.maxModelLen) : "prompt " + "x".repeat(i + 1));
         }
-        List<HttpResponse<String>> responses = new ArrayList<>();
-        try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
-            List<Future<HttpResponse<String>>> calls = prompts.stream()
-                    .map(prompt -> callers.submit(() -> gateway.complete(Map.of("prompt", prompt, "user_id", user, "max_tokens", 7))))
-                    .toList();
-            for (var call : calls) {
-                responses.add(call.get(30, TimeUnit.SECONDS));
-            }
-        }
+        List<HttpResponse<String>> responses = postAtOnce(prompts, user, 7);
 
         // Then the one with the long prompt gets 400, with vLLM's own words on the context length
         var refused = responses.get(4);
@@ -158,6 +142,20 @@ class VllmGatewayTest {
 
         var health = gateway.get("/health");
         assertThat(health.body()).isEqualTo("ok");
+    }
+
+    /** Posts every prompt at once, one caller each, and returns the answers in prompt order. */
+    private List<HttpResponse<String>> postAtOnce(List<String> prompts, long user, int maxTokens) throws Exception {
+        List<HttpResponse<String>> responses = new ArrayList<>();
+        try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<HttpResponse<String>>> calls = prompts.stream()
+                    .map(prompt -> callers.submit(() -> gateway.complete(Map.of("prompt", prompt, "user_id", user, "max_tokens", maxTokens))))
+                    .toList();
+            for (var call : calls) {
+                responses.add(call.get(30, TimeUnit.SECONDS));
+            }
+        }
+        return responses;
     }
 
     private void awaitRow(String requestId) throws InterruptedException {
