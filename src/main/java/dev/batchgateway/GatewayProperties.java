@@ -29,6 +29,11 @@ public record GatewayProperties(
         require(maxPromptChars >= 1, "GATEWAY_MAX_PROMPT_CHARS must be at least 1, was " + maxPromptChars);
     }
 
+    /** The model the gateway serves: {@code GATEWAY_WORKER_MODEL}, or {@code simulated} for the simulated worker. */
+    public String servedModel() {
+        return worker.type() == WorkerType.SIMULATED ? "simulated" : worker.model();
+    }
+
     /** Batches in flight at once on one worker: as configured, or the default for the worker type. */
     public int maxConcurrentBatchesPerWorker() {
         return worker.maxConcurrentBatches() != null ? worker.maxConcurrentBatches() : worker.type().defaultConcurrentBatches;

@@ -27,27 +27,28 @@ final class CompletionRequestReader {
         if (body == null || !body.isObject()) {
             throw new InvalidRequestException("the request body must be a JSON object with prompt and user_id");
         }
-        return new CompletionRequest(requestId, userId(body.get("user_id")), prompt(body.get("prompt")),
+        return new CompletionRequest(requestId, userId(body.get("user_id")), prompt(body.get("prompt"), "prompt"),
                 new GenerationParameters(maxTokens(body.get("max_tokens"))));
     }
 
-    private String prompt(JsonNode prompt) {
+    /** A prompt: a non-blank JSON string of valid Unicode, at most the longest prompt accepted; {@code field} names it. */
+    String prompt(JsonNode prompt, String field) {
         if (prompt == null || prompt.isNull()) {
-            throw new InvalidRequestException("prompt is required");
+            throw new InvalidRequestException(field + " is required");
         }
         if (!prompt.isString()) {
-            throw new InvalidRequestException("prompt must be a JSON string");
+            throw new InvalidRequestException(field + " must be a JSON string");
         }
         String text = prompt.stringValue();
         if (text.isBlank()) {
-            throw new InvalidRequestException("prompt must not be blank");
+            throw new InvalidRequestException(field + " must not be blank");
         }
         if (text.length() > maxPromptChars && text.codePointCount(0, text.length()) > maxPromptChars) {
-            throw new InvalidRequestException("prompt is longer than " + maxPromptChars + " characters");
+            throw new InvalidRequestException(field + " is longer than " + maxPromptChars + " characters");
         }
         if (hasUnpairedSurrogate(text)) {
             // "\ud800" is valid JSON but no valid text: the worker could not encode it as UTF-8
-            throw new InvalidRequestException("prompt must be valid Unicode: it has an unpaired surrogate escape");
+            throw new InvalidRequestException(field + " must be valid Unicode: it has an unpaired surrogate escape");
         }
         return text;
     }

@@ -1,9 +1,11 @@
 package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import tools.jackson.databind.JsonNode;
@@ -34,11 +36,30 @@ final class OllamaWorker implements RemoteWorker {
 
     @Override
     public List<WorkerOutcome> complete(Batch batch) {
-        int maxTokens = batch.parameters().maxTokens();
-        return FanOut.complete(batch.prompts(), prompt -> generate(prompt, maxTokens));
+        Map<String, Object> options = options(batch.parameters());
+        return FanOut.complete(batch.prompts(), prompt -> generate(prompt, options));
     }
 
-    private WorkerOutcome.Generated generate(String prompt, int maxTokens) {
+    /** Ollama's {@code options}: {@code num_predict} = max tokens, and the sampling settings that are set. */
+    private static Map<String, Object> options(GenerationParameters parameters) {
+        Map<String, Object> options = new LinkedHashMap<>();
+        options.put("num_predict", parameters.maxTokens());
+        if (parameters.temperature() != null) {
+            options.put("temperature", parameters.temperature());
+        }
+        if (parameters.topP() != null) {
+            options.put("top_p", parameters.topP());
+        }
+        if (!parameters.stop().isEmpty()) {
+            options.put("stop", parameters.stop());
+        }
+        if (parameters.seed() != null) {
+            options.put("seed", parameters.seed());
+        }
+        return options;
+    }
+
+    private WorkerOutcome.Generated generate(String prompt, Map<String, Object> options) {
         JsonNode answer;
         try {
             answer = endpoint.post(GENERATE, Map.of(
@@ -47,7 +68,7 @@ final class OllamaWorker implements RemoteWorker {
                     "raw", true,
                     "think", false,
                     "stream", false,
-                    "options", Map.of("num_predict", maxTokens)));
+                    "options", options));
         } catch (WorkerEndpoint.ErrorStatus refused) {
             throw refused.toWorkerException(endpoint.url(), model);
         }

@@ -1,10 +1,12 @@
 package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -50,17 +52,14 @@ final class VllmWorker implements RemoteWorker {
 
     @Override
     public List<WorkerOutcome> complete(Batch batch) {
-        int maxTokens = batch.parameters().maxTokens();
         if (onePromptPerCall.get()) {
             return onePerCall(batch);
         }
         JsonNode answer;
         try {
-            answer = endpoint.post(COMPLETIONS, Map.of(
-                    "model", model,
-                    "prompt", batch.prompts(),
-                    "max_tokens", maxTokens,
-                    RETURN_TOKEN_IDS, true));
+            Map<String, Object> call = body(batch.prompts(), batch.parameters());
+            call.put(RETURN_TOKEN_IDS, true);
+            answer = endpoint.post(COMPLETIONS, call);
         } catch (WorkerEndpoint.ErrorStatus refused) {
             if (refused.isClientError() && refused.message.contains(RETURN_TOKEN_IDS)) {
                 fallBackToOnePromptPerCall("refuses the field " + RETURN_TOKEN_IDS);
@@ -101,14 +100,34 @@ final class VllmWorker implements RemoteWorker {
     }
 
     private List<WorkerOutcome> onePerCall(Batch batch) {
-        int maxTokens = batch.parameters().maxTokens();
-        return FanOut.complete(batch.prompts(), prompt -> completeOne(prompt, maxTokens));
+        return FanOut.complete(batch.prompts(), prompt -> completeOne(prompt, batch.parameters()));
     }
 
-    private WorkerOutcome.Generated completeOne(String prompt, int maxTokens) {
+    /** A {@code /v1/completions} body: the model, the prompt (a string or a list), and the parameters that are set. */
+    private Map<String, Object> body(Object prompt, GenerationParameters parameters) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("model", model);
+        body.put("prompt", prompt);
+        body.put("max_tokens", parameters.maxTokens());
+        if (parameters.temperature() != null) {
+            body.put("temperature", parameters.temperature());
+        }
+        if (parameters.topP() != null) {
+            body.put("top_p", parameters.topP());
+        }
+        if (!parameters.stop().isEmpty()) {
+            body.put("stop", parameters.stop());
+        }
+        if (parameters.seed() != null) {
+            body.put("seed", parameters.seed());
+        }
+        return body;
+    }
+
+    private WorkerOutcome.Generated completeOne(String prompt, GenerationParameters parameters) {
         JsonNode answer;
         try {
-            answer = endpoint.post(COMPLETIONS, Map.of("model", model, "prompt", prompt, "max_tokens", maxTokens));
+            answer = endpoint.post(COMPLETIONS, body(prompt, parameters));
         } catch (WorkerEndpoint.ErrorStatus refused) {
             throw refused.toWorkerException(endpoint.url(), model);
         }

@@ -202,6 +202,21 @@ class OllamaWorkerTest {
     }
 
     @Test
+    void samplingSettingsGoIntoOllamasOptionsAndOnlyThoseThatAreSet() {
+        stubGenerate("p", "P", 1, 1, "stop");
+
+        worker.complete(new Batch(1, new GenerationParameters(8, 0.2, 0.5, List.of("\n\n", "END"), 42L), List.of("p")));
+        worker.complete(new Batch(2, new GenerationParameters(8, null, 0.5, List.of(), null), List.of("p")));
+
+        ollama.verify(postRequestedFor(urlEqualTo("/api/generate")).withRequestBody(equalToJson("""
+                {"model":"llama3.2:1b","prompt":"p","raw":true,"think":false,"stream":false,
+                 "options":{"num_predict":8,"temperature":0.2,"top_p":0.5,"stop":["\\n\\n","END"],"seed":42}}""")));
+        ollama.verify(postRequestedFor(urlEqualTo("/api/generate")).withRequestBody(equalToJson("""
+                {"model":"llama3.2:1b","prompt":"p","raw":true,"think":false,"stream":false,
+                 "options":{"num_predict":8,"top_p":0.5}}""")));
+    }
+
+    @Test
     void aModelThatThinksAnywayAnswersWithItsResponseOnlyAndIsBilledOllamasCounts() {
         // Given a thinking model whose answer has both thinking and response
         ollama.stubFor(post("/api/generate").willReturn(okJson("""

@@ -1,0 +1,161 @@
+package dev.batchgateway.web;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.completion.CallerPresence;
+import dev.batchgateway.completion.Completion;
+import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.SchedulerApi;
+import jakarta.servlet.http.HttpServletRequest;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The OpenAI-compatible API, a second web adapter on the same {@link SchedulerApi} port as {@code /complete}: every
+ * prompt of a request joins the batcher as its own request, batched, limited and billed exactly like {@code /complete},
+ * and the answer is OpenAI's. {@code GET /v1/models} and {@code POST /v1/completions}.
+ *
+ * <p>{@code "stream": true} answers OpenAI's {@code text/event-stream} chunk format, each prompt's text in one chunk once
+ * the batch is done (the streaming issue makes the chunks arrive as they are generated), then a usage chunk when
+ * {@code stream_options.include_usage} asks for it, then {@code data: [DONE]}.
+ */
+@RestController
+class OpenAiController {
+
+    private static final MediaType EVENT_STREAM = MediaType.TEXT_EVENT_STREAM;
+
+    private final SchedulerApi scheduler;
+    private final OpenAiRequestReader reader;
+    private final String model;
+    private final long created = Instant.now().getEpochSecond();
+    private final JsonMapper json = JsonMapper.builder().build();
+
+    OpenAiController(SchedulerApi scheduler, GatewayProperties properties) {
+        this.scheduler = scheduler;
+        this.reader = new OpenAiRequestReader(
+                new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens()), properties.maxTokens());
+        this.model = properties.servedModel();
+    }
+
+    record Model(String id, String object, long created, @JsonProperty("owned_by") String ownedBy) {}
+
+    record ModelList(String object, List<Model> data) {}
+
+    @GetMapping(path = "/v1/models", produces = MediaType.APPLICATION_JSON_VALUE)
+    ModelList models() {
+        return new ModelList("list", List.of(new Model(model, "model", created, "batch-gateway")));
+    }
+
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record Choice(String text, int index, Object logprobs, @JsonProperty("finish_reason") String finishReason) {}
+
+    record Usage(
+            @JsonProperty("prompt_tokens") long promptTokens,
+            @JsonProperty("completion_tokens") long completionTokens,
+            @JsonProperty("total_tokens") long totalTokens) {}
+
+    @JsonInclude(JsonInclude.Include.NON_ABSENT)
+    record CompletionsAnswer(String id, String object, long created, String model, List<Choice> choices, Usage usage) {}
+
+    @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
+    CompletableFuture<ResponseEntity<?>> completions(@RequestBody JsonNode body, HttpServletRequest http) {
+        var asked = reader.completions(body);
+        if (!asked.model().equals(model)) {
+            throw OpenAiError.modelNotFound(asked.model());
+        }
+        long user = billedUser(body.get("user"));
+        List<CompletableFuture<Completion>> completions = new ArrayList<>(asked.prompts().size());
+        for (String prompt : asked.prompts()) {
+            var request = new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters());
+            completions.add(scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), CallerPresence.ASSUMED));
+        }
+        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
+        return CompletableFuture.allOf(completions.toArray(CompletableFuture[]::new))
+                .handle((done, failure) -> {
+                    if (failure != null) {
+                        completions.forEach(pending -> pending.cancel(false));
+                        throw failure instanceof CompletionException wrapped && wrapped.getCause() != null
+                                ? (wrapped.getCause() instanceof RuntimeException cause ? cause : wrapped)
+                                : new CompletionException(failure);
+                    }
+                    List<Completion> answers = completions.stream().map(CompletableFuture::join).toList();
+                    List<Choice> choices = new ArrayList<>(answers.size());
+                    for (int i = 0; i < answers.size(); i++) {
+                        choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
+                    }
+                    var usage = new Usage(
+                            answers.stream().mapToLong(a -> a.usage().promptTokens()).sum(),
+                            answers.stream().mapToLong(a -> a.usage().completionTokens()).sum(),
+                            answers.stream().mapToLong(a -> a.usage().totalTokens()).sum());
+                    if (asked.stream()) {
+                        return ResponseEntity.ok()
+                                .contentType(EVENT_STREAM)
+                                .header(HttpHeaders.CACHE_CONTROL, "no-cache")
+                                .body(events(id, choices, asked.includeUsage() ? usage : null));
+                    }
+                    return ResponseEntity.ok()
+                            .contentType(MediaType.APPLICATION_JSON)
+                            .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage));
+                });
+    }
+
+    /** Server-sent events in OpenAI's chunk format: a chunk per choice, the usage chunk if asked, then [DONE]. */
+    private String events(String id, List<Choice> choices, Usage usage) {
+        long now = created();
+        StringBuilder events = new StringBuilder();
+        for (Choice choice : choices) {
+            event(events, new CompletionsAnswer(id, "text_completion", now, model, List.of(choice), null));
+        }
+        if (usage != null) {
+            event(events, new CompletionsAnswer(id, "text_completion", now, model, List.of(), usage));
+        }
+        return events.append("data: [DONE]\n\n").toString();
+    }
+
+    private void event(StringBuilder events, Object chunk) {
+        events.append("data: ").append(json.writeValueAsString(chunk)).append("\n\n");
+    }
+
+    private static long created() {
+        return Instant.now().getEpochSecond();
+    }
+
+    /** OpenAI's words: stop and length; an aborted generation is OpenAI's stop too, with its partial text. */
+    private static String finishReason(FinishReason reason) {
+        return reason == FinishReason.LENGTH ? "length" : "stop";
+    }
+
+    /**
+     * The user to bill. Without API keys ({@code GATEWAY_AUTH=none}, behind a trusted proxy) OpenAI's {@code user}
+     * field carries the numeric user id, as {@code user_id} does on {@code /complete}.
+     */
+    private static long billedUser(JsonNode user) {
+        if (user != null && user.isString()) {
+            try {
+                long id = Long.parseLong(user.stringValue());
+                if (id >= 1) {
+                    return id;
+                }
+            } catch (NumberFormatException notAnId) {
+                // refused below
+            }
+        }
+        throw OpenAiError.invalid("user", "user must be the numeric id of the user to bill, as a string");
+    }
+}
