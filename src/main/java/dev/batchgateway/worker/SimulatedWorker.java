@@ -13,8 +13,8 @@ import java.util.Collections;
 import java.util.List;
 
 /**
- * A stand-in for an inference server, for trying the gateway and for tests. Deterministic: a token is a
- * whitespace-separated word; the completion is the prompt's words in reverse order, cut to max tokens; prompt tokens
+ * A stand-in for an inference server, for trying the gateway and for tests. Deterministic (sampling settings change
+ * nothing): a token is a whitespace-separated word; the completion is the prompt's words in reverse order, cut to max tokens; prompt tokens
  * and completion tokens are the word counts of prompt and completion. Each batch takes the configured latency.
  */
 final class SimulatedWorker implements WorkerApi {
