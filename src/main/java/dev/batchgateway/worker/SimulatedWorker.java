@@ -14,8 +14,9 @@ import java.util.List;
 
 /**
  * A stand-in for an inference server, for trying the gateway and for tests. Deterministic (sampling settings change
- * nothing): a token is a whitespace-separated word; the completion is the prompt's words in reverse order, cut to max tokens; prompt tokens
- * and completion tokens are the word counts of prompt and completion. Each batch takes the configured latency.
+ * nothing): a token is a whitespace-separated word; the completion is the prompt's words in reverse order, cut to max
+ * tokens; prompt tokens and completion tokens are the word counts of prompt and completion. Each batch takes the
+ * configured latency.
  */
 final class SimulatedWorker implements WorkerApi {
 
