@@ -12,6 +12,7 @@ import org.springframework.core.Ordered;
 import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
+import org.springframework.http.HttpStatusCode;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.converter.HttpMessageNotReadableException;
@@ -31,6 +32,7 @@ class OpenAiAdvice {
 
     private static final Logger LOG = LoggerFactory.getLogger(OpenAiAdvice.class);
     private static final Duration WORKER_RETRY_AFTER = Duration.ofSeconds(5);
+    private static final int CLIENT_CLOSED_REQUEST = 499;
 
     @ExceptionHandler
     ResponseEntity<Map<String, Object>> refused(OpenAiError e) {
@@ -81,6 +83,12 @@ class OpenAiAdvice {
         };
     }
 
+    /** Nobody reads this answer; the status (nginx's "client closed request") only shows in metrics and logs. */
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> callerGone(CallerGoneException e) {
+        return error(HttpStatusCode.valueOf(CLIENT_CLOSED_REQUEST), e.getMessage(), "client_closed_request", null, null, null);
+    }
+
     @ExceptionHandler
     ResponseEntity<Map<String, Object>> unexpected(Exception e) {
         LOG.error("unexpected failure while handling an OpenAI API request", e);
@@ -89,7 +97,7 @@ class OpenAiAdvice {
     }
 
     private static ResponseEntity<Map<String, Object>> error(
-            HttpStatus status, String message, String type, String param, String code, Duration retryAfter) {
+            HttpStatusCode status, String message, String type, String param, String code, Duration retryAfter) {
         Map<String, Object> error = new LinkedHashMap<>();
         error.put("message", message);
         error.put("type", type);

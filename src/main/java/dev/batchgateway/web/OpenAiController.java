@@ -14,6 +14,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.springframework.http.HttpHeaders;
@@ -30,6 +31,9 @@ import tools.jackson.databind.json.JsonMapper;
  * The OpenAI-compatible API, a second web adapter on the same {@link SchedulerApi} port as {@code /complete}: every
  * prompt of a request joins the batcher as its own request, batched, limited and billed exactly like {@code /complete},
  * and the answer is OpenAI's. {@code GET /v1/models} and {@code POST /v1/completions}.
+ *
+ * <p>A request with several prompts is answered when all of them are. When one fails, the request fails with its
+ * error: the prompts still waiting are dropped, and those already served are billed (the worker spent their tokens).
  *
  * <p>{@code "stream": true} answers OpenAI's {@code text/event-stream} chunk format, each prompt's text in one chunk once
  * the batch is done (the streaming issue makes the chunks arrive as they are generated), then a usage chunk when
@@ -80,19 +84,30 @@ class OpenAiController {
             throw OpenAiError.modelNotFound(asked.model());
         }
         long user = billedUser(body.get("user"));
+        // a caller that has gone is dropped from every batch its prompts wait for
+        CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
+                ? probe
+                : CallerPresence.ASSUMED;
         List<CompletableFuture<Completion>> completions = new ArrayList<>(asked.prompts().size());
         for (String prompt : asked.prompts()) {
             var request = new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters());
-            completions.add(scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), CallerPresence.ASSUMED));
+            completions.add(scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller));
         }
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         return CompletableFuture.allOf(completions.toArray(CompletableFuture[]::new))
                 .handle((done, failure) -> {
+                    if (caller instanceof ConnectionProbe probe) {
+                        probe.answered(); // from here on the connection belongs to the container again
+                    }
                     if (failure != null) {
                         completions.forEach(pending -> pending.cancel(false));
-                        throw failure instanceof CompletionException wrapped && wrapped.getCause() != null
-                                ? (wrapped.getCause() instanceof RuntimeException cause ? cause : wrapped)
-                                : new CompletionException(failure);
+                        Throwable cause = failure instanceof CompletionException wrapped && wrapped.getCause() != null
+                                ? wrapped.getCause()
+                                : failure;
+                        if (cause instanceof CancellationException) {
+                            throw new CallerGoneException();
+                        }
+                        throw cause instanceof RuntimeException known ? known : new CompletionException(cause);
                     }
                     List<Completion> answers = completions.stream().map(CompletableFuture::join).toList();
                     List<Choice> choices = new ArrayList<>(answers.size());
