@@ -29,9 +29,12 @@ public record GatewayProperties(
         require(maxPromptChars >= 1, "GATEWAY_MAX_PROMPT_CHARS must be at least 1, was " + maxPromptChars);
     }
 
-    /** The model the gateway serves: {@code GATEWAY_WORKER_MODEL}, or {@code simulated} for the simulated worker. */
-    public String servedModel() {
-        return worker.type() == WorkerType.SIMULATED ? "simulated" : worker.model();
+    /**
+     * The models the gateway serves, the default first: {@code GATEWAY_WORKER_MODEL}, or {@code simulated} for the
+     * simulated worker.
+     */
+    public List<String> servedModels() {
+        return List.of(worker.type() == WorkerType.SIMULATED ? "simulated" : worker.model());
     }
 
     /** Batches in flight at once on one worker: as configured, or the default for the worker type. */

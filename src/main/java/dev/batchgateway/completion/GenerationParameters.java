@@ -4,21 +4,27 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * How a prompt is to be completed. Only requests with equal parameters share a batch, since one worker call carries one
- * set of them. A sampling setting that is null (or no stop sequences) leaves the worker's own default.
+ * How a prompt is to be completed, and by which model. Only requests with equal parameters share a batch, since one
+ * worker call carries one set of them. A sampling setting that is null (or no stop sequences) leaves the worker's own
+ * default.
  *
+ * @param model the model to complete it with; null for the worker's default model
  * @param maxTokens the most tokens to generate
  * @param temperature 0 to 2, or null
  * @param topP above 0 and at most 1, or null
  * @param stop up to four sequences at which generation stops
  * @param seed for reproducible sampling, or null
  */
-public record GenerationParameters(int maxTokens, Double temperature, Double topP, List<String> stop, Long seed) {
+public record GenerationParameters(
+        String model, int maxTokens, Double temperature, Double topP, List<String> stop, Long seed) {
 
     /** The most stop sequences one request may give (OpenAI's limit). */
     public static final int MAX_STOP_SEQUENCES = 4;
 
     public GenerationParameters {
+        if (model != null && model.isBlank()) {
+            throw new IllegalArgumentException("a model name must not be blank");
+        }
         if (maxTokens < 1) {
             throw new IllegalArgumentException("max tokens must be at least 1, was " + maxTokens);
         }
@@ -34,8 +40,8 @@ public record GenerationParameters(int maxTokens, Double temperature, Double top
         }
     }
 
-    /** Only a limit on the length: every sampling setting is the worker's default. */
+    /** The default model, and only a limit on the length: every sampling setting is the worker's default. */
     public GenerationParameters(int maxTokens) {
-        this(maxTokens, null, null, List.of(), null);
+        this(null, maxTokens, null, null, List.of(), null);
     }
 }

@@ -346,6 +346,7 @@ public final class Scheduler implements SchedulerApi {
             return List.of();
         }
         events.batchFinished(batch, latency, null);
+        String model = batch.parameters().model() != null ? batch.parameters().model() : worker.model();
         List<UsageRecord> served = new ArrayList<>(members.size());
         var servedAt = clock.instant();
         for (int i = 0; i < members.size(); i++) {
@@ -358,7 +359,7 @@ public final class Scheduler implements SchedulerApi {
                     // a caller that cancelled after dispatch still cost the worker its tokens: billed like any other
                     if (queued.completion.complete(completion) || queued.completion.isCancelled()) {
                         served.add(new UsageRecord(
-                                request.requestId(), request.userId(), generated.usage(), worker.model(), servedAt));
+                                request.requestId(), request.userId(), generated.usage(), model, servedAt));
                     }
                 }
                 case WorkerOutcome.Failed failed -> queued.fail(failed.cause());

@@ -46,15 +46,17 @@ class OpenAiController {
 
     private final SchedulerApi scheduler;
     private final OpenAiRequestReader reader;
-    private final String model;
+    private final List<String> models;
     private final long created = Instant.now().getEpochSecond();
     private final JsonMapper json = JsonMapper.builder().build();
 
     OpenAiController(SchedulerApi scheduler, GatewayProperties properties) {
         this.scheduler = scheduler;
+        this.models = properties.servedModels();
         this.reader = new OpenAiRequestReader(
-                new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens()), properties.maxTokens());
-        this.model = properties.servedModel();
+                new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), models),
+                properties.maxTokens(),
+                models);
     }
 
     record Model(String id, String object, long created, @JsonProperty("owned_by") String ownedBy) {}
@@ -63,7 +65,7 @@ class OpenAiController {
 
     @GetMapping(path = "/v1/models", produces = MediaType.APPLICATION_JSON_VALUE)
     ModelList models() {
-        return new ModelList("list", List.of(new Model(model, "model", created, "batch-gateway")));
+        return new ModelList("list", models.stream().map(model -> new Model(model, "model", created, "batch-gateway")).toList());
     }
 
     @JsonInclude(JsonInclude.Include.ALWAYS)
@@ -80,9 +82,7 @@ class OpenAiController {
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     CompletableFuture<ResponseEntity<?>> completions(@RequestBody JsonNode body, HttpServletRequest http) {
         var asked = reader.completions(body);
-        if (!asked.model().equals(model)) {
-            throw OpenAiError.modelNotFound(asked.model());
-        }
+        String model = asked.parameters().model();
         long user = billedUser(body.get("user"));
         // a caller that has gone is dropped from every batch its prompts wait for
         CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
@@ -122,7 +122,7 @@ class OpenAiController {
                         return ResponseEntity.ok()
                                 .contentType(EVENT_STREAM)
                                 .header(HttpHeaders.CACHE_CONTROL, "no-cache")
-                                .body(events(id, choices, asked.includeUsage() ? usage : null));
+                                .body(events(id, model, choices, asked.includeUsage() ? usage : null));
                     }
                     return ResponseEntity.ok()
                             .contentType(MediaType.APPLICATION_JSON)
@@ -131,7 +131,7 @@ class OpenAiController {
     }
 
     /** Server-sent events in OpenAI's chunk format: a chunk per choice, the usage chunk if asked, then [DONE]. */
-    private String events(String id, List<Choice> choices, Usage usage) {
+    private String events(String id, String model, List<Choice> choices, Usage usage) {
         long now = created();
         StringBuilder events = new StringBuilder();
         for (Choice choice : choices) {

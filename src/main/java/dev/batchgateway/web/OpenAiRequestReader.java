@@ -35,14 +35,17 @@ final class OpenAiRequestReader {
 
     private final CompletionRequestReader prompts;
     private final int maxTokens;
+    private final List<String> models;
 
-    OpenAiRequestReader(CompletionRequestReader prompts, int maxTokens) {
+    /** @param models the models the gateway serves */
+    OpenAiRequestReader(CompletionRequestReader prompts, int maxTokens, List<String> models) {
         this.prompts = prompts;
         this.maxTokens = maxTokens;
+        this.models = List.copyOf(models);
     }
 
-    /** A completions request as the gateway understands it. */
-    record Completions(String model, List<String> prompts, GenerationParameters parameters, boolean stream, boolean includeUsage) {}
+    /** A completions request as the gateway understands it; the parameters name the model. */
+    record Completions(List<String> prompts, GenerationParameters parameters, boolean stream, boolean includeUsage) {}
 
     Completions completions(JsonNode body) {
         if (body == null || !body.isObject()) {
@@ -65,6 +68,9 @@ final class OpenAiRequestReader {
         String model = string(body.get("model"), "model");
         if (model == null) {
             throw OpenAiError.invalid("model", "you must provide a model parameter");
+        }
+        if (!models.contains(model)) {
+            throw OpenAiError.modelNotFound(model);
         }
         var n = body.get("n");
         if (n != null && !n.isNull() && !(n.isIntegralNumber() && n.canConvertToInt() && n.intValue() == 1)) {
@@ -89,12 +95,13 @@ final class OpenAiRequestReader {
             includeUsage = flag(options.get("include_usage"), "stream_options.include_usage");
         }
         var parameters = new GenerationParameters(
+                model,
                 maxTokens(body.get("max_tokens")),
                 number(body.get("temperature"), "temperature", 0, 2, true),
                 number(body.get("top_p"), "top_p", 0, 1, false),
                 stop(body.get("stop")),
                 seed(body.get("seed")));
-        return new Completions(model, prompts(body.get("prompt")), parameters, stream, includeUsage);
+        return new Completions(prompts(body.get("prompt")), parameters, stream, includeUsage);
     }
 
     private List<String> prompts(JsonNode prompt) {

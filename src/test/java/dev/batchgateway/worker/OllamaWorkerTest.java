@@ -205,8 +205,8 @@ class OllamaWorkerTest {
     void samplingSettingsGoIntoOllamasOptionsAndOnlyThoseThatAreSet() {
         stubGenerate("p", "P", 1, 1, "stop");
 
-        worker.complete(new Batch(1, new GenerationParameters(8, 0.2, 0.5, List.of("\n\n", "END"), 42L), List.of("p")));
-        worker.complete(new Batch(2, new GenerationParameters(8, null, 0.5, List.of(), null), List.of("p")));
+        worker.complete(new Batch(1, new GenerationParameters(null, 8, 0.2, 0.5, List.of("\n\n", "END"), 42L), List.of("p")));
+        worker.complete(new Batch(2, new GenerationParameters(null, 8, null, 0.5, List.of(), null), List.of("p")));
 
         ollama.verify(postRequestedFor(urlEqualTo("/api/generate")).withRequestBody(equalToJson("""
                 {"model":"llama3.2:1b","prompt":"p","raw":true,"think":false,"stream":false,
