@@ -22,9 +22,16 @@ final class SimulatedWorker implements WorkerApi {
 
     static final String MODEL = "simulated";
 
+    private final String model;
     private final Duration latency;
 
     SimulatedWorker(Duration latency) {
+        this(MODEL, latency);
+    }
+
+    /** A simulation that answers under this model name. */
+    SimulatedWorker(String model, Duration latency) {
+        this.model = model;
         this.latency = latency;
     }
 
@@ -44,7 +51,7 @@ final class SimulatedWorker implements WorkerApi {
 
     @Override
     public String model() {
-        return MODEL;
+        return model;
     }
 
     static WorkerOutcome generate(String prompt, int maxTokens) {
