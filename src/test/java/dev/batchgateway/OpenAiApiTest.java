@@ -7,6 +7,9 @@ import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.errors.BadRequestException;
 import com.openai.errors.NotFoundException;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionChunk;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionChoice;
@@ -183,6 +186,68 @@ class OpenAiApiTest {
     }
 
     @Test
+    void aChatGoesToTheWorkersChatEndpointWithItsMessagesAndIsBilledWhatTheSdkReports() throws Exception {
+        // When the SDK sends a conversation
+        ChatCompletion answer = openAi.chat().completions().create(ChatCompletionCreateParams.builder()
+                .model(MODEL)
+                .addSystemMessage("You are terse.")
+                .addUserMessage("name a colour")
+                .maxCompletionTokens(3)
+                .user(Long.toString(user))
+                .build());
+
+        // Then the worker's chat endpoint got the messages as they were
+        assertThat(vllm.chats()).containsExactly(List.of("system: You are terse.", "user: name a colour"));
+
+        // And the answer is OpenAI's chat shape with the worker's counts, which are what the usage row holds
+        assertThat(answer.id()).startsWith("chatcmpl-");
+        assertThat(answer.choices()).singleElement().satisfies(choice -> {
+            assertThat(choice.message().content()).hasValue("NAME A COLOUR");
+            assertThat(choice.finishReason()).isEqualTo(ChatCompletion.Choice.FinishReason.LENGTH);
+        });
+        var usage = answer.usage().orElseThrow();
+        assertThat(usage.promptTokens()).isEqualTo(3 + 2 + 3 + 2);
+        assertThat(usage.completionTokens()).isEqualTo(3);
+        UsageRows.await(jdbc, user, 1);
+        assertThat(jdbc.sql("SELECT prompt_tokens, completion_tokens FROM token_usage WHERE user_id = ?").param(user)
+                        .query((rs, n) -> List.of(rs.getLong(1), rs.getLong(2))).single())
+                .containsExactly(usage.promptTokens(), usage.completionTokens());
+    }
+
+    @Test
+    void aStreamedChatArrivesAsChunksWithTheRoleTheTextTheFinishReasonAndUsage() {
+        try (var stream = openAi.chat().completions().createStreaming(ChatCompletionCreateParams.builder()
+                .model(MODEL)
+                .addUserMessage("stream this chat")
+                .user(Long.toString(user))
+                .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build())
+                .build())) {
+            List<ChatCompletionChunk> chunks = stream.stream().toList();
+
+            String text = chunks.stream()
+                    .flatMap(chunk -> chunk.choices().stream())
+                    .map(choice -> choice.delta().content().orElse(""))
+                    .reduce("", String::concat);
+            assertThat(text).isEqualTo("STREAM THIS CHAT");
+            assertThat(chunks.stream().flatMap(chunk -> chunk.choices().stream())
+                    .filter(choice -> choice.finishReason().isPresent())).hasSize(1);
+            assertThat(chunks.getLast().choices()).isEmpty();
+            assertThat(chunks.getLast().usage().orElseThrow().promptTokens()).isEqualTo(3 + 2);
+        }
+    }
+
+    @Test
+    void chatMessagesThatAreNotTextAreRefusedNamingTheField() throws Exception {
+        var answer = post("/v1/chat/completions", """
+                {"model": "%s", "user": "%d", "messages": [{"role": "user", "content": [{"type": "image_url",
+                 "image_url": {"url": "http://x/y.png"}}]}]}""".formatted(MODEL, user));
+
+        assertThat(answer.statusCode()).as(answer.body()).isEqualTo(400);
+        assertThat(json.readTree(answer.body()).at("/error/param").asString()).isEqualTo("messages[0].content");
+        assertThat(vllm.chats()).isEmpty();
+    }
+
+    @Test
     void anUnknownModelIsTheSdksNotFoundAndAnUnhonouredFieldItsBadRequestNamingTheField() {
         assertThatThrownBy(() -> openAi.completions().create(completion("hi").model("gpt-4o").build()))
                 .isInstanceOfSatisfying(NotFoundException.class, e -> {
@@ -256,7 +321,11 @@ class OpenAiApiTest {
     }
 
     private HttpResponse<String> post(String body) throws Exception {
-        return http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v1/completions"))
+        return post("/v1/completions", body);
+    }
+
+    private HttpResponse<String> post(String path, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + path))
                         .header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofString(body))
                         .build(),

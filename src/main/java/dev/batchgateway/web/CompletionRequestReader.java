@@ -47,6 +47,11 @@ final class CompletionRequestReader {
         if (text.isBlank()) {
             throw new InvalidRequestException(field + " must not be blank");
         }
+        return checked(text, field);
+    }
+
+    /** A text no longer than the longest prompt accepted, and valid Unicode; {@code field} names it. */
+    String checked(String text, String field) {
         if (text.length() > maxPromptChars && text.codePointCount(0, text.length()) > maxPromptChars) {
             throw new InvalidRequestException(field + " is longer than " + maxPromptChars + " characters");
         }
@@ -55,6 +60,11 @@ final class CompletionRequestReader {
             throw new InvalidRequestException(field + " must be valid Unicode: it has an unpaired surrogate escape");
         }
         return text;
+    }
+
+    /** The longest prompt accepted, in Unicode code points. */
+    int maxPromptChars() {
+        return maxPromptChars;
     }
 
     private static boolean hasUnpairedSurrogate(String text) {

@@ -7,6 +7,7 @@ import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.SchedulerApi;
 import jakarta.servlet.http.HttpServletRequest;
 import java.time.Instant;
@@ -30,7 +31,8 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * The OpenAI-compatible API, a second web adapter on the same {@link SchedulerApi} port as {@code /complete}: every
  * prompt of a request joins the batcher as its own request, batched, limited and billed exactly like {@code /complete},
- * and the answer is OpenAI's. {@code GET /v1/models} and {@code POST /v1/completions}.
+ * and the answer is OpenAI's: {@code GET /v1/models}, {@code POST /v1/completions} and {@code POST /v1/chat/completions}.
+ * A chat goes to the worker's chat endpoint, which applies the model's chat template.
  *
  * <p>A request with several prompts is answered when all of them are. When one fails, the request fails with its
  * error: the prompts still waiting are dropped, and those already served are billed (the worker spent their tokens).
@@ -79,21 +81,93 @@ class OpenAiController {
     @JsonInclude(JsonInclude.Include.NON_ABSENT)
     record CompletionsAnswer(String id, String object, long created, String model, List<Choice> choices, Usage usage) {}
 
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record Message(String role, String content) {}
+
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    record Delta(String role, String content) {}
+
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record ChatChoice(int index, Message message, Object logprobs, @JsonProperty("finish_reason") String finishReason) {}
+
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record ChunkChoice(int index, Delta delta, Object logprobs, @JsonProperty("finish_reason") String finishReason) {}
+
+    @JsonInclude(JsonInclude.Include.NON_ABSENT)
+    record ChatAnswer(String id, String object, long created, String model, List<?> choices, Usage usage) {}
+
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     CompletableFuture<ResponseEntity<?>> completions(@RequestBody JsonNode body, HttpServletRequest http) {
         var asked = reader.completions(body);
         String model = asked.parameters().model();
+        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
+        return submit(asked, body, http).thenApply(answers -> {
+            List<Choice> choices = new ArrayList<>(answers.size());
+            for (int i = 0; i < answers.size(); i++) {
+                choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
+            }
+            Usage usage = usage(answers);
+            if (!asked.stream()) {
+                return ResponseEntity.ok()
+                        .contentType(MediaType.APPLICATION_JSON)
+                        .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage));
+            }
+            long now = created();
+            List<Object> chunks = new ArrayList<>();
+            for (Choice choice : choices) {
+                chunks.add(new CompletionsAnswer(id, "text_completion", now, model, List.of(choice), null));
+            }
+            if (asked.includeUsage()) {
+                chunks.add(new CompletionsAnswer(id, "text_completion", now, model, List.of(), usage));
+            }
+            return events(chunks);
+        });
+    }
+
+    @PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
+    CompletableFuture<ResponseEntity<?>> chatCompletions(@RequestBody JsonNode body, HttpServletRequest http) {
+        var asked = reader.chat(body);
+        String model = asked.parameters().model();
+        String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
+        return submit(asked, body, http).thenApply(answers -> {
+            Completion answer = answers.getFirst();
+            String finishReason = finishReason(answer.finishReason());
+            if (!asked.stream()) {
+                var choice = new ChatChoice(0, new Message("assistant", answer.text()), null, finishReason);
+                return ResponseEntity.ok()
+                        .contentType(MediaType.APPLICATION_JSON)
+                        .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers)));
+            }
+            long now = created();
+            String object = "chat.completion.chunk";
+            List<Object> chunks = new ArrayList<>();
+            chunks.add(new ChatAnswer(id, object, now, model,
+                    List.of(new ChunkChoice(0, new Delta("assistant", answer.text()), null, null)), null));
+            chunks.add(new ChatAnswer(id, object, now, model,
+                    List.of(new ChunkChoice(0, new Delta(null, null), null, finishReason)), null));
+            if (asked.includeUsage()) {
+                chunks.add(new ChatAnswer(id, object, now, model, List.of(), usage(answers)));
+            }
+            return events(chunks);
+        });
+    }
+
+    /**
+     * Submits every prompt as its own request and completes with their completions in order, or with the first failure
+     * (the prompts still waiting are then dropped).
+     */
+    private CompletableFuture<List<Completion>> submit(
+            OpenAiRequestReader.Completions asked, JsonNode body, HttpServletRequest http) {
         long user = billedUser(body.get("user"));
         // a caller that has gone is dropped from every batch its prompts wait for
         CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
                 ? probe
                 : CallerPresence.ASSUMED;
         List<CompletableFuture<Completion>> completions = new ArrayList<>(asked.prompts().size());
-        for (String prompt : asked.prompts()) {
+        for (Prompt prompt : asked.prompts()) {
             var request = new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters());
             completions.add(scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller));
         }
-        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         return CompletableFuture.allOf(completions.toArray(CompletableFuture[]::new))
                 .handle((done, failure) -> {
                     if (caller instanceof ConnectionProbe probe) {
@@ -109,42 +183,28 @@ class OpenAiController {
                         }
                         throw cause instanceof RuntimeException known ? known : new CompletionException(cause);
                     }
-                    List<Completion> answers = completions.stream().map(CompletableFuture::join).toList();
-                    List<Choice> choices = new ArrayList<>(answers.size());
-                    for (int i = 0; i < answers.size(); i++) {
-                        choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
-                    }
-                    var usage = new Usage(
-                            answers.stream().mapToLong(a -> a.usage().promptTokens()).sum(),
-                            answers.stream().mapToLong(a -> a.usage().completionTokens()).sum(),
-                            answers.stream().mapToLong(a -> a.usage().totalTokens()).sum());
-                    if (asked.stream()) {
-                        return ResponseEntity.ok()
-                                .contentType(EVENT_STREAM)
-                                .header(HttpHeaders.CACHE_CONTROL, "no-cache")
-                                .body(events(id, model, choices, asked.includeUsage() ? usage : null));
-                    }
-                    return ResponseEntity.ok()
-                            .contentType(MediaType.APPLICATION_JSON)
-                            .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage));
+                    return completions.stream().map(CompletableFuture::join).toList();
                 });
     }
 
-    /** Server-sent events in OpenAI's chunk format: a chunk per choice, the usage chunk if asked, then [DONE]. */
-    private String events(String id, String model, List<Choice> choices, Usage usage) {
-        long now = created();
-        StringBuilder events = new StringBuilder();
-        for (Choice choice : choices) {
-            event(events, new CompletionsAnswer(id, "text_completion", now, model, List.of(choice), null));
-        }
-        if (usage != null) {
-            event(events, new CompletionsAnswer(id, "text_completion", now, model, List.of(), usage));
-        }
-        return events.append("data: [DONE]\n\n").toString();
+    private static Usage usage(List<Completion> answers) {
+        return new Usage(
+                answers.stream().mapToLong(a -> a.usage().promptTokens()).sum(),
+                answers.stream().mapToLong(a -> a.usage().completionTokens()).sum(),
+                answers.stream().mapToLong(a -> a.usage().totalTokens()).sum());
     }
 
-    private void event(StringBuilder events, Object chunk) {
-        events.append("data: ").append(json.writeValueAsString(chunk)).append("\n\n");
+    /** Server-sent events: one {@code data:} line per chunk, then {@code data: [DONE]}. */
+    private ResponseEntity<?> events(List<Object> chunks) {
+        StringBuilder events = new StringBuilder();
+        for (Object chunk : chunks) {
+            events.append("data: ").append(json.writeValueAsString(chunk)).append("\n\n");
+        }
+        events.append("data: [DONE]\n\n");
+        return ResponseEntity.ok()
+                .contentType(EVENT_STREAM)
+                .header(HttpHeaders.CACHE_CONTROL, "no-cache")
+                .body(events.toString());
     }
 
     private static long created() {

@@ -2,6 +2,7 @@ package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
@@ -15,7 +16,10 @@ import tools.jackson.databind.JsonNode;
  * them in parallel only up to its {@code OLLAMA_NUM_PARALLEL} (default 1) and queues the rest. Each answer carries its
  * own counts: {@code prompt_eval_count} and {@code eval_count}.
  *
- * <p>Every call is a text completion, as vLLM's {@code /v1/completions} is: {@code "raw": true}, so that Ollama does not
+ * <p>A batch of chats is one {@code /api/chat} call per conversation, all at once, with the messages as they are (the
+ * chat template is the point there) and {@code "think": false}.
+ *
+ * <p>Every {@code /api/generate} call is a text completion, as vLLM's {@code /v1/completions} is: {@code "raw": true}, so that Ollama does not
  * wrap the prompt in the model's chat template and system prompt (the caller is billed for the prompt it sent), and
  * {@code "think": false}, so that a thinking model (on by default since Ollama 0.12.4) answers in {@code response}
  * instead of spending the tokens on {@code thinking}. A model that thinks anyway answers with its {@code response}
@@ -24,6 +28,7 @@ import tools.jackson.databind.JsonNode;
 final class OllamaWorker implements RemoteWorker {
 
     private static final String GENERATE = "/api/generate";
+    private static final String CHAT = "/api/chat";
     private static final String SHOW = "/api/show";
 
     private final WorkerEndpoint endpoint;
@@ -37,6 +42,9 @@ final class OllamaWorker implements RemoteWorker {
     @Override
     public List<WorkerOutcome> complete(Batch batch) {
         Map<String, Object> options = options(batch.parameters());
+        if (batch.isChat()) {
+            return FanOut.complete(batch.chats(), chat -> chat(chat, options));
+        }
         return FanOut.complete(batch.prompts(), prompt -> generate(prompt, options));
     }
 
@@ -72,7 +80,29 @@ final class OllamaWorker implements RemoteWorker {
         } catch (WorkerEndpoint.ErrorStatus refused) {
             throw refused.toWorkerException(endpoint.url(), model);
         }
-        JsonNode text = answer.get("response");
+        return generated(answer, answer.get("response"));
+    }
+
+    /** A chat: {@code /api/chat} with the messages, the model's chat template applied by Ollama, no thinking. */
+    private WorkerOutcome.Generated chat(Prompt.Chat chat, Map<String, Object> options) {
+        List<Map<String, String>> messages = chat.messages().stream()
+                .map(message -> Map.of("role", message.role(), "content", message.content()))
+                .toList();
+        JsonNode answer;
+        try {
+            answer = endpoint.post(CHAT, Map.of(
+                    "model", model,
+                    "messages", messages,
+                    "think", false,
+                    "stream", false,
+                    "options", options));
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            throw refused.toWorkerException(endpoint.url(), model);
+        }
+        return generated(answer, answer.path("message").get("content"));
+    }
+
+    private static WorkerOutcome.Generated generated(JsonNode answer, JsonNode text) {
         if (text == null || !text.isString()) {
             throw new WorkerException.BadAnswer("the worker's answer has no response text");
         }

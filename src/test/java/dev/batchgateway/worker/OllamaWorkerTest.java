@@ -18,6 +18,7 @@ import com.sun.net.httpserver.HttpServer;
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
@@ -214,6 +215,27 @@ class OllamaWorkerTest {
         ollama.verify(postRequestedFor(urlEqualTo("/api/generate")).withRequestBody(equalToJson("""
                 {"model":"llama3.2:1b","prompt":"p","raw":true,"think":false,"stream":false,
                  "options":{"num_predict":8,"top_p":0.5}}""")));
+    }
+
+    @Test
+    void aBatchOfChatsIsOneApiChatCallPerConversationWithItsMessagesAndWithoutThinking() {
+        // Given Ollama answering chats
+        ollama.stubFor(post("/api/chat").willReturn(okJson("""
+                {"model":"llama3.2:1b","created_at":"2026-11-24T08:00:00Z",
+                 "message":{"role":"assistant","content":"Blue."},"done":true,"done_reason":"stop",
+                 "prompt_eval_count":26,"eval_count":3}""")));
+        var chat = new Prompt.Chat(List.of(new Prompt.Message("system", "Be brief."), new Prompt.Message("user", "Sky colour?")));
+
+        // When a batch of two chats is completed
+        var outcomes = worker.complete(Batch.ofChats(1, new GenerationParameters(16), List.of(chat, chat)));
+
+        // Then each has the assistant's message and Ollama's counts
+        assertThat(outcomes).containsExactly(
+                new WorkerOutcome.Generated("Blue.", new TokenUsage(26, 3), FinishReason.STOP),
+                new WorkerOutcome.Generated("Blue.", new TokenUsage(26, 3), FinishReason.STOP));
+        ollama.verify(2, postRequestedFor(urlEqualTo("/api/chat")).withRequestBody(equalToJson("""
+                {"model":"llama3.2:1b","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Sky colour?"}],
+                 "think":false,"stream":false,"options":{"num_predict":16}}""")));
     }
 
     @Test
