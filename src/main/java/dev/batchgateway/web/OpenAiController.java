@@ -81,8 +81,9 @@ class OpenAiController {
     @JsonInclude(JsonInclude.Include.NON_ABSENT)
     record CompletionsAnswer(String id, String object, long created, String model, List<Choice> choices, Usage usage) {}
 
+    /** OpenAI's answer message: {@code refusal} is required and null (a model served here does not refuse by API). */
     @JsonInclude(JsonInclude.Include.ALWAYS)
-    record Message(String role, String content) {}
+    record Message(String role, String content, String refusal) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     record Delta(String role, String content) {}
@@ -133,7 +134,7 @@ class OpenAiController {
             Completion answer = answers.getFirst();
             String finishReason = finishReason(answer.finishReason());
             if (!asked.stream()) {
-                var choice = new ChatChoice(0, new Message("assistant", answer.text()), null, finishReason);
+                var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason);
                 return ResponseEntity.ok()
                         .contentType(MediaType.APPLICATION_JSON)
                         .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers)));
