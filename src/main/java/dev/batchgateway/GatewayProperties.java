@@ -1,7 +1,10 @@
 package dev.batchgateway;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
 /**
@@ -15,6 +18,7 @@ public record GatewayProperties(
         int queueCapacity,
         Duration requestTimeout,
         Worker worker,
+        List<Model> models,
         int maxTokens,
         int maxPromptChars,
         Simulated simulated,
@@ -27,16 +31,80 @@ public record GatewayProperties(
         requirePositive(requestTimeout, "GATEWAY_REQUEST_TIMEOUT");
         require(maxTokens >= 1, "GATEWAY_MAX_TOKENS must be at least 1, was " + maxTokens);
         require(maxPromptChars >= 1, "GATEWAY_MAX_PROMPT_CHARS must be at least 1, was " + maxPromptChars);
+        models = models == null ? List.of() : List.copyOf(models);
+        Set<String> names = new HashSet<>();
+        names.add(defaultModel(worker));
+        for (int i = 0; i < models.size(); i++) {
+            models.get(i).check("GATEWAY_MODELS_" + i + "_");
+            require(names.add(models.get(i).name()), "GATEWAY_MODELS_" + i + "_NAME names model " + models.get(i).name()
+                    + " a second time: each model is served by one pool");
+        }
     }
 
-    /** Batches in flight at once on one worker: as configured, or the default for the worker type. */
+    /**
+     * The models the gateway serves, the default first: {@code GATEWAY_WORKER_MODEL} (or {@code simulated} for the
+     * simulated worker), then those of {@code GATEWAY_MODELS_<i>_NAME}.
+     */
+    public List<String> servedModels() {
+        List<String> served = new ArrayList<>();
+        served.add(defaultModel(worker));
+        models.forEach(model -> served.add(model.name()));
+        return List.copyOf(served);
+    }
+
+    private static String defaultModel(Worker worker) {
+        return worker.type() == WorkerType.SIMULATED ? "simulated" : worker.model();
+    }
+
+    /** Batches in flight at once on one worker of this type: as configured, or the default for the worker type. */
+    public int maxConcurrentBatchesPerWorker(WorkerType type) {
+        return worker.maxConcurrentBatches() != null ? worker.maxConcurrentBatches() : type.defaultConcurrentBatches;
+    }
+
+    /** Batches in flight at once on one worker of the default model. */
     public int maxConcurrentBatchesPerWorker() {
-        return worker.maxConcurrentBatches() != null ? worker.maxConcurrentBatches() : worker.type().defaultConcurrentBatches;
+        return maxConcurrentBatchesPerWorker(worker.type());
     }
 
-    /** Batches in flight at once in the whole gateway: the per-worker limit times the number of workers in the pool. */
+    /** Batches in flight at once in the whole gateway: the per-worker limit times the number of workers, every model's. */
     public int maxConcurrentBatches() {
-        return Math.multiplyExact(maxConcurrentBatchesPerWorker(), Math.max(1, worker.url().size()));
+        int total = Math.multiplyExact(maxConcurrentBatchesPerWorker(), Math.max(1, worker.url().size()));
+        for (Model model : models) {
+            total = Math.addExact(total, Math.multiplyExact(maxConcurrentBatchesPerWorker(model.type()), Math.max(1, model.url().size())));
+        }
+        return total;
+    }
+
+    /**
+     * A further model behind the gateway ({@code GATEWAY_MODELS_<i>_…}): its name (what clients send, and what its
+     * servers serve), its worker type, its servers and their API key. Timeouts, back-off and limits are those of
+     * {@code GATEWAY_WORKER_…}; without a key of its own it uses {@code GATEWAY_WORKER_API_KEY}.
+     */
+    public record Model(String name, WorkerType type, List<String> url, String apiKey) {
+        public Model {
+            name = name == null || name.isBlank() ? null : name.strip();
+            url = url == null ? List.of() : url.stream().map(String::strip).filter(u -> !u.isEmpty()).toList();
+            apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.strip();
+        }
+
+        private void check(String variables) {
+            require(name != null, variables + "NAME is not set: name the model, as its servers and the clients call it");
+            require(type != null, variables + "TYPE is not set: set it to simulated, vllm or ollama");
+            if (type != WorkerType.SIMULATED) {
+                require(!url.isEmpty(), variables + "URL is not set: give the base URL of the " + type.label + " server, e.g. "
+                        + type.exampleUrl);
+                for (String base : url) {
+                    require(base.startsWith("http://") || base.startsWith("https://"),
+                            variables + "URL must list http:// or https:// base URLs, was " + base);
+                }
+            }
+        }
+
+        /** Never shows the API key. */
+        @Override
+        public String toString() {
+            return "Model[name=" + name + ", type=" + type + ", url=" + url + ", apiKey=" + (apiKey == null ? "none" : "(secret)") + "]";
+        }
     }
 
     public record Batch(int size, Duration maxWait) {

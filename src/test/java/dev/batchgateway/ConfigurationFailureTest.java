@@ -29,6 +29,8 @@ class ConfigurationFailureTest {
             gateway.worker.max-concurrent-batches=0   | GATEWAY_WORKER_MAX_CONCURRENT_BATCHES must be at least 1
             gateway.max-tokens=0                      | GATEWAY_MAX_TOKENS must be at least 1
             gateway.usage.buffer-capacity=0           | GATEWAY_USAGE_BUFFER_CAPACITY must be at least 1
+            gateway.models[0].type=vllm               | GATEWAY_MODELS_0_NAME is not set
+            gateway.models[0].name=code               | GATEWAY_MODELS_0_TYPE is not set
             """)
     void aBadSettingStopsStartUpWithAMessageNamingIt(String setting, String message, CapturedOutput output) {
         // Given a working configuration with one bad setting (the worker type left unset, or one value off)

@@ -27,8 +27,9 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * Collects requests into batches and sends each batch to the worker in one call.
  *
- * <p>One loop on a virtual thread takes requests from the queue and groups them by generation parameters. A group
- * leaves as a batch when it holds {@code batchSize} requests, or when its first request has waited {@code maxWait}.
+ * <p>One loop on a virtual thread takes requests from the queue and groups them by generation parameters (the model
+ * among them) and by kind, texts or chats. A group leaves as a batch when it holds {@code batchSize} requests, or when
+ * its first request has waited {@code maxWait}.
  * Each batch runs on its own virtual thread, at most {@code maxConcurrentBatches} at once; the loop waits for a free
  * slot, and requests wait in the queue meanwhile, which is bounded by {@code queueCapacity}.
  */
@@ -182,7 +183,7 @@ public final class Scheduler implements SchedulerApi {
     }
 
     private void run() {
-        Map<GenerationParameters, List<Queued>> forming = new LinkedHashMap<>();
+        Map<BatchKey, List<Queued>> forming = new LinkedHashMap<>();
         try {
             boolean stopping = false;
             while (!stopping) {
@@ -193,7 +194,7 @@ public final class Scheduler implements SchedulerApi {
                     if (next == Queued.STOP) {
                         stopping = true;
                     } else {
-                        forming.computeIfAbsent(next.request.parameters(), p -> new ArrayList<>()).add(next);
+                        forming.computeIfAbsent(BatchKey.of(next.request), key -> new ArrayList<>()).add(next);
                     }
                     next = incoming.poll();
                 }
@@ -202,7 +203,7 @@ public final class Scheduler implements SchedulerApi {
             Queued left;
             while ((left = incoming.poll()) != null) {
                 if (left != Queued.STOP) {
-                    forming.computeIfAbsent(left.request.parameters(), p -> new ArrayList<>()).add(left);
+                    forming.computeIfAbsent(BatchKey.of(left.request), key -> new ArrayList<>()).add(left);
                 }
             }
             dispatchReady(forming, true);
@@ -221,7 +222,7 @@ public final class Scheduler implements SchedulerApi {
         }
     }
 
-    private long nanosUntilFirstDue(Map<GenerationParameters, List<Queued>> forming) {
+    private long nanosUntilFirstDue(Map<BatchKey, List<Queued>> forming) {
         long now = ticker.nanoTime();
         long soonest = Long.MAX_VALUE;
         for (List<Queued> group : forming.values()) {
@@ -230,9 +231,9 @@ public final class Scheduler implements SchedulerApi {
         return Math.max(0, soonest);
     }
 
-    private void dispatchReady(Map<GenerationParameters, List<Queued>> forming, boolean everything)
+    private void dispatchReady(Map<BatchKey, List<Queued>> forming, boolean everything)
             throws InterruptedException {
-        Iterator<Map.Entry<GenerationParameters, List<Queued>>> groups = forming.entrySet().iterator();
+        Iterator<Map.Entry<BatchKey, List<Queued>>> groups = forming.entrySet().iterator();
         while (groups.hasNext()) {
             var entry = groups.next();
             List<Queued> group = entry.getValue();
@@ -255,7 +256,7 @@ public final class Scheduler implements SchedulerApi {
         }
     }
 
-    private void dispatch(GenerationParameters parameters, List<Queued> members, BatchTrigger trigger)
+    private void dispatch(BatchKey key, List<Queued> members, BatchTrigger trigger)
             throws InterruptedException {
         batchSlots.acquire();
         // cancelled or expired while waiting for a slot, or the caller has gone: the last moment to spare the worker
@@ -270,8 +271,11 @@ public final class Scheduler implements SchedulerApi {
             events.timeInQueue(Duration.ofNanos(now - queued.arrivedAt));
         }
         drainRate.record(members.size());
-        Batch batch = new Batch(
-                batchIds.incrementAndGet(), parameters, members.stream().map(q -> q.request.prompt()).toList());
+        Batch batch = key.chat()
+                ? Batch.ofChats(batchIds.incrementAndGet(), key.parameters(),
+                        members.stream().map(q -> (Prompt.Chat) q.request.prompt()).toList())
+                : new Batch(batchIds.incrementAndGet(), key.parameters(),
+                        members.stream().map(q -> ((Prompt.Text) q.request.prompt()).text()).toList());
         events.batchDispatched(batch, trigger, waiting.get(), batchesInFlight());
         try {
             batches.execute(() -> complete(batch, members));
@@ -346,6 +350,7 @@ public final class Scheduler implements SchedulerApi {
             return List.of();
         }
         events.batchFinished(batch, latency, null);
+        String model = batch.parameters().model() != null ? batch.parameters().model() : worker.model();
         List<UsageRecord> served = new ArrayList<>(members.size());
         var servedAt = clock.instant();
         for (int i = 0; i < members.size(); i++) {
@@ -358,7 +363,7 @@ public final class Scheduler implements SchedulerApi {
                     // a caller that cancelled after dispatch still cost the worker its tokens: billed like any other
                     if (queued.completion.complete(completion) || queued.completion.isCancelled()) {
                         served.add(new UsageRecord(
-                                request.requestId(), request.userId(), generated.usage(), worker.model(), servedAt));
+                                request.requestId(), request.userId(), generated.usage(), model, servedAt));
                     }
                 }
                 case WorkerOutcome.Failed failed -> queued.fail(failed.cause());
@@ -366,6 +371,13 @@ public final class Scheduler implements SchedulerApi {
             }
         }
         return served;
+    }
+
+    /** What requests must share to share a batch: their parameters, and whether they are texts or chats. */
+    private record BatchKey(GenerationParameters parameters, boolean chat) {
+        static BatchKey of(CompletionRequest request) {
+            return new BatchKey(request.parameters(), request.prompt() instanceof Prompt.Chat);
+        }
     }
 
     /** A request waiting for its batch, with the future its caller waits on. */

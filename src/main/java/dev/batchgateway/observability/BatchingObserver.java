@@ -94,10 +94,11 @@ final class BatchingObserver implements SchedulerEvents {
     @Override
     public void batchFinished(Batch batch, Duration latency, RuntimeException failure) {
         String outcome = outcome(failure);
-        workerLatency.computeIfAbsent(outcome, o -> Timer.builder("gateway.worker.latency")
+        String model = batch.parameters().model() != null ? batch.parameters().model() : worker;
+        workerLatency.computeIfAbsent(model + " " + outcome, key -> Timer.builder("gateway.worker.latency")
                         .description("Duration of one worker call (one batch)")
-                        .tag("worker", worker)
-                        .tag("outcome", o)
+                        .tag("worker", model)
+                        .tag("outcome", outcome)
                         .publishPercentileHistogram()
                         .register(meters))
                 .record(latency);
@@ -106,11 +107,11 @@ final class BatchingObserver implements SchedulerEvents {
                 .addKeyValue("batch_id", batch.id())
                 .addKeyValue("size", batch.size())
                 .addKeyValue("trigger", trigger)
-                .addKeyValue("worker", worker)
+                .addKeyValue("worker", model)
                 .addKeyValue("latency_ms", latency.toMillis())
                 .addKeyValue("outcome", outcome)
                 .log("batch finished: batch_id={} size={} trigger={} worker={} latency_ms={} outcome={}{}",
-                        batch.id(), batch.size(), trigger, worker, latency.toMillis(), outcome,
+                        batch.id(), batch.size(), trigger, model, latency.toMillis(), outcome,
                         failure == null ? "" : " reason=\"" + failure.getMessage() + "\"");
     }
 

@@ -35,7 +35,7 @@ class CompletionController {
 
     CompletionController(SchedulerApi scheduler, GatewayProperties properties) {
         this.scheduler = scheduler;
-        this.reader = new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens());
+        this.reader = new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), properties.servedModels());
         this.asyncTimeoutMillis = properties.requestTimeout().plus(ASYNC_SAFETY_MARGIN).toMillis();
     }
 

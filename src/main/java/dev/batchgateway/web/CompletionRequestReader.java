@@ -2,54 +2,69 @@ package dev.batchgateway.web;
 
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
+import java.util.List;
 import java.util.UUID;
 import tools.jackson.databind.JsonNode;
 
 /**
- * Reads {@code {"prompt", "user_id", "max_tokens"}} strictly: no coercion of strings, booleans or fractions into
+ * Reads {@code {"prompt", "user_id", "max_tokens", "model"}} strictly: no coercion of strings, booleans or fractions into
  * numbers, and every refusal names its field.
  */
 final class CompletionRequestReader {
 
     private final int maxPromptChars;
     private final int maxTokens;
+    private final List<String> models;
 
     /**
      * @param maxPromptChars the longest prompt accepted, in Unicode code points
      * @param maxTokens the default and the ceiling of {@code max_tokens}
+     * @param models the models the gateway serves, the default first
      */
-    CompletionRequestReader(int maxPromptChars, int maxTokens) {
+    CompletionRequestReader(int maxPromptChars, int maxTokens, List<String> models) {
         this.maxPromptChars = maxPromptChars;
         this.maxTokens = maxTokens;
+        this.models = List.copyOf(models);
     }
 
     CompletionRequest read(JsonNode body, UUID requestId) {
         if (body == null || !body.isObject()) {
             throw new InvalidRequestException("the request body must be a JSON object with prompt and user_id");
         }
-        return new CompletionRequest(requestId, userId(body.get("user_id")), prompt(body.get("prompt")),
-                new GenerationParameters(maxTokens(body.get("max_tokens"))));
+        return new CompletionRequest(requestId, userId(body.get("user_id")), prompt(body.get("prompt"), "prompt"),
+                new GenerationParameters(model(body.get("model")), maxTokens(body.get("max_tokens")), null, null, List.of(), null));
     }
 
-    private String prompt(JsonNode prompt) {
+    /** A prompt: a non-blank JSON string of valid Unicode, at most the longest prompt accepted; {@code field} names it. */
+    String prompt(JsonNode prompt, String field) {
         if (prompt == null || prompt.isNull()) {
-            throw new InvalidRequestException("prompt is required");
+            throw new InvalidRequestException(field + " is required");
         }
         if (!prompt.isString()) {
-            throw new InvalidRequestException("prompt must be a JSON string");
+            throw new InvalidRequestException(field + " must be a JSON string");
         }
         String text = prompt.stringValue();
         if (text.isBlank()) {
-            throw new InvalidRequestException("prompt must not be blank");
+            throw new InvalidRequestException(field + " must not be blank");
         }
+        return checked(text, field);
+    }
+
+    /** A text no longer than the longest prompt accepted, and valid Unicode; {@code field} names it. */
+    String checked(String text, String field) {
         if (text.length() > maxPromptChars && text.codePointCount(0, text.length()) > maxPromptChars) {
-            throw new InvalidRequestException("prompt is longer than " + maxPromptChars + " characters");
+            throw new InvalidRequestException(field + " is longer than " + maxPromptChars + " characters");
         }
         if (hasUnpairedSurrogate(text)) {
             // "\ud800" is valid JSON but no valid text: the worker could not encode it as UTF-8
-            throw new InvalidRequestException("prompt must be valid Unicode: it has an unpaired surrogate escape");
+            throw new InvalidRequestException(field + " must be valid Unicode: it has an unpaired surrogate escape");
         }
         return text;
+    }
+
+    /** The longest prompt accepted, in Unicode code points. */
+    int maxPromptChars() {
+        return maxPromptChars;
     }
 
     private static boolean hasUnpairedSurrogate(String text) {
@@ -75,6 +90,16 @@ final class CompletionRequestReader {
             throw new InvalidRequestException("user_id must be between 1 and " + Long.MAX_VALUE);
         }
         return userId.longValue();
+    }
+
+    private String model(JsonNode model) {
+        if (model == null || model.isNull()) {
+            return models.getFirst();
+        }
+        if (!model.isString() || !models.contains(model.stringValue())) {
+            throw new InvalidRequestException("model must be one of the models this gateway serves: " + String.join(", ", models));
+        }
+        return model.stringValue();
     }
 
     private int maxTokens(JsonNode requested) {

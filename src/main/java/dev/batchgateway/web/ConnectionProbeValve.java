@@ -9,7 +9,7 @@ import org.springframework.boot.tomcat.TomcatWebServerFactory;
 import org.springframework.boot.web.server.WebServerFactoryCustomizer;
 import org.springframework.stereotype.Component;
 
-/** Gives each {@code /complete} request a {@link ConnectionProbe} on its Tomcat connection. */
+/** Gives each {@code /complete} and {@code /v1/…completions} request a {@link ConnectionProbe} on its Tomcat connection. */
 final class ConnectionProbeValve extends ValveBase {
 
     ConnectionProbeValve() {
@@ -18,7 +18,8 @@ final class ConnectionProbeValve extends ValveBase {
 
     @Override
     public void invoke(Request request, Response response) throws IOException, ServletException {
-        if ("/complete".equals(request.getRequestURI())) {
+        String path = request.getRequestURI();
+        if ("/complete".equals(path) || "/v1/completions".equals(path) || "/v1/chat/completions".equals(path)) {
             request.setAttribute(ConnectionProbe.ATTRIBUTE, new ConnectionProbe(request.getCoyoteRequest()));
         }
         getNext().invoke(request, response);

@@ -20,13 +20,13 @@ final class FanOut {
 
     private FanOut() {}
 
-    static List<WorkerOutcome> complete(List<String> prompts, Function<String, WorkerOutcome.Generated> completeOne) {
+    static <P> List<WorkerOutcome> complete(List<P> prompts, Function<P, WorkerOutcome.Generated> completeOne) {
         if (prompts.size() == 1) {
             return List.of(completeOne.apply(prompts.getFirst()));
         }
         try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
             List<Future<WorkerOutcome.Generated>> calls = new ArrayList<>(prompts.size());
-            for (String prompt : prompts) {
+            for (P prompt : prompts) {
                 calls.add(threads.submit(() -> completeOne.apply(prompt)));
             }
             List<WorkerOutcome> outcomes = new ArrayList<>(prompts.size());

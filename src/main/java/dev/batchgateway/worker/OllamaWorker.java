@@ -1,9 +1,12 @@
 package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import tools.jackson.databind.JsonNode;
@@ -13,7 +16,10 @@ import tools.jackson.databind.JsonNode;
  * them in parallel only up to its {@code OLLAMA_NUM_PARALLEL} (default 1) and queues the rest. Each answer carries its
  * own counts: {@code prompt_eval_count} and {@code eval_count}.
  *
- * <p>Every call is a text completion, as vLLM's {@code /v1/completions} is: {@code "raw": true}, so that Ollama does not
+ * <p>A batch of chats is one {@code /api/chat} call per conversation, all at once, with the messages as they are (the
+ * chat template is the point there) and {@code "think": false}.
+ *
+ * <p>Every {@code /api/generate} call is a text completion, as vLLM's {@code /v1/completions} is: {@code "raw": true}, so that Ollama does not
  * wrap the prompt in the model's chat template and system prompt (the caller is billed for the prompt it sent), and
  * {@code "think": false}, so that a thinking model (on by default since Ollama 0.12.4) answers in {@code response}
  * instead of spending the tokens on {@code thinking}. A model that thinks anyway answers with its {@code response}
@@ -22,6 +28,7 @@ import tools.jackson.databind.JsonNode;
 final class OllamaWorker implements RemoteWorker {
 
     private static final String GENERATE = "/api/generate";
+    private static final String CHAT = "/api/chat";
     private static final String SHOW = "/api/show";
 
     private final WorkerEndpoint endpoint;
@@ -34,11 +41,33 @@ final class OllamaWorker implements RemoteWorker {
 
     @Override
     public List<WorkerOutcome> complete(Batch batch) {
-        int maxTokens = batch.parameters().maxTokens();
-        return FanOut.complete(batch.prompts(), prompt -> generate(prompt, maxTokens));
+        Map<String, Object> options = options(batch.parameters());
+        if (batch.isChat()) {
+            return FanOut.complete(batch.chats(), chat -> chat(chat, options));
+        }
+        return FanOut.complete(batch.prompts(), prompt -> generate(prompt, options));
     }
 
-    private WorkerOutcome.Generated generate(String prompt, int maxTokens) {
+    /** Ollama's {@code options}: {@code num_predict} = max tokens, and the sampling settings that are set. */
+    private static Map<String, Object> options(GenerationParameters parameters) {
+        Map<String, Object> options = new LinkedHashMap<>();
+        options.put("num_predict", parameters.maxTokens());
+        if (parameters.temperature() != null) {
+            options.put("temperature", parameters.temperature());
+        }
+        if (parameters.topP() != null) {
+            options.put("top_p", parameters.topP());
+        }
+        if (!parameters.stop().isEmpty()) {
+            options.put("stop", parameters.stop());
+        }
+        if (parameters.seed() != null) {
+            options.put("seed", parameters.seed());
+        }
+        return options;
+    }
+
+    private WorkerOutcome.Generated generate(String prompt, Map<String, Object> options) {
         JsonNode answer;
         try {
             answer = endpoint.post(GENERATE, Map.of(
@@ -47,11 +76,33 @@ final class OllamaWorker implements RemoteWorker {
                     "raw", true,
                     "think", false,
                     "stream", false,
-                    "options", Map.of("num_predict", maxTokens)));
+                    "options", options));
         } catch (WorkerEndpoint.ErrorStatus refused) {
             throw refused.toWorkerException(endpoint.url(), model);
         }
-        JsonNode text = answer.get("response");
+        return generated(answer, answer.get("response"));
+    }
+
+    /** A chat: {@code /api/chat} with the messages, the model's chat template applied by Ollama, no thinking. */
+    private WorkerOutcome.Generated chat(Prompt.Chat chat, Map<String, Object> options) {
+        List<Map<String, String>> messages = chat.messages().stream()
+                .map(message -> Map.of("role", message.role(), "content", message.content()))
+                .toList();
+        JsonNode answer;
+        try {
+            answer = endpoint.post(CHAT, Map.of(
+                    "model", model,
+                    "messages", messages,
+                    "think", false,
+                    "stream", false,
+                    "options", options));
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            throw refused.toWorkerException(endpoint.url(), model);
+        }
+        return generated(answer, answer.path("message").get("content"));
+    }
+
+    private static WorkerOutcome.Generated generated(JsonNode answer, JsonNode text) {
         if (text == null || !text.isString()) {
             throw new WorkerException.BadAnswer("the worker's answer has no response text");
         }

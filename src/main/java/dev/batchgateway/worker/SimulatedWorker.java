@@ -2,6 +2,7 @@ package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerApi;
 import dev.batchgateway.completion.WorkerException;
@@ -13,17 +14,25 @@ import java.util.Collections;
 import java.util.List;
 
 /**
- * A stand-in for an inference server, for trying the gateway and for tests. Deterministic: a token is a
- * whitespace-separated word; the completion is the prompt's words in reverse order, cut to max tokens; prompt tokens
- * and completion tokens are the word counts of prompt and completion. Each batch takes the configured latency.
+ * A stand-in for an inference server, for trying the gateway and for tests. Deterministic (sampling settings change
+ * nothing): a token is a whitespace-separated word; the completion is the prompt's words in reverse order, cut to max
+ * tokens; prompt tokens and completion tokens are the word counts of prompt and completion. Each batch takes the
+ * configured latency.
  */
 final class SimulatedWorker implements WorkerApi {
 
     static final String MODEL = "simulated";
 
+    private final String model;
     private final Duration latency;
 
     SimulatedWorker(Duration latency) {
+        this(MODEL, latency);
+    }
+
+    /** A simulation that answers under this model name. */
+    SimulatedWorker(String model, Duration latency) {
+        this.model = model;
         this.latency = latency;
     }
 
@@ -38,12 +47,26 @@ final class SimulatedWorker implements WorkerApi {
             }
         }
         int maxTokens = batch.parameters().maxTokens();
+        if (batch.isChat()) {
+            return batch.chats().stream().map(chat -> answer(chat, maxTokens)).toList();
+        }
         return batch.prompts().stream().map(prompt -> generate(prompt, maxTokens)).toList();
     }
 
     @Override
     public String model() {
-        return MODEL;
+        return model;
+    }
+
+    /** A chat's answer is its last message's words in reverse order; every message's words count as prompt tokens. */
+    static WorkerOutcome answer(Prompt.Chat chat, int maxTokens) {
+        int promptTokens = 0;
+        for (Prompt.Message message : chat.messages()) {
+            promptTokens += message.content().isBlank() ? 0 : message.content().strip().split("\\s+").length;
+        }
+        var last = (WorkerOutcome.Generated) generate(chat.messages().getLast().content(), maxTokens);
+        return new WorkerOutcome.Generated(
+                last.text(), new TokenUsage(promptTokens, last.usage().completionTokens()), last.finishReason());
     }
 
     static WorkerOutcome generate(String prompt, int maxTokens) {

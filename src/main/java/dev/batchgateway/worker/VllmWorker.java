@@ -1,10 +1,13 @@
 package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -23,6 +26,9 @@ import tools.jackson.databind.JsonNode;
  * return them (an older vLLM), or refuses the field by name (a strict OpenAI-compatible server), gets one request per
  * prompt from then on, sent concurrently, each answer with its own {@code usage}.
  *
+ * <p>A batch of chats is one {@code POST /v1/chat/completions} per conversation, all at once: vLLM's chat endpoint
+ * takes one conversation per call, and applies the model's chat template.
+ *
  * <p>vLLM refuses or fails a list of prompts as a whole: 400 when one prompt is longer than the model's context allows,
  * 500 when the generation of one prompt fails. Such a batch is sent again one prompt per call, once, so that only the
  * callers whose own prompt fails get an error.
@@ -31,6 +37,7 @@ final class VllmWorker implements RemoteWorker {
 
     private static final Logger LOG = LoggerFactory.getLogger(VllmWorker.class);
     private static final String COMPLETIONS = "/v1/completions";
+    private static final String CHAT_COMPLETIONS = "/v1/chat/completions";
     private static final String RETURN_TOKEN_IDS = "return_token_ids";
 
     private final WorkerEndpoint endpoint;
@@ -50,17 +57,18 @@ final class VllmWorker implements RemoteWorker {
 
     @Override
     public List<WorkerOutcome> complete(Batch batch) {
-        int maxTokens = batch.parameters().maxTokens();
+        if (batch.isChat()) {
+            // vLLM's chat endpoint takes one conversation per call
+            return FanOut.complete(batch.chats(), chat -> chatOne(chat, batch.parameters()));
+        }
         if (onePromptPerCall.get()) {
             return onePerCall(batch);
         }
         JsonNode answer;
         try {
-            answer = endpoint.post(COMPLETIONS, Map.of(
-                    "model", model,
-                    "prompt", batch.prompts(),
-                    "max_tokens", maxTokens,
-                    RETURN_TOKEN_IDS, true));
+            Map<String, Object> call = body("prompt", batch.prompts(), batch.parameters());
+            call.put(RETURN_TOKEN_IDS, true);
+            answer = endpoint.post(COMPLETIONS, call);
         } catch (WorkerEndpoint.ErrorStatus refused) {
             if (refused.isClientError() && refused.message.contains(RETURN_TOKEN_IDS)) {
                 fallBackToOnePromptPerCall("refuses the field " + RETURN_TOKEN_IDS);
@@ -101,19 +109,61 @@ final class VllmWorker implements RemoteWorker {
     }
 
     private List<WorkerOutcome> onePerCall(Batch batch) {
-        int maxTokens = batch.parameters().maxTokens();
-        return FanOut.complete(batch.prompts(), prompt -> completeOne(prompt, maxTokens));
+        return FanOut.complete(batch.prompts(), prompt -> completeOne(prompt, batch.parameters()));
     }
 
-    private WorkerOutcome.Generated completeOne(String prompt, int maxTokens) {
+    /**
+     * A {@code /v1/completions} body (the prompt a string or a list) or a {@code /v1/chat/completions} body (the
+     * messages): the model, and the parameters that are set.
+     */
+    private Map<String, Object> body(String field, Object prompt, GenerationParameters parameters) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("model", model);
+        body.put(field, prompt);
+        body.put("max_tokens", parameters.maxTokens());
+        if (parameters.temperature() != null) {
+            body.put("temperature", parameters.temperature());
+        }
+        if (parameters.topP() != null) {
+            body.put("top_p", parameters.topP());
+        }
+        if (!parameters.stop().isEmpty()) {
+            body.put("stop", parameters.stop());
+        }
+        if (parameters.seed() != null) {
+            body.put("seed", parameters.seed());
+        }
+        return body;
+    }
+
+    private WorkerOutcome.Generated completeOne(String prompt, GenerationParameters parameters) {
         JsonNode answer;
         try {
-            answer = endpoint.post(COMPLETIONS, Map.of("model", model, "prompt", prompt, "max_tokens", maxTokens));
+            answer = endpoint.post(COMPLETIONS, body("prompt", prompt, parameters));
         } catch (WorkerEndpoint.ErrorStatus refused) {
             throw refused.toWorkerException(endpoint.url(), model);
         }
         JsonNode choice = choicesByIndex(answer, 1).getFirst();
         return generated(choice, usage(answer));
+    }
+
+    private WorkerOutcome.Generated chatOne(Prompt.Chat chat, GenerationParameters parameters) {
+        List<Map<String, String>> messages = chat.messages().stream()
+                .map(message -> Map.of("role", message.role(), "content", message.content()))
+                .toList();
+        JsonNode answer;
+        try {
+            answer = endpoint.post(CHAT_COMPLETIONS, body("messages", messages, parameters));
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            throw refused.toWorkerException(endpoint.url(), model);
+        }
+        JsonNode choice = choicesByIndex(answer, 1).getFirst();
+        JsonNode content = choice.path("message").get("content");
+        if (content == null || !content.isString()) {
+            throw new WorkerException.BadAnswer("the worker's chat answer has no message content");
+        }
+        return new WorkerOutcome.Generated(
+                content.asString(), usage(answer), WorkerEndpoint.finishReason(choice.get("finish_reason")));
     }
 
     /** The choices in prompt order, by their {@code index}: exactly one per prompt, or the answer is not ours. */

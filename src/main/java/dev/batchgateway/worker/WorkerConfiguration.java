@@ -1,12 +1,15 @@
 package dev.batchgateway.worker;
 
 import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.GatewayProperties.WorkerType;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.WorkerApi;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
@@ -15,7 +18,8 @@ import org.springframework.context.annotation.Configuration;
 
 /**
  * Builds the worker named by {@code GATEWAY_WORKER_TYPE}: the simulated one, or a {@link WorkerPool} of vLLM or Ollama
- * servers, one per URL of {@code GATEWAY_WORKER_URL}.
+ * servers, one per URL of {@code GATEWAY_WORKER_URL}. With further models ({@code GATEWAY_MODELS_<i>_…}), the workers
+ * of each model sit behind a {@link ModelRouter}, the default model first.
  */
 @Configuration(proxyBeanMethods = false)
 class WorkerConfiguration {
@@ -31,18 +35,38 @@ class WorkerConfiguration {
                 .tag("reason", reason)
                 .register(meters)
                 .increment(prompts);
-        return switch (worker.type()) {
-            case SIMULATED -> new SimulatedWorker(properties.simulated().latency());
-            case VLLM -> pool(properties, url -> new VllmWorker(endpoint(worker, url), worker.model(), retries));
-            case OLLAMA -> pool(properties, url -> new OllamaWorker(endpoint(worker, url), worker.model()));
+        WorkerApi defaultModel = workers(properties, worker.type(), worker.model(), worker.url(), worker.apiKey(), retries);
+        if (properties.models().isEmpty()) {
+            return defaultModel;
+        }
+        Map<String, WorkerApi> byModel = new LinkedHashMap<>();
+        byModel.put(properties.servedModels().getFirst(), defaultModel);
+        for (var model : properties.models()) {
+            String apiKey = model.apiKey() != null ? model.apiKey() : worker.apiKey();
+            byModel.put(model.name(), workers(properties, model.type(), model.name(), model.url(), apiKey, retries));
+        }
+        return new ModelRouter(byModel);
+    }
+
+    /** The workers of one model: the simulated one, or a pool of vLLM or Ollama servers, one per URL. */
+    private static WorkerApi workers(
+            GatewayProperties properties, WorkerType type, String model, List<String> urls, String apiKey, WorkerRetries retries) {
+        var worker = properties.worker();
+        Function<String, WorkerEndpoint> endpoint =
+                url -> new WorkerEndpoint(url, apiKey, worker.connectTimeout(), worker.timeout());
+        return switch (type) {
+            case SIMULATED -> new SimulatedWorker(model == null ? SimulatedWorker.MODEL : model, properties.simulated().latency());
+            case VLLM -> pool(properties, type, urls, url -> new VllmWorker(endpoint.apply(url), model, retries));
+            case OLLAMA -> pool(properties, type, urls, url -> new OllamaWorker(endpoint.apply(url), model));
         };
     }
 
-    private static WorkerPool pool(GatewayProperties properties, Function<String, RemoteWorker> connect) {
-        List<RemoteWorker> members = properties.worker().url().stream().map(connect).toList();
+    private static WorkerPool pool(
+            GatewayProperties properties, WorkerType type, List<String> urls, Function<String, RemoteWorker> connect) {
+        List<RemoteWorker> members = urls.stream().map(connect).toList();
         var pool = new WorkerPool(
                 members,
-                properties.maxConcurrentBatchesPerWorker(),
+                properties.maxConcurrentBatchesPerWorker(type),
                 properties.worker().maxConsecutiveTimeouts(),
                 properties.worker().backOff(),
                 MAX_BACK_OFF,
@@ -51,16 +75,13 @@ class WorkerConfiguration {
         return pool;
     }
 
-    private static WorkerEndpoint endpoint(GatewayProperties.Worker worker, String url) {
-        return new WorkerEndpoint(url, worker.apiKey(), worker.connectTimeout(), worker.timeout());
-    }
-
     /** Readiness's {@code worker} component (the bean name minus "HealthIndicator"). */
     @Bean
     HealthIndicator workerHealthIndicator(WorkerApi worker) {
-        if (worker instanceof WorkerPool pool) {
-            return new WorkerReadiness(pool);
-        }
-        return () -> Health.up().withDetail("model", worker.model()).build();
+        return switch (worker) {
+            case WorkerPool pool -> new WorkerReadiness(Map.of(pool.model(), pool));
+            case ModelRouter router -> new WorkerReadiness(router.byModel());
+            default -> () -> Health.up().withDetail("model", worker.model()).build();
+        };
     }
 }

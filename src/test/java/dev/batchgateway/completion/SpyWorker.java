@@ -3,7 +3,10 @@ package dev.batchgateway.completion;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
-/** A worker that answers every prompt with "completed: prompt" and records every batch it was given. */
+/**
+ * A worker that answers every prompt with "completed: prompt" (a chat: its last message) and records every batch it was
+ * given.
+ */
 public class SpyWorker implements WorkerApi {
 
     public final List<Batch> batches = new CopyOnWriteArrayList<>();
@@ -11,6 +14,9 @@ public class SpyWorker implements WorkerApi {
     @Override
     public List<WorkerOutcome> complete(Batch batch) {
         batches.add(batch);
+        if (batch.isChat()) {
+            return batch.chats().stream().<WorkerOutcome>map(chat -> answer(chat.messages().getLast().content())).toList();
+        }
         return batch.prompts().stream().<WorkerOutcome>map(SpyWorker::answer).toList();
     }
 
@@ -23,6 +29,11 @@ public class SpyWorker implements WorkerApi {
     public static WorkerOutcome.Generated answer(String prompt) {
         return new WorkerOutcome.Generated(
                 "completed: " + prompt, new TokenUsage(prompt.length(), prompt.length() % 7 + 1), FinishReason.STOP);
+    }
+
+    /** What this worker answers to a text prompt. */
+    public static WorkerOutcome.Generated answer(Prompt prompt) {
+        return answer(((Prompt.Text) prompt).text());
     }
 
     public List<Integer> batchSizes() {

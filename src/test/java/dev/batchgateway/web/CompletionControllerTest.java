@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
+import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.WorkerException;
 import java.time.Duration;
 import org.junit.jupiter.api.BeforeEach;
@@ -57,7 +58,7 @@ class CompletionControllerTest {
         assertThat(result).hasStatusOk().hasContentType(MediaType.APPLICATION_JSON);
         var request = scheduler.requests.getFirst();
         assertThat(request.userId()).isEqualTo(42);
-        assertThat(request.prompt()).isEqualTo("hello");
+        assertThat(request.prompt()).isEqualTo(new Prompt.Text("hello"));
         assertThat(request.parameters().maxTokens()).isEqualTo(64);
         assertThat(result).bodyJson().isLenientlyEqualTo("""
                 {"completion": "echo: hello", "prompt_tokens": 5, "completion_tokens": 64, "tokens": 69,

@@ -3,6 +3,7 @@ package dev.batchgateway.web;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.SchedulerApi;
 import dev.batchgateway.completion.TokenUsage;
 import java.time.Duration;
@@ -48,10 +49,14 @@ public class StubScheduler implements SchedulerApi {
         if (failure != null) {
             return CompletableFuture.failedFuture(failure);
         }
+        String text = switch (request.prompt()) {
+            case Prompt.Text prompt -> prompt.text();
+            case Prompt.Chat chat -> chat.messages().getLast().content();
+        };
         return CompletableFuture.completedFuture(new Completion(
                 request.requestId(),
-                "echo: " + request.prompt(),
-                new TokenUsage(request.prompt().length(), request.parameters().maxTokens()),
+                "echo: " + text,
+                new TokenUsage(text.length(), request.parameters().maxTokens()),
                 FinishReason.STOP));
     }
 }

@@ -22,6 +22,8 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * A vLLM OpenAI-compatible server on WireMock that really completes, and fails the way vLLM does (SERVERS.md):
  * <ul>
+ *   <li>{@code /v1/chat/completions} answers one conversation: its last message upper-cased, counted as below, with 2
+ *       prompt tokens more per message for the chat template.
  *   <li>{@code /v1/completions} takes {@code prompt} as a string or a list. For each prompt it answers the prompt
  *       upper-cased, with one prompt token per word and one completion token per character of the prompt's first word,
  *       cut to {@code max_tokens} — so every prompt has its own counts. Choices come back in reverse order, as a server
@@ -62,6 +64,18 @@ public final class FakeVllm implements AutoCloseable {
 
     public WireMockServer server() {
         return server;
+    }
+
+    /** The message lists of every /v1/chat/completions call so far, each message as "role: content". */
+    public List<List<String>> chats() {
+        List<List<String>> chats = new ArrayList<>();
+        for (var request : server.findAll(postRequestedFor(urlEqualTo("/v1/chat/completions")))) {
+            List<String> messages = new ArrayList<>();
+            JSON.readTree(request.getBodyAsString()).get("messages")
+                    .forEach(message -> messages.add(message.get("role").asString() + ": " + message.get("content").asString()));
+            chats.add(messages);
+        }
+        return chats;
     }
 
     /** The prompt lists of every /v1/completions call so far (a string prompt as a list of one). */
@@ -119,6 +133,9 @@ public final class FakeVllm implements AutoCloseable {
                         "id", servedModel, "object", "model", "created", 1_700_000_000, "owned_by", "vllm",
                         "root", servedModel, "max_model_len", maxModelLen))));
             }
+            if (request.getUrl().equals("/v1/chat/completions")) {
+                return chat(JSON.readTree(request.getBodyAsString()));
+            }
             if (!request.getUrl().equals("/v1/completions")) {
                 return error(404, "NotFoundError", "Not Found");
             }
@@ -170,6 +187,36 @@ public final class FakeVllm implements AutoCloseable {
                             "prompt_tokens", promptTotal,
                             "completion_tokens", completionTotal,
                             "total_tokens", promptTotal + completionTotal)));
+        }
+
+        /** A chat: the last message upper-cased; prompt tokens = every message's words plus 2 per message (template). */
+        private ResponseDefinition chat(JsonNode body) {
+            String model = body.get("model").asString();
+            if (!model.equals(servedModel)) {
+                return error(404, "NotFoundError", "The model `" + model + "` does not exist.");
+            }
+            int maxTokens = body.has("max_tokens") && !body.get("max_tokens").isNull() ? body.get("max_tokens").asInt() : 16;
+            int promptTokens = 0;
+            String last = "";
+            for (JsonNode message : body.get("messages")) {
+                last = message.get("content").asString();
+                promptTokens += promptTokens(last) + 2;
+            }
+            int completionTokens = completionTokens(last, maxTokens);
+            Map<String, Object> choice = new HashMap<>();
+            choice.put("index", 0);
+            choice.put("message", Map.of("role", "assistant", "content", last.toUpperCase()));
+            choice.put("logprobs", null);
+            choice.put("finish_reason", completionTokens == maxTokens ? "length" : "stop");
+            return answer(200, Map.of(
+                    "id", "chatcmpl-fake",
+                    "object", "chat.completion",
+                    "model", model,
+                    "choices", List.of(choice),
+                    "usage", Map.of(
+                            "prompt_tokens", promptTokens,
+                            "completion_tokens", completionTokens,
+                            "total_tokens", promptTokens + completionTokens)));
         }
 
         private static ResponseDefinition error(int status, String type, String message) {

@@ -18,6 +18,7 @@ import com.sun.net.httpserver.HttpServer;
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
@@ -199,6 +200,42 @@ class OllamaWorkerTest {
         ollama.verify(postRequestedFor(urlEqualTo("/api/generate")).withRequestBody(equalToJson("""
                 {"model":"llama3.2:1b","prompt":"Why is the sky blue?","raw":true,"think":false,"stream":false,
                  "options":{"num_predict":16}}""")));
+    }
+
+    @Test
+    void samplingSettingsGoIntoOllamasOptionsAndOnlyThoseThatAreSet() {
+        stubGenerate("p", "P", 1, 1, "stop");
+
+        worker.complete(new Batch(1, new GenerationParameters(null, 8, 0.2, 0.5, List.of("\n\n", "END"), 42L), List.of("p")));
+        worker.complete(new Batch(2, new GenerationParameters(null, 8, null, 0.5, List.of(), null), List.of("p")));
+
+        ollama.verify(postRequestedFor(urlEqualTo("/api/generate")).withRequestBody(equalToJson("""
+                {"model":"llama3.2:1b","prompt":"p","raw":true,"think":false,"stream":false,
+                 "options":{"num_predict":8,"temperature":0.2,"top_p":0.5,"stop":["\\n\\n","END"],"seed":42}}""")));
+        ollama.verify(postRequestedFor(urlEqualTo("/api/generate")).withRequestBody(equalToJson("""
+                {"model":"llama3.2:1b","prompt":"p","raw":true,"think":false,"stream":false,
+                 "options":{"num_predict":8,"top_p":0.5}}""")));
+    }
+
+    @Test
+    void aBatchOfChatsIsOneApiChatCallPerConversationWithItsMessagesAndWithoutThinking() {
+        // Given Ollama answering chats
+        ollama.stubFor(post("/api/chat").willReturn(okJson("""
+                {"model":"llama3.2:1b","created_at":"2026-11-24T08:00:00Z",
+                 "message":{"role":"assistant","content":"Blue."},"done":true,"done_reason":"stop",
+                 "prompt_eval_count":26,"eval_count":3}""")));
+        var chat = new Prompt.Chat(List.of(new Prompt.Message("system", "Be brief."), new Prompt.Message("user", "Sky colour?")));
+
+        // When a batch of two chats is completed
+        var outcomes = worker.complete(Batch.ofChats(1, new GenerationParameters(16), List.of(chat, chat)));
+
+        // Then each has the assistant's message and Ollama's counts
+        assertThat(outcomes).containsExactly(
+                new WorkerOutcome.Generated("Blue.", new TokenUsage(26, 3), FinishReason.STOP),
+                new WorkerOutcome.Generated("Blue.", new TokenUsage(26, 3), FinishReason.STOP));
+        ollama.verify(2, postRequestedFor(urlEqualTo("/api/chat")).withRequestBody(equalToJson("""
+                {"model":"llama3.2:1b","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Sky colour?"}],
+                 "think":false,"stream":false,"options":{"num_predict":16}}""")));
     }
 
     @Test

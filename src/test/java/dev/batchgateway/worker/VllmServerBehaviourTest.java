@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
@@ -163,6 +164,22 @@ class VllmServerBehaviourTest {
         assertThat(vllm.calls()).hasSize(4).first().isEqualTo(List.of("one two", "three"));
         assertThat(vllm.calls().subList(1, 4)).containsExactlyInAnyOrder(List.of("one two"), List.of("three"), List.of("four"));
         assertThat(resent).isEmpty();
+    }
+
+    @Test
+    void aBatchOfChatsIsOneChatCallPerConversationEachBilledItsOwnUsage() {
+        var shortChat = new Prompt.Chat(List.of(new Prompt.Message("user", "hi")));
+        var longChat = new Prompt.Chat(List.of(
+                new Prompt.Message("system", "be kind"), new Prompt.Message("user", "tell me a story")));
+
+        List<WorkerOutcome> outcomes = worker.complete(Batch.ofChats(1, new GenerationParameters(3), List.of(shortChat, longChat)));
+
+        assertThat(outcomes).containsExactly(
+                new WorkerOutcome.Generated("HI", new TokenUsage(1 + 2, 2), FinishReason.STOP),
+                new WorkerOutcome.Generated("TELL ME A STORY", new TokenUsage(2 + 2 + 4 + 2, 3), FinishReason.LENGTH));
+        assertThat(vllm.chats()).containsExactlyInAnyOrder(
+                List.of("user: hi"), List.of("system: be kind", "user: tell me a story"));
+        assertThat(vllm.calls()).isEmpty();
     }
 
     @Test

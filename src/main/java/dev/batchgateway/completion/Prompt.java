@@ -1,0 +1,43 @@
+package dev.batchgateway.completion;
+
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+
+/** What a caller asks the model to continue: a text, or a chat whose next assistant message is wanted. */
+public sealed interface Prompt {
+
+    /** A text to continue, as vLLM's {@code /v1/completions} and Ollama's raw {@code /api/generate} take it. */
+    record Text(String text) implements Prompt {
+        public Text {
+            if (text == null || text.isBlank()) {
+                throw new IllegalArgumentException("a prompt must not be blank");
+            }
+        }
+    }
+
+    /**
+     * A conversation, completed by the worker's chat endpoint with the model's own chat template (vLLM's
+     * {@code /v1/chat/completions}, Ollama's {@code /api/chat}).
+     */
+    record Chat(List<Message> messages) implements Prompt {
+        public Chat {
+            messages = List.copyOf(messages);
+            if (messages.isEmpty()) {
+                throw new IllegalArgumentException("a chat holds at least one message");
+            }
+        }
+    }
+
+    /** One message of a chat: its author's role ({@code system}, {@code user} or {@code assistant}) and its text. */
+    record Message(String role, String content) {
+        public static final Set<String> ROLES = Set.of("system", "user", "assistant");
+
+        public Message {
+            if (!ROLES.contains(role)) {
+                throw new IllegalArgumentException("a message's role is system, user or assistant, was " + role);
+            }
+            Objects.requireNonNull(content, "content");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+package dev.batchgateway.web;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.completion.CallerPresence;
+import dev.batchgateway.completion.Completion;
+import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.Prompt;
+import dev.batchgateway.completion.SchedulerApi;
+import jakarta.servlet.http.HttpServletRequest;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The OpenAI-compatible API, a second web adapter on the same {@link SchedulerApi} port as {@code /complete}: every
+ * prompt of a request joins the batcher as its own request, batched, limited and billed exactly like {@code /complete},
+ * and the answer is OpenAI's: {@code GET /v1/models}, {@code POST /v1/completions} and {@code POST /v1/chat/completions}.
+ * A chat goes to the worker's chat endpoint, which applies the model's chat template.
+ *
+ * <p>A request with several prompts is answered when all of them are. When one fails, the request fails with its
+ * error: the prompts still waiting are dropped, and those already served are billed (the worker spent their tokens).
+ *
+ * <p>{@code "stream": true} answers OpenAI's {@code text/event-stream} chunk format, each prompt's text in one chunk once
+ * the batch is done (the streaming issue makes the chunks arrive as they are generated), then a usage chunk when
+ * {@code stream_options.include_usage} asks for it, then {@code data: [DONE]}.
+ */
+@RestController
+class OpenAiController {
+
+    private static final MediaType EVENT_STREAM = MediaType.TEXT_EVENT_STREAM;
+
+    private final SchedulerApi scheduler;
+    private final OpenAiRequestReader reader;
+    private final List<String> models;
+    private final long created = Instant.now().getEpochSecond();
+    private final JsonMapper json = JsonMapper.builder().build();
+
+    OpenAiController(SchedulerApi scheduler, GatewayProperties properties) {
+        this.scheduler = scheduler;
+        this.models = properties.servedModels();
+        this.reader = new OpenAiRequestReader(
+                new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), models),
+                properties.maxTokens(),
+                models);
+    }
+
+    record Model(String id, String object, long created, @JsonProperty("owned_by") String ownedBy) {}
+
+    record ModelList(String object, List<Model> data) {}
+
+    @GetMapping(path = "/v1/models", produces = MediaType.APPLICATION_JSON_VALUE)
+    ModelList models() {
+        return new ModelList("list", models.stream().map(model -> new Model(model, "model", created, "batch-gateway")).toList());
+    }
+
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record Choice(String text, int index, Object logprobs, @JsonProperty("finish_reason") String finishReason) {}
+
+    record Usage(
+            @JsonProperty("prompt_tokens") long promptTokens,
+            @JsonProperty("completion_tokens") long completionTokens,
+            @JsonProperty("total_tokens") long totalTokens) {}
+
+    @JsonInclude(JsonInclude.Include.NON_ABSENT)
+    record CompletionsAnswer(String id, String object, long created, String model, List<Choice> choices, Usage usage) {}
+
+    /** OpenAI's answer message: {@code refusal} is required and null (a model served here does not refuse by API). */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record Message(String role, String content, String refusal) {}
+
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    record Delta(String role, String content) {}
+
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record ChatChoice(int index, Message message, Object logprobs, @JsonProperty("finish_reason") String finishReason) {}
+
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record ChunkChoice(int index, Delta delta, Object logprobs, @JsonProperty("finish_reason") String finishReason) {}
+
+    @JsonInclude(JsonInclude.Include.NON_ABSENT)
+    record ChatAnswer(String id, String object, long created, String model, List<?> choices, Usage usage) {}
+
+    @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
+    CompletableFuture<ResponseEntity<?>> completions(@RequestBody JsonNode body, HttpServletRequest http) {
+        var asked = reader.completions(body);
+        String model = asked.parameters().model();
+        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
+        return submit(asked, body, http).thenApply(answers -> {
+            List<Choice> choices = new ArrayList<>(answers.size());
+            for (int i = 0; i < answers.size(); i++) {
+                choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
+            }
+            Usage usage = usage(answers);
+            if (!asked.stream()) {
+                return ResponseEntity.ok()
+                        .contentType(MediaType.APPLICATION_JSON)
+                        .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage));
+            }
+            long now = created();
+            List<Object> chunks = new ArrayList<>();
+            for (Choice choice : choices) {
+                chunks.add(new CompletionsAnswer(id, "text_completion", now, model, List.of(choice), null));
+            }
+            if (asked.includeUsage()) {
+                chunks.add(new CompletionsAnswer(id, "text_completion", now, model, List.of(), usage));
+            }
+            return events(chunks);
+        });
+    }
+
+    @PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
+    CompletableFuture<ResponseEntity<?>> chatCompletions(@RequestBody JsonNode body, HttpServletRequest http) {
+        var asked = reader.chat(body);
+        String model = asked.parameters().model();
+        String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
+        return submit(asked, body, http).thenApply(answers -> {
+            Completion answer = answers.getFirst();
+            String finishReason = finishReason(answer.finishReason());
+            if (!asked.stream()) {
+                var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason);
+                return ResponseEntity.ok()
+                        .contentType(MediaType.APPLICATION_JSON)
+                        .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers)));
+            }
+            long now = created();
+            String object = "chat.completion.chunk";
+            List<Object> chunks = new ArrayList<>();
+            chunks.add(new ChatAnswer(id, object, now, model,
+                    List.of(new ChunkChoice(0, new Delta("assistant", answer.text()), null, null)), null));
+            chunks.add(new ChatAnswer(id, object, now, model,
+                    List.of(new ChunkChoice(0, new Delta(null, null), null, finishReason)), null));
+            if (asked.includeUsage()) {
+                chunks.add(new ChatAnswer(id, object, now, model, List.of(), usage(answers)));
+            }
+            return events(chunks);
+        });
+    }
+
+    /**
+     * Submits every prompt as its own request and completes with their completions in order, or with the first failure
+     * (the prompts still waiting are then dropped).
+     */
+    private CompletableFuture<List<Completion>> submit(
+            OpenAiRequestReader.Completions asked, JsonNode body, HttpServletRequest http) {
+        long user = billedUser(body.get("user"));
+        // a caller that has gone is dropped from every batch its prompts wait for
+        CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
+                ? probe
+                : CallerPresence.ASSUMED;
+        List<CompletableFuture<Completion>> completions = new ArrayList<>(asked.prompts().size());
+        for (Prompt prompt : asked.prompts()) {
+            var request = new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters());
+            completions.add(scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller));
+        }
+        return CompletableFuture.allOf(completions.toArray(CompletableFuture[]::new))
+                .handle((done, failure) -> {
+                    if (caller instanceof ConnectionProbe probe) {
+                        probe.answered(); // from here on the connection belongs to the container again
+                    }
+                    if (failure != null) {
+                        completions.forEach(pending -> pending.cancel(false));
+                        Throwable cause = failure instanceof CompletionException wrapped && wrapped.getCause() != null
+                                ? wrapped.getCause()
+                                : failure;
+                        if (cause instanceof CancellationException) {
+                            throw new CallerGoneException();
+                        }
+                        throw cause instanceof RuntimeException known ? known : new CompletionException(cause);
+                    }
+                    return completions.stream().map(CompletableFuture::join).toList();
+                });
+    }
+
+    private static Usage usage(List<Completion> answers) {
+        return new Usage(
+                answers.stream().mapToLong(a -> a.usage().promptTokens()).sum(),
+                answers.stream().mapToLong(a -> a.usage().completionTokens()).sum(),
+                answers.stream().mapToLong(a -> a.usage().totalTokens()).sum());
+    }
+
+    /** Server-sent events: one {@code data:} line per chunk, then {@code data: [DONE]}. */
+    private ResponseEntity<?> events(List<Object> chunks) {
+        StringBuilder events = new StringBuilder();
+        for (Object chunk : chunks) {
+            events.append("data: ").append(json.writeValueAsString(chunk)).append("\n\n");
+        }
+        events.append("data: [DONE]\n\n");
+        return ResponseEntity.ok()
+                .contentType(EVENT_STREAM)
+                .header(HttpHeaders.CACHE_CONTROL, "no-cache")
+                .body(events.toString());
+    }
+
+    private static long created() {
+        return Instant.now().getEpochSecond();
+    }
+
+    /** OpenAI's words: stop and length; an aborted generation is OpenAI's stop too, with its partial text. */
+    private static String finishReason(FinishReason reason) {
+        return reason == FinishReason.LENGTH ? "length" : "stop";
+    }
+
+    /**
+     * The user to bill. Without API keys ({@code GATEWAY_AUTH=none}, behind a trusted proxy) OpenAI's {@code user}
+     * field carries the numeric user id, as {@code user_id} does on {@code /complete}.
+     */
+    private static long billedUser(JsonNode user) {
+        if (user != null && user.isString()) {
+            try {
+                long id = Long.parseLong(user.stringValue());
+                if (id >= 1) {
+                    return id;
+                }
+            } catch (NumberFormatException notAnId) {
+                // refused below
+            }
+        }
+        throw OpenAiError.invalid("user", "user must be the numeric id of the user to bill, as a string");
+    }
+}

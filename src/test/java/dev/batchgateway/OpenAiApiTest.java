@@ -1,0 +1,334 @@
+package dev.batchgateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.errors.BadRequestException;
+import com.openai.errors.NotFoundException;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionChunk;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.chat.completions.ChatCompletionStreamOptions;
+import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionChoice;
+import com.openai.models.completions.CompletionCreateParams;
+import dev.batchgateway.worker.FakeVllm;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The OpenAI-compatible API, driven by the official OpenAI Java SDK (a client nobody here wrote) and by plain HTTP where
+ * the wire matters, against the whole gateway in front of a fake vLLM, with a real PostgreSQL.
+ */
+@SpringBootTest(
+        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"gateway.worker.type=vllm", "gateway.worker.model=" + OpenAiApiTest.MODEL,
+                "gateway.batch.size=8", "gateway.batch.max-wait=200ms"})
+class OpenAiApiTest {
+
+    static final String MODEL = "Qwen/Qwen2.5-1.5B-Instruct";
+    static final FakeVllm vllm = new FakeVllm(MODEL);
+
+    @DynamicPropertySource
+    static void properties(DynamicPropertyRegistry registry) {
+        TestDatabase.register(registry);
+        registry.add("gateway.worker.url", vllm::url);
+    }
+
+    @AfterAll
+    static void stopVllm() {
+        vllm.close();
+    }
+
+    @LocalServerPort
+    int port;
+
+    @Autowired
+    JdbcClient jdbc;
+
+    private final JsonMapper json = JsonMapper.builder().build();
+    private final HttpClient http = HttpClient.newHttpClient();
+    private OpenAIClient openAi;
+    private long user;
+
+    @BeforeEach
+    void connect() {
+        openAi = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey("unused").maxRetries(0).build();
+        user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
+        vllm.server().resetRequests();
+    }
+
+    private CompletionCreateParams.Builder completion(String prompt) {
+        return CompletionCreateParams.builder().model(MODEL).prompt(prompt).maxTokens(5).user(Long.toString(user));
+    }
+
+    @Test
+    void theModelListNamesTheServedModel() {
+        var models = openAi.models().list().data();
+
+        assertThat(models).singleElement().satisfies(model -> {
+            assertThat(model.id()).isEqualTo(MODEL);
+            assertThat(model.ownedBy()).isEqualTo("batch-gateway");
+        });
+    }
+
+    @Test
+    void eightSdkCallsAreOneWorkerCallAndEachIsBilledExactlyWhatTheSdkReports() throws Exception {
+        // Given eight SDK callers of one user with prompts of different lengths
+        List<String> prompts = new ArrayList<>();
+        for (int i = 1; i <= 8; i++) {
+            prompts.add("w".repeat(i) + " tail".repeat(i));
+        }
+
+        // When they call at once
+        List<Completion> answers = new ArrayList<>();
+        try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<Completion>> calls = prompts.stream()
+                    .map(prompt -> callers.submit(() -> openAi.completions().create(completion(prompt).build())))
+                    .toList();
+            for (var call : calls) {
+                answers.add(call.get(30, TimeUnit.SECONDS));
+            }
+        }
+
+        // Then the worker got one call with the eight prompts
+        assertThat(vllm.calls()).singleElement().satisfies(call -> assertThat(call).containsExactlyInAnyOrderElementsOf(prompts));
+
+        // And each caller got its text and the fake's exact counts, which are what the usage rows hold
+        long promptTokens = 0;
+        long completionTokens = 0;
+        for (int i = 0; i < 8; i++) {
+            Completion answer = answers.get(i);
+            String prompt = prompts.get(i);
+            assertThat(answer.id()).startsWith("cmpl-");
+            assertThat(answer.model()).isEqualTo(MODEL);
+            assertThat(answer.choices()).singleElement().satisfies(choice -> {
+                assertThat(choice.index()).isZero();
+                assertThat(choice.text()).isEqualTo(prompt.toUpperCase());
+            });
+            var usage = answer.usage().orElseThrow();
+            assertThat(usage.promptTokens()).isEqualTo(FakeVllm.promptTokens(prompts.get(i)));
+            assertThat(usage.completionTokens()).isEqualTo(FakeVllm.completionTokens(prompts.get(i), 5));
+            assertThat(usage.totalTokens()).isEqualTo(usage.promptTokens() + usage.completionTokens());
+            promptTokens += usage.promptTokens();
+            completionTokens += usage.completionTokens();
+        }
+        UsageRows.await(jdbc, user, 8);
+        var billed = jdbc.sql("SELECT sum(prompt_tokens), sum(completion_tokens) FROM token_usage WHERE user_id = ?")
+                .param(user)
+                .query((rs, n) -> List.of(rs.getLong(1), rs.getLong(2)))
+                .single();
+        assertThat(billed).containsExactly(promptTokens, completionTokens);
+    }
+
+    @Test
+    void anArrayOfTwentyPromptsIsSplitOverBatchesAndAnsweredInOneResponseInPromptOrder() {
+        // Given one call with twenty prompts
+        List<String> prompts = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            prompts.add("prompt" + "x".repeat(i));
+        }
+
+        // When it is made
+        Completion answer = openAi.completions().create(completion("unused")
+                .prompt(CompletionCreateParams.Prompt.ofArrayOfStrings(prompts))
+                .build());
+
+        // Then the choices come back with index 0…19, each with its own prompt's text, and the usage is their sum
+        assertThat(answer.choices()).extracting(CompletionChoice::index)
+                .containsExactlyElementsOf(java.util.stream.LongStream.range(0, 20).boxed().toList());
+        for (int i = 0; i < 20; i++) {
+            assertThat(answer.choices().get(i).text()).isEqualTo(prompts.get(i).toUpperCase());
+        }
+        assertThat(answer.usage().orElseThrow().promptTokens()).isEqualTo(20);
+
+        // And the prompts went to the worker in batches of at most eight
+        assertThat(vllm.calls()).hasSizeGreaterThanOrEqualTo(3).allSatisfy(call -> assertThat(call).hasSizeLessThanOrEqualTo(8));
+        assertThat(vllm.calls().stream().mapToInt(List::size).sum()).isEqualTo(20);
+    }
+
+    @Test
+    void aStreamedCompletionArrivesInOpenAisChunkFormatWithAUsageChunk() {
+        try (var stream = openAi.completions().createStreaming(completion("stream me please")
+                .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build())
+                .build())) {
+            List<Completion> chunks = stream.stream().toList();
+
+            assertThat(chunks).hasSize(2);
+            assertThat(chunks.getFirst().choices()).singleElement()
+                    .satisfies(choice -> assertThat(choice.text()).isEqualTo("STREAM ME PLEASE"));
+            assertThat(chunks.getLast().choices()).isEmpty();
+            assertThat(chunks.getLast().usage().orElseThrow().promptTokens()).isEqualTo(3);
+        }
+    }
+
+    @Test
+    void aChatGoesToTheWorkersChatEndpointWithItsMessagesAndIsBilledWhatTheSdkReports() throws Exception {
+        // When the SDK sends a conversation
+        ChatCompletion answer = openAi.chat().completions().create(ChatCompletionCreateParams.builder()
+                .model(MODEL)
+                .addSystemMessage("You are terse.")
+                .addUserMessage("name a colour")
+                .maxCompletionTokens(3)
+                .user(Long.toString(user))
+                .build());
+
+        // Then the worker's chat endpoint got the messages as they were
+        assertThat(vllm.chats()).containsExactly(List.of("system: You are terse.", "user: name a colour"));
+
+        // And the answer is OpenAI's chat shape with the worker's counts, which are what the usage row holds
+        assertThat(answer.id()).startsWith("chatcmpl-");
+        assertThat(answer.choices()).singleElement().satisfies(choice -> {
+            assertThat(choice.message().content()).hasValue("NAME A COLOUR");
+            assertThat(choice.finishReason()).isEqualTo(ChatCompletion.Choice.FinishReason.LENGTH);
+        });
+        var usage = answer.usage().orElseThrow();
+        assertThat(usage.promptTokens()).isEqualTo(3 + 2 + 3 + 2);
+        assertThat(usage.completionTokens()).isEqualTo(3);
+        UsageRows.await(jdbc, user, 1);
+        assertThat(jdbc.sql("SELECT prompt_tokens, completion_tokens FROM token_usage WHERE user_id = ?").param(user)
+                        .query((rs, n) -> List.of(rs.getLong(1), rs.getLong(2))).single())
+                .containsExactly(usage.promptTokens(), usage.completionTokens());
+    }
+
+    @Test
+    void aStreamedChatArrivesAsChunksWithTheRoleTheTextTheFinishReasonAndUsage() {
+        try (var stream = openAi.chat().completions().createStreaming(ChatCompletionCreateParams.builder()
+                .model(MODEL)
+                .addUserMessage("stream this chat")
+                .user(Long.toString(user))
+                .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build())
+                .build())) {
+            List<ChatCompletionChunk> chunks = stream.stream().toList();
+
+            String text = chunks.stream()
+                    .flatMap(chunk -> chunk.choices().stream())
+                    .map(choice -> choice.delta().content().orElse(""))
+                    .reduce("", String::concat);
+            assertThat(text).isEqualTo("STREAM THIS CHAT");
+            assertThat(chunks.stream().flatMap(chunk -> chunk.choices().stream())
+                    .filter(choice -> choice.finishReason().isPresent())).hasSize(1);
+            assertThat(chunks.getLast().choices()).isEmpty();
+            assertThat(chunks.getLast().usage().orElseThrow().promptTokens()).isEqualTo(3 + 2);
+        }
+    }
+
+    @Test
+    void chatMessagesThatAreNotTextAreRefusedNamingTheField() throws Exception {
+        var answer = post("/v1/chat/completions", """
+                {"model": "%s", "user": "%d", "messages": [{"role": "user", "content": [{"type": "image_url",
+                 "image_url": {"url": "http://x/y.png"}}]}]}""".formatted(MODEL, user));
+
+        assertThat(answer.statusCode()).as(answer.body()).isEqualTo(400);
+        assertThat(json.readTree(answer.body()).at("/error/param").asString()).isEqualTo("messages[0].content");
+        assertThat(vllm.chats()).isEmpty();
+    }
+
+    @Test
+    void anUnknownModelIsTheSdksNotFoundAndAnUnhonouredFieldItsBadRequestNamingTheField() {
+        assertThatThrownBy(() -> openAi.completions().create(completion("hi").model("gpt-4o").build()))
+                .isInstanceOfSatisfying(NotFoundException.class, e -> {
+                    assertThat(e.code()).hasValue("model_not_found");
+                    assertThat(e.param()).hasValue("model");
+                });
+        assertThatThrownBy(() -> openAi.completions().create(completion("hi").n(2).build()))
+                .isInstanceOfSatisfying(BadRequestException.class, e -> assertThat(e.param()).hasValue("n"));
+    }
+
+    @Test
+    void openAisDefaultValuesAreAcceptedAsLangChainSendsThem() throws Exception {
+        var answer = post("""
+                {"model": "%s", "prompt": "hello there", "max_tokens": 3, "n": 1, "echo": false, "best_of": 1,
+                 "frequency_penalty": 0, "presence_penalty": 0.0, "logprobs": null, "logit_bias": {}, "suffix": null,
+                 "temperature": 0.7, "top_p": 1, "stop": ["\\n"], "seed": 7, "stream": false, "user": "%d"}"""
+                .formatted(MODEL, user));
+
+        assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200);
+        JsonNode body = json.readTree(answer.body());
+        assertThat(body.get("object").asString()).isEqualTo("text_completion");
+        assertThat(body.at("/choices/0/logprobs").isNull()).isTrue();
+        assertThat(body.at("/choices/0/finish_reason").asString()).isEqualTo("length");
+
+        // And the sampling settings reached the worker with the batch
+        JsonNode sent = json.readTree(vllm.server().getAllServeEvents().getFirst().getRequest().getBodyAsString());
+        assertThat(sent.get("temperature").asDouble()).isEqualTo(0.7);
+        assertThat(sent.get("top_p").asDouble()).isEqualTo(1.0);
+        assertThat(sent.get("stop").get(0).asString()).isEqualTo("\n");
+        assertThat(sent.get("seed").asLong()).isEqualTo(7);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            "\"frequency_penalty\": 0.5 | frequency_penalty",
+            "\"echo\": true | echo",
+            "\"logprobs\": 2 | logprobs",
+            "\"functions\": [] | functions",
+            "\"n\": 3 | n",
+            "\"temperature\": 3 | temperature",
+            "\"temperature\": \"hot\" | temperature",
+            "\"top_p\": 0 | top_p",
+            "\"stop\": [\"a\",\"b\",\"c\",\"d\",\"e\"] | stop",
+            "\"seed\": 1.5 | seed",
+            "\"max_tokens\": 0 | max_tokens",
+            "\"stream\": \"yes\" | stream",
+            "\"stream_options\": {\"include_usage\": true} | stream_options",
+            "\"prompt\": [] | prompt",
+            "\"prompt\": [[1,2,3]] | prompt",
+            "\"prompt\": 42 | prompt",
+    })
+    void aFieldTheGatewayDoesNotHonourOrAWrongTypeIs400InOpenAisShapeNamingIt(String field, String param) throws Exception {
+        String prompt = param.equals("prompt") ? "" : "\"prompt\": \"hello\", ";
+        var answer = post("""
+                {"model": "%s", %s"user": "%d", %s}""".formatted(MODEL, prompt, user, field));
+
+        assertThat(answer.statusCode()).as(answer.body()).isEqualTo(400);
+        JsonNode error = json.readTree(answer.body()).get("error");
+        assertThat(error.get("type").asString()).isEqualTo("invalid_request_error");
+        assertThat(error.get("param").asString()).isEqualTo(param);
+        assertThat(error.get("message").asString()).isNotBlank();
+        assertThat(vllm.calls()).isEmpty();
+    }
+
+    @Test
+    void invalidJsonIs400InOpenAisShape() throws Exception {
+        var answer = post("{\"model\": ");
+
+        assertThat(answer.statusCode()).isEqualTo(400);
+        assertThat(json.readTree(answer.body()).at("/error/type").asString()).isEqualTo("invalid_request_error");
+    }
+
+    private HttpResponse<String> post(String body) throws Exception {
+        return post("/v1/completions", body);
+    }
+
+    private HttpResponse<String> post(String path, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + path))
+                        .header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString(body))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+}
