@@ -5,7 +5,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -268,7 +267,7 @@ public final class UsageLedger {
     }
 
     private Duration sleep(Duration backoff) throws InterruptedException {
-        TimeUnit.NANOSECONDS.sleep(backoff.toNanos());
+        ticker.sleep(backoff);
         Duration doubled = backoff.multipliedBy(2);
         return doubled.compareTo(maxBackoff) > 0 ? maxBackoff : doubled;
     }

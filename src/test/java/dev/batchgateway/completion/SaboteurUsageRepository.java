@@ -31,6 +31,11 @@ public class SaboteurUsageRepository extends SpyUsageRepository {
         return new SaboteurUsageRepository(0, refused);
     }
 
+    /** From now on, away for the next {@code calls} calls. */
+    public void goAwayFor(int calls) {
+        outagesLeft.set(calls);
+    }
+
     @Override
     public void record(List<UsageRecord> rows) {
         if (outagesLeft.getAndUpdate(left -> left == Integer.MAX_VALUE ? left : Math.max(0, left - 1)) > 0) {

@@ -94,6 +94,137 @@ class SchedulerTest {
     }
 
     @Test
+    void maxWaitIsCountedFromTheFirstRequestOfABatchNotTheNewest() throws Exception {
+        // Given a scheduler whose clock stands still, with a max-wait of 50 ms
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofMillis(50)), frozen);
+
+        // When a first request arrives, a second 30 ms later, and 20 ms more pass
+        var first = scheduler.submit(request("first"));
+        awaitCondition(() -> scheduler.queued() == 1);
+        frozen.advance(Duration.ofMillis(30));
+        var second = scheduler.submit(request("second"));
+        frozen.advance(Duration.ofMillis(20));
+
+        // Then both leave together now, when the first has waited its 50 ms (the second only 20)
+        await(first);
+        await(second);
+        assertThat(worker.batchSizes()).containsExactly(2);
+    }
+
+    @Test
+    void onARealClockAPartialBatchLeavesWhenItsFirstRequestHasWaitedNotLater() throws Exception {
+        // Given a real clock and a max-wait of 2 s
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofSeconds(2)), Ticker.system());
+
+        // When a first request arrives, and a second 1.5 s later
+        long started = System.nanoTime();
+        var first = scheduler.submit(request("first"));
+        Thread.sleep(1500); // the arrival pattern under test, not a synchronisation
+        scheduler.submit(request("second"));
+        await(first);
+
+        // Then the batch left about 2 s after the first arrived, not 2 s after the second (3.5 s); 1 s of slack
+        assertThat(Duration.ofNanos(System.nanoTime() - started))
+                .isGreaterThanOrEqualTo(Duration.ofSeconds(2))
+                .isLessThan(Duration.ofSeconds(3));
+        assertThat(worker.batchSizes()).containsExactly(2);
+    }
+
+    @Test
+    void aBatchWithOneFailedPromptAnswersEachCallerItsOwnOutcomeAndBillsOnlyTheServed() throws Exception {
+        // Given a worker that fails the second prompt of a batch alone (as a fan-out to Ollama does)
+        var refused = new WorkerException.Rejected("prompt too long");
+        WorkerApi worker = new SpyWorker() {
+            @Override
+            public List<WorkerOutcome> complete(Batch batch) {
+                var answers = new java.util.ArrayList<>(super.complete(batch));
+                answers.set(1, new WorkerOutcome.Failed(refused));
+                return answers;
+            }
+        };
+        var ledger = new UsageLedger(usage, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(100), Ticker.system(), UsageEvents.NONE)
+                .start();
+        var scheduler = new Scheduler(worker, ledger, policy(3, Duration.ofSeconds(30)), Ticker.system(), Clock.systemUTC(),
+                SchedulerEvents.NONE).start();
+
+        // When three requests make one batch
+        var requests = List.of(request("one"), request("two"), request("three"));
+        var completions = requests.stream().map(scheduler::submit).toList();
+
+        // Then the first and third get their completions, the second its own failure
+        assertThat(await(completions.get(0)).text()).isEqualTo("completed: one");
+        assertThat(await(completions.get(2)).text()).isEqualTo("completed: three");
+        assertThatThrownBy(() -> await(completions.get(1))).hasCause(refused);
+
+        // And once the ledger has settled, exactly the two served requests are billed
+        scheduler.shutdown(Duration.ofSeconds(SLACK_SECONDS));
+        ledger.close(Duration.ofSeconds(SLACK_SECONDS));
+        assertThat(usage.rows).extracting(UsageRecord::requestId)
+                .containsExactlyInAnyOrder(requests.get(0).requestId(), requests.get(2).requestId());
+    }
+
+    @Test
+    void theGatewaysRequestTimeoutEndsARequestWhoseCallerGaveNone() throws Exception {
+        // Given a worker that hangs, and a gateway request timeout of 1 s
+        var worker = new SaboteurWorker(SaboteurWorker.Sabotage.HANG);
+        var scheduler = start(worker, new SchedulerPolicy(1, Duration.ZERO, 4, 100, Duration.ofSeconds(1), Duration.ofSeconds(60)));
+
+        // When a request comes without a timeout of its own
+        long started = System.nanoTime();
+        var completion = scheduler.submit(request("slow"));
+
+        // Then it ends with the gateway's deadline, about a second later (slack for a loaded machine, not ten times)
+        assertThatThrownBy(() -> await(completion))
+                .cause().isInstanceOf(DeadlineExceededException.class)
+                .hasMessage("the request was not completed within 1000 ms");
+        assertThat(Duration.ofNanos(System.nanoTime() - started))
+                .isGreaterThanOrEqualTo(Duration.ofMillis(900))
+                .isLessThan(Duration.ofSeconds(8));
+    }
+
+    @Test
+    void aRequestSubmittedWhileShutdownBeginsIsNeverLeftUnanswered() throws Exception {
+        // Given schedulers shutting down while callers keep submitting (the race the submit re-check closes)
+        for (int round = 0; round < 30; round++) {
+            var worker = new SpyWorker();
+            var ledger = new UsageLedger(usage, 100_000, 1000, Duration.ofMillis(10), Duration.ofMillis(100), Ticker.system(),
+                    UsageEvents.NONE).start();
+            var scheduler = new Scheduler(worker, ledger,
+                    new SchedulerPolicy(8, Duration.ofSeconds(30), 4, 100_000, Duration.ofSeconds(60), Duration.ofSeconds(60)),
+                    Ticker.system(), Clock.systemUTC(), SchedulerEvents.NONE).start();
+            List<CompletableFuture<Completion>> taken = new java.util.concurrent.CopyOnWriteArrayList<>();
+            var submitting = new java.util.concurrent.CountDownLatch(2);
+            try (var callers = Executors.newVirtualThreadPerTaskExecutor()) {
+                for (int caller = 0; caller < 2; caller++) {
+                    callers.submit(() -> {
+                        submitting.countDown();
+                        while (true) {
+                            try {
+                                taken.add(scheduler.submit(request("racing")));
+                            } catch (CompletionRejectedException shuttingDown) {
+                                return;
+                            }
+                        }
+                    });
+                }
+                submitting.await();
+
+                // When the scheduler shuts down meanwhile
+                scheduler.shutdown(Duration.ofSeconds(SLACK_SECONDS));
+            }
+
+            // Then every request it took was answered: served in the last batch, or turned away; none waits on
+            for (var completion : taken) {
+                assertThat(completion.handle((served, turnedAway) -> true).get(SLACK_SECONDS, TimeUnit.SECONDS))
+                        .as("round %d", round).isTrue();
+            }
+            ledger.close(Duration.ofSeconds(SLACK_SECONDS));
+        }
+    }
+
+    @Test
     void twentyRequestsMakeTwoFullBatchesAndOnePartial() throws Exception {
         // Given a scheduler whose clock stands still
         var worker = new SpyWorker();

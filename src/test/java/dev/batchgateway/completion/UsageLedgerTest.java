@@ -88,28 +88,52 @@ class UsageLedgerTest {
     }
 
     @Test
-    void retriesBackOffExponentiallyUpToTheLongestWait() throws Exception {
-        // Given a store that is away for six calls, and back-off of 20 ms doubling up to 80 ms
-        var attempts = new CopyOnWriteArrayList<Long>();
-        var away = SaboteurUsageRepository.awayFor(6);
-        UsageRepository store = rows -> {
-            attempts.add(System.nanoTime());
-            away.record(rows);
-        };
-        var ledger = track(new UsageLedger(store, 1000, 1000, Duration.ofMillis(20), Duration.ofMillis(80),
-                Ticker.system(), events).start());
+    void retriesBackOffExponentiallyUpToTheLongestWaitAndStartAgainAfterASuccess() throws Exception {
+        // Given a store that is away for six calls, and back-off of 20 ms doubling up to 80 ms, on a ticker that notes waits
+        var ticker = new ManualTicker();
+        var store = SaboteurUsageRepository.awayFor(6);
+        var ledger = track(new UsageLedger(store, 1000, 1000, Duration.ofMillis(20), Duration.ofMillis(80), ticker, events).start());
 
         // When a row is recorded
         ledger.record(rows(1));
         awaitCondition(() -> ledger.pending() == 0);
 
-        // Then the waits between attempts were at least 20, 40, 80, 80, 80, 80 ms (never shorter; longer is allowed)
-        assertThat(attempts).hasSize(7);
-        long[] minimumMillis = {20, 40, 80, 80, 80, 80};
-        for (int i = 0; i < minimumMillis.length; i++) {
-            long waitedMillis = TimeUnit.NANOSECONDS.toMillis(attempts.get(i + 1) - attempts.get(i));
-            assertThat(waitedMillis).as("wait before attempt %d", i + 2).isGreaterThanOrEqualTo(minimumMillis[i]);
-        }
+        // Then the waits between the seven attempts were exactly 20, 40, 80, 80, 80, 80 ms
+        assertThat(ticker.sleeps).containsExactly(
+                Duration.ofMillis(20), Duration.ofMillis(40), Duration.ofMillis(80),
+                Duration.ofMillis(80), Duration.ofMillis(80), Duration.ofMillis(80));
+
+        // When, after that success, the store is away for two more calls
+        store.goAwayFor(2);
+        ledger.record(rows(1));
+        awaitCondition(() -> ledger.pending() == 0);
+
+        // Then the back-off started again from the first wait
+        assertThat(ticker.sleeps.subList(6, ticker.sleeps.size())).containsExactly(Duration.ofMillis(20), Duration.ofMillis(40));
+    }
+
+    @Test
+    void anUnexpectedFailureOfTheStoreIsRetriedNotTakenForARefusal() throws Exception {
+        // Given a store that throws something it does not declare, twice
+        var throwsLeft = new AtomicInteger(2);
+        var kept = new SpyUsageRepository();
+        UsageRepository store = rows -> {
+            if (throwsLeft.getAndDecrement() > 0) {
+                throw new IllegalStateException("driver bug");
+            }
+            kept.record(rows);
+        };
+        var ledger = track(new UsageLedger(store, 1000, 1000, Duration.ofMillis(1), Duration.ofMillis(2), new ManualTicker(), events).start());
+        var rows = rows(3);
+
+        // When rows are recorded
+        ledger.record(rows);
+        awaitCondition(() -> ledger.pending() == 0);
+
+        // Then they were kept and written in the end, none reported refused
+        assertThat(kept.rows).containsExactlyElementsOf(rows);
+        assertThat(events.rejected).isEmpty();
+        assertThat(events.failures).hasSize(2).allMatch(f -> f instanceof UsageWriteException.Recoverable);
     }
 
     @Test
@@ -247,21 +271,38 @@ class UsageLedgerTest {
 
     @Test
     void aLargeBacklogIsWrittenInBoundedWrites() throws Exception {
-        // Given 2,500 rows pending while the store was away once
-        var store = SaboteurUsageRepository.awayFor(1);
+        // Given a store that holds its first write until 2,500 more rows are pending
+        var entered = new CountDownLatch(1);
+        var gate = new CountDownLatch(1);
+        var store = new SpyUsageRepository() {
+            @Override
+            public void record(List<UsageRecord> rows) {
+                entered.countDown();
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new UsageWriteException.Recoverable("interrupted", e);
+                }
+                super.record(rows);
+            }
+        };
         var ledger = start(store, 10_000, 1000);
+        var all = new ArrayList<UsageRecord>(rows(5));
+        ledger.record(all);
+        assertThat(entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
 
-        // When they are recorded in batches of eight
-        var all = new ArrayList<UsageRecord>();
+        // When 2,500 rows arrive in batches of five meanwhile
         for (int i = 0; i < 2500 / 5; i++) {
             var batch = rows(5);
             all.addAll(batch);
             ledger.record(batch);
         }
+        gate.countDown();
 
-        // Then no write holds more than a thousand rows, and all are written once, in order
+        // Then they are written in writes of a thousand at most (the bound is reached), all once, in order
         awaitCondition(() -> ledger.pending() == 0);
-        assertThat(store.calls).allMatch(size -> size <= 1000);
+        assertThat(store.calls).containsExactly(5, 1000, 1000, 500);
         assertThat(store.rows).containsExactlyElementsOf(all);
     }
 

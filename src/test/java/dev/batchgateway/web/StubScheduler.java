@@ -1,5 +1,6 @@
 package dev.batchgateway.web;
 
+import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.FinishReason;
@@ -13,14 +14,19 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * Answers every request at once with "echo: prompt" and one token per character, unless told to refuse
- * ({@link #rejectWith}) or to fail ({@link #failWith}); records what it was asked.
+ * ({@link #rejectWith}), to fail ({@link #failWith}) or to hold its answers ({@link #hold}); records what it was asked,
+ * and the caller check each request came with.
  */
 public class StubScheduler implements SchedulerApi {
 
     public final List<CompletionRequest> requests = new CopyOnWriteArrayList<>();
     public final List<Duration> timeouts = new CopyOnWriteArrayList<>();
+    public final List<CallerPresence> callers = new CopyOnWriteArrayList<>();
+    /** The futures of the requests held unanswered, in order. */
+    public final List<CompletableFuture<Completion>> held = new CopyOnWriteArrayList<>();
     private volatile RuntimeException rejection;
     private volatile RuntimeException failure;
+    private volatile boolean holding;
 
     /** Makes {@code submit} throw, as the scheduler does when it does not take a request. */
     public void rejectWith(RuntimeException rejection) {
@@ -32,11 +38,25 @@ public class StubScheduler implements SchedulerApi {
         this.failure = failure;
     }
 
+    /** Makes the returned futures stay pending, in {@link #held}, until the test completes or the caller cancels them. */
+    public void hold() {
+        this.holding = true;
+    }
+
     public void reset() {
         requests.clear();
         timeouts.clear();
+        callers.clear();
+        held.clear();
         rejection = null;
         failure = null;
+        holding = false;
+    }
+
+    @Override
+    public CompletableFuture<Completion> submit(CompletionRequest request, Duration timeout, CallerPresence caller) {
+        callers.add(caller);
+        return submit(request, timeout);
     }
 
     @Override
@@ -48,6 +68,11 @@ public class StubScheduler implements SchedulerApi {
         }
         if (failure != null) {
             return CompletableFuture.failedFuture(failure);
+        }
+        if (holding) {
+            var pending = new CompletableFuture<Completion>();
+            held.add(pending);
+            return pending;
         }
         String text = switch (request.prompt()) {
             case Prompt.Text prompt -> prompt.text();
