@@ -2,6 +2,7 @@ package dev.batchgateway.architecture;
 
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -20,7 +21,7 @@ class ArchitectureTest {
 
     private static final String ROOT = "dev.batchgateway";
     private static final String PLANTED = "dev.batchgateway.architecture.planted";
-    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability");
+    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability", "keys");
 
     private static final JavaClasses MAIN = new ClassFileImporter()
             .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
@@ -35,6 +36,17 @@ class ArchitectureTest {
                 .because("the domain must not know Spring, JDBC, HTTP or any adapter");
     }
 
+    /**
+     * Identity (who is calling, API keys) is domain too: plain Java plus {@code java.security} for its digests and
+     * random keys, and independent of the scheduling domain, which never learns who calls.
+     */
+    static ArchRule identityIsPlainJava(String root) {
+        return classes().that().resideInAPackage(root + ".identity..")
+                .should().onlyDependOnClassesThat().resideInAnyPackage(
+                        root + ".identity..", "java.lang..", "java.util..", "java.time..", "java.security..", "java.nio.charset..")
+                .because("identity is domain: no Spring, JDBC, HTTP, adapter, nor the scheduling domain");
+    }
+
     static ArchRule adapterStaysInItsLane(String root, String adapter) {
         return noClasses().that().resideInAPackage(root + "." + adapter + "..")
                 .should().dependOnClassesThat().resideInAnyPackage(ADAPTERS.stream()
@@ -47,6 +59,29 @@ class ArchitectureTest {
     @Test
     void theDomainIsPlainJava() {
         domainIsPlainJava(ROOT).check(MAIN);
+    }
+
+    @Test
+    void identityIsPlainJava() {
+        identityIsPlainJava(ROOT).check(MAIN);
+    }
+
+    @Test
+    void everyPackageTheRulesNameExists() {
+        for (String layer : java.util.stream.Stream.concat(ADAPTERS.stream(), java.util.stream.Stream.of("completion", "identity")).toList()) {
+            assertThat(MAIN.stream().anyMatch(c -> c.getPackageName().equals(ROOT + "." + layer)))
+                    .as("package " + ROOT + "." + layer + " exists, so the rules naming it check something").isTrue();
+        }
+    }
+
+    @Test
+    void theIdentityRuleCatchesAPlantedViolation() {
+        assertThatThrownBy(() -> identityIsPlainJava(PLANTED).check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("java.sql.Connection")
+                .hasMessageContaining("org.springframework.stereotype.Component")
+                .hasMessageContaining("PlantedDomainClass")
+                .hasMessageNotContaining("java.security.MessageDigest");
     }
 
     @Test
