@@ -4,6 +4,7 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.InstantSource;
+import java.time.temporal.ChronoUnit;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
@@ -73,7 +74,9 @@ public final class ApiKeys implements AutoCloseable {
     /** A new key for a user; its secret is in the answer and nowhere else. */
     public IssuedKey issue(long userId, String name) {
         String secret = Secrets.newSecret(random);
-        var key = new ApiKey(UUID.randomUUID(), Secrets.displayPrefix(secret), userId, name, clock.instant(), null, null);
+        // PostgreSQL keeps microseconds: the creation answer shows the time the listing will show
+        Instant created = clock.instant().truncatedTo(ChronoUnit.MICROS);
+        var key = new ApiKey(UUID.randomUUID(), Secrets.displayPrefix(secret), userId, name, created, null, null);
         store.add(key, Secrets.sha256(secret));
         return new IssuedKey(key, secret);
     }
