@@ -105,6 +105,7 @@ class OpenAiController {
 
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     CompletableFuture<ResponseEntity<?>> completions(Caller who, @RequestBody JsonNode body, HttpServletRequest http) {
+        callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.completions(body);
         long user = billedUser(who, body.get("user"));
         String model = asked.parameters().model();
@@ -134,6 +135,7 @@ class OpenAiController {
 
     @PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     CompletableFuture<ResponseEntity<?>> chatCompletions(Caller who, @RequestBody JsonNode body, HttpServletRequest http) {
+        callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.chat(body);
         long user = billedUser(who, body.get("user"));
         String model = asked.parameters().model();

@@ -41,7 +41,9 @@ import tools.jackson.databind.json.JsonMapper;
  * every bad credential, revocation reaching a second instance on the same database, and secrets kept out of the logs.
  */
 @ExtendWith(OutputCaptureExtension.class)
-@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
+// settings of its own, so that no other test class shares (and Spring's test context cache pauses and resumes) this
+// context: a paused gateway does not start its scheduler again
+@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=2ms"})
 class ApiKeysGatewayTest {
 
     private static final String ADMIN = "Bearer " + GatewayApplicationTest.ADMIN_TOKEN;
