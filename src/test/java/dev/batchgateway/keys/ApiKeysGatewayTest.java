@@ -166,6 +166,27 @@ class ApiKeysGatewayTest {
                 .as("a user's key manages no keys").isEqualTo(401);
     }
 
+    @Test
+    void theOpenAiApiAsksForAKeyInOpenAisOwnWordsAndBillsTheKeysUser() throws Exception {
+        // When the OpenAI-compatible API is called without a key
+        var noKey = send(port, "POST", "/v1/completions", null, "{\"model\": \"simulated\", \"prompt\": \"hi\"}");
+
+        // Then it is OpenAI's 401, which the SDKs turn into their AuthenticationError
+        assertThat(noKey.statusCode()).as(noKey.body()).isEqualTo(401);
+        assertThat(noKey.headers().firstValue("WWW-Authenticate")).hasValue("Bearer realm=\"batch-gateway\"");
+        assertThat(json.readTree(noKey.body()).at("/error/code").asString()).isEqualTo("invalid_api_key");
+        assertThat(send(port, "GET", "/v1/models", null, null).statusCode()).isEqualTo(401);
+
+        // When it is called with a key, and OpenAI's user field names someone else
+        var served = send(port, "POST", "/v1/completions", gateway.bearer(user),
+                "{\"model\": \"simulated\", \"prompt\": \"one two\", \"user\": \"" + (user - 1) + "\"}");
+
+        // Then the key's user is billed: the field is the caller's own tag, not whom to bill
+        assertThat(served.statusCode()).as(served.body()).isEqualTo(200);
+        UsageRows.await(jdbc, user, 1);
+        assertThat(UsageRows.of(jdbc, user - 1)).isZero();
+    }
+
     @ParameterizedTest(name = "[{index}] {0}")
     @ValueSource(strings = {"(none)", "no scheme", "Basic", "Bearer", "Bearer ", "Bearer 600 characters", "unknown key", "two headers",
             "Bearer bg_short", "bearer lower-case scheme of an unknown key"})
