@@ -274,6 +274,8 @@ class ApiKeysGatewayTest {
         assertProblem(wrongToken, 401);
         assertThat(wrongToken.headers().firstValue("WWW-Authenticate")).hasValue("Bearer realm=\"batch-gateway\"");
         assertProblem(send(port, "GET", "/admin/keys?user_id=1", null, null), 401);
+        assertProblem(send(port, "POST", "/admin/keys", null, "{\"user_id\": \"not even\""), 401);
+        assertProblem(send(port, "POST", "/admin/keys", ADMIN, "{\"user_id\": 1, \"name\": \"" + "x".repeat(1_100_000) + "\"}"), 413);
     }
 
     @Test
