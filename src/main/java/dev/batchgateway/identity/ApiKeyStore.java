@@ -21,8 +21,6 @@ public interface ApiKeyStore {
     /** A user's keys, oldest first. */
     List<ApiKey> ofUser(long userId);
 
-    /** A key by its id. */
-    Optional<ApiKey> find(UUID id);
 
     /** Marks a key revoked at {@code at} (a key revoked before keeps its first revocation time); false when unknown. */
     boolean revoke(UUID id, Instant at);

@@ -172,27 +172,23 @@ class AdminKeysController {
         if (text.length() > MAX_NAME_LENGTH) {
             throw badRequest("name must be at most " + MAX_NAME_LENGTH + " characters");
         }
-        if (text.chars().anyMatch(c -> Character.isISOControl(c) || Character.isSurrogate((char) c))
-                && !validSurrogates(text)) {
+        if (text.chars().anyMatch(Character::isISOControl) || hasUnpairedSurrogate(text)) {
             throw badRequest("name must be printable text");
         }
         return text;
     }
 
-    /** Control characters are refused; surrogates only when they pair up into real characters. */
-    private static boolean validSurrogates(String text) {
-        if (text.chars().anyMatch(Character::isISOControl)) {
-            return false;
-        }
+    /** "\ud800" is valid JSON but no text: it could not be stored or written back as UTF-8. */
+    private static boolean hasUnpairedSurrogate(String text) {
         for (int i = 0; i < text.length(); i++) {
             char c = text.charAt(i);
             if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
                 i++;
             } else if (Character.isSurrogate(c)) {
-                return false;
+                return true;
             }
         }
-        return true;
+        return false;
     }
 
     private static String text(Instant instant) {

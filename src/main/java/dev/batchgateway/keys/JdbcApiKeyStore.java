@@ -54,13 +54,6 @@ class JdbcApiKeyStore implements ApiKeyStore {
                 .list());
     }
 
-    @Override
-    public Optional<ApiKey> find(UUID id) {
-        return reaching(() -> jdbc.sql("SELECT " + COLUMNS + " FROM api_key WHERE id = ?")
-                .param(id)
-                .query(JdbcApiKeyStore::key)
-                .optional());
-    }
 
     @Override
     public boolean revoke(UUID id, Instant at) {

@@ -41,11 +41,6 @@ final class MemoryKeyStore implements ApiKeyStore {
         return keys;
     }
 
-    @Override
-    public Optional<ApiKey> find(UUID id) {
-        reachable();
-        return byDigest.values().stream().filter(key -> key.id().equals(id)).findFirst();
-    }
 
     @Override
     public boolean revoke(UUID id, Instant at) {
