@@ -12,9 +12,11 @@ RUN useradd --system --uid 10001 gateway
 WORKDIR /app
 COPY --from=build /src/target/batch-gateway.jar batch-gateway.jar
 USER gateway
-EXPOSE 8080
-# eclipse-temurin:25-jre ships no curl or wget (adoptium/adoptium-support#1413): ask /health with bash's /dev/tcp
+# 8080: the API (keys required); 8081: management (Prometheus, health details, readiness), for the private network only
+EXPOSE 8080 8081
+# eclipse-temurin:25-jre ships no curl or wget (adoptium/adoptium-support#1413): ask liveness on the management port
+# with bash's /dev/tcp (the API port's plain /health answers too, but the management port is where health lives now)
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${SERVER_PORT:-8080} && printf 'GET /health HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${MANAGEMENT_SERVER_PORT:-8081} && printf 'GET /actuator/health/liveness HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
 # exec form: java is PID 1 and gets docker stop's SIGTERM, which starts the graceful shutdown
 ENTRYPOINT ["java", "-jar", "/app/batch-gateway.jar"]

@@ -18,21 +18,16 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.config.BeanPostProcessor;
-import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.context.TestConfiguration;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
 import org.springframework.jdbc.core.simple.JdbcClient;
-import org.springframework.test.context.DynamicPropertyRegistry;
-import org.springframework.test.context.DynamicPropertySource;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /** The whole gateway on a random port: simulated worker, real PostgreSQL, real HTTP. */
-@SpringBootTest(
-        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"gateway.worker.type=simulated", "gateway.batch.size=8", "gateway.batch.max-wait=30s"})
+@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.size=8", "gateway.batch.max-wait=30s"})
 @Import(BatchGatewayApplicationTest.WorkerSpyConfiguration.class)
 class BatchGatewayApplicationTest {
 
@@ -64,11 +59,6 @@ class BatchGatewayApplicationTest {
                 }
             };
         }
-    }
-
-    @DynamicPropertySource
-    static void database(DynamicPropertyRegistry registry) {
-        TestDatabase.register(registry);
     }
 
     @LocalServerPort

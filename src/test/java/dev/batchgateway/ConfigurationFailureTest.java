@@ -29,6 +29,8 @@ class ConfigurationFailureTest {
             gateway.worker.max-concurrent-batches=0   | GATEWAY_WORKER_MAX_CONCURRENT_BATCHES must be at least 1
             gateway.max-tokens=0                      | GATEWAY_MAX_TOKENS must be at least 1
             gateway.usage.buffer-capacity=0           | GATEWAY_USAGE_BUFFER_CAPACITY must be at least 1
+            gateway.identity.admin-token=tooShortAdminSecret | GATEWAY_ADMIN_TOKEN must be at least 32 characters, was 19
+            gateway.identity.mode=maybe               | GATEWAY_AUTH must be api-keys or none, was 'maybe'
             gateway.models[0].type=vllm               | GATEWAY_MODELS_0_NAME is not set
             gateway.models[0].name=code               | GATEWAY_MODELS_0_TYPE is not set
             """)
@@ -51,5 +53,15 @@ class ConfigurationFailureTest {
         assertThat(output.getOut() + output.getErr())
                 .contains("APPLICATION FAILED TO START")
                 .contains(message);
+    }
+
+    @org.junit.jupiter.api.Test
+    void aTooShortAdminTokenIsNamedButNeverShown(CapturedOutput output) {
+        var database = TestDatabase.get();
+        assertThatThrownBy(() -> new SpringApplicationBuilder(BatchGatewayApplication.class).run("--server.port=0",
+                "--spring.datasource.url=" + database.url(), "--spring.datasource.username=" + database.username(),
+                "--spring.datasource.password=" + database.password(), "--gateway.worker.type=simulated",
+                "--gateway.identity.admin-token=tooShortAdminSecret").close()).isNotNull();
+        assertThat(output.getOut() + output.getErr()).contains("GATEWAY_ADMIN_TOKEN").doesNotContain("tooShortAdminSecret");
     }
 }

@@ -8,34 +8,75 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import tools.jackson.databind.json.JsonMapper;
 
-/** Real HTTP to a gateway started on a local port, for the tests that run the whole application. */
+/**
+ * Real HTTP to a gateway started on a local port, for the tests that run the whole application. It calls as the user
+ * a body names: it mints that user's API key once through the admin API (with {@link GatewayApplicationTest#ADMIN_TOKEN})
+ * and sends it as {@code Authorization: Bearer}. {@link #get} sends the admin token, which may read any user's usage;
+ * {@code /actuator/} paths go to the management port.
+ */
 public final class GatewayClient {
 
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
     private final int port;
+    private final int managementPort;
     private final HttpClient http = HttpClient.newHttpClient();
     private final JsonMapper json = JsonMapper.builder().build();
+    private final Map<Long, String> keys = new ConcurrentHashMap<>();
 
+    /** A client of the API port only. */
     public GatewayClient(int port) {
+        this(port, -1);
+    }
+
+    public GatewayClient(int port, int managementPort) {
         this.port = port;
+        this.managementPort = managementPort;
     }
 
-    /** {@code POST /complete} with the body as JSON. */
+    /** {@code POST /complete} with the body as JSON, with the API key of the body's {@code user_id}. */
     public HttpResponse<String> complete(Map<String, Object> body) {
-        return send(HttpRequest.newBuilder(uri("/complete"))
+        var request = HttpRequest.newBuilder(uri("/complete"))
                 .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(json.writeValueAsString(body))));
+                .POST(HttpRequest.BodyPublishers.ofString(json.writeValueAsString(body)));
+        if (body.get("user_id") instanceof Number user) {
+            request.header("Authorization", bearer(user.longValue()));
+        }
+        return send(request);
     }
 
+    /** {@code GET} with the admin token; {@code /actuator/} paths on the management port. */
     public HttpResponse<String> get(String path) {
-        return send(HttpRequest.newBuilder(uri(path)));
+        return send(HttpRequest.newBuilder(uri(path)).header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN));
+    }
+
+    /** {@code Bearer <key>} for this user, minted on first use. */
+    public String bearer(long user) {
+        return "Bearer " + key(user);
+    }
+
+    /** This user's API key, minted on first use through {@code POST /admin/keys}. */
+    public String key(long user) {
+        return keys.computeIfAbsent(user, this::mint);
     }
 
     public URI uri(String path) {
-        return URI.create("http://localhost:" + port + path);
+        int to = path.startsWith("/actuator/") && managementPort > 0 ? managementPort : port;
+        return URI.create("http://localhost:" + to + path);
+    }
+
+    private String mint(long user) {
+        var created = send(HttpRequest.newBuilder(uri("/admin/keys"))
+                .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN)
+                .POST(HttpRequest.BodyPublishers.ofString("{\"user_id\": " + user + ", \"name\": \"test\"}")));
+        if (created.statusCode() != 201) {
+            throw new IllegalStateException("could not mint a key for user " + user + ": " + created.statusCode() + " " + created.body());
+        }
+        return json.readTree(created.body()).get("key").asString();
     }
 
     private HttpResponse<String> send(HttpRequest.Builder request) {

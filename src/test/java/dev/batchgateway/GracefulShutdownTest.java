@@ -44,6 +44,7 @@ class GracefulShutdownTest {
     private final long user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
     private ConfigurableApplicationContext gateway;
     private int port;
+    private GatewayClient client;
 
     @AfterEach
     void stop() {
@@ -64,8 +65,11 @@ class GracefulShutdownTest {
                 "--gateway.worker.type=simulated",
                 "--gateway.simulated.latency=3s",
                 "--gateway.batch.size=" + BATCH_SIZE,
-                "--gateway.batch.max-wait=60s");
+                "--gateway.batch.max-wait=60s",
+                "--management.server.port=0",
+                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN);
         port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
+        client = new GatewayClient(port, Integer.parseInt(gateway.getEnvironment().getProperty("local.management.port")));
         Scheduler scheduler = gateway.getBean(Scheduler.class);
 
         List<HttpResponse<String>> answers = new ArrayList<>();
@@ -134,13 +138,14 @@ class GracefulShutdownTest {
     private HttpResponse<String> complete(String prompt) {
         return send(HttpRequest.newBuilder(uri("/complete"))
                 .header("Content-Type", "application/json")
+                .header("Authorization", client.bearer(user))
                 .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"" + prompt + "\", \"user_id\": " + user + "}"))
                 .timeout(SLACK)
                 .build());
     }
 
     private URI uri(String path) {
-        return URI.create("http://localhost:" + port + path);
+        return client.uri(path);
     }
 
     private HttpResponse<String> send(HttpRequest request) {

@@ -14,25 +14,21 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.config.BeanPostProcessor;
-import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.context.TestConfiguration;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
-import org.springframework.test.context.DynamicPropertyRegistry;
-import org.springframework.test.context.DynamicPropertySource;
 
 /**
  * Over real HTTP, with the only batch slot held by a worker that does not answer: a full queue answers 503 at once,
  * and a queued request whose deadline passes answers 504 then, not when the worker frees up. Times are printed for
  * the record; the assertions leave wide slack for a loaded CI machine.
  */
-@SpringBootTest(
-        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {
+@GatewayApplicationTest(properties = {
             "gateway.worker.type=simulated",
             "gateway.batch.size=1",
             "gateway.batch.max-wait=0ms",
@@ -54,11 +50,6 @@ class LoadSheddingTest {
         }
     }
 
-    @DynamicPropertySource
-    static void database(DynamicPropertyRegistry registry) {
-        TestDatabase.register(registry);
-    }
-
     @LocalServerPort
     int port;
 
@@ -66,6 +57,12 @@ class LoadSheddingTest {
     Scheduler scheduler;
 
     private final HttpClient http = HttpClient.newHttpClient();
+    private GatewayClient gateway;
+
+    @BeforeEach
+    void connect() {
+        gateway = new GatewayClient(port);
+    }
     private final List<CompletableFuture<HttpResponse<String>>> pending = new ArrayList<>();
 
     @AfterEach
@@ -123,6 +120,7 @@ class LoadSheddingTest {
     private CompletableFuture<HttpResponse<String>> post(String prompt, String requestTimeout) {
         var request = HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/complete"))
                 .header("Content-Type", "application/json")
+                .header("Authorization", gateway.bearer(7))
                 .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"" + prompt + "\", \"user_id\": 7}"))
                 .timeout(Duration.ofSeconds(SLACK_SECONDS * 3));
         if (requestTimeout != null) {

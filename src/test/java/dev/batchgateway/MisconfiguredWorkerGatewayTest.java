@@ -9,9 +9,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
-import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.system.CapturedOutput;
 import org.springframework.boot.test.system.OutputCaptureExtension;
+import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
@@ -23,9 +23,7 @@ import tools.jackson.databind.json.JsonMapper;
  * but readiness is DOWN naming the setting, start-up says so in one line, callers learn why, and the key is never shown.
  */
 @ExtendWith(OutputCaptureExtension.class)
-@SpringBootTest(
-        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"gateway.worker.type=vllm", "gateway.worker.model=m", "gateway.batch.size=1",
+@GatewayApplicationTest(properties = {"gateway.worker.type=vllm", "gateway.worker.model=m", "gateway.batch.size=1",
                 "gateway.batch.max-wait=0ms", "gateway.worker.api-key=" + MisconfiguredWorkerGatewayTest.WRONG_KEY})
 class MisconfiguredWorkerGatewayTest {
 
@@ -38,7 +36,6 @@ class MisconfiguredWorkerGatewayTest {
 
     @DynamicPropertySource
     static void properties(DynamicPropertyRegistry registry) {
-        TestDatabase.register(registry);
         registry.add("gateway.worker.url", vllm::url);
     }
 
@@ -50,12 +47,15 @@ class MisconfiguredWorkerGatewayTest {
     @LocalServerPort
     int port;
 
+    @LocalManagementPort
+    int managementPort;
+
     private final JsonMapper json = JsonMapper.builder().build();
     private GatewayClient gateway;
 
     @BeforeEach
     void connect() {
-        gateway = new GatewayClient(port);
+        gateway = new GatewayClient(port, managementPort);
     }
 
     @Test

@@ -31,7 +31,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
@@ -43,9 +42,7 @@ import tools.jackson.databind.json.JsonMapper;
  * The OpenAI-compatible API, driven by the official OpenAI Java SDK (a client nobody here wrote) and by plain HTTP where
  * the wire matters, against the whole gateway in front of a fake vLLM, with a real PostgreSQL.
  */
-@SpringBootTest(
-        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"gateway.worker.type=vllm", "gateway.worker.model=" + OpenAiApiTest.MODEL,
+@GatewayApplicationTest(properties = {"gateway.worker.type=vllm", "gateway.worker.model=" + OpenAiApiTest.MODEL,
                 "gateway.batch.size=8", "gateway.batch.max-wait=200ms"})
 class OpenAiApiTest {
 
@@ -54,7 +51,6 @@ class OpenAiApiTest {
 
     @DynamicPropertySource
     static void properties(DynamicPropertyRegistry registry) {
-        TestDatabase.register(registry);
         registry.add("gateway.worker.url", vllm::url);
     }
 
@@ -73,11 +69,13 @@ class OpenAiApiTest {
     private final HttpClient http = HttpClient.newHttpClient();
     private OpenAIClient openAi;
     private long user;
+    private GatewayClient gateway;
 
     @BeforeEach
     void connect() {
-        openAi = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey("unused").maxRetries(0).build();
         user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
+        gateway = new GatewayClient(port);
+        openAi = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey(gateway.key(user)).maxRetries(0).build();
         vllm.server().resetRequests();
     }
 
@@ -327,6 +325,7 @@ class OpenAiApiTest {
     private HttpResponse<String> post(String path, String body) throws Exception {
         return http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + path))
                         .header("Content-Type", "application/json")
+                        .header("Authorization", gateway.bearer(user))
                         .POST(HttpRequest.BodyPublishers.ofString(body))
                         .build(),
                 HttpResponse.BodyHandlers.ofString());

@@ -17,21 +17,18 @@ import java.time.Duration;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.config.BeanPostProcessor;
-import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.context.TestConfiguration;
+import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
-import org.springframework.test.context.DynamicPropertyRegistry;
-import org.springframework.test.context.DynamicPropertySource;
 
 /** The whole gateway over real HTTP, with batches that wait half a second for company: clients that leave or misbehave. */
-@SpringBootTest(
-        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"gateway.worker.type=simulated", "gateway.batch.size=8", "gateway.batch.max-wait=500ms"})
+@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.size=8", "gateway.batch.max-wait=500ms"})
 @Import(OperabilityTest.Worker.class)
 class OperabilityTest {
 
@@ -45,25 +42,30 @@ class OperabilityTest {
         }
     }
 
-    @DynamicPropertySource
-    static void database(DynamicPropertyRegistry registry) {
-        TestDatabase.register(registry);
-    }
-
     @LocalServerPort
     int port;
+
+    @LocalManagementPort
+    int managementPort;
 
     @Autowired
     Scheduler scheduler;
 
     private final HttpClient http = HttpClient.newHttpClient();
+    private GatewayClient gateway;
+
+    @BeforeEach
+    void connect() {
+        gateway = new GatewayClient(port, managementPort);
+    }
 
     @Test
     void aClientThatLeavesBeforeItsBatchIsSentNeverReachesTheWorker() throws Exception {
         // Given a client whose request is queued, waiting up to 500 ms for its batch
         String gone = "gone " + UUID.randomUUID();
         try (var client = new Socket("localhost", port)) {
-            client.getOutputStream().write(rawPost(gone, "").getBytes(StandardCharsets.UTF_8));
+            client.getOutputStream().write(rawPost(gone, "Authorization: " + gateway.bearer(9) + "\r\n")
+                    .getBytes(StandardCharsets.UTF_8));
             client.getOutputStream().flush();
             await(() -> scheduler.queued() >= 1);
             // When it gives up after 50 ms and closes the connection (the client's patience, not a synchronisation)
@@ -191,6 +193,7 @@ class OperabilityTest {
     private CompletableFuture<HttpResponse<String>> post(String prompt) {
         return http.sendAsync(HttpRequest.newBuilder(uri("/complete"))
                         .header("Content-Type", "application/json")
+                        .header("Authorization", gateway.bearer(9))
                         .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"" + prompt + "\", \"user_id\": 9}"))
                         .timeout(Duration.ofSeconds(SLACK_SECONDS))
                         .build(),
@@ -198,7 +201,8 @@ class OperabilityTest {
     }
 
     private HttpResponse<String> send(HttpRequest.Builder request) throws Exception {
-        return http.send(request.timeout(Duration.ofSeconds(SLACK_SECONDS)).build(), HttpResponse.BodyHandlers.ofString());
+        return http.send(request.header("Authorization", gateway.bearer(9)).timeout(Duration.ofSeconds(SLACK_SECONDS)).build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     private String rawPost(String prompt, String extraHeaders) {
@@ -208,6 +212,6 @@ class OperabilityTest {
     }
 
     private URI uri(String path) {
-        return URI.create("http://localhost:" + port + path);
+        return gateway.uri(path);
     }
 }

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
@@ -26,9 +26,7 @@ import tools.jackson.databind.json.JsonMapper;
  * Two models behind one gateway, each on its own vLLM: requests go to their model's server, usage rows name the model
  * that served them, and both show in /v1/models and readiness.
  */
-@SpringBootTest(
-        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"gateway.worker.type=vllm", "gateway.worker.model=chat-model", "gateway.batch.size=1",
+@GatewayApplicationTest(properties = {"gateway.worker.type=vllm", "gateway.worker.model=chat-model", "gateway.batch.size=1",
                 "gateway.batch.max-wait=0ms"})
 class SeveralModelsGatewayTest {
 
@@ -37,7 +35,6 @@ class SeveralModelsGatewayTest {
 
     @DynamicPropertySource
     static void properties(DynamicPropertyRegistry registry) {
-        TestDatabase.register(registry);
         registry.add("gateway.worker.url", chat::url);
         // a list is bound from one source: all of a model's settings go together
         registry.add("gateway.models[0].name", () -> "code-model");
@@ -54,6 +51,9 @@ class SeveralModelsGatewayTest {
     @LocalServerPort
     int port;
 
+    @LocalManagementPort
+    int managementPort;
+
     @Autowired
     JdbcClient jdbc;
 
@@ -63,7 +63,7 @@ class SeveralModelsGatewayTest {
 
     @BeforeEach
     void connect() {
-        gateway = new GatewayClient(port);
+        gateway = new GatewayClient(port, managementPort);
         user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
     }
 
@@ -96,7 +96,8 @@ class SeveralModelsGatewayTest {
     @Test
     void theModelListAndReadinessShowBothModels() throws Exception {
         var models = HttpClient.newHttpClient().send(
-                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v1/models")).build(),
+                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v1/models"))
+                        .header("Authorization", gateway.bearer(1)).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertThat(json.readTree(models.body()).get("data").valueStream().map(model -> model.get("id").asString()))
                 .containsExactly("chat-model", "code-model");

@@ -1,22 +1,49 @@
 package dev.batchgateway;
 
+import java.util.UUID;
+import org.slf4j.LoggerFactory;
 import org.springframework.boot.SpringApplication;
+import org.springframework.jdbc.core.simple.JdbcClient;
 
 /**
  * {@code ./mvnw spring-boot:test-run}: the gateway on port 8080 with the simulated worker and a test PostgreSQL
  * (see {@link TestDatabase}), for trying it without installing anything. Environment variables still apply.
+ *
+ * <p>For the README's examples it seeds a fixed demo key of user 42, {@link #DEMO_KEY}, and sets a fixed admin token,
+ * {@link #DEMO_ADMIN_TOKEN}, unless {@code GATEWAY_ADMIN_TOKEN} is set. Both are public and local only: this class lives
+ * in the test sources, and the packaged jar has neither.
  */
 public class TestBatchGatewayApplication {
 
+    /** The demo key of user 42: public, in the README, for {@code spring-boot:test-run} only. */
+    public static final String DEMO_KEY = "bg_DEMO-local-try-it-key-of-user-42-not-secret";
+    /** The demo admin token: public, in the README, for {@code spring-boot:test-run} only. */
+    public static final String DEMO_ADMIN_TOKEN = "DEMO-local-admin-token-not-secret-try-it-only";
+    static final long DEMO_USER = 42;
+
     public static void main(String[] args) {
         defaultTo("gateway.worker.type", "GATEWAY_WORKER_TYPE", "simulated");
+        defaultTo("gateway.identity.admin-token", "GATEWAY_ADMIN_TOKEN", DEMO_ADMIN_TOKEN);
         if (System.getenv("SPRING_DATASOURCE_URL") == null && System.getProperty("spring.datasource.url") == null) {
             var database = TestDatabase.get();
             System.setProperty("spring.datasource.url", database.url());
             System.setProperty("spring.datasource.username", database.username());
             System.setProperty("spring.datasource.password", database.password());
         }
-        SpringApplication.from(BatchGatewayApplication::main).run(args);
+        var context = SpringApplication.from(BatchGatewayApplication::main).run(args).getApplicationContext();
+        seedDemoKey(context.getBean(JdbcClient.class));
+    }
+
+    private static void seedDemoKey(JdbcClient jdbc) {
+        jdbc.sql("""
+                        INSERT INTO api_key (id, digest, prefix, user_id, name)
+                        VALUES (?, sha256(convert_to(?, 'UTF8')), ?, ?, 'demo key of spring-boot:test-run, local only')
+                        ON CONFLICT (digest) DO NOTHING""")
+                .params(UUID.randomUUID(), DEMO_KEY, DEMO_KEY.substring(0, 11), DEMO_USER)
+                .update();
+        LoggerFactory.getLogger(TestBatchGatewayApplication.class).warn(
+                "spring-boot:test-run: the public demo key of user {} and the demo admin token are accepted (README, Keys); "
+                        + "never use them outside this local try-it mode", DEMO_USER);
     }
 
     private static void defaultTo(String property, String variable, String value) {

@@ -12,7 +12,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
-import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
@@ -20,20 +20,20 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /** A pool whose only worker refuses connections: 503 with Retry-After, fast; readiness says the worker is down. */
-@SpringBootTest(
-        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"gateway.worker.type=ollama", "gateway.worker.model=llama3.2:1b", "gateway.worker.timeout=30s",
+@GatewayApplicationTest(properties = {"gateway.worker.type=ollama", "gateway.worker.model=llama3.2:1b", "gateway.worker.timeout=30s",
                 "gateway.worker.back-off=1h", "gateway.batch.size=1", "gateway.batch.max-wait=0ms"})
 class UnreachableWorkerGatewayTest {
 
     @DynamicPropertySource
     static void properties(DynamicPropertyRegistry registry) {
-        TestDatabase.register(registry);
         registry.add("gateway.worker.url", () -> "http://127.0.0.1:" + freePort());
     }
 
     @LocalServerPort
     int port;
+
+    @LocalManagementPort
+    int managementPort;
 
     private final HttpClient http = HttpClient.newHttpClient();
 
@@ -65,6 +65,7 @@ class UnreachableWorkerGatewayTest {
     private HttpResponse<String> post() throws Exception {
         var request = HttpRequest.newBuilder(uri("/complete"))
                 .header("Content-Type", "application/json")
+                .header("Authorization", new GatewayClient(port).bearer(7))
                 .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"hello\",\"user_id\":7}"))
                 .timeout(Duration.ofSeconds(30))
                 .build();
@@ -72,7 +73,7 @@ class UnreachableWorkerGatewayTest {
     }
 
     private URI uri(String path) {
-        return URI.create("http://localhost:" + port + path);
+        return new GatewayClient(port, managementPort).uri(path);
     }
 
     private static int freePort() {

@@ -59,6 +59,7 @@ class UsageOutageTest {
     private EmbeddedPostgres database;
     private ConfigurableApplicationContext gateway;
     private int port;
+    private GatewayClient client;
 
     @AfterEach
     void stop() throws IOException {
@@ -83,8 +84,11 @@ class UsageOutageTest {
                 "--spring.datasource.password=postgres",
                 "--gateway.worker.type=simulated",
                 "--gateway.batch.max-wait=2ms",
-                "--gateway.usage.buffer-capacity=" + BUFFER_CAPACITY);
+                "--gateway.usage.buffer-capacity=" + BUFFER_CAPACITY,
+                "--management.server.port=0",
+                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN);
         port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
+        client = new GatewayClient(port, Integer.parseInt(gateway.getEnvironment().getProperty("local.management.port")));
         UsageLedger ledger = gateway.getBean(UsageLedger.class);
         try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
             for (int i = 0; i < CLIENTS; i++) {
@@ -169,10 +173,12 @@ class UsageOutageTest {
 
     private void askUntilStopped() {
         var random = ThreadLocalRandom.current();
+        String bearer = client.bearer(user);
         while (flowing.get()) {
             String prompt = "word ".repeat(random.nextInt(1, 20)) + "end";
             var request = HttpRequest.newBuilder(uri("/complete"))
                     .header("Content-Type", "application/json")
+                    .header("Authorization", bearer)
                     .POST(HttpRequest.BodyPublishers.ofString(
                             "{\"prompt\": \"" + prompt + "\", \"user_id\": " + user + "}"))
                     .timeout(SLACK)
@@ -195,7 +201,8 @@ class UsageOutageTest {
 
     private HttpResponse<String> get(String path) {
         try {
-            return http.send(HttpRequest.newBuilder(uri(path)).timeout(SLACK).build(), HttpResponse.BodyHandlers.ofString());
+            return http.send(HttpRequest.newBuilder(uri(path)).header("Authorization", client.bearer(user)).timeout(SLACK).build(),
+                    HttpResponse.BodyHandlers.ofString());
         } catch (IOException e) {
             throw new IllegalStateException(e);
         } catch (InterruptedException e) {
@@ -205,7 +212,7 @@ class UsageOutageTest {
     }
 
     private URI uri(String path) {
-        return URI.create("http://localhost:" + port + path);
+        return client.uri(path);
     }
 
     private EmbeddedPostgres startDatabase(int databasePort) throws IOException {

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
@@ -24,9 +24,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /** The whole gateway on a random port in front of a fake vLLM (WireMock), with a real PostgreSQL. */
-@SpringBootTest(
-        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"gateway.worker.type=vllm", "gateway.worker.model=Qwen/Qwen2.5-1.5B-Instruct",
+@GatewayApplicationTest(properties = {"gateway.worker.type=vllm", "gateway.worker.model=Qwen/Qwen2.5-1.5B-Instruct",
                 "gateway.batch.size=8", "gateway.batch.max-wait=30s"})
 class VllmGatewayTest {
 
@@ -34,7 +32,6 @@ class VllmGatewayTest {
 
     @DynamicPropertySource
     static void properties(DynamicPropertyRegistry registry) {
-        TestDatabase.register(registry);
         registry.add("gateway.worker.url", vllm::url);
     }
 
@@ -46,6 +43,9 @@ class VllmGatewayTest {
     @LocalServerPort
     int port;
 
+    @LocalManagementPort
+    int managementPort;
+
     @Autowired
     JdbcClient jdbc;
 
@@ -54,7 +54,7 @@ class VllmGatewayTest {
 
     @BeforeEach
     void connect() {
-        gateway = new GatewayClient(port);
+        gateway = new GatewayClient(port, managementPort);
         vllm.server().resetRequests();
     }
 

@@ -15,16 +15,13 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
 /** A pool of a hanging worker and a good one, with a 1 s worker timeout: the hung batch is a 504, the rest is served. */
-@SpringBootTest(
-        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"gateway.worker.type=vllm", "gateway.worker.model=m", "gateway.worker.timeout=1s",
+@GatewayApplicationTest(properties = {"gateway.worker.type=vllm", "gateway.worker.model=m", "gateway.worker.timeout=1s",
                 "gateway.worker.back-off=1h", "gateway.worker.max-consecutive-timeouts=1", "gateway.batch.size=1",
                 "gateway.batch.max-wait=0ms"})
 class WorkerPoolGatewayTest {
@@ -34,7 +31,6 @@ class WorkerPoolGatewayTest {
 
     @DynamicPropertySource
     static void properties(DynamicPropertyRegistry registry) {
-        TestDatabase.register(registry);
         // the hanging worker first: the pool's first batch goes to it
         registry.add("gateway.worker.url", () -> hanging.url() + "," + good.url());
     }

@@ -1,5 +1,7 @@
 package dev.batchgateway.usage;
 
+import dev.batchgateway.identity.Caller;
+import dev.batchgateway.identity.Callers;
 import java.time.DateTimeException;
 import java.time.Duration;
 import java.time.Instant;
@@ -31,17 +33,22 @@ class UsageController {
     private static final Duration DATABASE_RETRY_AFTER = Duration.ofSeconds(5);
 
     private final JdbcUsageTotals totals;
+    private final Callers callers;
 
-    UsageController(JdbcUsageTotals totals) {
+    UsageController(JdbcUsageTotals totals, Callers callers) {
         this.totals = totals;
+        this.callers = callers;
     }
 
     @GetMapping(path = "/usage/{user_id}", produces = MediaType.APPLICATION_JSON_VALUE)
     UsageTotals usage(
+            Caller who,
             @PathVariable("user_id") String userId,
             @RequestParam(name = "from", required = false) String from,
             @RequestParam(name = "to", required = false) String to) {
+        callers.requireKnown(who);
         long user = userId(userId);
+        callers.mayReadUsage(who, user);
         Instant start = instant("from", from);
         Instant end = instant("to", to);
         if (start != null && end != null && start.isAfter(end)) {

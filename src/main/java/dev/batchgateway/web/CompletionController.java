@@ -4,6 +4,8 @@ import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.SchedulerApi;
+import dev.batchgateway.identity.Caller;
+import dev.batchgateway.identity.Callers;
 import jakarta.servlet.http.HttpServletRequest;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
@@ -30,23 +32,26 @@ class CompletionController {
     private static final Duration ASYNC_SAFETY_MARGIN = Duration.ofSeconds(10);
 
     private final SchedulerApi scheduler;
+    private final Callers callers;
     private final CompletionRequestReader reader;
     private final long asyncTimeoutMillis;
 
-    CompletionController(SchedulerApi scheduler, GatewayProperties properties) {
+    CompletionController(SchedulerApi scheduler, GatewayProperties properties, Callers callers) {
         this.scheduler = scheduler;
+        this.callers = callers;
         this.reader = new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), properties.servedModels());
         this.asyncTimeoutMillis = properties.requestTimeout().plus(ASYNC_SAFETY_MARGIN).toMillis();
     }
 
     @PostMapping(path = "/complete", consumes = MediaType.APPLICATION_JSON_VALUE, produces = MediaType.APPLICATION_JSON_VALUE)
     DeferredResult<CompletionResponse> complete(
+            Caller who,
             @RequestBody JsonNode body,
             @RequestHeader(name = RequestDeadline.HEADER, required = false) String requestTimeout,
             HttpServletRequest http) {
         requireUtf8(http);
         Duration timeout = requestTimeout == null ? ChronoUnit.FOREVER.getDuration() : RequestDeadline.parse(requestTimeout);
-        var request = reader.read(body, RequestTracking.requestId(http));
+        var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named));
         http.setAttribute(RequestTracking.USER_ID, request.userId());
 
         var caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe ? probe : null;

@@ -3,6 +3,8 @@ package dev.batchgateway.web;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
 import java.util.List;
+import java.util.OptionalLong;
+import java.util.function.Function;
 import java.util.UUID;
 import tools.jackson.databind.JsonNode;
 
@@ -27,11 +29,17 @@ final class CompletionRequestReader {
         this.models = List.copyOf(models);
     }
 
-    CompletionRequest read(JsonNode body, UUID requestId) {
+    /**
+     * @param billedUser the user to bill, from the body's {@code user_id} (empty when absent): the caller's own user
+     *     with an API key, the body's with keys off
+     */
+    CompletionRequest read(JsonNode body, UUID requestId, Function<OptionalLong, OptionalLong> billedUser) {
         if (body == null || !body.isObject()) {
             throw new InvalidRequestException("the request body must be a JSON object with prompt and user_id");
         }
-        return new CompletionRequest(requestId, userId(body.get("user_id")), prompt(body.get("prompt"), "prompt"),
+        long user = billedUser.apply(userId(body.get("user_id")))
+                .orElseThrow(() -> new InvalidRequestException("user_id is required"));
+        return new CompletionRequest(requestId, user, prompt(body.get("prompt"), "prompt"),
                 new GenerationParameters(model(body.get("model")), maxTokens(body.get("max_tokens")), null, null, List.of(), null));
     }
 
@@ -79,9 +87,9 @@ final class CompletionRequestReader {
         return false;
     }
 
-    private static long userId(JsonNode userId) {
+    private static OptionalLong userId(JsonNode userId) {
         if (userId == null || userId.isNull()) {
-            throw new InvalidRequestException("user_id is required");
+            return OptionalLong.empty();
         }
         if (!userId.isIntegralNumber()) {
             throw new InvalidRequestException("user_id must be a JSON integer");
@@ -89,7 +97,7 @@ final class CompletionRequestReader {
         if (!userId.canConvertToLong() || userId.longValue() < 1) {
             throw new InvalidRequestException("user_id must be between 1 and " + Long.MAX_VALUE);
         }
-        return userId.longValue();
+        return OptionalLong.of(userId.longValue());
     }
 
     private String model(JsonNode model) {

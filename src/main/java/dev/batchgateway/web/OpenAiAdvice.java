@@ -3,6 +3,9 @@ package dev.batchgateway.web;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.identity.KeyStoreUnavailableException;
+import dev.batchgateway.identity.NotAllowedException;
+import dev.batchgateway.identity.NotAuthenticatedException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -87,6 +90,29 @@ class OpenAiAdvice {
     @ExceptionHandler
     ResponseEntity<Map<String, Object>> callerGone(CallerGoneException e) {
         return error(HttpStatusCode.valueOf(CLIENT_CLOSED_REQUEST), e.getMessage(), "client_closed_request", null, null, null);
+    }
+
+    /** OpenAI's own answer to a missing or wrong key, so that the SDKs raise their AuthenticationError. */
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> notAuthenticated(NotAuthenticatedException e) {
+        var response = error(HttpStatus.UNAUTHORIZED, e.getMessage(), "invalid_request_error", null, "invalid_api_key", null);
+        return ResponseEntity.status(response.getStatusCode())
+                .headers(headers -> {
+                    headers.addAll(response.getHeaders());
+                    headers.set(HttpHeaders.WWW_AUTHENTICATE, ProblemAdvice.BEARER_CHALLENGE);
+                })
+                .body(response.getBody());
+    }
+
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> notAllowed(NotAllowedException e) {
+        return error(HttpStatus.FORBIDDEN, e.getMessage(), "invalid_request_error", null, "permission_denied", null);
+    }
+
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> keyStoreAway(KeyStoreUnavailableException e) {
+        return error(HttpStatus.SERVICE_UNAVAILABLE, "the key store is unavailable; try again later", "server_error", null, null,
+                ProblemAdvice.KEY_STORE_RETRY_AFTER);
     }
 
     @ExceptionHandler

@@ -3,6 +3,8 @@ package dev.batchgateway.web;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.identity.Caller;
+import dev.batchgateway.identity.Callers;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
@@ -14,6 +16,7 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalLong;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -47,13 +50,15 @@ class OpenAiController {
     private static final MediaType EVENT_STREAM = MediaType.TEXT_EVENT_STREAM;
 
     private final SchedulerApi scheduler;
+    private final Callers callers;
     private final OpenAiRequestReader reader;
     private final List<String> models;
     private final long created = Instant.now().getEpochSecond();
     private final JsonMapper json = JsonMapper.builder().build();
 
-    OpenAiController(SchedulerApi scheduler, GatewayProperties properties) {
+    OpenAiController(SchedulerApi scheduler, GatewayProperties properties, Callers callers) {
         this.scheduler = scheduler;
+        this.callers = callers;
         this.models = properties.servedModels();
         this.reader = new OpenAiRequestReader(
                 new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), models),
@@ -66,7 +71,8 @@ class OpenAiController {
     record ModelList(String object, List<Model> data) {}
 
     @GetMapping(path = "/v1/models", produces = MediaType.APPLICATION_JSON_VALUE)
-    ModelList models() {
+    ModelList models(Caller who) {
+        callers.requireKnown(who);
         return new ModelList("list", models.stream().map(model -> new Model(model, "model", created, "batch-gateway")).toList());
     }
 
@@ -98,11 +104,13 @@ class OpenAiController {
     record ChatAnswer(String id, String object, long created, String model, List<?> choices, Usage usage) {}
 
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
-    CompletableFuture<ResponseEntity<?>> completions(@RequestBody JsonNode body, HttpServletRequest http) {
+    CompletableFuture<ResponseEntity<?>> completions(Caller who, @RequestBody JsonNode body, HttpServletRequest http) {
+        callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.completions(body);
+        long user = billedUser(who, body.get("user"));
         String model = asked.parameters().model();
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
-        return submit(asked, body, http).thenApply(answers -> {
+        return submit(asked, user, http).thenApply(answers -> {
             List<Choice> choices = new ArrayList<>(answers.size());
             for (int i = 0; i < answers.size(); i++) {
                 choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
@@ -126,11 +134,13 @@ class OpenAiController {
     }
 
     @PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
-    CompletableFuture<ResponseEntity<?>> chatCompletions(@RequestBody JsonNode body, HttpServletRequest http) {
+    CompletableFuture<ResponseEntity<?>> chatCompletions(Caller who, @RequestBody JsonNode body, HttpServletRequest http) {
+        callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.chat(body);
+        long user = billedUser(who, body.get("user"));
         String model = asked.parameters().model();
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
-        return submit(asked, body, http).thenApply(answers -> {
+        return submit(asked, user, http).thenApply(answers -> {
             Completion answer = answers.getFirst();
             String finishReason = finishReason(answer.finishReason());
             if (!asked.stream()) {
@@ -158,8 +168,7 @@ class OpenAiController {
      * (the prompts still waiting are then dropped).
      */
     private CompletableFuture<List<Completion>> submit(
-            OpenAiRequestReader.Completions asked, JsonNode body, HttpServletRequest http) {
-        long user = billedUser(body.get("user"));
+            OpenAiRequestReader.Completions asked, long user, HttpServletRequest http) {
         // a caller that has gone is dropped from every batch its prompts wait for
         CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
                 ? probe
@@ -215,6 +224,14 @@ class OpenAiController {
     /** OpenAI's words: stop and length; an aborted generation is OpenAI's stop too, with its partial text. */
     private static String finishReason(FinishReason reason) {
         return reason == FinishReason.LENGTH ? "length" : "stop";
+    }
+
+    /**
+     * The user to bill: an API key's own user (OpenAI's {@code user} field is then the caller's end-user tag, not
+     * billing), or, with keys off, the user named in {@code user}.
+     */
+    private long billedUser(Caller who, JsonNode user) {
+        return who instanceof Caller.Trusted ? billedUser(user) : callers.billedUser(who, OptionalLong.empty()).orElseThrow();
     }
 
     /**

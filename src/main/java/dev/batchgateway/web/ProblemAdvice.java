@@ -3,6 +3,9 @@ package dev.batchgateway.web;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.identity.KeyStoreUnavailableException;
+import dev.batchgateway.identity.NotAllowedException;
+import dev.batchgateway.identity.NotAuthenticatedException;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -29,6 +32,30 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
     private static final Logger LOG = LoggerFactory.getLogger(ProblemAdvice.class);
     private static final Duration WORKER_RETRY_AFTER = Duration.ofSeconds(5);
     private static final int CLIENT_CLOSED_REQUEST = 499;
+
+    /** The challenge of every 401 (RFC 6750). */
+    static final String BEARER_CHALLENGE = "Bearer realm=\"batch-gateway\"";
+    static final Duration KEY_STORE_RETRY_AFTER = Duration.ofSeconds(5);
+
+    /** Missing, malformed, unknown or revoked: one answer for all, so it tells nobody which keys exist. */
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> notAuthenticated(NotAuthenticatedException e) {
+        RequestContextHolder.currentRequestAttributes()
+                .setAttribute(RequestTracking.FAILURE, e.getMessage(), RequestAttributes.SCOPE_REQUEST);
+        return ResponseEntity.status(HttpStatus.UNAUTHORIZED)
+                .header(HttpHeaders.WWW_AUTHENTICATE, BEARER_CHALLENGE)
+                .body(ProblemDetail.forStatusAndDetail(HttpStatus.UNAUTHORIZED, e.getMessage()));
+    }
+
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> notAllowed(NotAllowedException e) {
+        return problem(HttpStatus.FORBIDDEN, e.getMessage(), null);
+    }
+
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> keyStoreAway(KeyStoreUnavailableException e) {
+        return problem(HttpStatus.SERVICE_UNAVAILABLE, "the key store is unavailable; try again later", KEY_STORE_RETRY_AFTER);
+    }
 
     @ExceptionHandler
     ResponseEntity<ProblemDetail> invalid(InvalidRequestException e) {

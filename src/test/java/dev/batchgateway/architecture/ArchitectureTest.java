@@ -1,15 +1,28 @@
 package dev.batchgateway.architecture;
 
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.methods;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.tngtech.archunit.core.domain.JavaClasses;
+import com.tngtech.archunit.core.domain.JavaMethod;
+import com.tngtech.archunit.lang.ArchCondition;
+import com.tngtech.archunit.lang.ConditionEvents;
+import com.tngtech.archunit.lang.SimpleConditionEvent;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.lang.ArchRule;
+import dev.batchgateway.identity.Caller;
 import java.util.List;
+import org.springframework.web.bind.annotation.DeleteMapping;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PatchMapping;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.PutMapping;
+import org.springframework.web.bind.annotation.RequestMapping;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,7 +33,7 @@ class ArchitectureTest {
 
     private static final String ROOT = "dev.batchgateway";
     private static final String PLANTED = "dev.batchgateway.architecture.planted";
-    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability");
+    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability", "keys");
 
     private static final JavaClasses MAIN = new ClassFileImporter()
             .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
@@ -38,6 +51,38 @@ class ArchitectureTest {
                 .should().onlyDependOnClassesThat().resideInAnyPackage(
                         root + ".completion..", "java.lang..", "java.util..", "java.time..")
                 .because("the domain must not know Spring, JDBC, HTTP or any adapter");
+    }
+
+    /**
+     * Identity (who is calling, API keys) is domain too: plain Java plus {@code java.security} for its digests and
+     * random keys, and independent of the scheduling domain, which never learns who calls.
+     */
+    static ArchRule identityIsPlainJava(String root) {
+        return classes().that().resideInAPackage(root + ".identity..")
+                .should().onlyDependOnClassesThat().resideInAnyPackage(
+                        root + ".identity..", "java.lang..", "java.util..", "java.time..", "java.security..", "java.nio.charset..")
+                .because("identity is domain: no Spring, JDBC, HTTP, adapter, nor the scheduling domain");
+    }
+
+    /**
+     * Every HTTP endpoint but the plain {@code /health} takes a {@link Caller}: that parameter is what makes the web
+     * adapter tell who is calling (and refuse nobody-in-particular), so an endpoint without one would be open to all.
+     */
+    static ArchRule everyEndpointAsksWhoIsCalling(String root) {
+        return methods().that().areDeclaredInClassesThat().resideInAPackage(root + "..")
+                .and().areAnnotatedWith(GetMapping.class).or().areAnnotatedWith(PostMapping.class)
+                .or().areAnnotatedWith(DeleteMapping.class).or().areAnnotatedWith(PutMapping.class)
+                .or().areAnnotatedWith(PatchMapping.class).or().areAnnotatedWith(RequestMapping.class)
+                .and().doNotHaveName("health")
+                .should(new ArchCondition<JavaMethod>("take a Caller parameter") {
+                    @Override
+                    public void check(JavaMethod method, ConditionEvents events) {
+                        if (method.getRawParameterTypes().stream().noneMatch(type -> type.isEquivalentTo(Caller.class))) {
+                            events.add(SimpleConditionEvent.violated(method, method.getFullName() + " takes no Caller"));
+                        }
+                    }
+                })
+                .because("an endpoint that does not ask who is calling is open to everyone");
     }
 
     static ArchRule adapterStaysInItsLane(String root, String adapter) {
@@ -58,6 +103,42 @@ class ArchitectureTest {
     @Test
     void theDomainIsPlainJava() {
         domainIsPlainJava(ROOT).check(MAIN);
+    }
+
+    @Test
+    void everyEndpointButHealthAsksWhoIsCalling() {
+        everyEndpointAsksWhoIsCalling(ROOT).check(MAIN);
+    }
+
+    @Test
+    void theEndpointRuleCatchesAPlantedOpenEndpoint() {
+        assertThatThrownBy(() -> everyEndpointAsksWhoIsCalling(PLANTED).check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("forgotTheCaller")
+                .hasMessageNotContaining("guarded(");
+    }
+
+    @Test
+    void identityIsPlainJava() {
+        identityIsPlainJava(ROOT).check(MAIN);
+    }
+
+    @Test
+    void everyPackageTheRulesNameExists() {
+        for (String layer : java.util.stream.Stream.concat(ADAPTERS.stream(), java.util.stream.Stream.of("completion", "identity")).toList()) {
+            assertThat(MAIN.stream().anyMatch(c -> c.getPackageName().equals(ROOT + "." + layer)))
+                    .as("package " + ROOT + "." + layer + " exists, so the rules naming it check something").isTrue();
+        }
+    }
+
+    @Test
+    void theIdentityRuleCatchesAPlantedViolation() {
+        assertThatThrownBy(() -> identityIsPlainJava(PLANTED).check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("java.sql.Connection")
+                .hasMessageContaining("org.springframework.stereotype.Component")
+                .hasMessageContaining("PlantedDomainClass")
+                .hasMessageNotContaining("java.security.MessageDigest");
     }
 
     @Test

@@ -2,8 +2,8 @@ package dev.batchgateway.usage;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchgateway.GatewayApplicationTest;
 import dev.batchgateway.GatewayClient;
-import dev.batchgateway.TestDatabase;
 import dev.batchgateway.UsageRows;
 import java.net.http.HttpResponse;
 import java.sql.Timestamp;
@@ -20,27 +20,21 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
-import org.springframework.test.context.DynamicPropertyRegistry;
-import org.springframework.test.context.DynamicPropertySource;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /** {@code GET /usage/{user_id}} on the whole application: sums of real rows, and problem+json for bad input. */
-@SpringBootTest(
-        webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
+@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
 class UsageApiTest {
-
-    @DynamicPropertySource
-    static void database(DynamicPropertyRegistry registry) {
-        TestDatabase.register(registry);
-    }
 
     @LocalServerPort
     int port;
+
+    @LocalManagementPort
+    int managementPort;
 
     @Autowired
     JdbcClient jdbc;
@@ -50,7 +44,7 @@ class UsageApiTest {
 
     @BeforeEach
     void connect() {
-        gateway = new GatewayClient(port);
+        gateway = new GatewayClient(port, managementPort);
     }
     private final long user = ThreadLocalRandom.current().nextLong(1_000_000, Long.MAX_VALUE);
 

@@ -7,7 +7,9 @@ import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.identity.Callers;
 import java.time.Duration;
+import java.util.Optional;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -34,6 +36,12 @@ class CompletionControllerTest {
         @Bean
         StubScheduler scheduler() {
             return new StubScheduler();
+        }
+
+        /** Keys off (GATEWAY_AUTH=none): this slice is about reading bodies; identity has its own tests. */
+        @Bean
+        Callers callers() {
+            return new Callers(null, Optional.empty(), false);
         }
     }
 

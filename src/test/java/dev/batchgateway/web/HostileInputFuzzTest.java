@@ -3,6 +3,8 @@ package dev.batchgateway.web;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchgateway.BatchGatewayApplication;
+import dev.batchgateway.GatewayApplicationTest;
+import dev.batchgateway.GatewayClient;
 import dev.batchgateway.TestDatabase;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -26,7 +28,8 @@ import org.springframework.context.ConfigurableApplicationContext;
 
 /**
  * Thousands of generated bodies thrown at the running gateway over real HTTP: random JSON, truncated JSON, wrong
- * types, huge numbers, deep nesting, Unicode edge cases, NUL and invalid UTF-8 bytes. Whatever arrives, the answer is
+ * types, huge numbers, deep nesting, Unicode edge cases, NUL and invalid UTF-8 bytes; hostile {@code Authorization}
+ * headers on {@code /complete} and {@code /usage}, and hostile bodies on the admin API. Whatever arrives, the answer is
  * never a 5xx, every 4xx is problem+json, and a valid request is still served correctly afterwards.
  */
 class HostileInputFuzzTest {
@@ -35,6 +38,9 @@ class HostileInputFuzzTest {
     private static final AtomicInteger TRIED = new AtomicInteger();
     private static ConfigurableApplicationContext gateway;
     private static URI complete;
+    private static URI usage;
+    private static URI adminKeys;
+    private static String bearer;
 
     @BeforeContainer
     static void startTheGateway() {
@@ -42,6 +48,8 @@ class HostileInputFuzzTest {
         // command-line arguments, so they win over application.yml's placeholders
         gateway = new SpringApplicationBuilder(BatchGatewayApplication.class).run(
                 "--server.port=0",
+                "--management.server.port=0",
+                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN,
                 "--gateway.worker.type=simulated",
                 "--gateway.batch.max-wait=1ms",
                 "--logging.level.dev.batchgateway.web.RequestTracking=warn",
@@ -49,7 +57,11 @@ class HostileInputFuzzTest {
                 "--spring.datasource.url=" + database.url(),
                 "--spring.datasource.username=" + database.username(),
                 "--spring.datasource.password=" + database.password());
-        complete = URI.create("http://localhost:" + gateway.getEnvironment().getProperty("local.server.port") + "/complete");
+        int port = Integer.parseInt(gateway.getEnvironment().getProperty("local.server.port"));
+        complete = URI.create("http://localhost:" + port + "/complete");
+        usage = URI.create("http://localhost:" + port + "/usage/5");
+        adminKeys = URI.create("http://localhost:" + port + "/admin/keys");
+        bearer = new GatewayClient(port).bearer(5);
     }
 
     @AfterContainer
@@ -70,6 +82,79 @@ class HostileInputFuzzTest {
             assertThat(response.headers().firstValue("Content-Type")).as(preview(body)).hasValue("application/problem+json");
             assertThat(response.body()).doesNotContain("Exception", "\tat ");
         }
+    }
+
+    @Property(tries = 1000, shrinking = ShrinkingMode.BOUNDED)
+    void noAuthorizationHeaderEverCausesA5xxAndEvery4xxIsAProblem(@ForAll("hostileAuthorizations") String authorization)
+            throws Exception {
+        TRIED.incrementAndGet();
+        var onComplete = HTTP.send(HttpRequest.newBuilder(complete)
+                        .header("Content-Type", "application/json")
+                        .header("Authorization", authorization)
+                        .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"who am I\"}"))
+                        .timeout(Duration.ofSeconds(30))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
+        var onUsage = HTTP.send(HttpRequest.newBuilder(usage).header("Authorization", authorization)
+                        .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
+
+        for (var response : java.util.List.of(onComplete, onUsage)) {
+            assertThat(response.statusCode()).as(authorization).isLessThan(500);
+            if (response.statusCode() >= 400) {
+                assertThat(response.headers().firstValue("Content-Type")).as(authorization).hasValue("application/problem+json");
+                assertThat(response.body()).doesNotContain("Exception", "\tat ");
+            }
+        }
+    }
+
+    @Property(tries = 1000, shrinking = ShrinkingMode.BOUNDED)
+    void noAdminBodyEverCausesA5xxAndEvery4xxIsAProblem(@ForAll("hostileAdminBodies") byte[] body) throws Exception {
+        TRIED.incrementAndGet();
+        var response = HTTP.send(HttpRequest.newBuilder(adminKeys)
+                        .header("Content-Type", "application/json")
+                        .header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN)
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(body))
+                        .timeout(Duration.ofSeconds(30))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
+
+        assertThat(response.statusCode()).as(preview(body)).isLessThan(500);
+        if (response.statusCode() >= 400) {
+            assertThat(response.headers().firstValue("Content-Type")).as(preview(body)).hasValue("application/problem+json");
+            assertThat(response.body()).doesNotContain("Exception", "\tat ");
+        }
+    }
+
+    /** What an HTTP client lets through: visible Latin-1 and spaces, with and without a scheme, short and long. */
+    @Provide
+    Arbitrary<String> hostileAuthorizations() {
+        Arbitrary<String> text = Arbitraries.strings()
+                .withCharRange(' ', '~').withCharRange('\u00A0', '\u00FF').ofMaxLength(700);
+        Arbitrary<String> keyShaped = Arbitraries.strings().withCharRange(' ', '~').withCharRange('\u00A0', '\u00FF')
+                .ofLength(43).map(tail -> "bg_" + tail);
+        Arbitrary<String> scheme = Arbitraries.of("Bearer ", "bearer ", "BEARER  ", "Bearer", "Basic ", "Digest ", "", " ",
+                "Bearer bg_", "Bearer Bearer ");
+        return Combinators.combine(scheme, Arbitraries.oneOf(text, keyShaped, Arbitraries.of("", "=", "bg_", "a=b"),
+                        Arbitraries.just(bearer.substring("Bearer ".length()))))
+                .as(String::concat)
+                .filter(value -> !value.isBlank() && value.strip().equals(value));
+    }
+
+    /** The admin body's own fields with values of every type, plus strays, and everything the completion bodies try. */
+    @Provide
+    Arbitrary<byte[]> hostileAdminBodies() {
+        Arbitrary<String> anyValue = Arbitraries.oneOf(scalar(), randomJson());
+        Arbitrary<String> userId = Arbitraries.oneOf(Arbitraries.longs().map(String::valueOf), hugeNumber(), anyValue);
+        Arbitrary<String> name = Arbitraries.oneOf(edgyText().map(HostileInputFuzzTest::quote), anyValue);
+        Arbitrary<String> adminShaped = Combinators.combine(userId, name, key(), anyValue, Arbitraries.integers().between(0, 7))
+                .as((u, n, k, v, present) -> {
+                    var fields = new java.util.ArrayList<String>();
+                    if ((present & 1) != 0) fields.add("\"user_id\":" + u);
+                    if ((present & 2) != 0) fields.add("\"name\":" + n);
+                    if ((present & 4) != 0) fields.add(quote(k) + ":" + v);
+                    return "{" + String.join(",", fields) + "}";
+                });
+        return Arbitraries.oneOf(adminShaped.map(HostileInputFuzzTest::utf8), hostileBodies());
     }
 
     @AfterProperty
@@ -202,6 +287,7 @@ class HostileInputFuzzTest {
     private static HttpResponse<String> post(byte[] body) throws Exception {
         return HTTP.send(HttpRequest.newBuilder(complete)
                         .header("Content-Type", "application/json")
+                        .header("Authorization", bearer)
                         .POST(HttpRequest.BodyPublishers.ofByteArray(body))
                         .timeout(Duration.ofSeconds(30))
                         .build(),

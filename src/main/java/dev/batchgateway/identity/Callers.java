@@ -1,0 +1,110 @@
+package dev.batchgateway.identity;
+
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.regex.Pattern;
+
+/**
+ * Tells who is calling from the {@code Authorization} header, and what each caller may do: the only place that knows
+ * the rules, so every endpoint applies the same ones.
+ *
+ * <ul>
+ *   <li>{@code POST /complete}: a user's key; the body may name the key's own user, no other.
+ *   <li>{@code GET /usage/{user}}: a user's key for its own user, or the admin token for any.
+ *   <li>{@code /admin/keys}: the admin token only; without one configured the admin API is disabled.
+ * </ul>
+ * With keys off ({@code GATEWAY_AUTH=none}) everyone without the admin token is {@link Caller.Trusted}.
+ */
+public final class Callers {
+
+    /** {@code Bearer}, case-insensitive, then one token of the characters RFC 6750 allows, at most 512 of them. */
+    private static final Pattern BEARER = Pattern.compile("(?i:bearer) +([A-Za-z0-9\\-._~+/]{1,512}=*) *");
+
+    private final ApiKeys keys;
+    private final Optional<AdminToken> adminToken;
+    private final boolean keysRequired;
+
+    /**
+     * @param adminToken empty when no admin token is configured: the admin API is then disabled
+     * @param keysRequired false for {@code GATEWAY_AUTH=none}
+     */
+    public Callers(ApiKeys keys, Optional<AdminToken> adminToken, boolean keysRequired) {
+        this.keys = keys;
+        this.adminToken = adminToken;
+        this.keysRequired = keysRequired;
+    }
+
+    /** @param authorization the header's value, null when absent */
+    public Caller identify(String authorization) {
+        String token = bearerToken(authorization);
+        if (token != null && adminToken.isPresent() && adminToken.get().matches(token)) {
+            return new Caller.Operator();
+        }
+        if (!keysRequired) {
+            return new Caller.Trusted();
+        }
+        if (token == null) {
+            return new Caller.Anonymous();
+        }
+        return keys.identify(token).<Caller>map(user -> user).orElseGet(Caller.Anonymous::new);
+    }
+
+    /**
+     * The user a completion is billed to: the key's user (the body's {@code user_id} may only repeat it), or, with
+     * keys off, the body's {@code user_id}; empty when that is missing.
+     */
+    public OptionalLong billedUser(Caller caller, OptionalLong named) {
+        return switch (caller) {
+            case Caller.User user -> {
+                if (named.isPresent() && named.getAsLong() != user.userId()) {
+                    throw new NotAllowedException("user_id " + named.getAsLong() + " is not the user of this API key");
+                }
+                yield OptionalLong.of(user.userId());
+            }
+            case Caller.Trusted trusted -> named;
+            case Caller.Operator operator ->
+                    throw new NotAllowedException("the admin token completes nothing: use a user's API key");
+            case Caller.Anonymous anonymous -> throw new NotAuthenticatedException(NotAuthenticatedException.API_KEY_REQUIRED);
+        };
+    }
+
+    /** Whether the caller may read this user's usage; throws when not. */
+    public void mayReadUsage(Caller caller, long userId) {
+        switch (caller) {
+            case Caller.User user -> {
+                if (user.userId() != userId) {
+                    throw new NotAllowedException("an API key reads only its own user's usage");
+                }
+            }
+            case Caller.Operator operator -> {}
+            case Caller.Trusted trusted -> {}
+            case Caller.Anonymous anonymous -> throw new NotAuthenticatedException(NotAuthenticatedException.API_KEY_REQUIRED);
+        }
+    }
+
+    /** Refuses a caller without valid credentials where keys are required. */
+    public void requireKnown(Caller caller) {
+        if (caller instanceof Caller.Anonymous) {
+            throw new NotAuthenticatedException(NotAuthenticatedException.API_KEY_REQUIRED);
+        }
+    }
+
+    /** Whether the caller may manage keys; throws when not. */
+    public void mayManageKeys(Caller caller) {
+        if (caller instanceof Caller.Operator) {
+            return;
+        }
+        if (adminToken.isEmpty()) {
+            throw new NotAllowedException("the admin API is disabled: set GATEWAY_ADMIN_TOKEN to enable it");
+        }
+        throw new NotAuthenticatedException(NotAuthenticatedException.ADMIN_TOKEN_REQUIRED);
+    }
+
+    private static String bearerToken(String authorization) {
+        if (authorization == null || authorization.length() > 600) {
+            return null;
+        }
+        var matcher = BEARER.matcher(authorization);
+        return matcher.matches() ? matcher.group(1) : null;
+    }
+}

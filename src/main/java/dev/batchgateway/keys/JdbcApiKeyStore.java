@@ -1,0 +1,110 @@
+package dev.batchgateway.keys;
+
+import dev.batchgateway.identity.ApiKey;
+import dev.batchgateway.identity.ApiKeyStore;
+import dev.batchgateway.identity.KeyStoreUnavailableException;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.function.Supplier;
+import org.springframework.dao.DataAccessException;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.stereotype.Repository;
+
+/** API keys in the {@code api_key} table, found by the unique index on the digest of their secret. */
+@Repository
+class JdbcApiKeyStore implements ApiKeyStore {
+
+    private static final String COLUMNS = "id, prefix, user_id, name, created_at, revoked_at, last_used_at";
+
+    private final JdbcClient jdbc;
+
+    JdbcApiKeyStore(JdbcClient jdbc) {
+        this.jdbc = jdbc;
+    }
+
+    @Override
+    public void add(ApiKey key, byte[] digest) {
+        reaching(() -> jdbc.sql("""
+                        INSERT INTO api_key (id, digest, prefix, user_id, name, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?)""")
+                .params(key.id(), digest, key.prefix(), key.userId(), key.name(), at(key.createdAt()))
+                .update());
+    }
+
+    @Override
+    public Optional<ApiKey> findByDigest(byte[] digest) {
+        return reaching(() -> jdbc.sql("SELECT " + COLUMNS + " FROM api_key WHERE digest = ?")
+                .param(digest)
+                .query(JdbcApiKeyStore::key)
+                .optional());
+    }
+
+    @Override
+    public List<ApiKey> ofUser(long userId) {
+        return reaching(() -> jdbc.sql("SELECT " + COLUMNS + " FROM api_key WHERE user_id = ? ORDER BY created_at, id")
+                .param(userId)
+                .query(JdbcApiKeyStore::key)
+                .list());
+    }
+
+
+    @Override
+    public boolean revoke(UUID id, Instant at) {
+        return reaching(() -> jdbc.sql("UPDATE api_key SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?")
+                .params(at(at), id)
+                .update()) == 1;
+    }
+
+    @Override
+    public void markUsed(Map<UUID, Instant> lastUse) {
+        if (lastUse.isEmpty()) {
+            return;
+        }
+        var ids = new String[lastUse.size()];
+        var micros = new long[lastUse.size()];
+        int i = 0;
+        for (var use : lastUse.entrySet()) {
+            ids[i] = use.getKey().toString();
+            micros[i++] = ChronoUnit.MICROS.between(Instant.EPOCH, use.getValue());
+        }
+        // one statement for all keys used since the last write; an older time never overwrites a newer one
+        reaching(() -> jdbc.sql("""
+                        UPDATE api_key
+                        SET last_used_at = greatest(api_key.last_used_at,
+                                                    timestamptz 'epoch' + used.micros * interval '1 microsecond')
+                        FROM unnest(?::uuid[], ?::bigint[]) AS used (id, micros)
+                        WHERE api_key.id = used.id""")
+                .params(ids, micros)
+                .update());
+    }
+
+    private static ApiKey key(ResultSet rs, int row) throws SQLException {
+        return new ApiKey(rs.getObject("id", UUID.class), rs.getString("prefix"), rs.getLong("user_id"),
+                rs.getString("name"), instant(rs, "created_at"), instant(rs, "revoked_at"), instant(rs, "last_used_at"));
+    }
+
+    private static Instant instant(ResultSet rs, String column) throws SQLException {
+        var time = rs.getObject(column, java.time.OffsetDateTime.class);
+        return time == null ? null : time.toInstant();
+    }
+
+    private static Object at(Instant instant) {
+        return instant.atOffset(ZoneOffset.UTC);
+    }
+
+    private static <T> T reaching(Supplier<T> query) {
+        try {
+            return query.get();
+        } catch (DataAccessException away) {
+            // the message names the table and the failure, never a key: only digests ever reach SQL
+            throw new KeyStoreUnavailableException("the key store is unavailable: " + away.getMostSpecificCause().getClass().getSimpleName(), away);
+        }
+    }
+}

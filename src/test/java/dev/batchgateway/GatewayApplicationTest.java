@@ -1,0 +1,52 @@
+package dev.batchgateway;
+
+import java.lang.annotation.Documented;
+import java.lang.annotation.ElementType;
+import java.lang.annotation.Inherited;
+import java.lang.annotation.Retention;
+import java.lang.annotation.RetentionPolicy;
+import java.lang.annotation.Target;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.context.ApplicationContextInitializer;
+import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.core.annotation.AliasFor;
+import org.springframework.core.env.MapPropertySource;
+import org.springframework.test.context.ContextConfiguration;
+import org.springframework.test.context.TestPropertySource;
+
+/**
+ * The whole gateway on a random port (and a random management port) against the shared test database, with API keys
+ * on and the test admin token, so that {@link GatewayClient} can mint a key for each user it calls as. A test adds
+ * only its own settings in {@link #properties()}.
+ */
+@Target(ElementType.TYPE)
+@Retention(RetentionPolicy.RUNTIME)
+@Documented
+@Inherited
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
+@ContextConfiguration(initializers = GatewayApplicationTest.Database.class)
+@TestPropertySource(properties = {
+        "gateway.identity.mode=api-keys",
+        "gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN,
+        "management.server.port=0"})
+public @interface GatewayApplicationTest {
+
+    /** The admin token of every whole-application test; the admin API mints the test users' keys with it. */
+    String ADMIN_TOKEN = "test-admin-token-0123456789abcdef-0123456789";
+
+    /** This test's own settings, as {@code key=value}. */
+    @AliasFor(annotation = SpringBootTest.class, attribute = "properties")
+    String[] properties() default {};
+
+    /** Points the data source at {@link TestDatabase}, started on first use and shared by the whole test run. */
+    final class Database implements ApplicationContextInitializer<ConfigurableApplicationContext> {
+        @Override
+        public void initialize(ConfigurableApplicationContext context) {
+            var database = TestDatabase.get();
+            context.getEnvironment().getPropertySources().addFirst(new MapPropertySource("test-database", java.util.Map.of(
+                    "spring.datasource.url", database.url(),
+                    "spring.datasource.username", database.username(),
+                    "spring.datasource.password", database.password())));
+        }
+    }
+}

@@ -1,0 +1,70 @@
+package dev.batchgateway.identity;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** Keys in memory, counting lookups and recording last-use writes; {@link #away} makes every call fail like a dead database. */
+final class MemoryKeyStore implements ApiKeyStore {
+
+    final Map<String, ApiKey> byDigest = new ConcurrentHashMap<>();
+    final AtomicInteger lookups = new AtomicInteger();
+    final List<Map<UUID, Instant>> lastUseWrites = new CopyOnWriteArrayList<>();
+    volatile boolean away;
+
+    @Override
+    public void add(ApiKey key, byte[] digest) {
+        reachable();
+        byDigest.put(HexFormat.of().formatHex(digest), key);
+    }
+
+    @Override
+    public Optional<ApiKey> findByDigest(byte[] digest) {
+        reachable();
+        lookups.incrementAndGet();
+        return Optional.ofNullable(byDigest.get(HexFormat.of().formatHex(digest)));
+    }
+
+    @Override
+    public List<ApiKey> ofUser(long userId) {
+        reachable();
+        var keys = new ArrayList<>(byDigest.values().stream().filter(key -> key.userId() == userId).toList());
+        keys.sort(Comparator.comparing(ApiKey::createdAt));
+        return keys;
+    }
+
+
+    @Override
+    public boolean revoke(UUID id, Instant at) {
+        reachable();
+        for (var entry : byDigest.entrySet()) {
+            ApiKey key = entry.getValue();
+            if (key.id().equals(id)) {
+                entry.setValue(new ApiKey(key.id(), key.prefix(), key.userId(), key.name(), key.createdAt(),
+                        key.revoked() ? key.revokedAt() : at, key.lastUsedAt()));
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public void markUsed(Map<UUID, Instant> lastUse) {
+        reachable();
+        lastUseWrites.add(Map.copyOf(lastUse));
+    }
+
+    private void reachable() {
+        if (away) {
+            throw new KeyStoreUnavailableException("the key store is away", null);
+        }
+    }
+}
