@@ -39,11 +39,6 @@ class ArchitectureTest {
             .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
             .importPackages(ROOT);
     private static final JavaClasses PLANTED_CLASSES = new ClassFileImporter().importPackages(PLANTED);
-    /** Main and test classes: the mocking rule is about the tests. */
-    private static final JavaClasses ALL = new ClassFileImporter()
-            .withImportOption(location -> !location.contains("/architecture/planted/"))
-            .importPackages(ROOT);
-    private static final String[] MOCKING_LIBRARIES = {"org.mockito..", "org.easymock..", "io.mockk..", "org.jmock.."};
 
     /** The domain uses the JDK's language, collections, time and concurrency, and nothing else. */
     static ArchRule domainIsPlainJava(String root) {
@@ -94,12 +89,6 @@ class ArchitectureTest {
                 .because("adapters talk to the domain's ports, never to each other");
     }
 
-    /** Test doubles are hand-written implementations of the ports, named for what they do (STYLE.md, seed 001). */
-    static ArchRule noMockingLibrary(String... libraries) {
-        return noClasses().should().dependOnClassesThat().resideInAnyPackage(libraries)
-                .because("doubles implement the ports by hand; a mock is a smell (STYLE.md)");
-    }
-
     @Test
     void theDomainIsPlainJava() {
         domainIsPlainJava(ROOT).check(MAIN);
@@ -146,23 +135,6 @@ class ArchitectureTest {
         for (String adapter : ADAPTERS) {
             adapterStaysInItsLane(ROOT, adapter).check(MAIN);
         }
-    }
-
-    @Test
-    void noClassUsesAMockingLibrary() {
-        noMockingLibrary(MOCKING_LIBRARIES).check(ALL);
-    }
-
-    /**
-     * Mockito is not on the test classpath (the pom excludes it), so the planted violation depends on a stand-in in a
-     * planted package: it shows the rule's mechanism catches a dependency, the list above names the real libraries.
-     */
-    @Test
-    void theMockingRuleCatchesAPlantedViolation() {
-        assertThatThrownBy(() -> noMockingLibrary(PLANTED + ".mocking..").check(PLANTED_CLASSES))
-                .isInstanceOf(AssertionError.class)
-                .hasMessageContaining("PlantedMockingTest")
-                .hasMessageContaining("PlantedMockLibrary");
     }
 
     @Test

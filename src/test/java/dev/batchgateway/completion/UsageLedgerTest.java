@@ -37,33 +37,19 @@ class UsageLedgerTest {
     @Test
     void rowsAreWrittenOffTheCallersThreadAndCoalesced() throws Exception {
         // Given a store that holds its first write until told to go on
-        var entered = new CountDownLatch(1);
-        var gate = new CountDownLatch(1);
-        var store = new SpyUsageRepository() {
-            @Override
-            public void record(List<UsageRecord> rows) {
-                entered.countDown();
-                try {
-                    gate.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new UsageWriteException.Recoverable("interrupted", e);
-                }
-                super.record(rows);
-            }
-        };
+        var store = new HeldUsageRepository();
         var ledger = start(store, 1000, 1000);
 
         // When one batch's rows arrive, then seven more batches while the first write is held
         ledger.record(rows(8));
-        assertThat(entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        assertThat(store.entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
         for (int i = 0; i < 7; i++) {
             ledger.record(rows(8));
         }
 
         // Then recording never waited for the store, and once it answers, the seven batches go in one write
         assertThat(ledger.pending()).isEqualTo(64);
-        gate.countDown();
+        store.gate.countDown();
         awaitCondition(() -> ledger.pending() == 0);
         assertThat(store.rows).hasSize(64);
         assertThat(store.calls).containsExactly(8, 56);
@@ -272,25 +258,11 @@ class UsageLedgerTest {
     @Test
     void aLargeBacklogIsWrittenInBoundedWrites() throws Exception {
         // Given a store that holds its first write until 2,500 more rows are pending
-        var entered = new CountDownLatch(1);
-        var gate = new CountDownLatch(1);
-        var store = new SpyUsageRepository() {
-            @Override
-            public void record(List<UsageRecord> rows) {
-                entered.countDown();
-                try {
-                    gate.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new UsageWriteException.Recoverable("interrupted", e);
-                }
-                super.record(rows);
-            }
-        };
+        var store = new HeldUsageRepository();
         var ledger = start(store, 10_000, 1000);
         var all = new ArrayList<UsageRecord>(rows(5));
         ledger.record(all);
-        assertThat(entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        assertThat(store.entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
 
         // When 2,500 rows arrive in batches of five meanwhile
         for (int i = 0; i < 2500 / 5; i++) {
@@ -298,7 +270,7 @@ class UsageLedgerTest {
             all.addAll(batch);
             ledger.record(batch);
         }
-        gate.countDown();
+        store.gate.countDown();
 
         // Then they are written in writes of a thousand at most (the bound is reached), all once, in order
         awaitCondition(() -> ledger.pending() == 0);
@@ -335,6 +307,24 @@ class UsageLedgerTest {
     }
 
     /** Keeps what the ledger reports. */
+    /** Keeps rows like a spy, but holds its calls until {@link #gate} opens; {@link #entered} counts the first call. */
+    private static final class HeldUsageRepository extends SpyUsageRepository {
+        final CountDownLatch entered = new CountDownLatch(1);
+        final CountDownLatch gate = new CountDownLatch(1);
+
+        @Override
+        public void record(List<UsageRecord> rows) {
+            entered.countDown();
+            try {
+                gate.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new UsageWriteException.Recoverable("interrupted", e);
+            }
+            super.record(rows);
+        }
+    }
+
     private static final class RecordingEvents implements UsageEvents {
         final AtomicInteger written = new AtomicInteger();
         final List<UsageWriteException> failures = new CopyOnWriteArrayList<>();
