@@ -2,6 +2,7 @@ package dev.batchgateway.web;
 
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
+import java.util.Set;
 import java.util.UUID;
 import tools.jackson.databind.JsonNode;
 
@@ -10,6 +11,9 @@ import tools.jackson.databind.JsonNode;
  * numbers, and every refusal names its field.
  */
 final class CompletionRequestReader {
+
+    /** The fields the gateway honours; any other (stream, temperature, …) is refused rather than silently ignored. */
+    private static final Set<String> FIELDS = Set.of("prompt", "user_id", "max_tokens");
 
     private final int maxPromptChars;
     private final int maxTokens;
@@ -26,6 +30,11 @@ final class CompletionRequestReader {
     CompletionRequest read(JsonNode body, UUID requestId) {
         if (body == null || !body.isObject()) {
             throw new InvalidRequestException("the request body must be a JSON object with prompt and user_id");
+        }
+        for (String field : body.propertyNames()) {
+            if (!FIELDS.contains(field)) {
+                throw new InvalidRequestException(field + " is not supported: send only prompt, user_id and max_tokens");
+            }
         }
         return new CompletionRequest(requestId, userId(body.get("user_id")), prompt(body.get("prompt")),
                 new GenerationParameters(maxTokens(body.get("max_tokens"))));
