@@ -142,4 +142,18 @@ class BatchGatewayApplicationTest {
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.body()).isEqualTo("ok");
     }
+
+    @Test
+    void actuatorHealthShowsTheDatabaseButReadinessDoesNotDependOnIt() {
+        // When the health endpoint, its db component and the readiness group are asked
+        JsonNode health = json.readTree(gateway.get("/actuator/health").body());
+        var db = gateway.get("/actuator/health/db");
+        JsonNode readiness = json.readTree(gateway.get("/actuator/health/readiness").body());
+
+        // Then db is one of the components, answers on its own, and is not part of readiness
+        assertThat(health.path("components").path("db").path("status").asString()).isEqualTo("UP");
+        assertThat(db.statusCode()).isEqualTo(200);
+        assertThat(readiness.path("components").has("db")).isFalse();
+        assertThat(readiness.path("components").has("usageLedger")).isTrue();
+    }
 }
