@@ -35,6 +35,7 @@ class ConfigurationFailureTest {
             gateway.simulated.latency=0               | GATEWAY_SIMULATED_LATENCY=0 has no unit
             gateway.worker.type=foo                   | GATEWAY_WORKER_TYPE=foo is not valid: set it to one of simulated, vllm, ollama
             gateway.batch.size=abc                    | GATEWAY_BATCH_SIZE=abc is not valid: set it to a whole number
+            logging.structured.format.console=json    | GATEWAY_LOG_FORMAT=json is not a log format: set it to ecs, logstash or gelf
             """)
     void aBadSettingStopsStartUpWithAMessageNamingIt(String setting, String message, CapturedOutput output) {
         // Given a working configuration with one bad setting (the worker type left unset, or one value off)
