@@ -1,15 +1,21 @@
 package dev.batchgateway;
 
+import java.util.Map;
 import java.util.Set;
 import org.springframework.boot.EnvironmentPostProcessor;
 import org.springframework.boot.SpringApplication;
 import org.springframework.core.env.ConfigurableEnvironment;
+import org.springframework.core.env.MapPropertySource;
 
 /**
  * Checks GATEWAY_LOG_FORMAT before logging starts: Spring would otherwise fail with a long stack trace that never
- * names the variable. (Runs before the logging listener, which reads the environment only once it is prepared.)
+ * names the variable. Runs before the logging listener: a bad format is replaced by plain text, so that logging starts,
+ * and {@link SettingsCheck} refuses it with the other settings (failing here, before logging is configured, would
+ * print Spring's multi-line banner).
  */
 class LogFormatCheck implements EnvironmentPostProcessor {
+
+    static final String INVALID = "batch-gateway.invalid-log-format";
 
     private static final Set<String> FORMATS = Set.of("", "ecs", "logstash", "gelf");
 
@@ -18,8 +24,8 @@ class LogFormatCheck implements EnvironmentPostProcessor {
         String format = environment.getProperty("logging.structured.format.console", "").strip();
         // a class name is Spring's way to plug in a custom format
         if (!FORMATS.contains(format.toLowerCase(java.util.Locale.ROOT)) && !format.contains(".")) {
-            throw new InvalidConfigurationException("GATEWAY_LOG_FORMAT=" + format
-                    + " is not a log format: set it to ecs, logstash or gelf (JSON), or to empty for plain text");
+            environment.getPropertySources().addFirst(new MapPropertySource("invalidLogFormat", Map.of(
+                    "logging.structured.format.console", "", INVALID, format)));
         }
     }
 }

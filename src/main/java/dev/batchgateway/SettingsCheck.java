@@ -32,6 +32,11 @@ class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplica
     }
 
     static void check(ConfigurableEnvironment environment) {
+        String logFormat = environment.getProperty(LogFormatCheck.INVALID);
+        if (logFormat != null) {
+            throw new InvalidConfigurationException("GATEWAY_LOG_FORMAT=" + logFormat
+                    + " is not a log format: set it to ecs, logstash or gelf (JSON), or to empty for plain text");
+        }
         var binder = Binder.get(environment);
         try {
             binder.bind("gateway", Bindable.of(GatewayProperties.class), new UnitlessDurations(environment));
