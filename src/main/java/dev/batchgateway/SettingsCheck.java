@@ -71,7 +71,13 @@ class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplica
         } else {
             expected = "see README, section Configuration";
         }
-        return variable + "=" + value + " is not valid: " + expected;
+        return variable + "=" + shown(e.getName(), value) + " is not valid: " + expected;
+    }
+
+    /** A secret (an API key, a password) is never repeated in the message, only named. */
+    private static String shown(ConfigurationPropertyName name, String value) {
+        String last = name.getLastElement(ConfigurationPropertyName.Form.DASHED);
+        return last.endsWith("key") || last.endsWith("password") || last.endsWith("secret") ? "(hidden)" : value;
     }
 
     /** gateway.batch.max-wait → GATEWAY_BATCH_MAX_WAIT, the variable application.yml reads it from. */
