@@ -10,6 +10,9 @@ import dev.batchgateway.completion.UsageRepository;
 import dev.batchgateway.completion.WorkerApi;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
@@ -24,6 +27,10 @@ class GatewayConfiguration {
 
     /** Rows per usage write: one round trip for many batches, well below PostgreSQL's bind-parameter limit. */
     private static final int USAGE_ROWS_PER_WRITE = 1000;
+    private static final Logger LOG = LoggerFactory.getLogger(GatewayConfiguration.class);
+
+    /** Whether the scheduler's drain answered every caller within the grace period, for the drain's last log line. */
+    private final AtomicBoolean everyCallerAnswered = new AtomicBoolean(true);
 
     @Bean
     UsageLedger usageLedger(UsageRepository repository, GatewayProperties properties, ObjectProvider<UsageEvents> events) {
@@ -71,7 +78,11 @@ class GatewayConfiguration {
     SmartLifecycle schedulerShutdown(
             Scheduler scheduler,
             @Value("${spring.lifecycle.timeout-per-shutdown-phase:30s}") Duration grace) {
-        return new ShutdownStep(SmartLifecycle.DEFAULT_PHASE, () -> scheduler.shutdown(grace));
+        return new ShutdownStep(SmartLifecycle.DEFAULT_PHASE, () -> {
+            LOG.info("shutdown: drain begins, {} requests queued and {} batches in flight get their answers; new requests get 503",
+                    scheduler.queued(), scheduler.batchesInFlight());
+            everyCallerAnswered.set(scheduler.shutdown(grace));
+        });
     }
 
     /**
@@ -82,7 +93,12 @@ class GatewayConfiguration {
     SmartLifecycle usageLedgerShutdown(
             UsageLedger ledger,
             @Value("${spring.lifecycle.timeout-per-shutdown-phase:30s}") Duration grace) {
-        return new ShutdownStep(SmartLifecycle.DEFAULT_PHASE - 512, () -> ledger.close(grace));
+        return new ShutdownStep(SmartLifecycle.DEFAULT_PHASE - 512, () -> {
+            int unwritten = ledger.close(grace).size();
+            LOG.info("shutdown: drain ended, {}; {}",
+                    everyCallerAnswered.get() ? "every request answered" : "requests still running after the grace period got 503",
+                    unwritten == 0 ? "every usage row written" : unwritten + " usage rows NOT written (logged above with their content)");
+        });
     }
 
     /** A lifecycle that does nothing on start and runs one step of the shutdown on stop. */

@@ -19,6 +19,7 @@ import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.config.BeanPostProcessor;
 import org.springframework.boot.test.context.TestConfiguration;
+import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
@@ -64,6 +65,9 @@ class BatchGatewayApplicationTest {
     @LocalServerPort
     int port;
 
+    @LocalManagementPort
+    int managementPort;
+
     @Autowired
     JdbcClient jdbc;
 
@@ -72,7 +76,7 @@ class BatchGatewayApplicationTest {
 
     @BeforeEach
     void connect() {
-        gateway = new GatewayClient(port);
+        gateway = new GatewayClient(port, managementPort);
     }
 
     @Test
@@ -131,5 +135,19 @@ class BatchGatewayApplicationTest {
 
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.body()).isEqualTo("ok");
+    }
+
+    @Test
+    void actuatorHealthShowsTheDatabaseButReadinessDoesNotDependOnIt() {
+        // When the health endpoint, its db component and the readiness group are asked
+        JsonNode health = json.readTree(gateway.get("/actuator/health").body());
+        var db = gateway.get("/actuator/health/db");
+        JsonNode readiness = json.readTree(gateway.get("/actuator/health/readiness").body());
+
+        // Then db is one of the components, answers on its own, and is not part of readiness
+        assertThat(health.path("components").path("db").path("status").asString()).isEqualTo("UP");
+        assertThat(db.statusCode()).isEqualTo(200);
+        assertThat(readiness.path("components").has("db")).isFalse();
+        assertThat(readiness.path("components").has("usageLedger")).isTrue();
     }
 }

@@ -33,6 +33,13 @@ class ConfigurationFailureTest {
             gateway.identity.mode=maybe               | GATEWAY_AUTH must be api-keys or none, was 'maybe'
             gateway.models[0].type=vllm               | GATEWAY_MODELS_0_NAME is not set
             gateway.models[0].name=code               | GATEWAY_MODELS_0_TYPE is not set
+            gateway.request-timeout=5                 | GATEWAY_REQUEST_TIMEOUT=5 has no unit: write e.g. 5s
+            gateway.batch.max-wait=20                 | GATEWAY_BATCH_MAX_WAIT=20 has no unit: write e.g. 20s
+            gateway.worker.connect-timeout=3          | GATEWAY_WORKER_CONNECT_TIMEOUT=3 has no unit
+            gateway.simulated.latency=0               | GATEWAY_SIMULATED_LATENCY=0 has no unit
+            gateway.worker.type=foo                   | GATEWAY_WORKER_TYPE=foo is not valid: set it to one of simulated, vllm, ollama
+            gateway.batch.size=abc                    | GATEWAY_BATCH_SIZE=abc is not valid: set it to a whole number
+            logging.structured.format.console=json    | GATEWAY_LOG_FORMAT=json is not a log format: set it to ecs, logstash or gelf
             """)
     void aBadSettingStopsStartUpWithAMessageNamingIt(String setting, String message, CapturedOutput output) {
         // Given a working configuration with one bad setting (the worker type left unset, or one value off)
@@ -43,16 +50,22 @@ class ConfigurationFailureTest {
                 "--spring.datasource.username=" + database.username(),
                 "--spring.datasource.password=" + database.password()));
         if (!setting.equals(WORKER_TYPE_NOT_SET)) {
-            args.addAll(List.of("--gateway.worker.type=simulated", "--" + setting));
+            if (!setting.startsWith("gateway.worker.type=")) {
+                args.add("--gateway.worker.type=simulated");
+            }
+            args.add("--" + setting);
         }
 
-        // When the gateway starts, then it stops with a failure analysis that names the variable
+        // When the gateway starts
         assertThatThrownBy(() -> new SpringApplicationBuilder(BatchGatewayApplication.class)
                 .run(args.toArray(String[]::new))
                 .close()).isNotNull();
+
+        // Then it stops with one line on stderr that names the variable and the fix, before anything connected
+        assertThat(output.getErr().lines().filter(line -> line.startsWith("batch-gateway did not start: ")))
+                .singleElement().asString().contains(message);
         assertThat(output.getOut() + output.getErr())
-                .contains("APPLICATION FAILED TO START")
-                .contains(message);
+                .doesNotContain("APPLICATION FAILED TO START", "\tat ", "HikariPool", "Flyway");
     }
 
     @org.junit.jupiter.api.Test

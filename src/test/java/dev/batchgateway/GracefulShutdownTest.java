@@ -19,6 +19,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
@@ -32,6 +35,7 @@ import tools.jackson.databind.json.JsonMapper;
  * requests in a batch being formed. Every caller gets an answer, and every completion served is in the database by the
  * time the context has closed.
  */
+@ExtendWith(OutputCaptureExtension.class)
 class GracefulShutdownTest {
 
     /** Generous: a loaded two-core CI machine must never make a correct gateway fail. */
@@ -54,7 +58,7 @@ class GracefulShutdownTest {
     }
 
     @Test
-    void everyWaitingCallerIsAnsweredAndEveryCompletionBilledBeforeTheContextHasClosed() throws Exception {
+    void everyWaitingCallerIsAnsweredAndEveryCompletionBilledBeforeTheContextHasClosed(CapturedOutput output) throws Exception {
         // Given a gateway whose worker takes three seconds a batch and whose partial batches wait a minute
         var database = TestDatabase.get();
         gateway = new SpringApplicationBuilder(BatchGatewayApplication.class).run(
@@ -103,6 +107,11 @@ class GracefulShutdownTest {
             }
         }
         assertThat(answers).allSatisfy(answer -> assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200));
+
+        // And the log has one line where the drain begins and one where it ends
+        assertThat(output.getOut().lines().filter(line -> line.contains("shutdown: drain begins"))).hasSize(1);
+        assertThat(output.getOut().lines().filter(line -> line.contains("shutdown: drain ended, every request answered; "
+                + "every usage row written"))).hasSize(1);
 
         // And, with the context closed, every completion served is in the database with its counts
         List<HttpResponse<String>> served = new ArrayList<>(answers);

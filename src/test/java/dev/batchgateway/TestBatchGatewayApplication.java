@@ -24,14 +24,24 @@ public class TestBatchGatewayApplication {
     public static void main(String[] args) {
         defaultTo("gateway.worker.type", "GATEWAY_WORKER_TYPE", "simulated");
         defaultTo("gateway.identity.admin-token", "GATEWAY_ADMIN_TOKEN", DEMO_ADMIN_TOKEN);
+        // the embedded PostgreSQL's own chatter is not the gateway's start-up
+        System.setProperty("logging.level.io.zonky", "warn");
+        quietEmbeddedPostgres();
         if (System.getenv("SPRING_DATASOURCE_URL") == null && System.getProperty("spring.datasource.url") == null) {
             var database = TestDatabase.get();
             System.setProperty("spring.datasource.url", database.url());
             System.setProperty("spring.datasource.username", database.username());
             System.setProperty("spring.datasource.password", database.password());
         }
-        var context = SpringApplication.from(BatchGatewayApplication::main).run(args).getApplicationContext();
-        seedDemoKey(context.getBean(JdbcClient.class));
+        var gateway = SpringApplication.from(BatchGatewayApplication::main).run(args).getApplicationContext();
+        seedDemoKey(gateway.getBean(JdbcClient.class));
+        String port = gateway.getEnvironment().getProperty("local.server.port");
+        System.out.println("""
+
+                Batch Gateway is up with the simulated worker. Try:
+                  curl -s localhost:%s/complete -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{"prompt": "hello"}'
+                Stop with Ctrl-C.
+                """.formatted(port, DEMO_KEY));
     }
 
     private static void seedDemoKey(JdbcClient jdbc) {
@@ -44,6 +54,13 @@ public class TestBatchGatewayApplication {
         LoggerFactory.getLogger(TestBatchGatewayApplication.class).warn(
                 "spring-boot:test-run: the public demo key of user {} and the demo admin token are accepted (README, Keys); "
                         + "never use them outside this local try-it mode", DEMO_USER);
+    }
+
+    /** Before Spring configures logging, Logback's default prints every DEBUG line of the database start-up. */
+    private static void quietEmbeddedPostgres() {
+        if (org.slf4j.LoggerFactory.getILoggerFactory() instanceof ch.qos.logback.classic.LoggerContext logback) {
+            logback.getLogger("io.zonky").setLevel(ch.qos.logback.classic.Level.WARN);
+        }
     }
 
     private static void defaultTo(String property, String variable, String value) {

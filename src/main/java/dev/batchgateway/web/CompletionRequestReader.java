@@ -4,6 +4,7 @@ import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
 import java.util.List;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.function.Function;
 import java.util.UUID;
 import tools.jackson.databind.JsonNode;
@@ -13,6 +14,9 @@ import tools.jackson.databind.JsonNode;
  * numbers, and every refusal names its field.
  */
 final class CompletionRequestReader {
+
+    /** The fields the gateway honours; any other (stream, temperature, …) is refused rather than silently ignored. */
+    private static final Set<String> FIELDS = Set.of("prompt", "user_id", "max_tokens", "model");
 
     private final int maxPromptChars;
     private final int maxTokens;
@@ -36,6 +40,11 @@ final class CompletionRequestReader {
     CompletionRequest read(JsonNode body, UUID requestId, Function<OptionalLong, OptionalLong> billedUser) {
         if (body == null || !body.isObject()) {
             throw new InvalidRequestException("the request body must be a JSON object with prompt and user_id");
+        }
+        for (String field : body.propertyNames()) {
+            if (!FIELDS.contains(field)) {
+                throw new InvalidRequestException(field + " is not supported: send only prompt, user_id, max_tokens and model");
+            }
         }
         long user = billedUser.apply(userId(body.get("user_id")))
                 .orElseThrow(() -> new InvalidRequestException("user_id is required"));

@@ -15,6 +15,7 @@ import org.springframework.http.HttpStatusCode;
 import org.springframework.http.ProblemDetail;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.converter.HttpMessageNotReadableException;
+import org.springframework.web.HttpMediaTypeNotSupportedException;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 import org.springframework.web.context.request.RequestAttributes;
@@ -113,6 +114,17 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
             request.setAttribute(RequestTracking.FAILURE, problem.getDetail(), WebRequest.SCOPE_REQUEST);
         }
         return response;
+    }
+
+    /** curl sends a form without {@code -H}: say what to send instead of only what was refused. */
+    @Override
+    protected ResponseEntity<Object> handleHttpMediaTypeNotSupported(
+            HttpMediaTypeNotSupportedException e, HttpHeaders headers, HttpStatusCode status, WebRequest request) {
+        String detail = "Content-Type '" + e.getContentType() + "' is not supported: send the body as JSON with "
+                + "-H 'Content-Type: application/json'";
+        request.setAttribute(RequestTracking.FAILURE, detail, WebRequest.SCOPE_REQUEST);
+        return ResponseEntity.status(HttpStatus.UNSUPPORTED_MEDIA_TYPE).headers(headers)
+                .body(ProblemDetail.forStatusAndDetail(HttpStatus.UNSUPPORTED_MEDIA_TYPE, detail));
     }
 
     @Override

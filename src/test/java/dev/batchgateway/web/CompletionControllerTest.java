@@ -101,6 +101,9 @@ class CompletionControllerTest {
             {"prompt": "hi", "user_id": 1, "max_tokens": 257}| max_tokens must be between 1 and 256
             {"prompt": "hi", "user_id": 1, "max_tokens": "8"}| max_tokens must be a JSON integer
             {"prompt": "hi", "user_id": 1, "max_tokens": 2.5}| max_tokens must be a JSON integer
+            {"prompt": "hi", "user_id": 1, "stream": true}   | stream is not supported
+            {"prompt": "hi", "user_id": 1, "temperature": 0} | temperature is not supported
+            {"prompt": "hi", "user_id": 1, "userid": 2}      | userid is not supported
             """)
     void aBadBodyIsA400NamingTheField(String body, String detail) {
         var result = post(body);
@@ -134,7 +137,7 @@ class CompletionControllerTest {
     @ValueSource(strings = {MediaType.TEXT_PLAIN_VALUE, MediaType.APPLICATION_FORM_URLENCODED_VALUE, MediaType.APPLICATION_XML_VALUE})
     void aBodyThatIsNotJsonIsA415(String contentType) {
         var result = mvc.post().uri("/complete").contentType(contentType).content("prompt=hi").exchange();
-        assertProblem(result, HttpStatus.UNSUPPORTED_MEDIA_TYPE, "");
+        assertProblem(result, HttpStatus.UNSUPPORTED_MEDIA_TYPE, "-H 'Content-Type: application/json'");
     }
 
     @Test
