@@ -13,6 +13,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
+import net.jqwik.api.AfterFailureMode;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
@@ -72,7 +73,13 @@ class HostileInputFuzzTest {
         }
     }
 
-    @Property(tries = 5000, shrinking = ShrinkingMode.BOUNDED)
+    /**
+     * A fixed seed, so every run sends the same 5,000 bodies (jqwik prints it in its report as {@code seed = 20261124});
+     * after a failure the failing seed is tried first ({@code PREVIOUS_SEED}, recorded in the untracked
+     * {@code .jqwik-database}). Change the seed on purpose to explore new bodies.
+     */
+    @Property(tries = 5000, shrinking = ShrinkingMode.BOUNDED, seed = "20261124",
+            afterFailure = AfterFailureMode.PREVIOUS_SEED)
     void noBodyEverCausesA5xxAndEvery4xxIsAProblem(@ForAll("hostileBodies") byte[] body) throws Exception {
         TRIED.incrementAndGet();
         HttpResponse<String> response = post(body);
