@@ -360,11 +360,11 @@ public final class Scheduler implements SchedulerApi {
                     CompletionRequest request = queued.request;
                     var completion = new Completion(
                             request.requestId(), generated.text(), generated.usage(), generated.finishReason());
-                    // a caller that cancelled after dispatch still cost the worker its tokens: billed like any other
-                    if (queued.completion.complete(completion) || queued.completion.isCancelled()) {
-                        served.add(new UsageRecord(
-                                request.requestId(), request.userId(), generated.usage(), model, servedAt));
-                    }
+                    // one rule: the worker generated it, so it spent the tokens, and the row is written, whether the
+                    // caller is still waiting, cancelled, went away or saw its deadline expire after dispatch
+                    queued.completion.complete(completion);
+                    served.add(new UsageRecord(
+                            request.requestId(), request.userId(), generated.usage(), model, servedAt));
                 }
                 case WorkerOutcome.Failed failed -> queued.fail(failed.cause());
                 case null -> queued.fail(new WorkerException.BadAnswer("the worker gave no result for this prompt"));

@@ -508,6 +508,36 @@ class SchedulerTest {
     }
 
     @Test
+    void aRequestWhoseDeadlineExpiresAfterItsBatchLeftIsStillBilled() throws Exception {
+        // Given a worker that holds its batch until told to answer
+        var release = new java.util.concurrent.CountDownLatch(1);
+        var dispatched = new java.util.concurrent.CountDownLatch(1);
+        var worker = new SpyWorker() {
+            @Override
+            public List<WorkerOutcome> complete(Batch batch) {
+                dispatched.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    throw new WorkerException.TimedOut("interrupted", e);
+                }
+                return super.complete(batch);
+            }
+        };
+        var scheduler = start(worker, policy(1, Duration.ZERO));
+        var tooSlow = request("too slow");
+        var completion = scheduler.submit(tooSlow, Duration.ofMillis(50));
+        assertThat(dispatched.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+
+        // When its deadline expires while the worker is busy with it, and the worker then answers
+        assertThat(failureOf(completion)).isInstanceOf(DeadlineExceededException.class);
+        release.countDown();
+
+        // Then the worker's tokens are recorded, by the same rule as a cancel after dispatch
+        assertThat(awaitRows(1)).singleElement().satisfies(row -> assertThat(row.requestId()).isEqualTo(tooSlow.requestId()));
+    }
+
+    @Test
     void shutdownSendsQueuedRequestsAndTurnsNewOnesAway() throws Exception {
         // Given requests waiting for a batch that would wait long
         var worker = new SpyWorker();
