@@ -8,6 +8,8 @@ import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.Callers;
+import jakarta.servlet.AsyncEvent;
+import jakarta.servlet.AsyncListener;
 import java.time.Duration;
 import java.util.Optional;
 import org.junit.jupiter.api.BeforeEach;
@@ -23,6 +25,7 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
+import org.springframework.mock.web.MockAsyncContext;
 import org.springframework.test.web.servlet.assertj.MockMvcTester;
 import org.springframework.test.web.servlet.assertj.MvcTestResult;
 
@@ -289,6 +292,40 @@ class CompletionControllerTest {
     @Test
     void healthSaysOk() {
         assertThat(mvc.get().uri("/health").exchange()).hasStatusOk().hasBodyTextEqualTo("ok");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"timeout", "error"})
+    void aRequestWhoseConnectionTimesOutOrFailsIsCancelledAtTheScheduler(String event) throws Exception {
+        // Given a request the scheduler holds unanswered
+        scheduler.hold();
+        var result = mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON)
+                .content("""
+                        {"prompt": "hello", "user_id": 42}""").asyncExchange();
+        assertThat(scheduler.held).hasSize(1);
+        var pending = scheduler.held.getFirst();
+
+        // When the servlet container reports its async request timed out, or its connection failed
+        var async = (MockAsyncContext) result.getRequest().getAsyncContext();
+        for (AsyncListener listener : async.getListeners()) {
+            var happened = new AsyncEvent(async, new java.io.IOException("connection reset"));
+            if (event.equals("timeout")) {
+                listener.onTimeout(happened);
+            } else {
+                listener.onError(happened);
+            }
+        }
+
+        // Then the request is cancelled, so the scheduler drops it before its batch leaves
+        assertThat(pending).isCancelled();
+    }
+
+    @Test
+    void aRequestStillWaitingIsNotCancelled() {
+        scheduler.hold();
+        mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON).content("""
+                {"prompt": "hello", "user_id": 42}""").asyncExchange();
+        assertThat(scheduler.held.getFirst()).isNotDone();
     }
 
     private MvcTestResult post(String body) {
