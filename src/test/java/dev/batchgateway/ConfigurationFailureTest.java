@@ -59,7 +59,7 @@ class ConfigurationFailureTest {
         // When the gateway starts
         assertThatThrownBy(() -> new SpringApplicationBuilder(BatchGatewayApplication.class)
                 .run(args.toArray(String[]::new))
-                .close()).isNotNull();
+                .close()).isInstanceOf(InvalidConfigurationException.class);
 
         // Then it stops with one line on stderr that names the variable and the fix, before anything connected
         assertThat(output.getErr().lines().filter(line -> line.startsWith("batch-gateway did not start: ")))
@@ -74,7 +74,8 @@ class ConfigurationFailureTest {
         assertThatThrownBy(() -> new SpringApplicationBuilder(BatchGatewayApplication.class).run("--server.port=0",
                 "--spring.datasource.url=" + database.url(), "--spring.datasource.username=" + database.username(),
                 "--spring.datasource.password=" + database.password(), "--gateway.worker.type=simulated",
-                "--gateway.identity.admin-token=tooShortAdminSecret").close()).isNotNull();
+                "--gateway.identity.admin-token=tooShortAdminSecret").close())
+                .isInstanceOf(InvalidConfigurationException.class).hasMessageNotContaining("tooShortAdminSecret");
         assertThat(output.getOut() + output.getErr()).contains("GATEWAY_ADMIN_TOKEN").doesNotContain("tooShortAdminSecret");
     }
 }

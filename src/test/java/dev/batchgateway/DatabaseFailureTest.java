@@ -61,7 +61,7 @@ class DatabaseFailureTest {
         }
 
         // When the gateway starts, then one line says the migration failed and where
-        start(url, database.username(), database.password());
+        start(url, database.username(), database.password(), org.flywaydb.core.api.FlywayException.class);
         assertThat(oneLine(output)).contains("the database migration failed on " + url.replaceAll("\\?.*", ""));
     }
 
@@ -90,12 +90,18 @@ class DatabaseFailureTest {
     }
 
     private static void start(String url, String username, String password) {
+        start(url, username, password, org.postgresql.util.PSQLException.class);
+    }
+
+    /** Starts the gateway, which must fail with {@code cause} somewhere in the chain of its failure. */
+    private static void start(String url, String username, String password, Class<? extends Throwable> cause) {
         assertThatThrownBy(() -> new SpringApplicationBuilder(BatchGatewayApplication.class)
                 .run("--server.port=0", "--gateway.worker.type=simulated",
                         "--spring.datasource.url=" + url,
                         "--spring.datasource.username=" + username,
                         "--spring.datasource.password=" + password)
-                .close()).isNotNull();
+                .close()).satisfies(failure -> assertThat(java.util.stream.Stream.iterate(failure, t -> t != null, Throwable::getCause))
+                        .hasAtLeastOneElementOfType(cause));
     }
 
     private static String oneLine(CapturedOutput output) {

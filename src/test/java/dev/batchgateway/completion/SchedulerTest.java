@@ -338,9 +338,12 @@ class SchedulerTest {
 
     @Test
     void aWorkerThatAnswersTheWrongNumberOfResultsFailsTheBatch() throws Exception {
+        var ledger = new UsageLedger(usage, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(100), Ticker.system(), UsageEvents.NONE)
+                .start();
         for (var sabotage : List.of(SaboteurWorker.Sabotage.TOO_FEW_RESULTS, SaboteurWorker.Sabotage.TOO_MANY_RESULTS)) {
             // Given a worker that miscounts
-            var scheduler = start(new SaboteurWorker(sabotage), policy(2, Duration.ofSeconds(30)));
+            var scheduler = track(new Scheduler(new SaboteurWorker(sabotage), ledger, policy(2, Duration.ofSeconds(30)),
+                    Ticker.system(), Clock.systemUTC(), SchedulerEvents.NONE).start());
 
             // When a batch of two is sent
             var completions = List.of(scheduler.submit(request("x")), scheduler.submit(request("y")));
@@ -350,6 +353,8 @@ class SchedulerTest {
                     .isInstanceOf(WorkerException.BadAnswer.class)
                     .hasMessageContaining("for 2 prompts"));
         }
+        // once the ledger has written all it was given
+        ledger.close(Duration.ofSeconds(SLACK_SECONDS));
         assertThat(usage.rows).isEmpty();
     }
 
