@@ -1,7 +1,11 @@
 package dev.batchgateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.errors.InternalServerException;
+import com.openai.models.completions.CompletionCreateParams;
 import dev.batchgateway.completion.Scheduler;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -93,6 +97,30 @@ class LoadSheddingTest {
         assertThat(refused.body()).contains("the queue is full");
         assertThat(pending).noneMatch(CompletableFuture::isDone);
         assertThat(took).isLessThan(Duration.ofSeconds(2));
+    }
+
+    @Test
+    void aFullQueueIsTheOpenAiSdksInternalServerErrorWithRetryAfter() throws Exception {
+        // Given the worker busy with a held batch and the one queue place taken
+        pending.add(post("hold sdk", null));
+        await(() -> HoldingWorker.prompts().contains("hold sdk"));
+        pending.add(post("waits for the sdk", null));
+        await(() -> scheduler.queued() == 1);
+
+        // When an OpenAI SDK client (which does not retry here) asks for one more completion
+        var openAi = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey(gateway.key(7))
+                .maxRetries(0).build();
+
+        // Then the SDK raises its own exception for the 503, with OpenAI's error body and the gateway's Retry-After
+        assertThatThrownBy(() -> openAi.completions().create(CompletionCreateParams.builder()
+                        .model("simulated").prompt("one too many").maxTokens(4).build()))
+                .isInstanceOfSatisfying(InternalServerException.class, e -> {
+                    assertThat(e.statusCode()).isEqualTo(503);
+                    assertThat(e.headers().values("Retry-After")).singleElement()
+                            .satisfies(seconds -> assertThat(Long.parseLong(seconds)).isGreaterThanOrEqualTo(1));
+                    assertThat(e.getMessage()).contains("the queue is full");
+                });
+        assertThat(HoldingWorker.prompts()).doesNotContain("one too many");
     }
 
     @Test

@@ -7,6 +7,7 @@ import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.errors.BadRequestException;
 import com.openai.errors.NotFoundException;
+import com.openai.errors.UnauthorizedException;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionChunk;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
@@ -254,6 +255,52 @@ class OpenAiApiTest {
                 });
         assertThatThrownBy(() -> openAi.completions().create(completion("hi").n(2).build()))
                 .isInstanceOfSatisfying(BadRequestException.class, e -> assertThat(e.param()).hasValue("n"));
+    }
+
+    @Test
+    void aRevokedKeyIsTheSdksUnauthorized() {
+        // Given a key that worked
+        assertThat(openAi.completions().create(completion("before").build()).choices()).hasSize(1);
+
+        // When the operator revokes it
+        var listed = json.readTree(gateway.get("/admin/keys?user_id=" + user).body());
+        String id = listed.at("/keys/0/id").asString();
+        var revoked = gateway.send(HttpRequest.newBuilder(gateway.uri("/admin/keys/" + id)).DELETE()
+                .header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN));
+        assertThat(revoked.statusCode()).isEqualTo(204);
+
+        // Then the SDK raises its AuthenticationError, OpenAI's invalid_api_key
+        assertThatThrownBy(() -> openAi.completions().create(completion("after").build()))
+                .isInstanceOfSatisfying(UnauthorizedException.class, e -> assertThat(e.code()).hasValue("invalid_api_key"));
+    }
+
+    @Test
+    void answersHaveExactlyOpenAisFieldsWithItsNullsAndPassTheSdksOwnValidation() throws Exception {
+        // When a completion, a chat and the model list are asked for over plain HTTP
+        var text = json.readTree(post("/v1/completions", """
+                {"model": "%s", "prompt": "one two", "max_tokens": 3}""".formatted(MODEL)).body());
+        var chat = json.readTree(post("/v1/chat/completions", """
+                {"model": "%s", "messages": [{"role": "user", "content": "one two"}], "max_tokens": 3}""".formatted(MODEL)).body());
+
+        // Then the fields are OpenAI's (the subtle ones: logprobs present and null, no system_fingerprint invented)
+        assertThat(fieldNames(text)).containsExactlyInAnyOrder("id", "object", "created", "model", "choices", "usage");
+        assertThat(fieldNames(text.at("/choices/0"))).containsExactlyInAnyOrder("text", "index", "logprobs", "finish_reason");
+        assertThat(text.at("/choices/0/logprobs").isNull()).isTrue();
+        assertThat(fieldNames(text.get("usage"))).containsExactlyInAnyOrder("prompt_tokens", "completion_tokens", "total_tokens");
+        assertThat(fieldNames(chat)).containsExactlyInAnyOrder("id", "object", "created", "model", "choices", "usage");
+        assertThat(fieldNames(chat.at("/choices/0"))).containsExactlyInAnyOrder("index", "message", "logprobs", "finish_reason");
+        assertThat(fieldNames(chat.at("/choices/0/message"))).containsExactlyInAnyOrder("role", "content", "refusal");
+        assertThat(chat.at("/choices/0/message/refusal").isNull()).isTrue();
+
+        // And the SDK's validation, generated from OpenAI's OpenAPI description, accepts every answer
+        openAi.completions().create(completion("one two").build()).validate();
+        openAi.chat().completions().create(ChatCompletionCreateParams.builder().model(MODEL).addUserMessage("one two")
+                .maxCompletionTokens(3).build()).validate();
+        openAi.models().list().data().forEach(com.openai.models.models.Model::validate);
+    }
+
+    private static List<String> fieldNames(JsonNode node) {
+        return List.copyOf(node.propertyNames());
     }
 
     @Test
