@@ -22,6 +22,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
@@ -63,6 +64,9 @@ class OpenAiApiTest {
     @LocalServerPort
     int port;
 
+    @org.springframework.boot.test.web.server.LocalManagementPort
+    int managementPort;
+
     @Autowired
     JdbcClient jdbc;
 
@@ -75,7 +79,7 @@ class OpenAiApiTest {
     @BeforeEach
     void connect() {
         user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
-        gateway = new GatewayClient(port);
+        gateway = new GatewayClient(port, managementPort);
         openAi = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey(gateway.key(user)).maxRetries(0).build();
         vllm.server().resetRequests();
     }
@@ -301,6 +305,24 @@ class OpenAiApiTest {
 
     private static List<String> fieldNames(JsonNode node) {
         return List.copyOf(node.propertyNames());
+    }
+
+    @Test
+    void answersAreCountedByEndpointAndStatusAndCarryARequestId() throws Exception {
+        String series = "gateway_requests_total{endpoint=\"/v1/completions\",status=\"404\"}";
+        double before = counted(series);
+
+        var answer = post("""
+                {"model": "no-such-model", "prompt": "hi"}""");
+
+        assertThat(answer.statusCode()).isEqualTo(404);
+        assertThat(answer.headers().firstValue("X-Request-Id")).hasValueSatisfying(id -> assertThat(UUID.fromString(id)).hasToString(id));
+        assertThat(counted(series)).isEqualTo(before + 1);
+    }
+
+    private double counted(String series) {
+        return gateway.get("/actuator/prometheus").body().lines().filter(line -> line.startsWith(series + " "))
+                .mapToDouble(line -> Double.parseDouble(line.substring(series.length() + 1).strip())).findFirst().orElse(0);
     }
 
     @Test

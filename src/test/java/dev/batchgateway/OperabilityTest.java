@@ -80,37 +80,52 @@ class OperabilityTest {
         assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200);
         assertThat(HoldingWorker.prompts()).contains(stays).doesNotContain(gone);
         assertThat(scheduler.queued()).isZero();
-        await(() -> scrape().contains("gateway_requests_total{status=\"499\"}"));
+        await(() -> scrape().contains("gateway_requests_total{endpoint=\"/complete\",status=\"499\"}"));
     }
 
     @Test
-    void prometheusShowsTheBatchingMetricsAfterSomeRequests() throws Exception {
-        // Given a few served requests
+    void prometheusCountsExactlyTheTrafficItWasGiven() throws Exception {
+        // Given the counters as they stand
+        String before = metrics();
+
+        // When three requests of two words each are served and one is refused
         for (int i = 0; i < 3; i++) {
             assertThat(post("metrics " + i).get(SLACK_SECONDS, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
         }
         assertThat(send(HttpRequest.newBuilder(uri("/complete")).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": 1}"))).statusCode()).isEqualTo(400);
+        String after = metrics();
 
-        // When Prometheus scrapes
-        String scraped = metrics();
+        // Then each counter moved by exactly that traffic (the simulated worker counts a word as a token)
+        assertThat(increase(before, after, "gateway_requests_total{endpoint=\"/complete\",status=\"200\"}")).isEqualTo(3);
+        assertThat(increase(before, after, "gateway_requests_total{endpoint=\"/complete\",status=\"400\"}")).isEqualTo(1);
+        assertThat(increase(before, after, "gateway_tokens_total{kind=\"prompt\"}")).isEqualTo(6);
+        assertThat(increase(before, after, "gateway_tokens_total{kind=\"completion\"}")).isEqualTo(6);
+        assertThat(increase(before, after, "gateway_batch_size_requests_sum")).isEqualTo(3);
+        assertThat(increase(before, after, "gateway_queue_time_seconds_count")).isEqualTo(3);
+        assertThat(increase(before, after, "gateway_worker_latency_seconds_count{outcome=\"ok\",worker=\"simulated\"}"))
+                .isEqualTo(increase(before, after, "gateway_batch_size_requests_count")).isBetween(1.0, 3.0);
 
-        // Then it finds every batching metric
-        assertThat(scraped).contains(
-                "gateway_batch_size_requests_bucket{le=\"1.0\"}",
-                "gateway_batch_size_requests_count",
+        // And the meters of what did not happen are there, at their values
+        assertThat(after).contains(
                 "gateway_batches_total{trigger=\"max_wait\"}",
                 "gateway_batches_total{trigger=\"full\"}",
                 "gateway_batches_total{trigger=\"shutdown\"}",
-                "gateway_queue_depth_requests",
-                "gateway_batches_in_flight",
-                "gateway_queue_time_seconds_bucket",
-                "gateway_worker_latency_seconds_count{outcome=\"ok\",worker=\"simulated\"}",
-                "gateway_requests_total{status=\"200\"}",
-                "gateway_requests_total{status=\"400\"}",
-                "gateway_tokens_total{kind=\"prompt\"}",
-                "gateway_tokens_total{kind=\"completion\"}",
-                "gateway_rejections_total{reason=\"queue_full\"}");
+                "gateway_rejections_total{reason=\"queue_full\"}",
+                "gateway_queue_depth_requests 0.0",
+                "gateway_batches_in_flight 0.0");
+    }
+
+    /** How much one series grew between two scrapes; a series not yet in the first scrape counts from 0. */
+    private static double increase(String before, String after, String series) {
+        return value(after, series).orElseThrow(() -> new AssertionError(series + " not scraped"))
+                - value(before, series).orElse(0.0);
+    }
+
+    private static java.util.Optional<Double> value(String scrape, String series) {
+        return scrape.lines().filter(line -> line.startsWith(series + " "))
+                .map(line -> Double.parseDouble(line.substring(series.length() + 1).strip()))
+                .findFirst();
     }
 
     @Test

@@ -129,6 +129,10 @@ class OpenAiAdvice {
         error.put("type", type);
         error.put("param", param);
         error.put("code", code);
+        if (org.springframework.web.context.request.RequestContextHolder.getRequestAttributes() instanceof
+                org.springframework.web.context.request.RequestAttributes request) {
+            request.setAttribute(RequestTracking.FAILURE, message, org.springframework.web.context.request.RequestAttributes.SCOPE_REQUEST);
+        }
         var response = ResponseEntity.status(status).contentType(MediaType.APPLICATION_JSON);
         if (retryAfter != null) {
             response.header(HttpHeaders.RETRY_AFTER, Long.toString(Math.max(1, retryAfter.toSeconds())));

@@ -108,6 +108,7 @@ class OpenAiController {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.completions(body);
         long user = billedUser(who, body.get("user"));
+        http.setAttribute(RequestTracking.USER_ID, user);
         String model = asked.parameters().model();
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         return submit(asked, user, http).thenApply(answers -> {
@@ -138,6 +139,7 @@ class OpenAiController {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.chat(body);
         long user = billedUser(who, body.get("user"));
+        http.setAttribute(RequestTracking.USER_ID, user);
         String model = asked.parameters().model();
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         return submit(asked, user, http).thenApply(answers -> {

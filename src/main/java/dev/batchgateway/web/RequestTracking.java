@@ -23,8 +23,9 @@ import org.springframework.stereotype.Component;
 import org.springframework.web.filter.OncePerRequestFilter;
 
 /**
- * Around every {@code /complete} request: gives it its ids, echoes {@code X-Request-Id}, counts its outcome in
- * {@code gateway.requests{status}}, and writes one log line when it fails. Successful requests are not logged.
+ * Around every request for completions ({@code /complete}, {@code /v1/completions}, {@code /v1/chat/completions}):
+ * gives it its ids, echoes {@code X-Request-Id}, counts its outcome in {@code gateway.requests{endpoint, status}}, and
+ * writes one log line when it fails. Successful requests are not logged.
  *
  * <p>Two ids: {@code X-Request-Id} is the caller's correlation id (its own UUID if it sent one, else ours), echoed
  * and logged; the {@code request_id} in the body and the usage row is always the gateway's own, so a caller that
@@ -41,7 +42,10 @@ class RequestTracking extends OncePerRequestFilter {
     private static final Logger LOG = LoggerFactory.getLogger(RequestTracking.class);
 
     private final MeterRegistry meters;
-    private final Map<Integer, Counter> byStatus = new ConcurrentHashMap<>();
+    /** The paths whose requests are tracked, each the {@code endpoint} tag of its answers. */
+    private static final java.util.Set<String> ENDPOINTS = java.util.Set.of("/complete", "/v1/completions", "/v1/chat/completions");
+
+    private final Map<String, Counter> byOutcome = new ConcurrentHashMap<>();
 
     RequestTracking(ObjectProvider<MeterRegistry> meters) {
         this.meters = meters.getIfAvailable(SimpleMeterRegistry::new);
@@ -54,7 +58,7 @@ class RequestTracking extends OncePerRequestFilter {
 
     @Override
     protected boolean shouldNotFilter(HttpServletRequest request) {
-        return !"/complete".equals(request.getRequestURI());
+        return !ENDPOINTS.contains(request.getRequestURI());
     }
 
     @Override
@@ -103,9 +107,11 @@ class RequestTracking extends OncePerRequestFilter {
 
     private void finished(HttpServletRequest request, HttpServletResponse response, UUID requestId, String correlationId) {
         int status = response.getStatus();
-        byStatus.computeIfAbsent(status, code -> Counter.builder("gateway.requests")
-                        .description("Answers to POST /complete, by HTTP status")
-                        .tag("status", Integer.toString(code))
+        String endpoint = request.getRequestURI();
+        byOutcome.computeIfAbsent(endpoint + " " + status, key -> Counter.builder("gateway.requests")
+                        .description("Answers to POST /complete, /v1/completions and /v1/chat/completions, by endpoint and HTTP status")
+                        .tag("endpoint", endpoint)
+                        .tag("status", Integer.toString(status))
                         .register(meters))
                 .increment();
         if (status < 400) {
@@ -119,7 +125,8 @@ class RequestTracking extends OncePerRequestFilter {
                 .addKeyValue("user_id", userId)
                 .addKeyValue("status", status)
                 .addKeyValue("reason", reason)
-                .log("request failed: request_id={} correlation_id={} user_id={} status={} reason=\"{}\"",
-                        requestId, correlationId, userId, status, reason);
+                .addKeyValue("endpoint", endpoint)
+                .log("request failed: request_id={} correlation_id={} user_id={} endpoint={} status={} reason=\"{}\"",
+                        requestId, correlationId, userId, endpoint, status, reason);
     }
 }
