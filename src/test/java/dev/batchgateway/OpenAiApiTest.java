@@ -180,11 +180,16 @@ class OpenAiApiTest {
                 .build())) {
             List<Completion> chunks = stream.stream().toList();
 
-            assertThat(chunks).hasSize(2);
-            assertThat(chunks.getFirst().choices()).singleElement()
-                    .satisfies(choice -> assertThat(choice.text()).isEqualTo("STREAM ME PLEASE"));
+            // the text in pieces as the worker streamed them, then the finish reason, then the usage
+            assertThat(chunks.size()).isGreaterThan(3);
+            String text = chunks.stream().flatMap(chunk -> chunk.choices().stream()).map(CompletionChoice::text)
+                    .reduce("", String::concat);
+            assertThat(text).isEqualTo("STREAM ME PLEASE");
+            assertThat(chunks.get(chunks.size() - 2).choices()).singleElement()
+                    .satisfies(choice -> assertThat(choice.finishReason()).isEqualTo(CompletionChoice.FinishReason.LENGTH));
             assertThat(chunks.getLast().choices()).isEmpty();
             assertThat(chunks.getLast().usage().orElseThrow().promptTokens()).isEqualTo(3);
+            assertThat(chunks.getLast().usage().orElseThrow().completionTokens()).isEqualTo(5);
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.batchgateway.completion;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.time.InstantSource;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -8,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -23,6 +25,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Collects requests into batches and sends each batch to the worker in one call.
@@ -96,8 +99,15 @@ public final class Scheduler implements SchedulerApi {
 
     @Override
     public CompletableFuture<Completion> submit(CompletionRequest request, Duration timeout, CallerPresence caller) {
+        return submit(request, timeout, caller, Deltas.NONE);
+    }
+
+    @Override
+    public CompletableFuture<Completion> submit(
+            CompletionRequest request, Duration timeout, CallerPresence caller, Deltas deltas) {
         Objects.requireNonNull(request, "request");
         Objects.requireNonNull(caller, "caller");
+        Objects.requireNonNull(deltas, "deltas");
         if (!accepting) {
             throw reject(request, CompletionRejectedException.Reason.SHUTTING_DOWN);
         }
@@ -109,7 +119,7 @@ public final class Scheduler implements SchedulerApi {
             throw reject(request, CompletionRejectedException.Reason.QUEUE_FULL);
         }
         Duration deadline = timeout.compareTo(policy.requestTimeout()) < 0 ? timeout : policy.requestTimeout();
-        Queued queued = new Queued(request, ticker.nanoTime(), caller);
+        Queued queued = new Queued(request, ticker.nanoTime(), caller, deltas);
         ScheduledFuture<?> expiry;
         try {
             expiry = timers.schedule(
@@ -317,9 +327,11 @@ public final class Scheduler implements SchedulerApi {
         }, policy.workerTimeout().toNanos(), TimeUnit.NANOSECONDS);
 
         long started = ticker.nanoTime();
+        String model = batch.parameters().model() != null ? batch.parameters().model() : worker.model();
+        var progress = new Progress(members);
         List<WorkerOutcome> outcomes;
         try {
-            outcomes = worker.complete(batch);
+            outcomes = worker.complete(batch, progress);
         } catch (RuntimeException e) {
             WorkerException failure = e instanceof WorkerException known
                     ? known
@@ -333,13 +345,13 @@ public final class Scheduler implements SchedulerApi {
             for (Queued queued : members) {
                 queued.fail(failure);
             }
-            return List.of();
+            return progress.counted(model, clock.instant());
         }
         watchdog.cancel(false);
         if (caller.getAndSet(null) == null) {
             Thread.interrupted();
             events.batchFinished(batch, Duration.ofNanos(ticker.nanoTime() - started), timedOut);
-            return List.of();
+            return progress.counted(model, clock.instant());
         }
         Duration latency = Duration.ofNanos(ticker.nanoTime() - started);
         if (outcomes == null || outcomes.size() != members.size()) {
@@ -347,10 +359,9 @@ public final class Scheduler implements SchedulerApi {
                     + (outcomes == null ? "nothing" : outcomes.size() + " results") + " for " + members.size() + " prompts");
             events.batchFinished(batch, latency, wrongCount);
             members.forEach(queued -> queued.fail(wrongCount));
-            return List.of();
+            return progress.counted(model, clock.instant());
         }
         events.batchFinished(batch, latency, null);
-        String model = batch.parameters().model() != null ? batch.parameters().model() : worker.model();
         List<UsageRecord> served = new ArrayList<>(members.size());
         var servedAt = clock.instant();
         for (int i = 0; i < members.size(); i++) {
@@ -362,15 +373,77 @@ public final class Scheduler implements SchedulerApi {
                             request.requestId(), generated.text(), generated.usage(), generated.finishReason());
                     // one rule: the worker generated it, so it spent the tokens, and the row is written, whether the
                     // caller is still waiting, cancelled, went away or saw its deadline expire after dispatch
-                    queued.completion.complete(completion);
-                    served.add(new UsageRecord(
-                            request.requestId(), request.userId(), generated.usage(), model, servedAt));
+                    boolean answered = queued.completion.complete(completion);
+                    served.add(new UsageRecord(request.requestId(), request.userId(), generated.usage(), model, servedAt,
+                            answered ? UsageOutcome.SERVED : queued.outcome(UsageOutcome.SERVED)));
                 }
-                case WorkerOutcome.Failed failed -> queued.fail(failed.cause());
+                case WorkerOutcome.Failed failed -> {
+                    queued.fail(failed.cause());
+                    progress.counted(i, model, servedAt).ifPresent(served::add);
+                }
                 case null -> queued.fail(new WorkerException.BadAnswer("the worker gave no result for this prompt"));
             }
         }
         return served;
+    }
+
+    /**
+     * The worker's progress through a batch, handed on to its callers: each piece of text to the caller of its prompt,
+     * if it streams and still waits; the running counts kept, so that a batch that fails after the worker generated
+     * tokens is billed what the worker counted.
+     */
+    private static final class Progress implements BatchProgress {
+        private final List<Queued> members;
+        private final AtomicReferenceArray<TokenUsage> counted;
+        private final boolean streamed;
+
+        Progress(List<Queued> members) {
+            this.members = members;
+            this.counted = new AtomicReferenceArray<>(members.size());
+            this.streamed = members.stream().anyMatch(Queued::streams);
+        }
+
+        @Override
+        public boolean text(int prompt, String delta) {
+            Queued queued = members.get(prompt);
+            if (!delta.isEmpty() && !queued.isDone()) {
+                queued.deltas.text(delta);
+            }
+            return members.stream().anyMatch(member -> !member.isDone());
+        }
+
+        @Override
+        public void counted(int prompt, TokenUsage soFar) {
+            counted.set(prompt, soFar);
+        }
+
+        @Override
+        public boolean streamed() {
+            return streamed;
+        }
+
+        /**
+         * The row of a prompt of a streamed batch that failed after the worker counted tokens for it, if it did. An
+         * answer that was not streamed is all or nothing: its counts are only believed when the whole answer is.
+         */
+        Optional<UsageRecord> counted(int prompt, String model, Instant at) {
+            TokenUsage usage = counted.get(prompt);
+            if (usage == null || !streamed) {
+                return Optional.empty();
+            }
+            CompletionRequest request = members.get(prompt).request;
+            return Optional.of(new UsageRecord(request.requestId(), request.userId(), usage, model, at,
+                    members.get(prompt).outcome(UsageOutcome.STREAM_FAILED)));
+        }
+
+        /** The rows of every prompt of a failed batch that the worker counted tokens for. */
+        List<UsageRecord> counted(String model, Instant at) {
+            List<UsageRecord> rows = new ArrayList<>();
+            for (int i = 0; i < members.size(); i++) {
+                counted(i, model, at).ifPresent(rows::add);
+            }
+            return rows;
+        }
     }
 
     /** What requests must share to share a batch: their parameters, and whether they are texts or chats. */
@@ -382,18 +455,36 @@ public final class Scheduler implements SchedulerApi {
 
     /** A request waiting for its batch, with the future its caller waits on. */
     private static final class Queued {
-        static final Queued STOP = new Queued(null, 0, CallerPresence.ASSUMED);
+        static final Queued STOP = new Queued(null, 0, CallerPresence.ASSUMED, Deltas.NONE);
 
         final CompletionRequest request;
         final long arrivedAt;
         final CallerPresence caller;
+        final Deltas deltas;
         final CompletableFuture<Completion> completion = new CompletableFuture<>();
         final AtomicBoolean left = new AtomicBoolean();
 
-        Queued(CompletionRequest request, long arrivedAt, CallerPresence caller) {
+        Queued(CompletionRequest request, long arrivedAt, CallerPresence caller, Deltas deltas) {
             this.request = request;
             this.arrivedAt = arrivedAt;
             this.caller = caller;
+            this.deltas = deltas;
+        }
+
+        boolean streams() {
+            return deltas != Deltas.NONE;
+        }
+
+        /** What became of this request, now that the worker generated tokens for it. */
+        UsageOutcome outcome(UsageOutcome otherwise) {
+            if (completion.isCancelled()) {
+                return UsageOutcome.CLIENT_GONE;
+            }
+            if (completion.isCompletedExceptionally()
+                    && completion.exceptionNow() instanceof DeadlineExceededException) {
+                return UsageOutcome.DEADLINE;
+            }
+            return otherwise;
         }
 
         boolean isDone() {

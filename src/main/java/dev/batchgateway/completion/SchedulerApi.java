@@ -30,6 +30,28 @@ public interface SchedulerApi {
         return submit(request, timeout);
     }
 
+    /**
+     * Like {@link #submit(CompletionRequest, Duration, CallerPresence)}, and gives the caller its text as it is generated,
+     * through {@code deltas}, before the future completes with the whole completion. Schedulers that cannot stream give
+     * the whole text as one piece.
+     */
+    default CompletableFuture<Completion> submit(
+            CompletionRequest request, Duration timeout, CallerPresence caller, Deltas deltas) {
+        CompletableFuture<Completion> completion = submit(request, timeout, caller);
+        CompletableFuture<Completion> streamed = completion.thenApply(done -> {
+            if (!done.text().isEmpty()) {
+                deltas.text(done.text());
+            }
+            return done;
+        });
+        streamed.whenComplete((done, failure) -> {
+            if (streamed.isCancelled()) {
+                completion.cancel(false);
+            }
+        });
+        return streamed;
+    }
+
     /** Queues the request with the gateway's own request timeout. */
     default CompletableFuture<Completion> submit(CompletionRequest request) {
         return submit(request, ChronoUnit.FOREVER.getDuration());

@@ -18,6 +18,29 @@ public interface WorkerApi {
      */
     List<WorkerOutcome> complete(Batch batch);
 
+    /**
+     * Completes every prompt of the batch and reports its text as it is generated. A worker that cannot stream reports
+     * each generated prompt's whole text when the batch is done; one that can streams its server's answer when
+     * {@link BatchProgress#streamed()}.
+     *
+     * @return one outcome per prompt, in order, with the whole text of each, as {@link #complete(Batch)} does
+     * @throws WorkerException when the batch as a whole failed, before or after some of its text was reported
+     */
+    default List<WorkerOutcome> complete(Batch batch, BatchProgress progress) {
+        List<WorkerOutcome> outcomes = complete(batch);
+        // an answer that does not fit the batch is the scheduler's to refuse; report only what fits
+        int reported = outcomes == null ? 0 : Math.min(outcomes.size(), batch.size());
+        for (int i = 0; i < reported; i++) {
+            if (outcomes.get(i) instanceof WorkerOutcome.Generated generated) {
+                progress.counted(i, generated.usage());
+                if (!generated.text().isEmpty()) {
+                    progress.text(i, generated.text());
+                }
+            }
+        }
+        return outcomes;
+    }
+
     /** The model this worker serves, recorded with every usage row. */
     String model();
 }

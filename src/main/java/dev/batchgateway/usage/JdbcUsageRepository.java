@@ -12,7 +12,7 @@ import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
 /**
- * Appends usage rows to {@code token_usage}, all rows of a call in one INSERT statement. The rows travel as seven
+ * Appends usage rows to {@code token_usage}, all rows of a call in one INSERT statement. The rows travel as eight
  * arrays, one per column: the statement's text is the same for any number of rows, so PostgreSQL prepares it once, and
  * no row count comes near the protocol's limit of 65,535 parameters.
  */
@@ -20,11 +20,11 @@ import org.springframework.stereotype.Repository;
 class JdbcUsageRepository implements UsageRepository {
 
     private static final String INSERT = """
-            INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at)
+            INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at, outcome)
             SELECT request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model,
-                   timestamptz 'epoch' + served_at_micros * interval '1 microsecond'
-            FROM unnest(?::uuid[], ?::bigint[], ?::int[], ?::int[], ?::int[], ?::text[], ?::bigint[])
-                 AS row (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, served_at_micros)
+                   timestamptz 'epoch' + served_at_micros * interval '1 microsecond', outcome
+            FROM unnest(?::uuid[], ?::bigint[], ?::int[], ?::int[], ?::int[], ?::text[], ?::bigint[], ?::text[])
+                 AS row (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, served_at_micros, outcome)
             ON CONFLICT (request_id) DO NOTHING
             """;
 
@@ -47,6 +47,7 @@ class JdbcUsageRepository implements UsageRepository {
         var totalTokens = new int[size];
         var models = new String[size];
         var servedAtMicros = new long[size];
+        var outcomes = new String[size];
         for (int i = 0; i < size; i++) {
             UsageRecord row = rows.get(i);
             requestIds[i] = row.requestId().toString();
@@ -56,10 +57,11 @@ class JdbcUsageRepository implements UsageRepository {
             totalTokens[i] = row.usage().totalTokens();
             models[i] = row.model();
             servedAtMicros[i] = ChronoUnit.MICROS.between(Instant.EPOCH, row.servedAt());
+            outcomes[i] = row.outcome().word();
         }
         try {
             jdbc.sql(INSERT)
-                    .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros)
+                    .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros, outcomes)
                     .update();
         } catch (DataIntegrityViolationException refused) {
             throw new UsageWriteException.Permanent(reason(refused), refused);

@@ -4,6 +4,7 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import java.util.HashMap;
+import java.util.Map;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
@@ -12,8 +13,7 @@ import org.springframework.stereotype.Repository;
 class JdbcUsageTotals {
 
     private static final String TOTALS = """
-            SELECT count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),
-                   coalesce(sum(total_tokens), 0)
+            SELECT outcome, count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens)
             FROM token_usage
             WHERE user_id = :user""";
 
@@ -39,10 +39,14 @@ class JdbcUsageTotals {
             sql.append(" AND created_at < :to");
             params.put("to", atMicros(to));
         }
-        return jdbc.sql(sql.toString())
+        sql.append(" GROUP BY outcome");
+        Map<String, UsageTotals.Sum> byOutcome = new HashMap<>();
+        jdbc.sql(sql.toString())
                 .params(params)
-                .query((rs, n) -> new UsageTotals(user, rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4)))
-                .single();
+                .query(rs -> {
+                    byOutcome.put(rs.getString(1), new UsageTotals.Sum(rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5)));
+                });
+        return UsageTotals.of(user, byOutcome);
     }
 
     /**

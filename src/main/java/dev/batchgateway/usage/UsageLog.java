@@ -53,6 +53,7 @@ class UsageLog implements UsageEvents {
                 + " prompt_tokens=" + row.usage().promptTokens()
                 + " completion_tokens=" + row.usage().completionTokens()
                 + " model=" + row.model()
-                + " served_at=" + row.servedAt();
+                + " served_at=" + row.servedAt()
+                + " outcome=" + row.outcome().word();
     }
 }

@@ -3,18 +3,24 @@ package dev.batchgateway.web;
 import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
+import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.SchedulerApi;
+import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicReference;
 import org.springframework.http.MediaType;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -22,19 +28,22 @@ import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.context.request.async.DeferredResult;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 
-/** The gateway's HTTP face: {@code POST /complete} and {@code GET /health}. */
+/** The gateway's HTTP face: {@code POST /complete}, answered whole or streamed, and {@code GET /health}. */
 @RestController
 class CompletionController {
 
     /** The servlet container's own async timeout is only a safety net behind the scheduler's deadlines. */
-    private static final Duration ASYNC_SAFETY_MARGIN = Duration.ofSeconds(10);
+    static final Duration ASYNC_SAFETY_MARGIN = Duration.ofSeconds(10);
 
     private final SchedulerApi scheduler;
     private final Callers callers;
     private final CompletionRequestReader reader;
     private final long asyncTimeoutMillis;
+    private final JsonMapper json = JsonMapper.builder().build();
 
     CompletionController(SchedulerApi scheduler, GatewayProperties properties, Callers callers) {
         this.scheduler = scheduler;
@@ -43,18 +52,23 @@ class CompletionController {
         this.asyncTimeoutMillis = properties.requestTimeout().plus(ASYNC_SAFETY_MARGIN).toMillis();
     }
 
-    @PostMapping(path = "/complete", consumes = MediaType.APPLICATION_JSON_VALUE, produces = MediaType.APPLICATION_JSON_VALUE)
-    DeferredResult<CompletionResponse> complete(
+    @PostMapping(path = "/complete", consumes = MediaType.APPLICATION_JSON_VALUE,
+            produces = {MediaType.APPLICATION_JSON_VALUE, MediaType.TEXT_EVENT_STREAM_VALUE})
+    DeferredResult<?> complete(
             Caller who,
             @RequestBody JsonNode body,
             @RequestHeader(name = RequestDeadline.HEADER, required = false) String requestTimeout,
-            HttpServletRequest http) {
+            HttpServletRequest http,
+            HttpServletResponse httpResponse) {
         requireUtf8(http);
         Duration timeout = requestTimeout == null ? ChronoUnit.FOREVER.getDuration() : RequestDeadline.parse(requestTimeout);
         var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named));
         http.setAttribute(RequestTracking.USER_ID, request.userId());
 
         var caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe ? probe : null;
+        if (reader.streamed(body)) {
+            return stream(request, timeout, caller, httpResponse);
+        }
         CompletableFuture<Completion> completion =
                 scheduler.submit(request, timeout, caller == null ? CallerPresence.ASSUMED : caller);
         var response = new DeferredResult<CompletionResponse>(asyncTimeoutMillis);
@@ -77,6 +91,62 @@ class CompletionController {
         });
         return response;
     }
+
+    /**
+     * {@code "stream": true}: the caller's text as its batch generates it, {@code data: {"delta": "…"}} per piece, then
+     * {@code data: {"done": true, …counts, request_id}}; a failure after the first event ends the stream with
+     * {@code data: {"error": {"status", "detail"}}}.
+     */
+    private DeferredResult<Object> stream(
+            CompletionRequest request, Duration timeout, ConnectionProbe caller, HttpServletResponse response) {
+        var answer = new DeferredResult<Object>(asyncTimeoutMillis);
+        var cancel = new AtomicReference<Runnable>(() -> {});
+        var events = new EventStream(answer, response, json.writeValueAsString(Map.of("error", new StreamError(502,
+                "the client read too slowly and fell too far behind its stream"))), () -> cancel.get().run(), () -> {
+            if (caller != null) {
+                caller.answered(); // from here on the connection belongs to the container again
+            }
+        });
+        CompletableFuture<Completion> completion = scheduler.submit(request, timeout,
+                caller == null ? CallerPresence.ASSUMED : caller,
+                delta -> events.send(json.writeValueAsString(new StreamDelta(delta))));
+        cancel.set(() -> completion.cancel(false));
+        completion.whenComplete((done, failure) -> {
+            if (failure == null) {
+                events.end(json.writeValueAsString(StreamDone.of(done)));
+                return;
+            }
+            Throwable cause = failure instanceof CompletionException wrapped && wrapped.getCause() != null ? wrapped.getCause() : failure;
+            if (cause instanceof CancellationException) {
+                cause = new CallerGoneException();
+            }
+            int status = cause instanceof DeadlineExceededException || cause instanceof WorkerException.TimedOut ? 504 : 502;
+            events.fail(cause, json.writeValueAsString(Map.of("error", new StreamError(status, cause.getMessage()))));
+        });
+        return answer;
+    }
+
+    /** A piece of the caller's text. */
+    record StreamDelta(String delta) {}
+
+    /** The last event of a stream that completed: what a non-streamed answer holds, but the text. */
+    record StreamDone(
+            boolean done,
+            @JsonProperty("finish_reason") String finishReason,
+            @JsonProperty("prompt_tokens") int promptTokens,
+            @JsonProperty("completion_tokens") int completionTokens,
+            int tokens,
+            @JsonProperty("request_id") UUID requestId) {
+
+        static StreamDone of(Completion completion) {
+            var answer = CompletionResponse.of(completion);
+            return new StreamDone(true, answer.finishReason(), answer.promptTokens(), answer.completionTokens(),
+                    answer.tokens(), answer.requestId());
+        }
+    }
+
+    /** The last event of a stream that failed after it began: 502 (the worker) or 504 (a deadline). */
+    record StreamError(int status, String detail) {}
 
     @GetMapping(path = "/health", produces = MediaType.TEXT_PLAIN_VALUE)
     String health() {

@@ -10,13 +10,13 @@ import java.util.UUID;
 import tools.jackson.databind.JsonNode;
 
 /**
- * Reads {@code {"prompt", "user_id", "max_tokens", "model"}} strictly: no coercion of strings, booleans or fractions into
+ * Reads {@code {"prompt", "user_id", "max_tokens", "model", "stream"}} strictly: no coercion of strings, booleans or fractions into
  * numbers, and every refusal names its field.
  */
 final class CompletionRequestReader {
 
-    /** The fields the gateway honours; any other (stream, temperature, …) is refused rather than silently ignored. */
-    private static final Set<String> FIELDS = Set.of("prompt", "user_id", "max_tokens", "model");
+    /** The fields the gateway honours; any other (temperature, …) is refused rather than silently ignored. */
+    private static final Set<String> FIELDS = Set.of("prompt", "user_id", "max_tokens", "model", "stream");
 
     private final int maxPromptChars;
     private final int maxTokens;
@@ -43,13 +43,25 @@ final class CompletionRequestReader {
         }
         for (String field : body.propertyNames()) {
             if (!FIELDS.contains(field)) {
-                throw new InvalidRequestException(field + " is not supported: send only prompt, user_id, max_tokens and model");
+                throw new InvalidRequestException(field + " is not supported: send only prompt, user_id, max_tokens, model and stream");
             }
         }
         long user = billedUser.apply(userId(body.get("user_id")))
                 .orElseThrow(() -> new InvalidRequestException("user_id is required"));
         return new CompletionRequest(requestId, user, prompt(body.get("prompt"), "prompt"),
                 new GenerationParameters(model(body.get("model")), maxTokens(body.get("max_tokens")), null, null, List.of(), null));
+    }
+
+    /** Whether the caller asked for its text as it is generated: {@code "stream": true}; absent or null is false. */
+    boolean streamed(JsonNode body) {
+        JsonNode stream = body.get("stream");
+        if (stream == null || stream.isNull()) {
+            return false;
+        }
+        if (!stream.isBoolean()) {
+            throw new InvalidRequestException("stream must be true or false");
+        }
+        return stream.booleanValue();
     }
 
     /** A prompt: a non-blank JSON string of valid Unicode, at most the longest prompt accepted; {@code field} names it. */

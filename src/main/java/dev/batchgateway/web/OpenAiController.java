@@ -3,31 +3,39 @@ package dev.batchgateway.web;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.batchgateway.GatewayProperties;
-import dev.batchgateway.identity.Caller;
-import dev.batchgateway.identity.Callers;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.SchedulerApi;
+import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.identity.Caller;
+import dev.batchgateway.identity.Callers;
 import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.OptionalLong;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import org.springframework.http.HttpHeaders;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.context.request.async.DeferredResult;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -40,14 +48,12 @@ import tools.jackson.databind.json.JsonMapper;
  * <p>A request with several prompts is answered when all of them are. When one fails, the request fails with its
  * error: the prompts still waiting are dropped, and those already served are billed (the worker spent their tokens).
  *
- * <p>{@code "stream": true} answers OpenAI's {@code text/event-stream} chunk format, each prompt's text in one chunk once
- * the batch is done (the streaming issue makes the chunks arrive as they are generated), then a usage chunk when
+ * <p>{@code "stream": true} answers OpenAI's {@code text/event-stream} chunk format, each prompt's text as its batch
+ * generates it (the same machinery as {@code /complete}'s streams, see {@link EventStream}), then a usage chunk when
  * {@code stream_options.include_usage} asks for it, then {@code data: [DONE]}.
  */
 @RestController
 class OpenAiController {
-
-    private static final MediaType EVENT_STREAM = MediaType.TEXT_EVENT_STREAM;
 
     private final SchedulerApi scheduler;
     private final Callers callers;
@@ -104,65 +110,193 @@ class OpenAiController {
     record ChatAnswer(String id, String object, long created, String model, List<?> choices, Usage usage) {}
 
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
-    CompletableFuture<ResponseEntity<?>> completions(Caller who, @RequestBody JsonNode body, HttpServletRequest http) {
+    DeferredResult<Object> completions(
+            Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response) {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.completions(body);
         long user = billedUser(who, body.get("user"));
         http.setAttribute(RequestTracking.USER_ID, user);
         String model = asked.parameters().model();
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
-        return submit(asked, user, http).thenApply(answers -> {
+        if (asked.stream()) {
+            long now = created();
+            return stream(asked, user, http, response, new Chunks() {
+                @Override
+                public Object text(int prompt, String text) {
+                    return new CompletionsAnswer(id, "text_completion", now, model, List.of(new Choice(text, prompt, null, null)), null);
+                }
+
+                @Override
+                public Object finished(int prompt, Completion done) {
+                    return new CompletionsAnswer(id, "text_completion", now, model,
+                            List.of(new Choice("", prompt, null, finishReason(done.finishReason()))), null);
+                }
+
+                @Override
+                public Object usage(Usage usage) {
+                    return new CompletionsAnswer(id, "text_completion", now, model, List.of(), usage);
+                }
+            });
+        }
+        return answered(submit(asked, user, http).thenApply(answers -> {
             List<Choice> choices = new ArrayList<>(answers.size());
             for (int i = 0; i < answers.size(); i++) {
                 choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
             }
-            Usage usage = usage(answers);
-            if (!asked.stream()) {
-                return ResponseEntity.ok()
-                        .contentType(MediaType.APPLICATION_JSON)
-                        .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage));
-            }
-            long now = created();
-            List<Object> chunks = new ArrayList<>();
-            for (Choice choice : choices) {
-                chunks.add(new CompletionsAnswer(id, "text_completion", now, model, List.of(choice), null));
-            }
-            if (asked.includeUsage()) {
-                chunks.add(new CompletionsAnswer(id, "text_completion", now, model, List.of(), usage));
-            }
-            return events(chunks);
-        });
+            return ResponseEntity.ok()
+                    .contentType(MediaType.APPLICATION_JSON)
+                    .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage(answers)));
+        }));
     }
 
     @PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
-    CompletableFuture<ResponseEntity<?>> chatCompletions(Caller who, @RequestBody JsonNode body, HttpServletRequest http) {
+    DeferredResult<Object> chatCompletions(
+            Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response) {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.chat(body);
         long user = billedUser(who, body.get("user"));
         http.setAttribute(RequestTracking.USER_ID, user);
         String model = asked.parameters().model();
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
-        return submit(asked, user, http).thenApply(answers -> {
-            Completion answer = answers.getFirst();
-            String finishReason = finishReason(answer.finishReason());
-            if (!asked.stream()) {
-                var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason);
-                return ResponseEntity.ok()
-                        .contentType(MediaType.APPLICATION_JSON)
-                        .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers)));
-            }
+        if (asked.stream()) {
             long now = created();
             String object = "chat.completion.chunk";
-            List<Object> chunks = new ArrayList<>();
-            chunks.add(new ChatAnswer(id, object, now, model,
-                    List.of(new ChunkChoice(0, new Delta("assistant", answer.text()), null, null)), null));
-            chunks.add(new ChatAnswer(id, object, now, model,
-                    List.of(new ChunkChoice(0, new Delta(null, null), null, finishReason)), null));
-            if (asked.includeUsage()) {
-                chunks.add(new ChatAnswer(id, object, now, model, List.of(), usage(answers)));
+            return stream(asked, user, http, response, new Chunks() {
+                @Override
+                public Object first(int prompt) {
+                    return new ChatAnswer(id, object, now, model, List.of(new ChunkChoice(prompt, new Delta("assistant", ""), null, null)), null);
+                }
+
+                @Override
+                public Object text(int prompt, String text) {
+                    return new ChatAnswer(id, object, now, model, List.of(new ChunkChoice(prompt, new Delta(null, text), null, null)), null);
+                }
+
+                @Override
+                public Object finished(int prompt, Completion done) {
+                    return new ChatAnswer(id, object, now, model,
+                            List.of(new ChunkChoice(prompt, new Delta(null, null), null, finishReason(done.finishReason()))), null);
+                }
+
+                @Override
+                public Object usage(Usage usage) {
+                    return new ChatAnswer(id, object, now, model, List.of(), usage);
+                }
+            });
+        }
+        return answered(submit(asked, user, http).thenApply(answers -> {
+            Completion answer = answers.getFirst();
+            var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason(answer.finishReason()));
+            return ResponseEntity.ok()
+                    .contentType(MediaType.APPLICATION_JSON)
+                    .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers)));
+        }));
+    }
+
+    /** The chunks of one streamed answer, in OpenAI's format for completions or for chats. */
+    private interface Chunks {
+        /** The chunk before a prompt's first text (a chat's role), if any. */
+        default Object first(int prompt) {
+            return null;
+        }
+
+        Object text(int prompt, String text);
+
+        /** A prompt's last chunk, with its finish reason. */
+        Object finished(int prompt, Completion done);
+
+        /** The usage chunk that {@code stream_options.include_usage} asks for. */
+        Object usage(Usage usage);
+    }
+
+    /**
+     * A streamed answer: every prompt joins the batcher as its own request and its text goes out in chunks as it is
+     * generated, the prompts' chunks interleaved by {@code index}; each prompt ends with a chunk carrying its finish
+     * reason; then the usage chunk if asked for, then {@code data: [DONE]}. A failure before the first chunk is an
+     * ordinary error answer; after it, an {@code error} event and {@code [DONE]}, the other prompts dropped.
+     */
+    private DeferredResult<Object> stream(OpenAiRequestReader.Completions asked, long user, HttpServletRequest http,
+            HttpServletResponse response, Chunks chunks) {
+        CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
+                ? probe
+                : CallerPresence.ASSUMED;
+        int prompts = asked.prompts().size();
+        List<CompletableFuture<Completion>> completions = new CopyOnWriteArrayList<>();
+        Runnable giveUp = () -> completions.forEach(pending -> pending.cancel(false));
+        var answer = new DeferredResult<Object>();
+        var events = new EventStream(answer, response, error("the client read too slowly and fell too far behind its stream", "server_error"),
+                giveUp, () -> {
+                    if (caller instanceof ConnectionProbe probe) {
+                        probe.answered(); // from here on the connection belongs to the container again
+                    }
+                });
+        var begun = new AtomicIntegerArray(prompts);
+        var finished = new AtomicInteger();
+        for (int i = 0; i < prompts; i++) {
+            int prompt = i;
+            Runnable begin = () -> {
+                Object first = chunks.first(prompt);
+                if (first != null && begun.compareAndSet(prompt, 0, 1)) {
+                    events.send(json.writeValueAsString(first));
+                }
+            };
+            var request = new CompletionRequest(UUID.randomUUID(), user, asked.prompts().get(i), asked.parameters());
+            var completion = scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller, delta -> {
+                begin.run();
+                events.send(json.writeValueAsString(chunks.text(prompt, delta)));
+            });
+            completions.add(completion);
+            completion.whenComplete((done, failure) -> {
+                if (failure != null) {
+                    giveUp.run();
+                    Throwable cause = failure instanceof CompletionException wrapped && wrapped.getCause() != null
+                            ? wrapped.getCause()
+                            : failure;
+                    if (cause instanceof CancellationException) {
+                        cause = new CallerGoneException();
+                    }
+                    boolean timeout = cause instanceof DeadlineExceededException || cause instanceof WorkerException.TimedOut;
+                    events.fail(cause, error(cause.getMessage(), timeout ? "timeout" : "server_error"), "[DONE]");
+                    return;
+                }
+                begin.run();
+                events.send(json.writeValueAsString(chunks.finished(prompt, done)));
+                if (finished.incrementAndGet() == prompts) {
+                    List<Completion> all = completions.stream().map(CompletableFuture::join).toList();
+                    if (asked.includeUsage()) {
+                        events.end(json.writeValueAsString(chunks.usage(usage(all))), "[DONE]");
+                    } else {
+                        events.end("[DONE]");
+                    }
+                }
+            });
+        }
+        return answer;
+    }
+
+    /** An {@code error} event of a stream that failed after it began, in OpenAI's error shape. */
+    private String error(String message, String type) {
+        Map<String, Object> error = new LinkedHashMap<>();
+        error.put("message", message);
+        error.put("type", type);
+        error.put("param", null);
+        error.put("code", null);
+        return json.writeValueAsString(Map.of("error", error));
+    }
+
+    /** The answer of a request that is not streamed: its response, or its failure for {@link OpenAiAdvice}. */
+    private static DeferredResult<Object> answered(CompletableFuture<ResponseEntity<?>> response) {
+        var answer = new DeferredResult<Object>();
+        response.whenComplete((done, failure) -> {
+            if (failure == null) {
+                answer.setResult(done);
+            } else {
+                answer.setErrorResult(failure instanceof CompletionException wrapped && wrapped.getCause() != null
+                        ? wrapped.getCause()
+                        : failure);
             }
-            return events(chunks);
         });
+        return answer;
     }
 
     /**
@@ -204,19 +338,6 @@ class OpenAiController {
                 answers.stream().mapToLong(a -> a.usage().promptTokens()).sum(),
                 answers.stream().mapToLong(a -> a.usage().completionTokens()).sum(),
                 answers.stream().mapToLong(a -> a.usage().totalTokens()).sum());
-    }
-
-    /** Server-sent events: one {@code data:} line per chunk, then {@code data: [DONE]}. */
-    private ResponseEntity<?> events(List<Object> chunks) {
-        StringBuilder events = new StringBuilder();
-        for (Object chunk : chunks) {
-            events.append("data: ").append(json.writeValueAsString(chunk)).append("\n\n");
-        }
-        events.append("data: [DONE]\n\n");
-        return ResponseEntity.ok()
-                .contentType(EVENT_STREAM)
-                .header(HttpHeaders.CACHE_CONTROL, "no-cache")
-                .body(events.toString());
     }
 
     private static long created() {

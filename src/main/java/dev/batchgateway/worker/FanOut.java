@@ -8,6 +8,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 
 /**
@@ -21,13 +22,20 @@ final class FanOut {
     private FanOut() {}
 
     static <P> List<WorkerOutcome> complete(List<P> prompts, Function<P, WorkerOutcome.Generated> completeOne) {
+        return complete(prompts, (position, prompt) -> completeOne.apply(prompt));
+    }
+
+    /** As above, with each prompt's position in the batch given to {@code completeOne} (for its progress). */
+    static <P> List<WorkerOutcome> complete(List<P> prompts, BiFunction<Integer, P, WorkerOutcome.Generated> completeOne) {
         if (prompts.size() == 1) {
-            return List.of(completeOne.apply(prompts.getFirst()));
+            return List.of(completeOne.apply(0, prompts.getFirst()));
         }
         try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
             List<Future<WorkerOutcome.Generated>> calls = new ArrayList<>(prompts.size());
-            for (P prompt : prompts) {
-                calls.add(threads.submit(() -> completeOne.apply(prompt)));
+            for (int i = 0; i < prompts.size(); i++) {
+                int position = i;
+                P prompt = prompts.get(i);
+                calls.add(threads.submit(() -> completeOne.apply(position, prompt)));
             }
             List<WorkerOutcome> outcomes = new ArrayList<>(prompts.size());
             WorkerException firstFailure = null;

@@ -1,6 +1,7 @@
 package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.WorkerApi;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
@@ -28,13 +29,18 @@ final class ModelRouter implements WorkerApi, AutoCloseable {
 
     @Override
     public List<WorkerOutcome> complete(Batch batch) {
+        return complete(batch, BatchProgress.IGNORED);
+    }
+
+    @Override
+    public List<WorkerOutcome> complete(Batch batch, BatchProgress progress) {
         String model = batch.parameters().model() != null ? batch.parameters().model() : defaultModel;
         WorkerApi workers = byModel.get(model);
         if (workers == null) {
             // the web adapters refuse unknown models; reaching here is a bug, not a caller's mistake
             throw new WorkerException.BadAnswer("no workers are configured for model " + model);
         }
-        return workers.complete(batch);
+        return workers.complete(batch, progress);
     }
 
     /** The default model. */

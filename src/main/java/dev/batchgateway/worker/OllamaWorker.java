@@ -1,6 +1,7 @@
 package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
@@ -37,6 +38,42 @@ final class OllamaWorker implements RemoteWorker {
     OllamaWorker(WorkerEndpoint endpoint, String model) {
         this.endpoint = endpoint;
         this.model = model;
+    }
+
+    /**
+     * When a caller streams, every call streams ({@code "stream": true}, one JSON object per line, the counts on the
+     * last), and each piece of text goes to its caller as it arrives.
+     */
+    @Override
+    public List<WorkerOutcome> complete(Batch batch, BatchProgress progress) {
+        if (!progress.streamed()) {
+            return RemoteWorker.super.complete(batch, progress);
+        }
+        Map<String, Object> options = options(batch.parameters());
+        if (batch.isChat()) {
+            return FanOut.complete(batch.chats(), (i, chat) -> streamOne(CHAT, Map.of(
+                    "model", model, "messages", messages(chat), "think", false, "stream", true, "options", options),
+                    progress.of(i)));
+        }
+        return FanOut.complete(batch.prompts(), (i, prompt) -> streamOne(GENERATE, Map.of(
+                "model", model, "prompt", prompt, "raw", true, "think", false, "stream", true, "options", options),
+                progress.of(i)));
+    }
+
+    private WorkerOutcome.Generated streamOne(String path, Map<String, Object> body, BatchProgress progress) {
+        var answer = new StreamedAnswer(1, progress);
+        try {
+            endpoint.stream(path, body, answer::jsonLine);
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            throw refused.toWorkerException(endpoint.url(), model);
+        }
+        return answer.only();
+    }
+
+    private static List<Map<String, String>> messages(Prompt.Chat chat) {
+        return chat.messages().stream()
+                .map(message -> Map.of("role", message.role(), "content", message.content()))
+                .toList();
     }
 
     @Override
@@ -85,14 +122,11 @@ final class OllamaWorker implements RemoteWorker {
 
     /** A chat: {@code /api/chat} with the messages, the model's chat template applied by Ollama, no thinking. */
     private WorkerOutcome.Generated chat(Prompt.Chat chat, Map<String, Object> options) {
-        List<Map<String, String>> messages = chat.messages().stream()
-                .map(message -> Map.of("role", message.role(), "content", message.content()))
-                .toList();
         JsonNode answer;
         try {
             answer = endpoint.post(CHAT, Map.of(
                     "model", model,
-                    "messages", messages,
+                    "messages", messages(chat),
                     "think", false,
                     "stream", false,
                     "options", options));

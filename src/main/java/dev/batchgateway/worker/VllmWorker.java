@@ -1,6 +1,7 @@
 package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
@@ -29,6 +30,11 @@ import tools.jackson.databind.JsonNode;
  * <p>A batch of chats is one {@code POST /v1/chat/completions} per conversation, all at once: vLLM's chat endpoint
  * takes one conversation per call, and applies the model's chat template.
  *
+ * <p>When a caller of the batch streams, the call streams too ({@code "stream": true} with
+ * {@code stream_options.include_usage} and {@code continuous_usage_stats}): vLLM sends the chunks of all prompts
+ * interleaved, each naming its prompt by {@code index} and carrying that prompt's running counts, and each piece of text
+ * goes to its caller as it arrives (see {@link StreamedAnswer}). A chat streams its own call.
+ *
  * <p>vLLM refuses or fails a list of prompts as a whole: 400 when one prompt is longer than the model's context allows,
  * 500 when the generation of one prompt fails. Such a batch is sent again one prompt per call, once, so that only the
  * callers whose own prompt fails get an error.
@@ -53,6 +59,59 @@ final class VllmWorker implements RemoteWorker {
         this.endpoint = endpoint;
         this.model = model;
         this.retries = retries;
+    }
+
+    @Override
+    public List<WorkerOutcome> complete(Batch batch, BatchProgress progress) {
+        if (!progress.streamed()) {
+            return RemoteWorker.super.complete(batch, progress);
+        }
+        if (batch.isChat()) {
+            return FanOut.complete(batch.chats(), (i, chat) -> streamOne(CHAT_COMPLETIONS, "messages", messages(chat),
+                    batch.parameters(), progress.of(i)));
+        }
+        if (onePromptPerCall.get() || batch.size() == 1) {
+            return streamOnePerCall(batch, progress);
+        }
+        var answer = new StreamedAnswer(batch.size(), progress);
+        try {
+            endpoint.stream(COMPLETIONS, streamed(body("prompt", batch.prompts(), batch.parameters())), answer::sseLine);
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            if (refused.isClientError() || refused.status == 500) {
+                // the whole list was refused or failed for one prompt's sake (nothing was streamed yet)
+                String kind = refused.isClientError() ? "refused" : "failed";
+                LOG.warn("batch {} of {} prompts {} by worker {} (HTTP {}: {}); sending its prompts one per call",
+                        batch.id(), batch.size(), kind, endpoint.url(), refused.status, refused.message);
+                retries.promptsResent(kind, batch.size());
+                return streamOnePerCall(batch, progress);
+            }
+            throw refused.toWorkerException(endpoint.url(), model);
+        }
+        return answer.outcomes();
+    }
+
+    private List<WorkerOutcome> streamOnePerCall(Batch batch, BatchProgress progress) {
+        return FanOut.complete(batch.prompts(), (i, prompt) -> streamOne(COMPLETIONS, "prompt", prompt, batch.parameters(),
+                progress.of(i)));
+    }
+
+    /** One streamed call of one prompt or one conversation. */
+    private WorkerOutcome.Generated streamOne(
+            String path, String field, Object prompt, GenerationParameters parameters, BatchProgress progress) {
+        var answer = new StreamedAnswer(1, progress);
+        try {
+            endpoint.stream(path, streamed(body(field, prompt, parameters)), answer::sseLine);
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            throw refused.toWorkerException(endpoint.url(), model);
+        }
+        return answer.only();
+    }
+
+    /** The body of a streamed call: the running counts of each prompt on its chunks. */
+    private static Map<String, Object> streamed(Map<String, Object> body) {
+        body.put("stream", true);
+        body.put("stream_options", Map.of("include_usage", true, "continuous_usage_stats", true));
+        return body;
     }
 
     @Override
@@ -147,13 +206,16 @@ final class VllmWorker implements RemoteWorker {
         return generated(choice, usage(answer));
     }
 
-    private WorkerOutcome.Generated chatOne(Prompt.Chat chat, GenerationParameters parameters) {
-        List<Map<String, String>> messages = chat.messages().stream()
+    private static List<Map<String, String>> messages(Prompt.Chat chat) {
+        return chat.messages().stream()
                 .map(message -> Map.of("role", message.role(), "content", message.content()))
                 .toList();
+    }
+
+    private WorkerOutcome.Generated chatOne(Prompt.Chat chat, GenerationParameters parameters) {
         JsonNode answer;
         try {
-            answer = endpoint.post(CHAT_COMPLETIONS, body("messages", messages, parameters));
+            answer = endpoint.post(CHAT_COMPLETIONS, body("messages", messages(chat), parameters));
         } catch (WorkerEndpoint.ErrorStatus refused) {
             throw refused.toWorkerException(endpoint.url(), model);
         }

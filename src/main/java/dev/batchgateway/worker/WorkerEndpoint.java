@@ -2,7 +2,9 @@ package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.WorkerException;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.net.ConnectException;
 import java.net.NoRouteToHostException;
 import java.net.UnknownHostException;
@@ -13,6 +15,7 @@ import java.nio.channels.UnresolvedAddressException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.Executors;
+import java.util.function.Predicate;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
 import org.springframework.http.client.JdkClientHttpRequestFactory;
@@ -101,6 +104,40 @@ final class WorkerEndpoint implements AutoCloseable {
                         }
                         return readObject(response.getBody().readAllBytes(), path);
                     });
+        } catch (RestClientException e) {
+            throw fault(e, path);
+        }
+    }
+
+    /**
+     * Posts a JSON body whose answer is a stream of lines (server-sent events, or Ollama's JSON lines), and hands each
+     * line to {@code line} as it arrives, until the answer ends or {@code line} returns false (nobody needs the rest:
+     * the call is then closed, which tells the server to stop generating).
+     *
+     * @throws WorkerException.Unavailable when the worker cannot be reached
+     * @throws WorkerException.TimedOut when it does not answer within the read timeout, or the call is interrupted
+     * @throws ErrorStatus when it answers with a status other than 2xx, before any line
+     * @throws WorkerException.BadAnswer when it breaks off its answer
+     */
+    void stream(String path, Object body, Predicate<String> line) {
+        byte[] json = JSON.writeValueAsBytes(body);
+        try {
+            calls.post().uri(path)
+                    .contentType(MediaType.APPLICATION_JSON)
+                    .body(json)
+                    .exchange((request, response) -> {
+                        int status = response.getStatusCode().value();
+                        if (status < 200 || status > 299) {
+                            throw new ErrorStatus(path, status, errorMessage(response.getBody().readNBytes(64 * 1024)));
+                        }
+                        var lines = new BufferedReader(new InputStreamReader(response.getBody(), StandardCharsets.UTF_8));
+                        for (String next = lines.readLine(); next != null; next = lines.readLine()) {
+                            if (!line.test(next)) {
+                                break;
+                            }
+                        }
+                        return null;
+                    }, true);
         } catch (RestClientException e) {
             throw fault(e, path);
         }

@@ -1,6 +1,7 @@
 package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.WorkerApi;
 import dev.batchgateway.completion.WorkerException;
@@ -85,11 +86,20 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
 
     @Override
     public List<WorkerOutcome> complete(Batch batch) {
+        return complete(batch, BatchProgress.IGNORED);
+    }
+
+    /**
+     * Sends the batch to the member with the fewest batches in flight. A member that could not be reached or refused the
+     * gateway's key or model did so before generating anything (nothing was streamed either), so the batch moves on.
+     */
+    @Override
+    public List<WorkerOutcome> complete(Batch batch, BatchProgress progress) {
         Set<Member> refused = new HashSet<>();
         while (true) {
             Member member = take(refused);
             try {
-                List<WorkerOutcome> outcomes = member.worker.complete(batch);
+                List<WorkerOutcome> outcomes = member.worker.complete(batch, progress);
                 answered(member);
                 return outcomes;
             } catch (WorkerException.Unavailable | WorkerException.Misconfigured e) {

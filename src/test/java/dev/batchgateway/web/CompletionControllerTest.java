@@ -104,7 +104,7 @@ class CompletionControllerTest {
             {"prompt": "hi", "user_id": 1, "max_tokens": 257}| max_tokens must be between 1 and 256
             {"prompt": "hi", "user_id": 1, "max_tokens": "8"}| max_tokens must be a JSON integer
             {"prompt": "hi", "user_id": 1, "max_tokens": 2.5}| max_tokens must be a JSON integer
-            {"prompt": "hi", "user_id": 1, "stream": true}   | stream is not supported
+            {"prompt": "hi", "user_id": 1, "stream": "yes"}  | stream must be true or false
             {"prompt": "hi", "user_id": 1, "temperature": 0} | temperature is not supported
             {"prompt": "hi", "user_id": 1, "userid": 2}      | userid is not supported
             """)

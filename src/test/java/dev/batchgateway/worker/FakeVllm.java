@@ -36,6 +36,14 @@ import tools.jackson.databind.json.JsonMapper;
  *       {@code {"error":"Unauthorized"}} otherwise; {@code /health} is not guarded, as in vLLM.
  *   <li>{@link #strict} makes it refuse {@code return_token_ids} by name with 400, as OpenAI-compatible servers that
  *       reject unknown fields do.
+ *   <li>{@code "stream": true} answers server-sent events as vLLM does: each prompt's text in pieces of
+ *       {@link #PIECE} characters, the pieces of all prompts interleaved (a round of one piece per prompt, the last
+ *       prompt first), each chunk naming its prompt by {@code index}; with {@code stream_options.include_usage} and
+ *       {@code continuous_usage_stats}, each chunk carries that prompt's counts so far, and a last chunk with no choices
+ *       the counts summed; then {@code data: [DONE]}. A prompt containing {@link #GENERATION_ERROR} makes the stream
+ *       fail after its first round, as vLLM reports an error once a stream has begun: HTTP 200 and a
+ *       {@code data: {"error": …}} event. {@link #streamMillis} spreads the answer over that time, in chunks.
+ *       {@code stream_options} without {@code stream} is 400.
  * </ul>
  */
 public final class FakeVllm implements AutoCloseable {
@@ -49,6 +57,10 @@ public final class FakeVllm implements AutoCloseable {
     public volatile int maxModelLen = 4096;
     public volatile String apiKey;
     public volatile boolean strict;
+    /** How long a streamed answer takes to arrive, sent in several chunks; 0 sends it at once. */
+    public volatile int streamMillis;
+    /** The characters of text in one streamed chunk. */
+    public static final int PIECE = 3;
 
     public FakeVllm(String servedModel) {
         this.servedModel = servedModel;
@@ -133,6 +145,10 @@ public final class FakeVllm implements AutoCloseable {
                         "id", servedModel, "object", "model", "created", 1_700_000_000, "owned_by", "vllm",
                         "root", servedModel, "max_model_len", maxModelLen))));
             }
+            if (request.getUrl().startsWith("/v1/") && JSON.readTree(request.getBodyAsString()).has("stream_options")
+                    && !JSON.readTree(request.getBodyAsString()).path("stream").asBoolean(false)) {
+                return error(400, "BadRequestError", "Stream options can only be defined when `stream=True`.");
+            }
             if (request.getUrl().equals("/v1/chat/completions")) {
                 return chat(JSON.readTree(request.getBodyAsString()));
             }
@@ -155,6 +171,10 @@ public final class FakeVllm implements AutoCloseable {
                 if (promptTokens(prompt) + maxTokens > maxModelLen) {
                     return error(400, "BadRequestError", contextLengthMessage(maxTokens, maxModelLen, promptTokens(prompt)));
                 }
+            }
+            if (body.path("stream").asBoolean(false)) {
+                return stream(model, "text_completion", prompts, prompts.stream().map(FakeVllm::promptTokens).toList(),
+                        maxTokens, body, false);
             }
             if (prompts.stream().anyMatch(prompt -> prompt.contains(GENERATION_ERROR))) {
                 return error(500, "InternalServerError", "Internal server error");
@@ -202,6 +222,9 @@ public final class FakeVllm implements AutoCloseable {
                 last = message.get("content").asString();
                 promptTokens += promptTokens(last) + 2;
             }
+            if (body.path("stream").asBoolean(false)) {
+                return stream(model, "chat.completion.chunk", List.of(last), List.of(promptTokens), maxTokens, body, true);
+            }
             int completionTokens = completionTokens(last, maxTokens);
             Map<String, Object> choice = new HashMap<>();
             choice.put("index", 0);
@@ -217,6 +240,85 @@ public final class FakeVllm implements AutoCloseable {
                             "prompt_tokens", promptTokens,
                             "completion_tokens", completionTokens,
                             "total_tokens", promptTokens + completionTokens)));
+        }
+
+        /**
+         * A streamed answer: rounds of one piece per unfinished prompt, the last prompt first; the running counts of a
+         * prompt grow with its pieces, and reach its full counts on its last one.
+         */
+        private ResponseDefinition stream(String model, String object, List<String> prompts, List<Integer> promptTokens,
+                int maxTokens, JsonNode body, boolean chat) {
+            JsonNode options = body.path("stream_options");
+            boolean usage = options.path("include_usage").asBoolean(false);
+            boolean continuous = usage && options.path("continuous_usage_stats").asBoolean(false);
+            boolean fails = prompts.stream().anyMatch(prompt -> prompt.contains(GENERATION_ERROR));
+            StringBuilder events = new StringBuilder();
+            int[] sent = new int[prompts.size()];
+            int rounds = 0;
+            boolean more = true;
+            while (more) {
+                more = false;
+                for (int i = prompts.size() - 1; i >= 0; i--) {
+                    String text = prompts.get(i).toUpperCase();
+                    if (sent[i] >= text.length()) {
+                        continue;
+                    }
+                    String piece = text.substring(sent[i], Math.min(text.length(), sent[i] + PIECE));
+                    sent[i] += piece.length();
+                    boolean last = sent[i] == text.length();
+                    int completionTokens = completionTokens(prompts.get(i), maxTokens);
+                    // the count grows with the text and is whole on the last piece
+                    int soFar = last ? completionTokens : Math.min(completionTokens, completionTokens * sent[i] / text.length());
+                    Map<String, Object> choice = new HashMap<>();
+                    choice.put("index", i);
+                    if (chat) {
+                        choice.put("delta", Map.of("content", piece));
+                    } else {
+                        choice.put("text", piece);
+                    }
+                    choice.put("logprobs", null);
+                    choice.put("finish_reason", last ? (completionTokens == maxTokens ? "length" : "stop") : null);
+                    Map<String, Object> chunk = new HashMap<>();
+                    chunk.put("id", "cmpl-fake");
+                    chunk.put("object", object);
+                    chunk.put("model", model);
+                    chunk.put("choices", List.of(choice));
+                    if (continuous) {
+                        chunk.put("usage", Map.of("prompt_tokens", promptTokens.get(i), "completion_tokens", soFar,
+                                "total_tokens", promptTokens.get(i) + soFar));
+                    }
+                    events.append("data: ").append(JSON.writeValueAsString(chunk)).append("\n\n");
+                    more |= !last;
+                }
+                rounds++;
+                if (fails && rounds == 1) {
+                    events.append("data: ").append(JSON.writeValueAsString(Map.of("error", errorObject(
+                            "The generation failed", "InternalServerError", 500)))).append("\n\n");
+                    events.append("data: [DONE]\n\n");
+                    return streamed(events);
+                }
+            }
+            if (usage) {
+                int promptTotal = promptTokens.stream().mapToInt(Integer::intValue).sum();
+                int completionTotal = prompts.stream().mapToInt(prompt -> completionTokens(prompt, maxTokens)).sum();
+                events.append("data: ").append(JSON.writeValueAsString(Map.of("id", "cmpl-fake", "object", object,
+                        "model", model, "choices", List.of(), "usage", Map.of("prompt_tokens", promptTotal,
+                                "completion_tokens", completionTotal, "total_tokens", promptTotal + completionTotal))))
+                        .append("\n\n");
+            }
+            events.append("data: [DONE]\n\n");
+            return streamed(events);
+        }
+
+        private ResponseDefinition streamed(StringBuilder events) {
+            var response = aResponse().withStatus(200)
+                    .withHeader("Content-Type", "text/event-stream; charset=utf-8")
+                    .withBody(events.toString());
+            int millis = streamMillis;
+            if (millis > 0) {
+                response.withChunkedDribbleDelay(Math.max(2, events.length() / 64), millis);
+            }
+            return response.build();
         }
 
         private static ResponseDefinition error(int status, String type, String message) {
