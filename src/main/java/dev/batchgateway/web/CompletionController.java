@@ -37,7 +37,7 @@ import tools.jackson.databind.json.JsonMapper;
 class CompletionController {
 
     /** The servlet container's own async timeout is only a safety net behind the scheduler's deadlines. */
-    static final Duration ASYNC_SAFETY_MARGIN = Duration.ofSeconds(10);
+    private static final Duration ASYNC_SAFETY_MARGIN = Duration.ofSeconds(10);
 
     private final SchedulerApi scheduler;
     private final Callers callers;
@@ -59,7 +59,7 @@ class CompletionController {
             @RequestBody JsonNode body,
             @RequestHeader(name = RequestDeadline.HEADER, required = false) String requestTimeout,
             HttpServletRequest http,
-            HttpServletResponse httpResponse) {
+            HttpServletResponse httpResponse) throws InterruptedException {
         requireUtf8(http);
         Duration timeout = requestTimeout == null ? ChronoUnit.FOREVER.getDuration() : RequestDeadline.parse(requestTimeout);
         var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named));
@@ -97,16 +97,11 @@ class CompletionController {
      * {@code data: {"done": true, …counts, request_id}}; a failure after the first event ends the stream with
      * {@code data: {"error": {"status", "detail"}}}.
      */
-    private DeferredResult<Object> stream(
-            CompletionRequest request, Duration timeout, ConnectionProbe caller, HttpServletResponse response) {
-        var answer = new DeferredResult<Object>(asyncTimeoutMillis);
+    private DeferredResult<Object> stream(CompletionRequest request, Duration timeout, ConnectionProbe caller,
+            HttpServletResponse response) throws InterruptedException {
         var cancel = new AtomicReference<Runnable>(() -> {});
-        var events = new EventStream(answer, response, json.writeValueAsString(Map.of("error", new StreamError(502,
-                "the client read too slowly and fell too far behind its stream"))), () -> cancel.get().run(), () -> {
-            if (caller != null) {
-                caller.answered(); // from here on the connection belongs to the container again
-            }
-        });
+        var events = new EventStream(json.writeValueAsString(Map.of("error", new StreamError(502,
+                "the client read too slowly and fell too far behind its stream"))), () -> cancel.get().run());
         CompletableFuture<Completion> completion = scheduler.submit(request, timeout,
                 caller == null ? CallerPresence.ASSUMED : caller,
                 delta -> events.send(json.writeValueAsString(new StreamDelta(delta))));
@@ -117,13 +112,18 @@ class CompletionController {
                 return;
             }
             Throwable cause = failure instanceof CompletionException wrapped && wrapped.getCause() != null ? wrapped.getCause() : failure;
-            if (cause instanceof CancellationException) {
-                cause = new CallerGoneException();
-            }
+            RuntimeException before = cause instanceof CancellationException ? new CallerGoneException()
+                    : cause instanceof RuntimeException known ? known : new CompletionException(cause);
             int status = cause instanceof DeadlineExceededException || cause instanceof WorkerException.TimedOut ? 504 : 502;
-            events.fail(cause, json.writeValueAsString(Map.of("error", new StreamError(status, cause.getMessage()))));
+            events.fail(before, json.writeValueAsString(Map.of("error", new StreamError(status, cause.getMessage()))));
         });
-        return answer;
+        // the request's own virtual thread waits for the first event and writes the stream: one dispatch, no async
+        events.writeTo(response, () -> {
+            if (caller != null) {
+                caller.answered(); // from here on the connection belongs to the container again
+            }
+        });
+        return null;
     }
 
     /** A piece of the caller's text. */

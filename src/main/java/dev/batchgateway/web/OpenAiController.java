@@ -15,6 +15,7 @@ import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -61,11 +62,13 @@ class OpenAiController {
     private final List<String> models;
     private final long created = Instant.now().getEpochSecond();
     private final JsonMapper json = JsonMapper.builder().build();
+    private final long asyncTimeoutMillis;
 
     OpenAiController(SchedulerApi scheduler, GatewayProperties properties, Callers callers) {
         this.scheduler = scheduler;
         this.callers = callers;
         this.models = properties.servedModels();
+        this.asyncTimeoutMillis = properties.requestTimeout().plus(Duration.ofSeconds(10)).toMillis();
         this.reader = new OpenAiRequestReader(
                 new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), models),
                 properties.maxTokens(),
@@ -111,7 +114,8 @@ class OpenAiController {
 
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     DeferredResult<Object> completions(
-            Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response) {
+            Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
+            throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.completions(body);
         long user = billedUser(who, body.get("user"));
@@ -151,7 +155,8 @@ class OpenAiController {
 
     @PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
     DeferredResult<Object> chatCompletions(
-            Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response) {
+            Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
+            throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.chat(body);
         long user = billedUser(who, body.get("user"));
@@ -216,20 +221,14 @@ class OpenAiController {
      * ordinary error answer; after it, an {@code error} event and {@code [DONE]}, the other prompts dropped.
      */
     private DeferredResult<Object> stream(OpenAiRequestReader.Completions asked, long user, HttpServletRequest http,
-            HttpServletResponse response, Chunks chunks) {
+            HttpServletResponse response, Chunks chunks) throws InterruptedException {
         CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
                 ? probe
                 : CallerPresence.ASSUMED;
         int prompts = asked.prompts().size();
         List<CompletableFuture<Completion>> completions = new CopyOnWriteArrayList<>();
         Runnable giveUp = () -> completions.forEach(pending -> pending.cancel(false));
-        var answer = new DeferredResult<Object>();
-        var events = new EventStream(answer, response, error("the client read too slowly and fell too far behind its stream", "server_error"),
-                giveUp, () -> {
-                    if (caller instanceof ConnectionProbe probe) {
-                        probe.answered(); // from here on the connection belongs to the container again
-                    }
-                });
+        var events = new EventStream(error("the client read too slowly and fell too far behind its stream", "server_error"), giveUp);
         var begun = new AtomicIntegerArray(prompts);
         var finished = new AtomicInteger();
         for (int i = 0; i < prompts; i++) {
@@ -252,11 +251,10 @@ class OpenAiController {
                     Throwable cause = failure instanceof CompletionException wrapped && wrapped.getCause() != null
                             ? wrapped.getCause()
                             : failure;
-                    if (cause instanceof CancellationException) {
-                        cause = new CallerGoneException();
-                    }
+                    RuntimeException before = cause instanceof CancellationException ? new CallerGoneException()
+                            : cause instanceof RuntimeException known ? known : new CompletionException(cause);
                     boolean timeout = cause instanceof DeadlineExceededException || cause instanceof WorkerException.TimedOut;
-                    events.fail(cause, error(cause.getMessage(), timeout ? "timeout" : "server_error"), "[DONE]");
+                    events.fail(before, error(cause.getMessage(), timeout ? "timeout" : "server_error"), "[DONE]");
                     return;
                 }
                 begin.run();
@@ -271,7 +269,13 @@ class OpenAiController {
                 }
             });
         }
-        return answer;
+        // the request's own virtual thread waits for the first chunk and writes the stream: one dispatch, no async
+        events.writeTo(response, () -> {
+            if (caller instanceof ConnectionProbe probe) {
+                probe.answered(); // from here on the connection belongs to the container again
+            }
+        });
+        return null;
     }
 
     /** An {@code error} event of a stream that failed after it began, in OpenAI's error shape. */
@@ -285,8 +289,9 @@ class OpenAiController {
     }
 
     /** The answer of a request that is not streamed: its response, or its failure for {@link OpenAiAdvice}. */
-    private static DeferredResult<Object> answered(CompletableFuture<ResponseEntity<?>> response) {
-        var answer = new DeferredResult<Object>();
+    private DeferredResult<Object> answered(CompletableFuture<ResponseEntity<?>> response) {
+        // the container's own async timeout only as a safety net behind the scheduler's deadlines
+        var answer = new DeferredResult<Object>(asyncTimeoutMillis);
         response.whenComplete((done, failure) -> {
             if (failure == null) {
                 answer.setResult(done);

@@ -57,6 +57,8 @@ public final class FakeVllm implements AutoCloseable {
     public volatile int maxModelLen = 4096;
     public volatile String apiKey;
     public volatile boolean strict;
+    /** How long an answer that is not streamed takes to arrive. */
+    public volatile int answerMillis;
     /** How long a streamed answer takes to arrive, sent in several chunks; 0 sends it at once. */
     public volatile int streamMillis;
     /** The characters of text in one streamed chunk. */
@@ -198,7 +200,7 @@ public final class FakeVllm implements AutoCloseable {
                 choice.put("token_ids", returnTokenIds ? ids(completionTokens) : null);
                 choices.add(choice);
             }
-            return answer(200, Map.of(
+            return answer(200, answerMillis, Map.of(
                     "id", "cmpl-fake",
                     "object", "text_completion",
                     "model", model,
@@ -208,6 +210,7 @@ public final class FakeVllm implements AutoCloseable {
                             "completion_tokens", completionTotal,
                             "total_tokens", promptTotal + completionTotal)));
         }
+
 
         /** A chat: the last message upper-cased; prompt tokens = every message's words plus 2 per message (template). */
         private ResponseDefinition chat(JsonNode body) {
@@ -316,7 +319,7 @@ public final class FakeVllm implements AutoCloseable {
                     .withBody(events.toString());
             int millis = streamMillis;
             if (millis > 0) {
-                response.withChunkedDribbleDelay(Math.max(2, events.length() / 64), millis);
+                response.withChunkedDribbleDelay(Math.max(2, Math.min(millis / 20, events.length() / 64)), millis);
             }
             return response.build();
         }
@@ -335,9 +338,14 @@ public final class FakeVllm implements AutoCloseable {
         }
 
         private static ResponseDefinition answer(int status, Object body) {
+            return answer(status, 0, body);
+        }
+
+        private static ResponseDefinition answer(int status, int delayMillis, Object body) {
             return aResponse().withStatus(status)
                     .withHeader("Content-Type", "application/json")
                     .withBody(JSON.writeValueAsString(body))
+                    .withFixedDelay(delayMillis)
                     .build();
         }
 
