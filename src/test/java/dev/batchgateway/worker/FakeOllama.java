@@ -19,11 +19,17 @@ import tools.jackson.databind.json.JsonMapper;
  * {@code "think": false} the model thinks first (default since 0.12.4): the reasoning goes to {@code thinking},
  * {@code eval_count} counts it, and with {@code num_predict} spent on it {@code response} stays empty. The answer is the
  * prompt upper-cased, one token per word. {@code /api/show} answers for the served model, 404 for any other.
+ *
+ * <p>With {@code "stream": true} — Ollama's default when {@code stream} is absent — the answer is one JSON object per
+ * line, a word of {@code response} each, and a last line with {@code "done": true}, the reason and the counts. A prompt
+ * containing {@link #STREAM_ERROR} breaks off after its first word with an {@code {"error": …}} line, as Ollama reports
+ * a failure once it has begun streaming.
  */
 final class FakeOllama implements AutoCloseable {
 
     static final int TEMPLATE_TOKENS = 12;
     static final int THINKING_TOKENS = 50;
+    static final String STREAM_ERROR = "<stream-error>";
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private final WireMockServer server;
     private final String servedModel;
@@ -66,14 +72,34 @@ final class FakeOllama implements AutoCloseable {
             int thinking = think ? Math.min(THINKING_TOKENS, budget) : 0;
             int answered = Math.min(words, budget - thinking);
             String response = String.join(" ", java.util.Arrays.copyOf(prompt.toUpperCase().strip().split("\\s+"), answered));
+            String reason = thinking + answered >= budget ? "length" : "stop";
+            int promptEvalCount = words + (raw ? 0 : TEMPLATE_TOKENS);
+            if (!body.has("stream") || body.get("stream").asBoolean()) {
+                StringBuilder lines = new StringBuilder();
+                String[] pieces = response.split(" ");
+                for (int i = 0; i < pieces.length; i++) {
+                    lines.append(JSON.writeValueAsString(Map.of("model", servedModel, "created_at", "2026-11-24T08:00:00Z",
+                            "response", i == 0 ? pieces[i] : " " + pieces[i], "done", false))).append('\n');
+                    if (prompt.contains(STREAM_ERROR)) {
+                        lines.append(JSON.writeValueAsString(Map.of("error", "an error was encountered while running the model"))).append('\n');
+                        return aResponse().withStatus(200).withHeader("Content-Type", "application/x-ndjson")
+                                .withBody(lines.toString()).build();
+                    }
+                }
+                lines.append(JSON.writeValueAsString(Map.of("model", servedModel, "created_at", "2026-11-24T08:00:00Z",
+                        "response", "", "done", true, "done_reason", reason,
+                        "prompt_eval_count", promptEvalCount, "eval_count", thinking + answered))).append('\n');
+                return aResponse().withStatus(200).withHeader("Content-Type", "application/x-ndjson")
+                        .withBody(lines.toString()).build();
+            }
             return answer(200, Map.of(
                     "model", servedModel,
                     "created_at", "2026-11-24T08:00:00Z",
                     "response", response,
                     "thinking", think ? "Let me think about this. ".repeat(2) : "",
                     "done", true,
-                    "done_reason", thinking + answered >= budget ? "length" : "stop",
-                    "prompt_eval_count", words + (raw ? 0 : TEMPLATE_TOKENS),
+                    "done_reason", reason,
+                    "prompt_eval_count", promptEvalCount,
                     "eval_count", thinking + answered));
         }
 

@@ -16,6 +16,7 @@ import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.core.WireMockConfiguration;
 import com.sun.net.httpserver.HttpServer;
 import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Prompt;
@@ -289,6 +290,33 @@ class OllamaWorkerTest {
         }
     }
 
+    @Test
+    void aStreamedBatchHandsEachPromptsWordsToItsCallerAsTheyComeAndEndsWithTheSameOutcomes() {
+        try (var ollama = new FakeOllama("qwen3:0.6b");
+                var worker = new OllamaWorker(new WorkerEndpoint(ollama.url(), Duration.ofSeconds(5), Duration.ofSeconds(20)), "qwen3:0.6b")) {
+            // Given a batch of three prompts whose callers stream; one breaks off mid-stream
+            var progress = new RecordingProgress(3);
+            var batch = new Batch(1, new GenerationParameters(16),
+                    List.of("the sky is blue", "grass is green", "this one " + FakeOllama.STREAM_ERROR));
+
+            // When it is completed
+            var outcomes = worker.complete(batch, progress);
+
+            // Then every call streamed, each prompt's words went to its own caller in order, and the outcomes are those
+            // of the whole answers; the broken one fails alone, after its first word reached its caller
+            assertThat(progress.texts.get(0)).containsExactly("THE", " SKY", " IS", " BLUE");
+            assertThat(progress.texts.get(1)).containsExactly("GRASS", " IS", " GREEN");
+            assertThat(progress.texts.get(2)).containsExactly("THIS");
+            assertThat(outcomes.subList(0, 2)).containsExactly(
+                    new WorkerOutcome.Generated("THE SKY IS BLUE", new TokenUsage(4, 4), FinishReason.STOP),
+                    new WorkerOutcome.Generated("GRASS IS GREEN", new TokenUsage(3, 3), FinishReason.STOP));
+            assertThat(outcomes.get(2)).isInstanceOfSatisfying(WorkerOutcome.Failed.class, failed -> assertThat(failed.cause())
+                    .isInstanceOf(WorkerException.BadAnswer.class).hasMessageContaining("an error was encountered"));
+            assertThat(progress.counts.get(0)).isEqualTo(new TokenUsage(4, 4));
+            assertThat(progress.counts.get(2)).as("Ollama counts only at the end").isNull();
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource({"stop,STOP", "length,LENGTH", "load,UNKNOWN", "unload,UNKNOWN"})
     void doneReasonsMapAsOllamaSaysThem(String doneReason, FinishReason expected) {
@@ -303,5 +331,29 @@ class OllamaWorkerTest {
                  "done_reason":"%s","context":[1,2,3],"total_duration":174560334,"load_duration":101397084,
                  "prompt_eval_count":%d,"prompt_eval_duration":13074791,"eval_count":%d,"eval_duration":52479709}"""
                 .formatted(response, doneReason, promptEvalCount, evalCount))));
+    }
+
+    /** Records what a worker reported while a batch generated. */
+    static class RecordingProgress implements BatchProgress {
+        final List<List<String>> texts = new java.util.ArrayList<>();
+        final List<TokenUsage> counts = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        RecordingProgress(int prompts) {
+            for (int i = 0; i < prompts; i++) {
+                texts.add(new java.util.concurrent.CopyOnWriteArrayList<>());
+                counts.add(null);
+            }
+        }
+
+        @Override
+        public boolean text(int prompt, String delta) {
+            texts.get(prompt).add(delta);
+            return true;
+        }
+
+        @Override
+        public void counted(int prompt, TokenUsage soFar) {
+            counts.set(prompt, soFar);
+        }
     }
 }
