@@ -14,7 +14,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * A stand-in for vLLM's OpenAI-compatible server, for benchmarks: {@code POST /v1/completions} with a prompt or a list
  * of prompts answers after {@code latency + perToken * max_tokens}, one choice per prompt with {@code index},
  * {@code prompt_token_ids} and {@code token_ids} (one token per word, completion = max_tokens tokens);
- * {@code GET /health} answers 200; {@code GET /stats} answers "calls prompts". Dependency-free, virtual threads:
+ * {@code GET /health} answers 200; {@code GET /stats} answers "calls prompts". With {@code "stream":true} the answer is
+ * vLLM's server-sent events: nothing until {@code latency} has passed (the time to the first token), then one chunk per
+ * prompt and token, every {@code perToken}, each with that prompt's running counts (continuous usage stats), then
+ * {@code data: [DONE]}. Dependency-free, virtual threads:
  * run it with {@code java bench/FakeVllm.java PORT LATENCY_MS [PER_TOKEN_MICROS]}.
  */
 public class FakeVllm {
@@ -41,6 +44,10 @@ public class FakeVllm {
         int maxTokens = intField(body, "\"max_tokens\"", 16);
         calls.incrementAndGet();
         prompts.addAndGet(batch.size());
+        if (body.contains("\"stream\":true")) {
+            stream(exchange, batch, maxTokens, latency, perTokenMicros);
+            return;
+        }
         try {
             Thread.sleep(latency.plus(Duration.ofNanos(perTokenMicros * 1000 * maxTokens)));
         } catch (InterruptedException e) {
@@ -66,6 +73,37 @@ public class FakeVllm {
                 .append(",\"total_tokens\":").append(promptTokens + completionTokens).append("}}");
         exchange.getResponseHeaders().set("Content-Type", "application/json");
         send(exchange, 200, json.toString());
+    }
+
+    static void stream(HttpExchange exchange, List<String> batch, int maxTokens, Duration latency, long perTokenMicros)
+            throws IOException {
+        try {
+            Thread.sleep(latency);
+            exchange.getResponseHeaders().set("Content-Type", "text/event-stream");
+            exchange.sendResponseHeaders(200, 0);
+            try (OutputStream out = exchange.getResponseBody()) {
+                for (int token = 1; token <= maxTokens; token++) {
+                    if (token > 1 && perTokenMicros > 0) {
+                        Thread.sleep(Duration.ofNanos(perTokenMicros * 1000));
+                    }
+                    StringBuilder chunks = new StringBuilder();
+                    for (int i = 0; i < batch.size(); i++) {
+                        int words = Math.max(1, batch.get(i).strip().split("\\s+").length);
+                        chunks.append("data: {\"id\":\"cmpl-fake\",\"object\":\"text_completion\",\"choices\":[{\"index\":")
+                                .append(i).append(",\"text\":\" ok\",\"finish_reason\":")
+                                .append(token == maxTokens ? "\"length\"" : "null")
+                                .append("}],\"usage\":{\"prompt_tokens\":").append(words)
+                                .append(",\"completion_tokens\":").append(token)
+                                .append(",\"total_tokens\":").append(words + token).append("}}\n\n");
+                    }
+                    out.write(chunks.toString().getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                }
+                out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     static String ids(int count) {

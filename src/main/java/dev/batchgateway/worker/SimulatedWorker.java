@@ -1,6 +1,7 @@
 package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
+import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
@@ -17,7 +18,7 @@ import java.util.List;
  * A stand-in for an inference server, for trying the gateway and for tests. Deterministic (sampling settings change
  * nothing): a token is a whitespace-separated word; the completion is the prompt's words in reverse order, cut to max
  * tokens; prompt tokens and completion tokens are the word counts of prompt and completion. Each batch takes the
- * configured latency.
+ * configured latency. A streamed batch reports its text a word at a time, with the count so far, as a server would.
  */
 final class SimulatedWorker implements WorkerApi {
 
@@ -51,6 +52,24 @@ final class SimulatedWorker implements WorkerApi {
             return batch.chats().stream().map(chat -> answer(chat, maxTokens)).toList();
         }
         return batch.prompts().stream().map(prompt -> generate(prompt, maxTokens)).toList();
+    }
+
+    @Override
+    public List<WorkerOutcome> complete(Batch batch, BatchProgress progress) {
+        List<WorkerOutcome> outcomes = complete(batch);
+        if (!progress.streamed()) {
+            return outcomes;
+        }
+        for (int i = 0; i < outcomes.size(); i++) {
+            var generated = (WorkerOutcome.Generated) outcomes.get(i);
+            String[] words = generated.text().split(" ");
+            for (int w = 0; w < words.length && !generated.text().isEmpty(); w++) {
+                progress.counted(i, new TokenUsage(generated.usage().promptTokens(), w + 1));
+                progress.text(i, w == 0 ? words[w] : " " + words[w]);
+            }
+            progress.counted(i, generated.usage());
+        }
+        return outcomes;
     }
 
     @Override

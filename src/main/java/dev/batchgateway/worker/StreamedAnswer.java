@@ -41,7 +41,7 @@ final class StreamedAnswer {
     /**
      * One line of vLLM's event stream.
      *
-     * @return whether to go on reading: false at its end, or once nobody waits for the batch any more
+     * @return whether to go on reading: false once nobody waits for the batch any more
      * @throws WorkerException.BadAnswer when the stream reports an error or holds something that is not ours
      */
     boolean sseLine(String line) {
@@ -51,7 +51,7 @@ final class StreamedAnswer {
         String data = line.substring("data:".length()).strip();
         if (data.equals("[DONE]")) {
             ended = true;
-            return false;
+            return true; // read on to the end of the answer, so that its connection can be used again
         }
         JsonNode chunk = parse(data);
         JsonNode error = chunk.get("error");
@@ -108,7 +108,7 @@ final class StreamedAnswer {
             counted(0, promptTokens, completionTokens);
             finishReasons[0] = WorkerEndpoint.finishReason(part.get("done_reason"));
             ended = true;
-            return false;
+            return true; // read on to the end of the answer, so that its connection can be used again
         }
         return listened;
     }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Time to first byte of a streamed completion at one connection: straight to the fake vLLM, and through the gateway
+# (which waits up to GATEWAY_BATCH_MAX_WAIT for company, then streams the batch's call). Not part of CI.
+#
+#   bench/ttfb.sh                 # 100 requests each way after 300 warm-up ones; prints p50 and p90 in ms
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+REQUESTS=${BENCH_REQUESTS:-100}
+TTFT_MS=${BENCH_TTFT_MS:-50}          # the fake's time to first token
+PER_TOKEN_US=${BENCH_PER_TOKEN_US:-1000}
+FAKE_PORT=${BENCH_FAKE_PORT:-9100}
+GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8088}
+MAX_WAIT_MS=${BENCH_MAX_WAIT_MS:-20}
+OUT=bench/results/ttfb-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT"
+JAVA=$(java25)
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+echo "== building" >&2
+./mvnw -B -q -Pbench -DskipTests package test-compile dependency:build-classpath \
+  -Dmdep.includeScope=test -Dmdep.outputFile=target/test-classpath.txt
+if [ -z "${SPRING_DATASOURCE_URL:-}" ]; then
+  "$JAVA" -cp "target/test-classes:target/classes:$(cat target/test-classpath.txt)" \
+    dev.batchgateway.StandaloneTestDatabase > "$OUT/database.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 120); do grep -q '^JDBC_PASSWORD=' "$OUT/database.log" && break; sleep 0.5; done
+  export SPRING_DATASOURCE_URL=$(sed -n 's/^JDBC_URL=//p' "$OUT/database.log")
+  export SPRING_DATASOURCE_USERNAME=$(sed -n 's/^JDBC_USERNAME=//p' "$OUT/database.log")
+  export SPRING_DATASOURCE_PASSWORD=$(sed -n 's/^JDBC_PASSWORD=//p' "$OUT/database.log")
+fi
+# TCP_NODELAY, as uvicorn sets it: without it each streamed chunk after the headers waits for their ACK
+"$JAVA" -Dsun.net.httpserver.nodelay=true bench/FakeVllm.java "$FAKE_PORT" "$TTFT_MS" "$PER_TOKEN_US" > "$OUT/fake-vllm.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 60); do curl -fs "localhost:$FAKE_PORT/health" >/dev/null && break; sleep 0.5; done
+env SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GATEWAY_AUTH=none \
+  GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake \
+  GATEWAY_BATCH_MAX_WAIT=${MAX_WAIT_MS}ms LOGGING_LEVEL_ROOT=WARN \
+  "$JAVA" -jar target/batch-gateway.jar > "$OUT/gateway.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 120); do curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null && break; sleep 0.5; done
+
+# the first byte's time, in ms, of each of n streamed requests, one after another
+measure() { # n url body
+  for _ in $(seq 1 "$1"); do
+    curl -s -o /dev/null -w '%{time_starttransfer}\n' "$2" -H 'Content-Type: application/json' -d "$3"
+  done | awk '{printf "%.2f\n", $1 * 1000}' | sort -n
+}
+percentile() { awk -v p="$1" '{v[NR]=$1} END {i=int(NR*p/100+0.5); if (i<1) i=1; print v[i]}'; }
+
+DIRECT_BODY='{"model":"fake","prompt":"the quick brown fox","max_tokens":16,"stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}}'
+GATEWAY_BODY='{"prompt":"the quick brown fox","user_id":1,"max_tokens":16,"stream":true}'
+# warm-up, not measured: the JIT compiles the streaming path first
+measure "${BENCH_WARMUP_REQUESTS:-300}" "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" > /dev/null
+measure 20 "http://localhost:$FAKE_PORT/v1/completions" "$DIRECT_BODY" > /dev/null
+measure "$REQUESTS" "http://localhost:$FAKE_PORT/v1/completions" "$DIRECT_BODY" > "$OUT/direct.txt"
+measure "$REQUESTS" "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" > "$OUT/gateway.txt"
+
+{
+  echo "| time to first byte, 1 connection, fake TTFT ${TTFT_MS} ms, max-wait ${MAX_WAIT_MS} ms | p50 ms | p90 ms |"
+  echo "|---|---:|---:|"
+  echo "| direct to the fake | $(percentile 50 < "$OUT/direct.txt") | $(percentile 90 < "$OUT/direct.txt") |"
+  echo "| through the gateway | $(percentile 50 < "$OUT/gateway.txt") | $(percentile 90 < "$OUT/gateway.txt") |"
+} | tee "$OUT/results.md"
