@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.batchgateway.worker.FakeVllm;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -22,8 +24,13 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.TestConfiguration;
 import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.boot.tomcat.TomcatWebServerFactory;
+import org.springframework.boot.web.server.WebServerFactoryCustomizer;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Import;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
@@ -35,8 +42,21 @@ import tools.jackson.databind.json.JsonMapper;
  * interleaved, with each prompt's running counts: one upstream call per batch, each caller its own text as it comes.
  */
 @GatewayApplicationTest(properties = {"gateway.worker.type=vllm", "gateway.worker.model=" + StreamingGatewayTest.MODEL,
-        "gateway.batch.size=8", "gateway.batch.max-wait=500ms"})
+        "gateway.batch.size=8", "gateway.batch.max-wait=500ms", "gateway.max-prompt-chars=200000"})
+@Import(StreamingGatewayTest.SmallSocketBuffers.class)
 class StreamingGatewayTest {
+
+    /**
+     * Small kernel send buffers on the gateway's connections, so that a client that reads nothing fills them within a
+     * test's worth of text (loopback's default grows to megabytes) and the gateway's own per-caller buffer is what fills.
+     */
+    @TestConfiguration
+    static class SmallSocketBuffers {
+        @Bean
+        WebServerFactoryCustomizer<TomcatWebServerFactory> smallSendBuffers() {
+            return factory -> factory.addConnectorCustomizers(connector -> connector.setProperty("socket.txBufSize", "8192"));
+        }
+    }
 
     static final String MODEL = "Qwen/Qwen2.5-1.5B-Instruct";
     private static final long SLACK_SECONDS = 30;
@@ -138,7 +158,7 @@ class StreamingGatewayTest {
         // Given a worker whose stream takes a while, and eight streaming callers of one batch, one of which leaves
         vllm.streamMillis = 1500;
         String leaver = "leaver " + "goes away soon ".repeat(20).strip();
-        try (var socket = new java.net.Socket("localhost", port)) {
+        try (var socket = new Socket("localhost", port)) {
             String body = json.writeValueAsString(Map.of("prompt", leaver, "max_tokens", 64, "stream", true));
             socket.getOutputStream().write(("POST /complete HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     + "Authorization: " + gateway.bearer(user) + "\r\nContent-Length: "
@@ -172,6 +192,50 @@ class StreamingGatewayTest {
                 .param(user)
                 .query((rs, n) -> List.of(rs.getInt(1), rs.getInt(2), rs.getString(3))).single();
         assertThat(row).containsExactly(FakeVllm.promptTokens(leaver), FakeVllm.completionTokens(leaver, 64), "client_gone");
+    }
+
+    @Test
+    void aClientThatDoesNotReadHoldsUpNobodyAndIsCutOffOnceItFallsTooFarBehind() throws Exception {
+        // Given a client that asks for a long stream and then reads nothing, with a small receive buffer
+        String endless = "z".repeat(150_000);
+        try (var socket = new Socket()) {
+            socket.setReceiveBufferSize(4096);
+            socket.connect(new InetSocketAddress("localhost", port));
+            String body = json.writeValueAsString(Map.of("prompt", endless, "max_tokens", 8, "stream", true));
+            socket.getOutputStream().write(("POST /complete HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    + "Authorization: " + gateway.bearer(user) + "\r\nContent-Length: "
+                    + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+
+            // When seven batch-mates stream beside it
+            List<CompletableFuture<Stream>> mates = new ArrayList<>();
+            for (int i = 1; i <= 7; i++) {
+                mates.add(stream("mate" + i + " reads at once", 8));
+            }
+
+            // Then every batch-mate gets its whole stream while the slow client still has not read a byte
+            for (var mate : mates) {
+                Stream answer = mate.get(SLACK_SECONDS, TimeUnit.SECONDS);
+                assertThat(answer.last.get("done").asBoolean()).as(answer.last.toString()).isTrue();
+            }
+
+            // And when the slow client reads at last, its stream ends with the cut-off event, not with its whole text
+            var lines = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+            String last = null;
+            int deltas = 0;
+            for (String line = lines.readLine(); line != null && !line.equals("0"); line = lines.readLine()) {
+                if (line.startsWith("data: ")) {
+                    last = line;
+                    deltas += line.startsWith("data: {\"delta\"") ? 1 : 0;
+                }
+            }
+            assertThat(last).contains("\"status\":502").contains("read too slowly");
+            assertThat(deltas).isLessThan(endless.length() / FakeVllm.PIECE);
+        }
+
+        // And it is billed what the worker generated for it, as a client that has gone
+        UsageRows.await(jdbc, user, 8);
+        assertThat(jdbc.sql("SELECT outcome FROM token_usage WHERE user_id = ? AND prompt_tokens = 1").param(user)
+                .query(String.class).single()).isEqualTo("client_gone");
     }
 
     @Test

@@ -257,21 +257,23 @@ public final class FakeVllm implements AutoCloseable {
             boolean fails = prompts.stream().anyMatch(prompt -> prompt.contains(GENERATION_ERROR));
             StringBuilder events = new StringBuilder();
             int[] sent = new int[prompts.size()];
+            List<String> texts = prompts.stream().map(String::toUpperCase).toList();
+            List<Integer> counts = prompts.stream().map(prompt -> completionTokens(prompt, maxTokens)).toList();
             int rounds = 0;
             boolean more = true;
             while (more) {
                 more = false;
                 for (int i = prompts.size() - 1; i >= 0; i--) {
-                    String text = prompts.get(i).toUpperCase();
+                    String text = texts.get(i);
                     if (sent[i] >= text.length()) {
                         continue;
                     }
                     String piece = text.substring(sent[i], Math.min(text.length(), sent[i] + PIECE));
                     sent[i] += piece.length();
                     boolean last = sent[i] == text.length();
-                    int completionTokens = completionTokens(prompts.get(i), maxTokens);
+                    int completionTokens = counts.get(i);
                     // the count grows with the text and is whole on the last piece
-                    int soFar = last ? completionTokens : Math.min(completionTokens, completionTokens * sent[i] / text.length());
+                    int soFar = last ? completionTokens : (int) Math.min(completionTokens, (long) completionTokens * sent[i] / text.length());
                     Map<String, Object> choice = new HashMap<>();
                     choice.put("index", i);
                     if (chat) {
