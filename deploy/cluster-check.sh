@@ -7,7 +7,8 @@
 #   deploy/cluster-check.sh                          # builds target/batch-gateway.jar first if it is missing
 #   CLUSTER_CHECK_CONNECTIONS=200 CLUSTER_CHECK_SECONDS=60 deploy/cluster-check.sh
 #
-# Installs what it lacks from Debian's packages (nginx, postgresql); uses ports 18100-18123 on 127.0.0.1 only.
+# Installs what it lacks from Debian's packages (nginx, postgresql). Listens on 127.0.0.1 only, ports 18100-18123
+# (CLUSTER_CHECK_BASE_PORT moves them), and stops everything it started when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -16,12 +17,13 @@ CONNECTIONS=${CLUSTER_CHECK_CONNECTIONS:-200}
 MIN_SECONDS=${CLUSTER_CHECK_SECONDS:-60}   # load lasts at least this long, and until the rolling restart is over
 MAX_SECONDS=${CLUSTER_CHECK_MAX_SECONDS:-600}
 LATENCY_MS=${CLUSTER_CHECK_WORKER_LATENCY_MS:-100}
-NGINX_PORT=18100
-FAKE_PORT=18101
-PG_PORT=18102
+BASE_PORT=${CLUSTER_CHECK_BASE_PORT:-18100}
+NGINX_PORT=$BASE_PORT
+FAKE_PORT=$((BASE_PORT + 1))
+PG_PORT=$((BASE_PORT + 2))
 INSTANCES=(1 2 3)
-api_port() { echo $((18110 + $1)); }
-management_port() { echo $((18120 + $1)); }
+api_port() { echo $((BASE_PORT + 10 + $1)); }
+management_port() { echo $((BASE_PORT + 20 + $1)); }
 
 began=$(date +%s)
 WORK=$(mktemp -d /tmp/cluster-check.XXXXXX)
@@ -63,6 +65,12 @@ if [ ! -f target/batch-gateway.jar ]; then
   ./mvnw -B -q -DskipTests package
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+for port in "$NGINX_PORT" "$FAKE_PORT" "$PG_PORT" $(for i in "${INSTANCES[@]}"; do api_port "$i"; management_port "$i"; done); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    say "port $port is taken (another cluster check?): set CLUSTER_CHECK_BASE_PORT to move ports $BASE_PORT-$((BASE_PORT + 23))"
+    exit 1
+  fi
+done
 
 # --- PostgreSQL: a fresh cluster in the work directory
 say "starting PostgreSQL ($PG_BIN) on 127.0.0.1:$PG_PORT"
