@@ -14,10 +14,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * A stand-in for vLLM's OpenAI-compatible server, for benchmarks: {@code POST /v1/completions} with a prompt or a list
  * of prompts answers after {@code latency + perToken * max_tokens}, one choice per prompt with {@code index},
  * {@code prompt_token_ids} and {@code token_ids} (one token per word, completion = max_tokens tokens);
- * {@code GET /health} answers 200; {@code GET /stats} answers "calls prompts". With {@code "stream":true} the answer is
- * vLLM's server-sent events: nothing until {@code latency} has passed (the time to the first token), then one chunk per
- * prompt and token, every {@code perToken}, each with that prompt's running counts (continuous usage stats), then
- * {@code data: [DONE]}. Dependency-free, virtual threads:
+ * {@code GET /health} answers 200; {@code GET /v1/models} lists the model {@code fake}; {@code GET /stats} answers
+ * "calls prompts". With {@code "stream":true} the answer is vLLM's server-sent events: nothing until {@code latency}
+ * has passed (the time to the first token), then one chunk per prompt and token, every {@code perToken}, each with that
+ * prompt's running counts (continuous usage stats), then {@code data: [DONE]}. Dependency-free, virtual threads:
  * run it with {@code java bench/FakeVllm.java PORT LATENCY_MS [PER_TOKEN_MICROS]}.
  */
 public class FakeVllm {
@@ -34,6 +34,9 @@ public class FakeVllm {
         server.createContext("/health", exchange -> send(exchange, 200, ""));
         server.createContext("/stats", exchange -> send(exchange, 200, calls.get() + " " + prompts.get()));
         server.createContext("/v1/completions", exchange -> complete(exchange, latency, perTokenMicros));
+        // the gateway's health check lists the models: readiness needs the model "fake" (GATEWAY_WORKER_MODEL=fake)
+        server.createContext("/v1/models", exchange -> send(exchange, 200,
+                "{\"object\":\"list\",\"data\":[{\"id\":\"fake\",\"object\":\"model\",\"owned_by\":\"vllm\"}]}"));
         server.start();
         System.out.println("fake vLLM on 127.0.0.1:" + port + ", latency " + latency.toMillis() + " ms");
     }

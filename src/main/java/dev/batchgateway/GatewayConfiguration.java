@@ -96,7 +96,7 @@ class GatewayConfiguration {
         return new ShutdownStep(SmartLifecycle.DEFAULT_PHASE - 512, () -> {
             int unwritten = ledger.close(grace).size();
             LOG.info("shutdown: drain ended, {}; {}",
-                    everyCallerAnswered.get() ? "every request answered" : "requests still running after the grace period got 503",
+                    everyCallerAnswered.get() ? "every request answered" : "after the grace period requests still queued got 503, those at the worker 504",
                     unwritten == 0 ? "every usage row written" : unwritten + " usage rows NOT written (logged above with their content)");
         });
     }

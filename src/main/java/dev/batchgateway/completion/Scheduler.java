@@ -268,7 +268,14 @@ public final class Scheduler implements SchedulerApi {
 
     private void dispatch(BatchKey key, List<Queued> members, BatchTrigger trigger)
             throws InterruptedException {
-        batchSlots.acquire();
+        try {
+            batchSlots.acquire();
+        } catch (InterruptedException gracePeriodOver) {
+            // shutdown ended the wait for a slot: these requests left the queue but never reached the worker
+            var shuttingDown = new CompletionRejectedException(CompletionRejectedException.Reason.SHUTTING_DOWN, MIN_RETRY_AFTER);
+            members.forEach(queued -> queued.fail(shuttingDown));
+            throw gracePeriodOver;
+        }
         // cancelled or expired while waiting for a slot, or the caller has gone: the last moment to spare the worker
         members.removeIf(queued -> queued.isDone() || queued.callerGone());
         if (members.isEmpty()) {

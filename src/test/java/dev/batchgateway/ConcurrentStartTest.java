@@ -1,0 +1,103 @@
+package dev.batchgateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.builder.SpringApplicationBuilder;
+import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.jdbc.datasource.SingleConnectionDataSource;
+
+/**
+ * Two instances of a fresh rollout start at the same moment against an empty database: Flyway's lock (a PostgreSQL
+ * advisory lock) lets one migrate while the other waits, and both come up; every migration is applied exactly once.
+ */
+class ConcurrentStartTest {
+
+    private static final long SLACK_SECONDS = 120;
+
+    @Test
+    void twoInstancesStartingAtOnceOnAnEmptyDatabaseBothComeUpAndMigrateOnce() throws Exception {
+        // Given an empty database of its own on the test PostgreSQL
+        var server = TestDatabase.get();
+        String name = "concurrent_start_" + UUID.randomUUID().toString().replace("-", "");
+        var admin = new SingleConnectionDataSource(server.url(), server.username(), server.password(), true);
+        try {
+            JdbcClient.create(admin).sql("CREATE DATABASE " + name).update();
+        } finally {
+            admin.destroy();
+        }
+        String url = server.url().replaceFirst("^(jdbc:postgresql://[^/]+/)[^?]*", "$1" + name);
+
+        // When two instances start at the same moment
+        List<ConfigurableApplicationContext> instances = new ArrayList<>();
+        try (var starting = Executors.newVirtualThreadPerTaskExecutor()) {
+            var together = new CyclicBarrier(2);
+            List<CompletableFuture<ConfigurableApplicationContext>> started = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                started.add(CompletableFuture.supplyAsync(() -> {
+                    await(together);
+                    return new SpringApplicationBuilder(BatchGatewayApplication.class).run(
+                            "--server.port=0",
+                            "--management.server.port=0",
+                            "--spring.datasource.url=" + url,
+                            "--spring.datasource.username=" + server.username(),
+                            "--spring.datasource.password=" + server.password(),
+                            "--gateway.worker.type=simulated",
+                            "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN);
+                }, starting));
+            }
+            try {
+                // Then both come up
+                for (var instance : started) {
+                    instances.add(instance.get(SLACK_SECONDS, TimeUnit.SECONDS));
+                }
+                assertThat(instances).allSatisfy(instance -> assertThat(instance.isRunning()).isTrue());
+
+                // And each migration was applied once, successfully, by one of them
+                var store = new SingleConnectionDataSource(url, server.username(), server.password(), true);
+                try {
+                    var history = JdbcClient.create(store).sql("""
+                                    SELECT version, count(*), bool_and(success) FROM flyway_schema_history
+                                    WHERE version IS NOT NULL GROUP BY version ORDER BY version""")
+                            .query((rs, n) -> rs.getString(1) + ":" + rs.getLong(2) + ":" + rs.getBoolean(3))
+                            .list();
+                    List<String> once;
+                    try (var migrations = Files.list(Path.of("src/main/resources/db/migration"))) {
+                        once = migrations.map(file -> file.getFileName().toString())
+                                .filter(file -> file.matches("V\\d+__.*\\.sql"))
+                                .map(file -> file.substring(1, file.indexOf("__")) + ":1:true")
+                                .sorted(java.util.Comparator.comparingInt(entry -> Integer.parseInt(entry.split(":")[0])))
+                                .toList();
+                    }
+                    assertThat(once).isNotEmpty();
+                    assertThat(history).isEqualTo(once);
+                } finally {
+                    store.destroy();
+                }
+            } finally {
+                // an instance that did start is closed even when the other failed
+                for (var instance : started) {
+                    instance.thenAccept(ConfigurableApplicationContext::close);
+                }
+            }
+        }
+    }
+
+    private static void await(CyclicBarrier barrier) {
+        try {
+            barrier.await(SLACK_SECONDS, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("the two instances did not get to start together", e);
+        }
+    }
+}
