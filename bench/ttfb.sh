@@ -2,7 +2,7 @@
 # Time to first byte of a streamed completion at one connection: straight to the fake vLLM, and through the gateway
 # (which waits up to GATEWAY_BATCH_MAX_WAIT for company, then streams the batch's call). Not part of CI.
 #
-#   bench/ttfb.sh                 # 100 requests each way after 300 warm-up ones; prints p50 and p90 in ms
+#   bench/ttfb.sh                 # 100 requests each way after 1,500 warm-up ones (about 2 minutes); prints p50 and p90 in ms
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -54,7 +54,7 @@ percentile() { awk -v p="$1" '{v[NR]=$1} END {i=int(NR*p/100+0.5); if (i<1) i=1;
 DIRECT_BODY='{"model":"fake","prompt":"the quick brown fox","max_tokens":16,"stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}}'
 GATEWAY_BODY='{"prompt":"the quick brown fox","user_id":1,"max_tokens":16,"stream":true}'
 # warm-up, not measured: the JIT compiles the streaming path first
-measure "${BENCH_WARMUP_REQUESTS:-300}" "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" > /dev/null
+measure "${BENCH_WARMUP_REQUESTS:-1500}" "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" > /dev/null
 measure 20 "http://localhost:$FAKE_PORT/v1/completions" "$DIRECT_BODY" > /dev/null
 measure "$REQUESTS" "http://localhost:$FAKE_PORT/v1/completions" "$DIRECT_BODY" > "$OUT/direct.txt"
 measure "$REQUESTS" "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" > "$OUT/gateway.txt"
