@@ -18,7 +18,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.config.BeanPostProcessor;
@@ -61,12 +60,10 @@ class LoadSheddingTest {
     Scheduler scheduler;
 
     private final HttpClient http = HttpClient.newHttpClient();
-    private GatewayClient gateway;
 
-    @BeforeEach
-    void connect() {
-        gateway = new GatewayClient(port);
-    }
+    @Autowired
+    GatewayClient gateway;
+
     private final List<CompletableFuture<HttpResponse<String>>> pending = new ArrayList<>();
 
     @AfterEach

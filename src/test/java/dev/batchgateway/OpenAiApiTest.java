@@ -64,9 +64,6 @@ class OpenAiApiTest {
     @LocalServerPort
     int port;
 
-    @org.springframework.boot.test.web.server.LocalManagementPort
-    int managementPort;
-
     @Autowired
     JdbcClient jdbc;
 
@@ -74,12 +71,13 @@ class OpenAiApiTest {
     private final HttpClient http = HttpClient.newHttpClient();
     private OpenAIClient openAi;
     private long user;
-    private GatewayClient gateway;
+
+    @Autowired
+    GatewayClient gateway;
 
     @BeforeEach
     void connect() {
         user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
-        gateway = new GatewayClient(port, managementPort);
         openAi = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey(gateway.key(user)).maxRetries(0).build();
         vllm.server().resetRequests();
     }
