@@ -268,7 +268,14 @@ public final class Scheduler implements SchedulerApi {
 
     private void dispatch(BatchKey key, List<Queued> members, BatchTrigger trigger)
             throws InterruptedException {
-        batchSlots.acquire();
+        try {
+            batchSlots.acquire();
+        } catch (InterruptedException e) {
+            // a full batch has left its group already: once the loop is interrupted, nobody else would answer it
+            var shuttingDown = new CompletionRejectedException(CompletionRejectedException.Reason.SHUTTING_DOWN, MIN_RETRY_AFTER);
+            members.forEach(queued -> queued.fail(shuttingDown));
+            throw e;
+        }
         // cancelled or expired while waiting for a slot, or the caller has gone: the last moment to spare the worker
         members.removeIf(queued -> queued.isDone() || queued.callerGone());
         if (members.isEmpty()) {
