@@ -43,10 +43,16 @@ env SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GAT
 PIDS+=($!)
 for _ in $(seq 1 120); do curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null && break; sleep 0.5; done
 
-# the first byte's time, in ms, of each of n streamed requests, one after another
+# the first byte's time, in ms, of each of n streamed requests, one after another on one kept-alive connection (as a
+# client library keeps it), in batches of 100 per curl
 measure() { # n url body
-  for _ in $(seq 1 "$1"); do
-    curl -s -o /dev/null -w '%{time_starttransfer}\n' "$2" -H 'Content-Type: application/json' -d "$3"
+  local left=$1
+  while [ "$left" -gt 0 ]; do
+    local n=$((left < 100 ? left : 100))
+    local urls=()
+    for _ in $(seq 1 "$n"); do urls+=(-o /dev/null "$2"); done
+    curl -s -w '%{time_starttransfer}\n' -H 'Content-Type: application/json' -d "$3" "${urls[@]}"
+    left=$((left - n))
   done | awk '{printf "%.2f\n", $1 * 1000}' | sort -n
 }
 percentile() { awk -v p="$1" '{v[NR]=$1} END {i=int(NR*p/100+0.5); if (i<1) i=1; print v[i]}'; }
