@@ -121,6 +121,28 @@ class LoadSheddingTest {
     }
 
     @Test
+    void aPromptArrayThatDoesNotFitTheQueueIsRefusedWholeAndNoneOfItsPromptsReachesTheWorker() throws Exception {
+        // Given the worker busy with a held batch, and one queue place left
+        pending.add(post("hold array", null));
+        await(() -> HoldingWorker.prompts().contains("hold array"));
+
+        // When an OpenAI request with two prompts arrives: the first takes the last place, the second finds none
+        var refused = http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v1/completions"))
+                .header("Content-Type", "application/json")
+                .header("Authorization", gateway.bearer(7))
+                .POST(HttpRequest.BodyPublishers.ofString(
+                        "{\"model\": \"simulated\", \"prompt\": [\"first of two\", \"second of two\"]}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+
+        // Then the request is refused as a whole, and its first prompt leaves the queue without reaching the worker
+        assertThat(refused.statusCode()).as(refused.body()).isEqualTo(503);
+        await(() -> scheduler.queued() == 0);
+        HoldingWorker.release();
+        CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new)).get(SLACK_SECONDS, TimeUnit.SECONDS);
+        assertThat(HoldingWorker.prompts()).doesNotContain("first of two", "second of two");
+    }
+
+    @Test
     void aQueuedRequestWhoseDeadlinePassesAnswers504ThenEvenWhileTheWorkerHangs() throws Exception {
         // Given the worker busy with a held batch
         pending.add(post("hold deadline", null));
