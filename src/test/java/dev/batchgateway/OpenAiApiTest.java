@@ -329,6 +329,33 @@ class OpenAiApiTest {
     }
 
     @Test
+    void aStreamedPromptArrayInterleavesItsChoicesByIndexAndEndsEachWithItsFinishReason() throws Exception {
+        var answer = post("""
+                {"model": "%s", "prompt": ["first prompt here", "second one"], "max_tokens": 5, "stream": true,
+                 "stream_options": {"include_usage": true}}""".formatted(MODEL));
+
+        assertThat(answer.statusCode()).isEqualTo(200);
+        assertThat(answer.headers().firstValue("Content-Type")).hasValueSatisfying(type -> assertThat(type).startsWith("text/event-stream"));
+        List<String> data = answer.body().lines().filter(line -> line.startsWith("data: ")).map(line -> line.substring(6)).toList();
+        assertThat(data.getLast()).isEqualTo("[DONE]");
+        StringBuilder[] texts = {new StringBuilder(), new StringBuilder()};
+        List<Integer> finished = new ArrayList<>();
+        for (String chunk : data.subList(0, data.size() - 2)) {
+            JsonNode choice = json.readTree(chunk).at("/choices/0");
+            texts[choice.get("index").asInt()].append(choice.get("text").asString());
+            if (!choice.get("finish_reason").isNull()) {
+                finished.add(choice.get("index").asInt());
+            }
+        }
+        assertThat(texts[0]).hasToString("FIRST PROMPT HERE");
+        assertThat(texts[1]).hasToString("SECOND ONE");
+        assertThat(finished).containsExactlyInAnyOrder(0, 1);
+        JsonNode usage = json.readTree(data.get(data.size() - 2)).get("usage");
+        assertThat(usage.get("prompt_tokens").asInt()).isEqualTo(3 + 2);
+        assertThat(usage.get("completion_tokens").asInt()).isEqualTo(5 + 5);
+    }
+
+    @Test
     void openAisDefaultValuesAreAcceptedAsLangChainSendsThem() throws Exception {
         var answer = post("""
                 {"model": "%s", "prompt": "hello there", "max_tokens": 3, "n": 1, "echo": false, "best_of": 1,
