@@ -44,6 +44,9 @@ class WorkerPoolGatewayTest {
     @LocalServerPort
     int port;
 
+    @org.springframework.boot.test.web.server.LocalManagementPort
+    int managementPort;
+
     @Autowired
     JdbcClient jdbc;
 
@@ -51,7 +54,7 @@ class WorkerPoolGatewayTest {
 
     @BeforeEach
     void connect() {
-        gateway = new GatewayClient(port);
+        gateway = new GatewayClient(port, managementPort);
     }
 
     @Test
@@ -81,6 +84,11 @@ class WorkerPoolGatewayTest {
             assertThat(post("more " + i, servedUser).statusCode()).isEqualTo(200);
         }
         assertThat(good.calls()).hasSize(5);
+
+        // And Prometheus sees it: the hanging server's gauge is 0, the good one's 1
+        assertThat(gateway.get("/actuator/prometheus").body()).contains(
+                "gateway_worker_up{server=\"" + hanging.url() + "\",worker=\"m\"} 0.0",
+                "gateway_worker_up{server=\"" + good.url() + "\",worker=\"m\"} 1.0");
 
         // And the failed request wrote no usage row, while the served ones did
         UsageRows.await(jdbc, servedUser, 5);
