@@ -91,8 +91,11 @@ class OperabilityTest {
         // Then each counter moved by exactly that traffic (the simulated worker counts a word as a token)
         assertThat(increase(before, after, "gateway_requests_total{endpoint=\"/complete\",status=\"200\"}")).isEqualTo(3);
         assertThat(increase(before, after, "gateway_requests_total{endpoint=\"/complete\",status=\"400\"}")).isEqualTo(1);
-        assertThat(increase(before, after, "gateway_tokens_total{kind=\"prompt\"}")).isEqualTo(6);
-        assertThat(increase(before, after, "gateway_tokens_total{kind=\"completion\"}")).isEqualTo(6);
+        assertThat(increase(before, after, "gateway_tokens_total{kind=\"prompt\",model=\"simulated\"}")).isEqualTo(6);
+        assertThat(increase(before, after, "gateway_tokens_total{kind=\"completion\",model=\"simulated\"}")).isEqualTo(6);
+        assertThat(increase(before, after, "gateway_request_duration_seconds_count{endpoint=\"/complete\"}")).isEqualTo(4);
+        assertThat(increase(before, after, "gateway_request_duration_seconds_bucket{endpoint=\"/complete\",le=\"+Inf\"}"))
+                .isEqualTo(4);
         assertThat(increase(before, after, "gateway_batch_size_requests_sum")).isEqualTo(3);
         assertThat(increase(before, after, "gateway_queue_time_seconds_count")).isEqualTo(3);
         assertThat(increase(before, after, "gateway_worker_latency_seconds_count{outcome=\"ok\",worker=\"simulated\"}"))
@@ -106,6 +109,14 @@ class OperabilityTest {
                 "gateway_rejections_total{reason=\"queue_full\"}",
                 "gateway_queue_depth_requests 0.0",
                 "gateway_batches_in_flight 0.0");
+
+        // And the limits the dashboards and alerts compare against are there, as configured
+        assertThat(after).contains(
+                "gateway_queue_capacity_requests 10000.0",
+                "gateway_batches_in_flight_limit 32.0",
+                "gateway_request_timeout_seconds 120.0",
+                "gateway_batch_max_wait_seconds 0.5",
+                "gateway_worker_up{server=\"simulated\",worker=\"simulated\"} 1.0");
     }
 
     /** How much one series grew between two scrapes; a series not yet in the first scrape counts from 0. */

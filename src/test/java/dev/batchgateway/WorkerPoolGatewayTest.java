@@ -73,6 +73,11 @@ class WorkerPoolGatewayTest {
         }
         assertThat(good.calls()).hasSize(5);
 
+        // And Prometheus sees it: the hanging server's gauge is 0, the good one's 1
+        assertThat(gateway.get("/actuator/prometheus").body()).contains(
+                "gateway_worker_up{server=\"" + hanging.url() + "\",worker=\"m\"} 0.0",
+                "gateway_worker_up{server=\"" + good.url() + "\",worker=\"m\"} 1.0");
+
         // And the failed request wrote no usage row, while the served ones did
         UsageRows.await(jdbc, servedUser, 5);
         assertThat(UsageRows.of(jdbc, hungUser)).isZero();

@@ -34,8 +34,8 @@ final class BatchingObserver implements SchedulerEvents {
     private final DistributionSummary batchSize;
     private final Map<BatchTrigger, Counter> batchesByTrigger = new EnumMap<>(BatchTrigger.class);
     private final Timer timeInQueue;
-    private final Counter promptTokens;
-    private final Counter completionTokens;
+    /** By kind and model: the models are the configured ones (an unknown model is refused before it is queued). */
+    private final Map<String, Counter> tokens = new ConcurrentHashMap<>();
     private final Map<String, Timer> workerLatency = new ConcurrentHashMap<>();
     private final Map<CompletionRejectedException.Reason, Counter> rejections = new EnumMap<>(CompletionRejectedException.Reason.class);
     private final Map<Long, BatchTrigger> triggers = new ConcurrentHashMap<>();
@@ -62,8 +62,8 @@ final class BatchingObserver implements SchedulerEvents {
                 .description("Time a request waited between arriving and leaving in a batch")
                 .publishPercentileHistogram()
                 .register(meters);
-        this.promptTokens = tokens("prompt");
-        this.completionTokens = tokens("completion");
+        tokens("prompt", worker);
+        tokens("completion", worker);
         for (var reason : CompletionRejectedException.Reason.values()) {
             rejections.put(reason, Counter.builder("gateway.rejections")
                     .description("Requests turned away with 503 before they were queued")
@@ -72,11 +72,12 @@ final class BatchingObserver implements SchedulerEvents {
         }
     }
 
-    private Counter tokens(String kind) {
-        return Counter.builder("gateway.tokens")
-                .description("Tokens of served completions, as counted by the worker")
+    private Counter tokens(String kind, String model) {
+        return tokens.computeIfAbsent(kind + " " + model, key -> Counter.builder("gateway.tokens")
+                .description("Tokens of served completions, as counted by the worker, by kind and model")
                 .tag("kind", kind)
-                .register(meters);
+                .tag("model", model)
+                .register(meters));
     }
 
     @Override
@@ -123,8 +124,9 @@ final class BatchingObserver implements SchedulerEvents {
     @Override
     public void requestFinished(CompletionRequest request, Completion completion, Throwable failure) {
         if (completion != null) {
-            promptTokens.increment(completion.usage().promptTokens());
-            completionTokens.increment(completion.usage().completionTokens());
+            String model = request.parameters().model() != null ? request.parameters().model() : worker;
+            tokens("prompt", model).increment(completion.usage().promptTokens());
+            tokens("completion", model).increment(completion.usage().completionTokens());
         }
     }
 

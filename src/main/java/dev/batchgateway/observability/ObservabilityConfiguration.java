@@ -21,7 +21,7 @@ class ObservabilityConfiguration {
 
     /** Read when scraped, so they are never stale. */
     @Bean
-    MeterBinder schedulerGauges(Scheduler scheduler) {
+    MeterBinder schedulerGauges(Scheduler scheduler, GatewayProperties properties) {
         return meters -> {
             Gauge.builder("gateway.queue.depth", scheduler, Scheduler::queued)
                     .description("Requests admitted and not yet sent to the worker")
@@ -29,6 +29,22 @@ class ObservabilityConfiguration {
                     .register(meters);
             Gauge.builder("gateway.batches.in.flight", scheduler, Scheduler::batchesInFlight)
                     .description("Worker calls in progress")
+                    .register(meters);
+            // the limits beside their gauges, so dashboards and alerts compare against the configured value
+            Gauge.builder("gateway.queue.capacity", properties, GatewayProperties::queueCapacity)
+                    .description("Requests the queue admits before it answers 503 (GATEWAY_QUEUE_CAPACITY)")
+                    .baseUnit("requests")
+                    .register(meters);
+            Gauge.builder("gateway.batches.in.flight.limit", properties, GatewayProperties::maxConcurrentBatches)
+                    .description("Most worker calls in progress at once, all workers together")
+                    .register(meters);
+            Gauge.builder("gateway.request.timeout", properties, p -> p.requestTimeout().toNanos() / 1e9)
+                    .description("A request's deadline, queue plus worker call (GATEWAY_REQUEST_TIMEOUT)")
+                    .baseUnit("seconds")
+                    .register(meters);
+            Gauge.builder("gateway.batch.max.wait", properties, p -> p.batch().maxWait().toNanos() / 1e9)
+                    .description("How long a partial batch waits for company (GATEWAY_BATCH_MAX_WAIT)")
+                    .baseUnit("seconds")
                     .register(meters);
         };
     }

@@ -2,6 +2,7 @@ package dev.batchgateway.web;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
@@ -10,9 +11,11 @@ import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.event.Level;
@@ -24,7 +27,8 @@ import org.springframework.web.filter.OncePerRequestFilter;
 
 /**
  * Around every request for completions ({@code /complete}, {@code /v1/completions}, {@code /v1/chat/completions}):
- * gives it its ids, echoes {@code X-Request-Id}, counts its outcome in {@code gateway.requests{endpoint, status}}, and
+ * gives it its ids, echoes {@code X-Request-Id}, counts its outcome in {@code gateway.requests{endpoint, status}}, times it in
+ * {@code gateway.request.duration{endpoint}}, and
  * writes one log line when it fails. Successful requests are not logged.
  *
  * <p>Two ids: {@code X-Request-Id} is the caller's correlation id (its own UUID if it sent one, else ours), echoed
@@ -46,6 +50,7 @@ class RequestTracking extends OncePerRequestFilter {
     private static final java.util.Set<String> ENDPOINTS = java.util.Set.of("/complete", "/v1/completions", "/v1/chat/completions");
 
     private final Map<String, Counter> byOutcome = new ConcurrentHashMap<>();
+    private final Map<String, Timer> durations = new ConcurrentHashMap<>();
 
     RequestTracking(ObjectProvider<MeterRegistry> meters) {
         this.meters = meters.getIfAvailable(SimpleMeterRegistry::new);
@@ -64,6 +69,7 @@ class RequestTracking extends OncePerRequestFilter {
     @Override
     protected void doFilterInternal(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
             throws ServletException, IOException {
+        long started = System.nanoTime();
         UUID requestId = UUID.randomUUID();
         String correlationId = callersId(request.getHeader(HEADER)).orElse(requestId.toString());
         request.setAttribute(REQUEST_ID, requestId);
@@ -75,7 +81,7 @@ class RequestTracking extends OncePerRequestFilter {
                 request.getAsyncContext().addListener(new AsyncListener() {
                     @Override
                     public void onComplete(AsyncEvent event) {
-                        finished(request, response, requestId, correlationId);
+                        finished(request, response, requestId, correlationId, started);
                     }
 
                     @Override
@@ -88,7 +94,7 @@ class RequestTracking extends OncePerRequestFilter {
                     public void onStartAsync(AsyncEvent event) {}
                 });
             } else {
-                finished(request, response, requestId, correlationId);
+                finished(request, response, requestId, correlationId, started);
             }
         }
     }
@@ -105,9 +111,17 @@ class RequestTracking extends OncePerRequestFilter {
         }
     }
 
-    private void finished(HttpServletRequest request, HttpServletResponse response, UUID requestId, String correlationId) {
+    private void finished(
+            HttpServletRequest request, HttpServletResponse response, UUID requestId, String correlationId, long started) {
         int status = response.getStatus();
         String endpoint = request.getRequestURI();
+        durations.computeIfAbsent(endpoint, key -> Timer.builder("gateway.request.duration")
+                        .description("Time from a request's arrival to its answer's end (a stream's last event), by endpoint")
+                        .tag("endpoint", endpoint)
+                        .publishPercentileHistogram()
+                        .maximumExpectedValue(Duration.ofMinutes(2))
+                        .register(meters))
+                .record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
         byOutcome.computeIfAbsent(endpoint + " " + status, key -> Counter.builder("gateway.requests")
                         .description("Answers to POST /complete, /v1/completions and /v1/chat/completions, by endpoint and HTTP status")
                         .tag("endpoint", endpoint)

@@ -5,7 +5,9 @@ import dev.batchgateway.GatewayProperties.WorkerType;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.WorkerApi;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.binder.MeterBinder;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -73,6 +75,32 @@ class WorkerConfiguration {
                 Ticker.system());
         pool.checkAtStartUp();
         return pool;
+    }
+
+    /**
+     * {@code gateway.worker.up{worker, server}}: 1 while a server is in its pool's rotation, 0 while it is out (read
+     * when scraped, from the pool's own view, without a health check); the simulated worker is always 1.
+     */
+    @Bean
+    MeterBinder workerGauges(WorkerApi worker) {
+        Map<String, WorkerApi> byModel = worker instanceof ModelRouter router ? router.byModel() : Map.of(worker.model(), worker);
+        return meters -> byModel.forEach((model, workers) -> {
+            if (workers instanceof WorkerPool pool) {
+                for (String url : pool.urls()) {
+                    up(meters, model, url, () -> pool.inRotation(url) ? 1 : 0);
+                }
+            } else {
+                up(meters, model, model, () -> 1);
+            }
+        });
+    }
+
+    private static void up(MeterRegistry meters, String model, String server, java.util.function.Supplier<Number> value) {
+        Gauge.builder("gateway.worker.up", value)
+                .description("1 while the worker at this server is in rotation, 0 while it is out of it")
+                .tag("worker", model)
+                .tag("server", server)
+                .register(meters);
     }
 
     /** Readiness's {@code worker} component (the bean name minus "HealthIndicator"). */

@@ -146,6 +146,11 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
         }));
     }
 
+    /** The URLs of the pool's workers, in the configured order. */
+    List<String> urls() {
+        return members.stream().map(member -> member.worker.url()).toList();
+    }
+
     /** Whether the worker at this URL is in rotation now. */
     synchronized boolean inRotation(String url) {
         return member(url).map(member -> !member.out).orElse(false);
