@@ -3,6 +3,7 @@ package dev.batchgateway.web;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import dev.batchgateway.completion.CallerPresence;
@@ -51,14 +52,16 @@ class OpenAiController {
 
     private final SchedulerApi scheduler;
     private final Callers callers;
+    private final Budgets budgets;
     private final OpenAiRequestReader reader;
     private final List<String> models;
     private final long created = Instant.now().getEpochSecond();
     private final JsonMapper json = JsonMapper.builder().build();
 
-    OpenAiController(SchedulerApi scheduler, GatewayProperties properties, Callers callers) {
+    OpenAiController(SchedulerApi scheduler, GatewayProperties properties, Callers callers, Budgets budgets) {
         this.scheduler = scheduler;
         this.callers = callers;
+        this.budgets = budgets;
         this.models = properties.servedModels();
         this.reader = new OpenAiRequestReader(
                 new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), models),
@@ -173,10 +176,20 @@ class OpenAiController {
         CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
                 ? probe
                 : CallerPresence.ASSUMED;
-        List<CompletableFuture<Completion>> completions = new ArrayList<>(asked.prompts().size());
-        for (Prompt prompt : asked.prompts()) {
-            var request = new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters());
-            completions.add(scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller));
+        List<CompletionRequest> requests = asked.prompts().stream()
+                .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
+                .toList();
+        // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
+        budgets.admit(user, requests);
+        List<CompletableFuture<Completion>> completions = new ArrayList<>(requests.size());
+        for (int i = 0; i < requests.size(); i++) {
+            try {
+                completions.add(scheduler.submit(requests.get(i), ChronoUnit.FOREVER.getDuration(), caller));
+            } catch (RuntimeException notTaken) {
+                requests.subList(i, requests.size()).forEach(budgets::release);
+                completions.forEach(queued -> queued.cancel(false)); // the request fails whole: its other prompts leave too
+                throw notTaken;
+            }
         }
         return CompletableFuture.allOf(completions.toArray(CompletableFuture[]::new))
                 .handle((done, failure) -> {
