@@ -390,7 +390,9 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             BudgetStore.LimitsChanges changes;
             try {
                 changes = store.limitsChangedSince(since);
+                storeIsBack();
             } catch (BudgetStoreUnavailableException away) {
+                storeWentAway(away);
                 if (limitsReadAt == null) {
                     throw new BudgetUnavailableException("the users' limits cannot be read: the budget store is unavailable",
                             STORE_RETRY_AFTER, away);
@@ -462,6 +464,9 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
 
     private void flush(boolean everything) {
         synchronized (flushLock) {
+            if (storeAway && limitsReadAt != null) {
+                refreshLimits(); // a cheap read tells whether the store is back, so that slices due go back now
+            }
             Instant now = clock.instant();
             long nowMillis = now.toEpochMilli();
             List<BudgetStore.GiveBack> giveBacks = new ArrayList<>();
