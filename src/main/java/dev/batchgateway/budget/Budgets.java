@@ -339,12 +339,14 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         LimitExceededException latest = null;
         for (Need need : lacking) {
             Lease lease = need.lease;
-            lease.giveUpFree(); // too little for this request: other instances may have a use for it
-            long remaining = Math.max(0, need.limit - lease.billedAsKnown());
-            Duration retryAfter = remaining >= need.amount
-                    ? wholeSeconds(timing.heldFor())
-                    : wholeSeconds(Duration.between(now, lease.end));
-            var refusal = new LimitExceededException(lease.account.window(), need.limit, remaining, need.amount, lease.end, retryAfter);
+            // free now: what nobody leased, and what this instance holds unreserved (too little: given back)
+            long free = Math.max(0, need.limit - lease.grantedAtStore) + lease.free + lease.unused;
+            lease.giveUpFree();
+            // not billed yet: the rest is reserved by requests in flight or held by other instances, and may come back
+            boolean soon = need.limit - lease.billedAsKnown() >= need.amount;
+            Duration retryAfter = soon ? wholeSeconds(timing.heldFor()) : wholeSeconds(Duration.between(now, lease.end));
+            var refusal = new LimitExceededException(
+                    lease.account.window(), need.limit, Math.min(free, need.amount - 1), need.amount, lease.end, retryAfter, soon);
             if (latest == null || refusal.retryAfter().compareTo(latest.retryAfter()) > 0) {
                 latest = refusal;
             }
@@ -686,6 +688,7 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         long demandSinceLease;
         long demandBefore;
         long billedAtStore;
+        long grantedAtStore;
 
         Lease(BudgetStore.Account account, Instant end) {
             this.account = account;
@@ -731,6 +734,7 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         void granted(BudgetStore.Grant grant, long nowMillis) {
             free += grant.granted();
             billedAtStore = grant.consumed();
+            grantedAtStore = grant.totalGranted();
             if (grant.granted() > 0) {
                 leasedAt = nowMillis;
                 demandBefore = demandSinceLease;

@@ -9,7 +9,7 @@ import java.util.Objects;
  *
  * @param window the window whose limit it is (when several refuse it, the one that has room last)
  * @param limit that window's limit
- * @param remaining what the user has not been billed of it yet (requests in flight may hold part of that)
+ * @param remaining what a request could get of it now: what nobody holds, less than {@code requested}
  * @param requested what the request reserves of it: one request, or an upper bound of its tokens
  * @param resetsAt when the window ends and a new one begins
  * @param retryAfter when the window is expected to have room for the request again
@@ -23,8 +23,13 @@ public final class LimitExceededException extends RuntimeException {
     private final Instant resetsAt;
     private final Duration retryAfter;
 
-    public LimitExceededException(Window window, long limit, long remaining, long requested, Instant resetsAt, Duration retryAfter) {
-        super(message(window, limit, remaining, requested, resetsAt), null, false, false);
+    /**
+     * @param soon whether room may come back before the window ends: part of the limit is reserved by requests in
+     *     flight or held by other instances, and not billed yet
+     */
+    public LimitExceededException(
+            Window window, long limit, long remaining, long requested, Instant resetsAt, Duration retryAfter, boolean soon) {
+        super(message(window, limit, remaining, requested, resetsAt, retryAfter, soon), null, false, false);
         this.window = Objects.requireNonNull(window, "window");
         this.limit = limit;
         this.remaining = remaining;
@@ -33,19 +38,19 @@ public final class LimitExceededException extends RuntimeException {
         this.retryAfter = Objects.requireNonNull(retryAfter, "retryAfter");
     }
 
-    private static String message(Window window, long limit, long remaining, long requested, Instant resetsAt) {
+    private static String message(
+            Window window, long limit, long remaining, long requested, Instant resetsAt, Duration retryAfter, boolean soon) {
         String unit = window.countsRequests() ? "requests" : "tokens";
-        String left = window.limitName() + " is " + limit + ": " + remaining + " " + unit + " remain until " + resetsAt;
-        if (window.countsRequests()) {
-            return remaining >= requested
-                    ? left + ", held by requests in flight; try again shortly"
-                    : left + "; try again after " + resetsAt;
+        String cost = window.countsRequests()
+                ? ""
+                : "; this request may cost up to " + requested
+                        + " tokens (its prompt's UTF-8 bytes and an allowance for special tokens, plus max_tokens)";
+        if (soon) {
+            return window.limitName() + " is " + limit + ": " + remaining + " " + unit + " free now, the rest billed or held by"
+                    + " requests in flight" + cost + ": try again in " + retryAfter.toSeconds() + " s";
         }
-        String cost = "this request may cost up to " + requested
-                + " tokens (its prompt's UTF-8 bytes and an allowance for special tokens, plus max_tokens)";
-        return remaining >= requested
-                ? left + ", held by requests in flight; " + cost + ": try again shortly"
-                : left + "; " + cost + ": ask for fewer max_tokens, or try again after " + resetsAt;
+        return window.limitName() + " is " + limit + ": " + remaining + " " + unit + " remain until " + resetsAt + cost
+                + (window.countsRequests() ? "" : ": ask for fewer max_tokens, or try again after " + resetsAt);
     }
 
     public Window window() {

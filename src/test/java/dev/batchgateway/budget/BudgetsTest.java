@@ -68,11 +68,11 @@ class BudgetsTest {
         refused.isInstanceOfSatisfying(LimitExceededException.class, e -> {
             assertThat(e.window()).isEqualTo(Window.DAY);
             assertThat(e.limit()).isEqualTo(100);
-            assertThat(e.remaining()).as("nothing billed yet").isEqualTo(100);
+            assertThat(e.remaining()).as("free now: 100 less the 3 x 31 reserved").isEqualTo(7);
             assertThat(e.requested()).isEqualTo(31);
             assertThat(e.resetsAt()).isEqualTo(Instant.parse("2026-11-25T00:00:00Z"));
             assertThat(e.retryAfter()).as("in flight, back shortly").isLessThanOrEqualTo(Duration.ofSeconds(2));
-            assertThat(e.getMessage()).contains("tokens_per_day is 100", "may cost up to 31");
+            assertThat(e.getMessage()).contains("tokens_per_day is 100", "held by requests in flight", "may cost up to 31");
         });
 
         // When they are served for 2 tokens each
