@@ -19,6 +19,7 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -54,8 +55,10 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
     /** Limits changed this long before the last read are read again: a write may commit after a read began. */
     private static final Duration LIMITS_OVERLAP = Duration.ofSeconds(10);
     private static final Duration STORE_RETRY_AFTER = Duration.ofSeconds(5);
-    /** While the store is away, a lease is tried at most this often per user; other requests short of budget get 503. */
+    /** While the store is away, one lease in the gateway is tried at most this often; others short of budget get 503. */
     private static final long PROBE_EVERY_MILLIS = 1000;
+    /** The longest pause between the upkeep's tries while the store is away. */
+    private static final Duration MAX_AWAY_PAUSE = Duration.ofSeconds(5);
     private static final long LEASE_WAIT_MILLIS = 10_000;
 
     /**
@@ -110,6 +113,7 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
     private final Map<UUID, Reservation> reservations = new ConcurrentHashMap<>();
     private final Object flushLock = new Object();
     private volatile boolean storeAway;
+    private final AtomicLong nextProbeAt = new AtomicLong();
     private Thread keeper;
 
     /** @param defaults the limits of users without their own */
@@ -291,7 +295,9 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
      */
     private boolean leaseMore(UserBudget budget, List<Need> lacking, Instant now) {
         long nowMillis = now.toEpochMilli();
-        if (storeAway && nowMillis - budget.lastLeaseTry < PROBE_EVERY_MILLIS) {
+        long probeAt = nextProbeAt.get();
+        if (storeAway && (nowMillis < probeAt || !nextProbeAt.compareAndSet(probeAt, nowMillis + PROBE_EVERY_MILLIS))) {
+            // the store is away and another request tried it within the last second: no need to wait for it again
             throw new BudgetUnavailableException(
                     "the budget store is unavailable and this gateway holds no budget left for this request; try again later",
                     STORE_RETRY_AFTER, null);
@@ -305,7 +311,6 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             asks.add(new BudgetStore.Ask(need.lease.account, need.limit, shortBy, want));
         }
         budget.leasing = true;
-        budget.lastLeaseTry = nowMillis;
         budget.lock.unlock();
         List<BudgetStore.Grant> grants;
         try {
@@ -557,13 +562,24 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
     private void keep() {
         long limitsDue = 0;
         long forgetDue = clock.millis() + timing.forgetEvery().toMillis();
+        Duration pause = timing.flushEvery();
         while (true) {
             try {
-                Thread.sleep(timing.flushEvery()); // a period between round trips, not a synchronisation
+                Thread.sleep(pause); // a period between round trips, not a synchronisation
             } catch (InterruptedException stop) {
                 return;
             }
             try {
+                if (storeAway) {
+                    refreshLimits(); // one cheap read tells whether the store is back
+                    if (storeAway) {
+                        // asked less and less often while it is away (as the usage ledger does): its connection
+                        // pool's waits are everyone's waits
+                        pause = pause.multipliedBy(2).compareTo(MAX_AWAY_PAUSE) > 0 ? MAX_AWAY_PAUSE : pause.multipliedBy(2);
+                        continue;
+                    }
+                }
+                pause = timing.flushEvery();
                 flush();
                 long now = clock.millis();
                 if (now >= limitsDue) {
@@ -657,7 +673,6 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         final Map<BudgetStore.Account, Lease> leases = new HashMap<>();
         boolean retired;
         boolean leasing;
-        long lastLeaseTry;
         volatile boolean limitsChanged;
 
         UserBudget(long user) {
