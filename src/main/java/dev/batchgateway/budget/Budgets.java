@@ -35,7 +35,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>What an instance holds it <b>leases</b> from the store: a slice of the window's budget, in one atomic statement
  * that never grants beyond the limit. The hot path reserves from the slice in memory; the store is asked only when a
  * slice runs short. Unused parts go back to the store when the slice has been idle for {@code idleReturn}, is older
- * than {@code maxLeaseAge}, its window is over, or the user's limits changed; billed amounts are reported with them.
+ * than {@code maxLeaseAge} (when the store could not give all that was asked: the budget is tight) or than {@code
+ * maxAmpleLeaseAge}, its window is over, or the user's limits changed; billed amounts are reported with them, and at
+ * least every {@code maxLeaseAge}.
  * Every instance's billed + reserved + unused is part of what the store granted, which never exceeds the limit: the
  * invariant holds across instances, whatever the interleaving.
  *
@@ -65,17 +67,20 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
      * How leases live.
      *
      * @param idleReturn a slice nobody reserved from for this long goes back to the store
-     * @param maxLeaseAge a slice this old goes back, used or not, so that no instance keeps part of a budget for long
+     * @param maxLeaseAge a slice of a tight budget (the store gave less than asked) this old goes back, used or not,
+     *     so that no instance keeps part of a nearly spent budget for long; billed amounts are reported this often
+     * @param maxAmpleLeaseAge a slice of an ample budget this old goes back, used or not
      * @param flushEvery how often slices due are given back and billed amounts reported, in one round trip
      * @param limitsEvery how often users' limits are read again (a change applies within this and a flush)
      * @param forgetEvery how often windows long over are deleted from the store
      */
-    public record Timing(Duration idleReturn, Duration maxLeaseAge, Duration flushEvery, Duration limitsEvery, Duration forgetEvery) {
-        public static final Timing DEFAULT = new Timing(Duration.ofSeconds(1), Duration.ofSeconds(3), Duration.ofMillis(250),
-                Duration.ofSeconds(1), Duration.ofMinutes(10));
+    public record Timing(Duration idleReturn, Duration maxLeaseAge, Duration maxAmpleLeaseAge, Duration flushEvery,
+            Duration limitsEvery, Duration forgetEvery) {
+        public static final Timing DEFAULT = new Timing(Duration.ofSeconds(1), Duration.ofSeconds(3), Duration.ofSeconds(30),
+                Duration.ofMillis(250), Duration.ofSeconds(1), Duration.ofMinutes(10));
 
         public Timing {
-            for (Duration d : List.of(idleReturn, maxLeaseAge, flushEvery, limitsEvery, forgetEvery)) {
+            for (Duration d : List.of(idleReturn, maxLeaseAge, maxAmpleLeaseAge, flushEvery, limitsEvery, forgetEvery)) {
                 if (!d.isPositive()) {
                     throw new IllegalArgumentException("lease timings must be positive, was " + d);
                 }
@@ -113,6 +118,7 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
     private final Map<UUID, Reservation> reservations = new ConcurrentHashMap<>();
     private final Object flushLock = new Object();
     private volatile boolean storeAway;
+    private volatile WindowStarts lastStarts;
     private final AtomicLong nextProbeAt = new AtomicLong();
     private Thread keeper;
 
@@ -218,11 +224,13 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         long waitUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LEASE_WAIT_MILLIS);
         while (true) {
             Instant now = clock.instant();
+            WindowStarts starts = windowStarts(now);
             List<Need> needs = new ArrayList<>(3);
             for (Window window : Window.values()) {
                 Long limit = limits.of(window);
                 if (limit != null) {
-                    needs.add(new Need(budget.lease(window, now), limit, window.countsRequests() ? requests.size() : tokens));
+                    needs.add(new Need(budget.lease(window, starts.of(window)), limit,
+                            window.countsRequests() ? requests.size() : tokens));
                 }
             }
             List<Need> lacking = lacking(needs);
@@ -249,6 +257,31 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             }
             throw refusal(lacking, now);
         }
+    }
+
+    /** The windows that hold an instant; the same for a whole minute, so computed once a minute. */
+    private record WindowStarts(Instant minute, Instant nextMinute, Instant day, Instant month) {
+        static WindowStarts of(Instant now) {
+            Instant minute = Window.MINUTE.start(now);
+            return new WindowStarts(minute, Window.MINUTE.end(minute), Window.DAY.start(now), Window.MONTH.start(now));
+        }
+
+        Instant of(Window window) {
+            return switch (window) {
+                case MINUTE -> minute;
+                case DAY -> day;
+                case MONTH -> month;
+            };
+        }
+    }
+
+    private WindowStarts windowStarts(Instant now) {
+        WindowStarts starts = lastStarts;
+        if (starts == null || now.isBefore(starts.minute()) || !now.isBefore(starts.nextMinute())) {
+            starts = WindowStarts.of(now);
+            lastStarts = starts;
+        }
+        return starts;
     }
 
     private static List<Need> lacking(List<Need> needs) {
@@ -332,7 +365,7 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             for (BudgetStore.Grant grant : grants) {
                 if (grant.account().equals(ask.account())) {
                     granted += grant.granted();
-                    budget.leases.get(ask.account()).granted(grant, nowMillis);
+                    budget.leases.get(ask.account()).granted(grant, grant.granted() < ask.want(), nowMillis);
                 }
             }
             enough &= granted >= ask.need();
@@ -489,11 +522,14 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
                         // while the store is away, a current window's slice stays: it is what this instance serves from
                         boolean due = over || everything || !storeAway && (changed
                                 || nowMillis - lease.lastReserved >= timing.idleReturn().toMillis()
-                                || nowMillis - lease.leasedAt >= timing.maxLeaseAge().toMillis());
+                                || nowMillis - lease.leasedAt >= (lease.tight ? timing.maxLeaseAge() : timing.maxAmpleLeaseAge()).toMillis());
                         if (due) {
                             lease.giveUpFree();
                         }
-                        if (lease.unused != 0 || lease.overdraft != 0 || lease.consumed != 0) {
+                        boolean report = lease.consumed != 0
+                                && (due || nowMillis - lease.reportedAt >= timing.maxLeaseAge().toMillis());
+                        if (lease.unused != 0 || lease.overdraft != 0 || report) {
+                            lease.reportedAt = nowMillis;
                             sending.add(new Sending(budget, lease, lease.unused, lease.overdraft, lease.consumed));
                             giveBacks.add(new BudgetStore.GiveBack(lease.account, lease.unused - lease.overdraft, lease.consumed));
                             lease.unused = 0;
@@ -501,6 +537,7 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
                             lease.consumed = 0;
                         } else if (over && lease.reserved == 0 && lease.free == 0 && !budget.leasing) {
                             leases.remove();
+                            budget.current.remove(lease.account.window(), lease);
                         }
                     }
                     if (budget.leases.isEmpty() && !budget.leasing) {
@@ -526,6 +563,7 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
                         sent.lease.unused += sent.unused;
                         sent.lease.overdraft += sent.overdraft;
                         sent.lease.consumed += sent.consumed;
+                        sent.lease.reportedAt = 0; // reported at the next flush that reaches the store
                     } finally {
                         sent.budget.lock.unlock();
                     }
@@ -671,6 +709,8 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         final ReentrantLock lock = new ReentrantLock();
         final Condition leased = lock.newCondition();
         final Map<BudgetStore.Account, Lease> leases = new HashMap<>();
+        /** The latest window of each kind, to find it without a lookup by key. */
+        final Map<Window, Lease> current = new EnumMap<>(Window.class);
         boolean retired;
         boolean leasing;
         volatile boolean limitsChanged;
@@ -679,9 +719,15 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             this.user = user;
         }
 
-        Lease lease(Window window, Instant now) {
-            var account = new BudgetStore.Account(user, window, window.start(now));
-            return leases.computeIfAbsent(account, a -> new Lease(a, window.end(a.start())));
+        /** This user's lease on the window that starts at {@code start}: the current one without allocating. */
+        Lease lease(Window window, Instant start) {
+            Lease lease = current.get(window);
+            if (lease == null || !lease.account.start().equals(start)) {
+                lease = leases.computeIfAbsent(new BudgetStore.Account(user, window, start),
+                        account -> new Lease(account, window.end(account.start())));
+                current.put(window, lease);
+            }
+            return lease;
         }
     }
 
@@ -704,6 +750,8 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         long demandBefore;
         long billedAtStore;
         long grantedAtStore;
+        boolean tight;
+        long reportedAt;
 
         Lease(BudgetStore.Account account, Instant end) {
             this.account = account;
@@ -746,7 +794,9 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             free = 0;
         }
 
-        void granted(BudgetStore.Grant grant, long nowMillis) {
+        /** @param tight whether the store gave less than asked: its budget is nearly spent, slices go back sooner */
+        void granted(BudgetStore.Grant grant, boolean tight, long nowMillis) {
+            this.tight = tight;
             free += grant.granted();
             billedAtStore = grant.consumed();
             grantedAtStore = grant.totalGranted();

@@ -223,9 +223,10 @@ class BudgetsTest {
     }
 
     @Test
-    void anActiveSliceGoesBackWhenItIsOld() {
-        // Given an instance that serves a request every 0.9 s, so that its slice is never idle for a second
-        var first = budgets(new Limits(1000L, null, null));
+    void anActiveSliceOfATightBudgetGoesBackWhenItIsThreeSecondsOld() {
+        // Given a budget the store could not give all that was asked of (tight), and an instance that serves a request
+        // every 0.9 s, so that its slice is never idle for a second
+        var first = budgets(new Limits(100L, null, null));
         for (int i = 0; i < 4; i++) {
             var request = request("hello", 10);
             first.admit(USER, List.of(request));
@@ -238,6 +239,23 @@ class BudgetsTest {
         assertThat(first.held(USER, Window.DAY)).as("given back at 3 s, though in use").get()
                 .isEqualTo(new Budgets.Held(0, 0));
         assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).as("only what was billed kept").isEqualTo(8);
+    }
+
+    @Test
+    void anActiveSliceOfAnAmpleBudgetStaysUntilItIsThirtySecondsOld() {
+        // Given an ample budget, and an instance that serves a request every 0.9 s
+        var first = budgets(new Limits(1_000_000L, null, null));
+        for (int i = 0; i < 40; i++) {
+            var request = request("hello", 10);
+            first.admit(USER, List.of(request));
+            first.settled(request, new TokenUsage(1, 1));
+            clock.advance(Duration.ofMillis(900));
+            first.flush();
+        }
+
+        // Then it kept its slice while in use, reporting what was billed every 3 s, and gave it back at 30 s
+        assertThat(store.leases).as("one lease, then one after the first went back").hasValue(2);
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).consumed).isGreaterThanOrEqualTo(70);
     }
 
     @Test
