@@ -60,7 +60,7 @@ class GatewayConfiguration {
                 properties.worker().timeout());
         return new Scheduler(
                         worker, ledger, policy, Ticker.system(), Clock.systemUTC(),
-                        events.getIfAvailable(() -> SchedulerEvents.NONE))
+                        SchedulerEvents.all(events.orderedStream().toList()))
                 .start();
     }
 

@@ -39,6 +39,9 @@ class ConfigurationFailureTest {
             gateway.simulated.latency=0               | GATEWAY_SIMULATED_LATENCY=0 has no unit
             gateway.worker.type=foo                   | GATEWAY_WORKER_TYPE=foo is not valid: set it to one of simulated, vllm, ollama
             gateway.batch.size=abc                    | GATEWAY_BATCH_SIZE=abc is not valid: set it to a whole number
+            gateway.default.tokens-per-day=-1         | GATEWAY_DEFAULT_TOKENS_PER_DAY must be a whole number from 0, or empty for no limit, was -1
+            gateway.default.tokens-per-month=1e6      | GATEWAY_DEFAULT_TOKENS_PER_MONTH=1e6 is not valid: set it to a whole number
+            gateway.default.requests-per-minute=lots  | GATEWAY_DEFAULT_REQUESTS_PER_MINUTE=lots is not valid: set it to a whole number
             logging.structured.format.console=json    | GATEWAY_LOG_FORMAT=json is not a log format: set it to ecs, logstash or gelf
             """)
     void aBadSettingStopsStartUpWithAMessageNamingIt(String setting, String message, CapturedOutput output) {

@@ -257,7 +257,7 @@ class StreamingGatewayTest {
                 .query((rs, n) -> List.of(rs.getInt(1), rs.getInt(2), rs.getString(3))).single();
         assertThat(row).containsExactly(4, 3, "deadline");
         var usage = json.readTree(gateway.get("/usage/" + user).body());
-        assertThat(usage.get("tokens").asInt()).isEqualTo(7);
+        assertThat(usage.get("tokens").asInt()).as(usage.toString()).isEqualTo(7);
         assertThat(usage.at("/by_outcome/deadline/tokens").asInt()).isEqualTo(7);
         assertThat(usage.at("/by_outcome/served/requests").asInt()).isZero();
     }

@@ -4,12 +4,14 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.InstantSource;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -132,6 +134,9 @@ public final class Scheduler implements SchedulerApi {
             expiry.cancel(false);
             leaveQueue(queued);
             events.requestFinished(request, completion, failure);
+            if (queued.dropUnsent()) {
+                events.settled(request, null); // it ends before its batch leaves: the worker never sees it
+            }
         });
         incoming.add(queued);
         if (!accepting && incoming.remove(queued)) {
@@ -276,8 +281,9 @@ public final class Scheduler implements SchedulerApi {
             members.forEach(queued -> queued.fail(shuttingDown));
             throw gracePeriodOver;
         }
-        // cancelled or expired while waiting for a slot, or the caller has gone: the last moment to spare the worker
-        members.removeIf(queued -> queued.isDone() || queued.callerGone());
+        // cancelled or expired while waiting for a slot, or the caller has gone: the last moment to spare the worker;
+        // from markSent on, the request's cost is settled when its batch ends, not when its future completes
+        members.removeIf(queued -> queued.isDone() || queued.callerGone() || !queued.markSent());
         if (members.isEmpty()) {
             batchSlots.release();
             return;
@@ -300,6 +306,7 @@ public final class Scheduler implements SchedulerApi {
             batchSlots.release();
             var shuttingDown = new CompletionRejectedException(CompletionRejectedException.Reason.SHUTTING_DOWN, MIN_RETRY_AFTER);
             members.forEach(queued -> queued.fail(shuttingDown));
+            settle(members, List.of());
         }
     }
 
@@ -310,15 +317,23 @@ public final class Scheduler implements SchedulerApi {
     }
 
     private void complete(Batch batch, List<Queued> members) {
-        List<UsageRecord> served = new ArrayList<>(members.size());
+        List<UsageRecord> served = List.of();
         try {
             served = callWorker(batch, members);
         } finally {
             batchSlots.release();
             var lost = new WorkerException.BadAnswer("the batch ended without an answer for this request");
             members.forEach(queued -> queued.fail(lost));
+            ledger.record(served);
+            settle(members, served);
         }
-        ledger.record(served);
+    }
+
+    /** The batch has ended: each member is billed what the ledger recorded for it, or nothing. */
+    private void settle(List<Queued> members, List<UsageRecord> served) {
+        Map<UUID, TokenUsage> billed = new HashMap<>();
+        served.forEach(row -> billed.put(row.requestId(), row.usage()));
+        members.forEach(queued -> events.settled(queued.request, billed.get(queued.request.requestId())));
     }
 
     private List<UsageRecord> callWorker(Batch batch, List<Queued> members) {
@@ -460,6 +475,8 @@ public final class Scheduler implements SchedulerApi {
         }
     }
 
+    private enum Stage { QUEUED, SENT, DROPPED }
+
     /** A request waiting for its batch, with the future its caller waits on. */
     private static final class Queued {
         static final Queued STOP = new Queued(null, 0, CallerPresence.ASSUMED, Deltas.NONE);
@@ -470,6 +487,8 @@ public final class Scheduler implements SchedulerApi {
         final Deltas deltas;
         final CompletableFuture<Completion> completion = new CompletableFuture<>();
         final AtomicBoolean left = new AtomicBoolean();
+        /** Queued, then sent (its batch settles it) or dropped (settled unbilled), whichever comes first. */
+        final AtomicReference<Stage> stage = new AtomicReference<>(Stage.QUEUED);
 
         Queued(CompletionRequest request, long arrivedAt, CallerPresence caller, Deltas deltas) {
             this.request = request;
@@ -512,6 +531,16 @@ public final class Scheduler implements SchedulerApi {
 
         void fail(Throwable failure) {
             completion.completeExceptionally(failure);
+        }
+
+        /** Whether the request goes to the worker; false when it had already ended unsent. */
+        boolean markSent() {
+            return stage.compareAndSet(Stage.QUEUED, Stage.SENT);
+        }
+
+        /** Whether the request ended before its batch left (and so is settled unbilled now). */
+        boolean dropUnsent() {
+            return stage.compareAndSet(Stage.QUEUED, Stage.DROPPED);
         }
     }
 }

@@ -11,7 +11,8 @@ import java.util.regex.Pattern;
  * <ul>
  *   <li>{@code POST /complete}: a user's key; the body may name the key's own user, no other.
  *   <li>{@code GET /usage/{user}}: a user's key for its own user, or the admin token for any.
- *   <li>{@code /admin/keys}: the admin token only; without one configured the admin API is disabled.
+ *   <li>{@code /admin/keys}, {@code /admin/users/{user}/limits}: the admin token only; without one configured the
+ *       admin API is disabled.
  * </ul>
  * With keys off ({@code GATEWAY_AUTH=none}) everyone without the admin token is {@link Caller.Trusted}.
  */
@@ -98,6 +99,11 @@ public final class Callers {
             throw new NotAllowedException("the admin API is disabled: set GATEWAY_ADMIN_TOKEN to enable it");
         }
         throw new NotAuthenticatedException(NotAuthenticatedException.ADMIN_TOKEN_REQUIRED);
+    }
+
+    /** Whether the caller may read and set users' limits: the operator only, as for keys; throws when not. */
+    public void mayManageLimits(Caller caller) {
+        mayManageKeys(caller);
     }
 
     private static String bearerToken(String authorization) {

@@ -1,5 +1,11 @@
 package dev.batchgateway.usage;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.batchgateway.budget.BudgetUnavailableException;
+import dev.batchgateway.budget.Budgets;
+import dev.batchgateway.budget.Limits;
+import dev.batchgateway.budget.Window;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import java.time.DateTimeException;
@@ -19,8 +25,9 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.server.ResponseStatusException;
 
 /**
- * {@code GET /usage/{user_id}?from=&to=}: a user's completions and tokens, from the ledger's rows. {@code from} is
- * inclusive and {@code to} exclusive, so consecutive windows never count a row twice. Failures are Spring's own
+ * {@code GET /usage/{user_id}?from=&to=}: a user's completions and tokens, from the ledger's rows, with the user's
+ * limits and what remains of them in the current windows. {@code from} is inclusive and {@code to} exclusive, so
+ * consecutive windows never count a row twice. Failures are Spring's own
  * {@link ErrorResponseException}s, rendered as problem+json by the application's problem handling.
  */
 @RestController
@@ -34,14 +41,39 @@ class UsageController {
 
     private final JdbcUsageTotals totals;
     private final Callers callers;
+    private final Budgets budgets;
 
-    UsageController(JdbcUsageTotals totals, Callers callers) {
+    UsageController(JdbcUsageTotals totals, Callers callers, Budgets budgets) {
         this.totals = totals;
         this.callers = callers;
+        this.budgets = budgets;
     }
 
+    /** The totals, the user's limits, and what remains of them now (null where unlimited). */
+    record Usage(
+            @JsonProperty("user_id") long userId,
+            @JsonProperty("requests") long requests,
+            @JsonProperty("prompt_tokens") long promptTokens,
+            @JsonProperty("completion_tokens") long completionTokens,
+            @JsonProperty("tokens") long tokens,
+            @JsonProperty("by_outcome") java.util.Map<String, UsageTotals.Sum> byOutcome,
+            @JsonProperty("limits") LimitsShown limits,
+            @JsonProperty("remaining") Remaining remaining) {}
+
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record LimitsShown(
+            @JsonProperty("tokens_per_day") Long tokensPerDay,
+            @JsonProperty("tokens_per_month") Long tokensPerMonth,
+            @JsonProperty("requests_per_minute") Long requestsPerMinute) {}
+
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record Remaining(
+            @JsonProperty("tokens_today") Long tokensToday,
+            @JsonProperty("tokens_this_month") Long tokensThisMonth,
+            @JsonProperty("requests_this_minute") Long requestsThisMinute) {}
+
     @GetMapping(path = "/usage/{user_id}", produces = MediaType.APPLICATION_JSON_VALUE)
-    UsageTotals usage(
+    Usage usage(
             Caller who,
             @PathVariable("user_id") String userId,
             @RequestParam(name = "from", required = false) String from,
@@ -55,8 +87,15 @@ class UsageController {
             throw badRequest("from (" + start + ") must not be after to (" + end + ")");
         }
         try {
-            return totals.totals(user, start, end);
-        } catch (DataAccessException away) {
+            UsageTotals sums = totals.totals(user, start, end);
+            Budgets.Standing standing = budgets.standing(user);
+            Limits limits = standing.limits();
+            var remaining = standing.remaining();
+            return new Usage(sums.userId(), sums.requests(), sums.promptTokens(), sums.completionTokens(), sums.tokens(),
+                    sums.byOutcome(),
+                    new LimitsShown(limits.tokensPerDay(), limits.tokensPerMonth(), limits.requestsPerMinute()),
+                    new Remaining(remaining.get(Window.DAY), remaining.get(Window.MONTH), remaining.get(Window.MINUTE)));
+        } catch (DataAccessException | BudgetUnavailableException away) {
             var unavailable = new ErrorResponseException(HttpStatus.SERVICE_UNAVAILABLE, ProblemDetail.forStatusAndDetail(
                     HttpStatus.SERVICE_UNAVAILABLE, "the usage database is unavailable; try again later"), away);
             unavailable.getHeaders().set(HttpHeaders.RETRY_AFTER, Long.toString(DATABASE_RETRY_AFTER.toSeconds()));

@@ -1,6 +1,7 @@
 package dev.batchgateway.web;
 
 import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
@@ -15,6 +16,7 @@ import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
@@ -41,13 +43,15 @@ class CompletionController {
 
     private final SchedulerApi scheduler;
     private final Callers callers;
+    private final Budgets budgets;
     private final CompletionRequestReader reader;
     private final long asyncTimeoutMillis;
     private final JsonMapper json = JsonMapper.builder().build();
 
-    CompletionController(SchedulerApi scheduler, GatewayProperties properties, Callers callers) {
+    CompletionController(SchedulerApi scheduler, GatewayProperties properties, Callers callers, Budgets budgets) {
         this.scheduler = scheduler;
         this.callers = callers;
+        this.budgets = budgets;
         this.reader = new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), properties.servedModels());
         this.asyncTimeoutMillis = properties.requestTimeout().plus(ASYNC_SAFETY_MARGIN).toMillis();
     }
@@ -65,12 +69,19 @@ class CompletionController {
         var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named));
         http.setAttribute(RequestTracking.USER_ID, request.userId());
 
+        // over a limit: 429 here, before the worker sees anything; admitted, it holds a reservation until settled
+        budgets.admit(request.userId(), List.of(request));
         var caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe ? probe : null;
         if (reader.streamed(body)) {
             return stream(request, timeout, caller, httpResponse);
         }
-        CompletableFuture<Completion> completion =
-                scheduler.submit(request, timeout, caller == null ? CallerPresence.ASSUMED : caller);
+        CompletableFuture<Completion> completion;
+        try {
+            completion = scheduler.submit(request, timeout, caller == null ? CallerPresence.ASSUMED : caller);
+        } catch (RuntimeException notTaken) {
+            budgets.release(request);
+            throw notTaken;
+        }
         var response = new DeferredResult<CompletionResponse>(asyncTimeoutMillis);
         // a caller that is gone no longer needs its request sent to the worker
         response.onError(failure -> completion.cancel(false));
@@ -102,9 +113,14 @@ class CompletionController {
         var cancel = new AtomicReference<Runnable>(() -> {});
         var events = new EventStream(json.writeValueAsString(Map.of("error", new StreamError(502,
                 "the client read too slowly and fell too far behind its stream"))), () -> cancel.get().run());
-        CompletableFuture<Completion> completion = scheduler.submit(request, timeout,
-                caller == null ? CallerPresence.ASSUMED : caller,
-                delta -> events.send(json.writeValueAsString(new StreamDelta(delta))));
+        CompletableFuture<Completion> completion;
+        try {
+            completion = scheduler.submit(request, timeout, caller == null ? CallerPresence.ASSUMED : caller,
+                    delta -> events.send(json.writeValueAsString(new StreamDelta(delta))));
+        } catch (RuntimeException notTaken) {
+            budgets.release(request);
+            throw notTaken;
+        }
         cancel.set(() -> completion.cancel(false));
         completion.whenComplete((done, failure) -> {
             if (failure == null) {

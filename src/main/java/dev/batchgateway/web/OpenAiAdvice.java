@@ -1,5 +1,8 @@
 package dev.batchgateway.web;
 
+import dev.batchgateway.budget.BudgetUnavailableException;
+import dev.batchgateway.budget.LimitExceededException;
+import dev.batchgateway.budget.Window;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.WorkerException;
@@ -66,6 +69,30 @@ class OpenAiAdvice {
         return error(HttpStatus.SERVICE_UNAVAILABLE, e.getMessage(), "server_error", null, null, e.retryAfter());
     }
 
+    /**
+     * OpenAI's 429s, which the SDKs raise as their RateLimitError: {@code rate_limit_exceeded} for the per-minute and
+     * per-day limits (rate limits, as OpenAI's own RPM and TPD), {@code insufficient_quota} for the monthly budget;
+     * with the limit's name, what remains and when it resets beside OpenAI's fields.
+     */
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> overLimit(LimitExceededException e) {
+        boolean quota = e.window() == Window.MONTH;
+        Map<String, Object> limit = new LinkedHashMap<>();
+        limit.put("limit", e.window().limitName());
+        limit.put("limit_value", e.limit());
+        limit.put("remaining", e.remaining());
+        limit.put("requested", e.requested());
+        limit.put("resets_at", e.resetsAt().toString());
+        return error(HttpStatus.TOO_MANY_REQUESTS, e.getMessage(),
+                quota ? "insufficient_quota" : e.window().countsRequests() ? "requests" : "tokens", null,
+                quota ? "insufficient_quota" : "rate_limit_exceeded", e.retryAfter(), limit);
+    }
+
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> budgetAway(BudgetUnavailableException e) {
+        return error(HttpStatus.SERVICE_UNAVAILABLE, e.getMessage(), "server_error", null, null, e.retryAfter());
+    }
+
     @ExceptionHandler
     ResponseEntity<Map<String, Object>> deadline(DeadlineExceededException e) {
         return error(HttpStatus.GATEWAY_TIMEOUT, e.getMessage(), "timeout", null, null, null);
@@ -124,11 +151,17 @@ class OpenAiAdvice {
 
     private static ResponseEntity<Map<String, Object>> error(
             HttpStatusCode status, String message, String type, String param, String code, Duration retryAfter) {
+        return error(status, message, type, param, code, retryAfter, Map.of());
+    }
+
+    private static ResponseEntity<Map<String, Object>> error(HttpStatusCode status, String message, String type,
+            String param, String code, Duration retryAfter, Map<String, Object> more) {
         Map<String, Object> error = new LinkedHashMap<>();
         error.put("message", message);
         error.put("type", type);
         error.put("param", param);
         error.put("code", code);
+        error.putAll(more);
         if (org.springframework.web.context.request.RequestContextHolder.getRequestAttributes() instanceof
                 org.springframework.web.context.request.RequestAttributes request) {
             request.setAttribute(RequestTracking.FAILURE, message, org.springframework.web.context.request.RequestAttributes.SCOPE_REQUEST);

@@ -3,6 +3,7 @@ package dev.batchgateway.web;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
@@ -58,15 +59,17 @@ class OpenAiController {
 
     private final SchedulerApi scheduler;
     private final Callers callers;
+    private final Budgets budgets;
     private final OpenAiRequestReader reader;
     private final List<String> models;
     private final long created = Instant.now().getEpochSecond();
     private final JsonMapper json = JsonMapper.builder().build();
     private final long asyncTimeoutMillis;
 
-    OpenAiController(SchedulerApi scheduler, GatewayProperties properties, Callers callers) {
+    OpenAiController(SchedulerApi scheduler, GatewayProperties properties, Callers callers, Budgets budgets) {
         this.scheduler = scheduler;
         this.callers = callers;
+        this.budgets = budgets;
         this.models = properties.servedModels();
         this.asyncTimeoutMillis = properties.requestTimeout().plus(Duration.ofSeconds(10)).toMillis();
         this.reader = new OpenAiRequestReader(
@@ -226,6 +229,11 @@ class OpenAiController {
                 ? probe
                 : CallerPresence.ASSUMED;
         int prompts = asked.prompts().size();
+        List<CompletionRequest> requests = asked.prompts().stream()
+                .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
+                .toList();
+        // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
+        budgets.admit(user, requests);
         List<CompletableFuture<Completion>> completions = new CopyOnWriteArrayList<>();
         Runnable giveUp = () -> completions.forEach(pending -> pending.cancel(false));
         var events = new EventStream(error("the client read too slowly and fell too far behind its stream", "server_error"), giveUp);
@@ -239,16 +247,17 @@ class OpenAiController {
                     events.send(json.writeValueAsString(first));
                 }
             };
-            var request = new CompletionRequest(UUID.randomUUID(), user, asked.prompts().get(i), asked.parameters());
             CompletableFuture<Completion> completion;
             try {
-                completion = scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller, delta -> {
+                completion = scheduler.submit(requests.get(i), ChronoUnit.FOREVER.getDuration(), caller, delta -> {
                     begin.run();
                     events.send(json.writeValueAsString(chunks.text(prompt, delta)));
                 });
-            } catch (RuntimeException refused) {
-                giveUp.run(); // as for a request that is not streamed: a refusal bills nothing
-                throw refused;
+            } catch (RuntimeException notTaken) {
+                // as for a request that is not streamed: a refusal bills nothing
+                requests.subList(i, requests.size()).forEach(budgets::release);
+                giveUp.run();
+                throw notTaken;
             }
             completions.add(completion);
             completion.whenComplete((done, failure) -> {
@@ -320,17 +329,20 @@ class OpenAiController {
         CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
                 ? probe
                 : CallerPresence.ASSUMED;
-        List<CompletableFuture<Completion>> completions = new ArrayList<>(asked.prompts().size());
-        try {
-            for (Prompt prompt : asked.prompts()) {
-                var request = new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters());
-                completions.add(scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller));
+        List<CompletionRequest> requests = asked.prompts().stream()
+                .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
+                .toList();
+        // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
+        budgets.admit(user, requests);
+        List<CompletableFuture<Completion>> completions = new ArrayList<>(requests.size());
+        for (int i = 0; i < requests.size(); i++) {
+            try {
+                completions.add(scheduler.submit(requests.get(i), ChronoUnit.FOREVER.getDuration(), caller));
+            } catch (RuntimeException notTaken) {
+                requests.subList(i, requests.size()).forEach(budgets::release);
+                completions.forEach(queued -> queued.cancel(false)); // the request fails whole: its other prompts leave too
+                throw notTaken;
             }
-        } catch (RuntimeException refused) {
-            // a prompt not taken (queue full, shutting down) refuses the whole request: its other prompts, still
-            // queued, are dropped before they reach the worker, so that a refusal bills nothing
-            completions.forEach(pending -> pending.cancel(false));
-            throw refused;
         }
         return CompletableFuture.allOf(completions.toArray(CompletableFuture[]::new))
                 .handle((done, failure) -> {

@@ -1,5 +1,7 @@
 package dev.batchgateway.web;
 
+import dev.batchgateway.budget.BudgetUnavailableException;
+import dev.batchgateway.budget.LimitExceededException;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.WorkerException;
@@ -56,6 +58,24 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
     @ExceptionHandler
     ResponseEntity<ProblemDetail> keyStoreAway(KeyStoreUnavailableException e) {
         return problem(HttpStatus.SERVICE_UNAVAILABLE, "the key store is unavailable; try again later", KEY_STORE_RETRY_AFTER);
+    }
+
+    /** Over a user's limit: which limit, what remains of it, when it resets, and when to try again. */
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> overLimit(LimitExceededException e) {
+        var response = problem(HttpStatus.TOO_MANY_REQUESTS, e.getMessage(), e.retryAfter());
+        ProblemDetail problem = response.getBody();
+        problem.setProperty("limit", e.window().limitName());
+        problem.setProperty("limit_value", e.limit());
+        problem.setProperty("remaining", e.remaining());
+        problem.setProperty("requested", e.requested());
+        problem.setProperty("resets_at", e.resetsAt().toString());
+        return response;
+    }
+
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> budgetAway(BudgetUnavailableException e) {
+        return problem(HttpStatus.SERVICE_UNAVAILABLE, e.getMessage(), e.retryAfter());
     }
 
     @ExceptionHandler

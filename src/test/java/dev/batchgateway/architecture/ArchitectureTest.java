@@ -33,7 +33,7 @@ class ArchitectureTest {
 
     private static final String ROOT = "dev.batchgateway";
     private static final String PLANTED = "dev.batchgateway.architecture.planted";
-    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability", "keys");
+    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability", "keys", "limits");
 
     private static final JavaClasses MAIN = new ClassFileImporter()
             .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
@@ -57,6 +57,17 @@ class ArchitectureTest {
                 .should().onlyDependOnClassesThat().resideInAnyPackage(
                         root + ".identity..", "java.lang..", "java.util..", "java.time..", "java.security..", "java.nio.charset..")
                 .because("identity is domain: no Spring, JDBC, HTTP, adapter, nor the scheduling domain");
+    }
+
+    /**
+     * Budgets (limits, reservations, leases) are domain too: plain Java on top of the scheduling domain, whose
+     * requests they admit and settle; they know neither identity nor any adapter.
+     */
+    static ArchRule budgetIsPlainJava(String root) {
+        return classes().that().resideInAPackage(root + ".budget..")
+                .should().onlyDependOnClassesThat().resideInAnyPackage(
+                        root + ".budget..", root + ".completion..", "java.lang..", "java.util..", "java.time..")
+                .because("budgets are domain: no Spring, JDBC, HTTP, adapter, nor identity");
     }
 
     /**
@@ -113,8 +124,23 @@ class ArchitectureTest {
     }
 
     @Test
+    void budgetIsPlainJava() {
+        budgetIsPlainJava(ROOT).check(MAIN);
+    }
+
+    @Test
+    void theBudgetRuleCatchesAPlantedViolation() {
+        assertThatThrownBy(() -> budgetIsPlainJava(PLANTED).check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("java.sql.Connection")
+                .hasMessageContaining("org.springframework.stereotype.Component")
+                .hasMessageContaining("PlantedIdentityClass")
+                .hasMessageNotContaining("PlantedDomainClass");
+    }
+
+    @Test
     void everyPackageTheRulesNameExists() {
-        for (String layer : java.util.stream.Stream.concat(ADAPTERS.stream(), java.util.stream.Stream.of("completion", "identity")).toList()) {
+        for (String layer : java.util.stream.Stream.concat(ADAPTERS.stream(), java.util.stream.Stream.of("completion", "identity", "budget")).toList()) {
             assertThat(MAIN.stream().anyMatch(c -> c.getPackageName().equals(ROOT + "." + layer)))
                     .as("package " + ROOT + "." + layer + " exists, so the rules naming it check something").isTrue();
         }

@@ -3,6 +3,9 @@ package dev.batchgateway.web;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.budget.Budgets;
+import dev.batchgateway.budget.Limits;
+import dev.batchgateway.budget.MemoryBudgetStore;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.Prompt;
@@ -10,6 +13,7 @@ import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.Callers;
 import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.Optional;
 import org.junit.jupiter.api.BeforeEach;
@@ -39,6 +43,12 @@ class CompletionControllerTest {
         @Bean
         StubScheduler scheduler() {
             return new StubScheduler();
+        }
+
+        /** No limits: this slice is about reading bodies; budgets have their own tests. */
+        @Bean
+        Budgets budgets() {
+            return new Budgets(new MemoryBudgetStore(), Limits.NONE, Clock.systemUTC(), Budgets.Timing.DEFAULT);
         }
 
         /** Keys off (GATEWAY_AUTH=none): this slice is about reading bodies; identity has its own tests. */

@@ -1,0 +1,60 @@
+package dev.batchgateway;
+
+import dev.batchgateway.budget.BudgetStore;
+import dev.batchgateway.budget.Budgets;
+import java.time.Clock;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.SmartLifecycle;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/**
+ * The injector for budgets: users' limits and their leases on the shared store. {@link Budgets} is also one of the
+ * scheduler's observers: it settles each request's reservation when the scheduler says what the request cost.
+ */
+@Configuration(proxyBeanMethods = false)
+@EnableConfigurationProperties(LimitsProperties.class)
+class BudgetConfiguration {
+
+    @Bean(destroyMethod = "close")
+    Budgets budgets(BudgetStore store, LimitsProperties defaults) {
+        return new Budgets(store, defaults.limits(), Clock.systemUTC(), Budgets.Timing.DEFAULT).start();
+    }
+
+    /**
+     * Gives back every budget held once the scheduler has answered its last callers (their reservations are
+     * settled), before the database pool closes: other instances can use it at once.
+     */
+    @Bean
+    SmartLifecycle budgetsShutdown(Budgets budgets) {
+        return new SmartLifecycle() {
+            private volatile boolean running;
+
+            @Override
+            public void start() {
+                running = true;
+            }
+
+            @Override
+            public void stop() {
+                try {
+                    budgets.giveBackEverything();
+                } catch (RuntimeException storeAway) {
+                    // what cannot be given back stays granted until its window ends: never more than was held
+                } finally {
+                    running = false;
+                }
+            }
+
+            @Override
+            public boolean isRunning() {
+                return running;
+            }
+
+            @Override
+            public int getPhase() {
+                return SmartLifecycle.DEFAULT_PHASE - 256; // after the scheduler's drain, before the usage flush
+            }
+        };
+    }
+}

@@ -1,0 +1,827 @@
+package dev.batchgateway.budget;
+
+import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.Prompt;
+import dev.batchgateway.completion.SchedulerEvents;
+import dev.batchgateway.completion.TokenUsage;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.InstantSource;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Per-user budgets and rate limits, exact across every gateway instance that shares the {@link BudgetStore}.
+ *
+ * <p>At admission a request <b>reserves</b> an upper bound of what it can cost in each limited window of its user:
+ * one request per minute, and {@link #bound its tokens} per day and month. When the scheduler
+ * {@link #settled settles} it, the reservation becomes what was billed (the rest is free again); a request that never
+ * reached the worker, or that the worker failed, gives it all back. So, per user and window, billed + reserved never
+ * exceeds what this instance holds.
+ *
+ * <p>What an instance holds it <b>leases</b> from the store: a slice of the window's budget, in one atomic statement
+ * that never grants beyond the limit. The hot path reserves from the slice in memory; the store is asked only when a
+ * slice runs short. Unused parts go back to the store when the slice has been idle for {@code idleReturn}, is older
+ * than {@code maxLeaseAge} (when the store could not give all that was asked: the budget is tight) or than {@code
+ * maxAmpleLeaseAge}, its window is over, or the user's limits changed; billed amounts are reported with them, and at
+ * least every {@code maxLeaseAge}.
+ * Every instance's billed + reserved + unused is part of what the store granted, which never exceeds the limit: the
+ * invariant holds across instances, whatever the interleaving.
+ *
+ * <p>While the store is away an instance serves from what it holds, and refuses what needs more ({@link
+ * BudgetUnavailableException}): it fails closed.
+ */
+public final class Budgets implements SchedulerEvents, AutoCloseable {
+
+    /** Tokens a text may need beside one per UTF-8 byte (byte-level tokenizers): BOS, EOS and other special tokens. */
+    static final int TEXT_ALLOWANCE = 16;
+    /** Tokens a chat message may need beside its bytes: the template's role header and end-of-turn tokens. */
+    static final int MESSAGE_ALLOWANCE = 16;
+    /** Tokens a chat template may add once: a default system prompt, the assistant's header. */
+    static final int CHAT_ALLOWANCE = 256;
+
+    private static final System.Logger LOG = System.getLogger(Budgets.class.getName());
+    /** Limits changed this long before the last read are read again: a write may commit after a read began. */
+    private static final Duration LIMITS_OVERLAP = Duration.ofSeconds(10);
+    private static final Duration STORE_RETRY_AFTER = Duration.ofSeconds(5);
+    /** While the store is away, one lease in the gateway is tried at most this often; others short of budget get 503. */
+    private static final long PROBE_EVERY_MILLIS = 1000;
+    /** The longest pause between the upkeep's tries while the store is away. */
+    private static final Duration MAX_AWAY_PAUSE = Duration.ofSeconds(5);
+    private static final long LEASE_WAIT_MILLIS = 10_000;
+
+    /**
+     * How leases live.
+     *
+     * @param idleReturn a slice nobody reserved from for this long goes back to the store
+     * @param maxLeaseAge a slice of a tight budget (the store gave less than asked) this old goes back, used or not,
+     *     so that no instance keeps part of a nearly spent budget for long; billed amounts are reported this often
+     * @param maxAmpleLeaseAge a slice of an ample budget this old goes back, used or not
+     * @param flushEvery how often slices due are given back and billed amounts reported, in one round trip
+     * @param limitsEvery how often users' limits are read again (a change applies within this and a flush)
+     * @param forgetEvery how often windows long over are deleted from the store
+     */
+    public record Timing(Duration idleReturn, Duration maxLeaseAge, Duration maxAmpleLeaseAge, Duration flushEvery,
+            Duration limitsEvery, Duration forgetEvery) {
+        public static final Timing DEFAULT = new Timing(Duration.ofSeconds(1), Duration.ofSeconds(3), Duration.ofSeconds(30),
+                Duration.ofMillis(250), Duration.ofSeconds(1), Duration.ofMinutes(10));
+
+        public Timing {
+            for (Duration d : List.of(idleReturn, maxLeaseAge, maxAmpleLeaseAge, flushEvery, limitsEvery, forgetEvery)) {
+                if (!d.isPositive()) {
+                    throw new IllegalArgumentException("lease timings must be positive, was " + d);
+                }
+            }
+        }
+
+        /** How soon a budget held by other instances or requests in flight is back: a slice's idle time and a flush. */
+        Duration heldFor() {
+            return idleReturn.plus(flushEvery);
+        }
+    }
+
+    /** A user's limits and whether they are the user's own (else the defaults). */
+    public record UserLimits(long user, Limits limits, boolean own) {}
+
+    /**
+     * A user's limits and what remains in the current windows: the limit less what all instances reported billed
+     * (requests in flight may hold part of it). Only limited windows have a remaining amount.
+     */
+    public record Standing(Limits limits, Map<Window, Long> remaining) {
+        public Standing {
+            remaining = Map.copyOf(remaining);
+        }
+    }
+
+    private final BudgetStore store;
+    private final Limits defaults;
+    private final InstantSource clock;
+    private final Timing timing;
+
+    private final Map<Long, Limits> own = new ConcurrentHashMap<>();
+    private final Object limitsLock = new Object();
+    private volatile Instant limitsReadAt;
+    private final Map<Long, UserBudget> users = new ConcurrentHashMap<>();
+    private final Map<UUID, Reservation> reservations = new ConcurrentHashMap<>();
+    private final Object flushLock = new Object();
+    private volatile boolean storeAway;
+    private volatile WindowStarts lastStarts;
+    private final AtomicLong nextProbeAt = new AtomicLong();
+    private Thread keeper;
+
+    /** @param defaults the limits of users without their own */
+    public Budgets(BudgetStore store, Limits defaults, InstantSource clock, Timing timing) {
+        this.store = Objects.requireNonNull(store, "store");
+        this.defaults = Objects.requireNonNull(defaults, "defaults");
+        this.clock = Objects.requireNonNull(clock, "clock");
+        this.timing = Objects.requireNonNull(timing, "timing");
+    }
+
+    /** Reads the users' limits, then gives back, reports and re-reads in the background until {@link #close}. */
+    public Budgets start() {
+        try {
+            refreshLimits();
+        } catch (BudgetUnavailableException away) {
+            LOG.log(System.Logger.Level.WARNING, "users' limits could not be read yet; limited requests get 503 until they are");
+        }
+        keeper = Thread.ofVirtual().name("budget-keeper").start(this::keep);
+        return this;
+    }
+
+    // --- admission
+
+    /**
+     * An upper bound of the tokens a request can cost: at most one token per UTF-8 byte of its prompt (byte-level
+     * tokenizers), an allowance for special tokens and a chat's template, and its {@code max_tokens}.
+     */
+    public static long bound(CompletionRequest request) {
+        long prompt = switch (request.prompt()) {
+            case Prompt.Text text -> utf8Bytes(text.text()) + TEXT_ALLOWANCE;
+            case Prompt.Chat chat -> {
+                long bytes = CHAT_ALLOWANCE;
+                for (Prompt.Message message : chat.messages()) {
+                    bytes += utf8Bytes(message.role()) + utf8Bytes(message.content()) + MESSAGE_ALLOWANCE;
+                }
+                yield bytes;
+            }
+        };
+        return prompt + request.parameters().maxTokens();
+    }
+
+    /**
+     * Admits the requests of one call of a user, all or none: each reserves its bound in every limited window. Every
+     * request admitted must then be submitted to the scheduler, which {@linkplain #settled settles} it, or be
+     * {@linkplain #release released}.
+     *
+     * @throws LimitExceededException when a limit leaves no room for them
+     * @throws BudgetUnavailableException when more budget is needed and the store is away
+     */
+    public void admit(long user, List<CompletionRequest> requests) {
+        if (requests.isEmpty()) {
+            return;
+        }
+        Limits limits = limitsOf(user);
+        if (limits.unlimited()) {
+            return;
+        }
+        long[] bounds = new long[requests.size()];
+        long tokens = 0;
+        for (int i = 0; i < bounds.length; i++) {
+            bounds[i] = bound(requests.get(i));
+            tokens = Math.addExact(tokens, bounds[i]);
+        }
+        while (true) {
+            UserBudget budget = users.computeIfAbsent(user, UserBudget::new);
+            budget.lock.lock();
+            try {
+                if (!budget.retired) {
+                    admit(budget, limits, requests, bounds, tokens);
+                    return;
+                }
+            } finally {
+                budget.lock.unlock();
+            }
+        }
+    }
+
+    /** An admitted request that was not submitted after all: what it reserved is free again. */
+    public void release(CompletionRequest request) {
+        settled(request, null);
+    }
+
+    /** The scheduler's word on what a request costs: its reservation becomes that, the rest is free again. */
+    @Override
+    public void settled(CompletionRequest request, TokenUsage billed) {
+        Reservation reservation = reservations.remove(request.requestId());
+        if (reservation == null) {
+            return; // an unlimited user's request, or one already settled
+        }
+        reservation.budget.lock.lock();
+        try {
+            for (Hold hold : reservation.holds) {
+                long spent = billed == null ? 0 : hold.lease.account.window().countsRequests() ? 1 : billed.totalTokens();
+                hold.lease.settle(hold.amount, spent);
+            }
+        } finally {
+            reservation.budget.lock.unlock();
+        }
+    }
+
+    private void admit(UserBudget budget, Limits limits, List<CompletionRequest> requests, long[] bounds, long tokens) {
+        long waitUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LEASE_WAIT_MILLIS);
+        while (true) {
+            Instant now = clock.instant();
+            WindowStarts starts = windowStarts(now);
+            List<Need> needs = new ArrayList<>(3);
+            for (Window window : Window.values()) {
+                Long limit = limits.of(window);
+                if (limit != null) {
+                    needs.add(new Need(budget.lease(window, starts.of(window)), limit,
+                            window.countsRequests() ? requests.size() : tokens));
+                }
+            }
+            List<Need> lacking = lacking(needs);
+            if (lacking.isEmpty()) {
+                reserve(budget, needs, requests, bounds, now.toEpochMilli());
+                return;
+            }
+            List<Need> hopeless = lacking.stream().filter(need -> need.amount > need.limit).toList();
+            if (!hopeless.isEmpty()) {
+                throw refusal(hopeless, now); // more than the whole limit: no lease can help
+            }
+            if (budget.leasing) {
+                // another request of this user is leasing: its grant may be enough for this one too
+                awaitLease(budget, waitUntil);
+                continue;
+            }
+            if (leaseMore(budget, lacking, now)) {
+                continue; // every window got what it lacked; requests that fit meanwhile may have used some of it
+            }
+            lacking = lacking(needs);
+            if (lacking.isEmpty()) {
+                reserve(budget, needs, requests, bounds, now.toEpochMilli());
+                return;
+            }
+            throw refusal(lacking, now);
+        }
+    }
+
+    /** The windows that hold an instant; the same for a whole minute, so computed once a minute. */
+    private record WindowStarts(Instant minute, Instant nextMinute, Instant day, Instant month) {
+        static WindowStarts of(Instant now) {
+            Instant minute = Window.MINUTE.start(now);
+            return new WindowStarts(minute, Window.MINUTE.end(minute), Window.DAY.start(now), Window.MONTH.start(now));
+        }
+
+        Instant of(Window window) {
+            return switch (window) {
+                case MINUTE -> minute;
+                case DAY -> day;
+                case MONTH -> month;
+            };
+        }
+    }
+
+    private WindowStarts windowStarts(Instant now) {
+        WindowStarts starts = lastStarts;
+        if (starts == null || now.isBefore(starts.minute()) || !now.isBefore(starts.nextMinute())) {
+            starts = WindowStarts.of(now);
+            lastStarts = starts;
+        }
+        return starts;
+    }
+
+    private static List<Need> lacking(List<Need> needs) {
+        List<Need> lacking = new ArrayList<>(needs.size());
+        for (Need need : needs) {
+            need.lease.reclaimUnused(need.amount);
+            if (need.lease.free < need.amount) {
+                lacking.add(need);
+            }
+        }
+        return lacking;
+    }
+
+    private void reserve(UserBudget budget, List<Need> needs, List<CompletionRequest> requests, long[] bounds, long nowMillis) {
+        for (Need need : needs) {
+            need.lease.reserve(need.amount, nowMillis);
+        }
+        for (int i = 0; i < requests.size(); i++) {
+            List<Hold> holds = new ArrayList<>(needs.size());
+            for (Need need : needs) {
+                holds.add(new Hold(need.lease, need.lease.account.window().countsRequests() ? 1 : bounds[i]));
+            }
+            reservations.put(requests.get(i).requestId(), new Reservation(budget, holds));
+        }
+    }
+
+    private static void awaitLease(UserBudget budget, long waitUntilNanos) {
+        long left = waitUntilNanos - System.nanoTime();
+        try {
+            if (left <= 0 || !budget.leased.await(left, TimeUnit.NANOSECONDS)) {
+                throw new BudgetUnavailableException("the budget store did not answer in time", STORE_RETRY_AFTER, null);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BudgetUnavailableException("interrupted while waiting for budget", STORE_RETRY_AFTER, e);
+        }
+    }
+
+    /**
+     * Leases what the lacking windows need, in one round trip, without holding the user's lock meanwhile (requests that
+     * fit in what is held go on); called and returning with the lock held.
+     *
+     * @return whether every window got at least what it lacked; false when a limit leaves no room
+     */
+    private boolean leaseMore(UserBudget budget, List<Need> lacking, Instant now) {
+        long nowMillis = now.toEpochMilli();
+        long probeAt = nextProbeAt.get();
+        if (storeAway && (nowMillis < probeAt || !nextProbeAt.compareAndSet(probeAt, nowMillis + PROBE_EVERY_MILLIS))) {
+            // the store is away and another request tried it within the last second: no need to wait for it again
+            throw new BudgetUnavailableException(
+                    "the budget store is unavailable and this gateway holds no budget left for this request; try again later",
+                    STORE_RETRY_AFTER, null);
+        }
+        List<BudgetStore.Ask> asks = new ArrayList<>(lacking.size());
+        for (Need need : lacking) {
+            long shortBy = need.amount - need.lease.free;
+            // a slice for a few more like it, or twice what was reserved since the last lease: a busy user's slices double
+            // until they last, and what a slice holds beyond its use goes back within maxLeaseAge
+            long want = saturatedAdd(shortBy, Math.max(saturatedMultiply(3, need.amount), saturatedMultiply(2, need.lease.recentDemand())));
+            asks.add(new BudgetStore.Ask(need.lease.account, need.limit, shortBy, want));
+        }
+        budget.leasing = true;
+        budget.lock.unlock();
+        List<BudgetStore.Grant> grants;
+        try {
+            grants = store.lease(asks);
+            storeIsBack();
+        } catch (BudgetStoreUnavailableException away) {
+            storeWentAway(away);
+            throw new BudgetUnavailableException(
+                    "the budget store is unavailable and this gateway holds no budget left for this request; try again later",
+                    STORE_RETRY_AFTER, away);
+        } finally {
+            budget.lock.lock();
+            budget.leasing = false;
+            budget.leased.signalAll();
+        }
+        boolean enough = true;
+        for (BudgetStore.Ask ask : asks) {
+            long granted = 0;
+            for (BudgetStore.Grant grant : grants) {
+                if (grant.account().equals(ask.account())) {
+                    granted += grant.granted();
+                    budget.leases.get(ask.account()).granted(grant, grant.granted() < ask.want(), nowMillis);
+                }
+            }
+            enough &= granted >= ask.need();
+        }
+        return enough;
+    }
+
+    private LimitExceededException refusal(List<Need> lacking, Instant now) {
+        LimitExceededException latest = null;
+        for (Need need : lacking) {
+            Lease lease = need.lease;
+            // free now: what nobody leased, and what this instance holds unreserved (too little: given back)
+            long free = Math.max(0, need.limit - lease.grantedAtStore) + lease.free + lease.unused;
+            lease.giveUpFree();
+            // not billed yet: the rest is reserved by requests in flight or held by other instances, and may come back
+            boolean soon = need.limit - lease.billedAsKnown() >= need.amount;
+            Duration retryAfter = soon ? wholeSeconds(timing.heldFor()) : wholeSeconds(Duration.between(now, lease.end));
+            var refusal = new LimitExceededException(
+                    lease.account.window(), need.limit, Math.min(free, need.amount - 1), need.amount, lease.end, retryAfter, soon);
+            if (latest == null || refusal.retryAfter().compareTo(latest.retryAfter()) > 0) {
+                latest = refusal;
+            }
+        }
+        return latest;
+    }
+
+    // --- limits
+
+    /** The limits that apply to a user: its own, else the defaults. */
+    public Limits limitsOf(long user) {
+        if (limitsReadAt == null) {
+            refreshLimits();
+        }
+        return own.getOrDefault(user, defaults);
+    }
+
+    /** A user's limits as the store has them now, for the operator. */
+    public UserLimits limits(long user) {
+        try {
+            return store.limitsOf(user).map(limits -> new UserLimits(user, limits, true))
+                    .orElseGet(() -> new UserLimits(user, defaults, false));
+        } catch (BudgetStoreUnavailableException away) {
+            throw new BudgetUnavailableException("the budget store is unavailable; try again later", STORE_RETRY_AFTER, away);
+        }
+    }
+
+    /** Sets a user's own limits: here at once, on every other instance within {@code limitsEvery} and a flush. */
+    public UserLimits setLimits(long user, Limits limits) {
+        try {
+            store.putLimits(user, limits);
+        } catch (BudgetStoreUnavailableException away) {
+            throw new BudgetUnavailableException("the budget store is unavailable; try again later", STORE_RETRY_AFTER, away);
+        }
+        changed(user, limits);
+        return new UserLimits(user, limits, true);
+    }
+
+    /** Reads the limits changed since the last read; the last known ones stay while the store is away. */
+    public void refreshLimits() {
+        synchronized (limitsLock) {
+            Instant since = limitsReadAt == null ? null : limitsReadAt.minus(LIMITS_OVERLAP);
+            BudgetStore.LimitsChanges changes;
+            try {
+                changes = store.limitsChangedSince(since);
+                storeIsBack();
+            } catch (BudgetStoreUnavailableException away) {
+                storeWentAway(away);
+                if (limitsReadAt == null) {
+                    throw new BudgetUnavailableException("the users' limits cannot be read: the budget store is unavailable",
+                            STORE_RETRY_AFTER, away);
+                }
+                return;
+            }
+            changes.limits().forEach(this::changed);
+            limitsReadAt = changes.readAt();
+        }
+    }
+
+    private void changed(long user, Limits limits) {
+        Limits before = own.put(user, limits);
+        UserBudget budget = users.get(user);
+        if (budget != null && !limits.equals(before)) {
+            budget.limitsChanged = true; // what it holds was leased under the old limits: given back at the next flush
+        }
+    }
+
+    /** A user's limits and what remains of them in the current windows. */
+    public Standing standing(long user) {
+        Limits limits = limitsOf(user);
+        Instant now = clock.instant();
+        Map<Window, Instant> starts = new EnumMap<>(Window.class);
+        for (Window window : Window.values()) {
+            if (limits.of(window) != null) {
+                starts.put(window, window.start(now));
+            }
+        }
+        if (starts.isEmpty()) {
+            return new Standing(limits, Map.of());
+        }
+        Map<Window, Long> billed;
+        try {
+            billed = new EnumMap<>(store.consumed(user, starts));
+        } catch (BudgetStoreUnavailableException away) {
+            throw new BudgetUnavailableException("the budget store is unavailable; try again later", STORE_RETRY_AFTER, away);
+        }
+        UserBudget budget = users.get(user);
+        if (budget != null) {
+            budget.lock.lock();
+            try {
+                for (Lease lease : budget.leases.values()) {
+                    if (lease.account.start().equals(starts.get(lease.account.window()))) {
+                        billed.merge(lease.account.window(), lease.consumed, Long::sum); // billed here, not yet reported
+                    }
+                }
+            } finally {
+                budget.lock.unlock();
+            }
+        }
+        Map<Window, Long> remaining = new EnumMap<>(Window.class);
+        starts.keySet().forEach(window ->
+                remaining.put(window, Math.max(0, limits.of(window) - billed.getOrDefault(window, 0L))));
+        return new Standing(limits, remaining);
+    }
+
+    // --- giving back
+
+    /** Gives back the slices that are due and reports billed amounts, in one round trip. */
+    public void flush() {
+        flush(false);
+    }
+
+    /** Gives back everything held and reports everything billed: at shutdown, once no request is in flight any more. */
+    public void giveBackEverything() {
+        flush(true);
+    }
+
+    private void flush(boolean everything) {
+        synchronized (flushLock) {
+            if (storeAway && limitsReadAt != null) {
+                refreshLimits(); // a cheap read tells whether the store is back, so that slices due go back now
+            }
+            Instant now = clock.instant();
+            long nowMillis = now.toEpochMilli();
+            List<BudgetStore.GiveBack> giveBacks = new ArrayList<>();
+            List<Sending> sending = new ArrayList<>();
+            for (UserBudget budget : users.values()) {
+                budget.lock.lock();
+                try {
+                    boolean changed = budget.limitsChanged;
+                    budget.limitsChanged = false;
+                    for (Iterator<Lease> leases = budget.leases.values().iterator(); leases.hasNext(); ) {
+                        Lease lease = leases.next();
+                        boolean over = !now.isBefore(lease.end);
+                        // while the store is away, a current window's slice stays: it is what this instance serves from
+                        boolean due = over || everything || !storeAway && (changed
+                                || nowMillis - lease.lastReserved >= timing.idleReturn().toMillis()
+                                || nowMillis - lease.leasedAt >= (lease.tight ? timing.maxLeaseAge() : timing.maxAmpleLeaseAge()).toMillis());
+                        if (due) {
+                            lease.giveUpFree();
+                        }
+                        boolean report = lease.consumed != 0
+                                && (due || nowMillis - lease.reportedAt >= timing.maxLeaseAge().toMillis());
+                        if (lease.unused != 0 || lease.overdraft != 0 || report) {
+                            lease.reportedAt = nowMillis;
+                            sending.add(new Sending(budget, lease, lease.unused, lease.overdraft, lease.consumed));
+                            giveBacks.add(new BudgetStore.GiveBack(lease.account, lease.unused - lease.overdraft, lease.consumed));
+                            lease.unused = 0;
+                            lease.overdraft = 0;
+                            lease.consumed = 0;
+                        } else if (over && lease.reserved == 0 && lease.free == 0 && !budget.leasing) {
+                            leases.remove();
+                            budget.current.remove(lease.account.window(), lease);
+                        }
+                    }
+                    if (budget.leases.isEmpty() && !budget.leasing) {
+                        budget.retired = true;
+                        users.remove(budget.user, budget);
+                    }
+                } finally {
+                    budget.lock.unlock();
+                }
+            }
+            if (giveBacks.isEmpty()) {
+                return;
+            }
+            try {
+                store.giveBack(giveBacks);
+                storeIsBack();
+            } catch (BudgetStoreUnavailableException away) {
+                storeWentAway(away);
+                for (Sending sent : sending) {
+                    sent.budget.lock.lock();
+                    try {
+                        // still granted to this instance: kept, for serving while the store is away, and sent again later
+                        sent.lease.unused += sent.unused;
+                        sent.lease.overdraft += sent.overdraft;
+                        sent.lease.consumed += sent.consumed;
+                        sent.lease.reportedAt = 0; // reported at the next flush that reaches the store
+                    } finally {
+                        sent.budget.lock.unlock();
+                    }
+                }
+            }
+        }
+    }
+
+    private void storeWentAway(BudgetStoreUnavailableException away) {
+        if (!storeAway) {
+            storeAway = true;
+            LOG.log(System.Logger.Level.WARNING, "the budget store is unavailable: limited users are served from the budget "
+                    + "this instance holds, and get 503 beyond it (" + away.getMessage() + ")");
+        }
+    }
+
+    private void storeIsBack() {
+        if (storeAway) {
+            storeAway = false;
+            LOG.log(System.Logger.Level.INFO, "the budget store is back");
+        }
+    }
+
+    /** Deletes the store's windows that are long over: minutes after an hour, days after a week, months after a year. */
+    public void forgetOldWindows() {
+        Instant now = clock.instant();
+        Map<Window, Instant> before = new EnumMap<>(Window.class);
+        before.put(Window.MINUTE, Window.MINUTE.start(now).minus(1, ChronoUnit.HOURS));
+        before.put(Window.DAY, Window.DAY.start(now).minus(7, ChronoUnit.DAYS));
+        before.put(Window.MONTH, Window.MONTH.start(now).minus(366, ChronoUnit.DAYS));
+        store.forget(before);
+    }
+
+    private void keep() {
+        long limitsDue = 0;
+        long forgetDue = clock.millis() + timing.forgetEvery().toMillis();
+        Duration pause = timing.flushEvery();
+        while (true) {
+            try {
+                Thread.sleep(pause); // a period between round trips, not a synchronisation
+            } catch (InterruptedException stop) {
+                return;
+            }
+            try {
+                if (storeAway) {
+                    refreshLimits(); // one cheap read tells whether the store is back
+                    if (storeAway) {
+                        // asked less and less often while it is away (as the usage ledger does): its connection
+                        // pool's waits are everyone's waits
+                        pause = pause.multipliedBy(2).compareTo(MAX_AWAY_PAUSE) > 0 ? MAX_AWAY_PAUSE : pause.multipliedBy(2);
+                        continue;
+                    }
+                }
+                pause = timing.flushEvery();
+                flush();
+                long now = clock.millis();
+                if (now >= limitsDue) {
+                    limitsDue = now + timing.limitsEvery().toMillis();
+                    refreshLimits();
+                }
+                if (now >= forgetDue) {
+                    forgetDue = now + timing.forgetEvery().toMillis();
+                    forgetOldWindows();
+                }
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "budget upkeep failed; trying again", e);
+            }
+        }
+    }
+
+    /** Stops the upkeep and gives back everything held. */
+    @Override
+    public void close() throws InterruptedException {
+        if (keeper != null) {
+            keeper.interrupt();
+            keeper.join(Duration.ofSeconds(10));
+        }
+        try {
+            giveBackEverything();
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "giving back budget at shutdown failed", e);
+        }
+    }
+
+    // --- for tests and metrics
+
+    /** What this instance holds of a user's current window: free for reservations, and reserved by requests in flight. */
+    public record Held(long free, long reserved) {}
+
+    /** What this instance holds of a user's current window; empty when it holds nothing there. */
+    public Optional<Held> held(long user, Window window) {
+        UserBudget budget = users.get(user);
+        if (budget == null) {
+            return Optional.empty();
+        }
+        budget.lock.lock();
+        try {
+            Lease lease = budget.leases.get(new BudgetStore.Account(user, window, window.start(clock.instant())));
+            return lease == null ? Optional.empty() : Optional.of(new Held(lease.free, lease.reserved));
+        } finally {
+            budget.lock.unlock();
+        }
+    }
+
+    // --- state
+
+    private static long utf8Bytes(String text) {
+        long bytes = 0;
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c < 0x80) {
+                bytes += 1;
+            } else if (c < 0x800) {
+                bytes += 2;
+            } else if (Character.isHighSurrogate(c)) {
+                bytes += 4; // with its low surrogate, which adds nothing
+            } else if (!Character.isLowSurrogate(c)) {
+                bytes += 3;
+            }
+        }
+        return bytes;
+    }
+
+    private static Duration wholeSeconds(Duration duration) {
+        long seconds = (duration.toMillis() + 999) / 1000;
+        return Duration.ofSeconds(Math.max(1, seconds));
+    }
+
+    private static long saturatedAdd(long a, long b) {
+        long sum = a + b;
+        return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
+    }
+
+    private static long saturatedMultiply(long a, long b) {
+        long high = Math.multiplyHigh(a, b);
+        long product = a * b;
+        return high != 0 || product < 0 ? Long.MAX_VALUE : product;
+    }
+
+    /** One user's slices on this instance, one per window; everything in it guarded by its lock. */
+    private static final class UserBudget {
+        final long user;
+        final ReentrantLock lock = new ReentrantLock();
+        final Condition leased = lock.newCondition();
+        final Map<BudgetStore.Account, Lease> leases = new HashMap<>();
+        /** The latest window of each kind, to find it without a lookup by key. */
+        final Map<Window, Lease> current = new EnumMap<>(Window.class);
+        boolean retired;
+        boolean leasing;
+        volatile boolean limitsChanged;
+
+        UserBudget(long user) {
+            this.user = user;
+        }
+
+        /** This user's lease on the window that starts at {@code start}: the current one without allocating. */
+        Lease lease(Window window, Instant start) {
+            Lease lease = current.get(window);
+            if (lease == null || !lease.account.start().equals(start)) {
+                lease = leases.computeIfAbsent(new BudgetStore.Account(user, window, start),
+                        account -> new Lease(account, window.end(account.start())));
+                current.put(window, lease);
+            }
+            return lease;
+        }
+    }
+
+    /**
+     * This instance's part of one window's budget. Of what the store granted it and it has not given back, {@code
+     * free} is ready for reservations, {@code reserved} held by requests in flight, {@code unused} due to go back,
+     * and what requests spent is billed; {@code consumed} is the part of it not yet reported.
+     */
+    private static final class Lease {
+        final BudgetStore.Account account;
+        final Instant end;
+        long free;
+        long reserved;
+        long unused;
+        long overdraft;
+        long consumed;
+        long leasedAt;
+        long lastReserved;
+        long demandSinceLease;
+        long demandBefore;
+        long billedAtStore;
+        long grantedAtStore;
+        boolean tight;
+        long reportedAt;
+
+        Lease(BudgetStore.Account account, Instant end) {
+            this.account = account;
+            this.end = end;
+        }
+
+        void reserve(long amount, long nowMillis) {
+            free -= amount;
+            reserved += amount;
+            demandSinceLease += amount;
+            lastReserved = nowMillis;
+        }
+
+        void settle(long amount, long spent) {
+            reserved -= amount;
+            consumed += spent;
+            if (spent <= amount) {
+                free += amount - spent;
+                return;
+            }
+            long beyond = spent - amount;
+            long covered = Math.min(beyond, free);
+            free -= covered;
+            overdraft += beyond - covered;
+            LOG.log(System.Logger.Level.WARNING, "the worker counted " + spent + " " + (account.window().countsRequests()
+                    ? "requests" : "tokens") + " for a request of user " + account.user() + " that reserved " + amount
+                    + " in its " + account.window().limitName() + " window: the excess is charged to the budget all the same");
+        }
+
+        /** What went to be given back but has not left yet is still this instance's: taken back when needed. */
+        void reclaimUnused(long needed) {
+            if (free < needed && unused > 0) {
+                free += unused;
+                unused = 0;
+            }
+        }
+
+        void giveUpFree() {
+            unused += free;
+            free = 0;
+        }
+
+        /** @param tight whether the store gave less than asked: its budget is nearly spent, slices go back sooner */
+        void granted(BudgetStore.Grant grant, boolean tight, long nowMillis) {
+            this.tight = tight;
+            free += grant.granted();
+            billedAtStore = grant.consumed();
+            grantedAtStore = grant.totalGranted();
+            if (grant.granted() > 0) {
+                leasedAt = nowMillis;
+                demandBefore = demandSinceLease;
+                demandSinceLease = 0;
+            }
+        }
+
+        long recentDemand() {
+            return Math.max(demandBefore, demandSinceLease);
+        }
+
+        /** What the user was billed in this window as far as this instance knows: reported by all, and its own since. */
+        long billedAsKnown() {
+            return billedAtStore + consumed;
+        }
+    }
+
+    private record Need(Lease lease, long limit, long amount) {}
+
+    private record Hold(Lease lease, long amount) {}
+
+    private record Reservation(UserBudget budget, List<Hold> holds) {}
+
+    private record Sending(UserBudget budget, Lease lease, long unused, long overdraft, long consumed) {}
+}

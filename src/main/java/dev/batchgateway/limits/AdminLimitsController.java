@@ -1,0 +1,136 @@
+package dev.batchgateway.limits;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.batchgateway.budget.Budgets;
+import dev.batchgateway.budget.Limits;
+import dev.batchgateway.identity.Caller;
+import dev.batchgateway.identity.Callers;
+import java.util.List;
+import java.util.regex.Pattern;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.MediaType;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PutMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.server.ResponseStatusException;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * The operator's API for limits: {@code PUT /admin/users/{user_id}/limits} sets a user's own limits, all three
+ * ({@code null}: unlimited), and {@code GET} the same path reads them: the user's own, or the defaults
+ * ({@code "source": "defaults"}). Only the admin token reaches it.
+ */
+@RestController
+class AdminLimitsController {
+
+    private static final Pattern DIGITS = Pattern.compile("[0-9]{1,19}");
+    private static final List<String> FIELDS = List.of("tokens_per_day", "tokens_per_month", "requests_per_minute");
+
+    private final Budgets budgets;
+    private final Callers callers;
+    private final JsonMapper json;
+
+    /** @param json the application's mapper, with the gateway's read limits and strict duplicate detection */
+    AdminLimitsController(Budgets budgets, Callers callers, JsonMapper json) {
+        this.budgets = budgets;
+        this.callers = callers;
+        this.json = json;
+    }
+
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record Stored(
+            @JsonProperty("user_id") long userId,
+            @JsonProperty("tokens_per_day") Long tokensPerDay,
+            @JsonProperty("tokens_per_month") Long tokensPerMonth,
+            @JsonProperty("requests_per_minute") Long requestsPerMinute,
+            @JsonProperty("source") String source) {
+
+        static Stored of(Budgets.UserLimits limits) {
+            Limits l = limits.limits();
+            return new Stored(limits.user(), l.tokensPerDay(), l.tokensPerMonth(), l.requestsPerMinute(),
+                    limits.own() ? "user" : "defaults");
+        }
+    }
+
+    @PutMapping(path = "/admin/users/{user_id}/limits", consumes = MediaType.APPLICATION_JSON_VALUE,
+            produces = MediaType.APPLICATION_JSON_VALUE)
+    Stored put(Caller who, @PathVariable("user_id") String userId, @RequestBody(required = false) byte[] bytes) {
+        callers.mayManageLimits(who);
+        long user = userId(userId);
+        JsonNode body = parse(bytes);
+        if (body == null || !body.isObject()) {
+            throw badRequest("the request body must be a JSON object with " + String.join(", ", FIELDS));
+        }
+        for (String field : body.propertyNames()) {
+            if (!FIELDS.contains(field)) {
+                throw badRequest("unknown field " + shorten(field) + ": limits are " + String.join(", ", FIELDS));
+            }
+        }
+        var limits = new Limits(limit(body, "tokens_per_day"), limit(body, "tokens_per_month"), limit(body, "requests_per_minute"));
+        return Stored.of(budgets.setLimits(user, limits));
+    }
+
+    @GetMapping(path = "/admin/users/{user_id}/limits", produces = MediaType.APPLICATION_JSON_VALUE)
+    Stored get(Caller who, @PathVariable("user_id") String userId) {
+        callers.mayManageLimits(who);
+        return Stored.of(budgets.limits(userId(userId)));
+    }
+
+    /** Read only once the caller is known to be the operator: nobody else learns what the body should hold. */
+    private JsonNode parse(byte[] bytes) {
+        if (bytes == null || bytes.length == 0) {
+            throw badRequest("the request body is missing: send a JSON object with " + String.join(", ", FIELDS));
+        }
+        try {
+            return json.readTree(bytes);
+        } catch (JacksonException notJson) {
+            throw badRequest("the request body is not valid JSON");
+        }
+    }
+
+    /** Every field must be given, so that a forgotten one is not silently unlimited: null says so. */
+    private static Long limit(JsonNode body, String field) {
+        if (!body.has(field)) {
+            throw badRequest(field + " is required: a whole number from 0, or null for no limit");
+        }
+        JsonNode value = body.get(field);
+        if (value.isNull()) {
+            return null;
+        }
+        if (!value.isIntegralNumber()) {
+            throw badRequest(field + " must be a JSON integer, or null for no limit");
+        }
+        if (!value.canConvertToLong() || value.longValue() < 0) {
+            throw badRequest(field + " must be between 0 and " + Long.MAX_VALUE + ", or null for no limit");
+        }
+        return value.longValue();
+    }
+
+    private static long userId(String text) {
+        if (DIGITS.matcher(text).matches()) {
+            try {
+                long user = Long.parseLong(text);
+                if (user >= 1) {
+                    return user;
+                }
+            } catch (NumberFormatException beyondLong) {
+                // the same answer as any other bad id
+            }
+        }
+        throw badRequest("user_id must be an integer from 1 to " + Long.MAX_VALUE + ", was '" + shorten(text) + "'");
+    }
+
+    private static ResponseStatusException badRequest(String detail) {
+        return new ResponseStatusException(HttpStatus.BAD_REQUEST, detail);
+    }
+
+    /** A bad value is echoed to help the caller, but never at length. */
+    private static String shorten(String text) {
+        return text.length() <= 64 ? text : text.substring(0, 64) + "…";
+    }
+}

@@ -1,0 +1,367 @@
+package dev.batchgateway.budget;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.Prompt;
+import dev.batchgateway.completion.TokenUsage;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+
+/** Reservations, leases and refusals of one or two instances on a store in memory, on a clock that moves when told. */
+class BudgetsTest {
+
+    private static final long USER = 7;
+    /** 10:00:00 UTC: the day ends in 14 hours, the minute in 60 seconds. */
+    private static final Instant TEN = Instant.parse("2026-11-24T10:00:00Z");
+
+    private final MemoryBudgetStore store = new MemoryBudgetStore();
+    private final ManualClock clock = new ManualClock(TEN);
+
+    @Test
+    void aRequestReservesItsPromptsBytesPlusAnAllowancePlusMaxTokens() {
+        // "héllo" is 6 UTF-8 bytes, the emoji 4 (two chars), the CJK character 3
+        assertThat(Budgets.bound(request("héllo", 10))).isEqualTo(6 + Budgets.TEXT_ALLOWANCE + 10);
+        assertThat(Budgets.bound(request("😀中", 1))).isEqualTo(7 + Budgets.TEXT_ALLOWANCE + 1);
+        var chat = new CompletionRequest(UUID.randomUUID(), USER, new Prompt.Chat(List.of(
+                new Prompt.Message("system", "be brief"), new Prompt.Message("user", "hi"))), new GenerationParameters(5));
+        assertThat(Budgets.bound(chat)).isEqualTo(Budgets.CHAT_ALLOWANCE
+                + ("system".length() + "be brief".length() + Budgets.MESSAGE_ALLOWANCE)
+                + ("user".length() + "hi".length() + Budgets.MESSAGE_ALLOWANCE) + 5);
+    }
+
+    @Test
+    void anUnlimitedUserCostsNoRoundTrip() {
+        var budgets = budgets(Limits.NONE);
+
+        for (int i = 0; i < 100; i++) {
+            var request = request("hello", 10);
+            budgets.admit(USER, List.of(request));
+            budgets.settled(request, new TokenUsage(1, 1));
+        }
+
+        assertThat(store.leases).hasValue(0);
+    }
+
+    @Test
+    void requestsAreAdmittedWhileBilledPlusReservedFitsAndRefusedBeyondNamingTheLimit() {
+        // Given a day's budget of 100 tokens, and requests that reserve 5 + 16 + 10 = 31 each
+        var budgets = budgets(new Limits(100L, null, null));
+        List<CompletionRequest> admitted = new ArrayList<>();
+
+        // When three are admitted and in flight (93 reserved)
+        for (int i = 0; i < 3; i++) {
+            var request = request("hello", 10);
+            budgets.admit(USER, List.of(request));
+            admitted.add(request);
+        }
+
+        // Then a fourth does not fit beside them: refused, naming the day's limit
+        var refused = assertThatThrownBy(() -> budgets.admit(USER, List.of(request("hello", 10))));
+        refused.isInstanceOfSatisfying(LimitExceededException.class, e -> {
+            assertThat(e.window()).isEqualTo(Window.DAY);
+            assertThat(e.limit()).isEqualTo(100);
+            assertThat(e.remaining()).as("free now: 100 less the 3 x 31 reserved").isEqualTo(7);
+            assertThat(e.requested()).isEqualTo(31);
+            assertThat(e.resetsAt()).isEqualTo(Instant.parse("2026-11-25T00:00:00Z"));
+            assertThat(e.retryAfter()).as("in flight, back shortly").isLessThanOrEqualTo(Duration.ofSeconds(2));
+            assertThat(e.getMessage()).contains("tokens_per_day is 100", "held by requests in flight", "may cost up to 31");
+        });
+
+        // When they are served for 2 tokens each
+        admitted.forEach(request -> budgets.settled(request, new TokenUsage(1, 1)));
+
+        // Then the rest of their reservations is free again: 94 left, room for three more, not four
+        for (int i = 0; i < 3; i++) {
+            budgets.admit(USER, List.of(request("hello", 10)));
+        }
+        assertThatThrownBy(() -> budgets.admit(USER, List.of(request("hello", 10))))
+                .isInstanceOf(LimitExceededException.class);
+    }
+
+    @Test
+    void whenTheWindowHasNoRoomLeftRetryAfterIsItsEnd() {
+        // Given a day's budget that is spent but for 20 tokens
+        var budgets = budgets(new Limits(100L, null, null));
+        var big = request("x".repeat(54), 10); // 54 + 16 + 10 = 80
+        budgets.admit(USER, List.of(big));
+        budgets.settled(big, new TokenUsage(70, 10));
+
+        // When a request that may cost 31 asks
+        var refused = assertThatThrownBy(() -> budgets.admit(USER, List.of(request("hello", 10))));
+
+        // Then it must wait for tomorrow: 14 hours
+        refused.isInstanceOfSatisfying(LimitExceededException.class, e -> {
+            assertThat(e.remaining()).isEqualTo(20);
+            assertThat(e.retryAfter()).isEqualTo(Duration.ofHours(14));
+            assertThat(e.getMessage()).contains("ask for fewer max_tokens");
+        });
+
+        // And a smaller one fits
+        assertThatCode(() -> budgets.admit(USER, List.of(request("hi", 2)))).doesNotThrowAnyException();
+    }
+
+    @Test
+    void aRequestLargerThanTheWholeLimitIsRefusedWithoutAskingTheStore() {
+        var budgets = budgets(new Limits(10L, null, null));
+
+        assertThatThrownBy(() -> budgets.admit(USER, List.of(request("hello", 10))))
+                .isInstanceOfSatisfying(LimitExceededException.class, e -> assertThat(e.remaining()).isEqualTo(10));
+        assertThat(store.leases).hasValue(0);
+    }
+
+    @Test
+    void aReleasedOrUnbilledRequestGivesItsWholeReservationBack() {
+        var budgets = budgets(new Limits(31L, null, null));
+        var first = request("hello", 10);
+        budgets.admit(USER, List.of(first));
+        assertThatThrownBy(() -> budgets.admit(USER, List.of(request("hello", 10)))).isInstanceOf(LimitExceededException.class);
+
+        budgets.release(first);
+        var second = request("hello", 10);
+        budgets.admit(USER, List.of(second));
+        budgets.settled(second, null);
+
+        assertThatCode(() -> budgets.admit(USER, List.of(request("hello", 10)))).doesNotThrowAnyException();
+    }
+
+    @Test
+    void severalPromptsOfOneCallAreAdmittedAllOrNone() {
+        // Given room for two requests a minute
+        var budgets = budgets(new Limits(null, null, 2L));
+        budgets.admit(USER, List.of(request("one", 1)));
+
+        // When a call of two prompts asks
+        assertThatThrownBy(() -> budgets.admit(USER, List.of(request("two", 1), request("three", 1))))
+                .isInstanceOfSatisfying(LimitExceededException.class, e -> assertThat(e.requested()).isEqualTo(2));
+
+        // Then none of it was reserved: a single one still fits
+        assertThatCode(() -> budgets.admit(USER, List.of(request("four", 1)))).doesNotThrowAnyException();
+    }
+
+    @Test
+    void requestsPerMinuteCountRequestsAndStartAgainWithTheNextMinute() {
+        // Given two requests a minute, both used at 10:00:30
+        var budgets = budgets(new Limits(null, null, 2L));
+        clock.advance(Duration.ofSeconds(30));
+        for (int i = 0; i < 2; i++) {
+            var request = request("hello", 200);
+            budgets.admit(USER, List.of(request));
+            budgets.settled(request, new TokenUsage(1000, 200));
+        }
+
+        // Then the third is refused until 10:01
+        assertThatThrownBy(() -> budgets.admit(USER, List.of(request("hello", 1))))
+                .isInstanceOfSatisfying(LimitExceededException.class, e -> {
+                    assertThat(e.window()).isEqualTo(Window.MINUTE);
+                    assertThat(e.remaining()).isZero();
+                    assertThat(e.retryAfter()).isEqualTo(Duration.ofSeconds(30));
+                    assertThat(e.resetsAt()).isEqualTo(Instant.parse("2026-11-24T10:01:00Z"));
+                });
+        clock.advance(Duration.ofSeconds(30));
+        assertThatCode(() -> budgets.admit(USER, List.of(request("hello", 1)))).doesNotThrowAnyException();
+    }
+
+    @Test
+    void whenSeveralLimitsRefuseTheOneWithRoomLastIsNamed() {
+        var budgets = budgets(new Limits(40L, 40L, 1L));
+        var spent = request("hello", 10);
+        budgets.admit(USER, List.of(spent));
+        budgets.settled(spent, new TokenUsage(20, 15));
+
+        assertThatThrownBy(() -> budgets.admit(USER, List.of(request("hello", 10))))
+                .isInstanceOfSatisfying(LimitExceededException.class, e -> {
+                    assertThat(e.window()).isEqualTo(Window.MONTH);
+                    assertThat(e.resetsAt()).isEqualTo(Instant.parse("2026-12-01T00:00:00Z"));
+                });
+    }
+
+    @Test
+    void theHotPathReservesFromItsLeaseAndAsksTheStoreRarely() {
+        // Given a large budget
+        var budgets = budgets(new Limits(1_000_000_000L, 1_000_000_000L, 1_000_000L));
+
+        // When a thousand requests come and go within a second
+        for (int i = 0; i < 1000; i++) {
+            var request = request("hello", 10);
+            budgets.admit(USER, List.of(request));
+            budgets.settled(request, new TokenUsage(3, 5));
+            clock.advance(Duration.ofMillis(1));
+        }
+
+        // Then the store was asked a handful of times, not once a request
+        assertThat(store.leases.get()).isLessThan(20);
+    }
+
+    @Test
+    void anIdleSliceGoesBackSoThatAnotherInstanceCanUseIt() {
+        // Given two instances, and a budget the first leased a slice of for one request
+        var first = budgets(new Limits(100L, null, null));
+        var second = budgets(new Limits(100L, null, null));
+        var served = request("hello", 10);
+        first.admit(USER, List.of(served));
+        first.settled(served, new TokenUsage(1, 1));
+        assertThat(first.held(USER, Window.DAY)).get().extracting(Budgets.Held::free).isNotEqualTo(0L);
+
+        // When the slice has been idle for a second and a flush passes
+        clock.advance(Duration.ofSeconds(1));
+        first.flush();
+
+        // Then the store has it back, billed 2, and the second instance can lease all the rest
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).isEqualTo(2);
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).consumed).isEqualTo(2);
+        for (int i = 0; i < 3; i++) {
+            second.admit(USER, List.of(request("hello", 10)));
+        }
+    }
+
+    @Test
+    void anActiveSliceOfATightBudgetGoesBackWhenItIsThreeSecondsOld() {
+        // Given a budget the store could not give all that was asked of (tight), and an instance that serves a request
+        // every 0.9 s, so that its slice is never idle for a second
+        var first = budgets(new Limits(100L, null, null));
+        for (int i = 0; i < 4; i++) {
+            var request = request("hello", 10);
+            first.admit(USER, List.of(request));
+            first.settled(request, new TokenUsage(1, 1));
+            clock.advance(Duration.ofMillis(900));
+            first.flush();
+        }
+
+        // Then the slice went back once it was 3 s old
+        assertThat(first.held(USER, Window.DAY)).as("given back at 3 s, though in use").get()
+                .isEqualTo(new Budgets.Held(0, 0));
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).as("only what was billed kept").isEqualTo(8);
+    }
+
+    @Test
+    void anActiveSliceOfAnAmpleBudgetStaysUntilItIsThirtySecondsOld() {
+        // Given an ample budget, and an instance that serves a request every 0.9 s
+        var first = budgets(new Limits(1_000_000L, null, null));
+        for (int i = 0; i < 40; i++) {
+            var request = request("hello", 10);
+            first.admit(USER, List.of(request));
+            first.settled(request, new TokenUsage(1, 1));
+            clock.advance(Duration.ofMillis(900));
+            first.flush();
+        }
+
+        // Then it kept its slice while in use, reporting what was billed every 3 s, and gave it back at 30 s
+        assertThat(store.leases).as("one lease, then one after the first went back").hasValue(2);
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).consumed).isGreaterThanOrEqualTo(70);
+    }
+
+    @Test
+    void whileTheStoreIsAwayAnInstanceServesFromWhatItHoldsAndRefusesBeyondIt() {
+        // Given an instance that holds a slice of a user's budget
+        var budgets = budgets(new Limits(1000L, null, null));
+        var first = request("hello", 10);
+        budgets.admit(USER, List.of(first));
+        long held = budgets.held(USER, Window.DAY).orElseThrow().free();
+
+        // When the store goes away, flushes fail, and more requests come
+        store.away = true;
+        budgets.settled(first, new TokenUsage(1, 1));
+        clock.advance(Duration.ofSeconds(5));
+        budgets.flush();
+        int served = 0;
+        BudgetUnavailableException refused = null;
+        while (refused == null) {
+            try {
+                budgets.admit(USER, List.of(request("hello", 10)));
+                served++;
+            } catch (BudgetUnavailableException e) {
+                refused = e;
+            }
+        }
+
+        // Then it served what it held, and then refused with 503's retry, never asking for more
+        assertThat(served).isEqualTo((int) ((held + 29) / 31));
+        assertThat(refused.retryAfter()).isPositive();
+
+        // When the store is back
+        store.away = false;
+        clock.advance(Duration.ofSeconds(2));
+
+        // Then it leases again, and what it could not give back before reaches the store
+        assertThatCode(() -> budgets.admit(USER, List.of(request("hello", 10)))).doesNotThrowAnyException();
+        budgets.flush();
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).consumed).isEqualTo(2);
+    }
+
+    @Test
+    void withoutTheUsersLimitsALimitedRequestIsNotServed() {
+        store.away = true;
+        var budgets = new Budgets(store, new Limits(100L, null, null), clock, Budgets.Timing.DEFAULT);
+
+        assertThatThrownBy(() -> budgets.admit(USER, List.of(request("hello", 10))))
+                .isInstanceOf(BudgetUnavailableException.class);
+    }
+
+    @Test
+    void aUsersOwnLimitsReplaceTheDefaultsAndReachOtherInstancesWithTheirNextRead() {
+        // Given two instances, the second holding a slice under the default of 1000 a day
+        var first = budgets(new Limits(1000L, null, null));
+        var second = budgets(new Limits(1000L, null, null));
+        second.admit(USER, List.of(request("hello", 10)));
+
+        // When the operator sets 40 a day through the first
+        first.setLimits(USER, new Limits(40L, null, null));
+
+        // Then the first applies it at once
+        assertThat(first.limitsOf(USER)).isEqualTo(new Limits(40L, null, null));
+        assertThat(first.limits(USER).own()).isTrue();
+
+        // And the second once it has read the limits again: what it held under the old ones goes back at its flush
+        second.refreshLimits();
+        second.flush();
+        assertThat(second.limitsOf(USER).tokensPerDay()).isEqualTo(40);
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).as("only the request in flight").isEqualTo(31);
+        assertThatThrownBy(() -> second.admit(USER, List.of(request("hello", 10)))).isInstanceOf(LimitExceededException.class);
+    }
+
+    @Test
+    void aWorkerThatCountsBeyondTheBoundIsChargedAllTheSame() {
+        var budgets = budgets(new Limits(100L, null, null));
+        var request = request("hello", 10);
+        budgets.admit(USER, List.of(request));
+
+        budgets.settled(request, new TokenUsage(90, 10)); // reserved 31, billed 100
+        budgets.giveBackEverything();
+
+        var row = store.row(USER, Window.DAY, Window.DAY.start(TEN));
+        assertThat(row.consumed).isEqualTo(100);
+        assertThat(row.granted).isEqualTo(100);
+    }
+
+    @Test
+    void standingIsTheLimitLessWhatWasBilledIncludingWhatThisInstanceHasNotReportedYet() {
+        var budgets = budgets(new Limits(100L, null, 10L));
+        var request = request("hello", 10);
+        budgets.admit(USER, List.of(request));
+        budgets.settled(request, new TokenUsage(5, 7));
+
+        var standing = budgets.standing(USER);
+
+        assertThat(standing.limits()).isEqualTo(new Limits(100L, null, 10L));
+        assertThat(standing.remaining()).containsEntry(Window.DAY, 88L).containsEntry(Window.MINUTE, 9L)
+                .doesNotContainKey(Window.MONTH);
+    }
+
+    // --- helpers
+
+    private Budgets budgets(Limits defaults) {
+        return new Budgets(store, defaults, clock, Budgets.Timing.DEFAULT);
+    }
+
+    private static CompletionRequest request(String prompt, int maxTokens) {
+        return new CompletionRequest(UUID.randomUUID(), USER, prompt, new GenerationParameters(maxTokens));
+    }
+}
