@@ -147,7 +147,77 @@ class SchedulerShutdownTest {
         scheduler.shutdown(Duration.ofSeconds(1));
     }
 
+    @Test
+    void aRequestThatPassedTheGateAsShutdownBeganIsTurnedAwayOnceTheLoopHasGone() throws Exception {
+        // Given a batch in flight that holds shutdown in its wait for the batches, and a ticker that pauses one caller's
+        // submit after it passed the shutdown check, and tells when shutdown has joined the loop (its second reading)
+        var enteredSubmit = new CountDownLatch(1);
+        var resumeSubmit = new CountDownLatch(1);
+        var loopJoined = new CountDownLatch(1);
+        var shutdownReadings = new java.util.concurrent.atomic.AtomicInteger();
+        Ticker pausing = () -> {
+            String thread = Thread.currentThread().getName();
+            if (thread.equals("late-caller") && enteredSubmit.getCount() > 0) {
+                enteredSubmit.countDown();
+                awaitLatch(resumeSubmit);
+            } else if (thread.equals("shutting-down") && shutdownReadings.incrementAndGet() == 2) {
+                loopJoined.countDown();
+            }
+            return System.nanoTime();
+        };
+        var release = new CountDownLatch(1);
+        var called = new CountDownLatch(1);
+        WorkerApi worker = new SpyWorker() {
+            @Override
+            public List<WorkerOutcome> complete(Batch batch) {
+                called.countDown();
+                awaitLatch(release);
+                return super.complete(batch);
+            }
+        };
+        var scheduler = new Scheduler(worker, ledger,
+                new SchedulerPolicy(1, Duration.ZERO, 2, 100, Duration.ofSeconds(60), Duration.ofSeconds(60)),
+                pausing, Clock.systemUTC(), SchedulerEvents.NONE).start();
+        var inFlight = scheduler.submit(SchedulerTest.request("in flight"));
+        assertThat(called.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+
+        // When a caller passes the shutdown check, and shutdown begins and joins the loop before the caller queues
+        var late = new CompletableFuture<CompletableFuture<Completion>>();
+        Thread.ofPlatform().name("late-caller").start(() -> late.complete(scheduler.submit(SchedulerTest.request("late"))));
+        assertThat(enteredSubmit.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+        var finished = new CompletableFuture<Boolean>();
+        Thread.ofPlatform().name("shutting-down").start(() -> {
+            try {
+                finished.complete(scheduler.shutdown(Duration.ofSeconds(SLACK_SECONDS)));
+            } catch (InterruptedException e) {
+                finished.completeExceptionally(e);
+            }
+        });
+        assertThat(loopJoined.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+        resumeSubmit.countDown();
+
+        // Then the late request is answered at once as turned away: no loop is left to send it
+        assertThat(failureOf(late.get(SLACK_SECONDS, TimeUnit.SECONDS))).isInstanceOfSatisfying(CompletionRejectedException.class,
+                rejected -> assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.SHUTTING_DOWN));
+
+        // And the batch in flight still finishes within the grace period
+        release.countDown();
+        assertThat(finished.get(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+        assertThat(inFlight.getNow(null)).isNotNull();
+    }
+
     // --- helpers
+
+    private static void awaitLatch(CountDownLatch latch) {
+        try {
+            if (!latch.await(SLACK_SECONDS, TimeUnit.SECONDS)) {
+                throw new AssertionError("the test never let it go on");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new WorkerException.TimedOut("interrupted", e);
+        }
+    }
 
     private Scheduler start(WorkerApi worker, SchedulerPolicy policy) {
         return new Scheduler(worker, ledger, policy, Ticker.system(), Clock.systemUTC(), SchedulerEvents.NONE).start();
