@@ -5,11 +5,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
+import dev.batchgateway.identity.NotAllowedException;
+import dev.batchgateway.identity.NotAuthenticatedException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.UUID;
 import org.junit.jupiter.api.Test;
 import org.springframework.dao.DataAccessResourceFailureException;
 import org.springframework.http.HttpHeaders;
@@ -81,6 +84,17 @@ class UsageControllerTest {
                     assertThat(unavailable.getHeaders().getFirst(HttpHeaders.RETRY_AFTER)).isEqualTo("5");
                     assertThat(unavailable.getBody().getDetail()).isEqualTo("the usage database is unavailable; try again later");
                 });
+    }
+
+    @Test
+    void onlyAKnownCallerMayReadAndAUsersKeyOnlyItsOwnUsage() {
+        assertThatThrownBy(() -> controller.usage(new Caller.Anonymous(), "1", null, null))
+                .isInstanceOf(NotAuthenticatedException.class);
+        assertThatThrownBy(() -> controller.usage(new Caller.User(2, UUID.randomUUID()), "1", null, null))
+                .isInstanceOf(NotAllowedException.class);
+        controller.usage(new Caller.User(1, UUID.randomUUID()), "1", null, null);
+
+        assertThat(asked).containsExactly("1 null null");
     }
 
     private static String badRequest(Runnable call) {
