@@ -206,6 +206,104 @@ class SchedulerShutdownTest {
         assertThat(inFlight.getNow(null)).isNotNull();
     }
 
+    @Test
+    void aBatchTheLoopHandsOnAfterTheBatchesStoppedIsTurnedAway() throws Exception {
+        // Given a caller check that holds the loop, past the grace period, until shutdown has stopped taking batches
+        // (its second reading of the ticker, after it joined or gave up on the loop)
+        var checked = new CountDownLatch(1);
+        var batchesStopped = new CountDownLatch(1);
+        var shutdownReadings = new java.util.concurrent.atomic.AtomicInteger();
+        Ticker noting = () -> {
+            if (Thread.currentThread().getName().equals("shutting-down") && shutdownReadings.incrementAndGet() == 2) {
+                batchesStopped.countDown();
+            }
+            return System.nanoTime();
+        };
+        var worker = new SpyWorker();
+        var scheduler = new Scheduler(worker, ledger,
+                new SchedulerPolicy(1, Duration.ZERO, 2, 100, Duration.ofSeconds(60), Duration.ofSeconds(60)),
+                noting, Clock.systemUTC(), SchedulerEvents.NONE).start();
+        var held = scheduler.submit(SchedulerTest.request("held"), Duration.ofSeconds(60), () -> {
+            checked.countDown();
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    if (batchesStopped.await(SLACK_SECONDS, TimeUnit.SECONDS)) {
+                        break;
+                    }
+                    throw new AssertionError("shutdown never stopped the batches");
+                } catch (InterruptedException e) {
+                    interrupted = true; // the check answers quickly in production; here it outlives the interrupt
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+            return true;
+        });
+        assertThat(checked.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+
+        // When the scheduler shuts down with a short grace period
+        var finished = new CompletableFuture<Boolean>();
+        Thread.ofPlatform().name("shutting-down").start(() -> {
+            try {
+                finished.complete(scheduler.shutdown(Duration.ofMillis(200)));
+            } catch (InterruptedException e) {
+                finished.completeExceptionally(e);
+            }
+        });
+
+        // Then the request is turned away as shutting down, never sent, and shutdown reports the loop unfinished
+        assertThat(failureOf(held)).isInstanceOfSatisfying(CompletionRejectedException.class,
+                rejected -> assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.SHUTTING_DOWN));
+        assertThat(worker.batches).isEmpty();
+        assertThat(finished.get(SLACK_SECONDS, TimeUnit.SECONDS)).isFalse();
+    }
+
+    @Test
+    void aBatchWhoseCallersHaveAllGoneGivesBackItsSlot() throws Exception {
+        // Given one batch slot, and a caller that has gone by the time its batch would leave
+        var worker = new SpyWorker();
+        var scheduler = start(worker, new SchedulerPolicy(1, Duration.ZERO, 1, 100, Duration.ofSeconds(60), Duration.ofSeconds(60)));
+        var gone = scheduler.submit(SchedulerTest.request("gone"), Duration.ofSeconds(60), () -> false);
+        SchedulerTest.awaitCondition(gone::isCancelled);
+
+        // When another request follows
+        var next = scheduler.submit(SchedulerTest.request("next"));
+
+        // Then it is served: the empty batch took no slot for good
+        assertThat(next.get(SLACK_SECONDS, TimeUnit.SECONDS).text()).isEqualTo("completed: next");
+        assertThat(worker.prompts()).containsExactly("next");
+        assertThat(scheduler.shutdown(Duration.ofSeconds(SLACK_SECONDS))).isTrue();
+    }
+
+    @Test
+    void aLoopThatBreaksWhileSendingFailsTheRequestsItHeldAndThoseQueuedBehind() throws Exception {
+        // Given a caller check that queues one more request, after which the loop's clock breaks
+        var broken = new java.util.concurrent.atomic.AtomicBoolean();
+        Ticker breaking = () -> {
+            if (broken.get() && Thread.currentThread().getName().equals("batch-loop")) {
+                throw new IllegalStateException("the clock broke");
+            }
+            return System.nanoTime();
+        };
+        var scheduler = new Scheduler(new SpyWorker(), ledger,
+                new SchedulerPolicy(2, Duration.ZERO, 4, 100, Duration.ofSeconds(60), Duration.ofSeconds(60)),
+                breaking, Clock.systemUTC(), SchedulerEvents.NONE).start();
+        var behind = new CompletableFuture<CompletableFuture<Completion>>();
+        var first = scheduler.submit(SchedulerTest.request("first"), Duration.ofSeconds(60), () -> {
+            behind.complete(scheduler.submit(SchedulerTest.request("behind")));
+            broken.set(true);
+            return true;
+        });
+
+        // Then the request being sent and the one queued behind it both fail as unavailable
+        assertThat(failureOf(first)).isInstanceOf(WorkerException.Unavailable.class).hasMessage("the batch loop stopped");
+        assertThat(failureOf(behind.get(SLACK_SECONDS, TimeUnit.SECONDS))).isInstanceOf(WorkerException.Unavailable.class)
+                .hasMessage("the batch loop stopped");
+        scheduler.shutdown(Duration.ofSeconds(1));
+    }
+
     // --- helpers
 
     private static void awaitLatch(CountDownLatch latch) {

@@ -164,6 +164,35 @@ class UsageLedgerLimitsTest {
         assertThat(unwritten).containsExactlyElementsOf(late);
     }
 
+    @Test
+    void closeInterruptsAWriteThatOutlivesTheGracePeriod() throws Exception {
+        // Given a store whose write hangs until interrupted
+        var entered = new java.util.concurrent.CountDownLatch(1);
+        var interrupted = new java.util.concurrent.CountDownLatch(1);
+        UsageRepository hanging = rows -> {
+            entered.countDown();
+            try {
+                new java.util.concurrent.CountDownLatch(1).await();
+            } catch (InterruptedException e) {
+                interrupted.countDown();
+                Thread.currentThread().interrupt();
+                throw new UsageWriteException.Recoverable("interrupted", e);
+            }
+        };
+        var ledger = new UsageLedger(hanging, 100, 100, Duration.ofMillis(5), Duration.ofMillis(50), Ticker.system(),
+                UsageEvents.NONE).start();
+        var rows = rows(2);
+        ledger.record(rows);
+        assertThat(entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
+
+        // When the ledger closes with a short grace period
+        var unwritten = ledger.close(Duration.ofMillis(100));
+
+        // Then the write was interrupted, and its rows are returned unwritten
+        assertThat(interrupted.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        assertThat(unwritten).containsExactlyElementsOf(rows);
+    }
+
     // --- helpers
 
     private UsageLedger ledger(UsageRepository store, int capacity, int rowsPerWrite, Duration first, Duration max) {
