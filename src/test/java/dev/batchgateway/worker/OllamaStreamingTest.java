@@ -92,6 +92,17 @@ class OllamaStreamingTest {
                 .isInstanceOf(WorkerException.Rejected.class).hasMessage("prompt too long");
     }
 
+    @Test
+    void aClosedWorkerCallsNoMore() {
+        ollama.stubFor(post(urlEqualTo("/api/generate")).willReturn(lines(
+                "{\"response\":\"x\",\"done\":true,\"done_reason\":\"stop\",\"prompt_eval_count\":1,\"eval_count\":1}")));
+        worker.close();
+
+        assertThatThrownBy(() -> worker.complete(new Batch(1, new GenerationParameters(8), List.of("after close")), progress))
+                .isInstanceOf(WorkerException.class);
+        assertThat(ollama.findAll(postRequestedFor(urlEqualTo("/api/generate")))).isEmpty();
+    }
+
     private static com.github.tomakehurst.wiremock.client.ResponseDefinitionBuilder lines(String... lines) {
         return aResponse().withStatus(200).withHeader("Content-Type", "application/x-ndjson")
                 .withBody(String.join("\n", lines) + "\n");

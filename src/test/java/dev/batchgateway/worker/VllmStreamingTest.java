@@ -119,6 +119,15 @@ class VllmStreamingTest {
         assertThat(requests("/v1/completions")).isNotEmpty().allSatisfy(body -> assertThat(body).doesNotContain("\"stream\""));
     }
 
+    @Test
+    void aClosedWorkerCallsNoMore() {
+        worker.close();
+
+        assertThatThrownBy(() -> worker.complete(new Batch(1, new GenerationParameters(16), List.of("after close"))))
+                .isInstanceOf(WorkerException.class);
+        assertThat(vllm.calls()).isEmpty();
+    }
+
     private List<String> requests(String path) {
         return vllm.server().findAll(com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor(
                 com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo(path))).stream()
