@@ -31,9 +31,9 @@ class ModelRouterTest {
 
     @Test
     void eachBatchGoesToTheWorkersOfItsModel() {
-        router.complete(batch("large"));
-        router.complete(batch("small"));
-        router.complete(batch(null));
+        assertThat(router.complete(batch("large"))).hasSize(1);
+        assertThat(router.complete(batch("small"))).hasSize(1);
+        assertThat(router.complete(batch(null))).hasSize(1);
 
         assertThat(large.batches).extracting(b -> b.parameters().model()).containsExactly("large");
         assertThat(small.batches).extracting(b -> b.parameters().model()).containsExactly("small", null);

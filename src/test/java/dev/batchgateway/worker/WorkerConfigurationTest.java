@@ -42,6 +42,7 @@ class WorkerConfigurationTest {
             var health = configuration.workerHealthIndicator(pool).health();
             assertThat(health.getStatus()).isEqualTo(Status.DOWN);
             assertThat(health.getDetails()).containsOnlyKeys(NOWHERE, NOWHERE + "0");
+            assertThat(health.getDetails().get(NOWHERE)).asString().startsWith("DOWN: no answer from " + NOWHERE + "/health: ");
         }
     }
 
