@@ -248,7 +248,7 @@ class SchedulerStreamingTest {
         var late = request("late");
         var staying = scheduler.submit(stays);
         var cancelling = scheduler.submit(cancels);
-        var expiring = scheduler.submit(late, Duration.ofSeconds(2));
+        var expiring = scheduler.submit(late, Duration.ofSeconds(3));
         assertThat(dispatched.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
         cancelling.cancel(false);
         assertThat(failureOf(expiring)).isInstanceOf(DeadlineExceededException.class);
