@@ -97,6 +97,38 @@ class WorkerPoolProbeTest {
     }
 
     @Test
+    void aBatchThatSharedAFailedProbeIsNotProbedForAgain() throws Exception {
+        // Given a single worker out of rotation and still down, whose health check is held
+        var held = new HeldHealth(a);
+        var pool = new WorkerPool(List.of(held), 8, 3, BACK_OFF, Duration.ofMinutes(1), ticker);
+        takeOut(pool, a);
+        a.healthy = false;
+
+        // When a first batch probes it, and a second arrives while the probe runs
+        var first = inBackground(pool, batch("first"));
+        assertThat(held.entered.await(10, TimeUnit.SECONDS)).isTrue();
+        var second = new CompletableFuture<List<WorkerOutcome>>();
+        var secondThread = Thread.ofVirtual().start(() -> {
+            try {
+                second.complete(pool.complete(batch("second")));
+            } catch (RuntimeException e) {
+                second.completeExceptionally(e);
+            }
+        });
+        // the second batch waits for the running probe (the pool's lock released while it waits)
+        awaitTrue(() -> secondThread.getState() == Thread.State.TIMED_WAITING);
+        held.release.countDown();
+
+        // Then both fail as unavailable after the one probe: its answer counted for the second batch too
+        assertThat(first).failsWithin(Duration.ofSeconds(10)).withThrowableThat().havingCause()
+                .isInstanceOf(WorkerException.Unavailable.class);
+        assertThat(second).failsWithin(Duration.ofSeconds(10)).withThrowableThat().havingCause()
+                .isInstanceOf(WorkerException.Unavailable.class)
+                .withMessage("no worker can take the batch: http://a is scripted to be down");
+        assertThat(held.calls).hasValue(1);
+    }
+
+    @Test
     void withEveryWorkerOutTheOneWhoseBackOffEndsFirstIsProbedFirst() {
         // Given a taken out at once (back-off 5 s); a second later b fails too, and the batch's probe of a fails,
         // doubling a's back-off: b's ends at 6 s, a's at 11 s
@@ -149,8 +181,9 @@ class WorkerPoolProbeTest {
         a.failure = () -> new WorkerException.TimedOut("no answer");
         timeOut(pool, 2);
 
-        // Then it is still in rotation: it answered, if wrongly, so it is alive
+        // Then it never left the rotation (nor was probed): it answered, if wrongly, so it is alive
         assertThat(pool.inRotation("http://a")).isTrue();
+        assertThat(a.probes).hasValue(0);
     }
 
     @Test
