@@ -93,6 +93,26 @@ class OllamaStreamingTest {
     }
 
     @Test
+    void aBatchNobodyStreamsIsAskedWholeAndReportedOnceDone() {
+        ollama.stubFor(post(urlEqualTo("/api/generate")).willReturn(aResponse().withStatus(200)
+                .withHeader("Content-Type", "application/json")
+                .withBody("{\"response\":\"whole\",\"done\":true,\"done_reason\":\"stop\",\"prompt_eval_count\":2,\"eval_count\":1}")));
+        var whole = new Texts() {
+            @Override
+            public boolean streamed() {
+                return false;
+            }
+        };
+
+        var outcomes = worker.complete(new Batch(1, new GenerationParameters(8), List.of("x")), whole);
+
+        assertThat(outcomes).containsExactly(new WorkerOutcome.Generated("whole", new TokenUsage(2, 1), FinishReason.STOP));
+        assertThat(whole.texts).containsExactly(Map.entry(0, "whole"));
+        assertThat(ollama.findAll(postRequestedFor(urlEqualTo("/api/generate")))).singleElement()
+                .satisfies(request -> assertThat(request.getBodyAsString()).contains("\"stream\":false"));
+    }
+
+    @Test
     void aClosedWorkerCallsNoMore() {
         ollama.stubFor(post(urlEqualTo("/api/generate")).willReturn(lines(
                 "{\"response\":\"x\",\"done\":true,\"done_reason\":\"stop\",\"prompt_eval_count\":1,\"eval_count\":1}")));
@@ -109,7 +129,7 @@ class OllamaStreamingTest {
     }
 
     /** Each prompt's text as it arrived, by position; a caller that streams. */
-    private static final class Texts implements BatchProgress {
+    private static class Texts implements BatchProgress {
         final Map<Integer, String> texts = new TreeMap<>();
 
         @Override

@@ -65,6 +65,36 @@ class WorkerConfigurationTest {
         router.close();
     }
 
+    @Test
+    void aFurtherModelWithoutAKeyOfItsOwnUsesTheWorkersKey() throws Exception {
+        // Given an Ollama server that notes the credentials of its health checks
+        List<String> credentials = new java.util.concurrent.CopyOnWriteArrayList<>();
+        var server = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/api/show", exchange -> {
+            credentials.add(String.valueOf(exchange.getRequestHeaders().getFirst("Authorization")));
+            exchange.sendResponseHeaders(200, -1);
+            exchange.close();
+        });
+        server.start();
+        try {
+            String url = "http://127.0.0.1:" + server.getAddress().getPort();
+            var ollama = new GatewayProperties.Model("llama", WorkerType.OLLAMA, List.of(url), null);
+            var keyed = new GatewayProperties.Worker(WorkerType.SIMULATED, List.of(), null, Duration.ofSeconds(5),
+                    Duration.ofSeconds(1), Duration.ofSeconds(1), null, "worker-key", Duration.ofSeconds(4), 3);
+
+            // When the model's pool checks its server
+            var router = (ModelRouter) configuration.worker(properties(keyed, List.of(ollama)), meters);
+            var pool = (WorkerPool) router.byModel().get("llama");
+            assertThat(pool.health().get(url).up()).isTrue();
+
+            // Then it sent the worker's key
+            assertThat(credentials).isNotEmpty().allSatisfy(header -> assertThat(header).isEqualTo("Bearer worker-key"));
+            router.close();
+        } finally {
+            server.stop(0);
+        }
+    }
+
     private static GatewayProperties.Worker worker(WorkerType type, List<String> urls, String model) {
         return new GatewayProperties.Worker(type, urls, model, Duration.ofSeconds(5), Duration.ofSeconds(1), Duration.ofSeconds(1),
                 null, null, Duration.ofSeconds(4), 3);
