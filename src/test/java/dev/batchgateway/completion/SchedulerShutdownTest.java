@@ -211,6 +211,7 @@ class SchedulerShutdownTest {
         // Given a caller check that holds the loop, past the grace period, until shutdown has stopped taking batches
         // (its second reading of the ticker, after it joined or gave up on the loop)
         var checked = new CountDownLatch(1);
+        var loopInterrupted = new java.util.concurrent.atomic.AtomicBoolean();
         var batchesStopped = new CountDownLatch(1);
         var shutdownReadings = new java.util.concurrent.atomic.AtomicInteger();
         Ticker noting = () -> {
@@ -237,6 +238,7 @@ class SchedulerShutdownTest {
                 }
             }
             if (interrupted) {
+                loopInterrupted.set(true);
                 Thread.currentThread().interrupt();
             }
             return true;
@@ -258,6 +260,9 @@ class SchedulerShutdownTest {
                 rejected -> assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.SHUTTING_DOWN));
         assertThat(worker.batches).isEmpty();
         assertThat(finished.get(SLACK_SECONDS, TimeUnit.SECONDS)).isFalse();
+        // and the loop that outlived the grace period was interrupted, and the refused batch gave its slot back
+        assertThat(loopInterrupted).isTrue();
+        assertThat(scheduler.batchesInFlight()).isZero();
     }
 
     @Test
