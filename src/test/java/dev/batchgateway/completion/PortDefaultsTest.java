@@ -190,6 +190,8 @@ class PortDefaultsTest {
 
         // Then the whole heard of positions 3 and 1, and streams as the whole does
         assertThat(whole.noted).containsExactly("3 text a", "1 counted 2+5");
+        whole.listening = false;
+        assertThat(part.text(1, "b")).isFalse();
         assertThat(part.streamed()).isTrue();
         assertThat(BatchProgress.IGNORED.of(0).streamed()).isFalse();
     }
@@ -204,11 +206,12 @@ class PortDefaultsTest {
 
     private static final class NotingProgress implements BatchProgress {
         final List<String> noted = new CopyOnWriteArrayList<>();
+        volatile boolean listening = true;
 
         @Override
         public boolean text(int prompt, String delta) {
             noted.add(prompt + " text " + delta);
-            return true;
+            return listening;
         }
 
         @Override

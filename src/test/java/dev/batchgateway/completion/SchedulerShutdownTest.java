@@ -147,7 +147,180 @@ class SchedulerShutdownTest {
         scheduler.shutdown(Duration.ofSeconds(1));
     }
 
+    @Test
+    void aRequestThatPassedTheGateAsShutdownBeganIsTurnedAwayOnceTheLoopHasGone() throws Exception {
+        // Given a batch in flight that holds shutdown in its wait for the batches, and a ticker that pauses one caller's
+        // submit after it passed the shutdown check, and tells when shutdown has joined the loop (its second reading)
+        var enteredSubmit = new CountDownLatch(1);
+        var resumeSubmit = new CountDownLatch(1);
+        var loopJoined = new CountDownLatch(1);
+        var shutdownReadings = new java.util.concurrent.atomic.AtomicInteger();
+        Ticker pausing = () -> {
+            String thread = Thread.currentThread().getName();
+            if (thread.equals("late-caller") && enteredSubmit.getCount() > 0) {
+                enteredSubmit.countDown();
+                awaitLatch(resumeSubmit);
+            } else if (thread.equals("shutting-down") && shutdownReadings.incrementAndGet() == 2) {
+                loopJoined.countDown();
+            }
+            return System.nanoTime();
+        };
+        var release = new CountDownLatch(1);
+        var called = new CountDownLatch(1);
+        WorkerApi worker = new SpyWorker() {
+            @Override
+            public List<WorkerOutcome> complete(Batch batch) {
+                called.countDown();
+                awaitLatch(release);
+                return super.complete(batch);
+            }
+        };
+        var scheduler = new Scheduler(worker, ledger,
+                new SchedulerPolicy(1, Duration.ZERO, 2, 100, Duration.ofSeconds(60), Duration.ofSeconds(60)),
+                pausing, Clock.systemUTC(), SchedulerEvents.NONE).start();
+        var inFlight = scheduler.submit(SchedulerTest.request("in flight"));
+        assertThat(called.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+
+        // When a caller passes the shutdown check, and shutdown begins and joins the loop before the caller queues
+        var late = new CompletableFuture<CompletableFuture<Completion>>();
+        Thread.ofPlatform().name("late-caller").start(() -> late.complete(scheduler.submit(SchedulerTest.request("late"))));
+        assertThat(enteredSubmit.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+        var finished = new CompletableFuture<Boolean>();
+        Thread.ofPlatform().name("shutting-down").start(() -> {
+            try {
+                finished.complete(scheduler.shutdown(Duration.ofSeconds(SLACK_SECONDS)));
+            } catch (InterruptedException e) {
+                finished.completeExceptionally(e);
+            }
+        });
+        assertThat(loopJoined.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+        resumeSubmit.countDown();
+
+        // Then the late request is answered at once as turned away: no loop is left to send it
+        assertThat(failureOf(late.get(SLACK_SECONDS, TimeUnit.SECONDS))).isInstanceOfSatisfying(CompletionRejectedException.class,
+                rejected -> assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.SHUTTING_DOWN));
+
+        // And the batch in flight still finishes within the grace period
+        release.countDown();
+        assertThat(finished.get(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+        assertThat(inFlight.getNow(null)).isNotNull();
+    }
+
+    @Test
+    void aBatchTheLoopHandsOnAfterTheBatchesStoppedIsTurnedAway() throws Exception {
+        // Given a caller check that holds the loop, past the grace period, until shutdown has stopped taking batches
+        // (its second reading of the ticker, after it joined or gave up on the loop)
+        var checked = new CountDownLatch(1);
+        var loopInterrupted = new java.util.concurrent.atomic.AtomicBoolean();
+        var batchesStopped = new CountDownLatch(1);
+        var shutdownReadings = new java.util.concurrent.atomic.AtomicInteger();
+        Ticker noting = () -> {
+            if (Thread.currentThread().getName().equals("shutting-down") && shutdownReadings.incrementAndGet() == 2) {
+                batchesStopped.countDown();
+            }
+            return System.nanoTime();
+        };
+        var worker = new SpyWorker();
+        var scheduler = new Scheduler(worker, ledger,
+                new SchedulerPolicy(1, Duration.ZERO, 2, 100, Duration.ofSeconds(60), Duration.ofSeconds(60)),
+                noting, Clock.systemUTC(), SchedulerEvents.NONE).start();
+        var held = scheduler.submit(SchedulerTest.request("held"), Duration.ofSeconds(60), () -> {
+            checked.countDown();
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    if (batchesStopped.await(SLACK_SECONDS, TimeUnit.SECONDS)) {
+                        break;
+                    }
+                    throw new AssertionError("shutdown never stopped the batches");
+                } catch (InterruptedException e) {
+                    interrupted = true; // the check answers quickly in production; here it outlives the interrupt
+                }
+            }
+            if (interrupted) {
+                loopInterrupted.set(true);
+                Thread.currentThread().interrupt();
+            }
+            return true;
+        });
+        assertThat(checked.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+
+        // When the scheduler shuts down with a short grace period
+        var finished = new CompletableFuture<Boolean>();
+        Thread.ofPlatform().name("shutting-down").start(() -> {
+            try {
+                finished.complete(scheduler.shutdown(Duration.ofMillis(200)));
+            } catch (InterruptedException e) {
+                finished.completeExceptionally(e);
+            }
+        });
+
+        // Then the request is turned away as shutting down, never sent, and shutdown reports the loop unfinished
+        assertThat(failureOf(held)).isInstanceOfSatisfying(CompletionRejectedException.class,
+                rejected -> assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.SHUTTING_DOWN));
+        assertThat(worker.batches).isEmpty();
+        assertThat(finished.get(SLACK_SECONDS, TimeUnit.SECONDS)).isFalse();
+        // and the loop that outlived the grace period was interrupted, and the refused batch gave its slot back
+        assertThat(loopInterrupted).isTrue();
+        assertThat(scheduler.batchesInFlight()).isZero();
+    }
+
+    @Test
+    void aBatchWhoseCallersHaveAllGoneGivesBackItsSlot() throws Exception {
+        // Given one batch slot, and a caller that has gone by the time its batch would leave
+        var worker = new SpyWorker();
+        var scheduler = start(worker, new SchedulerPolicy(1, Duration.ZERO, 1, 100, Duration.ofSeconds(60), Duration.ofSeconds(60)));
+        var gone = scheduler.submit(SchedulerTest.request("gone"), Duration.ofSeconds(60), () -> false);
+        SchedulerTest.awaitCondition(gone::isCancelled);
+
+        // When another request follows
+        var next = scheduler.submit(SchedulerTest.request("next"));
+
+        // Then it is served: the empty batch took no slot for good
+        assertThat(next.get(SLACK_SECONDS, TimeUnit.SECONDS).text()).isEqualTo("completed: next");
+        assertThat(worker.prompts()).containsExactly("next");
+        assertThat(scheduler.shutdown(Duration.ofSeconds(SLACK_SECONDS))).isTrue();
+    }
+
+    @Test
+    void aLoopThatBreaksWhileSendingFailsTheRequestsItHeldAndThoseQueuedBehind() throws Exception {
+        // Given a caller check that queues one more request, after which the loop's clock breaks
+        var broken = new java.util.concurrent.atomic.AtomicBoolean();
+        Ticker breaking = () -> {
+            if (broken.get() && Thread.currentThread().getName().equals("batch-loop")) {
+                throw new IllegalStateException("the clock broke");
+            }
+            return System.nanoTime();
+        };
+        var scheduler = new Scheduler(new SpyWorker(), ledger,
+                new SchedulerPolicy(2, Duration.ZERO, 4, 100, Duration.ofSeconds(60), Duration.ofSeconds(60)),
+                breaking, Clock.systemUTC(), SchedulerEvents.NONE).start();
+        var behind = new CompletableFuture<CompletableFuture<Completion>>();
+        var first = scheduler.submit(SchedulerTest.request("first"), Duration.ofSeconds(60), () -> {
+            behind.complete(scheduler.submit(SchedulerTest.request("behind")));
+            broken.set(true);
+            return true;
+        });
+
+        // Then the request being sent and the one queued behind it both fail as unavailable
+        assertThat(failureOf(first)).isInstanceOf(WorkerException.Unavailable.class).hasMessage("the batch loop stopped");
+        assertThat(failureOf(behind.get(SLACK_SECONDS, TimeUnit.SECONDS))).isInstanceOf(WorkerException.Unavailable.class)
+                .hasMessage("the batch loop stopped");
+        scheduler.shutdown(Duration.ofSeconds(1));
+    }
+
     // --- helpers
+
+    private static void awaitLatch(CountDownLatch latch) {
+        try {
+            if (!latch.await(SLACK_SECONDS, TimeUnit.SECONDS)) {
+                throw new AssertionError("the test never let it go on");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new WorkerException.TimedOut("interrupted", e);
+        }
+    }
 
     private Scheduler start(WorkerApi worker, SchedulerPolicy policy) {
         return new Scheduler(worker, ledger, policy, Ticker.system(), Clock.systemUTC(), SchedulerEvents.NONE).start();

@@ -248,7 +248,7 @@ class SchedulerStreamingTest {
         var late = request("late");
         var staying = scheduler.submit(stays);
         var cancelling = scheduler.submit(cancels);
-        var expiring = scheduler.submit(late, Duration.ofSeconds(2));
+        var expiring = scheduler.submit(late, Duration.ofSeconds(3));
         assertThat(dispatched.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
         cancelling.cancel(false);
         assertThat(failureOf(expiring)).isInstanceOf(DeadlineExceededException.class);
@@ -293,6 +293,85 @@ class SchedulerStreamingTest {
         // Then each got its whole text as one piece
         assertThat(first).containsExactly("completed: one");
         assertThat(second).containsExactly("completed: two");
+    }
+
+    @Test
+    void aStreamedBatchWithTheWrongNumberOfResultsIsBilledWhatTheWorkerCounted() throws Exception {
+        // Given a worker that streams and counts one prompt, then answers one result too many
+        var worker = new ProgressWorker((batch, progress) -> {
+            progress.counted(0, new TokenUsage(6, 2));
+            return List.of(answer("one"), answer("two"));
+        });
+        var scheduler = start(worker, 1);
+
+        // When a streaming caller is in the batch
+        var streaming = request("streams");
+        var completion = scheduler.submit(streaming, Duration.ofSeconds(60), CallerPresence.ASSUMED, delta -> {});
+
+        // Then it fails on the miscount, and is billed what was counted, as a broken stream
+        assertThat(failureOf(completion)).isInstanceOf(WorkerException.BadAnswer.class)
+                .hasMessage("the worker answered 2 results for 1 prompts");
+        assertThat(settledRows()).singleElement().satisfies(row -> {
+            assertThat(row.requestId()).isEqualTo(streaming.requestId());
+            assertThat(row.usage()).isEqualTo(new TokenUsage(6, 2));
+            assertThat(row.outcome()).isEqualTo(UsageOutcome.STREAM_FAILED);
+        });
+    }
+
+    @Test
+    void aStreamedBatchAbandonedAtTheWorkerTimeoutIsBilledWhatTheWorkerCounted() throws Exception {
+        // Given a worker that counts a prompt, then ignores being interrupted and answers only when let go
+        var release = new CountDownLatch(1);
+        var interrupted = new CountDownLatch(1);
+        var worker = new ProgressWorker((batch, progress) -> {
+            progress.counted(0, new TokenUsage(9, 4));
+            while (true) {
+                try {
+                    release.await();
+                    return generated(batch);
+                } catch (InterruptedException e) {
+                    interrupted.countDown();
+                }
+            }
+        });
+        var policy = new SchedulerPolicy(1, Duration.ZERO, 4, 100, Duration.ofSeconds(60), Duration.ofMillis(200));
+        var scheduler = new Scheduler(worker, ledger, policy, Ticker.system(), Clock.systemUTC(), SchedulerEvents.NONE).start();
+        started.add(scheduler);
+
+        // When a streaming caller's batch outlives the worker timeout, and the worker answers after all
+        var streaming = request("streams");
+        var completion = scheduler.submit(streaming, Duration.ofSeconds(60), CallerPresence.ASSUMED, delta -> {});
+        assertThat(failureOf(completion)).isInstanceOf(WorkerException.TimedOut.class);
+        assertThat(interrupted.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+        release.countDown();
+
+        // Then the caller was answered with the timeout, and billed what the worker had counted
+        assertThat(settledRows()).singleElement().satisfies(row -> {
+            assertThat(row.usage()).isEqualTo(new TokenUsage(9, 4));
+            assertThat(row.outcome()).isEqualTo(UsageOutcome.STREAM_FAILED);
+        });
+    }
+
+    @Test
+    void aBatchThatEndsWithoutAnAnswerForItsCallersFailsThemAllTheSame() throws Exception {
+        // Given events that break when a batch finishes, after the worker answered
+        SchedulerEvents breaking = new SchedulerEvents() {
+            @Override
+            public void batchFinished(Batch batch, Duration latency, RuntimeException failure) {
+                throw new IllegalStateException("a broken metrics observer");
+            }
+        };
+        var policy = new SchedulerPolicy(1, Duration.ZERO, 1, 100, Duration.ofSeconds(60), Duration.ofSeconds(60));
+        var scheduler = new Scheduler(new SpyWorker(), ledger, policy, Ticker.system(), Clock.systemUTC(), breaking).start();
+        started.add(scheduler);
+
+        // When a request is sent
+        var completion = scheduler.submit(request("x"));
+
+        // Then its caller is answered with a failure rather than left waiting, and the batch slot is free again
+        assertThat(failureOf(completion)).isInstanceOf(WorkerException.BadAnswer.class)
+                .hasMessage("the batch ended without an answer for this request");
+        assertThat(failureOf(scheduler.submit(request("y")))).hasMessage("the batch ended without an answer for this request");
     }
 
     // --- helpers

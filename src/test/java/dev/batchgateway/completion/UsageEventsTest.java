@@ -35,6 +35,12 @@ class UsageEventsTest {
         assertThat(UsageEvents.all(List.of())).isSameAs(UsageEvents.NONE);
     }
 
+    @Test
+    void oneObserverIsThatObserverItself() {
+        var only = noting("only", new ArrayList<>());
+        assertThat(UsageEvents.all(List.of(only))).isSameAs(only);
+    }
+
     private static UsageEvents noting(String name, List<String> heard) {
         return new UsageEvents() {
             @Override

@@ -164,6 +164,68 @@ class UsageLedgerLimitsTest {
         assertThat(unwritten).containsExactlyElementsOf(late);
     }
 
+    @Test
+    void closeInterruptsAWriteThatOutlivesTheGracePeriod() throws Exception {
+        // Given a store whose write hangs until interrupted
+        var entered = new java.util.concurrent.CountDownLatch(1);
+        var interrupted = new java.util.concurrent.CountDownLatch(1);
+        UsageRepository hanging = rows -> {
+            entered.countDown();
+            try {
+                new java.util.concurrent.CountDownLatch(1).await();
+            } catch (InterruptedException e) {
+                interrupted.countDown();
+                Thread.currentThread().interrupt();
+                throw new UsageWriteException.Recoverable("interrupted", e);
+            }
+        };
+        var ledger = new UsageLedger(hanging, 100, 100, Duration.ofMillis(5), Duration.ofMillis(50), Ticker.system(),
+                UsageEvents.NONE).start();
+        var rows = rows(2);
+        ledger.record(rows);
+        assertThat(entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
+
+        // When the ledger closes with a short grace period
+        var unwritten = ledger.close(Duration.ofMillis(100));
+
+        // Then the write was interrupted, and its rows are returned unwritten
+        assertThat(interrupted.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        assertThat(unwritten).containsExactlyElementsOf(rows);
+    }
+
+    @Test
+    void aStoreThatGoesAwayDeepInAnIsolationStopsItThereAndKeepsEveryUnsettledRow() throws Exception {
+        // Given four rows, the second refused, and a store that goes away once, on the third write
+        var rows = rows(4);
+        var bad = rows.get(1);
+        var kept = new SpyUsageRepository();
+        var calls = new AtomicInteger();
+        List<List<UsageRecord>> attempts = new CopyOnWriteArrayList<>();
+        UsageRepository store = written -> {
+            attempts.add(List.copyOf(written));
+            if (calls.incrementAndGet() == 3) {
+                throw new UsageWriteException.Recoverable("connection refused", null);
+            }
+            if (written.contains(bad)) {
+                throw new UsageWriteException.Permanent("violates check constraint", null);
+            }
+            kept.record(written);
+        };
+        var ledger = track(new UsageLedger(store, 100, 100, Duration.ofMillis(5), Duration.ofMillis(50), ticker, UsageEvents.NONE)
+                .start());
+
+        // When they are recorded
+        ledger.record(rows);
+
+        // Then: all four refused, the first half refused, its first row meets the outage, and the isolation stops
+        // there (the second half is not tried): one back-off, then it starts over and settles every row once
+        awaitCondition(() -> ledger.pending() == 0);
+        assertThat(attempts.subList(0, 3)).containsExactly(rows, rows.subList(0, 2), rows.subList(0, 1));
+        assertThat(attempts.get(3)).isEqualTo(rows);
+        assertThat(ticker.sleeps).containsExactly(Duration.ofMillis(5));
+        assertThat(kept.rows).containsExactlyInAnyOrder(rows.get(0), rows.get(2), rows.get(3));
+    }
+
     // --- helpers
 
     private UsageLedger ledger(UsageRepository store, int capacity, int rowsPerWrite, Duration first, Duration max) {

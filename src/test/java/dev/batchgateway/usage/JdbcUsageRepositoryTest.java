@@ -120,7 +120,8 @@ class JdbcUsageRepositoryTest {
 
         // When it is recorded, then the failure is permanent, and nothing of the call is stored
         assertThatThrownBy(() -> repository.record(List.of(row(1, 1), refused)))
-                .isInstanceOf(UsageWriteException.Permanent.class);
+                .isInstanceOf(UsageWriteException.Permanent.class)
+                .hasMessageContaining("violates check constraint");
         assertThat(count()).isZero();
     }
 

@@ -40,4 +40,22 @@ class UsageLogTest {
                 .contains("usage row refused for good and dropped (violates check constraint): request_id="
                         + row.requestId() + " user_id=42");
     }
+
+    @Test
+    void aFailedWriteIsLoggedAsRetriedOrAsASearchForTheRefusedRows(CapturedOutput output) {
+        log.writeFailed(new UsageWriteException.Recoverable("connection refused", null));
+        log.writeFailed(new UsageWriteException.Permanent("violates check constraint", null));
+
+        assertThat(output.getAll())
+                .contains("writing usage rows failed, keeping them and retrying with back-off: connection refused")
+                .contains("the usage store refused a write, looking for the refused rows: violates check constraint");
+    }
+
+    @Test
+    void anUnwrittenRowNamesWhatBecameOfIt(CapturedOutput output) {
+        log.unwritten(List.of(new UsageRecord(UUID.randomUUID(), 42, new TokenUsage(5, 7), "llama",
+                Instant.parse("2026-11-22T10:15:30Z"), dev.batchgateway.completion.UsageOutcome.CLIENT_GONE)));
+
+        assertThat(output.getAll()).contains("served_at=2026-11-22T10:15:30Z outcome=client_gone");
+    }
 }
