@@ -7,6 +7,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.TreeMap;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
@@ -18,13 +19,28 @@ import org.springframework.stereotype.Repository;
 @Repository
 class JdbcUsageTotals {
 
+    /** How the totals may be split: not at all, by UTC day, or by model; each with its key in rollups and in rows. */
+    enum Grouping {
+        NONE("''", "''"),
+        DAY("day::text", "(created_at AT TIME ZONE 'UTC')::date::text"),
+        MODEL("model", "coalesce(model, '')");
+
+        private final String ofRollup;
+        private final String ofRow;
+
+        Grouping(String ofRollup, String ofRow) {
+            this.ofRollup = ofRollup;
+            this.ofRow = ofRow;
+        }
+    }
+
     private static final String DAYS = """
-            SELECT outcome, requests, prompt_tokens, completion_tokens
+            SELECT %s, outcome, requests, prompt_tokens, completion_tokens
             FROM usage_daily
             WHERE user_id = :user""";
 
     private static final String ROWS = """
-            SELECT outcome, 1, prompt_tokens, completion_tokens
+            SELECT %s, outcome, 1, prompt_tokens, completion_tokens
             FROM token_usage
             WHERE user_id = :user""";
 
@@ -39,6 +55,11 @@ class JdbcUsageTotals {
      * @param to the first instant no longer counted, or null for no upper bound
      */
     UsageTotals totals(long user, Instant from, Instant to) {
+        return UsageTotals.of(user, grouped(user, from, to, Grouping.NONE).getOrDefault("", Map.of()));
+    }
+
+    /** The totals by group key (a day as 2026-11-24, or a model, '' for rows without one), each by outcome, in key order. */
+    Map<String, Map<String, UsageTotals.Sum>> grouped(long user, Instant from, Instant to, Grouping grouping) {
         var parts = new ArrayList<String>();
         var params = new HashMap<String, Object>();
         params.put("user", user);
@@ -47,43 +68,44 @@ class JdbcUsageTotals {
         LocalDate endDay = to == null ? null : floorDay(to);
         if (firstDay != null && endDay != null && !firstDay.isBefore(endDay)) {
             // no whole day inside: the window's rows themselves (less than two days of them)
-            parts.add(rows(params, "r", from, to));
+            parts.add(rows(grouping, params, "r", from, to));
         } else {
-            var days = new StringBuilder(DAYS);
+            var days = new StringBuilder(DAYS.formatted(grouping.ofRollup));
             if (firstDay != null) {
                 days.append(" AND day >= :firstDay");
                 params.put("firstDay", firstDay);
                 if (!midnight(firstDay).equals(from)) {
-                    parts.add(rows(params, "head", from, midnight(firstDay)));
+                    parts.add(rows(grouping, params, "head", from, midnight(firstDay)));
                 }
             }
             if (endDay != null) {
                 days.append(" AND day < :endDay");
                 params.put("endDay", endDay);
                 if (!midnight(endDay).equals(to)) {
-                    parts.add(rows(params, "tail", midnight(endDay), to));
+                    parts.add(rows(grouping, params, "tail", midnight(endDay), to));
                 }
             }
             parts.add(days.toString());
         }
-        String sql = "SELECT outcome, sum(requests), sum(prompt_tokens), sum(completion_tokens) FROM (\n"
+        String sql = "SELECT grp, outcome, sum(requests), sum(prompt_tokens), sum(completion_tokens) FROM (\n"
                 + String.join("\nUNION ALL\n", parts)
-                + "\n) AS counted (outcome, requests, prompt_tokens, completion_tokens) GROUP BY outcome";
-        Map<String, UsageTotals.Sum> byOutcome = new HashMap<>();
+                + "\n) AS counted (grp, outcome, requests, prompt_tokens, completion_tokens) GROUP BY grp, outcome";
+        Map<String, Map<String, UsageTotals.Sum>> groups = new TreeMap<>();
         jdbc.sql(sql)
                 .params(params)
                 .query(rs -> {
-                    long prompt = rs.getLong(3);
-                    long completion = rs.getLong(4);
-                    byOutcome.put(rs.getString(1), new UsageTotals.Sum(rs.getLong(2), prompt, completion, prompt + completion));
+                    long prompt = rs.getLong(4);
+                    long completion = rs.getLong(5);
+                    groups.computeIfAbsent(rs.getString(1), key -> new HashMap<>())
+                            .put(rs.getString(2), new UsageTotals.Sum(rs.getLong(3), prompt, completion, prompt + completion));
                 });
-        return UsageTotals.of(user, byOutcome);
+        return groups;
     }
 
-    private static String rows(Map<String, Object> params, String name, Instant from, Instant to) {
+    private static String rows(Grouping grouping, Map<String, Object> params, String name, Instant from, Instant to) {
         params.put(name + "From", atMicros(from));
         params.put(name + "To", atMicros(to));
-        return ROWS + " AND created_at >= :" + name + "From AND created_at < :" + name + "To";
+        return ROWS.formatted(grouping.ofRow) + " AND created_at >= :" + name + "From AND created_at < :" + name + "To";
     }
 
     private static LocalDate floorDay(Instant instant) {

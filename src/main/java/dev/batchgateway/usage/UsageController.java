@@ -19,7 +19,8 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.server.ResponseStatusException;
 
 /**
- * {@code GET /usage/{user_id}?from=&to=}: a user's completions and tokens, from the ledger's rows. {@code from} is
+ * {@code GET /usage/{user_id}?from=&to=&group_by=day|model}: a user's completions and tokens, from the daily rollups
+ * and the ledger's rows, in total and, with {@code group_by}, per UTC day or per model. {@code from} is
  * inclusive and {@code to} exclusive, so consecutive windows never count a row twice. Failures are Spring's own
  * {@link ErrorResponseException}s, rendered as problem+json by the application's problem handling.
  */
@@ -45,7 +46,8 @@ class UsageController {
             Caller who,
             @PathVariable("user_id") String userId,
             @RequestParam(name = "from", required = false) String from,
-            @RequestParam(name = "to", required = false) String to) {
+            @RequestParam(name = "to", required = false) String to,
+            @RequestParam(name = "group_by", required = false) String groupBy) {
         callers.requireKnown(who);
         long user = userId(userId);
         callers.mayReadUsage(who, user);
@@ -54,14 +56,27 @@ class UsageController {
         if (start != null && end != null && start.isAfter(end)) {
             throw badRequest("from (" + start + ") must not be after to (" + end + ")");
         }
+        JdbcUsageTotals.Grouping grouping = grouping(groupBy);
         try {
-            return totals.totals(user, start, end);
+            if (grouping == JdbcUsageTotals.Grouping.NONE) {
+                return totals.totals(user, start, end);
+            }
+            return UsageTotals.grouped(user, groupBy, totals.grouped(user, start, end, grouping));
         } catch (DataAccessException away) {
             var unavailable = new ErrorResponseException(HttpStatus.SERVICE_UNAVAILABLE, ProblemDetail.forStatusAndDetail(
                     HttpStatus.SERVICE_UNAVAILABLE, "the usage database is unavailable; try again later"), away);
             unavailable.getHeaders().set(HttpHeaders.RETRY_AFTER, Long.toString(DATABASE_RETRY_AFTER.toSeconds()));
             throw unavailable;
         }
+    }
+
+    private static JdbcUsageTotals.Grouping grouping(String groupBy) {
+        return switch (groupBy) {
+            case null -> JdbcUsageTotals.Grouping.NONE;
+            case "day" -> JdbcUsageTotals.Grouping.DAY;
+            case "model" -> JdbcUsageTotals.Grouping.MODEL;
+            default -> throw badRequest("group_by must be day or model, was '" + shorten(groupBy) + "'");
+        };
     }
 
     private static long userId(String text) {
