@@ -22,6 +22,7 @@ class JdbcUsageTotals {
     /** How the totals may be split: not at all, by UTC day, or by model; each with its key in rollups and in rows. */
     enum Grouping {
         NONE("''", "''"),
+        USER("user_id::text", "user_id::text"),
         DAY("day::text", "(created_at AT TIME ZONE 'UTC')::date::text"),
         MODEL("model", "coalesce(model, '')");
 
@@ -37,12 +38,12 @@ class JdbcUsageTotals {
     private static final String DAYS = """
             SELECT %s, outcome, requests, prompt_tokens, completion_tokens
             FROM usage_daily
-            WHERE user_id = :user""";
+            WHERE true""";
 
     private static final String ROWS = """
             SELECT %s, outcome, 1, prompt_tokens, completion_tokens
             FROM token_usage
-            WHERE user_id = :user""";
+            WHERE true""";
 
     private final JdbcClient jdbc;
 
@@ -58,31 +59,40 @@ class JdbcUsageTotals {
         return UsageTotals.of(user, grouped(user, from, to, Grouping.NONE).getOrDefault("", Map.of()));
     }
 
-    /** The totals by group key (a day as 2026-11-24, or a model, '' for rows without one), each by outcome, in key order. */
-    Map<String, Map<String, UsageTotals.Sum>> grouped(long user, Instant from, Instant to, Grouping grouping) {
+    /**
+     * The totals by group key (a day as 2026-11-24, a model, '' for rows without one, or a user id), each by outcome, in
+     * key order.
+     *
+     * @param user the user whose usage is summed, or null for every user's
+     */
+    Map<String, Map<String, UsageTotals.Sum>> grouped(Long user, Instant from, Instant to, Grouping grouping) {
         var parts = new ArrayList<String>();
         var params = new HashMap<String, Object>();
-        params.put("user", user);
+        // one user's usage is read on the indexes' leading user_id; the export reads everyone's
+        String ofUser = user == null ? "" : " AND user_id = :user";
+        if (user != null) {
+            params.put("user", user);
+        }
         // the whole days: from the first midnight at or after `from` to the last midnight at or before `to`
         LocalDate firstDay = from == null ? null : ceilingDay(from);
         LocalDate endDay = to == null ? null : floorDay(to);
         if (firstDay != null && endDay != null && !firstDay.isBefore(endDay)) {
             // no whole day inside: the window's rows themselves (less than two days of them)
-            parts.add(rows(grouping, params, "r", from, to));
+            parts.add(rows(grouping, ofUser, params, "r", from, to));
         } else {
-            var days = new StringBuilder(DAYS.formatted(grouping.ofRollup));
+            var days = new StringBuilder(DAYS.formatted(grouping.ofRollup)).append(ofUser);
             if (firstDay != null) {
                 days.append(" AND day >= :firstDay");
                 params.put("firstDay", firstDay);
                 if (!midnight(firstDay).equals(from)) {
-                    parts.add(rows(grouping, params, "head", from, midnight(firstDay)));
+                    parts.add(rows(grouping, ofUser, params, "head", from, midnight(firstDay)));
                 }
             }
             if (endDay != null) {
                 days.append(" AND day < :endDay");
                 params.put("endDay", endDay);
                 if (!midnight(endDay).equals(to)) {
-                    parts.add(rows(grouping, params, "tail", midnight(endDay), to));
+                    parts.add(rows(grouping, ofUser, params, "tail", midnight(endDay), to));
                 }
             }
             parts.add(days.toString());
@@ -102,10 +112,11 @@ class JdbcUsageTotals {
         return groups;
     }
 
-    private static String rows(Grouping grouping, Map<String, Object> params, String name, Instant from, Instant to) {
+    private static String rows(
+            Grouping grouping, String ofUser, Map<String, Object> params, String name, Instant from, Instant to) {
         params.put(name + "From", atMicros(from));
         params.put(name + "To", atMicros(to));
-        return ROWS.formatted(grouping.ofRow) + " AND created_at >= :" + name + "From AND created_at < :" + name + "To";
+        return ROWS.formatted(grouping.ofRow) + ofUser + " AND created_at >= :" + name + "From AND created_at < :" + name + "To";
     }
 
     private static LocalDate floorDay(Instant instant) {

@@ -63,11 +63,16 @@ class UsageController {
             }
             return UsageTotals.grouped(user, groupBy, totals.grouped(user, start, end, grouping));
         } catch (DataAccessException away) {
-            var unavailable = new ErrorResponseException(HttpStatus.SERVICE_UNAVAILABLE, ProblemDetail.forStatusAndDetail(
-                    HttpStatus.SERVICE_UNAVAILABLE, "the usage database is unavailable; try again later"), away);
-            unavailable.getHeaders().set(HttpHeaders.RETRY_AFTER, Long.toString(DATABASE_RETRY_AFTER.toSeconds()));
-            throw unavailable;
+            throw unavailable(away);
         }
+    }
+
+    /** A 503 with Retry-After for a usage database that did not answer. */
+    static ErrorResponseException unavailable(DataAccessException away) {
+        var unavailable = new ErrorResponseException(HttpStatus.SERVICE_UNAVAILABLE, ProblemDetail.forStatusAndDetail(
+                HttpStatus.SERVICE_UNAVAILABLE, "the usage database is unavailable; try again later"), away);
+        unavailable.getHeaders().set(HttpHeaders.RETRY_AFTER, Long.toString(DATABASE_RETRY_AFTER.toSeconds()));
+        return unavailable;
     }
 
     private static JdbcUsageTotals.Grouping grouping(String groupBy) {
@@ -93,7 +98,7 @@ class UsageController {
         throw badRequest("user_id must be an integer from 1 to " + Long.MAX_VALUE + ", was '" + shorten(text) + "'");
     }
 
-    private static Instant instant(String name, String text) {
+    static Instant instant(String name, String text) {
         if (text == null) {
             return null;
         }
@@ -109,12 +114,12 @@ class UsageController {
         return instant;
     }
 
-    private static ResponseStatusException badRequest(String detail) {
+    static ResponseStatusException badRequest(String detail) {
         return new ResponseStatusException(HttpStatus.BAD_REQUEST, detail);
     }
 
     /** A bad value is echoed to help the caller, but never at length. */
-    private static String shorten(String text) {
+    static String shorten(String text) {
         return text.length() <= 64 ? text : text.substring(0, 64) + "…";
     }
 }

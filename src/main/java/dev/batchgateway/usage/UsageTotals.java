@@ -28,6 +28,7 @@ record UsageTotals(
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     record Group(
+            @JsonProperty("user_id") Long userId,
             @JsonProperty("day") String day,
             @JsonProperty("model") String model,
             @JsonProperty("requests") long requests,
@@ -65,15 +66,20 @@ record UsageTotals(
     /**
      * The totals of groups (by key, each by outcome), and the groups themselves in key order.
      *
-     * @param groupBy {@code day} or {@code model}: which field of each group holds its key
+     * @param groupBy {@code day}, {@code model} or {@code user}: which field of each group holds its key
      */
     static UsageTotals grouped(long userId, String groupBy, Map<String, Map<String, Sum>> groups) {
+        return grouped(userId, groupBy, groups.entrySet().stream().toList());
+    }
+
+    static UsageTotals grouped(long userId, String groupBy, List<Map.Entry<String, Map<String, Sum>>> groups) {
         Map<String, Sum> all = new LinkedHashMap<>();
         var list = new java.util.ArrayList<Group>();
-        for (var group : groups.entrySet()) {
+        for (var group : groups) {
             UsageTotals share = of(userId, group.getValue());
             share.byOutcome().forEach((outcome, sum) -> all.merge(outcome, sum, Sum::plus));
-            list.add(new Group(groupBy.equals("day") ? group.getKey() : null, groupBy.equals("model") ? group.getKey() : null,
+            list.add(new Group(groupBy.equals("user") ? Long.valueOf(group.getKey()) : null,
+                    groupBy.equals("day") ? group.getKey() : null, groupBy.equals("model") ? group.getKey() : null,
                     share.requests(), share.promptTokens(), share.completionTokens(), share.tokens(), share.byOutcome()));
         }
         UsageTotals total = of(userId, all);
