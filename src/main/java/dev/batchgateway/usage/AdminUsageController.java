@@ -73,8 +73,9 @@ class AdminUsageController {
             entries.sort(Comparator.comparingLong(entry -> Long.parseLong(entry.getKey())));
         }
         List<UsageTotals.Group> rows = UsageTotals.grouped(1, by, List.copyOf(entries)).groups();
-        if (accept != null && MediaType.parseMediaTypes(accept).stream().anyMatch(type -> type.isCompatibleWith(CSV))
-                && !accept.contains(MediaType.APPLICATION_JSON_VALUE)) {
+        // CSV only when asked for by name: curl's */* and a browser's text/* get JSON
+        if (accept != null && MediaType.parseMediaTypes(accept).stream()
+                .anyMatch(type -> type.getType().equals("text") && type.getSubtype().equals("csv"))) {
             return ResponseEntity.ok().contentType(CSV).body(csv(by, rows));
         }
         return ResponseEntity.ok().contentType(MediaType.APPLICATION_JSON).body(new Export(start, end, by, rows));

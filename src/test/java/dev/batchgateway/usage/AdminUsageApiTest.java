@@ -103,6 +103,12 @@ class AdminUsageApiTest {
                     .append(prompt).append(',').append(completion).append(',').append(prompt + completion).append("\r\n");
         }
         assertThat(response.body()).isEqualTo(expected.toString());
+
+        // And Accept: */* (curl's) gets JSON
+        var any = gateway.send(HttpRequest.newBuilder(gateway.uri("/admin/usage?group_by=model"))
+                .header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN)
+                .header("Accept", "*/*"));
+        assertThat(any.headers().firstValue("Content-Type")).hasValue("application/json");
     }
 
     @Test
