@@ -2,7 +2,7 @@
 # Time to first byte of a streamed completion at one connection: straight to the fake vLLM, and through the gateway
 # (which waits up to GATEWAY_BATCH_MAX_WAIT for company, then streams the batch's call). Not part of CI.
 #
-#   bench/ttfb.sh                 # 100 requests each way after 300 warm-up ones; prints p50 and p90 in ms
+#   bench/ttfb.sh                 # 100 requests each way after 1,500 warm-up ones (about 2 minutes); prints p50 and p90 in ms
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -43,10 +43,16 @@ env SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GAT
 PIDS+=($!)
 for _ in $(seq 1 120); do curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null && break; sleep 0.5; done
 
-# the first byte's time, in ms, of each of n streamed requests, one after another
+# the first byte's time, in ms, of each of n streamed requests, one after another on one kept-alive connection (as a
+# client library keeps it), in batches of 100 per curl
 measure() { # n url body
-  for _ in $(seq 1 "$1"); do
-    curl -s -o /dev/null -w '%{time_starttransfer}\n' "$2" -H 'Content-Type: application/json' -d "$3"
+  local left=$1
+  while [ "$left" -gt 0 ]; do
+    local n=$((left < 100 ? left : 100))
+    local urls=()
+    for _ in $(seq 1 "$n"); do urls+=(-o /dev/null "$2"); done
+    curl -s -w '%{time_starttransfer}\n' -H 'Content-Type: application/json' -d "$3" "${urls[@]}"
+    left=$((left - n))
   done | awk '{printf "%.2f\n", $1 * 1000}' | sort -n
 }
 percentile() { awk -v p="$1" '{v[NR]=$1} END {i=int(NR*p/100+0.5); if (i<1) i=1; print v[i]}'; }
@@ -54,7 +60,7 @@ percentile() { awk -v p="$1" '{v[NR]=$1} END {i=int(NR*p/100+0.5); if (i<1) i=1;
 DIRECT_BODY='{"model":"fake","prompt":"the quick brown fox","max_tokens":16,"stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}}'
 GATEWAY_BODY='{"prompt":"the quick brown fox","user_id":1,"max_tokens":16,"stream":true}'
 # warm-up, not measured: the JIT compiles the streaming path first
-measure "${BENCH_WARMUP_REQUESTS:-300}" "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" > /dev/null
+measure "${BENCH_WARMUP_REQUESTS:-1500}" "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" > /dev/null
 measure 20 "http://localhost:$FAKE_PORT/v1/completions" "$DIRECT_BODY" > /dev/null
 measure "$REQUESTS" "http://localhost:$FAKE_PORT/v1/completions" "$DIRECT_BODY" > "$OUT/direct.txt"
 measure "$REQUESTS" "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" > "$OUT/gateway.txt"

@@ -14,12 +14,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.config.BeanPostProcessor;
 import org.springframework.boot.test.context.TestConfiguration;
-import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
@@ -65,19 +63,13 @@ class BatchGatewayApplicationTest {
     @LocalServerPort
     int port;
 
-    @LocalManagementPort
-    int managementPort;
-
     @Autowired
     JdbcClient jdbc;
 
     private final JsonMapper json = JsonMapper.builder().build();
-    private GatewayClient gateway;
 
-    @BeforeEach
-    void connect() {
-        gateway = new GatewayClient(port, managementPort);
-    }
+    @Autowired
+    GatewayClient gateway;
 
     @Test
     void eightConcurrentRequestsAreOneBatchEightAnswersAndEightRows() throws Exception {

@@ -7,9 +7,13 @@ import java.lang.annotation.Retention;
 import java.lang.annotation.RetentionPolicy;
 import java.lang.annotation.Target;
 import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.context.TestConfiguration;
 import org.springframework.context.ApplicationContextInitializer;
 import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Import;
 import org.springframework.core.annotation.AliasFor;
+import org.springframework.core.env.Environment;
 import org.springframework.core.env.MapPropertySource;
 import org.springframework.test.context.ContextConfiguration;
 import org.springframework.test.context.TestPropertySource;
@@ -17,7 +21,8 @@ import org.springframework.test.context.TestPropertySource;
 /**
  * The whole gateway on a random port (and a random management port) against the shared test database, with API keys
  * on and the test admin token, so that {@link GatewayClient} can mint a key for each user it calls as. A test adds
- * only its own settings in {@link #properties()}.
+ * only its own settings in {@link #properties()}, and gets a client of the running gateway with
+ * {@code @Autowired GatewayClient gateway}.
  */
 @Target(ElementType.TYPE)
 @Retention(RetentionPolicy.RUNTIME)
@@ -25,6 +30,7 @@ import org.springframework.test.context.TestPropertySource;
 @Inherited
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
 @ContextConfiguration(initializers = GatewayApplicationTest.Database.class)
+@Import(GatewayApplicationTest.Client.class)
 @TestPropertySource(properties = {
         "gateway.identity.mode=api-keys",
         "gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN,
@@ -37,6 +43,16 @@ public @interface GatewayApplicationTest {
     /** This test's own settings, as {@code key=value}. */
     @AliasFor(annotation = SpringBootTest.class, attribute = "properties")
     String[] properties() default {};
+
+    /** A {@link GatewayClient} of the gateway under test; its ports are read when it calls, once the server runs. */
+    @TestConfiguration
+    class Client {
+        @Bean
+        GatewayClient gatewayClient(Environment environment) {
+            return new GatewayClient(() -> environment.getRequiredProperty("local.server.port", Integer.class),
+                    () -> environment.getProperty("local.management.port", Integer.class, -1));
+        }
+    }
 
     /** Points the data source at {@link TestDatabase}, started on first use and shared by the whole test run. */
     final class Database implements ApplicationContextInitializer<ConfigurableApplicationContext> {

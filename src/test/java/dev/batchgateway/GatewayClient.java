@@ -9,6 +9,7 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.IntSupplier;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
@@ -21,8 +22,8 @@ public final class GatewayClient {
 
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
-    private final int port;
-    private final int managementPort;
+    private final IntSupplier port;
+    private final IntSupplier managementPort;
     private final HttpClient http = HttpClient.newHttpClient();
     private final JsonMapper json = JsonMapper.builder().build();
     private final Map<Long, String> keys = new ConcurrentHashMap<>();
@@ -33,6 +34,11 @@ public final class GatewayClient {
     }
 
     public GatewayClient(int port, int managementPort) {
+        this(() -> port, () -> managementPort);
+    }
+
+    /** A client whose ports are known only once the gateway runs: asked at each call (see GatewayApplicationTest). */
+    GatewayClient(IntSupplier port, IntSupplier managementPort) {
         this.port = port;
         this.managementPort = managementPort;
     }
@@ -64,7 +70,7 @@ public final class GatewayClient {
     }
 
     public URI uri(String path) {
-        int to = path.startsWith("/actuator/") && managementPort > 0 ? managementPort : port;
+        int to = path.startsWith("/actuator/") && managementPort.getAsInt() > 0 ? managementPort.getAsInt() : port.getAsInt();
         return URI.create("http://localhost:" + to + path);
     }
 

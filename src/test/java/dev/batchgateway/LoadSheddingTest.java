@@ -18,7 +18,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.config.BeanPostProcessor;
@@ -61,12 +60,10 @@ class LoadSheddingTest {
     Scheduler scheduler;
 
     private final HttpClient http = HttpClient.newHttpClient();
-    private GatewayClient gateway;
 
-    @BeforeEach
-    void connect() {
-        gateway = new GatewayClient(port);
-    }
+    @Autowired
+    GatewayClient gateway;
+
     private final List<CompletableFuture<HttpResponse<String>>> pending = new ArrayList<>();
 
     @AfterEach
@@ -121,6 +118,28 @@ class LoadSheddingTest {
                     assertThat(e.getMessage()).contains("the queue is full");
                 });
         assertThat(HoldingWorker.prompts()).doesNotContain("one too many");
+    }
+
+    @Test
+    void aPromptArrayThatDoesNotFitTheQueueIsRefusedWholeAndNoneOfItsPromptsReachesTheWorker() throws Exception {
+        // Given the worker busy with a held batch, and one queue place left
+        pending.add(post("hold array", null));
+        await(() -> HoldingWorker.prompts().contains("hold array"));
+
+        // When an OpenAI request with two prompts arrives: the first takes the last place, the second finds none
+        var refused = http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v1/completions"))
+                .header("Content-Type", "application/json")
+                .header("Authorization", gateway.bearer(7))
+                .POST(HttpRequest.BodyPublishers.ofString(
+                        "{\"model\": \"simulated\", \"prompt\": [\"first of two\", \"second of two\"]}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+
+        // Then the request is refused as a whole, and its first prompt leaves the queue without reaching the worker
+        assertThat(refused.statusCode()).as(refused.body()).isEqualTo(503);
+        await(() -> scheduler.queued() == 0);
+        HoldingWorker.release();
+        CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new)).get(SLACK_SECONDS, TimeUnit.SECONDS);
+        assertThat(HoldingWorker.prompts()).doesNotContain("first of two", "second of two");
     }
 
     @Test

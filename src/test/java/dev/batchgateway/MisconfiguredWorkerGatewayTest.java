@@ -6,13 +6,11 @@ import dev.batchgateway.worker.FakeVllm;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.system.CapturedOutput;
 import org.springframework.boot.test.system.OutputCaptureExtension;
-import org.springframework.boot.test.web.server.LocalManagementPort;
-import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 import tools.jackson.databind.JsonNode;
@@ -44,19 +42,10 @@ class MisconfiguredWorkerGatewayTest {
         vllm.close();
     }
 
-    @LocalServerPort
-    int port;
-
-    @LocalManagementPort
-    int managementPort;
-
     private final JsonMapper json = JsonMapper.builder().build();
-    private GatewayClient gateway;
 
-    @BeforeEach
-    void connect() {
-        gateway = new GatewayClient(port, managementPort);
-    }
+    @Autowired
+    GatewayClient gateway;
 
     @Test
     void aWrongKeyShowsInReadinessInOneStartUpLineAndInTheCallersDetailButTheKeyNeverShows(CapturedOutput output)

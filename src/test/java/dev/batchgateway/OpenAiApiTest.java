@@ -64,9 +64,6 @@ class OpenAiApiTest {
     @LocalServerPort
     int port;
 
-    @org.springframework.boot.test.web.server.LocalManagementPort
-    int managementPort;
-
     @Autowired
     JdbcClient jdbc;
 
@@ -74,12 +71,13 @@ class OpenAiApiTest {
     private final HttpClient http = HttpClient.newHttpClient();
     private OpenAIClient openAi;
     private long user;
-    private GatewayClient gateway;
+
+    @Autowired
+    GatewayClient gateway;
 
     @BeforeEach
     void connect() {
         user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
-        gateway = new GatewayClient(port, managementPort);
         openAi = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey(gateway.key(user)).maxRetries(0).build();
         vllm.server().resetRequests();
     }
@@ -328,6 +326,33 @@ class OpenAiApiTest {
     private double counted(String series) {
         return gateway.get("/actuator/prometheus").body().lines().filter(line -> line.startsWith(series + " "))
                 .mapToDouble(line -> Double.parseDouble(line.substring(series.length() + 1).strip())).findFirst().orElse(0);
+    }
+
+    @Test
+    void aStreamedPromptArrayInterleavesItsChoicesByIndexAndEndsEachWithItsFinishReason() throws Exception {
+        var answer = post("""
+                {"model": "%s", "prompt": ["first prompt here", "second one"], "max_tokens": 5, "stream": true,
+                 "stream_options": {"include_usage": true}}""".formatted(MODEL));
+
+        assertThat(answer.statusCode()).isEqualTo(200);
+        assertThat(answer.headers().firstValue("Content-Type")).hasValueSatisfying(type -> assertThat(type).startsWith("text/event-stream"));
+        List<String> data = answer.body().lines().filter(line -> line.startsWith("data: ")).map(line -> line.substring(6)).toList();
+        assertThat(data.getLast()).isEqualTo("[DONE]");
+        StringBuilder[] texts = {new StringBuilder(), new StringBuilder()};
+        List<Integer> finished = new ArrayList<>();
+        for (String chunk : data.subList(0, data.size() - 2)) {
+            JsonNode choice = json.readTree(chunk).at("/choices/0");
+            texts[choice.get("index").asInt()].append(choice.get("text").asString());
+            if (!choice.get("finish_reason").isNull()) {
+                finished.add(choice.get("index").asInt());
+            }
+        }
+        assertThat(texts[0]).hasToString("FIRST PROMPT HERE");
+        assertThat(texts[1]).hasToString("SECOND ONE");
+        assertThat(finished).containsExactlyInAnyOrder(0, 1);
+        JsonNode usage = json.readTree(data.get(data.size() - 2)).get("usage");
+        assertThat(usage.get("prompt_tokens").asInt()).isEqualTo(3 + 2);
+        assertThat(usage.get("completion_tokens").asInt()).isEqualTo(5 + 5);
     }
 
     @Test

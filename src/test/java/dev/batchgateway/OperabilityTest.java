@@ -17,12 +17,10 @@ import java.time.Duration;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.config.BeanPostProcessor;
 import org.springframework.boot.test.context.TestConfiguration;
-import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
@@ -45,19 +43,13 @@ class OperabilityTest {
     @LocalServerPort
     int port;
 
-    @LocalManagementPort
-    int managementPort;
-
     @Autowired
     Scheduler scheduler;
 
     private final HttpClient http = HttpClient.newHttpClient();
-    private GatewayClient gateway;
 
-    @BeforeEach
-    void connect() {
-        gateway = new GatewayClient(port, managementPort);
-    }
+    @Autowired
+    GatewayClient gateway;
 
     @Test
     void aClientThatLeavesBeforeItsBatchIsSentNeverReachesTheWorker() throws Exception {

@@ -14,7 +14,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
@@ -51,19 +50,17 @@ class SeveralModelsGatewayTest {
     @LocalServerPort
     int port;
 
-    @LocalManagementPort
-    int managementPort;
-
     @Autowired
     JdbcClient jdbc;
 
     private final JsonMapper json = JsonMapper.builder().build();
-    private GatewayClient gateway;
+
+    @Autowired
+    GatewayClient gateway;
     private long user;
 
     @BeforeEach
     void connect() {
-        gateway = new GatewayClient(port, managementPort);
         user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
     }
 

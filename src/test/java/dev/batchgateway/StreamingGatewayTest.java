@@ -25,7 +25,6 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.TestConfiguration;
-import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.boot.tomcat.TomcatWebServerFactory;
 import org.springframework.boot.web.server.WebServerFactoryCustomizer;
@@ -75,21 +74,18 @@ class StreamingGatewayTest {
     @LocalServerPort
     int port;
 
-    @LocalManagementPort
-    int managementPort;
+    @Autowired
+    GatewayClient gateway;
 
     @Autowired
     JdbcClient jdbc;
 
     private final JsonMapper json = JsonMapper.builder().build();
     private final HttpClient http = HttpClient.newHttpClient();
-    private GatewayClient gateway;
-    private long user;
+    private final long user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
 
     @BeforeEach
-    void connect() {
-        gateway = new GatewayClient(port, managementPort);
-        user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
+    void forgetEarlierCalls() {
         vllm.server().resetRequests();
     }
 

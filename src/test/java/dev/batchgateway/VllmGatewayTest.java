@@ -15,7 +15,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
@@ -43,18 +42,16 @@ class VllmGatewayTest {
     @LocalServerPort
     int port;
 
-    @LocalManagementPort
-    int managementPort;
-
     @Autowired
     JdbcClient jdbc;
 
     private final JsonMapper json = JsonMapper.builder().build();
-    private GatewayClient gateway;
+
+    @Autowired
+    GatewayClient gateway;
 
     @BeforeEach
     void connect() {
-        gateway = new GatewayClient(port, managementPort);
         vllm.server().resetRequests();
     }
 

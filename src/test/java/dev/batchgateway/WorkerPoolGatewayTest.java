@@ -12,10 +12,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
@@ -41,21 +39,11 @@ class WorkerPoolGatewayTest {
         good.close();
     }
 
-    @LocalServerPort
-    int port;
-
-    @org.springframework.boot.test.web.server.LocalManagementPort
-    int managementPort;
-
     @Autowired
     JdbcClient jdbc;
 
-    private GatewayClient gateway;
-
-    @BeforeEach
-    void connect() {
-        gateway = new GatewayClient(port, managementPort);
-    }
+    @Autowired
+    GatewayClient gateway;
 
     @Test
     void aHangingWorkerIs504InAboutTheTimeoutWhileTheOtherWorkerKeepsServing() throws Exception {

@@ -240,10 +240,16 @@ class OpenAiController {
                 }
             };
             var request = new CompletionRequest(UUID.randomUUID(), user, asked.prompts().get(i), asked.parameters());
-            var completion = scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller, delta -> {
-                begin.run();
-                events.send(json.writeValueAsString(chunks.text(prompt, delta)));
-            });
+            CompletableFuture<Completion> completion;
+            try {
+                completion = scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller, delta -> {
+                    begin.run();
+                    events.send(json.writeValueAsString(chunks.text(prompt, delta)));
+                });
+            } catch (RuntimeException refused) {
+                giveUp.run(); // as for a request that is not streamed: a refusal bills nothing
+                throw refused;
+            }
             completions.add(completion);
             completion.whenComplete((done, failure) -> {
                 if (failure != null) {
@@ -315,9 +321,16 @@ class OpenAiController {
                 ? probe
                 : CallerPresence.ASSUMED;
         List<CompletableFuture<Completion>> completions = new ArrayList<>(asked.prompts().size());
-        for (Prompt prompt : asked.prompts()) {
-            var request = new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters());
-            completions.add(scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller));
+        try {
+            for (Prompt prompt : asked.prompts()) {
+                var request = new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters());
+                completions.add(scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller));
+            }
+        } catch (RuntimeException refused) {
+            // a prompt not taken (queue full, shutting down) refuses the whole request: its other prompts, still
+            // queued, are dropped before they reach the worker, so that a refusal bills nothing
+            completions.forEach(pending -> pending.cancel(false));
+            throw refused;
         }
         return CompletableFuture.allOf(completions.toArray(CompletableFuture[]::new))
                 .handle((done, failure) -> {

@@ -63,6 +63,12 @@ final class StreamedAnswer {
         if (choices == null || !choices.isArray()) {
             throw new WorkerException.BadAnswer("a chunk of the worker's stream has no choices");
         }
+        JsonNode summed = chunk.get("usage");
+        if (choices.isEmpty() && summed != null && !summed.isNull() && texts.length == 1 && counts[0] == null) {
+            // the last chunk's usage, summed over the call's prompts: a one-prompt call's own count, for a server
+            // that sends no running counts (no continuous_usage_stats)
+            counted(0, summed.get("prompt_tokens"), summed.get("completion_tokens"));
+        }
         boolean listened = true;
         for (JsonNode choice : choices) {
             int prompt = index(choice);

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.batchgateway.completion.WorkerException;
+import jakarta.servlet.ServletOutputStream;
+import jakarta.servlet.WriteListener;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CountDownLatch;
@@ -70,36 +72,15 @@ class EventStreamTest {
         var blocked = new CountDownLatch(1);
         var release = new CountDownLatch(1);
         var written = new StringBuilder();
-        var response = new MockHttpServletResponse() {
-            @Override
-            public jakarta.servlet.ServletOutputStream getOutputStream() {
-                return new jakarta.servlet.ServletOutputStream() {
-                    @Override
-                    public void write(int b) throws IOException {
-                        write(new byte[] {(byte) b}, 0, 1);
-                    }
-
-                    @Override
-                    public void write(byte[] bytes, int offset, int length) throws IOException {
-                        blocked.countDown();
-                        try {
-                            release.await();
-                        } catch (InterruptedException e) {
-                            throw new IOException(e);
-                        }
-                        written.append(new String(bytes, offset, length, StandardCharsets.UTF_8));
-                    }
-
-                    @Override
-                    public boolean isReady() {
-                        return true;
-                    }
-
-                    @Override
-                    public void setWriteListener(jakarta.servlet.WriteListener listener) {}
-                };
+        var response = writingTo((bytes, offset, length) -> {
+            blocked.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                throw new IOException(e);
             }
-        };
+            written.append(new String(bytes, offset, length, StandardCharsets.UTF_8));
+        });
         stream.send("{\"delta\": \"first\"}");
         Thread writer = Thread.ofVirtual().start(() -> {
             try {
@@ -129,13 +110,35 @@ class EventStreamTest {
         var stream = new EventStream("{}", gone::incrementAndGet);
         stream.send("{\"delta\": \"a\"}");
         stream.end("{\"done\": true}");
-        var response = new MockHttpServletResponse() {
+        var response = writingTo((bytes, offset, length) -> {
+            throw new IOException("Connection reset by peer");
+        });
+
+        stream.writeTo(response, () -> {});
+
+        assertThat(gone).hasValue(1);
+    }
+
+    /** What a client's connection does with the bytes written to it. */
+    @FunctionalInterface
+    interface Connection {
+        void write(byte[] bytes, int offset, int length) throws IOException;
+    }
+
+    /** A response whose output goes to this connection. */
+    private static MockHttpServletResponse writingTo(Connection connection) {
+        return new MockHttpServletResponse() {
             @Override
-            public jakarta.servlet.ServletOutputStream getOutputStream() {
-                return new jakarta.servlet.ServletOutputStream() {
+            public ServletOutputStream getOutputStream() {
+                return new ServletOutputStream() {
                     @Override
                     public void write(int b) throws IOException {
-                        throw new IOException("Connection reset by peer");
+                        write(new byte[] {(byte) b}, 0, 1);
+                    }
+
+                    @Override
+                    public void write(byte[] bytes, int offset, int length) throws IOException {
+                        connection.write(bytes, offset, length);
                     }
 
                     @Override
@@ -144,13 +147,9 @@ class EventStreamTest {
                     }
 
                     @Override
-                    public void setWriteListener(jakarta.servlet.WriteListener listener) {}
+                    public void setWriteListener(WriteListener listener) {}
                 };
             }
         };
-
-        stream.writeTo(response, () -> {});
-
-        assertThat(gone).hasValue(1);
     }
 }

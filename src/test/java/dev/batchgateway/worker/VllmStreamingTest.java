@@ -1,10 +1,15 @@
 package dev.batchgateway.worker;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.post;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.core.WireMockConfiguration;
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.BatchProgress;
+import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
@@ -89,5 +94,37 @@ class VllmStreamingTest {
 
         assertThat(outcomes).singleElement().isInstanceOf(WorkerOutcome.Generated.class);
         assertThat(vllm.server().getAllServeEvents().getFirst().getRequest().getBodyAsString()).doesNotContain("stream");
+    }
+
+    @Test
+    void aServerWithoutRunningCountsIsBilledByItsLastChunksUsageWhenTheCallHasOnePrompt() {
+        // Given an OpenAI-compatible server that sends usage only once, summed, at the end of a stream
+        var server = new WireMockServer(WireMockConfiguration.options().dynamicPort());
+        server.start();
+        try (var plain = new VllmWorker(new WorkerEndpoint(server.baseUrl(), Duration.ofSeconds(5), Duration.ofSeconds(20)), MODEL)) {
+            server.stubFor(post("/v1/completions").willReturn(
+                    aResponse().withHeader("Content-Type", "text/event-stream")
+                            .withBody("""
+                                    data: {"choices":[{"index":0,"text":"Hel","finish_reason":null}]}
+
+                                    data: {"choices":[{"index":0,"text":"lo","finish_reason":"stop"}]}
+
+                                    data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}
+
+                                    data: [DONE]
+
+                                    """)));
+            var progress = new OllamaWorkerTest.RecordingProgress(1);
+
+            // When one prompt streams through it
+            var outcomes = plain.complete(new Batch(1, new GenerationParameters(8), List.of("say hello")), progress);
+
+            // Then the text came in its pieces, and the call's usage is that prompt's count
+            assertThat(progress.texts.getFirst()).containsExactly("Hel", "lo");
+            assertThat(outcomes).singleElement().isEqualTo(
+                    new WorkerOutcome.Generated("Hello", new TokenUsage(3, 2), FinishReason.STOP));
+        } finally {
+            server.stop();
+        }
     }
 }
