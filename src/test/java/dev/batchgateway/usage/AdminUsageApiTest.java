@@ -20,8 +20,6 @@ import java.util.function.Function;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.test.web.server.LocalManagementPort;
-import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -30,17 +28,13 @@ import tools.jackson.databind.json.JsonMapper;
 @GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
 class AdminUsageApiTest {
 
-    @LocalServerPort
-    int port;
-
-    @LocalManagementPort
-    int managementPort;
+    @Autowired
+    GatewayClient gateway;
 
     @Autowired
     JdbcClient jdbc;
 
     private final JsonMapper json = JsonMapper.builder().build();
-    private GatewayClient gateway;
 
     /** One stored row, as this test wrote it. */
     private record Row(long user, String model, int promptTokens, int completionTokens, Instant createdAt) {}
@@ -52,7 +46,6 @@ class AdminUsageApiTest {
 
     @BeforeEach
     void rowsOfThreeUsersOverThreeDays() {
-        gateway = new GatewayClient(port, managementPort);
         var random = ThreadLocalRandom.current();
         long firstUser = random.nextLong(1_000_000, Long.MAX_VALUE - 10);
         for (int i = 0; i < 90; i++) {
