@@ -199,7 +199,11 @@ def evaluate(prometheus, psql):
             if "expr" in target:
                 checks.append((where, "promql", target["expr"], grafana_to_promql(target["expr"])))
             else:
+                # Grafana's macros for the last hour, as Grafana would expand them
                 sql = re.sub(r"\$__timeFilter\((\w+)\)", r"\1 > now() - interval '1 hour'", target["rawSql"])
+                sql = sql.replace("$__timeFrom()", "(now() - interval '1 hour')").replace("$__timeTo()", "now()")
+                if "$__" in sql:
+                    fail(f"{where}: a Grafana macro this check does not expand: {sql}")
                 checks.append((where, "sql", target["rawSql"], sql))
     rules, error = None, None
     with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=30) as answer:

@@ -181,9 +181,15 @@ public record GatewayProperties(
         }
     }
 
-    public record Usage(int bufferCapacity) {
+    /**
+     * @param retention how long usage rows are kept, whole months at a time (their totals stay in the daily rollups);
+     *     null keeps them forever
+     */
+    public record Usage(int bufferCapacity, Duration retention) {
         public Usage {
             require(bufferCapacity >= 1, "GATEWAY_USAGE_BUFFER_CAPACITY must be at least 1, was " + bufferCapacity);
+            require(retention == null || retention.compareTo(Duration.ofDays(1)) >= 0,
+                    "GATEWAY_USAGE_RETENTION must be at least 1d (e.g. 400d), or empty to keep usage rows forever, was " + retention);
         }
     }
 

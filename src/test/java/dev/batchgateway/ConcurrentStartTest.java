@@ -41,12 +41,21 @@ class ConcurrentStartTest {
         // When two instances start at the same moment
         List<ConfigurableApplicationContext> instances = new ArrayList<>();
         try (var starting = Executors.newVirtualThreadPerTaskExecutor()) {
+            // they meet once logging is set up (Spring Boot's logging start-up is not safe to run twice at once in one
+            // JVM, two real instances are two JVMs), and go on together from there: to the database and Flyway
             var together = new CyclicBarrier(2);
+            var firstLogs = new java.util.concurrent.CountDownLatch(1);
             List<CompletableFuture<ConfigurableApplicationContext>> started = new ArrayList<>();
             for (int i = 0; i < 2; i++) {
+                boolean second = i == 1;
                 started.add(CompletableFuture.supplyAsync(() -> {
-                    await(together);
-                    return new SpringApplicationBuilder(BatchGatewayApplication.class).run(
+                    if (second) {
+                        awaitLatch(firstLogs);
+                    }
+                    return new SpringApplicationBuilder(BatchGatewayApplication.class).initializers(context -> {
+                        firstLogs.countDown();
+                        await(together);
+                    }).run(
                             "--server.port=0",
                             "--management.server.port=0",
                             "--spring.datasource.url=" + url,
@@ -90,6 +99,17 @@ class ConcurrentStartTest {
                     instance.thenAccept(ConfigurableApplicationContext::close);
                 }
             }
+        }
+    }
+
+    private static void awaitLatch(java.util.concurrent.CountDownLatch latch) {
+        try {
+            if (!latch.await(SLACK_SECONDS, TimeUnit.SECONDS)) {
+                throw new IllegalStateException("the first instance did not get as far as its context");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
         }
     }
 

@@ -29,6 +29,8 @@ class ConfigurationFailureTest {
             gateway.worker.max-concurrent-batches=0   | GATEWAY_WORKER_MAX_CONCURRENT_BATCHES must be at least 1
             gateway.max-tokens=0                      | GATEWAY_MAX_TOKENS must be at least 1
             gateway.usage.buffer-capacity=0           | GATEWAY_USAGE_BUFFER_CAPACITY must be at least 1
+            gateway.usage.retention=12h               | GATEWAY_USAGE_RETENTION must be at least 1d (e.g. 400d)
+            gateway.usage.retention=400               | GATEWAY_USAGE_RETENTION=400 has no unit
             gateway.identity.admin-token=tooShortAdminSecret | GATEWAY_ADMIN_TOKEN must be at least 32 characters, was 19
             gateway.identity.mode=maybe               | GATEWAY_AUTH must be api-keys or none, was 'maybe'
             gateway.models[0].type=vllm               | GATEWAY_MODELS_0_NAME is not set

@@ -27,17 +27,20 @@ import org.springframework.jdbc.core.simple.JdbcClient;
  * and a local PostgreSQL. Batches of eight rows are recorded as fast as one thread can; the clock stops when the last
  * row is in the table. Not a test: run {@code bench/usage-writes.sh} (README, Performance).
  *
- * <p>Arguments: rows per round (default 50000), rounds (default 5). {@code BENCH_DATABASE_URL} (with
+ * <p>Arguments: rows per round (default 50000), rounds (default 5), users the rows are spread over, one after another
+ * (default 1; each distinct user and day is one more daily rollup row to update in a write). {@code BENCH_DATABASE_URL} (with
  * {@code _USERNAME}/{@code _PASSWORD}) points at a PostgreSQL to use; without it an embedded PostgreSQL 17 is started.
  */
 public final class UsageWriteBenchmark {
 
     private static final int BATCH_SIZE = 8;
     private static final int ROWS_PER_WRITE = 1000; // as GatewayConfiguration
+    private static int users = 1;
 
     public static void main(String[] args) throws Exception {
         int rows = args.length > 0 ? Integer.parseInt(args[0]) : 50_000;
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 5;
+        users = args.length > 2 ? Integer.parseInt(args[2]) : 1;
         String url = System.getenv("BENCH_DATABASE_URL");
         EmbeddedPostgres embedded = null;
         String username = env("BENCH_DATABASE_USERNAME", "postgres");
@@ -54,8 +57,8 @@ public final class UsageWriteBenchmark {
             Flyway.configure().dataSource(dataSource).load().migrate();
             var jdbc = JdbcClient.create(dataSource);
             String server = jdbc.sql("SHOW server_version").query(String.class).single();
-            System.out.printf(Locale.ROOT, "usage write benchmark: %,d rows per round in batches of %d, %d rounds, "
-                    + "PostgreSQL %s (%s), %d cores, Java %s%n", rows, BATCH_SIZE, rounds, server,
+            System.out.printf(Locale.ROOT, "usage write benchmark: %,d rows per round of %,d users in batches of %d, %d rounds, "
+                    + "PostgreSQL %s (%s), %d cores, Java %s%n", rows, users, BATCH_SIZE, rounds, server,
                     embedded == null ? "BENCH_DATABASE_URL" : "embedded", Runtime.getRuntime().availableProcessors(),
                     Runtime.version());
             round(jdbc, Math.min(rows, 10_000), "warm-up");
@@ -70,7 +73,7 @@ public final class UsageWriteBenchmark {
     }
 
     private static void round(JdbcClient jdbc, int count, String name) throws InterruptedException {
-        long user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
+        long user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE - users);
         var writes = new AtomicInteger();
         var writeNanos = new AtomicLong();
         var failures = new AtomicInteger();
@@ -98,7 +101,8 @@ public final class UsageWriteBenchmark {
         List<UsageRecord> unwritten = ledger.close(Duration.ofMinutes(5));
         long finished = System.nanoTime();
 
-        long stored = jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id = ?").param(user).query(Long.class).single();
+        long stored = jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id BETWEEN ? AND ?")
+                .params(user, user + users - 1).query(Long.class).single();
         if (stored != count || !unwritten.isEmpty() || failures.get() > 0) {
             throw new IllegalStateException(name + ": " + stored + " rows stored of " + count + ", "
                     + unwritten.size() + " unwritten, " + failures.get() + " failed writes");
@@ -117,7 +121,7 @@ public final class UsageWriteBenchmark {
         List<List<UsageRecord>> batches = new ArrayList<>();
         List<UsageRecord> batch = new ArrayList<>(BATCH_SIZE);
         for (int i = 0; i < count; i++) {
-            batch.add(new UsageRecord(UUID.randomUUID(), user,
+            batch.add(new UsageRecord(UUID.randomUUID(), user + i % users,
                     new TokenUsage(random.nextInt(1, 2000), random.nextInt(1, 256)), "simulated", servedAt));
             if (batch.size() == BATCH_SIZE || i == count - 1) {
                 batches.add(batch);

@@ -90,6 +90,11 @@ public final class Callers {
         }
     }
 
+    /** Whether the caller may export every user's usage (the admin token, as for keys); throws when not. */
+    public void mayExportUsage(Caller caller) {
+        mayManageKeys(caller);
+    }
+
     /** Whether the caller may manage keys; throws when not. */
     public void mayManageKeys(Caller caller) {
         if (caller instanceof Caller.Operator) {

@@ -12,7 +12,8 @@ import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
 /**
- * Appends usage rows to {@code token_usage}, all rows of a call in one INSERT statement. The rows travel as eight
+ * Appends usage rows to {@code token_usage}, all rows of a call in one INSERT statement (whose trigger adds them to the
+ * daily rollups {@code usage_daily}, V4). The rows travel as eight
  * arrays, one per column: the statement's text is the same for any number of rows, so PostgreSQL prepares it once, and
  * no row count comes near the protocol's limit of 65,535 parameters.
  */
@@ -25,7 +26,7 @@ class JdbcUsageRepository implements UsageRepository {
                    timestamptz 'epoch' + served_at_micros * interval '1 microsecond', outcome
             FROM unnest(?::uuid[], ?::bigint[], ?::int[], ?::int[], ?::int[], ?::text[], ?::bigint[], ?::text[])
                  AS row (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, served_at_micros, outcome)
-            ON CONFLICT (request_id) DO NOTHING
+            ON CONFLICT (request_id, created_at) DO NOTHING
             """;
 
     private final JdbcClient jdbc;

@@ -1,21 +1,49 @@
 package dev.batchgateway.usage;
 
 import java.time.Instant;
+import java.time.LocalDate;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.TreeMap;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
-/** Sums a user's rows of {@code token_usage}, on the index (user_id, created_at). */
+/**
+ * A user's totals in a window: the whole UTC days of the window from the daily rollups {@code usage_daily}, the part
+ * days at its edges (at most two) from the rows of {@code token_usage}, on the index (user_id, created_at). The
+ * rollups are written with the rows, so both agree to the row; an open window's days up to today are all rollups.
+ */
 @Repository
 class JdbcUsageTotals {
 
-    private static final String TOTALS = """
-            SELECT outcome, count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens)
+    /** How the totals may be split: not at all, by UTC day, or by model; each with its key in rollups and in rows. */
+    enum Grouping {
+        NONE("''", "''"),
+        USER("user_id::text", "user_id::text"),
+        DAY("day::text", "(created_at AT TIME ZONE 'UTC')::date::text"),
+        MODEL("model", "coalesce(model, '')");
+
+        private final String ofRollup;
+        private final String ofRow;
+
+        Grouping(String ofRollup, String ofRow) {
+            this.ofRollup = ofRollup;
+            this.ofRow = ofRow;
+        }
+    }
+
+    private static final String DAYS = """
+            SELECT %s, outcome, requests, prompt_tokens, completion_tokens
+            FROM usage_daily
+            WHERE true""";
+
+    private static final String ROWS = """
+            SELECT %s, outcome, 1, prompt_tokens, completion_tokens
             FROM token_usage
-            WHERE user_id = :user""";
+            WHERE true""";
 
     private final JdbcClient jdbc;
 
@@ -28,25 +56,80 @@ class JdbcUsageTotals {
      * @param to the first instant no longer counted, or null for no upper bound
      */
     UsageTotals totals(long user, Instant from, Instant to) {
-        var sql = new StringBuilder(TOTALS);
+        return UsageTotals.of(user, grouped(user, from, to, Grouping.NONE).getOrDefault("", Map.of()));
+    }
+
+    /**
+     * The totals by group key (a day as 2026-11-24, a model, '' for rows without one, or a user id), each by outcome, in
+     * key order.
+     *
+     * @param user the user whose usage is summed, or null for every user's
+     */
+    Map<String, Map<String, UsageTotals.Sum>> grouped(Long user, Instant from, Instant to, Grouping grouping) {
+        var parts = new ArrayList<String>();
         var params = new HashMap<String, Object>();
-        params.put("user", user);
-        if (from != null) {
-            sql.append(" AND created_at >= :from");
-            params.put("from", atMicros(from));
+        // one user's usage is read on the indexes' leading user_id; the export reads everyone's
+        String ofUser = user == null ? "" : " AND user_id = :user";
+        if (user != null) {
+            params.put("user", user);
         }
-        if (to != null) {
-            sql.append(" AND created_at < :to");
-            params.put("to", atMicros(to));
+        // the whole days: from the first midnight at or after `from` to the last midnight at or before `to`
+        LocalDate firstDay = from == null ? null : ceilingDay(from);
+        LocalDate endDay = to == null ? null : floorDay(to);
+        if (firstDay != null && endDay != null && !firstDay.isBefore(endDay)) {
+            // no whole day inside: the window's rows themselves (less than two days of them)
+            parts.add(rows(grouping, ofUser, params, "r", from, to));
+        } else {
+            var days = new StringBuilder(DAYS.formatted(grouping.ofRollup)).append(ofUser);
+            if (firstDay != null) {
+                days.append(" AND day >= :firstDay");
+                params.put("firstDay", firstDay);
+                if (!midnight(firstDay).equals(from)) {
+                    parts.add(rows(grouping, ofUser, params, "head", from, midnight(firstDay)));
+                }
+            }
+            if (endDay != null) {
+                days.append(" AND day < :endDay");
+                params.put("endDay", endDay);
+                if (!midnight(endDay).equals(to)) {
+                    parts.add(rows(grouping, ofUser, params, "tail", midnight(endDay), to));
+                }
+            }
+            parts.add(days.toString());
         }
-        sql.append(" GROUP BY outcome");
-        Map<String, UsageTotals.Sum> byOutcome = new HashMap<>();
-        jdbc.sql(sql.toString())
+        String sql = "SELECT grp, outcome, sum(requests), sum(prompt_tokens), sum(completion_tokens) FROM (\n"
+                + String.join("\nUNION ALL\n", parts)
+                + "\n) AS counted (grp, outcome, requests, prompt_tokens, completion_tokens) GROUP BY grp, outcome";
+        Map<String, Map<String, UsageTotals.Sum>> groups = new TreeMap<>();
+        jdbc.sql(sql)
                 .params(params)
                 .query(rs -> {
-                    byOutcome.put(rs.getString(1), new UsageTotals.Sum(rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5)));
+                    long prompt = rs.getLong(4);
+                    long completion = rs.getLong(5);
+                    groups.computeIfAbsent(rs.getString(1), key -> new HashMap<>())
+                            .put(rs.getString(2), new UsageTotals.Sum(rs.getLong(3), prompt, completion, prompt + completion));
                 });
-        return UsageTotals.of(user, byOutcome);
+        return groups;
+    }
+
+    private static String rows(
+            Grouping grouping, String ofUser, Map<String, Object> params, String name, Instant from, Instant to) {
+        params.put(name + "From", atMicros(from));
+        params.put(name + "To", atMicros(to));
+        return ROWS.formatted(grouping.ofRow) + ofUser + " AND created_at >= :" + name + "From AND created_at < :" + name + "To";
+    }
+
+    private static LocalDate floorDay(Instant instant) {
+        return LocalDate.ofInstant(instant, ZoneOffset.UTC);
+    }
+
+    private static LocalDate ceilingDay(Instant instant) {
+        LocalDate day = floorDay(instant);
+        return midnight(day).equals(instant) ? day : day.plusDays(1);
+    }
+
+    private static Instant midnight(LocalDate day) {
+        return day.atStartOfDay(ZoneOffset.UTC).toInstant();
     }
 
     /**

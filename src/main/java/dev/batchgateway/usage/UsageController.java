@@ -25,9 +25,10 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.server.ResponseStatusException;
 
 /**
- * {@code GET /usage/{user_id}?from=&to=}: a user's completions and tokens, from the ledger's rows, with the user's
- * limits and what remains of them in the current windows. {@code from} is inclusive and {@code to} exclusive, so
- * consecutive windows never count a row twice. Failures are Spring's own
+ * {@code GET /usage/{user_id}?from=&to=&group_by=day|model}: a user's completions and tokens, from the daily rollups
+ * and the ledger's rows, in total and, with {@code group_by}, per UTC day or per model, with the user's limits and what
+ * remains of them in the current windows. {@code from} is inclusive and {@code to} exclusive, so consecutive windows
+ * never count a row twice. Failures are Spring's own
  * {@link ErrorResponseException}s, rendered as problem+json by the application's problem handling.
  */
 @RestController
@@ -57,6 +58,8 @@ class UsageController {
             @JsonProperty("completion_tokens") long completionTokens,
             @JsonProperty("tokens") long tokens,
             @JsonProperty("by_outcome") java.util.Map<String, UsageTotals.Sum> byOutcome,
+            @JsonProperty("group_by") @JsonInclude(JsonInclude.Include.NON_NULL) String groupBy,
+            @JsonProperty("groups") @JsonInclude(JsonInclude.Include.NON_NULL) java.util.List<UsageTotals.Group> groups,
             @JsonProperty("limits") LimitsShown limits,
             @JsonProperty("remaining") Remaining remaining) {}
 
@@ -77,7 +80,8 @@ class UsageController {
             Caller who,
             @PathVariable("user_id") String userId,
             @RequestParam(name = "from", required = false) String from,
-            @RequestParam(name = "to", required = false) String to) {
+            @RequestParam(name = "to", required = false) String to,
+            @RequestParam(name = "group_by", required = false) String groupBy) {
         callers.requireKnown(who);
         long user = userId(userId);
         callers.mayReadUsage(who, user);
@@ -86,21 +90,38 @@ class UsageController {
         if (start != null && end != null && start.isAfter(end)) {
             throw badRequest("from (" + start + ") must not be after to (" + end + ")");
         }
+        JdbcUsageTotals.Grouping grouping = grouping(groupBy);
         try {
-            UsageTotals sums = totals.totals(user, start, end);
+            UsageTotals sums = grouping == JdbcUsageTotals.Grouping.NONE
+                    ? totals.totals(user, start, end)
+                    : UsageTotals.grouped(user, groupBy, totals.grouped(user, start, end, grouping));
             Budgets.Standing standing = budgets.standing(user);
             Limits limits = standing.limits();
             var remaining = standing.remaining();
             return new Usage(sums.userId(), sums.requests(), sums.promptTokens(), sums.completionTokens(), sums.tokens(),
-                    sums.byOutcome(),
+                    sums.byOutcome(), sums.groupBy(), sums.groups(),
                     new LimitsShown(limits.tokensPerDay(), limits.tokensPerMonth(), limits.requestsPerMinute()),
                     new Remaining(remaining.get(Window.DAY), remaining.get(Window.MONTH), remaining.get(Window.MINUTE)));
         } catch (DataAccessException | BudgetUnavailableException away) {
-            var unavailable = new ErrorResponseException(HttpStatus.SERVICE_UNAVAILABLE, ProblemDetail.forStatusAndDetail(
-                    HttpStatus.SERVICE_UNAVAILABLE, "the usage database is unavailable; try again later"), away);
-            unavailable.getHeaders().set(HttpHeaders.RETRY_AFTER, Long.toString(DATABASE_RETRY_AFTER.toSeconds()));
-            throw unavailable;
+            throw unavailable(away);
         }
+    }
+
+    /** A 503 with Retry-After for a usage database (or the budgets kept in it) that did not answer. */
+    static ErrorResponseException unavailable(RuntimeException away) {
+        var unavailable = new ErrorResponseException(HttpStatus.SERVICE_UNAVAILABLE, ProblemDetail.forStatusAndDetail(
+                HttpStatus.SERVICE_UNAVAILABLE, "the usage database is unavailable; try again later"), away);
+        unavailable.getHeaders().set(HttpHeaders.RETRY_AFTER, Long.toString(DATABASE_RETRY_AFTER.toSeconds()));
+        return unavailable;
+    }
+
+    private static JdbcUsageTotals.Grouping grouping(String groupBy) {
+        return switch (groupBy) {
+            case null -> JdbcUsageTotals.Grouping.NONE;
+            case "day" -> JdbcUsageTotals.Grouping.DAY;
+            case "model" -> JdbcUsageTotals.Grouping.MODEL;
+            default -> throw badRequest("group_by must be day or model, was '" + shorten(groupBy) + "'");
+        };
     }
 
     private static long userId(String text) {
@@ -117,7 +138,7 @@ class UsageController {
         throw badRequest("user_id must be an integer from 1 to " + Long.MAX_VALUE + ", was '" + shorten(text) + "'");
     }
 
-    private static Instant instant(String name, String text) {
+    static Instant instant(String name, String text) {
         if (text == null) {
             return null;
         }
@@ -133,12 +154,12 @@ class UsageController {
         return instant;
     }
 
-    private static ResponseStatusException badRequest(String detail) {
+    static ResponseStatusException badRequest(String detail) {
         return new ResponseStatusException(HttpStatus.BAD_REQUEST, detail);
     }
 
     /** A bad value is echoed to help the caller, but never at length. */
-    private static String shorten(String text) {
+    static String shorten(String text) {
         return text.length() <= 64 ? text : text.substring(0, 64) + "…";
     }
 }

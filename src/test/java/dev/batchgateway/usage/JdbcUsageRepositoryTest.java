@@ -77,10 +77,12 @@ class JdbcUsageRepositoryTest {
         // When the same rows are recorded again with one new row (a retried write)
         repository.record(List.of(rows.get(0), rows.get(1), row(3, 3)));
 
-        // Then each request is counted once
+        // Then each request is counted once, in the rows and in the daily rollups
         assertThat(count()).isEqualTo(3);
         assertThat(jdbc.sql("SELECT sum(total_tokens) FROM token_usage WHERE user_id = ?").param(user)
                 .query(Long.class).single()).isEqualTo(12 + 3 + 6);
+        assertThat(jdbc.sql("SELECT sum(requests), sum(prompt_tokens + completion_tokens) FROM usage_daily WHERE user_id = ?")
+                .param(user).query((rs, n) -> List.of(rs.getLong(1), rs.getLong(2))).single()).containsExactly(3L, 21L);
     }
 
     @Test
@@ -109,8 +111,10 @@ class JdbcUsageRepositoryTest {
         // When it is recorded
         repository.record(List.of(twice, row(1, 1), twice));
 
-        // Then the request is counted once
+        // Then the request is counted once, in the rows and in the daily rollups
         assertThat(count()).isEqualTo(2);
+        assertThat(jdbc.sql("SELECT sum(requests) FROM usage_daily WHERE user_id = ?").param(user).query(Long.class).single())
+                .isEqualTo(2);
     }
 
     @Test
@@ -123,6 +127,44 @@ class JdbcUsageRepositoryTest {
                 .isInstanceOf(UsageWriteException.Permanent.class)
                 .hasMessageContaining("violates check constraint");
         assertThat(count()).isZero();
+        assertThat(jdbc.sql("SELECT count(*) FROM usage_daily WHERE user_id = ?").param(user).query(Long.class).single()).isZero();
+    }
+
+    @Test
+    void theDailyRollupsEqualTheRowsSumsAcrossDaysModelsAndOutcomesWhateverIsRetried() {
+        // Given rows of one user over ten days, three models, every outcome, around midnights
+        var random = ThreadLocalRandom.current();
+        Instant midnight = Instant.parse("2026-10-01T00:00:00Z");
+        var outcomes = dev.batchgateway.completion.UsageOutcome.values();
+        var rows = IntStream.range(0, 3000).mapToObj(i -> new UsageRecord(UUID.randomUUID(), user,
+                        new TokenUsage(random.nextInt(0, 300), random.nextInt(0, 300)), "m" + i % 3,
+                        midnight.plus(random.nextLong(-3_600_000_000L, 10 * 86_400_000_000L), ChronoUnit.MICROS),
+                        outcomes[i % outcomes.length]))
+                .toList();
+
+        // When they are recorded in calls of various sizes, some calls twice, some overlapping the previous one
+        int at = 0;
+        while (at < rows.size()) {
+            int end = Math.min(rows.size(), at + random.nextInt(1, 400));
+            repository.record(rows.subList(Math.max(0, at - random.nextInt(0, 50)), end));
+            if (random.nextInt(4) == 0) {
+                repository.record(rows.subList(at, end));
+            }
+            at = end;
+        }
+
+        // Then every row is there once, and the rollups are exactly the rows' sums per day, model and outcome
+        assertThat(count()).isEqualTo(3000);
+        var rollups = jdbc.sql("""
+                        SELECT day, model, outcome, requests, prompt_tokens, completion_tokens FROM usage_daily
+                        WHERE user_id = ? ORDER BY 1, 2, 3""")
+                .param(user).query().listOfRows();
+        var sums = jdbc.sql("""
+                        SELECT (created_at AT TIME ZONE 'UTC')::date AS day, coalesce(model, '') AS model, outcome,
+                               count(*) AS requests, sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens
+                        FROM token_usage WHERE user_id = ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""")
+                .param(user).query().listOfRows();
+        assertThat(rollups).isNotEmpty().isEqualTo(sums);
     }
 
     private UsageRecord row(int promptTokens, int completionTokens) {

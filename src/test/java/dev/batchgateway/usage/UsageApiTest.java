@@ -72,6 +72,54 @@ class UsageApiTest {
     }
 
     @Test
+    void groupByDayOrModelSplitsTheWindowsTotalsIntoTheSumsOfEachDaysOrModelsRows() throws Exception {
+        // Given rows of this user on three days (one at 23:59:59.999999) and of two models
+        Instant day = Instant.parse("2026-05-01T00:00:00Z");
+        var rows = new ArrayList<Row>();
+        var models = new ArrayList<String>();
+        var random = ThreadLocalRandom.current();
+        for (int i = 0; i < 60; i++) {
+            Instant at = i == 0 ? day.plus(1, ChronoUnit.DAYS).minus(1, ChronoUnit.MICROS)
+                    : day.plus(Duration.ofSeconds(random.nextLong(0, 3 * 86_400)));
+            String model = i % 3 == 0 ? "big" : "small";
+            rows.add(insert(user, random.nextInt(0, 500), random.nextInt(0, 500), at, model));
+            models.add(model);
+        }
+
+        // When the totals from 06:00 on the first day to 18:00 on the third are asked for by day and by model
+        String window = "from=2026-05-01T06:00:00Z&to=2026-05-03T18:00:00Z";
+        JsonNode byDay = okJson("/usage/" + user + "?" + window + "&group_by=day");
+        JsonNode byModel = okJson("/usage/" + user + "?" + window + "&group_by=model");
+
+        // Then each day's and each model's sums are those of its rows in the window, and the totals are all of them
+        Instant from = Instant.parse("2026-05-01T06:00:00Z");
+        Instant to = Instant.parse("2026-05-03T18:00:00Z");
+        var inWindow = new ArrayList<Integer>();
+        for (int i = 0; i < rows.size(); i++) {
+            if (!rows.get(i).createdAt().isBefore(from) && rows.get(i).createdAt().isBefore(to)) {
+                inWindow.add(i);
+            }
+        }
+        assertTotals(byDay, inWindow.stream().map(rows::get).toList());
+        assertTotals(byModel, inWindow.stream().map(rows::get).toList());
+        assertThat(byDay.get("group_by").asString()).isEqualTo("day");
+        assertThat(byDay.get("groups")).hasSize(3);
+        for (JsonNode group : byDay.get("groups")) {
+            String date = group.get("day").asString();
+            assertTotals(group, inWindow.stream().map(rows::get)
+                    .filter(row -> row.createdAt().toString().startsWith(date)).toList());
+        }
+        assertThat(byModel.get("groups")).hasSize(2);
+        for (JsonNode group : byModel.get("groups")) {
+            String model = group.get("model").asString();
+            assertTotals(group, inWindow.stream().filter(i -> models.get(i).equals(model)).map(rows::get).toList());
+        }
+
+        // And without group_by there are no groups
+        assertThat(okJson("/usage/" + user + "?" + window).has("groups")).isFalse();
+    }
+
+    @Test
     void aWindowCountsFromInclusiveToExclusive() throws Exception {
         // Given rows just before, at, inside, at the end of and after a window
         Instant from = Instant.parse("2026-04-01T00:00:00Z");
@@ -132,6 +180,7 @@ class UsageApiTest {
             /usage/42?from=2026-01-01T00:00:00+02:00          | from must be an ISO-8601 instant
             /usage/42?from=%2B100000-01-01T00:00:00Z          | from must lie between
             /usage/42?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z | from (2026-02-01T00:00:00Z) must not be after to (2026-01-01T00:00:00Z)
+            /usage/42?group_by=week                           | group_by must be day or model, was 'week'
             """)
     void badInputIsAProblemNamingWhatToFix(String path, String detail) throws Exception {
         var response = get(path);
@@ -184,10 +233,14 @@ class UsageApiTest {
     // --- helpers
 
     private Row insert(long owner, int promptTokens, int completionTokens, Instant createdAt) {
+        return insert(owner, promptTokens, completionTokens, createdAt, "m");
+    }
+
+    private Row insert(long owner, int promptTokens, int completionTokens, Instant createdAt, String model) {
         jdbc.sql("""
                         INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at)
-                        VALUES (?, ?, ?, ?, ?, 'm', ?)""")
-                .params(UUID.randomUUID(), owner, promptTokens, completionTokens, promptTokens + completionTokens,
+                        VALUES (?, ?, ?, ?, ?, ?, ?)""")
+                .params(UUID.randomUUID(), owner, promptTokens, completionTokens, promptTokens + completionTokens, model,
                         Timestamp.from(createdAt))
                 .update();
         return new Row(promptTokens, completionTokens, createdAt);

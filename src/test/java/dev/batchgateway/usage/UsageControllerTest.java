@@ -40,9 +40,9 @@ class UsageControllerTest {
 
     @Test
     void theSmallestUserAndTheWidestWindowArePassedOnAsGiven() {
-        controller.usage(trusted, "1", "0001-01-01T00:00:00Z", " 9999-12-31T23:59:59.999999Z ");
-        controller.usage(trusted, "9223372036854775807", null, null);
-        controller.usage(trusted, "7", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z");
+        controller.usage(trusted, "1", "0001-01-01T00:00:00Z", " 9999-12-31T23:59:59.999999Z ", null);
+        controller.usage(trusted, "9223372036854775807", null, null, null);
+        controller.usage(trusted, "7", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", null);
 
         assertThat(asked).containsExactly(
                 "1 0001-01-01T00:00:00Z 9999-12-31T23:59:59.999999Z",
@@ -53,22 +53,22 @@ class UsageControllerTest {
     @Test
     void aBadUserIdIsEchoedWholeUpTo64CharactersAndCutAfter() {
         String sixtyFour = "x".repeat(64);
-        assertThat(badRequest(() -> controller.usage(trusted, sixtyFour, null, null)))
+        assertThat(badRequest(() -> controller.usage(trusted, sixtyFour, null, null, null)))
                 .isEqualTo("user_id must be an integer from 1 to 9223372036854775807, was '" + sixtyFour + "'");
-        assertThat(badRequest(() -> controller.usage(trusted, sixtyFour + "yz", null, null)))
+        assertThat(badRequest(() -> controller.usage(trusted, sixtyFour + "yz", null, null, null)))
                 .isEqualTo("user_id must be an integer from 1 to 9223372036854775807, was '" + sixtyFour + "…'");
-        assertThat(badRequest(() -> controller.usage(trusted, "0", null, null)))
+        assertThat(badRequest(() -> controller.usage(trusted, "0", null, null, null)))
                 .isEqualTo("user_id must be an integer from 1 to 9223372036854775807, was '0'");
         assertThat(asked).isEmpty();
     }
 
     @Test
     void boundsJustOutsideTheStorableYearsAreRefused() {
-        assertThat(badRequest(() -> controller.usage(trusted, "1", "0000-12-31T23:59:59.999999999Z", null)))
+        assertThat(badRequest(() -> controller.usage(trusted, "1", "0000-12-31T23:59:59.999999999Z", null, null)))
                 .isEqualTo("from must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, was 0000-12-31T23:59:59.999999999Z");
-        assertThat(badRequest(() -> controller.usage(trusted, "1", null, "9999-12-31T23:59:59.999999001Z")))
+        assertThat(badRequest(() -> controller.usage(trusted, "1", null, "9999-12-31T23:59:59.999999001Z", null)))
                 .isEqualTo("to must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, was 9999-12-31T23:59:59.999999001Z");
-        assertThat(badRequest(() -> controller.usage(trusted, "1", "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z")))
+        assertThat(badRequest(() -> controller.usage(trusted, "1", "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", null)))
                 .isEqualTo("from (2026-01-02T00:00:00Z) must not be after to (2026-01-01T00:00:00Z)");
         assertThat(asked).isEmpty();
     }
@@ -82,7 +82,7 @@ class UsageControllerTest {
             }
         }, new Callers(null, Optional.empty(), false), unlimited());
 
-        assertThatThrownBy(() -> away.usage(trusted, "1", null, null))
+        assertThatThrownBy(() -> away.usage(trusted, "1", null, null, null))
                 .isInstanceOfSatisfying(ErrorResponseException.class, unavailable -> {
                     assertThat(unavailable.getStatusCode()).isEqualTo(HttpStatus.SERVICE_UNAVAILABLE);
                     assertThat(unavailable.getHeaders().getFirst(HttpHeaders.RETRY_AFTER)).isEqualTo("5");
@@ -92,11 +92,11 @@ class UsageControllerTest {
 
     @Test
     void onlyAKnownCallerMayReadAndAUsersKeyOnlyItsOwnUsage() {
-        assertThatThrownBy(() -> controller.usage(new Caller.Anonymous(), "1", null, null))
+        assertThatThrownBy(() -> controller.usage(new Caller.Anonymous(), "1", null, null, null))
                 .isInstanceOf(NotAuthenticatedException.class);
-        assertThatThrownBy(() -> controller.usage(new Caller.User(2, UUID.randomUUID()), "1", null, null))
+        assertThatThrownBy(() -> controller.usage(new Caller.User(2, UUID.randomUUID()), "1", null, null, null))
                 .isInstanceOf(NotAllowedException.class);
-        controller.usage(new Caller.User(1, UUID.randomUUID()), "1", null, null);
+        controller.usage(new Caller.User(1, UUID.randomUUID()), "1", null, null, null);
 
         assertThat(asked).containsExactly("1 null null");
     }
