@@ -10,7 +10,6 @@ import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.FinishReason;
-import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.SchedulerApi;
 import jakarta.servlet.http.HttpServletRequest;
 import java.time.Instant;
@@ -188,6 +187,9 @@ class OpenAiController {
             } catch (RuntimeException notTaken) {
                 requests.subList(i, requests.size()).forEach(budgets::release);
                 completions.forEach(queued -> queued.cancel(false)); // the request fails whole: its other prompts leave too
+                if (caller instanceof ConnectionProbe probe) {
+                    probe.answered(); // the error is answered now: the scheduler must not touch the connection any more
+                }
                 throw notTaken;
             }
         }
