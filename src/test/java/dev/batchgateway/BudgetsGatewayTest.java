@@ -167,11 +167,17 @@ class BudgetsGatewayTest {
 
     @Test
     void overALimitTheOpenAiApiAnswersOpenAisOwn429() throws Exception {
-        // Given a user allowed one request a minute, and 10 tokens a month
+        // Given a user allowed one request a minute, and 1,000 tokens a month
         limit("{\"tokens_per_day\": null, \"tokens_per_month\": 1000, \"requests_per_minute\": 1}");
         awaitWindowsWithSecondsLeft(5);
         String body = "{\"model\": \"simulated\", \"prompt\": \"one two\", \"max_tokens\": 4}";
+
+        // When a call of two prompts comes: refused whole, none of it billed, nothing held
+        var twoPrompts = send(port, "POST", "/v1/completions", gateway.bearer(user),
+                "{\"model\": \"simulated\", \"prompt\": [\"one\", \"two\"], \"max_tokens\": 4}");
+        assertThat(twoPrompts.statusCode()).as(twoPrompts.body()).isEqualTo(429);
         assertThat(send(port, "POST", "/v1/completions", gateway.bearer(user), body).statusCode()).isEqualTo(200);
+        assertThat(billedOnceWritten(1)).as("only the single prompt's row").isEqualTo(4);
 
         // When a second request comes within the minute
         var refused = send(secondPort, "POST", "/v1/completions", gateway.bearer(user), body);

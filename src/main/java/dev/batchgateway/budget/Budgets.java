@@ -17,7 +17,9 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
@@ -62,6 +64,8 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
     /** The longest pause between the upkeep's tries while the store is away. */
     private static final Duration MAX_AWAY_PAUSE = Duration.ofSeconds(5);
     private static final long LEASE_WAIT_MILLIS = 10_000;
+    /** The most windows leased in one statement. */
+    private static final int ASKS_PER_LEASE = 1000;
 
     /**
      * How leases live.
@@ -118,6 +122,8 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
     private final Map<UUID, Reservation> reservations = new ConcurrentHashMap<>();
     private final Object flushLock = new Object();
     private volatile boolean storeAway;
+    private final BlockingQueue<PendingLease> leaseQueue = new LinkedBlockingQueue<>();
+    private volatile Thread leaser;
     private volatile WindowStarts lastStarts;
     private final AtomicLong nextProbeAt = new AtomicLong();
     private Thread keeper;
@@ -242,12 +248,12 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             if (!hopeless.isEmpty()) {
                 throw refusal(hopeless, now); // more than the whole limit: no lease can help
             }
-            if (budget.leasing) {
+            if (budget.leasing != null) {
                 // another request of this user is leasing: its grant may be enough for this one too
                 awaitLease(budget, waitUntil);
                 continue;
             }
-            if (leaseMore(budget, lacking, now)) {
+            if (leaseMore(budget, lacking, now, waitUntil)) {
                 continue; // every window got what it lacked; requests that fit meanwhile may have used some of it
             }
             lacking = lacking(needs);
@@ -308,6 +314,7 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         }
     }
 
+    /** Waits, with the user's lock released, until the lease in flight for this user is done. */
     private static void awaitLease(UserBudget budget, long waitUntilNanos) {
         long left = waitUntilNanos - System.nanoTime();
         try {
@@ -321,12 +328,14 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
     }
 
     /**
-     * Leases what the lacking windows need, in one round trip, without holding the user's lock meanwhile (requests that
-     * fit in what is held go on); called and returning with the lock held.
+     * Leases what the lacking windows need and waits for it, the user's lock released meanwhile (requests that fit in
+     * what is held go on). The leases of all users waiting at the same moment go to the store in one statement (at a
+     * minute's turn, every busy user needs a new minute at once), and the grants are applied to the user's slices by
+     * the leaser, whether or not this request still waits for them: nothing granted is ever lost.
      *
      * @return whether every window got at least what it lacked; false when a limit leaves no room
      */
-    private boolean leaseMore(UserBudget budget, List<Need> lacking, Instant now) {
+    private boolean leaseMore(UserBudget budget, List<Need> lacking, Instant now, long waitUntilNanos) {
         long nowMillis = now.toEpochMilli();
         long probeAt = nextProbeAt.get();
         if (storeAway && (nowMillis < probeAt || !nextProbeAt.compareAndSet(probeAt, nowMillis + PROBE_EVERY_MILLIS))) {
@@ -339,38 +348,74 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         for (Need need : lacking) {
             long shortBy = need.amount - need.lease.free;
             // a slice for a few more like it, or twice what was reserved since the last lease: a busy user's slices double
-            // until they last, and what a slice holds beyond its use goes back within maxLeaseAge
+            // until they last, and what a slice holds beyond its use goes back when idle or old
             long want = saturatedAdd(shortBy, Math.max(saturatedMultiply(3, need.amount), saturatedMultiply(2, need.lease.recentDemand())));
             asks.add(new BudgetStore.Ask(need.lease.account, need.limit, shortBy, want));
         }
-        budget.leasing = true;
-        budget.lock.unlock();
-        List<BudgetStore.Grant> grants;
-        try {
-            grants = store.lease(asks);
-            storeIsBack();
-        } catch (BudgetStoreUnavailableException away) {
-            storeWentAway(away);
+        var pending = new PendingLease(budget, asks, nowMillis);
+        budget.leasing = pending;
+        startLeaser();
+        leaseQueue.add(pending);
+        while (budget.leasing == pending) {
+            awaitLease(budget, waitUntilNanos);
+        }
+        if (pending.failure != null) {
             throw new BudgetUnavailableException(
                     "the budget store is unavailable and this gateway holds no budget left for this request; try again later",
-                    STORE_RETRY_AFTER, away);
-        } finally {
-            budget.lock.lock();
-            budget.leasing = false;
-            budget.leased.signalAll();
+                    STORE_RETRY_AFTER, pending.failure);
         }
-        boolean enough = true;
-        for (BudgetStore.Ask ask : asks) {
-            long granted = 0;
-            for (BudgetStore.Grant grant : grants) {
-                if (grant.account().equals(ask.account())) {
-                    granted += grant.granted();
-                    budget.leases.get(ask.account()).granted(grant, grant.granted() < ask.want(), nowMillis);
+        return pending.enough;
+    }
+
+    private void startLeaser() {
+        if (leaser == null) {
+            synchronized (leaseQueue) {
+                if (leaser == null) {
+                    leaser = Thread.ofVirtual().name("budget-leaser").start(this::leaseInTurns);
                 }
             }
-            enough &= granted >= ask.need();
         }
-        return enough;
+    }
+
+    /** Sends the leases waiting, up to {@link #ASKS_PER_LEASE} windows, in one statement; then the next ones. */
+    private void leaseInTurns() {
+        while (true) {
+            List<PendingLease> turn = new ArrayList<>();
+            try {
+                turn.add(leaseQueue.take());
+            } catch (InterruptedException stop) {
+                return;
+            }
+            int windows = turn.getFirst().asks.size();
+            PendingLease next;
+            while (windows < ASKS_PER_LEASE && (next = leaseQueue.poll()) != null) {
+                turn.add(next);
+                windows += next.asks.size();
+            }
+            List<BudgetStore.Ask> asks = new ArrayList<>(windows);
+            turn.forEach(pending -> asks.addAll(pending.asks));
+            List<BudgetStore.Grant> grants = List.of();
+            RuntimeException failure = null;
+            try {
+                grants = store.lease(asks);
+                storeIsBack();
+            } catch (BudgetStoreUnavailableException away) {
+                storeWentAway(away);
+                failure = away;
+            } catch (RuntimeException unexpected) {
+                LOG.log(System.Logger.Level.WARNING, "leasing budget failed", unexpected);
+                failure = unexpected;
+            }
+            Map<BudgetStore.Account, BudgetStore.Grant> byAccount = new HashMap<>();
+            grants.forEach(grant -> byAccount.put(grant.account(), grant));
+            for (PendingLease pending : turn) {
+                try {
+                    pending.apply(byAccount, failure);
+                } catch (RuntimeException e) {
+                    LOG.log(System.Logger.Level.ERROR, "applying a lease failed", e); // the leaser must go on
+                }
+            }
+        }
     }
 
     private LimitExceededException refusal(List<Need> lacking, Instant now) {
@@ -535,12 +580,12 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
                             lease.unused = 0;
                             lease.overdraft = 0;
                             lease.consumed = 0;
-                        } else if (over && lease.reserved == 0 && lease.free == 0 && !budget.leasing) {
+                        } else if (over && lease.reserved == 0 && lease.free == 0 && budget.leasing == null) {
                             leases.remove();
                             budget.current.remove(lease.account.window(), lease);
                         }
                     }
-                    if (budget.leases.isEmpty() && !budget.leasing) {
+                    if (budget.leases.isEmpty() && budget.leasing == null) {
                         budget.retired = true;
                         users.remove(budget.user, budget);
                     }
@@ -641,6 +686,9 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             keeper.interrupt();
             keeper.join(Duration.ofSeconds(10));
         }
+        if (leaser != null) {
+            leaser.interrupt();
+        }
         try {
             giveBackEverything();
         } catch (RuntimeException e) {
@@ -712,7 +760,8 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         /** The latest window of each kind, to find it without a lookup by key. */
         final Map<Window, Lease> current = new EnumMap<>(Window.class);
         boolean retired;
-        boolean leasing;
+        /** The lease in flight for this user, if any: one at a time. */
+        PendingLease leasing;
         volatile boolean limitsChanged;
 
         UserBudget(long user) {
@@ -814,6 +863,42 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         /** What the user was billed in this window as far as this instance knows: reported by all, and its own since. */
         long billedAsKnown() {
             return billedAtStore + consumed;
+        }
+    }
+
+    /** One user's lease, waiting for its turn with the store; its outcome is written under the user's lock. */
+    private static final class PendingLease {
+        final UserBudget budget;
+        final List<BudgetStore.Ask> asks;
+        final long askedAtMillis;
+        boolean enough; // guarded by budget.lock
+        RuntimeException failure; // guarded by budget.lock
+
+        PendingLease(UserBudget budget, List<BudgetStore.Ask> asks, long askedAtMillis) {
+            this.budget = budget;
+            this.asks = asks;
+            this.askedAtMillis = askedAtMillis;
+        }
+
+        /** Adds what was granted to the user's slices, and wakes the requests waiting for it. */
+        void apply(Map<BudgetStore.Account, BudgetStore.Grant> grants, RuntimeException failure) {
+            budget.lock.lock();
+            try {
+                this.failure = failure;
+                boolean all = failure == null;
+                for (BudgetStore.Ask ask : asks) {
+                    BudgetStore.Grant grant = grants.get(ask.account());
+                    if (grant != null) {
+                        budget.leases.get(ask.account()).granted(grant, grant.granted() < ask.want(), askedAtMillis);
+                    }
+                    all &= grant != null && grant.granted() >= ask.need();
+                }
+                enough = all;
+                budget.leasing = null;
+                budget.leased.signalAll();
+            } finally {
+                budget.lock.unlock();
+            }
         }
     }
 

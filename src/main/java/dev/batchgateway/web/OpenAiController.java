@@ -9,7 +9,6 @@ import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.FinishReason;
-import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.SchedulerApi;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.Caller;
@@ -341,6 +340,9 @@ class OpenAiController {
             } catch (RuntimeException notTaken) {
                 requests.subList(i, requests.size()).forEach(budgets::release);
                 completions.forEach(queued -> queued.cancel(false)); // the request fails whole: its other prompts leave too
+                if (caller instanceof ConnectionProbe probe) {
+                    probe.answered(); // the error is answered now: the scheduler must not touch the connection any more
+                }
                 throw notTaken;
             }
         }

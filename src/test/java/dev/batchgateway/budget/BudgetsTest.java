@@ -201,6 +201,28 @@ class BudgetsTest {
     }
 
     @Test
+    void manyUsersLeasingAtOnceShareStatements() throws Exception {
+        // Given a store that takes 20 ms a lease, and 300 users whose first requests arrive together (as every busy
+        // user needs a new minute when a minute turns)
+        store.leaseTime = Duration.ofMillis(20);
+        var budgets = budgets(new Limits(1_000_000L, 1_000_000L, 1000L));
+        List<java.util.concurrent.Future<?>> admitted = new ArrayList<>();
+        try (var callers = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            for (long user = 1; user <= 300; user++) {
+                long caller = user;
+                admitted.add(callers.submit(() -> budgets.admit(caller,
+                        List.of(new CompletionRequest(UUID.randomUUID(), caller, "hello", new GenerationParameters(10))))));
+            }
+        }
+
+        // Then all are admitted, their windows leased in a few statements rather than 300
+        for (var each : admitted) {
+            each.get();
+        }
+        assertThat(store.leases.get()).isLessThan(50);
+    }
+
+    @Test
     void anIdleSliceGoesBackSoThatAnotherInstanceCanUseIt() {
         // Given two instances, and a budget the first leased a slice of for one request
         var first = budgets(new Limits(100L, null, null));

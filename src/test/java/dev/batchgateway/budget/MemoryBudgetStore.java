@@ -27,6 +27,8 @@ public final class MemoryBudgetStore implements BudgetStore {
     public final AtomicInteger leases = new AtomicInteger();
     public final AtomicInteger giveBacks = new AtomicInteger();
     public volatile boolean away;
+    /** How long each lease takes, as a round trip to a busy database would. */
+    public volatile java.time.Duration leaseTime = java.time.Duration.ZERO;
     private long clock;
 
     @Override
@@ -51,6 +53,14 @@ public final class MemoryBudgetStore implements BudgetStore {
     public synchronized List<Grant> lease(List<Ask> asks) {
         reachable();
         leases.incrementAndGet();
+        if (leaseTime.isPositive()) {
+            try {
+                Thread.sleep(leaseTime); // the round trip
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new BudgetStoreUnavailableException("interrupted", e);
+            }
+        }
         List<Grant> grants = new ArrayList<>();
         for (Ask ask : asks) {
             Row row = windows.computeIfAbsent(ask.account(), a -> new Row());

@@ -45,10 +45,15 @@ class CompletionControllerTest {
             return new StubScheduler();
         }
 
-        /** No limits: this slice is about reading bodies; budgets have their own tests. */
         @Bean
-        Budgets budgets() {
-            return new Budgets(new MemoryBudgetStore(), Limits.NONE, Clock.systemUTC(), Budgets.Timing.DEFAULT);
+        MemoryBudgetStore budgetStore() {
+            return new MemoryBudgetStore();
+        }
+
+        /** No limits but those a test sets: budgets have their own tests, this slice maps their refusals to HTTP. */
+        @Bean
+        Budgets budgets(MemoryBudgetStore store) {
+            return new Budgets(store, Limits.NONE, Clock.systemUTC(), Budgets.Timing.DEFAULT);
         }
 
         /** Keys off (GATEWAY_AUTH=none): this slice is about reading bodies; identity has its own tests. */
@@ -63,6 +68,12 @@ class CompletionControllerTest {
 
     @Autowired
     StubScheduler scheduler;
+
+    @Autowired
+    Budgets budgets;
+
+    @Autowired
+    MemoryBudgetStore budgetStore;
 
     @BeforeEach
     void reset() {
@@ -178,6 +189,60 @@ class CompletionControllerTest {
 
         assertProblem(result, HttpStatus.SERVICE_UNAVAILABLE, "shutting down");
         assertThat(result).hasHeader("Retry-After", "1");
+    }
+
+    @Test
+    void overAUsersLimitIsA429NamingTheLimitBeforeTheSchedulerSeesAnything() {
+        // Given a user whose day allows one request as it reserves 2 + 16 + 256 tokens (the stub never settles it)
+        budgets.setLimits(77, new Limits(300L, null, null));
+        assertThat(post("""
+                {"prompt": "hi", "user_id": 77}""")).hasStatusOk();
+
+        // When a second one comes
+        var result = post("""
+                {"prompt": "hi", "user_id": 77}""");
+
+        // Then it is refused with the limit's fields, and the scheduler never saw it
+        assertProblem(result, HttpStatus.TOO_MANY_REQUESTS, "tokens_per_day is 300");
+        assertThat(result).containsHeader("Retry-After");
+        assertThat(result).bodyJson().extractingPath("$.limit").isEqualTo("tokens_per_day");
+        assertThat(result).bodyJson().extractingPath("$.limit_value").isEqualTo(300);
+        assertThat(result).bodyJson().extractingPath("$.remaining").isEqualTo(26);
+        assertThat(result).bodyJson().extractingPath("$.requested").isEqualTo(274);
+        assertThat(result).bodyJson().extractingPath("$.resets_at").asString().endsWith("T00:00:00Z");
+        assertThat(scheduler.requests).hasSize(1);
+    }
+
+    @Test
+    void aLimitedUserWithoutBudgetHeldWhileTheBudgetStoreIsAwayIsA503() {
+        budgets.setLimits(78, new Limits(1000L, null, null));
+        budgetStore.away = true;
+        try {
+            var result = post("""
+                    {"prompt": "hi", "user_id": 78}""");
+
+            assertProblem(result, HttpStatus.SERVICE_UNAVAILABLE, "the budget store is unavailable");
+            assertThat(result).hasHeader("Retry-After", "5");
+            assertThat(scheduler.requests).isEmpty();
+        } finally {
+            budgetStore.away = false;
+        }
+    }
+
+    @Test
+    void aRequestTheSchedulerDoesNotTakeGivesItsReservationBack() {
+        // Given a user allowed one request in flight at a time, and a full queue
+        budgets.setLimits(79, new Limits(300L, null, null));
+        scheduler.rejectWith(new CompletionRejectedException(CompletionRejectedException.Reason.QUEUE_FULL, Duration.ofSeconds(1)));
+        assertProblem(post("""
+                {"prompt": "hi", "user_id": 79}"""), HttpStatus.SERVICE_UNAVAILABLE, "the queue is full");
+
+        // When the queue has room again
+        scheduler.rejectWith(null);
+
+        // Then the refused request holds nothing: the next one fits
+        assertThat(post("""
+                {"prompt": "hi", "user_id": 79}""")).hasStatusOk();
     }
 
     @Test
