@@ -5,6 +5,7 @@ import dev.batchgateway.identity.ApiKey;
 import dev.batchgateway.identity.ApiKeys;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
+import dev.batchgateway.identity.UserIds;
 import java.time.Instant;
 import java.util.List;
 import java.util.Set;
@@ -33,7 +34,6 @@ import tools.jackson.databind.json.JsonMapper;
 @RestController
 class AdminKeysController {
 
-    private static final Pattern DIGITS = Pattern.compile("[0-9]{1,19}");
     private static final Pattern UUID_SHAPE =
             Pattern.compile("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
     private static final Set<String> FIELDS = Set.of("user_id", "name");
@@ -148,17 +148,7 @@ class AdminKeysController {
     }
 
     private static long userId(String text) {
-        if (DIGITS.matcher(text).matches()) {
-            try {
-                long user = Long.parseLong(text);
-                if (user >= 1) {
-                    return user;
-                }
-            } catch (NumberFormatException beyondLong) {
-                // the same answer as any other bad id
-            }
-        }
-        throw badRequest("user_id must be an integer from 1 to " + Long.MAX_VALUE + ", was '" + shorten(text) + "'");
+        return UserIds.parse(text).orElseThrow(() -> badRequest(UserIds.refusal(text)));
     }
 
     private static String name(JsonNode name) {

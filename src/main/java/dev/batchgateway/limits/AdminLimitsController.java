@@ -6,8 +6,8 @@ import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.budget.Limits;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
+import dev.batchgateway.identity.UserIds;
 import java.util.List;
-import java.util.regex.Pattern;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -28,7 +28,6 @@ import tools.jackson.databind.json.JsonMapper;
 @RestController
 class AdminLimitsController {
 
-    private static final Pattern DIGITS = Pattern.compile("[0-9]{1,19}");
     private static final List<String> FIELDS = List.of("tokens_per_day", "tokens_per_month", "requests_per_minute");
 
     private final Budgets budgets;
@@ -112,17 +111,7 @@ class AdminLimitsController {
     }
 
     private static long userId(String text) {
-        if (DIGITS.matcher(text).matches()) {
-            try {
-                long user = Long.parseLong(text);
-                if (user >= 1) {
-                    return user;
-                }
-            } catch (NumberFormatException beyondLong) {
-                // the same answer as any other bad id
-            }
-        }
-        throw badRequest("user_id must be an integer from 1 to " + Long.MAX_VALUE + ", was '" + shorten(text) + "'");
+        return UserIds.parse(text).orElseThrow(() -> badRequest(UserIds.refusal(text)));
     }
 
     private static ResponseStatusException badRequest(String detail) {

@@ -8,10 +8,10 @@ import dev.batchgateway.budget.Limits;
 import dev.batchgateway.budget.Window;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
+import dev.batchgateway.identity.UserIds;
 import java.time.DateTimeException;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.regex.Pattern;
 import org.springframework.dao.DataAccessException;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
@@ -34,7 +34,6 @@ import org.springframework.web.server.ResponseStatusException;
 @RestController
 class UsageController {
 
-    private static final Pattern DIGITS = Pattern.compile("[0-9]{1,19}");
     // PostgreSQL's timestamptz reaches further both ways; four-digit years keep every bound storable and readable
     private static final Instant EARLIEST = Instant.parse("0001-01-01T00:00:00Z");
     private static final Instant LATEST = Instant.parse("9999-12-31T23:59:59.999999Z");
@@ -125,17 +124,7 @@ class UsageController {
     }
 
     private static long userId(String text) {
-        if (DIGITS.matcher(text).matches()) {
-            try {
-                long user = Long.parseLong(text);
-                if (user >= 1) {
-                    return user;
-                }
-            } catch (NumberFormatException beyondLong) {
-                // falls through to the same answer as any other bad id
-            }
-        }
-        throw badRequest("user_id must be an integer from 1 to " + Long.MAX_VALUE + ", was '" + shorten(text) + "'");
+        return UserIds.parse(text).orElseThrow(() -> badRequest(UserIds.refusal(text)));
     }
 
     static Instant instant(String name, String text) {
