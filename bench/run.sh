@@ -5,6 +5,7 @@
 #
 #   bench/run.sh                 # all scenarios, 10 s each after a 5 s warm-up per gateway (about 6 minutes in all)
 #   BENCH_DURATION=5s bench/run.sh
+#   BENCH_ONLY="c16 10k" bench/run.sh   # some rows only: direct, simulated, c32 (with light load), c16, c8, 10k
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -73,6 +74,7 @@ stop_gateway() { # graceful first; a JVM that cannot stop (e.g. out of memory) i
   kill -9 "$GATEWAY_PID" 2>/dev/null || true
   wait "$GATEWAY_PID" 2>/dev/null || true
 }
+wanted() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rows() { psql "$PG_URI" -Atc "select count(*) from token_usage" 2>/dev/null || echo 0; }
 fake_stats() { echo "$(curl -fs "localhost:$FAKE_PORT/stats")"; }
@@ -125,18 +127,24 @@ PY
   tail -1 "$TABLE" >&2
 }
 
-echo "== direct: one prompt per request to the fake vLLM" >&2
-run_wrk "direct" 1 "http://localhost:$FAKE_PORT" direct.lua "" ""
-DIRECT_P50=$(tail -1 "$TABLE" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
-DIRECT_P99=$(tail -1 "$TABLE" | awk -F'|' '{gsub(/ /, "", $6); print $6}')
-run_wrk "direct" 256 "http://localhost:$FAKE_PORT" direct.lua "" ""
+DIRECT_P50= DIRECT_P99=
+if wanted direct; then
+  echo "== direct: one prompt per request to the fake vLLM" >&2
+  run_wrk "direct" 1 "http://localhost:$FAKE_PORT" direct.lua "" ""
+  DIRECT_P50=$(tail -1 "$TABLE" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+  DIRECT_P99=$(tail -1 "$TABLE" | awk -F'|' '{gsub(/ /, "", $6); print $6}')
+  run_wrk "direct" 256 "http://localhost:$FAKE_PORT" direct.lua "" ""
+fi
 
-echo "== gateway, simulated worker, 0 ms" >&2
-start_gateway simulated GATEWAY_WORKER_TYPE=simulated
-run_wrk "gateway, simulated 0 ms" 256 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" ""
-stop_gateway
+if wanted simulated; then
+  echo "== gateway, simulated worker, 0 ms" >&2
+  start_gateway simulated GATEWAY_WORKER_TYPE=simulated
+  run_wrk "gateway, simulated 0 ms" 256 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" ""
+  stop_gateway
+fi
 
 for concurrent in 32 16 8; do
+  wanted "c$concurrent" || continue
   echo "== gateway, fake vLLM ${LATENCY_MS} ms, ${concurrent} concurrent batches" >&2
   start_gateway "vllm-c$concurrent" GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" \
     GATEWAY_WORKER_MODEL=fake GATEWAY_WORKER_MAX_CONCURRENT_BATCHES=$concurrent
@@ -150,19 +158,21 @@ for concurrent in 32 16 8; do
   stop_gateway
 done
 
-echo "== gateway, 10,000 waiting clients, -Xmx256m" >&2
-JAVA_OPTS=-Xmx256m start_gateway "vllm-10k" GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" \
-  GATEWAY_WORKER_MODEL=fake
-run_wrk "gateway, 10k clients, -Xmx256m" 10000 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" 32
-grep -c OutOfMemoryError "$OUT/gateway-vllm-10k.log" > "$OUT/oom-count.txt" || true
-stop_gateway
+if wanted 10k; then
+  echo "== gateway, 10,000 waiting clients, -Xmx256m" >&2
+  JAVA_OPTS="-Xmx256m ${BENCH_10K_JAVA_OPTS:-}" start_gateway "vllm-10k" GATEWAY_WORKER_TYPE=vllm \
+    GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake
+  run_wrk "gateway, 10k clients, -Xmx256m" 10000 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" 32
+  grep -c OutOfMemoryError "$OUT/gateway-vllm-10k.log" > "$OUT/oom-count.txt" || true
+  stop_gateway
+fi
 
 {
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); wrk on the same machine;"
   echo "worker latency L = ${LATENCY_MS} ms, batch size B = $BATCH_SIZE, max-wait ${MAX_WAIT_MS} ms, ${DURATION} a row."
   LIGHT=$(grep '^| gateway, light load' "$TABLE" | head -1)
-  python3 - "$LIGHT" "$DIRECT_P50" "$DIRECT_P99" "$MAX_WAIT_MS" <<'PY'
+  [ -z "$LIGHT" ] || [ -z "$DIRECT_P50" ] || python3 - "$LIGHT" "$DIRECT_P50" "$DIRECT_P99" "$MAX_WAIT_MS" <<'PY'
 import sys
 row, direct_p50, direct_p99, max_wait = sys.argv[1:]
 cells = [c.strip() for c in row.split('|')]
@@ -171,7 +181,7 @@ print(f"Light load (1 connection): the gateway's overhead beyond max-wait ({max_
       f"(direct, 1 connection: p50 {direct_p50} ms, p99 {direct_p99} ms) is p50 {p50 - float(max_wait) - float(direct_p50):.1f} ms, "
       f"p99 {p99 - float(max_wait) - float(direct_p99):.1f} ms.")
 PY
-  echo "OutOfMemoryError lines in the 10k run's log: $(cat "$OUT/oom-count.txt")."
+  [ ! -f "$OUT/oom-count.txt" ] || echo "OutOfMemoryError lines in the 10k run's log: $(cat "$OUT/oom-count.txt")."
 } >> "$TABLE"
 echo
 cat "$TABLE"
