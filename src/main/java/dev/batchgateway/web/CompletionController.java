@@ -67,7 +67,7 @@ class CompletionController {
 
         // over a limit: 429 here, before the worker sees anything; admitted, it holds a reservation until settled
         budgets.admit(request.userId(), List.of(request));
-        var caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe ? probe : null;
+        var caller = ConnectionProbe.of(http);
         if (reader.streamed(body)) {
             return stream(request, timeout, caller, httpResponse);
         }

@@ -222,9 +222,7 @@ class OpenAiController {
      */
     private ResponseEntity<?> stream(OpenAiRequestReader.Completions asked, long user, HttpServletRequest http,
             HttpServletResponse response, Chunks chunks) throws InterruptedException {
-        CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
-                ? probe
-                : CallerPresence.ASSUMED;
+        CallerPresence caller = ConnectionProbe.presence(http);
         int prompts = asked.prompts().size();
         List<CompletionRequest> requests = asked.prompts().stream()
                 .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
@@ -307,7 +305,7 @@ class OpenAiController {
     private ResponseEntity<?> answered(HttpServletRequest http, CompletableFuture<ResponseEntity<?>> response)
             throws InterruptedException {
         return answerWait.await(response, () -> {
-            if (http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe) {
+            if (ConnectionProbe.of(http) instanceof ConnectionProbe probe) {
                 probe.answered(); // from here on the connection belongs to the container again
             }
         });
@@ -320,9 +318,7 @@ class OpenAiController {
     private CompletableFuture<List<Completion>> submit(
             OpenAiRequestReader.Completions asked, long user, HttpServletRequest http) {
         // a caller that has gone is dropped from every batch its prompts wait for
-        CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
-                ? probe
-                : CallerPresence.ASSUMED;
+        CallerPresence caller = ConnectionProbe.presence(http);
         List<CompletionRequest> requests = asked.prompts().stream()
                 .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
                 .toList();
