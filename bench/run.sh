@@ -78,6 +78,10 @@ stop_gateway() { # graceful first; a JVM that cannot stop (e.g. out of memory) i
 wanted() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; } # busy, idle (all cores)
+worker_calls() { # the gateway's own count and total seconds of worker calls (0 0 when it is not running)
+  curl -fs "localhost:$((GATEWAY_PORT + 1))/actuator/prometheus" 2>/dev/null \
+    | awk '/^gateway_worker_latency_seconds_count/ {c += $2} /^gateway_worker_latency_seconds_sum/ {s += $2} END {print c + 0, s + 0}'
+}
 postgres_ticks() { local t=0 pid; for pid in $(pgrep -x postgres); do t=$((t + $(cpu_ticks "$pid" 2>/dev/null || echo 0))); done; echo "$t"; }
 rows() { psql "$PG_URI" -Atc "select count(*) from token_usage" 2>/dev/null || echo 0; }
 fake_stats() { echo "$(curl -fs "localhost:$FAKE_PORT/stats")"; }
@@ -89,8 +93,8 @@ settled_rows() { # waits until the usage ledger has drained (row count stable fo
 
 TABLE="$OUT/results.md"
 {
-  echo "| scenario | conn. | machine busy | gateway | fake vLLM | PostgreSQL | wrk, kernel, rest |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| scenario | conn. | worker call ms (gateway's mean) | machine busy | gateway | fake vLLM | PostgreSQL | wrk, kernel, rest |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 } > "$OUT/cpu.md"
 {
   echo "| scenario | conn. | req/s | p50 ms | p99 ms | errors | prompts/call | rows written | CPU ms/req | limit B·C/L | of limit |"
@@ -104,20 +108,25 @@ run_wrk() {
   read -r calls0 prompts0 < <(fake_stats)
   rows0=$(rows)
   [ -n "$pid" ] && ticks0=$(cpu_ticks "$pid")
-  local busy0 idle0 fake0 pg0 busy1 idle1 fake1 pg1
+  local busy0 idle0 fake0 pg0 busy1 idle1 fake1 pg1 wcalls0 wsecs0 wcalls1 wsecs1
   read -r busy0 idle0 < <(machine_ticks); fake0=$(cpu_ticks "$FAKE_PID"); pg0=$(postgres_ticks)
+  read -r wcalls0 wsecs0 < <(worker_calls)
   [ "$connections" -lt "$threads" ] && threads=$connections
   wrk -t "$threads" -c "$connections" -d "$DURATION" --timeout 30s -s "bench/$script" "$url" > "$OUT/wrk-$name-$connections.txt" 2>&1 || true
   [ -n "$pid" ] && ticks1=$(cpu_ticks "$pid")
   read -r busy1 idle1 < <(machine_ticks); fake1=$(cpu_ticks "$FAKE_PID"); pg1=$(postgres_ticks)
+  read -r wcalls1 wsecs1 < <(worker_calls)
   # where the machine's CPU went during the row: is the gateway short of CPU, or the load generator beside it?
   python3 - "$name" "$connections" "$((busy1 - busy0))" "$((idle1 - idle0))" "$(( ${ticks1:-0} - ${ticks0:-0} ))" \
-    "$((fake1 - fake0))" "$((pg1 - pg0))" >> "$OUT/cpu.md" <<'PY'
+    "$((fake1 - fake0))" "$((pg1 - pg0))" "$wcalls0" "$wsecs0" "$wcalls1" "$wsecs1" >> "$OUT/cpu.md" <<'PY'
 import sys
-name, conns, busy, idle, gateway, fake, pg = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+name, conns = sys.argv[1], sys.argv[2]
+busy, idle, gateway, fake, pg = map(int, sys.argv[3:8])
+calls0, secs0, calls1, secs1 = map(float, sys.argv[8:12])
 total = busy + idle
 share = lambda t: f"{t / total:.0%}" if total else "–"
-print(f"| {name} | {conns} | {share(busy)} | {share(gateway)} | {share(fake)} | {share(pg)} | {share(busy - gateway - fake - pg)} |")
+call = f"{(secs1 - secs0) * 1000 / (calls1 - calls0):.1f}" if calls1 > calls0 else "–"
+print(f"| {name} | {conns} | {call} | {share(busy)} | {share(gateway)} | {share(fake)} | {share(pg)} | {share(busy - gateway - fake - pg)} |")
 PY
   summary=$(sed -n 's/^WRK_SUMMARY //p' "$OUT/wrk-$name-$connections.txt")
   [ -n "$summary" ] || { echo "wrk failed: $(cat "$OUT/wrk-$name-$connections.txt")" >&2; exit 1; }
@@ -202,6 +211,6 @@ print(f"Light load (1 connection): the gateway's overhead beyond max-wait ({max_
 PY
   [ ! -f "$OUT/oom-count.txt" ] || echo "OutOfMemoryError lines in the 10k run's log: $(cat "$OUT/oom-count.txt")."
 } >> "$TABLE"
-{ echo; echo "Where the CPU went (share of all $(nproc) cores during each row):"; echo; cat "$OUT/cpu.md"; } >> "$TABLE"
+{ echo; echo "Where the time and the CPU went (CPU as a share of all $(nproc) cores during each row):"; echo; cat "$OUT/cpu.md"; } >> "$TABLE"
 echo
 cat "$TABLE"
