@@ -5,6 +5,7 @@
 #
 #   bench/run.sh                 # all scenarios, 10 s each after a 5 s warm-up per gateway (about 6 minutes in all)
 #   BENCH_DURATION=5s bench/run.sh
+#   BENCH_ONLY="c16 10k" bench/run.sh   # some rows only: direct, simulated, c32 (with light load), c16, c8, 10k
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -48,7 +49,8 @@ PG_URI=$(echo "$SPRING_DATASOURCE_URL" | sed -E "s#^jdbc:postgresql://([^/?]+)/(
 
 echo "== starting the fake vLLM (${LATENCY_MS} ms a call)" >&2
 "$JAVA" bench/FakeVllm.java "$FAKE_PORT" "$LATENCY_MS" > "$OUT/fake-vllm.log" 2>&1 &
-PIDS+=($!)
+FAKE_PID=$!
+PIDS+=("$FAKE_PID")
 for _ in $(seq 1 60); do curl -fs "localhost:$FAKE_PORT/health" >/dev/null && break; sleep 0.5; done
 
 GATEWAY_PID=
@@ -73,7 +75,14 @@ stop_gateway() { # graceful first; a JVM that cannot stop (e.g. out of memory) i
   kill -9 "$GATEWAY_PID" 2>/dev/null || true
   wait "$GATEWAY_PID" 2>/dev/null || true
 }
+wanted() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; } # busy, idle (all cores)
+worker_calls() { # the gateway's own count and total seconds of worker calls (0 0 when it is not running)
+  curl -fs "localhost:$((GATEWAY_PORT + 1))/actuator/prometheus" 2>/dev/null \
+    | awk '/^gateway_worker_latency_seconds_count/ {c += $2} /^gateway_worker_latency_seconds_sum/ {s += $2} END {print c + 0, s + 0}'
+}
+postgres_ticks() { local t=0 pid; for pid in $(pgrep -x postgres); do t=$((t + $(cpu_ticks "$pid" 2>/dev/null || echo 0))); done; echo "$t"; }
 rows() { psql "$PG_URI" -Atc "select count(*) from token_usage" 2>/dev/null || echo 0; }
 fake_stats() { echo "$(curl -fs "localhost:$FAKE_PORT/stats")"; }
 settled_rows() { # waits until the usage ledger has drained (row count stable for a second)
@@ -83,6 +92,10 @@ settled_rows() { # waits until the usage ledger has drained (row count stable fo
 }
 
 TABLE="$OUT/results.md"
+{
+  echo "| scenario | conn. | worker call ms (gateway's mean) | machine busy | gateway | fake vLLM | PostgreSQL | wrk, kernel, rest |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+} > "$OUT/cpu.md"
 {
   echo "| scenario | conn. | req/s | p50 ms | p99 ms | errors | prompts/call | rows written | CPU ms/req | limit B·C/L | of limit |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -95,9 +108,26 @@ run_wrk() {
   read -r calls0 prompts0 < <(fake_stats)
   rows0=$(rows)
   [ -n "$pid" ] && ticks0=$(cpu_ticks "$pid")
+  local busy0 idle0 fake0 pg0 busy1 idle1 fake1 pg1 wcalls0 wsecs0 wcalls1 wsecs1
+  read -r busy0 idle0 < <(machine_ticks); fake0=$(cpu_ticks "$FAKE_PID"); pg0=$(postgres_ticks)
+  read -r wcalls0 wsecs0 < <(worker_calls)
   [ "$connections" -lt "$threads" ] && threads=$connections
   wrk -t "$threads" -c "$connections" -d "$DURATION" --timeout 30s -s "bench/$script" "$url" > "$OUT/wrk-$name-$connections.txt" 2>&1 || true
   [ -n "$pid" ] && ticks1=$(cpu_ticks "$pid")
+  read -r busy1 idle1 < <(machine_ticks); fake1=$(cpu_ticks "$FAKE_PID"); pg1=$(postgres_ticks)
+  read -r wcalls1 wsecs1 < <(worker_calls)
+  # where the machine's CPU went during the row: is the gateway short of CPU, or the load generator beside it?
+  python3 - "$name" "$connections" "$((busy1 - busy0))" "$((idle1 - idle0))" "$(( ${ticks1:-0} - ${ticks0:-0} ))" \
+    "$((fake1 - fake0))" "$((pg1 - pg0))" "$wcalls0" "$wsecs0" "$wcalls1" "$wsecs1" >> "$OUT/cpu.md" <<'PY'
+import sys
+name, conns = sys.argv[1], sys.argv[2]
+busy, idle, gateway, fake, pg = map(int, sys.argv[3:8])
+calls0, secs0, calls1, secs1 = map(float, sys.argv[8:12])
+total = busy + idle
+share = lambda t: f"{t / total:.0%}" if total else "–"
+call = f"{(secs1 - secs0) * 1000 / (calls1 - calls0):.1f}" if calls1 > calls0 else "–"
+print(f"| {name} | {conns} | {call} | {share(busy)} | {share(gateway)} | {share(fake)} | {share(pg)} | {share(busy - gateway - fake - pg)} |")
+PY
   summary=$(sed -n 's/^WRK_SUMMARY //p' "$OUT/wrk-$name-$connections.txt")
   [ -n "$summary" ] || { echo "wrk failed: $(cat "$OUT/wrk-$name-$connections.txt")" >&2; exit 1; }
   local calls1 prompts1 rows1
@@ -125,18 +155,24 @@ PY
   tail -1 "$TABLE" >&2
 }
 
-echo "== direct: one prompt per request to the fake vLLM" >&2
-run_wrk "direct" 1 "http://localhost:$FAKE_PORT" direct.lua "" ""
-DIRECT_P50=$(tail -1 "$TABLE" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
-DIRECT_P99=$(tail -1 "$TABLE" | awk -F'|' '{gsub(/ /, "", $6); print $6}')
-run_wrk "direct" 256 "http://localhost:$FAKE_PORT" direct.lua "" ""
+DIRECT_P50= DIRECT_P99=
+if wanted direct; then
+  echo "== direct: one prompt per request to the fake vLLM" >&2
+  run_wrk "direct" 1 "http://localhost:$FAKE_PORT" direct.lua "" ""
+  DIRECT_P50=$(tail -1 "$TABLE" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+  DIRECT_P99=$(tail -1 "$TABLE" | awk -F'|' '{gsub(/ /, "", $6); print $6}')
+  run_wrk "direct" 256 "http://localhost:$FAKE_PORT" direct.lua "" ""
+fi
 
-echo "== gateway, simulated worker, 0 ms" >&2
-start_gateway simulated GATEWAY_WORKER_TYPE=simulated
-run_wrk "gateway, simulated 0 ms" 256 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" ""
-stop_gateway
+if wanted simulated; then
+  echo "== gateway, simulated worker, 0 ms" >&2
+  start_gateway simulated GATEWAY_WORKER_TYPE=simulated
+  run_wrk "gateway, simulated 0 ms" 256 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" ""
+  stop_gateway
+fi
 
 for concurrent in 32 16 8; do
+  wanted "c$concurrent" || continue
   echo "== gateway, fake vLLM ${LATENCY_MS} ms, ${concurrent} concurrent batches" >&2
   start_gateway "vllm-c$concurrent" GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" \
     GATEWAY_WORKER_MODEL=fake GATEWAY_WORKER_MAX_CONCURRENT_BATCHES=$concurrent
@@ -150,19 +186,21 @@ for concurrent in 32 16 8; do
   stop_gateway
 done
 
-echo "== gateway, 10,000 waiting clients, -Xmx256m" >&2
-JAVA_OPTS=-Xmx256m start_gateway "vllm-10k" GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" \
-  GATEWAY_WORKER_MODEL=fake
-run_wrk "gateway, 10k clients, -Xmx256m" 10000 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" 32
-grep -c OutOfMemoryError "$OUT/gateway-vllm-10k.log" > "$OUT/oom-count.txt" || true
-stop_gateway
+if wanted 10k; then
+  echo "== gateway, 10,000 waiting clients, -Xmx256m" >&2
+  JAVA_OPTS="-Xmx256m ${BENCH_10K_JAVA_OPTS:-}" start_gateway "vllm-10k" GATEWAY_WORKER_TYPE=vllm \
+    GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake
+  run_wrk "gateway, 10k clients, -Xmx256m" 10000 "http://localhost:$GATEWAY_PORT" complete.lua "$GATEWAY_PID" 32
+  grep -c OutOfMemoryError "$OUT/gateway-vllm-10k.log" > "$OUT/oom-count.txt" || true
+  stop_gateway
+fi
 
 {
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); wrk on the same machine;"
   echo "worker latency L = ${LATENCY_MS} ms, batch size B = $BATCH_SIZE, max-wait ${MAX_WAIT_MS} ms, ${DURATION} a row."
   LIGHT=$(grep '^| gateway, light load' "$TABLE" | head -1)
-  python3 - "$LIGHT" "$DIRECT_P50" "$DIRECT_P99" "$MAX_WAIT_MS" <<'PY'
+  [ -z "$LIGHT" ] || [ -z "$DIRECT_P50" ] || python3 - "$LIGHT" "$DIRECT_P50" "$DIRECT_P99" "$MAX_WAIT_MS" <<'PY'
 import sys
 row, direct_p50, direct_p99, max_wait = sys.argv[1:]
 cells = [c.strip() for c in row.split('|')]
@@ -171,7 +209,8 @@ print(f"Light load (1 connection): the gateway's overhead beyond max-wait ({max_
       f"(direct, 1 connection: p50 {direct_p50} ms, p99 {direct_p99} ms) is p50 {p50 - float(max_wait) - float(direct_p50):.1f} ms, "
       f"p99 {p99 - float(max_wait) - float(direct_p99):.1f} ms.")
 PY
-  echo "OutOfMemoryError lines in the 10k run's log: $(cat "$OUT/oom-count.txt")."
+  [ ! -f "$OUT/oom-count.txt" ] || echo "OutOfMemoryError lines in the 10k run's log: $(cat "$OUT/oom-count.txt")."
 } >> "$TABLE"
+{ echo; echo "Where the time and the CPU went (CPU as a share of all $(nproc) cores during each row):"; echo; cat "$OUT/cpu.md"; } >> "$TABLE"
 echo
 cat "$TABLE"

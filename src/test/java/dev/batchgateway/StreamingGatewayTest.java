@@ -26,7 +26,8 @@ import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.TestConfiguration;
 import org.springframework.boot.test.web.server.LocalServerPort;
-import org.springframework.boot.tomcat.TomcatWebServerFactory;
+import org.eclipse.jetty.server.ServerConnector;
+import org.springframework.boot.jetty.JettyWebServerFactory;
 import org.springframework.boot.web.server.WebServerFactoryCustomizer;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
@@ -52,8 +53,14 @@ class StreamingGatewayTest {
     @TestConfiguration
     static class SmallSocketBuffers {
         @Bean
-        WebServerFactoryCustomizer<TomcatWebServerFactory> smallSendBuffers() {
-            return factory -> factory.addConnectorCustomizers(connector -> connector.setProperty("socket.txBufSize", "8192"));
+        WebServerFactoryCustomizer<JettyWebServerFactory> smallSendBuffers() {
+            return factory -> factory.addServerCustomizers(server -> {
+                for (var connector : server.getConnectors()) {
+                    if (connector instanceof ServerConnector network) {
+                        network.setAcceptedSendBufferSize(8192);
+                    }
+                }
+            });
         }
     }
 

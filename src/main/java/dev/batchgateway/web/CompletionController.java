@@ -29,7 +29,6 @@ import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.context.request.async.DeferredResult;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -38,14 +37,11 @@ import tools.jackson.databind.json.JsonMapper;
 @RestController
 class CompletionController {
 
-    /** The servlet container's own async timeout is only a safety net behind the scheduler's deadlines. */
-    private static final Duration ASYNC_SAFETY_MARGIN = Duration.ofSeconds(10);
-
     private final SchedulerApi scheduler;
     private final Callers callers;
     private final Budgets budgets;
     private final CompletionRequestReader reader;
-    private final long asyncTimeoutMillis;
+    private final AnswerWait answerWait;
     private final JsonMapper json = JsonMapper.builder().build();
 
     CompletionController(SchedulerApi scheduler, GatewayProperties properties, Callers callers, Budgets budgets) {
@@ -53,12 +49,12 @@ class CompletionController {
         this.callers = callers;
         this.budgets = budgets;
         this.reader = new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), properties.servedModels());
-        this.asyncTimeoutMillis = properties.requestTimeout().plus(ASYNC_SAFETY_MARGIN).toMillis();
+        this.answerWait = AnswerWait.behind(properties.requestTimeout());
     }
 
     @PostMapping(path = "/complete", consumes = MediaType.APPLICATION_JSON_VALUE,
             produces = {MediaType.APPLICATION_JSON_VALUE, MediaType.TEXT_EVENT_STREAM_VALUE})
-    DeferredResult<?> complete(
+    CompletionResponse complete(
             Caller who,
             @RequestBody JsonNode body,
             @RequestHeader(name = RequestDeadline.HEADER, required = false) String requestTimeout,
@@ -71,7 +67,7 @@ class CompletionController {
 
         // over a limit: 429 here, before the worker sees anything; admitted, it holds a reservation until settled
         budgets.admit(request.userId(), List.of(request));
-        var caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe ? probe : null;
+        var caller = ConnectionProbe.of(http);
         if (reader.streamed(body)) {
             return stream(request, timeout, caller, httpResponse);
         }
@@ -82,25 +78,12 @@ class CompletionController {
             budgets.release(request);
             throw notTaken;
         }
-        var response = new DeferredResult<CompletionResponse>(asyncTimeoutMillis);
-        // a caller that is gone no longer needs its request sent to the worker
-        response.onError(failure -> completion.cancel(false));
-        response.onTimeout(() -> completion.cancel(false));
-        completion.whenComplete((done, failure) -> {
+        // the request's own virtual thread waits: one dispatch; a caller that leaves is noticed by the probe
+        return CompletionResponse.of(answerWait.await(completion, () -> {
             if (caller != null) {
                 caller.answered(); // from here on the connection belongs to the container again
             }
-            if (failure == null) {
-                response.setResult(CompletionResponse.of(done));
-            } else if (failure instanceof CancellationException) {
-                response.setErrorResult(new CallerGoneException());
-            } else {
-                response.setErrorResult(failure instanceof CompletionException wrapped && wrapped.getCause() != null
-                        ? wrapped.getCause()
-                        : failure);
-            }
-        });
-        return response;
+        }));
     }
 
     /**
@@ -108,7 +91,7 @@ class CompletionController {
      * {@code data: {"done": true, …counts, request_id}}; a failure after the first event ends the stream with
      * {@code data: {"error": {"status", "detail"}}}.
      */
-    private DeferredResult<Object> stream(CompletionRequest request, Duration timeout, ConnectionProbe caller,
+    private CompletionResponse stream(CompletionRequest request, Duration timeout, ConnectionProbe caller,
             HttpServletResponse response) throws InterruptedException {
         var cancel = new AtomicReference<Runnable>(() -> {});
         var events = new EventStream(json.writeValueAsString(Map.of("error", new StreamError(502,

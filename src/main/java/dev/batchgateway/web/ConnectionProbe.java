@@ -1,31 +1,61 @@
 package dev.batchgateway.web;
 
 import dev.batchgateway.completion.CallerPresence;
-import org.apache.coyote.ActionCode;
+import jakarta.servlet.http.HttpServletRequest;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import org.eclipse.jetty.ee11.servlet.ServletContextRequest;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.util.BufferUtil;
 
 /**
- * Tells whether the client of a waiting {@code /complete} request has closed its connection.
+ * Tells whether the client of a waiting {@code /complete} or {@code /v1/…completions} request has closed its connection.
  *
- * <p>Tomcat does not notice a client leaving while an async request waits: it reads from the socket only when the
- * application does (an idle async request's socket is not registered with the poller), so no
- * {@code AsyncListener.onError} arrives until the answer is written. This probe makes Tomcat try one non-blocking
- * read on the connection ({@code ActionCode.AVAILABLE} with a read requested): end of stream or a reset means the
- * client has gone. Bytes waiting there would be a pipelined next request, which no mainstream client sends; it also
- * counts as gone.
+ * <p>Jetty does not notice a client leaving while a request waits: it reads from the connection only when the
+ * application does (a request being handled has no read interest with the selector), so nothing tells the gateway
+ * until the answer is written. This probe tries one non-blocking read of one byte on the connection: end of stream or
+ * a reset means the client has gone. A byte waiting there would be a pipelined next request, which no mainstream
+ * client sends; it also counts as gone, and the connection is closed (the byte was taken from Jetty).
  *
  * <p>The probe runs on the scheduler's thread; it only touches the connection while the request is unanswered, and
- * {@link #answered()} takes the same lock, so it never races the container writing the answer and recycling the
- * request for the next one.
+ * {@link #answered()} takes the same lock, so it never races the container writing the answer and reading the next
+ * request.
  */
 final class ConnectionProbe implements CallerPresence {
 
-    static final String ATTRIBUTE = ConnectionProbe.class.getName();
+    private static final String ATTRIBUTE = ConnectionProbe.class.getName();
 
-    private final org.apache.coyote.Request connection;
+    private final EndPoint connection;
+    private final ByteBuffer oneByte = BufferUtil.allocate(1);
     private boolean answered;
 
-    ConnectionProbe(org.apache.coyote.Request connection) {
+    private ConnectionProbe(EndPoint connection) {
         this.connection = connection;
+    }
+
+    /** The probe of this request's connection, the same one on every call; {@code null} outside Jetty (MockMvc). */
+    static ConnectionProbe of(HttpServletRequest http) {
+        if (http.getAttribute(ATTRIBUTE) instanceof ConnectionProbe probe) {
+            return probe;
+        }
+        ServletContextRequest jetty;
+        try {
+            jetty = ServletContextRequest.getServletContextRequest(http);
+        } catch (IllegalStateException notJetty) {
+            return null;
+        }
+        if (jetty == null) {
+            return null;
+        }
+        var probe = new ConnectionProbe(jetty.getConnectionMetaData().getConnection().getEndPoint());
+        http.setAttribute(ATTRIBUTE, probe);
+        return probe;
+    }
+
+    /** {@link #of} as a {@link CallerPresence}: outside Jetty the caller is assumed present. */
+    static CallerPresence presence(HttpServletRequest http) {
+        ConnectionProbe probe = of(http);
+        return probe != null ? probe : CallerPresence.ASSUMED;
     }
 
     @Override
@@ -33,8 +63,18 @@ final class ConnectionProbe implements CallerPresence {
         if (answered) {
             return true;
         }
-        connection.action(ActionCode.AVAILABLE, Boolean.TRUE);
-        return connection.getAvailable() == 0;
+        if (!connection.isOpen() || connection.isInputShutdown()) {
+            return false;
+        }
+        try {
+            int read = connection.fill(oneByte);
+            if (read > 0) {
+                connection.close();
+            }
+            return read == 0;
+        } catch (IOException reset) {
+            return false;
+        }
     }
 
     /** Called before the answer is handed to the container; the probe no longer touches the connection. */

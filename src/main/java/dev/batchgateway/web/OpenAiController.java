@@ -15,7 +15,6 @@ import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -36,7 +35,6 @@ import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.context.request.async.DeferredResult;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -63,14 +61,14 @@ class OpenAiController {
     private final List<String> models;
     private final long created = Instant.now().getEpochSecond();
     private final JsonMapper json = JsonMapper.builder().build();
-    private final long asyncTimeoutMillis;
+    private final AnswerWait answerWait;
 
     OpenAiController(SchedulerApi scheduler, GatewayProperties properties, Callers callers, Budgets budgets) {
         this.scheduler = scheduler;
         this.callers = callers;
         this.budgets = budgets;
         this.models = properties.servedModels();
-        this.asyncTimeoutMillis = properties.requestTimeout().plus(Duration.ofSeconds(10)).toMillis();
+        this.answerWait = AnswerWait.behind(properties.requestTimeout());
         this.reader = new OpenAiRequestReader(
                 new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), models),
                 properties.maxTokens(),
@@ -115,7 +113,7 @@ class OpenAiController {
     record ChatAnswer(String id, String object, long created, String model, List<?> choices, Usage usage) {}
 
     @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
-    DeferredResult<Object> completions(
+    ResponseEntity<?> completions(
             Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
@@ -144,7 +142,7 @@ class OpenAiController {
                 }
             });
         }
-        return answered(submit(asked, user, http).thenApply(answers -> {
+        return answered(http, submit(asked, user, http).thenApply(answers -> {
             List<Choice> choices = new ArrayList<>(answers.size());
             for (int i = 0; i < answers.size(); i++) {
                 choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
@@ -156,7 +154,7 @@ class OpenAiController {
     }
 
     @PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
-    DeferredResult<Object> chatCompletions(
+    ResponseEntity<?> chatCompletions(
             Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
@@ -191,7 +189,7 @@ class OpenAiController {
                 }
             });
         }
-        return answered(submit(asked, user, http).thenApply(answers -> {
+        return answered(http, submit(asked, user, http).thenApply(answers -> {
             Completion answer = answers.getFirst();
             var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason(answer.finishReason()));
             return ResponseEntity.ok()
@@ -222,11 +220,9 @@ class OpenAiController {
      * reason; then the usage chunk if asked for, then {@code data: [DONE]}. A failure before the first chunk is an
      * ordinary error answer; after it, an {@code error} event and {@code [DONE]}, the other prompts dropped.
      */
-    private DeferredResult<Object> stream(OpenAiRequestReader.Completions asked, long user, HttpServletRequest http,
+    private ResponseEntity<?> stream(OpenAiRequestReader.Completions asked, long user, HttpServletRequest http,
             HttpServletResponse response, Chunks chunks) throws InterruptedException {
-        CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
-                ? probe
-                : CallerPresence.ASSUMED;
+        CallerPresence caller = ConnectionProbe.presence(http);
         int prompts = asked.prompts().size();
         List<CompletionRequest> requests = asked.prompts().stream()
                 .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
@@ -302,20 +298,17 @@ class OpenAiController {
         return json.writeValueAsString(Map.of("error", error));
     }
 
-    /** The answer of a request that is not streamed: its response, or its failure for {@link OpenAiAdvice}. */
-    private DeferredResult<Object> answered(CompletableFuture<ResponseEntity<?>> response) {
-        // the container's own async timeout only as a safety net behind the scheduler's deadlines
-        var answer = new DeferredResult<Object>(asyncTimeoutMillis);
-        response.whenComplete((done, failure) -> {
-            if (failure == null) {
-                answer.setResult(done);
-            } else {
-                answer.setErrorResult(failure instanceof CompletionException wrapped && wrapped.getCause() != null
-                        ? wrapped.getCause()
-                        : failure);
+    /**
+     * The answer of a request that is not streamed, waited for on the request's own virtual thread (one dispatch), or its
+     * failure thrown for {@link OpenAiAdvice}.
+     */
+    private ResponseEntity<?> answered(HttpServletRequest http, CompletableFuture<ResponseEntity<?>> response)
+            throws InterruptedException {
+        return answerWait.await(response, () -> {
+            if (ConnectionProbe.of(http) instanceof ConnectionProbe probe) {
+                probe.answered(); // from here on the connection belongs to the container again
             }
         });
-        return answer;
     }
 
     /**
@@ -325,9 +318,7 @@ class OpenAiController {
     private CompletableFuture<List<Completion>> submit(
             OpenAiRequestReader.Completions asked, long user, HttpServletRequest http) {
         // a caller that has gone is dropped from every batch its prompts wait for
-        CallerPresence caller = http.getAttribute(ConnectionProbe.ATTRIBUTE) instanceof ConnectionProbe probe
-                ? probe
-                : CallerPresence.ASSUMED;
+        CallerPresence caller = ConnectionProbe.presence(http);
         List<CompletionRequest> requests = asked.prompts().stream()
                 .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
                 .toList();

@@ -17,6 +17,10 @@ import org.springframework.web.filter.OncePerRequestFilter;
 /**
  * Refuses bodies over 1 MiB with 413: at once when Content-Length says so, and while reading when a chunked body
  * grows past it.
+ *
+ * <p>A body the gateway answered before reading all of it (a 400 at its first bad byte, a 401 before it was read) is
+ * read to its end afterwards: Jetty closes a connection that still holds unread request bytes, and closing a socket
+ * with unread bytes resets it, which can destroy the answer before the client reads it.
  */
 @Component
 class RequestBodyLimit extends OncePerRequestFilter {
@@ -37,7 +41,12 @@ class RequestBodyLimit extends OncePerRequestFilter {
                     .getBytes(StandardCharsets.UTF_8));
             return;
         }
-        chain.doFilter(new LimitedBody(request), response);
+        var body = new LimitedBody(request);
+        try {
+            chain.doFilter(body, response);
+        } finally {
+            body.readToEnd();
+        }
     }
 
     private static final class LimitedBody extends HttpServletRequestWrapper {
@@ -53,6 +62,19 @@ class RequestBodyLimit extends OncePerRequestFilter {
                 limited = new LimitedStream(super.getInputStream());
             }
             return limited;
+        }
+
+        /** Reads what is left of the body (at most the limit) and forgets it; a client that has gone is no matter. */
+        void readToEnd() {
+            try {
+                var rest = getInputStream();
+                byte[] discard = new byte[8192];
+                while (!rest.isFinished() && rest.read(discard) >= 0) {
+                    // the bytes are not needed: only their end is
+                }
+            } catch (IOException | IllegalStateException unreadable) {
+                // too large (the 413 went out already), broken off, or read as characters: Jetty deals with what is left
+            }
         }
     }
 

@@ -4,23 +4,25 @@ import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.WorkerException;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.net.ConnectException;
 import java.net.NoRouteToHostException;
+import java.net.URI;
 import java.net.UnknownHostException;
 import java.net.http.HttpClient;
 import java.net.http.HttpConnectTimeoutException;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.nio.channels.UnresolvedAddressException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Predicate;
-import org.springframework.http.HttpHeaders;
-import org.springframework.http.MediaType;
-import org.springframework.http.client.JdkClientHttpRequestFactory;
-import org.springframework.web.client.RestClient;
-import org.springframework.web.client.RestClientException;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -46,10 +48,9 @@ final class WorkerEndpoint implements AutoCloseable {
     private static final int EXCERPT_CHARS = 300;
 
     private final String baseUrl;
+    private final String authorization;
     private final Duration readTimeout;
     private final HttpClient http;
-    private final RestClient calls;
-    private final RestClient health;
 
     WorkerEndpoint(String baseUrl, Duration connectTimeout, Duration readTimeout) {
         this(baseUrl, null, connectTimeout, readTimeout);
@@ -57,6 +58,7 @@ final class WorkerEndpoint implements AutoCloseable {
 
     WorkerEndpoint(String baseUrl, String apiKey, Duration connectTimeout, Duration readTimeout) {
         this.baseUrl = baseUrl.endsWith("/") ? baseUrl.substring(0, baseUrl.length() - 1) : baseUrl;
+        this.authorization = apiKey == null ? null : "Bearer " + apiKey;
         this.readTimeout = readTimeout;
         this.http = HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
@@ -64,18 +66,6 @@ final class WorkerEndpoint implements AutoCloseable {
                 // its I/O completions on platform threads, not queued behind request threads (see Scheduler.batches)
                 .executor(Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("worker-http-", 0).factory()))
                 .build();
-        this.calls = restClient(readTimeout, apiKey);
-        this.health = restClient(readTimeout.compareTo(HEALTH_TIMEOUT) < 0 ? readTimeout : HEALTH_TIMEOUT, apiKey);
-    }
-
-    private RestClient restClient(Duration timeout, String apiKey) {
-        var requests = new JdkClientHttpRequestFactory(http);
-        requests.setReadTimeout(timeout);
-        var client = RestClient.builder().baseUrl(baseUrl).requestFactory(requests);
-        if (apiKey != null) {
-            client.defaultHeader(HttpHeaders.AUTHORIZATION, "Bearer " + apiKey);
-        }
-        return client.build();
     }
 
     String url() {
@@ -91,22 +81,12 @@ final class WorkerEndpoint implements AutoCloseable {
      * @throws WorkerException.BadAnswer when it answers something that is not a JSON object, or breaks off its answer
      */
     JsonNode post(String path, Object body) {
-        byte[] json = JSON.writeValueAsBytes(body);
-        try {
-            return calls.post().uri(path)
-                    .contentType(MediaType.APPLICATION_JSON)
-                    .accept(MediaType.APPLICATION_JSON)
-                    .body(json)
-                    .exchange((request, response) -> {
-                        int status = response.getStatusCode().value();
-                        if (status < 200 || status > 299) {
-                            throw new ErrorStatus(path, status, errorMessage(response.getBody().readNBytes(64 * 1024)));
-                        }
-                        return readObject(response.getBody().readAllBytes(), path);
-                    });
-        } catch (RestClientException e) {
-            throw fault(e, path);
-        }
+        return exchange(path, JSON.writeValueAsBytes(body), "application/json", readTimeout, (status, answer) -> {
+            if (status < 200 || status > 299) {
+                throw new ErrorStatus(path, status, errorMessage(answer.readNBytes(64 * 1024)));
+            }
+            return readObject(answer.readAllBytes(), path);
+        });
     }
 
     /**
@@ -120,27 +100,18 @@ final class WorkerEndpoint implements AutoCloseable {
      * @throws WorkerException.BadAnswer when it breaks off its answer
      */
     void stream(String path, Object body, Predicate<String> line) {
-        byte[] json = JSON.writeValueAsBytes(body);
-        try {
-            calls.post().uri(path)
-                    .contentType(MediaType.APPLICATION_JSON)
-                    .body(json)
-                    .exchange((request, response) -> {
-                        int status = response.getStatusCode().value();
-                        if (status < 200 || status > 299) {
-                            throw new ErrorStatus(path, status, errorMessage(response.getBody().readNBytes(64 * 1024)));
-                        }
-                        var lines = new BufferedReader(new InputStreamReader(response.getBody(), StandardCharsets.UTF_8));
-                        for (String next = lines.readLine(); next != null; next = lines.readLine()) {
-                            if (!line.test(next)) {
-                                break;
-                            }
-                        }
-                        return null;
-                    }, true);
-        } catch (RestClientException e) {
-            throw fault(e, path);
-        }
+        exchange(path, JSON.writeValueAsBytes(body), null, readTimeout, (status, answer) -> {
+            if (status < 200 || status > 299) {
+                throw new ErrorStatus(path, status, errorMessage(answer.readNBytes(64 * 1024)));
+            }
+            var lines = new BufferedReader(new InputStreamReader(answer, StandardCharsets.UTF_8));
+            for (String next = lines.readLine(); next != null; next = lines.readLine()) {
+                if (!line.test(next)) {
+                    break;
+                }
+            }
+            return null;
+        });
     }
 
     /**
@@ -148,16 +119,67 @@ final class WorkerEndpoint implements AutoCloseable {
      * timeout. Never throws: a call that got no answer is a {@link Check} with status 0 and the reason.
      */
     Check check(String path, Object body) {
+        Duration timeout = readTimeout.compareTo(HEALTH_TIMEOUT) < 0 ? readTimeout : HEALTH_TIMEOUT;
         try {
-            var call = body == null
-                    ? health.get().uri(path)
-                    : health.post().uri(path).contentType(MediaType.APPLICATION_JSON).body(JSON.writeValueAsBytes(body));
-            return call.exchange((request, response) -> {
-                byte[] answer = response.getBody().readNBytes(1024 * 1024);
-                return new Check(response.getStatusCode().value(), new String(answer, StandardCharsets.UTF_8), null);
-            });
-        } catch (RestClientException e) {
-            return new Check(0, "", "no answer from " + baseUrl + path + ": " + fault(e, path).getMessage());
+            return exchange(path, body == null ? null : JSON.writeValueAsBytes(body), null, timeout, (status, answer) ->
+                    new Check(status, new String(answer.readNBytes(1024 * 1024), StandardCharsets.UTF_8), null));
+        } catch (WorkerException e) {
+            return new Check(0, "", "no answer from " + baseUrl + path + ": " + e.getMessage());
+        }
+    }
+
+    /** Reads a worker's answer: its status and its body, as it arrives. */
+    @FunctionalInterface
+    private interface Answer<T> {
+        T read(int status, InputStream body) throws IOException;
+    }
+
+    /**
+     * One call on the JDK client itself (a body of bytes, no hand-off to a writer thread): POST {@code json}, or GET when
+     * it is null, with {@code accept} as its Accept header when given. {@code timeout} bounds the whole answer: the client's own request timeout until the status line, then
+     * a timer that closes the body if it has not been read by the deadline.
+     */
+    private <T> T exchange(String path, byte[] json, String accept, Duration timeout, Answer<T> answer) {
+        var request = HttpRequest.newBuilder(URI.create(baseUrl + path)).timeout(timeout);
+        if (json != null) {
+            request.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofByteArray(json));
+        }
+        if (accept != null) {
+            request.header("Accept", accept);
+        }
+        if (authorization != null) {
+            request.header("Authorization", authorization);
+        }
+        long deadline = System.nanoTime() + timeout.toNanos();
+        HttpResponse<InputStream> response;
+        try {
+            response = http.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new WorkerException.TimedOut("the call to the worker was abandoned", e);
+        } catch (IOException e) {
+            throw fault(e, path);
+        }
+        var timedOut = new AtomicBoolean();
+        try (InputStream body = response.body()) {
+            var timer = CompletableFuture.runAsync(() -> {
+                timedOut.set(true);
+                try {
+                    body.close(); // cancels the exchange: the read under way fails, the connection is closed
+                } catch (IOException ignored) {
+                    // closing a response body does not fail
+                }
+            }, CompletableFuture.delayedExecutor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+            try {
+                return answer.read(response.statusCode(), body);
+            } finally {
+                timer.cancel(false);
+            }
+        } catch (IOException e) {
+            if (timedOut.get()) {
+                throw new WorkerException.TimedOut("the worker did not answer within " + timeout.toMillis() + " ms", e);
+            }
+            throw fault(e, path);
         }
     }
 
@@ -285,7 +307,7 @@ final class WorkerEndpoint implements AutoCloseable {
         };
     }
 
-    private WorkerException fault(RestClientException e, String path) {
+    private WorkerException fault(IOException e, String path) {
         if (Thread.currentThread().isInterrupted()) {
             return new WorkerException.TimedOut("the call to the worker was abandoned", e);
         }
@@ -306,10 +328,7 @@ final class WorkerEndpoint implements AutoCloseable {
                 return new WorkerException.Unavailable("no route to the worker's host", e);
             }
         }
-        if (e.getCause() instanceof IOException) {
-            return new WorkerException.BadAnswer("the worker broke off its answer to " + path, e);
-        }
-        return new WorkerException.BadAnswer("the call to " + path + " failed: " + e.getMessage(), e);
+        return new WorkerException.BadAnswer("the worker broke off its answer to " + path, e);
     }
 
     /** Closes the client and its connections; calls in flight are abandoned. */

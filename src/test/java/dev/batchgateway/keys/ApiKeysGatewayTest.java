@@ -211,7 +211,7 @@ class ApiKeysGatewayTest {
 
     @Test
     void aTenKilobyteAuthorizationHeaderIsA400ProblemFromTheServerItself() throws Exception {
-        // Given a header larger than Tomcat's 8 KiB limit: refused before the gateway's code runs, still as a problem
+        // Given a header larger than the web server's 8 KiB limit: refused before the gateway's code runs, still as a problem
         var response = http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/complete"))
                 .header("Content-Type", "application/json")
                 .header("Authorization", "Bearer bg_" + "x".repeat(10 * 1024))

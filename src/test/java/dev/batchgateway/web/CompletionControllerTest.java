@@ -1,21 +1,24 @@
 package dev.batchgateway.web;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.budget.Limits;
 import dev.batchgateway.budget.MemoryBudgetStore;
+import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
+import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.Prompt;
+import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.Callers;
-import jakarta.servlet.AsyncEvent;
-import jakarta.servlet.AsyncListener;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -29,7 +32,6 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
-import org.springframework.mock.web.MockAsyncContext;
 import org.springframework.test.web.servlet.assertj.MockMvcTester;
 import org.springframework.test.web.servlet.assertj.MvcTestResult;
 
@@ -369,38 +371,37 @@ class CompletionControllerTest {
         assertThat(mvc.get().uri("/health").exchange()).hasStatusOk().hasBodyTextEqualTo("ok");
     }
 
-    @ParameterizedTest
-    @ValueSource(strings = {"timeout", "error"})
-    void aRequestWhoseConnectionTimesOutOrFailsIsCancelledAtTheScheduler(String event) throws Exception {
-        // Given a request the scheduler holds unanswered
+    @Test
+    void aRequestWhoseWaitIsInterruptedIsCancelledAtTheScheduler() throws Exception {
+        // Given a request the scheduler holds unanswered, its request thread waiting for the answer
         scheduler.hold();
-        var result = mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON)
-                .content("""
-                        {"prompt": "hello", "user_id": 42}""").asyncExchange();
-        assertThat(scheduler.held).hasSize(1);
+        var waiting = Thread.ofVirtual().start(() -> post("""
+                {"prompt": "hello", "user_id": 42}"""));
+        await().atMost(Duration.ofSeconds(30)).until(() -> !scheduler.held.isEmpty());
         var pending = scheduler.held.getFirst();
 
-        // When the servlet container reports its async request timed out, or its connection failed
-        var async = (MockAsyncContext) result.getRequest().getAsyncContext();
-        for (AsyncListener listener : async.getListeners()) {
-            var happened = new AsyncEvent(async, new java.io.IOException("connection reset"));
-            if (event.equals("timeout")) {
-                listener.onTimeout(happened);
-            } else {
-                listener.onError(happened);
-            }
-        }
+        // When the container gives up the request's thread (it is interrupted)
+        waiting.interrupt();
+        waiting.join(Duration.ofSeconds(30));
 
         // Then the request is cancelled, so the scheduler drops it before its batch leaves
         assertThat(pending).isCancelled();
     }
 
     @Test
-    void aRequestStillWaitingIsNotCancelled() {
+    void aRequestStillWaitingIsNotCancelled() throws Exception {
         scheduler.hold();
-        mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON).content("""
-                {"prompt": "hello", "user_id": 42}""").asyncExchange();
-        assertThat(scheduler.held.getFirst()).isNotDone();
+        var answered = new AtomicReference<MvcTestResult>();
+        var waiting = Thread.ofVirtual().start(() -> answered.set(post("""
+                {"prompt": "hello", "user_id": 42}""")));
+        await().atMost(Duration.ofSeconds(30)).until(() -> !scheduler.held.isEmpty());
+        Thread.sleep(200); // the request thread waits; nothing gives its request up meanwhile
+        var pending = scheduler.held.getFirst();
+        assertThat(pending).isNotDone();
+
+        pending.complete(new Completion(scheduler.requests.getFirst().requestId(), "late", new TokenUsage(1, 1), FinishReason.STOP));
+        waiting.join(Duration.ofSeconds(30));
+        assertThat(answered.get()).hasStatusOk().bodyJson().extractingPath("$.completion").isEqualTo("late");
     }
 
     private MvcTestResult post(String body) {
