@@ -25,22 +25,8 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-echo "== building" >&2
-./mvnw -B -q -Pbench -DskipTests package test-compile dependency:build-classpath \
-  -Dmdep.includeScope=test -Dmdep.outputFile=target/test-classpath.txt
-
-if [ -z "${SPRING_DATASOURCE_URL:-}" ]; then
-  echo "== starting an embedded PostgreSQL" >&2
-  "$JAVA" -cp "target/test-classes:target/classes:$(cat target/test-classpath.txt)" \
-    dev.batchgateway.StandaloneTestDatabase > "$OUT/database.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 1 120); do grep -q '^JDBC_PASSWORD=' "$OUT/database.log" && break; sleep 0.5; done
-  SPRING_DATASOURCE_URL=$(sed -n 's/^JDBC_URL=//p' "$OUT/database.log")
-  SPRING_DATASOURCE_USERNAME=$(sed -n 's/^JDBC_USERNAME=//p' "$OUT/database.log")
-  SPRING_DATASOURCE_PASSWORD=$(sed -n 's/^JDBC_PASSWORD=//p' "$OUT/database.log")
-fi
-export SPRING_DATASOURCE_URL SPRING_DATASOURCE_USERNAME="${SPRING_DATASOURCE_USERNAME:-postgres}" \
-  SPRING_DATASOURCE_PASSWORD="${SPRING_DATASOURCE_PASSWORD:-postgres}"
+build_bench
+start_database "$OUT/database.log"
 
 echo "== starting the fake vLLM (${LATENCY_MS} ms a call)" >&2
 "$JAVA" bench/FakeVllm.java "$FAKE_PORT" "$LATENCY_MS" > "$OUT/fake-vllm.log" 2>&1 &

@@ -15,3 +15,29 @@ java25() {
   echo "bench: no Java 25 found (set JAVA_HOME)" >&2
   return 1
 }
+
+# The jar, and the test classpath the embedded PostgreSQL runs from.
+build_bench() {
+  echo "== building" >&2
+  ./mvnw -B -q -Pbench -DskipTests package test-compile dependency:build-classpath \
+    -Dmdep.includeScope=test -Dmdep.outputFile=target/test-classpath.txt
+}
+
+# An embedded PostgreSQL, logging to $1, unless SPRING_DATASOURCE_URL names a database already; exports
+# SPRING_DATASOURCE_URL, _USERNAME and _PASSWORD for the gateway. Its process joins PIDS (the caller's clean-up list);
+# JAVA is the caller's Java 25.
+start_database() {
+  local log=$1
+  if [ -z "${SPRING_DATASOURCE_URL:-}" ]; then
+    echo "== starting an embedded PostgreSQL" >&2
+    "$JAVA" -cp "target/test-classes:target/classes:$(cat target/test-classpath.txt)" \
+      dev.batchgateway.StandaloneTestDatabase > "$log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 120); do grep -q '^JDBC_PASSWORD=' "$log" && break; sleep 0.5; done
+    SPRING_DATASOURCE_URL=$(sed -n 's/^JDBC_URL=//p' "$log")
+    SPRING_DATASOURCE_USERNAME=$(sed -n 's/^JDBC_USERNAME=//p' "$log")
+    SPRING_DATASOURCE_PASSWORD=$(sed -n 's/^JDBC_PASSWORD=//p' "$log")
+  fi
+  export SPRING_DATASOURCE_URL SPRING_DATASOURCE_USERNAME="${SPRING_DATASOURCE_USERNAME:-postgres}" \
+    SPRING_DATASOURCE_PASSWORD="${SPRING_DATASOURCE_PASSWORD:-postgres}"
+}

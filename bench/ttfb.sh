@@ -20,18 +20,8 @@ PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-echo "== building" >&2
-./mvnw -B -q -Pbench -DskipTests package test-compile dependency:build-classpath \
-  -Dmdep.includeScope=test -Dmdep.outputFile=target/test-classpath.txt
-if [ -z "${SPRING_DATASOURCE_URL:-}" ]; then
-  "$JAVA" -cp "target/test-classes:target/classes:$(cat target/test-classpath.txt)" \
-    dev.batchgateway.StandaloneTestDatabase > "$OUT/database.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 1 120); do grep -q '^JDBC_PASSWORD=' "$OUT/database.log" && break; sleep 0.5; done
-  export SPRING_DATASOURCE_URL=$(sed -n 's/^JDBC_URL=//p' "$OUT/database.log")
-  export SPRING_DATASOURCE_USERNAME=$(sed -n 's/^JDBC_USERNAME=//p' "$OUT/database.log")
-  export SPRING_DATASOURCE_PASSWORD=$(sed -n 's/^JDBC_PASSWORD=//p' "$OUT/database.log")
-fi
+build_bench
+start_database "$OUT/database.log"
 # TCP_NODELAY, as uvicorn sets it: without it each streamed chunk after the headers waits for their ACK
 "$JAVA" -Dsun.net.httpserver.nodelay=true bench/FakeVllm.java "$FAKE_PORT" "$TTFT_MS" "$PER_TOKEN_US" > "$OUT/fake-vllm.log" 2>&1 &
 PIDS+=($!)

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.springframework.boot.SpringApplication;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.testcontainers.DockerClientFactory;
 import org.testcontainers.postgresql.PostgreSQLContainer;
@@ -59,13 +60,15 @@ public final class TestDatabase {
         }
         try {
             EmbeddedPostgres postgres = EmbeddedPostgres.builder().start();
-            Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
+            // stopped after Spring Boot's shutdown hook has closed the test run's gateways, not beside it: a JVM hook of
+            // its own ran at the same time, and every gateway still closing then waited out its connection timeout
+            SpringApplication.getShutdownHandlers().add(() -> {
                 try {
                     postgres.close();
                 } catch (IOException ignored) {
                     // the JVM is ending; the server's directory is temporary
                 }
-            }));
+            });
             return new Coordinates(postgres.getJdbcUrl("postgres", "postgres"), "postgres", "postgres");
         } catch (IOException e) {
             throw new UncheckedIOException("could not start an embedded PostgreSQL", e);
