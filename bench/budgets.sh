@@ -20,7 +20,6 @@ OUT=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 JAVA=$(java25)
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -38,12 +37,11 @@ start_gateway() { # name, then VAR=value … for the gateway's environment
   local name=$1; shift
   env "$@" SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GATEWAY_AUTH=none \
     GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake \
-    SERVER_TOMCAT_MAX_CONNECTIONS=12000 SERVER_TOMCAT_ACCEPT_COUNT=10000 LOGGING_LEVEL_ROOT=WARN \
+    LOGGING_LEVEL_ROOT=WARN \
     "$JAVA" -jar target/batch-gateway.jar > "$OUT/gateway-$name.log" 2>&1 &
   GATEWAY_PID=$!
   PIDS+=("$GATEWAY_PID")
-  for _ in $(seq 1 120); do curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null && break; sleep 0.5; done
-  curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null || { echo "gateway ($name) did not start; see $OUT/gateway-$name.log" >&2; exit 1; }
+  await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway-$name.log"
   wrk -t 2 -c 64 -d "${BENCH_WARMUP:-5s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
 }
 stop_gateway() {

@@ -41,3 +41,20 @@ start_database() {
   export SPRING_DATASOURCE_URL SPRING_DATASOURCE_USERNAME="${SPRING_DATASOURCE_USERNAME:-postgres}" \
     SPRING_DATASOURCE_PASSWORD="${SPRING_DATASOURCE_PASSWORD:-postgres}"
 }
+
+# Waits until the gateway of pid $1 answers /health on port $2, and fails (pointing at its log $3) if it does not, or if
+# another process answers there: a gateway that could not bind its port must not let the bench measure someone else's.
+await_gateway() {
+  local pid=$1 port=$2 log=$3
+  for _ in $(seq 1 120); do curl -fs "localhost:$port/health" >/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  if ! kill -0 "$pid" 2>/dev/null || ! curl -fs "localhost:$port/health" >/dev/null; then
+    echo "the gateway did not start on port $port; see $log" >&2
+    exit 1
+  fi
+}
+
+# The scripts' processes (PIDS, each script's own list) are stopped when the script ends: trap cleanup EXIT.
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+
+# A command ($1) from Debian's package ($2) when missing.
+need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }

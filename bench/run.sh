@@ -20,10 +20,8 @@ OUT=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 JAVA=$(java25)
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need wrk wrk
 need psql postgresql-client
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -46,12 +44,11 @@ start_gateway() { # name, then VAR=value … for the gateway's environment; JAVA
   # cache hit on the hot path. The management port goes beside the gateway's, off the default 8081
   env "$@" SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GATEWAY_AUTH=none \
     GATEWAY_BATCH_SIZE=$BATCH_SIZE GATEWAY_BATCH_MAX_WAIT=${MAX_WAIT_MS}ms \
-    SERVER_TOMCAT_MAX_CONNECTIONS=12000 SERVER_TOMCAT_ACCEPT_COUNT=10000 LOGGING_LEVEL_ROOT=WARN \
+    LOGGING_LEVEL_ROOT=WARN \
     "$JAVA" ${JAVA_OPTS:-} -jar target/batch-gateway.jar > "$OUT/gateway-$name.log" 2>&1 &
   GATEWAY_PID=$!
   PIDS+=("$GATEWAY_PID")
-  for _ in $(seq 1 120); do curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null && break; sleep 0.5; done
-  curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null || { echo "gateway ($name) did not start; see $OUT/gateway-$name.log" >&2; exit 1; }
+  await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway-$name.log"
   # warm-up, not measured: the JIT compiles the request path before the first row counts
   wrk -t 2 -c 64 -d "${BENCH_WARMUP:-5s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
 }

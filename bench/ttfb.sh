@@ -17,7 +17,6 @@ OUT=bench/results/ttfb-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 JAVA=$(java25)
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 build_bench
@@ -30,8 +29,9 @@ env SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GAT
   GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake \
   GATEWAY_BATCH_MAX_WAIT=${MAX_WAIT_MS}ms LOGGING_LEVEL_ROOT=WARN \
   "$JAVA" -jar target/batch-gateway.jar > "$OUT/gateway.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 120); do curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null && break; sleep 0.5; done
+GATEWAY_PID=$!
+PIDS+=("$GATEWAY_PID")
+await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway.log"
 
 # the first byte's time, in ms, of each of n streamed requests, one after another on one kept-alive connection (as a
 # client library keeps it), in batches of 100 per curl

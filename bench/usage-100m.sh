@@ -3,7 +3,7 @@
 # table (the trigger keeps usage_daily), then times /usage with wrk at 1 and 8 connections, for a window with part days
 # at both ends (rollups plus the edge days' rows) and one on midnights (rollups only). A measurement, not a test.
 #
-#   bench/usage-100m.sh                                   # 100,000,000 rows over 60 days, 100,000 users (~25 min, ~20 GB)
+#   bench/usage-100m.sh                                   # 100,000,000 rows over 60 days, 100,000 users (~45 min, ~20 GB)
 #   BENCH_ROWS=2000000 BENCH_USERS=10000 bench/usage-100m.sh   # a quick look
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,10 +19,8 @@ OUT=bench/results/usage-100m-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 JAVA=$(java25)
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need wrk wrk
 need psql postgresql-client
 
@@ -34,22 +32,8 @@ if [ "$free_kb" -lt "$need_kb" ]; then
   exit 1
 fi
 
-echo "== building" >&2
-./mvnw -B -q -Pbench -DskipTests package test-compile dependency:build-classpath \
-  -Dmdep.includeScope=test -Dmdep.outputFile=target/test-classpath.txt
-
-if [ -z "${SPRING_DATASOURCE_URL:-}" ]; then
-  echo "== starting an embedded PostgreSQL" >&2
-  "$JAVA" -cp "target/test-classes:target/classes:$(cat target/test-classpath.txt)" \
-    dev.batchgateway.StandaloneTestDatabase > "$OUT/database.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 1 120); do grep -q '^JDBC_PASSWORD=' "$OUT/database.log" && break; sleep 0.5; done
-  SPRING_DATASOURCE_URL=$(sed -n 's/^JDBC_URL=//p' "$OUT/database.log")
-  SPRING_DATASOURCE_USERNAME=$(sed -n 's/^JDBC_USERNAME=//p' "$OUT/database.log")
-  SPRING_DATASOURCE_PASSWORD=$(sed -n 's/^JDBC_PASSWORD=//p' "$OUT/database.log")
-fi
-export SPRING_DATASOURCE_URL SPRING_DATASOURCE_USERNAME="${SPRING_DATASOURCE_USERNAME:-postgres}" \
-  SPRING_DATASOURCE_PASSWORD="${SPRING_DATASOURCE_PASSWORD:-postgres}"
+build_bench
+start_database "$OUT/database.log"
 PG_URI=$(echo "$SPRING_DATASOURCE_URL" | sed -E "s#^jdbc:postgresql://([^/?]+)/([^?]*).*#postgresql://$SPRING_DATASOURCE_USERNAME:$SPRING_DATASOURCE_PASSWORD@\1/\2#")
 sql() { psql "$PG_URI" -v ON_ERROR_STOP=1 -Atq "$@"; }
 
@@ -57,9 +41,9 @@ echo "== starting the gateway (its migrations create the schema)" >&2
 # GATEWAY_AUTH=none: wrk asks for any user's usage, as a trusted proxy would
 env SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GATEWAY_AUTH=none GATEWAY_WORKER_TYPE=simulated \
   LOGGING_LEVEL_ROOT=WARN "$JAVA" -jar target/batch-gateway.jar > "$OUT/gateway.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 120); do curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null && break; sleep 0.5; done
-curl -fs "localhost:$GATEWAY_PORT/health" >/dev/null || { echo "the gateway did not start; see $OUT/gateway.log" >&2; exit 1; }
+GATEWAY_PID=$!
+PIDS+=("$GATEWAY_PID")
+await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway.log"
 
 echo "== loading $ROWS rows over $DAYS days, $USERS users, in chunks of $CHUNK" >&2
 sql -c "SELECT token_usage_create_partitions(now() - interval '$((DAYS + 31)) days', now() + interval '1 month')" > /dev/null
