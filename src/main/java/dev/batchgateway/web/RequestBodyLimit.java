@@ -68,7 +68,10 @@ class RequestBodyLimit extends OncePerRequestFilter {
         void readToEnd() {
             try {
                 var rest = getInputStream();
-                byte[] discard = new byte[8192];
+                if (rest.isFinished()) {
+                    return; // the usual case: the body was read to its end
+                }
+                byte[] discard = new byte[4096];
                 while (!rest.isFinished() && rest.read(discard) >= 0) {
                     // the bytes are not needed: only their end is
                 }

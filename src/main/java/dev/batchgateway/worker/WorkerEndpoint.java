@@ -18,8 +18,9 @@ import java.net.http.HttpTimeoutException;
 import java.nio.channels.UnresolvedAddressException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Predicate;
@@ -46,6 +47,18 @@ final class WorkerEndpoint implements AutoCloseable {
     private static final Duration HEALTH_TIMEOUT = Duration.ofSeconds(1);
     /** The most of a worker's error message that reaches a caller or a log line. */
     private static final int EXCERPT_CHARS = 300;
+    /**
+     * Closes the body of an answer still being read at its deadline. A call that ends in time cancels its deadline, which
+     * leaves the queue at once (not after the whole read timeout, as a {@code CompletableFuture.delayedExecutor} task
+     * would, holding the call's stream all that while).
+     */
+    private static final ScheduledThreadPoolExecutor DEADLINES = deadlines();
+
+    private static ScheduledThreadPoolExecutor deadlines() {
+        var deadlines = new ScheduledThreadPoolExecutor(1, Thread.ofPlatform().daemon().name("worker-deadlines").factory());
+        deadlines.setRemoveOnCancelPolicy(true);
+        return deadlines;
+    }
 
     private final String baseUrl;
     private final String authorization;
@@ -136,8 +149,9 @@ final class WorkerEndpoint implements AutoCloseable {
 
     /**
      * One call on the JDK client itself (a body of bytes, no hand-off to a writer thread): POST {@code json}, or GET when
-     * it is null, with {@code accept} as its Accept header when given. {@code timeout} bounds the whole answer: the client's own request timeout until the status line, then
-     * a timer that closes the body if it has not been read by the deadline.
+     * it is null, with {@code accept} as its Accept header when given. {@code timeout} bounds the whole answer: the
+     * client's own request timeout until the status line, then a deadline that closes the body if it has not been read
+     * by then.
      */
     private <T> T exchange(String path, byte[] json, String accept, Duration timeout, Answer<T> answer) {
         var request = HttpRequest.newBuilder(URI.create(baseUrl + path)).timeout(timeout);
@@ -162,14 +176,14 @@ final class WorkerEndpoint implements AutoCloseable {
         }
         var timedOut = new AtomicBoolean();
         try (InputStream body = response.body()) {
-            var timer = CompletableFuture.runAsync(() -> {
+            ScheduledFuture<?> timer = DEADLINES.schedule(() -> {
                 timedOut.set(true);
                 try {
                     body.close(); // cancels the exchange: the read under way fails, the connection is closed
                 } catch (IOException ignored) {
                     // closing a response body does not fail
                 }
-            }, CompletableFuture.delayedExecutor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+            }, deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
             try {
                 return answer.read(response.statusCode(), body);
             } finally {
