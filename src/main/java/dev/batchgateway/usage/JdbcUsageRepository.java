@@ -12,10 +12,10 @@ import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
 /**
- * Appends usage rows to {@code token_usage}, all rows of a call in one INSERT statement (whose trigger adds them to the
- * daily rollups {@code usage_daily}, V4). The rows travel as eight
- * arrays, one per column: the statement's text is the same for any number of rows, so PostgreSQL prepares it once, and
- * no row count comes near the protocol's limit of 65,535 parameters.
+ * Appends usage rows to {@code token_usage}, all rows of a call in one INSERT statement (whose trigger adds rows of
+ * days already rolled up, if any, to {@code usage_daily}, V6). The rows travel as eight arrays, one per column: the
+ * statement's text is the same for any number of rows, so PostgreSQL prepares it once, and no row count comes near
+ * the protocol's limit of 65,535 parameters.
  */
 @Repository
 class JdbcUsageRepository implements UsageRepository {

@@ -12,9 +12,11 @@ import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
 /**
- * A user's totals in a window: the whole UTC days of the window from the daily rollups {@code usage_daily}, the part
- * days at its edges (at most two) from the rows of {@code token_usage}, on the index (user_id, created_at). The
- * rollups are written with the rows, so both agree to the row; an open window's days up to today are all rollups.
+ * A user's totals in a window: the whole UTC days of the window that are rolled up (before the horizon
+ * {@code usage_rollup.rolled_up_before}, V6) from the daily rollups {@code usage_daily}, and everything else (the part
+ * days at its edges, and the days from the horizon on: the last day or two) from the rows of {@code token_usage}, on
+ * the index (user_id, created_at). The horizon is read in the same statement as the sums, so a day being rolled up
+ * meanwhile is counted once, from one side or the other; rows added to a rolled-up day are in its rollup too.
  */
 @Repository
 class JdbcUsageTotals {
@@ -34,6 +36,12 @@ class JdbcUsageTotals {
             this.ofRow = ofRow;
         }
     }
+
+    /** The first day whose rows are not all in the rollups, as a date and as its first instant. */
+    private static final String HORIZON = """
+            WITH horizon AS MATERIALIZED (
+                SELECT rolled_up_before AS day, rolled_up_before::timestamp AT TIME ZONE 'UTC' AS at FROM usage_rollup)
+            """;
 
     private static final String DAYS = """
             SELECT %s, outcome, requests, prompt_tokens, completion_tokens
@@ -80,6 +88,7 @@ class JdbcUsageTotals {
             // no whole day inside: the window's rows themselves (less than two days of them)
             parts.add(rows(grouping, ofUser, params, "r", from, to));
         } else {
+            // whole days before the horizon from the rollups
             var days = new StringBuilder(DAYS.formatted(grouping.ofRollup)).append(ofUser);
             if (firstDay != null) {
                 days.append(" AND day >= :firstDay");
@@ -88,16 +97,28 @@ class JdbcUsageTotals {
                     parts.add(rows(grouping, ofUser, params, "head", from, midnight(firstDay)));
                 }
             }
+            String horizonDay = "(SELECT day FROM horizon)";
+            String horizonAt = "(SELECT at FROM horizon)";
             if (endDay != null) {
-                days.append(" AND day < :endDay");
                 params.put("endDay", endDay);
-                if (!midnight(endDay).equals(to)) {
-                    parts.add(rows(grouping, ofUser, params, "tail", midnight(endDay), to));
-                }
+                params.put("endDayAt", midnight(endDay).atOffset(ZoneOffset.UTC));
+                horizonDay = "least(:endDay, " + horizonDay + ")";
+                horizonAt = "least(:endDayAt, " + horizonAt + ")";
             }
-            parts.add(days.toString());
+            parts.add(days.append(" AND day < ").append(horizonDay).toString());
+            // the rest from the rows: from the first whole day not rolled up to the end of the window
+            if (firstDay != null) {
+                params.put("firstDayAt", midnight(firstDay).atOffset(ZoneOffset.UTC));
+                horizonAt = "greatest(:firstDayAt, " + horizonAt + ")";
+            }
+            var rest = new StringBuilder(ROWS.formatted(grouping.ofRow)).append(ofUser).append(" AND created_at >= ").append(horizonAt);
+            if (to != null) {
+                rest.append(" AND created_at < :restTo");
+                params.put("restTo", atMicros(to));
+            }
+            parts.add(rest.toString());
         }
-        String sql = "SELECT grp, outcome, sum(requests), sum(prompt_tokens), sum(completion_tokens) FROM (\n"
+        String sql = HORIZON + "SELECT grp, outcome, sum(requests), sum(prompt_tokens), sum(completion_tokens) FROM (\n"
                 + String.join("\nUNION ALL\n", parts)
                 + "\n) AS counted (grp, outcome, requests, prompt_tokens, completion_tokens) GROUP BY grp, outcome";
         Map<String, Map<String, UsageTotals.Sum>> groups = new TreeMap<>();

@@ -70,12 +70,12 @@ class JdbcUsageRepositoryTest {
 
     @Test
     void recordingTheSameRowsAgainNeverCountsThemTwice() {
-        // Given rows that were recorded
-        var rows = List.of(row(5, 7), row(1, 2));
+        // Given rows of a day already rolled up that were recorded (rows the trigger adds to usage_daily as it inserts them)
+        var rows = List.of(lateRow(5, 7), lateRow(1, 2));
         repository.record(rows);
 
         // When the same rows are recorded again with one new row (a retried write)
-        repository.record(List.of(rows.get(0), rows.get(1), row(3, 3)));
+        repository.record(List.of(rows.get(0), rows.get(1), lateRow(3, 3)));
 
         // Then each request is counted once, in the rows and in the daily rollups
         assertThat(count()).isEqualTo(3);
@@ -105,11 +105,12 @@ class JdbcUsageRepositoryTest {
 
     @Test
     void aRowTwiceInOneCallIsCountedOnce() {
-        // Given a call that carries the same row twice (a retried batch meeting its first attempt)
-        var twice = row(4, 4);
+        // Given a call that carries the same row twice (a retried batch meeting its first attempt), of a day already
+        // rolled up
+        var twice = lateRow(4, 4);
 
         // When it is recorded
-        repository.record(List.of(twice, row(1, 1), twice));
+        repository.record(List.of(twice, lateRow(1, 1), twice));
 
         // Then the request is counted once, in the rows and in the daily rollups
         assertThat(count()).isEqualTo(2);
@@ -169,6 +170,12 @@ class JdbcUsageRepositoryTest {
 
     private UsageRecord row(int promptTokens, int completionTokens) {
         return new UsageRecord(UUID.randomUUID(), user, new TokenUsage(promptTokens, completionTokens), "m", Instant.now());
+    }
+
+    /** A row of a day the test database's rollups are past (its migration rolled up every day before its own). */
+    private UsageRecord lateRow(int promptTokens, int completionTokens) {
+        return new UsageRecord(UUID.randomUUID(), user, new TokenUsage(promptTokens, completionTokens), "m",
+                Instant.parse("2026-10-15T12:00:00Z"));
     }
 
     private long count() {
