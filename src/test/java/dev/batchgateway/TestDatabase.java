@@ -59,9 +59,10 @@ public final class TestDatabase {
             return new Coordinates(container.getJdbcUrl(), container.getUsername(), container.getPassword());
         }
         try {
-            EmbeddedPostgres postgres = EmbeddedPostgres.builder().start();
-            // stopped after Spring Boot's shutdown hook has closed the test run's gateways, not beside it: a JVM hook of
-            // its own ran at the same time, and every gateway still closing then waited out its connection timeout
+            // stopped after Spring Boot's shutdown hook has closed the test run's gateways, not beside it: with a JVM hook
+            // of its own (the library's default) it stopped at the same time, and every gateway still closing then waited
+            // out its connection timeout (the test JVM outlived Surefire's 30 s)
+            EmbeddedPostgres postgres = EmbeddedPostgres.builder().setRegisterShutdownHook(false).start();
             SpringApplication.getShutdownHandlers().add(() -> {
                 try {
                     postgres.close();
