@@ -60,12 +60,15 @@ class DailyRollupsTest {
         // And a day is rolled up once: nothing more until another day is closed
         assertThat(rollups.rollUpClosedDays()).isEmpty();
         assertThat(close("2026-10-04")).isFalse();
+        assertThat(rollups.daysBehind()).isEqualTo(java.time.temporal.ChronoUnit.DAYS.between(
+                LocalDate.parse("2026-10-04"), LocalDate.now(java.time.ZoneOffset.UTC)));
         List<LocalDate> days = rollups.rollUp();
         assertThat(days.getFirst()).isEqualTo(LocalDate.parse("2026-10-04"));
         assertThat(days.getLast()).isEqualTo(LocalDate.now(java.time.ZoneOffset.UTC).minusDays(1));
         assertThat(schema.rollups()).isEqualTo(schema.sumsOfRowsRolledUp());
         assertEveryTotal(rows, windows);
         assertThat(rollups.rollUp()).isEmpty();
+        assertThat(rollups.daysBehind()).isZero();
     }
 
     @Test
