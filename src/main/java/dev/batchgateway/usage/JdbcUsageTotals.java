@@ -88,7 +88,7 @@ class JdbcUsageTotals {
             // no whole day inside: the window's rows themselves (less than two days of them)
             parts.add(rows(grouping, ofUser, params, "r", from, to));
         } else {
-            // whole days before the horizon from the rollups
+            // the whole days before the horizon from the rollups, the part day at the start from its rows
             var days = new StringBuilder(DAYS.formatted(grouping.ofRollup)).append(ofUser);
             if (firstDay != null) {
                 days.append(" AND day >= :firstDay");
@@ -97,21 +97,23 @@ class JdbcUsageTotals {
                     parts.add(rows(grouping, ofUser, params, "head", from, midnight(firstDay)));
                 }
             }
-            String horizonDay = "(SELECT day FROM horizon)";
-            String horizonAt = "(SELECT at FROM horizon)";
+            // the rollups end at the window's last midnight or at the horizon, whichever comes first; the rows take over
+            // there (or at the window's first midnight, if the horizon is before it) up to the window's end
+            String rollupsEnd = "(SELECT day FROM horizon)";
+            String rowsStart = "(SELECT at FROM horizon)";
             if (endDay != null) {
                 params.put("endDay", endDay);
                 params.put("endDayAt", midnight(endDay).atOffset(ZoneOffset.UTC));
-                horizonDay = "least(:endDay, " + horizonDay + ")";
-                horizonAt = "least(:endDayAt, " + horizonAt + ")";
+                rollupsEnd = "least(:endDay, " + rollupsEnd + ")";
+                rowsStart = "least(:endDayAt, " + rowsStart + ")";
             }
-            parts.add(days.append(" AND day < ").append(horizonDay).toString());
-            // the rest from the rows: from the first whole day not rolled up to the end of the window
             if (firstDay != null) {
                 params.put("firstDayAt", midnight(firstDay).atOffset(ZoneOffset.UTC));
-                horizonAt = "greatest(:firstDayAt, " + horizonAt + ")";
+                rowsStart = "greatest(:firstDayAt, " + rowsStart + ")";
             }
-            var rest = new StringBuilder(ROWS.formatted(grouping.ofRow)).append(ofUser).append(" AND created_at >= ").append(horizonAt);
+            parts.add(days.append(" AND day < ").append(rollupsEnd).toString());
+            var rest = new StringBuilder(ROWS.formatted(grouping.ofRow)).append(ofUser)
+                    .append(" AND created_at >= ").append(rowsStart);
             if (to != null) {
                 rest.append(" AND created_at < :restTo");
                 params.put("restTo", atMicros(to));

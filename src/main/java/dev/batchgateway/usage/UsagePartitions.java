@@ -18,8 +18,8 @@ import org.springframework.stereotype.Component;
  * Keeps {@code token_usage}'s monthly partitions: at start and every hour, the months up to {@link #AHEAD} from now
  * are created, and with {@code GATEWAY_USAGE_RETENTION} set, the months all of whose rows are older than it, and rolled
  * up ({@link DailyRollups}), are dropped whole (their totals stay in {@code usage_daily}). The work is
- * {@code token_usage_maintain} in PostgreSQL (V5, V6), which one instance at a time does; a database that is away is tried again the next hour, and meanwhile rows
- * of a month without its partition still land, in the default partition.
+ * {@code token_usage_maintain} in PostgreSQL (V5, V6), which one instance at a time does; a database that is away is
+ * tried again the next hour, and meanwhile rows of a month without its partition still land, in the default partition.
  */
 @Component
 class UsagePartitions {
