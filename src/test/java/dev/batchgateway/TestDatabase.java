@@ -5,7 +5,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.springframework.boot.SpringApplication;
+import java.time.Duration;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.testcontainers.DockerClientFactory;
 import org.testcontainers.postgresql.PostgreSQLContainer;
@@ -20,6 +20,7 @@ public final class TestDatabase {
     public record Coordinates(String url, String username, String password) {}
 
     private static Coordinates shared;
+    private static EmbeddedPostgres embedded;
 
     private TestDatabase() {}
 
@@ -59,20 +60,35 @@ public final class TestDatabase {
             return new Coordinates(container.getJdbcUrl(), container.getUsername(), container.getPassword());
         }
         try {
-            // stopped after Spring Boot's shutdown hook has closed the test run's gateways, not beside it: with a JVM hook
-            // of its own (the library's default) it stopped at the same time, and every gateway still closing then waited
-            // out its connection timeout (the test JVM outlived Surefire's 30 s)
-            EmbeddedPostgres postgres = EmbeddedPostgres.builder().setRegisterShutdownHook(false).start();
-            SpringApplication.getShutdownHandlers().add(() -> {
-                try {
-                    postgres.close();
-                } catch (IOException ignored) {
-                    // the JVM is ending; the server's directory is temporary
-                }
-            });
-            return new Coordinates(postgres.getJdbcUrl("postgres", "postgres"), "postgres", "postgres");
+            embedded = EmbeddedPostgres.builder().setRegisterShutdownHook(false).start();
+            Runtime.getRuntime().addShutdownHook(new Thread(TestDatabase::stopAfterTheGateways, "test-database-stop"));
+            return new Coordinates(embedded.getJdbcUrl("postgres", "postgres"), "postgres", "postgres");
         } catch (IOException e) {
             throw new UncheckedIOException("could not start an embedded PostgreSQL", e);
+        }
+    }
+
+    /**
+     * Stops the embedded PostgreSQL when the JVM ends, once Spring Boot's shutdown hook (if a gateway ran) has closed the
+     * test run's gateways: stopped beside it (the library's own hook), every gateway still closing waited out its
+     * connection timeout, and the test JVM outlived Surefire's 30 s. The JVM starts all its hooks at once; Spring Boot's
+     * is waited for by its thread's name. Without one (the benchmarks' standalone database) it stops at once.
+     */
+    private static void stopAfterTheGateways() {
+        try {
+            Thread.sleep(100); // the hooks are all started by now
+            for (Thread thread : Thread.getAllStackTraces().keySet()) {
+                if (thread.getName().equals("SpringApplicationShutdownHook")) {
+                    thread.join(Duration.ofSeconds(20));
+                }
+            }
+        } catch (InterruptedException ignored) {
+            // stop now
+        }
+        try {
+            embedded.close();
+        } catch (IOException ignored) {
+            // the JVM is ending; the server's directory is temporary
         }
     }
 
