@@ -58,10 +58,10 @@ BEGIN
 END $$;
 
 -- (Re)creates the trigger that sends rows of days before `closing` down the late path. Its condition is a constant, so
--- that a row of today costs one comparison and nothing is kept of it for the trigger (a statement-level trigger with
--- its transition table cost about 5 % of the rows written per second). Replacing it takes a lock on token_usage that
--- waits for every write in flight and keeps new ones back until the transaction commits. Row-level, it is on every
--- partition, and fires for rows inserted into a partition directly too.
+-- that a row of today costs one comparison and nothing is kept of it for the trigger (a statement-level trigger, whose
+-- transition table keeps every inserted row, cost a few per cent of the rows written per second). Replacing it takes a
+-- lock on token_usage that waits for every write in flight and keeps new ones back until the transaction commits.
+-- Row-level, it is on every partition, and fires for rows inserted into a partition directly too.
 CREATE FUNCTION usage_rollup_late_trigger(closing date) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
