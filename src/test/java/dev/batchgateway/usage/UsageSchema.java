@@ -37,8 +37,12 @@ final class UsageSchema {
         JdbcClient.create(admin).sql("DROP SCHEMA IF EXISTS " + name + " CASCADE").update();
     }
 
-    /** Moves the rollup horizon: the days before {@code rolledUpBefore} count as rolled up, those before {@code closingBefore} as closed. */
+    /**
+     * Moves the rollup horizon, as if the gateway had been running then: the days before {@code rolledUpBefore} count as
+     * rolled up, those before {@code closingBefore} as closed (the late-row trigger's condition with them).
+     */
     void horizon(String rolledUpBefore, String closingBefore) {
+        jdbc.sql("SELECT usage_rollup_late_trigger(?::date)").param(closingBefore).query().singleValue();
         jdbc.sql("UPDATE usage_rollup SET rolled_up_before = ?::date, closing_before = ?::date")
                 .params(rolledUpBefore, closingBefore).update();
     }
