@@ -3,8 +3,9 @@
 # as the gateway would have written them day after day (the rollup horizon moved back to the first day, so that they go
 # in as rows of open days, not late ones), rolls up every day before today as the gateway does (DailyRollups), then
 # times /usage with wrk at 1 and 8 connections, for a month with part days at both ends (rollups, the edge day's rows
-# and today's rows), a month on midnights (rollups only) and the first by day. Prints and writes bench/results/usage-100m-<time>/results.md, with the plans
-# PostgreSQL chose for the repository's SQL. A measurement, not a test: nothing is asserted about speed.
+# and today's rows), a month on midnights (rollups only) and the first by day. Prints and writes
+# bench/results/usage-100m-<time>/results.md, with the plans PostgreSQL chose for the repository's SQL. A measurement,
+# not a test: nothing is asserted about speed.
 #
 #   bench/usage-100m.sh                                          # 100,000,000 rows of 100,000 users over 365 days
 #   BENCH_ROWS=2000000 BENCH_USERS=10000 bench/usage-100m.sh     # a quick look
@@ -92,8 +93,8 @@ kill "$GATEWAY_PID"
 wait "$GATEWAY_PID" 2>/dev/null || true
 
 # The rows' times run from DAYS days before the load's start to its start, in order: chunk k holds the k-th slice of
-# time, as the gateway would have written them, so each INSERT fills one or two monthly partitions and adds its users'
-# days to usage_daily. Users uniform in 1..USERS; models 60/30/10 %; outcomes 97 % served, then client_gone, deadline,
+# time, as the gateway would have written them, so each INSERT fills one or two monthly partitions (usage_daily is
+# filled afterwards, by the roll-up). Users uniform in 1..USERS; models 60/30/10 %; outcomes 97 % served, then client_gone, deadline,
 # stream_failed; prompts 16-3,016 tokens (median ~770), completions 1-1,024 (median ~260).
 LOAD_END=$(sql -c "SELECT to_char(date_trunc('second', now()) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
 SPAN_US=$((DAYS * 86400 * 1000000))
