@@ -2,7 +2,8 @@
 # Time to first byte of a streamed completion at one connection: straight to the fake vLLM, and through the gateway
 # (which waits up to GATEWAY_BATCH_MAX_WAIT for company, then streams the batch's call). Not part of CI.
 #
-#   bench/ttfb.sh                 # 100 requests each way after 1,500 warm-up ones (about 2 minutes); prints p50 and p90 in ms
+#   bench/ttfb.sh                 # 100 requests each way after 1,500 warm-up ones, in 5 alternating rounds (about 2
+#                                 # minutes); prints p50 and p90 in ms, and the gateway's own share beyond max-wait
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -52,12 +53,21 @@ GATEWAY_BODY='{"prompt":"the quick brown fox","user_id":1,"max_tokens":16,"strea
 # warm-up, not measured: the JIT compiles the streaming path first
 measure "${BENCH_WARMUP_REQUESTS:-1500}" "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" > /dev/null
 measure 20 "http://localhost:$FAKE_PORT/v1/completions" "$DIRECT_BODY" > /dev/null
-measure "$REQUESTS" "http://localhost:$FAKE_PORT/v1/completions" "$DIRECT_BODY" > "$OUT/direct.txt"
-measure "$REQUESTS" "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" > "$OUT/gateway.txt"
+# the two in alternating rounds, so that a change in the machine's load between them touches both alike
+ROUNDS=${BENCH_ROUNDS:-5}
+for _ in $(seq 1 "$ROUNDS"); do
+  measure $((REQUESTS / ROUNDS)) "http://localhost:$FAKE_PORT/v1/completions" "$DIRECT_BODY" >> "$OUT/direct.txt"
+  measure $((REQUESTS / ROUNDS)) "http://localhost:$GATEWAY_PORT/complete" "$GATEWAY_BODY" >> "$OUT/gateway.txt"
+done
+sort -n -o "$OUT/direct.txt" "$OUT/direct.txt"
+sort -n -o "$OUT/gateway.txt" "$OUT/gateway.txt"
 
 {
   echo "| time to first byte, 1 connection, fake TTFT ${TTFT_MS} ms, max-wait ${MAX_WAIT_MS} ms | p50 ms | p90 ms |"
   echo "|---|---:|---:|"
   echo "| direct to the fake | $(percentile 50 < "$OUT/direct.txt") | $(percentile 90 < "$OUT/direct.txt") |"
   echo "| through the gateway | $(percentile 50 < "$OUT/gateway.txt") | $(percentile 90 < "$OUT/gateway.txt") |"
+  echo
+  echo "the gateway's own share at p50, beyond max-wait: $(awk -v g="$(percentile 50 < "$OUT/gateway.txt")" \
+    -v d="$(percentile 50 < "$OUT/direct.txt")" -v w="$MAX_WAIT_MS" 'BEGIN {printf "%.2f", g - d - w}') ms"
 } | tee "$OUT/results.md"

@@ -34,9 +34,10 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *
  * <p>One loop on a virtual thread takes requests from the queue and groups them by generation parameters (the model
  * among them) and by kind, texts or chats. A group leaves as a batch when it holds {@code batchSize} requests, or when
- * its first request has waited {@code maxWait}.
- * Each batch runs on its own virtual thread, at most {@code maxConcurrentBatches} at once; the loop waits for a free
- * slot, and requests wait in the queue meanwhile, which is bounded by {@code queueCapacity}.
+ * its first request has waited {@code maxWait} since it reached the gateway (see {@link CallerPresence#waitedBeforeQueue()}).
+ * Each batch's worker call runs on a platform thread of its own (see {@link #batches}), at most
+ * {@code maxConcurrentBatches} at once; the loop waits for a free slot, and requests wait in the queue meanwhile, which
+ * is bounded by {@code queueCapacity}.
  */
 public final class Scheduler implements SchedulerApi {
 
@@ -123,11 +124,12 @@ public final class Scheduler implements SchedulerApi {
             throw reject(request, CompletionRejectedException.Reason.QUEUE_FULL);
         }
         Duration deadline = timeout.compareTo(policy.requestTimeout()) < 0 ? timeout : policy.requestTimeout();
-        Queued queued = new Queued(request, ticker.nanoTime(), caller, deltas);
+        long waitedBefore = Math.max(0, caller.waitedBeforeQueue().toNanos());
+        Queued queued = new Queued(request, ticker.nanoTime() - waitedBefore, caller, deltas);
         ScheduledFuture<?> expiry;
         try {
-            expiry = timers.schedule(
-                    () -> queued.fail(new DeadlineExceededException(deadline)), deadline.toNanos(), TimeUnit.NANOSECONDS);
+            expiry = timers.schedule(() -> queued.fail(new DeadlineExceededException(deadline)),
+                    Math.max(0, deadline.toNanos() - waitedBefore), TimeUnit.NANOSECONDS);
         } catch (RejectedExecutionException stopped) {
             waiting.decrementAndGet();
             throw reject(request, CompletionRejectedException.Reason.SHUTTING_DOWN);
@@ -484,6 +486,7 @@ public final class Scheduler implements SchedulerApi {
         static final Queued STOP = new Queued(null, 0, CallerPresence.ASSUMED, Deltas.NONE);
 
         final CompletionRequest request;
+        /** When the request reached the gateway: its max-wait counts from here. */
         final long arrivedAt;
         final CallerPresence caller;
         final Deltas deltas;

@@ -4,12 +4,14 @@ import dev.batchgateway.completion.CallerPresence;
 import jakarta.servlet.http.HttpServletRequest;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import org.eclipse.jetty.ee11.servlet.ServletContextRequest;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.util.BufferUtil;
 
 /**
- * Tells whether the client of a waiting {@code /complete} or {@code /v1/…completions} request has closed its connection.
+ * Tells whether the client of a waiting {@code /complete} or {@code /v1/…completions} request has closed its connection,
+ * and since when the request has been at the gateway.
  *
  * <p>Jetty does not notice a client leaving while a request waits: it reads from the connection only when the
  * application does (a request being handled has no read interest with the selector), so nothing tells the gateway
@@ -26,11 +28,14 @@ final class ConnectionProbe implements CallerPresence {
     private static final String ATTRIBUTE = ConnectionProbe.class.getName();
 
     private final EndPoint connection;
+    /** When Jetty began to read the request ({@link System#nanoTime()}). */
+    private final long arrivedAt;
     private final ByteBuffer oneByte = BufferUtil.allocate(1);
     private boolean answered;
 
-    private ConnectionProbe(EndPoint connection) {
+    private ConnectionProbe(EndPoint connection, long arrivedAt) {
         this.connection = connection;
+        this.arrivedAt = arrivedAt;
     }
 
     /** The probe of this request's connection, the same one on every call; {@code null} outside Jetty (MockMvc). */
@@ -47,7 +52,7 @@ final class ConnectionProbe implements CallerPresence {
         if (jetty == null) {
             return null;
         }
-        var probe = new ConnectionProbe(jetty.getConnectionMetaData().getConnection().getEndPoint());
+        var probe = new ConnectionProbe(jetty.getConnectionMetaData().getConnection().getEndPoint(), jetty.getBeginNanoTime());
         http.setAttribute(ATTRIBUTE, probe);
         return probe;
     }
@@ -75,6 +80,12 @@ final class ConnectionProbe implements CallerPresence {
         } catch (IOException reset) {
             return false;
         }
+    }
+
+    /** Since Jetty began to read the request: the part of its wait spent reading, parsing and checking it. */
+    @Override
+    public Duration waitedBeforeQueue() {
+        return Duration.ofNanos(System.nanoTime() - arrivedAt);
     }
 
     /** Called before the answer is handed to the container; the probe no longer touches the connection. */

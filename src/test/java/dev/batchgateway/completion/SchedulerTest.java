@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -110,6 +111,61 @@ class SchedulerTest {
         await(first);
         await(second);
         assertThat(worker.batchSizes()).containsExactly(2);
+    }
+
+    @Test
+    void maxWaitIsCountedFromWhenTheRequestReachedTheGatewayNotFromTheQueue() throws Exception {
+        // Given a scheduler whose clock stands still, with a max-wait of 50 ms
+        var worker = new SpyWorker();
+        var scheduler = start(worker, policy(8, Duration.ofMillis(50)), frozen);
+
+        // When a request is queued 30 ms after it reached the gateway (reading and checking it took that long)
+        var completion = scheduler.submit(request("read slowly"), ChronoUnit.FOREVER.getDuration(),
+                arrivedAgo(Duration.ofMillis(30)));
+        awaitCondition(() -> scheduler.queued() == 1);
+        frozen.advance(Duration.ofMillis(19));
+        Thread.sleep(100); // real time for a wrong loop to send it; the loop goes by its clock
+
+        // Then it is still waiting 49 ms after its arrival
+        assertThat(completion).isNotDone();
+
+        // When 1 ms more passes: 50 ms since it arrived, 20 since it was queued
+        frozen.advance(Duration.ofMillis(1));
+
+        // Then it leaves
+        assertThat(await(completion).text()).isEqualTo("completed: read slowly");
+        assertThat(worker.batchSizes()).containsExactly(1);
+    }
+
+    @Test
+    void aRequestsDeadlineIsCountedFromWhenItReachedTheGateway() throws Exception {
+        // Given a worker that hangs, and a gateway request timeout of 10 s
+        var worker = new SaboteurWorker(SaboteurWorker.Sabotage.HANG);
+        var scheduler = start(worker, new SchedulerPolicy(1, Duration.ZERO, 4, 100, Duration.ofSeconds(10), Duration.ofSeconds(60)));
+
+        // When a request is queued 9.9 s after it reached the gateway
+        long queued = System.nanoTime();
+        var completion = scheduler.submit(request("late"), ChronoUnit.FOREVER.getDuration(),
+                arrivedAgo(Duration.ofMillis(9_900)));
+
+        // Then its deadline passes about 0.1 s later, not 10 s later (slack for a loaded machine)
+        assertThat(failureOf(completion)).isInstanceOf(DeadlineExceededException.class);
+        assertThat(Duration.ofNanos(System.nanoTime() - queued)).isLessThan(Duration.ofSeconds(5));
+    }
+
+    /** A caller still there, whose request reached the gateway this long before it was queued. */
+    private static CallerPresence arrivedAgo(Duration waited) {
+        return new CallerPresence() {
+            @Override
+            public boolean stillWaiting() {
+                return true;
+            }
+
+            @Override
+            public Duration waitedBeforeQueue() {
+                return waited;
+            }
+        };
     }
 
     @Test

@@ -1,0 +1,89 @@
+package dev.batchgateway.web;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import org.eclipse.jetty.ee11.servlet.ServletContextHandler;
+import org.eclipse.jetty.ee11.servlet.ServletHolder;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The probe on a real Jetty: how long a request has been at the gateway when it is queued. */
+class ConnectionProbeTest {
+
+    private Server jetty;
+    private int port;
+
+    /** Answers each POST, once its body is read, with the probe's wait in milliseconds. */
+    @BeforeEach
+    void startJetty() throws Exception {
+        jetty = new Server(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+        var context = new ServletContextHandler();
+        context.addServlet(new ServletHolder(new HttpServlet() {
+            @Override
+            protected void doPost(HttpServletRequest request, HttpServletResponse response) throws IOException {
+                request.getInputStream().readAllBytes();
+                var waited = ConnectionProbe.presence(request).waitedBeforeQueue();
+                response.getWriter().print(waited.toMillis());
+            }
+        }), "/");
+        jetty.setHandler(context);
+        jetty.start();
+        port = ((ServerConnector) jetty.getConnectors()[0]).getLocalPort();
+    }
+
+    @AfterEach
+    void stopJetty() throws Exception {
+        jetty.stop();
+    }
+
+    @Test
+    void aRequestWhoseBodyCameLateHasWaitedSinceItsFirstByte() throws Exception {
+        try (var client = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            // When a client sends its headers, and its body 300 ms later
+            OutputStream out = client.getOutputStream();
+            out.write(("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                    + "Connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            Thread.sleep(300);
+            out.write("{}".getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+
+            // Then, read, the request has been at the gateway at least those 300 ms (and not for ages)
+            long waited = Long.parseLong(bodyOf(client.getInputStream()));
+            assertThat(Duration.ofMillis(waited)).isGreaterThanOrEqualTo(Duration.ofMillis(300)).isLessThan(Duration.ofSeconds(30));
+        }
+    }
+
+    @Test
+    void aRequestReadAtOnceHasHardlyWaited() throws Exception {
+        try (var client = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            // When a client sends its request whole
+            client.getOutputStream().write(("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 2\r\nConnection: close\r\n\r\n{}").getBytes(StandardCharsets.US_ASCII));
+
+            // Then its wait so far is its reading alone (a second of slack for a loaded machine)
+            long waited = Long.parseLong(bodyOf(client.getInputStream()));
+            assertThat(Duration.ofMillis(waited)).isLessThan(Duration.ofSeconds(1));
+        }
+    }
+
+    private static String bodyOf(InputStream answer) throws IOException {
+        String whole = new String(answer.readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(whole).startsWith("HTTP/1.1 200");
+        return whole.substring(whole.indexOf("\r\n\r\n") + 4).trim();
+    }
+}
