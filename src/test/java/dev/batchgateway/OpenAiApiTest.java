@@ -45,7 +45,7 @@ import tools.jackson.databind.json.JsonMapper;
  * the wire matters, against the whole gateway in front of a fake vLLM, with a real PostgreSQL.
  */
 @GatewayApplicationTest(properties = {"gateway.worker.type=vllm", "gateway.worker.model=" + OpenAiApiTest.MODEL,
-                "gateway.batch.size=8", "gateway.batch.max-wait=200ms"})
+                "gateway.batch.size=8", "gateway.batch.max-wait=500ms"})
 class OpenAiApiTest {
 
     static final String MODEL = "Qwen/Qwen2.5-1.5B-Instruct";

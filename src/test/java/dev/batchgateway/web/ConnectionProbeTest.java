@@ -53,18 +53,19 @@ class ConnectionProbeTest {
     @Test
     void aRequestWhoseBodyCameLateHasWaitedSinceItsFirstByte() throws Exception {
         try (var client = new Socket(InetAddress.getLoopbackAddress(), port)) {
-            // When a client sends its headers, and its body 300 ms later
+            // When a client sends its headers, and its body a second later
             OutputStream out = client.getOutputStream();
             out.write(("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
                     + "Connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
             out.flush();
-            Thread.sleep(300);
+            Thread.sleep(1000);
             out.write("{}".getBytes(StandardCharsets.US_ASCII));
             out.flush();
 
-            // Then, read, the request has been at the gateway at least those 300 ms (and not for ages)
+            // Then, read, the request has been at the gateway about that second: since its headers, not since its body
+            // (half a second of slack for a loaded machine, where Jetty may begin to read the headers late)
             long waited = Long.parseLong(bodyOf(client.getInputStream()));
-            assertThat(Duration.ofMillis(waited)).isGreaterThanOrEqualTo(Duration.ofMillis(300)).isLessThan(Duration.ofSeconds(30));
+            assertThat(Duration.ofMillis(waited)).isGreaterThanOrEqualTo(Duration.ofMillis(500)).isLessThan(Duration.ofSeconds(30));
         }
     }
 
