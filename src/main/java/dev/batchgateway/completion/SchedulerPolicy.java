@@ -7,7 +7,7 @@ import java.util.Objects;
  * How the scheduler batches.
  *
  * @param batchSize the most prompts in one worker call
- * @param maxWait how long the first request of a partial batch waits for others before the batch is sent
+ * @param maxWait how long the first request of a partial batch waits for others, from its arrival, before the batch is sent
  * @param maxConcurrentBatches the most worker calls in flight at once; further batches wait in the queue
  * @param queueCapacity the most requests admitted but not yet sent to the worker
  * @param requestTimeout the longest a request may take from arrival to answer
