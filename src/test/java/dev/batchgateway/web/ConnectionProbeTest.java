@@ -13,6 +13,7 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.regex.Pattern;
 import org.eclipse.jetty.ee11.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee11.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
@@ -37,7 +38,9 @@ class ConnectionProbeTest {
             protected void doPost(HttpServletRequest request, HttpServletResponse response) throws IOException {
                 request.getInputStream().readAllBytes();
                 var waited = ConnectionProbe.presence(request).waitedBeforeQueue();
-                response.getWriter().print(waited.toMillis());
+                byte[] body = Long.toString(waited.toMillis()).getBytes(StandardCharsets.US_ASCII);
+                response.setContentLength(body.length);
+                response.getOutputStream().write(body);
             }
         }), "/");
         jetty.setHandler(context);
@@ -80,6 +83,38 @@ class ConnectionProbeTest {
             long waited = Long.parseLong(bodyOf(client.getInputStream()));
             assertThat(Duration.ofMillis(waited)).isLessThan(Duration.ofSeconds(1));
         }
+    }
+
+    @Test
+    void aRequestOnAKeptAliveConnectionHasWaitedSinceItsOwnFirstByteNotTheConnections() throws Exception {
+        try (var client = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            // When a client sends a request, and a second one on the same connection 1.5 s after the first's answer
+            var request = ("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                    .getBytes(StandardCharsets.US_ASCII);
+            client.getOutputStream().write(request);
+            long first = Long.parseLong(nextAnswer(client.getInputStream()));
+            Thread.sleep(1500);
+            client.getOutputStream().write(request);
+
+            // Then the second has waited only for its own reading, not since the connection opened (a second of slack)
+            long second = Long.parseLong(nextAnswer(client.getInputStream()));
+            assertThat(Duration.ofMillis(first)).isLessThan(Duration.ofSeconds(1));
+            assertThat(Duration.ofMillis(second)).isLessThan(Duration.ofSeconds(1));
+        }
+    }
+
+    /** The body of the next answer on a kept-alive connection, by its Content-Length. */
+    private static String nextAnswer(InputStream answers) throws IOException {
+        var head = new StringBuilder();
+        while (!head.toString().endsWith("\r\n\r\n")) {
+            int next = answers.read();
+            assertThat(next).as("the connection ended before the answer's headers did: " + head).isNotNegative();
+            head.append((char) next);
+        }
+        assertThat(head.toString()).startsWith("HTTP/1.1 200");
+        var length = Pattern.compile("(?i)content-length: *(\\d+)").matcher(head);
+        assertThat(length.find()).as(head.toString()).isTrue();
+        return new String(answers.readNBytes(Integer.parseInt(length.group(1))), StandardCharsets.US_ASCII);
     }
 
     private static String bodyOf(InputStream answer) throws IOException {
