@@ -3,6 +3,7 @@ package dev.batchgateway;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
+import org.awaitility.Awaitility;
 import org.springframework.jdbc.core.simple.JdbcClient;
 
 /** The rows of {@code token_usage}, which the usage ledger writes shortly after the callers got their answers. */
@@ -17,11 +18,8 @@ public final class UsageRows {
     }
 
     /** Waits until the user has at least this many rows; fails after a generous 10 s. */
-    public static void await(JdbcClient jdbc, long user, int count) throws InterruptedException {
-        long deadline = System.nanoTime() + WRITTEN_WITHIN.toNanos();
-        while (of(jdbc, user) < count) {
-            assertThat(System.nanoTime()).as("rows written within " + WRITTEN_WITHIN.toSeconds() + " s").isLessThan(deadline);
-            Thread.sleep(20);
-        }
+    public static void await(JdbcClient jdbc, long user, int count) {
+        Awaitility.await().atMost(WRITTEN_WITHIN).pollInterval(Duration.ofMillis(20)).untilAsserted(() -> assertThat(of(jdbc, user))
+                .as("rows of user %d written within %d s", user, WRITTEN_WITHIN.toSeconds()).isGreaterThanOrEqualTo(count));
     }
 }
