@@ -2,7 +2,7 @@ package dev.batchgateway.budget;
 
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.Prompt;
-import dev.batchgateway.completion.SchedulerEvents;
+import dev.batchgateway.completion.Settlement;
 import dev.batchgateway.completion.TokenUsage;
 import java.time.Duration;
 import java.time.Instant;
@@ -46,7 +46,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>While the store is away an instance serves from what it holds, and refuses what needs more ({@link
  * BudgetUnavailableException}): it fails closed.
  */
-public final class Budgets implements SchedulerEvents, AutoCloseable {
+public final class Budgets implements Settlement, AutoCloseable {
 
     /** Tokens a text may need beside one per UTF-8 byte (byte-level tokenizers): BOS, EOS and other special tokens. */
     static final int TEXT_ALLOWANCE = 16;
