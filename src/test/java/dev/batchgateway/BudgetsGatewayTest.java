@@ -116,6 +116,7 @@ class BudgetsGatewayTest {
 
         // Then every request was served or refused with 429 naming the day's limit
         long served = assertServedOrRefused(answers, "tokens_per_day");
+        awaitNothingReserved("tokens_today");
         long billed = billedOnceWritten(served);
         System.out.printf("[measured] tokens_per_day %d, 40/s alternating: %d of %d requests served, billed %d tokens = %.1f %% of the limit%n",
                 TOKENS_PER_DAY, served, REQUESTS, billed, 100.0 * billed / TOKENS_PER_DAY);
@@ -138,6 +139,7 @@ class BudgetsGatewayTest {
 
         // Then the limit holds; the share served depends on the reservation bound (45 tokens for a request costing 20)
         long served = assertServedOrRefused(answers, "tokens_per_day");
+        awaitNothingReserved("tokens_today");
         long billed = billedOnceWritten(served);
         System.out.printf("[measured] tokens_per_day %d, 200 at once: %d of %d requests served, billed %d tokens = %.1f %% of the limit"
                 + " (reserving %d each, at most %d fit at once)%n", TOKENS_PER_DAY, served, REQUESTS, billed,
@@ -157,6 +159,7 @@ class BudgetsGatewayTest {
 
         // Then no more than the limit were served, and at least 80 % of it
         long served = assertServedOrRefused(answers, "requests_per_minute");
+        awaitNothingReserved("requests_this_minute");
         billedOnceWritten(served);
         System.out.printf("[measured] requests_per_minute %d, 40/s alternating: %d of %d requests served = %.1f %% of the limit%n",
                 REQUESTS_PER_MINUTE, served, REQUESTS, 100.0 * served / REQUESTS_PER_MINUTE);
@@ -171,6 +174,7 @@ class BudgetsGatewayTest {
         var answers = fire(Duration.ZERO);
 
         long served = assertServedOrRefused(answers, "requests_per_minute");
+        awaitNothingReserved("requests_this_minute");
         billedOnceWritten(served);
         System.out.printf("[measured] requests_per_minute %d, 200 at once: %d of %d requests served = %.1f %% of the limit%n",
                 REQUESTS_PER_MINUTE, served, REQUESTS, 100.0 * served / REQUESTS_PER_MINUTE);
@@ -412,6 +416,18 @@ class BudgetsGatewayTest {
             assertThat(problem.get("resets_at").asString()).isNotBlank();
         }
         return served;
+    }
+
+    /** Once every answer is in, every admitted request is settled on both instances (within 5 s): nothing stays reserved. */
+    private void awaitNothingReserved(String window) throws Exception {
+        for (int to : List.of(port, secondPort)) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            JsonNode usage;
+            do {
+                usage = json.readTree(send(to, "GET", "/usage/" + user, gateway.bearer(user), null).body());
+            } while (usage.at("/reserved/" + window).asLong() != 0 && System.nanoTime() < deadline && pause());
+            assertThat(usage.at("/reserved/" + window).asLong()).as("reserved on port " + to + ": " + usage).isZero();
+        }
     }
 
     private static long servedOn(List<Answer> answers, int port) {
