@@ -9,8 +9,9 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
 /**
- * The injector for budgets: users' limits and their leases on the shared store. {@link Budgets} is also one of the
- * scheduler's observers: it settles each request's reservation when the scheduler says what the request cost.
+ * The injector for budgets: users' limits and their leases on the shared store. {@link Budgets} is also the scheduler's
+ * {@link dev.batchgateway.completion.Settlement}: it settles each request's reservation when the scheduler says what the
+ * request cost.
  */
 @Configuration(proxyBeanMethods = false)
 @EnableConfigurationProperties(LimitsProperties.class)

@@ -3,6 +3,7 @@ package dev.batchgateway;
 import dev.batchgateway.completion.Scheduler;
 import dev.batchgateway.completion.SchedulerEvents;
 import dev.batchgateway.completion.SchedulerPolicy;
+import dev.batchgateway.completion.Settlement;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.UsageEvents;
 import dev.batchgateway.completion.UsageLedger;
@@ -50,7 +51,8 @@ class GatewayConfiguration {
             WorkerApi worker,
             UsageLedger ledger,
             GatewayProperties properties,
-            ObjectProvider<SchedulerEvents> events) {
+            ObjectProvider<SchedulerEvents> events,
+            Settlement budgets) {
         var policy = new SchedulerPolicy(
                 properties.batch().size(),
                 properties.batch().maxWait(),
@@ -60,7 +62,7 @@ class GatewayConfiguration {
                 properties.worker().timeout());
         return new Scheduler(
                         worker, ledger, policy, Ticker.system(), Clock.systemUTC(),
-                        SchedulerEvents.all(events.orderedStream().toList()))
+                        SchedulerEvents.all(events.orderedStream().toList()), budgets)
                 .start();
     }
 

@@ -2,6 +2,7 @@ package dev.batchgateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchgateway.completion.Scheduler;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -16,6 +17,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -58,6 +60,9 @@ class BudgetsGatewayTest {
     @Autowired
     JdbcClient jdbc;
 
+    @Autowired
+    Scheduler scheduler;
+
     private final HttpClient http = HttpClient.newHttpClient();
     private final JsonMapper json = JsonMapper.builder().build();
     private final long user = ThreadLocalRandom.current().nextLong(1_000_000, Long.MAX_VALUE);
@@ -93,6 +98,13 @@ class BudgetsGatewayTest {
         gateway = new GatewayClient(port);
     }
 
+    /** A settlement that threw may have left a reservation held: on either instance, that fails the test. */
+    @AfterEach
+    void noSettlementFailed() {
+        assertThat(scheduler.settlementFailures()).as("settlements that threw on the first instance").isZero();
+        assertThat(second.getBean(Scheduler.class).settlementFailures()).as("on the second instance").isZero();
+    }
+
     @Test
     void tokensPerDayHoldAcrossTwoInstancesAtFortyRequestsASecond() throws Exception {
         // Given a user whose day's budget is 40 % of what 200 requests cost, known to both instances
@@ -104,6 +116,7 @@ class BudgetsGatewayTest {
 
         // Then every request was served or refused with 429 naming the day's limit
         long served = assertServedOrRefused(answers, "tokens_per_day");
+        awaitNothingReserved("tokens_today");
         long billed = billedOnceWritten(served);
         System.out.printf("[measured] tokens_per_day %d, 40/s alternating: %d of %d requests served, billed %d tokens = %.1f %% of the limit%n",
                 TOKENS_PER_DAY, served, REQUESTS, billed, 100.0 * billed / TOKENS_PER_DAY);
@@ -126,6 +139,7 @@ class BudgetsGatewayTest {
 
         // Then the limit holds; the share served depends on the reservation bound (45 tokens for a request costing 20)
         long served = assertServedOrRefused(answers, "tokens_per_day");
+        awaitNothingReserved("tokens_today");
         long billed = billedOnceWritten(served);
         System.out.printf("[measured] tokens_per_day %d, 200 at once: %d of %d requests served, billed %d tokens = %.1f %% of the limit"
                 + " (reserving %d each, at most %d fit at once)%n", TOKENS_PER_DAY, served, REQUESTS, billed,
@@ -145,6 +159,7 @@ class BudgetsGatewayTest {
 
         // Then no more than the limit were served, and at least 80 % of it
         long served = assertServedOrRefused(answers, "requests_per_minute");
+        awaitNothingReserved("requests_this_minute");
         billedOnceWritten(served);
         System.out.printf("[measured] requests_per_minute %d, 40/s alternating: %d of %d requests served = %.1f %% of the limit%n",
                 REQUESTS_PER_MINUTE, served, REQUESTS, 100.0 * served / REQUESTS_PER_MINUTE);
@@ -159,6 +174,7 @@ class BudgetsGatewayTest {
         var answers = fire(Duration.ZERO);
 
         long served = assertServedOrRefused(answers, "requests_per_minute");
+        awaitNothingReserved("requests_this_minute");
         billedOnceWritten(served);
         System.out.printf("[measured] requests_per_minute %d, 200 at once: %d of %d requests served = %.1f %% of the limit%n",
                 REQUESTS_PER_MINUTE, served, REQUESTS, 100.0 * served / REQUESTS_PER_MINUTE);
@@ -223,6 +239,39 @@ class BudgetsGatewayTest {
         assertThat(usage.at("/remaining/tokens_today").asLong()).isEqualTo(1000 - COST);
         assertThat(usage.at("/remaining/tokens_this_month").isNull()).isTrue();
         assertThat(usage.at("/remaining/requests_this_minute").asLong()).isEqualTo(49);
+        assertThat(usage.at("/reserved/tokens_today").asLong()).as("settled: nothing reserved").isZero();
+    }
+
+    @Test
+    void aRequestRefusedForItsBodyLeavesRemainingUnchangedAndNothingReserved() throws Exception {
+        // Given a limited user who has spent nothing
+        limit("{\"tokens_per_day\": 1000, \"tokens_per_month\": null, \"requests_per_minute\": 50}");
+        awaitWindowsWithSecondsLeft(5);
+
+        // When requests are refused with 400 for what their bodies say, on /complete and on OpenAI's paths
+        List<String[]> refused = List.of(
+                new String[] {"/complete", "{\"prompt\": \"" + PROMPT + "\", \"max_tokens\": 10, \"stream\": \"yes\"}"},
+                new String[] {"/complete", "{\"prompt\": \"" + PROMPT + "\", \"max_tokens\": 10, \"stream\": 1}"},
+                new String[] {"/complete", "{\"prompt\": \"" + PROMPT + "\", \"max_tokens\": 10, \"temperature\": 0}"},
+                new String[] {"/v1/completions", "{\"model\": \"simulated\", \"prompt\": \"one\", \"max_tokens\": 4, \"stream\": \"yes\"}"},
+                new String[] {"/v1/completions", "{\"model\": \"simulated\", \"prompt\": \"one\", \"max_tokens\": 4,"
+                        + " \"stream_options\": {\"include_usage\": true}}"},
+                new String[] {"/v1/chat/completions", "{\"model\": \"simulated\", \"messages\": [{\"role\": \"user\","
+                        + " \"content\": \"hi\"}], \"max_tokens\": 4, \"stream\": \"yes\"}"},
+                new String[] {"/v1/chat/completions", "{\"model\": \"simulated\", \"messages\": [], \"max_tokens\": 4}"});
+        for (String[] call : refused) {
+            var answer = send(port, "POST", call[0], gateway.bearer(user), call[1]);
+            assertThat(answer.statusCode()).as(call[0] + " " + call[1] + " → " + answer.body()).isEqualTo(400);
+        }
+
+        // Then the whole limit remains, nothing is reserved, and nothing was billed
+        JsonNode usage = json.readTree(send(port, "GET", "/usage/" + user, gateway.bearer(user), null).body());
+        assertThat(usage.at("/remaining/tokens_today").asLong()).as(usage.toString()).isEqualTo(1000);
+        assertThat(usage.at("/remaining/requests_this_minute").asLong()).isEqualTo(50);
+        assertThat(usage.at("/reserved/tokens_today").asLong()).isZero();
+        assertThat(usage.at("/reserved/requests_this_minute").asLong()).isZero();
+        assertThat(usage.at("/reserved/tokens_this_month").isNull()).isTrue();
+        assertThat(UsageRows.of(jdbc, user)).isZero();
     }
 
     @Test
@@ -367,6 +416,18 @@ class BudgetsGatewayTest {
             assertThat(problem.get("resets_at").asString()).isNotBlank();
         }
         return served;
+    }
+
+    /** Once every answer is in, every admitted request is settled on both instances (within 5 s): nothing stays reserved. */
+    private void awaitNothingReserved(String window) throws Exception {
+        for (int to : List.of(port, secondPort)) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            JsonNode usage;
+            do {
+                usage = json.readTree(send(to, "GET", "/usage/" + user, gateway.bearer(user), null).body());
+            } while (usage.at("/reserved/" + window).asLong() != 0 && System.nanoTime() < deadline && pause());
+            assertThat(usage.at("/reserved/" + window).asLong()).as("reserved on port " + to + ": " + usage).isZero();
+        }
     }
 
     private static long servedOn(List<Answer> answers, int port) {

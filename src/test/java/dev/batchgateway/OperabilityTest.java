@@ -108,7 +108,8 @@ class OperabilityTest {
                 "gateway_batches_total{trigger=\"shutdown\"}",
                 "gateway_rejections_total{reason=\"queue_full\"}",
                 "gateway_queue_depth_requests 0.0",
-                "gateway_batches_in_flight 0.0");
+                "gateway_batches_in_flight 0.0",
+                "gateway_settlement_failures_total 0.0");
 
         // And the limits the dashboards and alerts compare against are there, as configured
         assertThat(after).contains(

@@ -2,7 +2,7 @@ package dev.batchgateway.budget;
 
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.Prompt;
-import dev.batchgateway.completion.SchedulerEvents;
+import dev.batchgateway.completion.Settlement;
 import dev.batchgateway.completion.TokenUsage;
 import java.time.Duration;
 import java.time.Instant;
@@ -46,7 +46,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>While the store is away an instance serves from what it holds, and refuses what needs more ({@link
  * BudgetUnavailableException}): it fails closed.
  */
-public final class Budgets implements SchedulerEvents, AutoCloseable {
+public final class Budgets implements Settlement, AutoCloseable {
 
     /** Tokens a text may need beside one per UTF-8 byte (byte-level tokenizers): BOS, EOS and other special tokens. */
     static final int TEXT_ALLOWANCE = 16;
@@ -101,12 +101,15 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
     public record UserLimits(long user, Limits limits, boolean own) {}
 
     /**
-     * A user's limits and what remains in the current windows: the limit less what all instances reported billed
-     * (requests in flight may hold part of it). Only limited windows have a remaining amount.
+     * A user's limits and, in the current windows, what a request can use: the limit less what all instances reported
+     * billed and less what this instance's requests in flight have {@code reserved} (they may be billed up to that).
+     * Only limited windows have these amounts. Other instances' requests in flight are not seen here: what they hold is
+     * back within {@link Timing#heldFor()} once they settle.
      */
-    public record Standing(Limits limits, Map<Window, Long> remaining) {
+    public record Standing(Limits limits, Map<Window, Long> remaining, Map<Window, Long> reserved) {
         public Standing {
             remaining = Map.copyOf(remaining);
+            reserved = Map.copyOf(reserved);
         }
     }
 
@@ -508,7 +511,7 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             }
         }
         if (starts.isEmpty()) {
-            return new Standing(limits, Map.of());
+            return new Standing(limits, Map.of(), Map.of());
         }
         Map<Window, Long> billed;
         try {
@@ -516,6 +519,8 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         } catch (BudgetStoreUnavailableException away) {
             throw new BudgetUnavailableException("the budget store is unavailable; try again later", STORE_RETRY_AFTER, away);
         }
+        Map<Window, Long> reserved = new EnumMap<>(Window.class);
+        starts.keySet().forEach(window -> reserved.put(window, 0L));
         UserBudget budget = users.get(user);
         if (budget != null) {
             budget.lock.lock();
@@ -523,6 +528,7 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
                 for (Lease lease : budget.leases.values()) {
                     if (lease.account.start().equals(starts.get(lease.account.window()))) {
                         billed.merge(lease.account.window(), lease.consumed, Long::sum); // billed here, not yet reported
+                        reserved.merge(lease.account.window(), lease.reserved, Long::sum);
                     }
                 }
             } finally {
@@ -530,9 +536,9 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             }
         }
         Map<Window, Long> remaining = new EnumMap<>(Window.class);
-        starts.keySet().forEach(window ->
-                remaining.put(window, Math.max(0, limits.of(window) - billed.getOrDefault(window, 0L))));
-        return new Standing(limits, remaining);
+        starts.keySet().forEach(window -> remaining.put(window,
+                Math.max(0, limits.of(window) - billed.getOrDefault(window, 0L) - reserved.get(window))));
+        return new Standing(limits, remaining, reserved);
     }
 
     // --- giving back

@@ -50,6 +50,8 @@ public final class Scheduler implements SchedulerApi {
     private final Ticker ticker;
     private final InstantSource clock;
     private final SchedulerEvents events;
+    private final Settlement settlement;
+    private final AtomicLong settlementFailures = new AtomicLong();
 
     private final BlockingQueue<Queued> incoming = new LinkedBlockingQueue<>();
     private final AtomicInteger waiting = new AtomicInteger();
@@ -70,6 +72,7 @@ public final class Scheduler implements SchedulerApi {
     private final Thread loop;
     private volatile boolean accepting = true;
 
+    /** A scheduler whose requests reserve nothing: none of them is settled anywhere. */
     public Scheduler(
             WorkerApi worker,
             UsageLedger ledger,
@@ -77,12 +80,25 @@ public final class Scheduler implements SchedulerApi {
             Ticker ticker,
             InstantSource clock,
             SchedulerEvents events) {
+        this(worker, ledger, policy, ticker, clock, events, Settlement.NONE);
+    }
+
+    /** @param settlement told exactly once what each request taken costs, on every path */
+    public Scheduler(
+            WorkerApi worker,
+            UsageLedger ledger,
+            SchedulerPolicy policy,
+            Ticker ticker,
+            InstantSource clock,
+            SchedulerEvents events,
+            Settlement settlement) {
         this.worker = Objects.requireNonNull(worker, "worker");
         this.ledger = Objects.requireNonNull(ledger, "ledger");
         this.policy = Objects.requireNonNull(policy, "policy");
         this.ticker = Objects.requireNonNull(ticker, "ticker");
         this.clock = Objects.requireNonNull(clock, "clock");
         this.events = Objects.requireNonNull(events, "events");
+        this.settlement = Objects.requireNonNull(settlement, "settlement");
         this.batchSlots = new Semaphore(policy.maxConcurrentBatches());
         this.drainRate = new DrainRate(ticker);
         var timerPool = new ScheduledThreadPoolExecutor(1, Thread.ofPlatform().daemon().name("scheduler-timers").factory());
@@ -135,11 +151,14 @@ public final class Scheduler implements SchedulerApi {
             throw reject(request, CompletionRejectedException.Reason.SHUTTING_DOWN);
         }
         queued.completion.whenComplete((completion, failure) -> {
-            expiry.cancel(false);
-            leaveQueue(queued);
-            events.requestFinished(request, completion, failure);
-            if (queued.dropUnsent()) {
-                events.settled(request, null); // it ends before its batch leaves: the worker never sees it
+            try {
+                expiry.cancel(false);
+                leaveQueue(queued);
+                events.requestFinished(request, completion, failure);
+            } finally {
+                if (queued.dropUnsent()) {
+                    settle(queued, null); // it ends before its batch leaves: the worker never sees it
+                }
             }
         });
         incoming.add(queued);
@@ -153,6 +172,11 @@ public final class Scheduler implements SchedulerApi {
     /** How many requests are admitted and not yet sent to the worker. */
     public int queued() {
         return waiting.get();
+    }
+
+    /** How many settlements threw: each may have left a reservation held; none should ever. */
+    public long settlementFailures() {
+        return settlementFailures.get();
     }
 
     /** How many worker calls are in flight. */
@@ -325,11 +349,14 @@ public final class Scheduler implements SchedulerApi {
         try {
             served = callWorker(batch, members);
         } finally {
-            batchSlots.release();
-            var lost = new WorkerException.BadAnswer("the batch ended without an answer for this request");
-            members.forEach(queued -> queued.fail(lost));
-            ledger.record(served);
-            settle(members, served);
+            try {
+                batchSlots.release();
+                var lost = new WorkerException.BadAnswer("the batch ended without an answer for this request");
+                members.forEach(queued -> queued.fail(lost));
+                ledger.record(served);
+            } finally {
+                settle(members, served);
+            }
         }
     }
 
@@ -337,7 +364,18 @@ public final class Scheduler implements SchedulerApi {
     private void settle(List<Queued> members, List<UsageRecord> served) {
         Map<UUID, TokenUsage> billed = new HashMap<>();
         served.forEach(row -> billed.put(row.requestId(), row.usage()));
-        members.forEach(queued -> events.settled(queued.request, billed.get(queued.request.requestId())));
+        members.forEach(queued -> settle(queued, billed.get(queued.request.requestId())));
+    }
+
+    /** One request's cost, final; a settlement that throws is logged and counted, and keeps no other from settling. */
+    private void settle(Queued queued, TokenUsage billed) {
+        try {
+            settlement.settled(queued.request, billed);
+        } catch (RuntimeException e) {
+            settlementFailures.incrementAndGet();
+            LOG.log(System.Logger.Level.ERROR, "settling request " + queued.request.requestId() + " of user "
+                    + queued.request.userId() + " failed: what it reserved may stay held until its window ends", e);
+        }
     }
 
     private List<UsageRecord> callWorker(Batch batch, List<Queued> members) {

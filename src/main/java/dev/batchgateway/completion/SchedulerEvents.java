@@ -4,7 +4,8 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * What the scheduler reports while it works, for metrics, logs and budgets. Every method defaults to doing nothing.
+ * What the scheduler reports while it works, for metrics and logs (budgets are settled through {@link Settlement}, which
+ * must not lose a failure). Every method defaults to doing nothing.
  */
 public interface SchedulerEvents {
 
@@ -24,14 +25,6 @@ public interface SchedulerEvents {
 
     /** A request ended with a completion ({@code failure} null) or a failure. */
     default void requestFinished(CompletionRequest request, Completion completion, Throwable failure) {}
-
-    /**
-     * What a request costs is final: {@code billed} is the usage recorded for it in the ledger, or null when nothing
-     * is billed (it ended before its batch left, or the worker did not generate it). Reported exactly once for every
-     * request {@code submit} took, after its future completed: for a request sent to the worker, when its batch
-     * ended, since a request whose caller left or whose deadline passed after dispatch is billed all the same.
-     */
-    default void settled(CompletionRequest request, TokenUsage billed) {}
 
     /** Reports to each observer in turn; one that throws is logged and keeps no other from hearing of the event. */
     static SchedulerEvents all(List<? extends SchedulerEvents> observers) {
@@ -66,11 +59,6 @@ public interface SchedulerEvents {
             @Override
             public void requestFinished(CompletionRequest request, Completion completion, Throwable failure) {
                 each.forEach(observer -> report(() -> observer.requestFinished(request, completion, failure)));
-            }
-
-            @Override
-            public void settled(CompletionRequest request, TokenUsage billed) {
-                each.forEach(observer -> report(() -> observer.settled(request, billed)));
             }
 
             private static void report(Runnable event) {

@@ -4,6 +4,7 @@ import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.completion.Scheduler;
 import dev.batchgateway.completion.SchedulerEvents;
 import dev.batchgateway.completion.WorkerApi;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.MeterBinder;
@@ -29,6 +30,9 @@ class ObservabilityConfiguration {
                     .register(meters);
             Gauge.builder("gateway.batches.in.flight", scheduler, Scheduler::batchesInFlight)
                     .description("Worker calls in progress")
+                    .register(meters);
+            FunctionCounter.builder("gateway.settlement.failures", scheduler, Scheduler::settlementFailures)
+                    .description("Budget settlements that threw: each may leave a reservation held until its window ends")
                     .register(meters);
             // the limits beside their gauges, so dashboards and alerts compare against the configured value
             Gauge.builder("gateway.queue.capacity", properties, GatewayProperties::queueCapacity)

@@ -49,7 +49,10 @@ class UsageController {
         this.budgets = budgets;
     }
 
-    /** The totals, the user's limits, and what remains of them now (null where unlimited). */
+    /**
+     * The totals, the user's limits, what remains of them now for a new request, and what requests in flight on this
+     * instance have reserved (both null where unlimited): remaining is the limit less what is billed and reserved.
+     */
     record Usage(
             @JsonProperty("user_id") long userId,
             @JsonProperty("requests") long requests,
@@ -60,7 +63,8 @@ class UsageController {
             @JsonProperty("group_by") @JsonInclude(JsonInclude.Include.NON_NULL) String groupBy,
             @JsonProperty("groups") @JsonInclude(JsonInclude.Include.NON_NULL) java.util.List<UsageTotals.Group> groups,
             @JsonProperty("limits") LimitsShown limits,
-            @JsonProperty("remaining") Remaining remaining) {}
+            @JsonProperty("remaining") Remaining remaining,
+            @JsonProperty("reserved") Remaining reserved) {}
 
     @JsonInclude(JsonInclude.Include.ALWAYS)
     record LimitsShown(
@@ -97,10 +101,12 @@ class UsageController {
             Budgets.Standing standing = budgets.standing(user);
             Limits limits = standing.limits();
             var remaining = standing.remaining();
+            var reserved = standing.reserved();
             return new Usage(sums.userId(), sums.requests(), sums.promptTokens(), sums.completionTokens(), sums.tokens(),
                     sums.byOutcome(), sums.groupBy(), sums.groups(),
                     new LimitsShown(limits.tokensPerDay(), limits.tokensPerMonth(), limits.requestsPerMinute()),
-                    new Remaining(remaining.get(Window.DAY), remaining.get(Window.MONTH), remaining.get(Window.MINUTE)));
+                    new Remaining(remaining.get(Window.DAY), remaining.get(Window.MONTH), remaining.get(Window.MINUTE)),
+                    new Remaining(reserved.get(Window.DAY), reserved.get(Window.MONTH), reserved.get(Window.MINUTE)));
         } catch (DataAccessException | BudgetUnavailableException away) {
             throw unavailable(away);
         }

@@ -63,21 +63,16 @@ class CompletionController {
         requireUtf8(http);
         Duration timeout = requestTimeout == null ? ChronoUnit.FOREVER.getDuration() : RequestDeadline.parse(requestTimeout);
         var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named));
+        boolean streamed = reader.streamed(body); // the whole body is judged before admission: a 400 reserves nothing
         http.setAttribute(RequestTracking.USER_ID, request.userId());
-
-        // over a limit: 429 here, before the worker sees anything; admitted, it holds a reservation until settled
-        budgets.admit(request.userId(), List.of(request));
         var caller = ConnectionProbe.of(http);
-        if (reader.streamed(body)) {
+        if (streamed) {
             return stream(request, timeout, caller, httpResponse);
         }
-        CompletableFuture<Completion> completion;
-        try {
-            completion = scheduler.submit(request, timeout, caller == null ? CallerPresence.ASSUMED : caller);
-        } catch (RuntimeException notTaken) {
-            budgets.release(request);
-            throw notTaken;
-        }
+        // over a limit: 429 here, before the worker sees anything; admitted, it holds a reservation until settled
+        CompletableFuture<Completion> completion = AdmittedCall.admit(budgets, request.userId(), List.of(request),
+                (index, admitted) -> scheduler.submit(admitted, timeout, caller == null ? CallerPresence.ASSUMED : caller))
+                .only();
         // the request's own virtual thread waits: one dispatch; a caller that leaves is noticed by the probe
         return CompletionResponse.of(answerWait.await(completion, () -> {
             if (caller != null) {
@@ -96,14 +91,10 @@ class CompletionController {
         var cancel = new AtomicReference<Runnable>(() -> {});
         var events = new EventStream(json.writeValueAsString(Map.of("error", new StreamError(502,
                 "the client read too slowly and fell too far behind its stream"))), () -> cancel.get().run());
-        CompletableFuture<Completion> completion;
-        try {
-            completion = scheduler.submit(request, timeout, caller == null ? CallerPresence.ASSUMED : caller,
-                    delta -> events.send(json.writeValueAsString(new StreamDelta(delta))));
-        } catch (RuntimeException notTaken) {
-            budgets.release(request);
-            throw notTaken;
-        }
+        CompletableFuture<Completion> completion = AdmittedCall.admit(budgets, request.userId(), List.of(request),
+                (index, admitted) -> scheduler.submit(admitted, timeout, caller == null ? CallerPresence.ASSUMED : caller,
+                        delta -> events.send(json.writeValueAsString(new StreamDelta(delta)))))
+                .only();
         cancel.set(() -> completion.cancel(false));
         completion.whenComplete((done, failure) -> {
             if (failure == null) {

@@ -29,6 +29,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.function.IntConsumer;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -227,34 +228,27 @@ class OpenAiController {
         List<CompletionRequest> requests = asked.prompts().stream()
                 .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
                 .toList();
-        // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
-        budgets.admit(user, requests);
         List<CompletableFuture<Completion>> completions = new CopyOnWriteArrayList<>();
         Runnable giveUp = () -> completions.forEach(pending -> pending.cancel(false));
         var events = new EventStream(error("the client read too slowly and fell too far behind its stream", "server_error"), giveUp);
         var begun = new AtomicIntegerArray(prompts);
         var finished = new AtomicInteger();
+        IntConsumer begin = prompt -> {
+            Object first = chunks.first(prompt);
+            if (first != null && begun.compareAndSet(prompt, 0, 1)) {
+                events.send(json.writeValueAsString(first));
+            }
+        };
+        // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
+        var call = AdmittedCall.admit(budgets, user, requests, (prompt, request) ->
+                scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller, delta -> {
+                    begin.accept(prompt);
+                    events.send(json.writeValueAsString(chunks.text(prompt, delta)));
+                }));
+        completions.addAll(call.completions());
         for (int i = 0; i < prompts; i++) {
             int prompt = i;
-            Runnable begin = () -> {
-                Object first = chunks.first(prompt);
-                if (first != null && begun.compareAndSet(prompt, 0, 1)) {
-                    events.send(json.writeValueAsString(first));
-                }
-            };
-            CompletableFuture<Completion> completion;
-            try {
-                completion = scheduler.submit(requests.get(i), ChronoUnit.FOREVER.getDuration(), caller, delta -> {
-                    begin.run();
-                    events.send(json.writeValueAsString(chunks.text(prompt, delta)));
-                });
-            } catch (RuntimeException notTaken) {
-                // as for a request that is not streamed: a refusal bills nothing
-                requests.subList(i, requests.size()).forEach(budgets::release);
-                giveUp.run();
-                throw notTaken;
-            }
-            completions.add(completion);
+            CompletableFuture<Completion> completion = call.completions().get(i);
             completion.whenComplete((done, failure) -> {
                 if (failure != null) {
                     giveUp.run();
@@ -267,7 +261,7 @@ class OpenAiController {
                     events.fail(before, error(cause.getMessage(), timeout ? "timeout" : "server_error"), "[DONE]");
                     return;
                 }
-                begin.run();
+                begin.accept(prompt);
                 events.send(json.writeValueAsString(chunks.finished(prompt, done)));
                 if (finished.incrementAndGet() == prompts) {
                     List<Completion> all = completions.stream().map(CompletableFuture::join).toList();
@@ -323,27 +317,24 @@ class OpenAiController {
                 .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
                 .toList();
         // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
-        budgets.admit(user, requests);
-        List<CompletableFuture<Completion>> completions = new ArrayList<>(requests.size());
-        for (int i = 0; i < requests.size(); i++) {
-            try {
-                completions.add(scheduler.submit(requests.get(i), ChronoUnit.FOREVER.getDuration(), caller));
-            } catch (RuntimeException notTaken) {
-                requests.subList(i, requests.size()).forEach(budgets::release);
-                completions.forEach(queued -> queued.cancel(false)); // the request fails whole: its other prompts leave too
-                if (caller instanceof ConnectionProbe probe) {
-                    probe.answered(); // the error is answered now: the scheduler must not touch the connection any more
-                }
-                throw notTaken;
+        AdmittedCall call;
+        try {
+            call = AdmittedCall.admit(budgets, user, requests,
+                    (index, request) -> scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller));
+        } catch (RuntimeException refused) {
+            if (caller instanceof ConnectionProbe probe) {
+                probe.answered(); // the error is answered now: the scheduler must not touch the connection any more
             }
+            throw refused;
         }
+        List<CompletableFuture<Completion>> completions = call.completions();
         return CompletableFuture.allOf(completions.toArray(CompletableFuture[]::new))
                 .handle((done, failure) -> {
                     if (caller instanceof ConnectionProbe probe) {
                         probe.answered(); // from here on the connection belongs to the container again
                     }
                     if (failure != null) {
-                        completions.forEach(pending -> pending.cancel(false));
+                        call.cancel(); // the request fails whole: its prompts still waiting leave their batches
                         Throwable cause = failure instanceof CompletionException wrapped && wrapped.getCause() != null
                                 ? wrapped.getCause()
                                 : failure;

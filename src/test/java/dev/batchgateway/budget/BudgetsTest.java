@@ -377,6 +377,28 @@ class BudgetsTest {
                 .doesNotContainKey(Window.MONTH);
     }
 
+    @Test
+    void standingLeavesOutWhatRequestsInFlightReserveAndShowsItApart() {
+        // Given a request in flight, reserving 5 + 16 + 10 = 31 tokens and one request
+        var budgets = budgets(new Limits(100L, null, 10L));
+        var request = request("hello", 10);
+        budgets.admit(USER, List.of(request));
+
+        // Then what remains for another request is the limit less what is reserved, and the reservation is shown
+        var inFlight = budgets.standing(USER);
+        assertThat(inFlight.remaining()).containsEntry(Window.DAY, 69L).containsEntry(Window.MINUTE, 9L);
+        assertThat(inFlight.reserved()).containsEntry(Window.DAY, 31L).containsEntry(Window.MINUTE, 1L)
+                .doesNotContainKey(Window.MONTH);
+
+        // When it is settled, billed 12
+        budgets.settled(request, new TokenUsage(5, 7));
+
+        // Then nothing is reserved, and the billed part stays taken
+        var settled = budgets.standing(USER);
+        assertThat(settled.remaining()).containsEntry(Window.DAY, 88L).containsEntry(Window.MINUTE, 9L);
+        assertThat(settled.reserved()).containsEntry(Window.DAY, 0L).containsEntry(Window.MINUTE, 0L);
+    }
+
     // --- helpers
 
     private Budgets budgets(Limits defaults) {

@@ -18,9 +18,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The scheduler tells, exactly once per request it took, what that request costs: the usage recorded for it, or
- * nothing. Budgets settle their reservations on it, so it must follow the billing rule: what the worker generated is
- * billed, also when the caller left or its deadline passed after dispatch.
+ * The scheduler tells its {@link Settlement}, exactly once per request it took, what that request costs: the usage
+ * recorded for it, or nothing. Budgets settle their reservations on it, so it must follow the billing rule: what the
+ * worker generated is billed, also when the caller left or its deadline passed after dispatch. A settlement that throws
+ * is never lost silently: every test here ends by checking that none did.
  */
 class SchedulerSettlementTest {
 
@@ -32,7 +33,7 @@ class SchedulerSettlementTest {
     private final List<Scheduler> started = new ArrayList<>();
 
     /** Records every settlement, by request id; a second one for the same request is kept too, to be caught. */
-    static final class Settlements implements SchedulerEvents {
+    static final class Settlements implements Settlement {
         final Map<UUID, List<TokenUsage>> byRequest = new ConcurrentHashMap<>();
         final List<TokenUsage> unbilled = new CopyOnWriteArrayList<>();
 
@@ -57,6 +58,9 @@ class SchedulerSettlementTest {
     void stopSchedulers() throws InterruptedException {
         for (Scheduler scheduler : started) {
             scheduler.shutdown(Duration.ofSeconds(1));
+        }
+        for (Scheduler scheduler : started) {
+            assertThat(scheduler.settlementFailures()).as("settlements that threw").isZero();
         }
     }
 
@@ -229,6 +233,78 @@ class SchedulerSettlementTest {
         }
     }
 
+    @Test
+    void aShutdownSettlesUnbilledWhatWasQueuedAndWhatItAbandonedAtTheWorker() throws Exception {
+        // Given the only batch slot held by a call that hangs, and a request queued behind it
+        var worker = SaboteurWorker.on("hang", SaboteurWorker.Sabotage.HANG);
+        var scheduler = start(worker, new SchedulerPolicy(1, Duration.ZERO, 1, 100, Duration.ofSeconds(60),
+                Duration.ofSeconds(60)), Ticker.system());
+        var atTheWorker = SchedulerTest.request("hang");
+        var queued = SchedulerTest.request("queued");
+        var first = scheduler.submit(atTheWorker);
+        SchedulerTest.awaitCondition(() -> worker.batches.size() == 1);
+        var second = scheduler.submit(queued);
+
+        // When the gateway shuts down with a grace period too short for either
+        assertThat(scheduler.shutdown(Duration.ofMillis(200))).isFalse();
+
+        // Then both callers are answered, and both requests are settled once, unbilled
+        assertThatThrownBy(() -> first.get(SLACK_SECONDS, TimeUnit.SECONDS)).hasCauseInstanceOf(WorkerException.class);
+        assertThatThrownBy(() -> second.get(SLACK_SECONDS, TimeUnit.SECONDS)).hasCauseInstanceOf(CompletionRejectedException.class);
+        assertThat(settlements.of(atTheWorker)).isNull();
+        assertThat(settlements.of(queued)).isNull();
+    }
+
+    @Test
+    void aRequestDroppedWhileAnObserverThrowsIsSettledAllTheSame() throws Exception {
+        // Given a scheduler whose only observer fails on every finished request (telemetry must not cost money)
+        var ledger = new UsageLedger(usage, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(100), frozen, UsageEvents.NONE).start();
+        var failingObserver = new SchedulerEvents() {
+            @Override
+            public void requestFinished(CompletionRequest request, Completion completion, Throwable failure) {
+                throw new IllegalStateException("a metrics bug");
+            }
+        };
+        var scheduler = new Scheduler(new SpyWorker(), ledger, policy(8, Duration.ofSeconds(30)), frozen, Clock.systemUTC(),
+                failingObserver, settlements).start();
+        started.add(scheduler);
+
+        // When a queued request is cancelled
+        var cancelled = SchedulerTest.request("cancelled");
+        scheduler.submit(cancelled).cancel(false);
+
+        // Then it is settled unbilled
+        assertThat(settlements.of(cancelled)).isNull();
+    }
+
+    @Test
+    void aSettlementThatThrowsIsCountedAndKeepsNoOtherRequestOfItsBatchFromSettling() throws Exception {
+        // Given a settlement that throws for one request
+        var poisoned = SchedulerTest.request("poisoned");
+        Settlement throwing = (request, billed) -> {
+            settlements.settled(request, billed);
+            if (request.requestId().equals(poisoned.requestId())) {
+                throw new IllegalStateException("a budget bug");
+            }
+        };
+        var ledger = new UsageLedger(usage, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(100), Ticker.system(), UsageEvents.NONE).start();
+        var scheduler = new Scheduler(new SpyWorker(), ledger, policy(2, Duration.ofSeconds(30)), Ticker.system(),
+                Clock.systemUTC(), SchedulerEvents.NONE, throwing).start();
+        try {
+            // When it is served in one batch with another
+            var healthy = SchedulerTest.request("healthy");
+            scheduler.submit(poisoned);
+            scheduler.submit(healthy).get(SLACK_SECONDS, TimeUnit.SECONDS);
+
+            // Then the other is settled all the same, and the failure is counted (and logged), not lost
+            assertThat(settlements.of(healthy)).isEqualTo(SpyWorker.answer("healthy").usage());
+            assertThat(settlements.of(poisoned)).isEqualTo(SpyWorker.answer("poisoned").usage());
+            assertThat(scheduler.settlementFailures()).isEqualTo(1);
+        } finally {
+            scheduler.shutdown(Duration.ofSeconds(1));
+        }
+    }
+
     // --- helpers
 
     /** Holds every batch until released, and says when the first one arrived. */
@@ -254,7 +330,7 @@ class SchedulerSettlementTest {
 
     private Scheduler start(WorkerApi worker, SchedulerPolicy policy, Ticker ticker) {
         var ledger = new UsageLedger(usage, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(100), ticker, UsageEvents.NONE).start();
-        var scheduler = new Scheduler(worker, ledger, policy, ticker, Clock.systemUTC(), settlements).start();
+        var scheduler = new Scheduler(worker, ledger, policy, ticker, Clock.systemUTC(), SchedulerEvents.NONE, settlements).start();
         started.add(scheduler);
         return scheduler;
     }

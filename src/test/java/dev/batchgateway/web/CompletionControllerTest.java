@@ -7,6 +7,7 @@ import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.budget.Limits;
 import dev.batchgateway.budget.MemoryBudgetStore;
+import dev.batchgateway.budget.Window;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
@@ -245,6 +246,26 @@ class CompletionControllerTest {
         // Then the refused request holds nothing: the next one fits
         assertThat(post("""
                 {"prompt": "hi", "user_id": 79}""")).hasStatusOk();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {
+            "{\"prompt\": \"hi\", \"user_id\": 81, \"stream\": \"yes\"}",
+            "{\"prompt\": \"hi\", \"user_id\": 81, \"stream\": 1}",
+            "{\"prompt\": \"hi\", \"user_id\": 81, \"max_tokens\": 0}",
+            "{\"prompt\": \"hi\", \"user_id\": 81, \"temperature\": 0}"})
+    void aRequestRefusedForItsBodyReservesNothing(String body) {
+        // Given a limited user
+        budgets.setLimits(81, new Limits(300L, null, 10L));
+
+        // When a request of theirs is refused for what its body says
+        assertProblem(post(body), HttpStatus.BAD_REQUEST, "");
+
+        // Then it holds nothing: the whole limit remains, nothing is reserved, and the scheduler never saw it
+        var standing = budgets.standing(81);
+        assertThat(standing.reserved()).containsEntry(Window.DAY, 0L).containsEntry(Window.MINUTE, 0L);
+        assertThat(standing.remaining()).containsEntry(Window.DAY, 300L).containsEntry(Window.MINUTE, 10L);
+        assertThat(scheduler.requests).isEmpty();
     }
 
     @Test
