@@ -243,17 +243,20 @@ public final class ApiKeys implements AutoCloseable {
         if (running != null) {
             return running;
         }
-        if (withoutAnswer && lookupsWithoutAnswer.incrementAndGet() > caching.lookupsAtOnce()) {
-            lookupsWithoutAnswer.decrementAndGet();
+        var created = new AtomicBoolean();
+        Lookup lookup = lookups.computeIfAbsent(digestHex, first -> {
+            if (withoutAnswer && lookupsWithoutAnswer.incrementAndGet() > caching.lookupsAtOnce()) {
+                lookupsWithoutAnswer.decrementAndGet();
+                return null;
+            }
+            created.set(true);
+            return new Lookup(new CompletableFuture<>(), now);
+        });
+        if (lookup == null) {
             throw new KeyStoreUnavailableException("too many unknown keys are being looked up at once", null);
         }
-        var lookup = new Lookup(new CompletableFuture<>(), now);
-        Lookup raced = lookups.putIfAbsent(digestHex, lookup);
-        if (raced != null) {
-            if (withoutAnswer) {
-                lookupsWithoutAnswer.decrementAndGet();
-            }
-            return raced;
+        if (!created.get()) {
+            return lookup;
         }
         try {
             lookupRunner.execute(() -> run(digestHex, digest, lookup, withoutAnswer));
