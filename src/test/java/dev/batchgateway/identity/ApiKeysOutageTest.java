@@ -202,6 +202,35 @@ class ApiKeysOutageTest {
     }
 
     @Test
+    void lookupsOfKeysWithoutAnAnswerAreLimitedAndKnownKeysAreServedMeanwhile() throws Exception {
+        // Given a known key, and a store that then holds lookups (a slow database), with at most eight lookups at once
+        ApiKeys keys = keys(store, background, Duration.ofSeconds(30));
+        var known = keys.issue(7, "ci");
+        assertThat(keys.identify(known.secret())).isPresent();
+        store.holdLookups();
+
+        // When eight made-up keys are being looked up
+        List<Thread> requests = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            String madeUp = madeUpKey();
+            requests.add(Thread.ofPlatform().start(() -> keys.identify(madeUp)));
+        }
+        awaitAllWaiting(requests);
+
+        // Then a ninth is refused as unavailable at once, without a lookup, and the known key is still served
+        String ninth = madeUpKey();
+        assertThat(timed(() -> assertThatThrownBy(() -> keys.identify(ninth))
+                .isInstanceOf(KeyStoreUnavailableException.class)
+                .hasMessageNotContaining(ninth)).toMillis()).as("the ninth key's refusal, in ms").isLessThan(1000);
+        assertThat(keys.identify(known.secret())).isPresent();
+        assertThat(background.started.get()).as("lookups: the known key's, then eight").isEqualTo(1 + 8);
+        store.letLookupsGo();
+        for (Thread request : requests) {
+            assertThat(request.join(Duration.ofSeconds(30))).as("a held request ended").isTrue();
+        }
+    }
+
+    @Test
     void concurrentRequestsForOneKeyShareOneLookup() throws Exception {
         // Given a store that holds lookups, and a key nobody has presented yet
         ApiKeys keys = keys(store, background, Duration.ofSeconds(30));
