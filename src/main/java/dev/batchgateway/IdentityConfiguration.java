@@ -31,7 +31,7 @@ class IdentityConfiguration {
     static final Duration KEY_LOOKUP_WAIT = Duration.ofMillis(300);
     /** While the database is away, how often one key lookup checks whether it is back. */
     static final Duration KEY_STORE_PROBE_EVERY = Duration.ofSeconds(1);
-    /** Most lookups of keys without an answer at once (a flood beyond it gets 503); about the connection pool's size. */
+    /** Most lookups of keys without an answer at once (a flood beyond it gets 503): a few times the pool's 10 connections. */
     static final int KEY_LOOKUPS_AT_ONCE = 32;
     /** How often last-used times are written, for all keys used in between, in one statement. */
     static final Duration LAST_USE_WRITTEN_EVERY = Duration.ofSeconds(10);
