@@ -33,6 +33,8 @@ class ConfigurationFailureTest {
             gateway.usage.retention=400               | GATEWAY_USAGE_RETENTION=400 has no unit
             gateway.identity.admin-token=tooShortAdminSecret | GATEWAY_ADMIN_TOKEN must be at least 32 characters, was 19
             gateway.identity.mode=maybe               | GATEWAY_AUTH must be api-keys or none, was 'maybe'
+            gateway.key.max-staleness=2s              | GATEWAY_KEY_MAX_STALENESS must be at least 5s
+            gateway.key.max-staleness=30              | GATEWAY_KEY_MAX_STALENESS=30 has no unit: write e.g. 30s
             gateway.models[0].type=vllm               | GATEWAY_MODELS_0_NAME is not set
             gateway.models[0].name=code               | GATEWAY_MODELS_0_TYPE is not set
             gateway.request-timeout=5                 | GATEWAY_REQUEST_TIMEOUT=5 has no unit: write e.g. 5s

@@ -1,6 +1,7 @@
 package dev.batchgateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
 
 import dev.batchgateway.completion.UsageLedger;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
@@ -12,6 +13,8 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.UUID;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
@@ -25,6 +28,7 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.jdbc.datasource.SingleConnectionDataSource;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The 503 of a key lookup while the database is away: a key this instance has not seen cannot be checked, so its
@@ -41,6 +45,8 @@ class KeyStoreOutageTest {
     private final HttpClient http = HttpClient.newHttpClient();
     private EmbeddedPostgres database;
     private ConfigurableApplicationContext gateway;
+    private ConfigurableApplicationContext partitionedGateway;
+    private DatabasePartition partition;
 
     @Configuration(proxyBeanMethods = false)
     static class Spy {
@@ -52,6 +58,15 @@ class KeyStoreOutageTest {
 
     @AfterEach
     void stop() throws IOException {
+        if (partition != null) {
+            partition.heal(); // its usage rows can then be written before it stops
+        }
+        if (partitionedGateway != null) {
+            partitionedGateway.close();
+        }
+        if (partition != null) {
+            partition.close();
+        }
         if (gateway != null) {
             gateway.close();
         }
@@ -73,30 +88,55 @@ class KeyStoreOutageTest {
                 "--spring.datasource.password=postgres",
                 "--gateway.worker.type=simulated",
                 "--gateway.batch.max-wait=0ms",
+                // the seen key must outlive a slow stop of the database on a loaded machine; max staleness is tested below
+                "--gateway.key.max-staleness=10m",
                 "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN);
         int port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
         var client = new GatewayClient(port);
         String seen = client.key(101);
         String unseen = new GatewayClient(port).key(102); // minted, so in the database, never used on /complete
-        assertThat(post(port, "/complete", seen, "{\"prompt\": \"seen before\"}").statusCode()).isEqualTo(200);
+        List<Duration> before = completions(port, seen, "seen before", 20);
 
         // When the database goes away
         database.close();
         database = null;
 
-        // Then a request with the unseen key is turned away with 503 and Retry-After, on /complete and on /v1
+        // Then a request with the unseen key is turned away with 503 and Retry-After, on /complete and on /v1, without
+        // waiting for the connection pool's 3 s timeout
         String prompt = "unseen key " + UUID.randomUUID();
+        long start = System.nanoTime();
         var refused = post(port, "/complete", unseen, "{\"prompt\": \"" + prompt + "\"}");
+        Duration refusedIn = Duration.ofNanos(System.nanoTime() - start);
         assertThat(refused.statusCode()).as(refused.body()).isEqualTo(503);
         assertThat(refused.headers().firstValue("Retry-After")).isPresent();
-        assertThat(refused.body()).contains("the key store is unavailable");
+        assertThat(refused.body()).contains("the key store is unavailable").doesNotContain(unseen);
+        assertThat(refusedIn.toMillis()).as("the unseen key's 503 took %s, expected < 2.5 s (1 s and a loaded machine's slack)",
+                words(refusedIn)).isLessThan(2500);
+        List<Duration> madeUp = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            String key = "bg_" + UUID.randomUUID().toString().replace("-", "") + "0123456789a";
+            long asked = System.nanoTime();
+            var response = post(port, "/complete", key, "{\"prompt\": \"made up\"}");
+            madeUp.add(Duration.ofNanos(System.nanoTime() - asked));
+            assertThat(response.statusCode()).as(response.body()).isEqualTo(503);
+        }
+        assertThat(percentile(madeUp, 50).toMillis()).as("made-up keys' median 503: waited %s, expected < 1 s (no"
+                + " connection-timeout wait per request)", words(percentile(madeUp, 50))).isLessThan(1000);
         var refusedOpenAi = post(port, "/v1/completions", unseen,
                 "{\"model\": \"simulated\", \"prompt\": \"" + prompt + "\", \"max_tokens\": 8}");
         assertThat(refusedOpenAi.statusCode()).as(refusedOpenAi.body()).isEqualTo(503);
         assertThat(refusedOpenAi.headers().firstValue("Retry-After")).isPresent();
+        assertThat(refusedOpenAi.body()).doesNotContain(unseen);
 
-        // And the key seen before is still served (its row waits in the usage buffer)
-        assertThat(post(port, "/complete", seen, "{\"prompt\": \"seen while away\"}").statusCode()).isEqualTo(200);
+        // And the key seen before is still served (its rows wait in the usage buffer), as fast as before
+        List<Duration> during = completions(port, seen, "seen while away", 20);
+        System.out.printf("key store outage: unseen key 503 in %s, made-up keys' median %s; seen key p50/p90 %s/%s before, %s/%s during%n",
+                words(refusedIn), words(percentile(madeUp, 50)), words(percentile(before, 50)), words(percentile(before, 90)),
+                words(percentile(during, 50)), words(percentile(during, 90)));
+        assertThat(percentile(during, 90).minus(percentile(before, 90)).toMillis())
+                .as("the seen key's 90th percentile: %s before, %s during the outage; expected < 250 ms more (50 ms and a"
+                        + " loaded machine's slack)", words(percentile(before, 90)), words(percentile(during, 90)))
+                .isLessThan(250);
 
         // And the worker never saw the refused prompt
         assertThat(HoldingWorker.prompts()).contains("seen while away").doesNotContain(prompt);
@@ -109,11 +149,110 @@ class KeyStoreOutageTest {
                 "jdbc:postgresql://localhost:" + databasePort + "/postgres", "postgres", "postgres", true);
         try {
             var jdbc = JdbcClient.create(store);
-            assertThat(UsageRows.of(jdbc, 101)).isEqualTo(2);
+            assertThat(UsageRows.of(jdbc, 101)).isEqualTo(before.size() + during.size());
             assertThat(UsageRows.of(jdbc, 102)).isZero();
         } finally {
             store.destroy();
         }
+    }
+
+    @Test
+    void aPartitionedInstanceRefusesARevokedKeyWithinMaxStalenessAndServesItWithoutWaitingUntilThen() throws Exception {
+        // Given two gateways on one PostgreSQL, the second through a link that can be cut, its keys' max staleness 6 s
+        int databasePort = freePort();
+        database = start(databasePort);
+        partition = new DatabasePartition(databasePort);
+        gateway = gatewayOn(databasePort, "--gateway.key.max-staleness=6s");
+        partitionedGateway = gatewayOn(partition.port(), "--gateway.key.max-staleness=6s");
+        int port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
+        int partitionedPort = ((WebServerApplicationContext) partitionedGateway).getWebServer().getPort();
+        var client = new GatewayClient(port);
+        String key = client.key(201);
+        List<Duration> before = completions(partitionedPort, key, "before the partition", 20);
+
+        // When the second is cut off from the database, and the key is revoked on the first
+        partition.cut();
+        long cutAt = System.nanoTime();
+        String id = JsonMapper.builder().build().readTree(client.get("/admin/keys?user_id=201").body())
+                .get("keys").get(0).get("id").asString();
+        assertThat(client.send(HttpRequest.newBuilder(client.uri("/admin/keys/" + id)).DELETE()
+                .header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN)).statusCode()).isEqualTo(204);
+
+        // Then the first refuses it at once
+        assertThat(post(port, "/complete", key, "{\"prompt\": \"revoked\"}").statusCode()).isEqualTo(401);
+
+        // And the second, which cannot learn of it, serves it without waiting for the database, then refuses it with
+        // 503 + Retry-After once its last check is max staleness old, and from then on
+        List<Duration> during = new ArrayList<>();
+        HttpResponse<String> refused = null;
+        while (refused == null) {
+            long start = System.nanoTime();
+            var response = post(partitionedPort, "/complete", key, "{\"prompt\": \"across the partition\"}");
+            Duration took = Duration.ofNanos(System.nanoTime() - start);
+            Duration sinceCut = Duration.ofNanos(System.nanoTime() - cutAt);
+            assertThat(response.statusCode()).as("%s after the cut: %s", words(sinceCut), response.body()).isIn(200, 503);
+            if (response.statusCode() == 200) {
+                during.add(took);
+            } else {
+                refused = response;
+            }
+            assertThat(sinceCut.toSeconds()).as("still served %s after the cut, expected refused within 6 s (and slack)",
+                    words(sinceCut)).isLessThan(20);
+        }
+        Duration refusedAfter = Duration.ofNanos(System.nanoTime() - cutAt);
+        assertThat(refused.headers().firstValue("Retry-After")).isPresent();
+        assertThat(refused.body()).doesNotContain(key);
+        for (int i = 0; i < 3; i++) {
+            assertThat(post(partitionedPort, "/complete", key, "{\"prompt\": \"still cut off\"}").statusCode()).isEqualTo(503);
+        }
+        System.out.printf("partition: revoked key refused %s after the cut (max staleness 6 s); known key p50/p90/max %s/%s/%s"
+                        + " before, %s/%s/%s during (%d requests)%n", words(refusedAfter),
+                words(percentile(before, 50)), words(percentile(before, 90)), words(percentile(before, 100)),
+                words(percentile(during, 50)), words(percentile(during, 90)), words(percentile(during, 100)), during.size());
+        assertThat(percentile(during, 100).toMillis())
+                .as("the known key's slowest request across the partition: waited %s, expected < 3 s (at most the 300 ms"
+                        + " lookup wait, and a loaded machine's slack; not the pool's timeouts)", words(percentile(during, 100)))
+                .isLessThan(3000);
+        assertThat(during).as("completions served across the partition before the refusal").isNotEmpty();
+        assertThat(percentile(during, 90).minus(percentile(before, 90)).toMillis())
+                .as("the known key's 90th percentile: %s before, %s across the partition; expected < 250 ms more (50 ms"
+                        + " and a loaded machine's slack)", words(percentile(before, 90)), words(percentile(during, 90)))
+                .isLessThan(250);
+    }
+
+    private ConfigurableApplicationContext gatewayOn(int databasePort, String... more) {
+        var arguments = new ArrayList<>(List.of(
+                "--server.port=0",
+                "--management.server.port=0",
+                "--spring.datasource.url=jdbc:postgresql://localhost:" + databasePort + "/postgres",
+                "--spring.datasource.username=postgres",
+                "--spring.datasource.password=postgres",
+                "--gateway.worker.type=simulated",
+                "--gateway.batch.max-wait=0ms",
+                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN));
+        arguments.addAll(List.of(more));
+        return new SpringApplicationBuilder(BatchGatewayApplication.class).run(arguments.toArray(String[]::new));
+    }
+
+    /** How long each of {@code count} completions with this key took; each must be a 200. */
+    private List<Duration> completions(int port, String key, String prompt, int count) throws Exception {
+        List<Duration> took = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            long start = System.nanoTime();
+            var response = post(port, "/complete", key, "{\"prompt\": \"" + prompt + "\"}");
+            took.add(Duration.ofNanos(System.nanoTime() - start));
+            assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+        }
+        return took;
+    }
+
+    private static Duration percentile(List<Duration> durations, int percent) {
+        List<Duration> sorted = durations.stream().sorted().toList();
+        return sorted.get(Math.min(sorted.size() - 1, sorted.size() * percent / 100));
+    }
+
+    private static String words(Duration duration) {
+        return duration.toMillis() < 1000 ? duration.toMillis() + " ms" : String.format("%.1f s", duration.toMillis() / 1000.0);
     }
 
     private HttpResponse<String> post(int port, String path, String key, String body) throws Exception {
@@ -141,10 +280,13 @@ class KeyStoreOutageTest {
     }
 
     private static void awaitCondition(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + SLACK.toNanos();
+        long start = System.nanoTime();
         while (!condition.getAsBoolean()) {
-            assertThat(System.nanoTime()).as(what + " within " + SLACK).isLessThan(deadline);
-            Thread.sleep(20);
+            Duration waited = Duration.ofNanos(System.nanoTime() - start);
+            if (waited.compareTo(SLACK) > 0) {
+                fail(what + ": waited " + words(waited) + ", expected within " + words(SLACK));
+            }
+            Thread.sleep(20); // polls a condition; nothing's progress depends on it
         }
     }
 }

@@ -50,12 +50,14 @@ class ArchitectureTest {
 
     /**
      * Identity (who is calling, API keys) is domain too: plain Java plus {@code java.security} for its digests and
-     * random keys, and independent of the scheduling domain, which never learns who calls.
+     * random keys, and Caffeine's cache for its key answers (an in-memory collection with a ticker, no I/O), and
+     * independent of the scheduling domain, which never learns who calls.
      */
     static ArchRule identityIsPlainJava(String root) {
         return classes().that().resideInAPackage(root + ".identity..")
                 .should().onlyDependOnClassesThat().resideInAnyPackage(
-                        root + ".identity..", "java.lang..", "java.util..", "java.time..", "java.security..", "java.nio.charset..")
+                        root + ".identity..", "java.lang..", "java.util..", "java.time..", "java.security..", "java.nio.charset..",
+                        "com.github.benmanes.caffeine.cache")
                 .because("identity is domain: no Spring, JDBC, HTTP, adapter, nor the scheduling domain");
     }
 

@@ -23,7 +23,10 @@ class ApiKeysTest {
     private final ApiKeys keys = keysOn(store);
 
     private ApiKeys keysOn(MemoryKeyStore on) {
-        return new ApiKeys(on, clock, new SecureRandom(), CACHE, 100, Duration.ofSeconds(10));
+        // lookups run on the caller's thread: every answer here is as it would be once a background re-check is done
+        return new ApiKeys(on, clock, clock, Runnable::run, new SecureRandom(),
+                new ApiKeys.Caching(CACHE, Duration.ofSeconds(30), Duration.ofSeconds(1), Duration.ofSeconds(1), 100, 100, 8),
+                Duration.ofSeconds(10));
     }
 
     @Test

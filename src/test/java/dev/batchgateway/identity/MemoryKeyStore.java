@@ -9,16 +9,32 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
-/** Keys in memory, counting lookups and recording last-use writes; {@link #away} makes every call fail like a dead database. */
+/**
+ * Keys in memory, counting lookups and recording last-use writes; {@link #away} makes every call fail like a dead
+ * database, and {@link #holdLookups()} makes lookups wait, like a database that does not answer, until
+ * {@link #letLookupsGo()}.
+ */
 final class MemoryKeyStore implements ApiKeyStore {
 
     final Map<String, ApiKey> byDigest = new ConcurrentHashMap<>();
     final AtomicInteger lookups = new AtomicInteger();
     final List<Map<UUID, Instant>> lastUseWrites = new CopyOnWriteArrayList<>();
     volatile boolean away;
+    private volatile CountDownLatch held = new CountDownLatch(0);
+
+    /** Lookups from now on wait until {@link #letLookupsGo()}, then answer or fail as {@link #away} says. */
+    void holdLookups() {
+        held = new CountDownLatch(1);
+    }
+
+    void letLookupsGo() {
+        held.countDown();
+    }
 
     @Override
     public void add(ApiKey key, byte[] digest) {
@@ -28,8 +44,16 @@ final class MemoryKeyStore implements ApiKeyStore {
 
     @Override
     public Optional<ApiKey> findByDigest(byte[] digest) {
-        reachable();
         lookups.incrementAndGet();
+        try {
+            if (!held.await(60, TimeUnit.SECONDS)) {
+                throw new IllegalStateException("a held lookup was never let go");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new KeyStoreUnavailableException("interrupted", e);
+        }
+        reachable();
         return Optional.ofNullable(byDigest.get(HexFormat.of().formatHex(digest)));
     }
 
