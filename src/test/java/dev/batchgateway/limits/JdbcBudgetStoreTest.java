@@ -6,10 +6,12 @@ import dev.batchgateway.TestDatabase;
 import dev.batchgateway.budget.BudgetStore;
 import dev.batchgateway.budget.Limits;
 import dev.batchgateway.budget.Window;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -25,7 +27,10 @@ import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.transaction.annotation.Propagation;
 import org.springframework.transaction.annotation.Transactional;
 
-/** The store's statements on a real PostgreSQL: the grant rule, atomic under concurrency, give-backs, limits. */
+/**
+ * The store's statements on a real PostgreSQL: the grant rule, atomic under concurrency, give-backs, operations applied
+ * at most once and resolved, holds that expire, limits.
+ */
 @JdbcTest
 @AutoConfigureTestDatabase(replace = AutoConfigureTestDatabase.Replace.NONE)
 @Transactional(propagation = Propagation.NOT_SUPPORTED)
@@ -46,6 +51,8 @@ class JdbcBudgetStoreTest {
     JdbcClient jdbc;
 
     private final long user = ThreadLocalRandom.current().nextLong(1_000_000, Long.MAX_VALUE);
+    private final UUID instance = UUID.randomUUID();
+    private long lastOperation;
 
     @Test
     void aLeaseGetsWhatItWantsWhileHalfOfWhatIsLeftCoversItThenHalfThenItsNeedThenNothing() {
@@ -67,7 +74,7 @@ class JdbcBudgetStoreTest {
         var day = new BudgetStore.Account(user, Window.DAY, DAY);
         var month = new BudgetStore.Account(user, Window.MONTH, Instant.parse("2026-11-01T00:00:00Z"));
 
-        var grants = store.lease(List.of(new BudgetStore.Ask(day, 1000, 40, 100), new BudgetStore.Ask(minute, 5, 1, 3),
+        var grants = store.lease(next(), List.of(new BudgetStore.Ask(day, 1000, 40, 100), new BudgetStore.Ask(minute, 5, 1, 3),
                 new BudgetStore.Ask(month, 10_000, 40, 100)));
 
         assertThat(grants).extracting(BudgetStore.Grant::account).containsExactlyInAnyOrder(minute, day, month);
@@ -81,11 +88,12 @@ class JdbcBudgetStoreTest {
         var day = new BudgetStore.Account(user, Window.DAY, DAY);
         lease(day, 100, 50, 50);
 
-        store.giveBack(List.of(new BudgetStore.GiveBack(day, 30, 20)));
+        // 30 unused and 20 billed leave the hold; the 20 are billed
+        store.giveBack(next(), List.of(new BudgetStore.GiveBack(day, 50, 20)));
         assertThat(row(day)).containsExactly(20L, 20L);
 
         // an overdraft (a worker that counted beyond the bound) is charged, past the limit if need be
-        store.giveBack(List.of(new BudgetStore.GiveBack(day, -90, 90)));
+        store.giveBack(next(), List.of(new BudgetStore.GiveBack(day, 0, 90)));
         assertThat(row(day)).containsExactly(110L, 110L);
         assertThat(lease(day, 100, 1, 1)).isZero();
         assertThat(store.consumed(user, Map.of(Window.DAY, DAY, Window.MINUTE, DAY)))
@@ -100,6 +108,8 @@ class JdbcBudgetStoreTest {
         List<Callable<long[]>> leasers = new ArrayList<>();
         for (int t = 0; t < 16; t++) {
             leasers.add(() -> {
+                var instance = UUID.randomUUID(); // each thread an instance, with its own operations
+                long operation = 0;
                 long held = 0;
                 long billed = 0;
                 var random = ThreadLocalRandom.current();
@@ -108,14 +118,16 @@ class JdbcBudgetStoreTest {
                         long spent = random.nextLong(held + 1);
                         long back = random.nextLong(held - spent + 1);
                         // both rows in one statement, in an order that differs between threads: no deadlock
-                        store.giveBack(random.nextBoolean()
-                                ? List.of(new BudgetStore.GiveBack(day, back, spent), new BudgetStore.GiveBack(other, 0, 0))
-                                : List.of(new BudgetStore.GiveBack(other, 0, 0), new BudgetStore.GiveBack(day, back, spent)));
+                        var op = new BudgetStore.Operation(instance, ++operation, Duration.ofMinutes(5));
+                        store.giveBack(op, random.nextBoolean()
+                                ? List.of(new BudgetStore.GiveBack(day, back + spent, spent), new BudgetStore.GiveBack(other, 0, 0))
+                                : List.of(new BudgetStore.GiveBack(other, 0, 0), new BudgetStore.GiveBack(day, back + spent, spent)));
                         held -= spent + back;
                         billed += spent;
                     } else {
                         long need = random.nextLong(1, 500);
-                        var grants = store.lease(List.of(new BudgetStore.Ask(other, 1_000_000, 1, 1),
+                        var op = new BudgetStore.Operation(instance, ++operation, Duration.ofMinutes(5));
+                        var grants = store.lease(op, List.of(new BudgetStore.Ask(other, 1_000_000, 1, 1),
                                 new BudgetStore.Ask(day, 10_000, need, need + random.nextLong(1000))));
                         held += grants.stream().filter(g -> g.account().equals(day)).mapToLong(BudgetStore.Grant::granted).sum();
                         assertThat(grants).allSatisfy(grant -> assertThat(grant.totalGranted()).isLessThanOrEqualTo(
@@ -169,12 +181,22 @@ class JdbcBudgetStoreTest {
                 .isEqualTo(1);
     }
 
-    private long lease(BudgetStore.Account account, long limit, long need, long want) {
-        return store.lease(List.of(new BudgetStore.Ask(account, limit, need, want))).getFirst().granted();
+    private BudgetStore.Operation next() {
+        return new BudgetStore.Operation(instance, ++lastOperation, Duration.ofMinutes(5));
     }
 
+    private long lease(BudgetStore.Account account, long limit, long need, long want) {
+        return store.lease(next(), List.of(new BudgetStore.Ask(account, limit, need, want))).getFirst().granted();
+    }
+
+    /** What is taken in a window (billed and held by unexpired holds), and what is billed. */
     private List<Long> row(BudgetStore.Account account) {
-        return jdbc.sql("SELECT granted, consumed FROM budget_window WHERE user_id = ? AND kind = ? AND window_start = ?")
+        return jdbc.sql("""
+                        SELECT w.consumed + coalesce((SELECT sum(h.held) FROM budget_hold h
+                                                      WHERE (h.user_id, h.kind, h.window_start) = (w.user_id, w.kind, w.window_start)
+                                                            AND h.expires_at > clock_timestamp()), 0),
+                               w.consumed
+                        FROM budget_window w WHERE w.user_id = ? AND w.kind = ? AND w.window_start = ?""")
                 .params(account.user(), account.window().name().toLowerCase(java.util.Locale.ROOT),
                         account.start().atOffset(java.time.ZoneOffset.UTC))
                 .query((rs, n) -> List.of(rs.getLong(1), rs.getLong(2)))
