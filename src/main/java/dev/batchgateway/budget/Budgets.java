@@ -475,6 +475,10 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
                 }
                 lease.free += resolution.granted();
                 lease.renewed(lessee.backedUntil(sentAtNanos), sentAtNanos);
+                if (resolution.granted() > 0) {
+                    // kept for the requests that got 503 and try again, then given back when idle like any slice
+                    lease.leasedAt = lease.lastReserved = clock.millis();
+                }
                 return;
             } finally {
                 budget.lock.unlock();

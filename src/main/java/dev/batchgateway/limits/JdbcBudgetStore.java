@@ -59,7 +59,7 @@ class JdbcBudgetStore implements BudgetStore {
     private final Executor aborts = Executors.newVirtualThreadPerTaskExecutor();
 
     JdbcBudgetStore(JdbcClient jdbc, JdbcTemplate template,
-            @Value("${gateway.budget.statement-timeout:10s}") Duration statementTimeout) {
+            @Value("${gateway.budget.statement-timeout:5s}") Duration statementTimeout) {
         this.jdbc = jdbc;
         this.template = template;
         this.statementTimeout = statementTimeout;
