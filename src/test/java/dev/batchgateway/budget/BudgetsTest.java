@@ -377,7 +377,65 @@ class BudgetsTest {
                 .doesNotContainKey(Window.MONTH);
     }
 
+    @Test
+    void aKilledInstancesSlicesReturnToTheUserWithinOneLeaseExpiry() {
+        // Given two instances on one store and clock, a day's budget of 200, and one that holds 100 of it with three
+        // requests in flight
+        var store = new MemoryBudgetStore(clock);
+        var doomed = instance(store, new Limits(200L, null, null));
+        var survivor = instance(store, new Limits(200L, null, null));
+        for (int i = 0; i < 3; i++) {
+            doomed.admit(USER, List.of(request("hello", 10)));
+        }
+        assertThat(store.heldByAll(USER, Window.DAY, Window.DAY.start(TEN))).isEqualTo(100);
+
+        // When it is killed (no give-back, its requests gone with it) and a request needing 150 comes to the other
+        // Then that request is refused while the dead one's hold lives
+        clock.advance(EXPIRY.minusSeconds(5));
+        assertThatThrownBy(() -> survivor.admit(USER, List.of(request("hello", 129)))).isInstanceOf(LimitExceededException.class);
+
+        // and admitted once one lease expiry has passed since the dead one's last renewal: the whole budget is back
+        clock.advance(Duration.ofSeconds(5));
+        assertThatCode(() -> survivor.admit(USER, List.of(request("hello", 129)))).doesNotThrowAnyException();
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).isLessThanOrEqualTo(200);
+    }
+
+    @Test
+    void anInstanceCutOffFromTheStoreStopsReservingBeforeItsHoldCanExpire() {
+        // Given an instance holding a slice with room left, and another one
+        var store = new MemoryBudgetStore(clock);
+        var cutOff = instance(store, new Limits(200L, null, null));
+        var other = instance(store, new Limits(200L, null, null));
+        cutOff.admit(USER, List.of(request("hello", 10)));
+        long free = cutOff.held(USER, Window.DAY).orElseThrow().free();
+        assertThat(free).isGreaterThanOrEqualTo(31);
+
+        // When it is cut off from the store (its renewals fail) but keeps serving
+        store.cutOff.add(cutOff.instanceId());
+        clock.advance(Duration.ofSeconds(20));
+        cutOff.flush();
+        assertThatCode(() -> cutOff.admit(USER, List.of(request("hello", 10))))
+                .as("20 s after its last renewal it still serves from its slice").doesNotThrowAnyException();
+
+        // Then, before the store could count its hold as expired, it stops reserving from it
+        clock.advance(EXPIRY.minus(Lessee.margin(EXPIRY)).minusSeconds(20));
+        assertThat(cutOff.held(USER, Window.DAY).orElseThrow().free()).as("it still holds some").isPositive();
+        assertThatThrownBy(() -> cutOff.admit(USER, List.of(request("hello", 10)))).isInstanceOf(BudgetUnavailableException.class);
+
+        // and once the hold has expired in the store, the other gets what it held, never more than the limit
+        clock.advance(Lessee.margin(EXPIRY));
+        other.admit(USER, List.of(request("hello", 129)));
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).isLessThanOrEqualTo(200);
+    }
+
     // --- helpers
+
+    private static final Duration EXPIRY = Duration.ofSeconds(30);
+
+    /** An instance whose holds' expiry is measured on the test's clock. */
+    private Budgets instance(MemoryBudgetStore store, Limits defaults) {
+        return new Budgets(store, defaults, clock, clock.ticker(), Budgets.Timing.DEFAULT, EXPIRY);
+    }
 
     private Budgets budgets(Limits defaults) {
         return new Budgets(store, defaults, clock, Budgets.Timing.DEFAULT);
