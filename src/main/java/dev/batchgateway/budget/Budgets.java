@@ -828,6 +828,29 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         return lessee.id();
     }
 
+    /** Whether a lease or give-back of this instance has an outcome it does not know yet. */
+    boolean inDoubt() {
+        return lessee.inDoubt();
+    }
+
+    /**
+     * What this instance counts as its own in a window, which its hold in the store must keep: free, reserved, on its
+     * way back, and billed unreported (less what was spent beyond it); zero for a slice the store let expire.
+     */
+    long holding(long user, Window window, Instant start) {
+        UserBudget budget = users.get(user);
+        if (budget == null) {
+            return 0;
+        }
+        budget.lock.lock();
+        try {
+            Lease lease = budget.leases.get(new BudgetStore.Account(user, window, start));
+            return lease == null ? 0 : lease.free + lease.reserved + lease.unused + lease.consumed - lease.overdraft;
+        } finally {
+            budget.lock.unlock();
+        }
+    }
+
     /** What this instance holds of a user's current window: free for reservations, and reserved by requests in flight. */
     public record Held(long free, long reserved) {}
 

@@ -57,6 +57,8 @@ public final class MemoryBudgetStore implements BudgetStore {
 
     private static final class Window {
         long consumed;
+        /** What each instance reported billed here. */
+        final Map<UUID, Long> reported = new HashMap<>();
         final Map<UUID, Hold> holds = new HashMap<>();
     }
 
@@ -152,6 +154,7 @@ public final class MemoryBudgetStore implements BudgetStore {
                 boolean gone = hold.held > 0 && !hold.expiresAt.isAfter(now);
                 hold.held = gone ? 0 : Math.max(0, hold.held - back.released());
                 window.consumed += back.consumed();
+                window.reported.merge(operation.instance(), back.consumed(), Long::sum);
                 applied(hold, operation, now, 0, gone);
                 kept.add(new Kept(back.account(), hold.held, gone));
             }
@@ -214,6 +217,28 @@ public final class MemoryBudgetStore implements BudgetStore {
     public synchronized long heldByAll(long user, dev.batchgateway.budget.Window window, Instant start) {
         Window row = windows.get(new Account(user, window, start));
         return row == null ? 0 : row.holds.values().stream().mapToLong(hold -> hold.held).sum();
+    }
+
+    /** What one instance's hold keeps in a window and the store counts as taken: nothing once expired. */
+    public synchronized long heldUnexpired(UUID instance, long user, dev.batchgateway.budget.Window window, Instant start) {
+        Window row = windows.get(new Account(user, window, start));
+        Hold hold = row == null ? null : row.holds.get(instance);
+        return hold == null || !hold.expiresAt.isAfter(clock.instant()) ? 0 : hold.held;
+    }
+
+    /** What one instance reported billed in a window. */
+    public synchronized long reportedBy(UUID instance, long user, dev.batchgateway.budget.Window window, Instant start) {
+        Window row = windows.get(new Account(user, window, start));
+        return row == null ? 0 : row.reported.getOrDefault(instance, 0L);
+    }
+
+    /** The next operation (a lease, give-back or resolution) times out so. */
+    public synchronized void fault(Fault fault) {
+        faults.add(fault);
+    }
+
+    public synchronized boolean faultsPending() {
+        return !faults.isEmpty();
     }
 
     /** What one instance's hold keeps in a window, expired or not. */
