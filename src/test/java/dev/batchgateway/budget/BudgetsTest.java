@@ -406,7 +406,8 @@ class BudgetsTest {
         var store = new MemoryBudgetStore(clock);
         var cutOff = instance(store, new Limits(200L, null, null));
         var other = instance(store, new Limits(200L, null, null));
-        cutOff.admit(USER, List.of(request("hello", 10)));
+        var first = request("hello", 10);
+        cutOff.admit(USER, List.of(first));
         long free = cutOff.held(USER, Window.DAY).orElseThrow().free();
         assertThat(free).isGreaterThanOrEqualTo(31);
 
@@ -414,7 +415,8 @@ class BudgetsTest {
         store.cutOff.add(cutOff.instanceId());
         clock.advance(Duration.ofSeconds(20));
         cutOff.flush();
-        assertThatCode(() -> cutOff.admit(USER, List.of(request("hello", 10))))
+        var second = request("hello", 10);
+        assertThatCode(() -> cutOff.admit(USER, List.of(second)))
                 .as("20 s after its last renewal it still serves from its slice").doesNotThrowAnyException();
 
         // Then, before the store could count its hold as expired, it stops reserving from it
@@ -426,6 +428,21 @@ class BudgetsTest {
         clock.advance(Lessee.margin(EXPIRY));
         other.admit(USER, List.of(request("hello", 129)));
         assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).isLessThanOrEqualTo(200);
+
+        // When it reaches the store again, and its two requests in flight are then billed
+        store.cutOff.clear();
+        cutOff.flush();
+        cutOff.settled(first, new TokenUsage(1, 1));
+        cutOff.settled(second, new TokenUsage(1, 1));
+        clock.advance(Duration.ofSeconds(5));
+        cutOff.flush();
+
+        // Then it has learnt that its slice is lost: it holds nothing, and what was billed counts all the same
+        assertThat(cutOff.held(USER, Window.DAY)).hasValueSatisfying(held -> assertThat(held.free() + held.reserved()).isZero());
+        assertThat(store.held(cutOff.instanceId(), USER, Window.DAY, Window.DAY.start(TEN))).isZero();
+        var row = store.row(USER, Window.DAY, Window.DAY.start(TEN));
+        assertThat(row.consumed).isEqualTo(4);
+        assertThat(row.granted).as("billed, and the other's hold").isEqualTo(4 + 150);
     }
 
     // --- helpers
