@@ -279,6 +279,9 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
             if (leaseMore(budget, lacking, now, waitUntil)) {
                 continue; // every window got what it lacked; requests that fit meanwhile may have used some of it
             }
+            if (needs.stream().anyMatch(need -> need.lease.lost)) {
+                continue; // the lease found a slice expired and replaced it: look again at the new one
+            }
             lacking = lacking(needs, ticker.nanoTime());
             if (lacking.isEmpty()) {
                 reserve(budget, needs, requests, bounds, now.toEpochMilli());

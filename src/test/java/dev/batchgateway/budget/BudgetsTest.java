@@ -434,6 +434,8 @@ class BudgetsTest {
         cutOff.flush();
         cutOff.settled(first, new TokenUsage(1, 1));
         cutOff.settled(second, new TokenUsage(1, 1));
+        assertThat(cutOff.held(USER, Window.DAY)).as("what the requests did not spend is not its own any more")
+                .hasValueSatisfying(held -> assertThat(held.free()).isZero());
         clock.advance(Duration.ofSeconds(5));
         cutOff.flush();
 
