@@ -288,6 +288,43 @@ class JdbcBudgetStoreTest {
     }
 
     @Test
+    void whileTheReadBackCannotTellEitherNothingIsSentAgainAndOnceItCanTheGiveBackCountsOnce() throws Exception {
+        // Given an instance holding a slice, one request billed 20
+        var budgets = budgets();
+        var request = request();
+        budgets.admit(user, List.of(request));
+        budgets.settled(request, new TokenUsage(10, 10));
+        var day = new BudgetStore.Account(user, Window.DAY, Window.DAY.start(now.get()));
+
+        try (var locker = dataSource.getConnection()) {
+            locker.setAutoCommit(false);
+            // the instance's hold itself locked: the give-back and its read-back both wait for it
+            try (var lock = locker.prepareStatement("SELECT 1 FROM budget_hold WHERE user_id = ? FOR UPDATE")) {
+                lock.setLong(1, user);
+                assertThat(lock.executeQuery().next()).isTrue();
+            }
+
+            // When the give-back times out, and so does the read-back at the next flush
+            now.set(now.get().plusSeconds(2));
+            budgets.flush();
+            budgets.flush();
+
+            // Then nothing was sent again: a single give-back waits, besides the read-back
+            assertThat(runningBudgetStatements("budget\\_give\\_back")).as("give-backs waiting for the lock").isEqualTo(1);
+
+            // When the lock goes and PostgreSQL commits what waited, and the instance flushes again
+            locker.commit();
+            awaitNoBudgetStatementRunning();
+        }
+        budgets.flush();
+        budgets.flush();
+
+        // Then the give-back counted once, and nothing is held that the instance does not hold
+        assertThat(row(day)).containsExactly(20L, 20L);
+        assertThat(hold(budgets, day)).isZero();
+    }
+
+    @Test
     void aLeaseThatCommittedAfterTheGatewayGaveUpIsFoundAndKeptThenGivenBack() throws Exception {
         // Given a window whose row another transaction holds locked for longer than the statement timeout
         var budgets = budgets();
@@ -385,6 +422,14 @@ class JdbcBudgetStoreTest {
             lock.setObject(3, account.start().atOffset(java.time.ZoneOffset.UTC));
             assertThat(lock.executeQuery().next()).as("the window's row exists").isTrue();
         }
+    }
+
+    private long runningBudgetStatements(String function) {
+        return jdbc.sql("""
+                        SELECT count(*) FROM pg_stat_activity
+                        WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()
+                              AND query LIKE '%' || ? || '(%'""")
+                .param(function).query(Long.class).single();
     }
 
     /** Waits (up to a generous 20 s) until no lease, give-back or resolution runs in the database any more. */
