@@ -831,6 +831,20 @@ public final class Budgets implements SchedulerEvents, AutoCloseable {
         return lessee.id();
     }
 
+    /** Whether a request in flight reserved in a window from a slice whose hold the store let expire. */
+    boolean reservedOnLostSlice(CompletionRequest request, Window window) {
+        Reservation reservation = reservations.get(request.requestId());
+        if (reservation == null) {
+            return false;
+        }
+        reservation.budget.lock.lock();
+        try {
+            return reservation.holds.stream().anyMatch(hold -> hold.lease.account.window() == window && hold.lease.lost);
+        } finally {
+            reservation.budget.lock.unlock();
+        }
+    }
+
     /** Whether a lease or give-back of this instance has an outcome it does not know yet. */
     boolean inDoubt() {
         return lessee.inDoubt();

@@ -428,6 +428,10 @@ class BudgetsTest {
         clock.advance(Lessee.margin(EXPIRY));
         other.admit(USER, List.of(request("hello", 129)));
         assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).isLessThanOrEqualTo(200);
+        // the bound docs/budgets.md states: its two requests in flight (2 x 31) are no longer covered by a hold, so
+        // reserved is 150 + 62 of 200 until they end
+        assertThat(other.held(USER, Window.DAY).orElseThrow().reserved() + cutOff.held(USER, Window.DAY).orElseThrow().reserved())
+                .isEqualTo(150 + 62);
 
         // When it reaches the store again, and its two requests in flight are then billed
         store.cutOff.clear();

@@ -226,6 +226,13 @@ public final class MemoryBudgetStore implements BudgetStore {
         return hold == null || !hold.expiresAt.isAfter(clock.instant()) ? 0 : hold.held;
     }
 
+    /** Whether an instance's hold in a window holds something and has expired (the store counts it as free). */
+    public synchronized boolean expired(UUID instance, long user, dev.batchgateway.budget.Window window, Instant start) {
+        Window row = windows.get(new Account(user, window, start));
+        Hold hold = row == null ? null : row.holds.get(instance);
+        return hold != null && hold.held > 0 && !hold.expiresAt.isAfter(clock.instant());
+    }
+
     /** What one instance reported billed in a window. */
     public synchronized long reportedBy(UUID instance, long user, dev.batchgateway.budget.Window window, Instant start) {
         Window row = windows.get(new Account(user, window, start));
