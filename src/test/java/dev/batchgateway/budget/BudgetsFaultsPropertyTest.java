@@ -247,9 +247,9 @@ class BudgetsFaultsPropertyTest {
      */
     @Property(tries = 200, shrinking = ShrinkingMode.BOUNDED, seed = "20261205", afterFailure = AfterFailureMode.PREVIOUS_SEED)
     void beyondTheExpiryOnlyRequestsOnExpiredHoldsGoBeyondALimit(
-            @ForAll @LongRange(min = 0, max = 3000) long tokensPerDay,
-            @ForAll @LongRange(min = 0, max = 6000) long tokensPerMonth,
-            @ForAll @LongRange(min = 0, max = 30) long requestsPerMinute,
+            @ForAll @LongRange(min = 100, max = 800) long tokensPerDay,
+            @ForAll @LongRange(min = 100, max = 1600) long tokensPerMonth,
+            @ForAll @LongRange(min = 1, max = 30) long requestsPerMinute,
             @ForAll("longSteps") List<Step> steps) {
         check(new World(new Limits(tokensPerDay, tokensPerMonth, requestsPerMinute), LONG_OUTAGES), steps, true);
     }
@@ -431,7 +431,7 @@ class BudgetsFaultsPropertyTest {
      */
     @Provide
     Arbitrary<List<Step>> longSteps() {
-        return steps(8000, 8, 8, 1);
+        return steps(8000, 8, 8, 1).filter(steps -> steps.size() >= 60);
     }
 
     private static Arbitrary<List<Step>> steps(int maxTickMillis, int settles, int cutOffs, int reconnects) {
