@@ -252,8 +252,10 @@ class JdbcBudgetStore implements BudgetStore {
             try {
                 return statement.apply(JdbcClient.create(new SingleConnectionDataSource(connection, true)));
             } finally {
-                if (!connection.isClosed()) {
+                try {
                     connection.setNetworkTimeout(aborts, before);
+                } catch (SQLException closed) {
+                    // the driver closed it when the statement timed out (the pool drops it): that failure is the one told
                 }
             }
         }));
