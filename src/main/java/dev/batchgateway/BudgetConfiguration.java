@@ -2,6 +2,7 @@ package dev.batchgateway;
 
 import dev.batchgateway.budget.BudgetStore;
 import dev.batchgateway.budget.Budgets;
+import dev.batchgateway.completion.Ticker;
 import java.time.Clock;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.SmartLifecycle;
@@ -14,12 +15,13 @@ import org.springframework.context.annotation.Configuration;
  * request cost.
  */
 @Configuration(proxyBeanMethods = false)
-@EnableConfigurationProperties(LimitsProperties.class)
+@EnableConfigurationProperties({LimitsProperties.class, BudgetProperties.class})
 class BudgetConfiguration {
 
     @Bean(destroyMethod = "close")
-    Budgets budgets(BudgetStore store, LimitsProperties defaults) {
-        return new Budgets(store, defaults.limits(), Clock.systemUTC(), Budgets.Timing.DEFAULT).start();
+    Budgets budgets(BudgetStore store, LimitsProperties defaults, BudgetProperties budget) {
+        return new Budgets(store, defaults.limits(), Clock.systemUTC(), Ticker.system(), Budgets.Timing.DEFAULT,
+                budget.leaseExpiry()).start();
     }
 
     /**
@@ -41,7 +43,7 @@ class BudgetConfiguration {
                 try {
                     budgets.giveBackEverything();
                 } catch (RuntimeException storeAway) {
-                    // what cannot be given back stays granted until its window ends: never more than was held
+                    // what cannot be given back stays held until its hold expires: never more than was held
                 } finally {
                     running = false;
                 }

@@ -46,6 +46,9 @@ class ConfigurationFailureTest {
             gateway.default.tokens-per-day=-1         | GATEWAY_DEFAULT_TOKENS_PER_DAY must be a whole number from 0, or empty for no limit, was -1
             gateway.default.tokens-per-month=1e6      | GATEWAY_DEFAULT_TOKENS_PER_MONTH=1e6 is not valid: set it to a whole number
             gateway.default.requests-per-minute=lots  | GATEWAY_DEFAULT_REQUESTS_PER_MINUTE=lots is not valid: set it to a whole number
+            gateway.budget.lease-expiry=1s            | GATEWAY_BUDGET_LEASE_EXPIRY must be at least 3s, was PT1S
+            gateway.budget.statement-timeout=20s      | GATEWAY_BUDGET_STATEMENT_TIMEOUT must be positive and at most a third of GATEWAY_BUDGET_LEASE_EXPIRY
+            gateway.budget.lease-expiry=30            | GATEWAY_BUDGET_LEASE_EXPIRY=30 has no unit
             logging.structured.format.console=json    | GATEWAY_LOG_FORMAT=json is not a log format: set it to ecs, logstash or gelf
             """)
     void aBadSettingStopsStartUpWithAMessageNamingIt(String setting, String message, CapturedOutput output) {

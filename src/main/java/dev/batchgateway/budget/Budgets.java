@@ -3,6 +3,7 @@ package dev.batchgateway.budget;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.Settlement;
+import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.TokenUsage;
 import java.time.Duration;
 import java.time.Instant;
@@ -43,6 +44,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * Every instance's billed + reserved + unused is part of what the store granted, which never exceeds the limit: the
  * invariant holds across instances, whatever the interleaving.
  *
+ * <p>An instance holds its slices under its own id with an expiry (the store counts an expired hold as free again),
+ * renewed by every lease and give-back and at least every third of the expiry; it reserves from a slice only while
+ * its last renewal, counted from when it was sent, is younger than the expiry less a margin ({@link Lessee}). Leases
+ * and give-backs are numbered operations applied at most once; one whose outcome is unknown is resolved by asking the
+ * store, never sent again.
+ *
  * <p>While the store is away an instance serves from what it holds, and refuses what needs more ({@link
  * BudgetUnavailableException}): it fails closed.
  */
@@ -66,6 +73,8 @@ public final class Budgets implements Settlement, AutoCloseable {
     private static final long LEASE_WAIT_MILLIS = 10_000;
     /** The most windows leased in one statement. */
     private static final int ASKS_PER_LEASE = 1000;
+    /** How long the store keeps a hold this instance does not renew: then its slices are everyone's again. */
+    public static final Duration DEFAULT_LEASE_EXPIRY = Duration.ofSeconds(30);
 
     /**
      * How leases live.
@@ -117,6 +126,9 @@ public final class Budgets implements Settlement, AutoCloseable {
     private final Limits defaults;
     private final InstantSource clock;
     private final Timing timing;
+    private final Ticker ticker;
+    private final Lessee lessee;
+    private final long renewEveryNanos;
 
     private final Map<Long, Limits> own = new ConcurrentHashMap<>();
     private final Object limitsLock = new Object();
@@ -133,10 +145,21 @@ public final class Budgets implements Settlement, AutoCloseable {
 
     /** @param defaults the limits of users without their own */
     public Budgets(BudgetStore store, Limits defaults, InstantSource clock, Timing timing) {
+        this(store, defaults, clock, Ticker.system(), timing, DEFAULT_LEASE_EXPIRY);
+    }
+
+    /**
+     * @param ticker measures how long a hold is counted on (monotonic)
+     * @param leaseExpiry how long the store keeps a hold this instance does not renew
+     */
+    public Budgets(BudgetStore store, Limits defaults, InstantSource clock, Ticker ticker, Timing timing, Duration leaseExpiry) {
         this.store = Objects.requireNonNull(store, "store");
         this.defaults = Objects.requireNonNull(defaults, "defaults");
         this.clock = Objects.requireNonNull(clock, "clock");
         this.timing = Objects.requireNonNull(timing, "timing");
+        this.ticker = Objects.requireNonNull(ticker, "ticker");
+        this.lessee = new Lessee(store, UUID.randomUUID(), leaseExpiry, ticker);
+        this.renewEveryNanos = leaseExpiry.dividedBy(3).toNanos();
     }
 
     /** Reads the users' limits, then gives back, reports and re-reads in the background until {@link #close}. */
@@ -230,7 +253,7 @@ public final class Budgets implements Settlement, AutoCloseable {
     }
 
     private void admit(UserBudget budget, Limits limits, List<CompletionRequest> requests, long[] bounds, long tokens) {
-        long waitUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LEASE_WAIT_MILLIS);
+        long waitUntil = ticker.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LEASE_WAIT_MILLIS);
         while (true) {
             Instant now = clock.instant();
             WindowStarts starts = windowStarts(now);
@@ -242,7 +265,7 @@ public final class Budgets implements Settlement, AutoCloseable {
                             window.countsRequests() ? requests.size() : tokens));
                 }
             }
-            List<Need> lacking = lacking(needs);
+            List<Need> lacking = lacking(needs, ticker.nanoTime());
             if (lacking.isEmpty()) {
                 reserve(budget, needs, requests, bounds, now.toEpochMilli());
                 return;
@@ -259,7 +282,10 @@ public final class Budgets implements Settlement, AutoCloseable {
             if (leaseMore(budget, lacking, now, waitUntil)) {
                 continue; // every window got what it lacked; requests that fit meanwhile may have used some of it
             }
-            lacking = lacking(needs);
+            if (needs.stream().anyMatch(need -> need.lease.lost)) {
+                continue; // the lease found a slice expired and replaced it: look again at the new one
+            }
+            lacking = lacking(needs, ticker.nanoTime());
             if (lacking.isEmpty()) {
                 reserve(budget, needs, requests, bounds, now.toEpochMilli());
                 return;
@@ -293,11 +319,12 @@ public final class Budgets implements Settlement, AutoCloseable {
         return starts;
     }
 
-    private static List<Need> lacking(List<Need> needs) {
+    /** The needs a slice cannot cover now: too little free, or a hold not renewed recently enough to count on. */
+    private static List<Need> lacking(List<Need> needs, long nowNanos) {
         List<Need> lacking = new ArrayList<>(needs.size());
         for (Need need : needs) {
             need.lease.reclaimUnused(need.amount);
-            if (need.lease.free < need.amount) {
+            if (need.lease.free < need.amount || !need.lease.backedAt(nowNanos)) {
                 lacking.add(need);
             }
         }
@@ -318,8 +345,8 @@ public final class Budgets implements Settlement, AutoCloseable {
     }
 
     /** Waits, with the user's lock released, until the lease in flight for this user is done. */
-    private static void awaitLease(UserBudget budget, long waitUntilNanos) {
-        long left = waitUntilNanos - System.nanoTime();
+    private void awaitLease(UserBudget budget, long waitUntilNanos) {
+        long left = waitUntilNanos - ticker.nanoTime();
         try {
             if (left <= 0 || !budget.leased.await(left, TimeUnit.NANOSECONDS)) {
                 throw new BudgetUnavailableException("the budget store did not answer in time", STORE_RETRY_AFTER, null);
@@ -349,7 +376,8 @@ public final class Budgets implements Settlement, AutoCloseable {
         }
         List<BudgetStore.Ask> asks = new ArrayList<>(lacking.size());
         for (Need need : lacking) {
-            long shortBy = need.amount - need.lease.free;
+            // a slice not counted on any more is renewed by the lease, which asks at least one more
+            long shortBy = Math.max(1, need.amount - need.lease.free);
             // a slice for a few more like it, or twice what was reserved since the last lease: a busy user's slices double
             // until they last, and what a slice holds beyond its use goes back when idle or old
             long want = saturatedAdd(shortBy, Math.max(saturatedMultiply(3, need.amount), saturatedMultiply(2, need.lease.recentDemand())));
@@ -397,26 +425,69 @@ public final class Budgets implements Settlement, AutoCloseable {
             }
             List<BudgetStore.Ask> asks = new ArrayList<>(windows);
             turn.forEach(pending -> asks.addAll(pending.asks));
-            List<BudgetStore.Grant> grants = List.of();
-            RuntimeException failure = null;
             try {
-                grants = store.lease(asks);
+                lessee.send(asks.stream().map(BudgetStore.Ask::account).toList(), (operation, sentAt) -> {
+                    Map<BudgetStore.Account, BudgetStore.Grant> byAccount = new HashMap<>();
+                    store.lease(operation, asks).forEach(grant -> byAccount.put(grant.account(), grant));
+                    applyAll(turn, byAccount, null, sentAt);
+                    return null;
+                }, new Lessee.Consequence() {
+                    @Override
+                    public void applied(List<BudgetStore.Resolution> resolutions, long sentAtNanos) {
+                        // granted after the requests stopped waiting: kept, and given back when idle
+                        resolutions.forEach(resolution -> grantedLate(resolution, sentAtNanos));
+                    }
+
+                    @Override
+                    public void notApplied() {
+                        // nothing was granted
+                    }
+                });
                 storeIsBack();
             } catch (BudgetStoreUnavailableException away) {
                 storeWentAway(away);
-                failure = away;
+                applyAll(turn, Map.of(), away, 0);
             } catch (RuntimeException unexpected) {
                 LOG.log(System.Logger.Level.WARNING, "leasing budget failed", unexpected);
-                failure = unexpected;
+                applyAll(turn, Map.of(), unexpected, 0);
             }
-            Map<BudgetStore.Account, BudgetStore.Grant> byAccount = new HashMap<>();
-            grants.forEach(grant -> byAccount.put(grant.account(), grant));
-            for (PendingLease pending : turn) {
-                try {
-                    pending.apply(byAccount, failure);
-                } catch (RuntimeException e) {
-                    LOG.log(System.Logger.Level.ERROR, "applying a lease failed", e); // the leaser must go on
+        }
+    }
+
+    private void applyAll(List<PendingLease> turn, Map<BudgetStore.Account, BudgetStore.Grant> grants, RuntimeException failure,
+            long sentAt) {
+        for (PendingLease pending : turn) {
+            try {
+                pending.apply(grants, failure, sentAt, lessee.backedUntil(sentAt));
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "applying a lease failed", e); // the leaser must go on
+            }
+        }
+    }
+
+    /** A lease found applied when its outcome was resolved: its grant joins this instance's slice. */
+    private void grantedLate(BudgetStore.Resolution resolution, long sentAtNanos) {
+        BudgetStore.Account account = resolution.account();
+        while (true) {
+            UserBudget budget = users.computeIfAbsent(account.user(), UserBudget::new);
+            budget.lock.lock();
+            try {
+                if (budget.retired) {
+                    continue;
                 }
+                Lease lease = budget.lease(account.window(), account.start());
+                if (resolution.lost()) {
+                    lease = budget.lose(account);
+                }
+                lease.free += resolution.granted();
+                lease.renewed(lessee.backedUntil(sentAtNanos), sentAtNanos);
+                if (resolution.granted() > 0) {
+                    // kept for the requests that got 503 and try again, then given back when idle like any slice
+                    lease.leasedAt = lease.lastReserved = clock.millis();
+                }
+                return;
+            } finally {
+                budget.lock.unlock();
             }
         }
     }
@@ -558,10 +629,14 @@ public final class Budgets implements Settlement, AutoCloseable {
             if (storeAway && limitsReadAt != null) {
                 refreshLimits(); // a cheap read tells whether the store is back, so that slices due go back now
             }
+            if (!storeAway && lessee.inDoubt()) {
+                lessee.resolve(); // a lease that committed late is kept (and given back below when idle)
+            }
             Instant now = clock.instant();
             long nowMillis = now.toEpochMilli();
-            List<BudgetStore.GiveBack> giveBacks = new ArrayList<>();
-            List<Sending> sending = new ArrayList<>();
+            long nowNanos = ticker.nanoTime();
+            // one give-back per window: a slice's, plus what the requests of a lost one were billed
+            Map<BudgetStore.Account, List<Sending>> sending = new HashMap<>();
             for (UserBudget budget : users.values()) {
                 budget.lock.lock();
                 try {
@@ -579,19 +654,23 @@ public final class Budgets implements Settlement, AutoCloseable {
                         }
                         boolean report = lease.consumed != 0
                                 && (due || nowMillis - lease.reportedAt >= timing.maxLeaseAge().toMillis());
-                        if (lease.unused != 0 || lease.overdraft != 0 || report) {
-                            lease.reportedAt = nowMillis;
-                            sending.add(new Sending(budget, lease, lease.unused, lease.overdraft, lease.consumed));
-                            giveBacks.add(new BudgetStore.GiveBack(lease.account, lease.unused - lease.overdraft, lease.consumed));
-                            lease.unused = 0;
-                            lease.overdraft = 0;
-                            lease.consumed = 0;
+                        boolean renew = lease.backed && lease.free + lease.reserved > 0 && nowNanos - lease.renewedAt >= renewEveryNanos;
+                        if (lease.unused != 0 || lease.overdraft != 0 || report || renew) {
+                            take(sending, budget, lease, nowMillis);
                         } else if (over && lease.reserved == 0 && lease.free == 0 && budget.leasing == null) {
                             leases.remove();
                             budget.current.remove(lease.account.window(), lease);
                         }
                     }
-                    if (budget.leases.isEmpty() && budget.leasing == null) {
+                    for (Iterator<Lease> lost = budget.lost.iterator(); lost.hasNext(); ) {
+                        Lease lease = lost.next();
+                        if (lease.consumed != 0) {
+                            take(sending, budget, lease, nowMillis);
+                        } else if (lease.reserved == 0) {
+                            lost.remove();
+                        }
+                    }
+                    if (budget.leases.isEmpty() && budget.lost.isEmpty() && budget.leasing == null) {
                         budget.retired = true;
                         users.remove(budget.user, budget);
                     }
@@ -599,27 +678,76 @@ public final class Budgets implements Settlement, AutoCloseable {
                     budget.lock.unlock();
                 }
             }
-            if (giveBacks.isEmpty()) {
+            if (sending.isEmpty()) {
                 return;
             }
             try {
-                store.giveBack(giveBacks);
+                lessee.send(List.copyOf(sending.keySet()), (operation, sentAt) -> {
+                    // what leaves each hold is computed now, in turn: a lease's answer may just have found one expired
+                    List<BudgetStore.GiveBack> giveBacks = new ArrayList<>(sending.size());
+                    sending.forEach((account, sent) -> giveBacks.add(new BudgetStore.GiveBack(account,
+                            sent.stream().mapToLong(Sending::released).sum(), sent.stream().mapToLong(Sending::consumed).sum())));
+                    store.giveBack(operation, giveBacks).forEach(hold -> gaveBack(sending.get(hold.account()), hold.lost(), sentAt));
+                    return null;
+                },
+                        new Lessee.Consequence() {
+                            @Override
+                            public void applied(List<BudgetStore.Resolution> resolutions, long sentAtNanos) {
+                                resolutions.forEach(resolution ->
+                                        gaveBack(sending.get(resolution.account()), resolution.lost(), sentAtNanos));
+                            }
+
+                            @Override
+                            public void notApplied() {
+                                // still this instance's: kept, for serving while the store is away, and sent again later
+                                sending.values().forEach(sent -> sent.forEach(Budgets::takeBack));
+                            }
+                        });
                 storeIsBack();
             } catch (BudgetStoreUnavailableException away) {
                 storeWentAway(away);
-                for (Sending sent : sending) {
-                    sent.budget.lock.lock();
-                    try {
-                        // still granted to this instance: kept, for serving while the store is away, and sent again later
-                        sent.lease.unused += sent.unused;
-                        sent.lease.overdraft += sent.overdraft;
-                        sent.lease.consumed += sent.consumed;
-                        sent.lease.reportedAt = 0; // reported at the next flush that reaches the store
-                    } finally {
-                        sent.budget.lock.unlock();
-                    }
+            }
+        }
+    }
+
+    /** Takes what a slice gives back and reports out of it, to send. */
+    private static void take(Map<BudgetStore.Account, List<Sending>> sending, UserBudget budget, Lease lease, long nowMillis) {
+        lease.reportedAt = nowMillis;
+        sending.computeIfAbsent(lease.account, account -> new ArrayList<>(1))
+                .add(new Sending(budget, lease, lease.unused, lease.overdraft, lease.consumed));
+        lease.unused = 0;
+        lease.overdraft = 0;
+        lease.consumed = 0;
+    }
+
+    private static void takeBack(Sending sent) {
+        sent.budget.lock.lock();
+        try {
+            sent.lease.takeBack(sent);
+        } finally {
+            sent.budget.lock.unlock();
+        }
+    }
+
+    /** A give-back applied: the window's hold is renewed, or was found expired (its slice is lost). */
+    private void gaveBack(List<Sending> sent, boolean lost, long sentAtNanos) {
+        if (sent == null || sent.isEmpty()) {
+            return;
+        }
+        UserBudget budget = sent.getFirst().budget;
+        BudgetStore.Account account = sent.getFirst().lease.account;
+        budget.lock.lock();
+        try {
+            if (lost) {
+                budget.lose(account);
+            } else {
+                Lease lease = budget.leases.get(account);
+                if (lease != null) {
+                    lease.renewed(lessee.backedUntil(sentAtNanos), sentAtNanos);
                 }
             }
+        } finally {
+            budget.lock.unlock();
         }
     }
 
@@ -704,6 +832,48 @@ public final class Budgets implements Settlement, AutoCloseable {
 
     // --- for tests and metrics
 
+    /** This instance's id as the store's lessee: a random UUID per start. */
+    UUID instanceId() {
+        return lessee.id();
+    }
+
+    /** Whether a request in flight reserved in a window from a slice whose hold the store let expire. */
+    boolean reservedOnLostSlice(CompletionRequest request, Window window) {
+        Reservation reservation = reservations.get(request.requestId());
+        if (reservation == null) {
+            return false;
+        }
+        reservation.budget.lock.lock();
+        try {
+            return reservation.holds.stream().anyMatch(hold -> hold.lease.account.window() == window && hold.lease.lost);
+        } finally {
+            reservation.budget.lock.unlock();
+        }
+    }
+
+    /** Whether a lease or give-back of this instance has an outcome it does not know yet. */
+    boolean inDoubt() {
+        return lessee.inDoubt();
+    }
+
+    /**
+     * What this instance counts as its own in a window, which its hold in the store must keep: free, reserved, on its
+     * way back, and billed unreported (less what was spent beyond it); zero for a slice the store let expire.
+     */
+    long holding(long user, Window window, Instant start) {
+        UserBudget budget = users.get(user);
+        if (budget == null) {
+            return 0;
+        }
+        budget.lock.lock();
+        try {
+            Lease lease = budget.leases.get(new BudgetStore.Account(user, window, start));
+            return lease == null ? 0 : lease.free + lease.reserved + lease.unused + lease.consumed - lease.overdraft;
+        } finally {
+            budget.lock.unlock();
+        }
+    }
+
     /** What this instance holds of a user's current window: free for reservations, and reserved by requests in flight. */
     public record Held(long free, long reserved) {}
 
@@ -766,6 +936,8 @@ public final class Budgets implements Settlement, AutoCloseable {
         /** The latest window of each kind, to find it without a lookup by key. */
         final Map<Window, Lease> current = new EnumMap<>(Window.class);
         boolean retired;
+        /** Slices whose holds the store let expire, with requests in flight or billed amounts still to report. */
+        final List<Lease> lost = new ArrayList<>();
         /** The lease in flight for this user, if any: one at a time. */
         PendingLease leasing;
         volatile boolean limitsChanged;
@@ -783,6 +955,29 @@ public final class Budgets implements Settlement, AutoCloseable {
                 current.put(window, lease);
             }
             return lease;
+        }
+
+        /**
+         * The store let this window's hold expire: its slice is replaced by an empty one; the old one only reports
+         * what its requests in flight are billed.
+         */
+        Lease lose(BudgetStore.Account account) {
+            Lease old = leases.get(account);
+            if (old == null) {
+                return lease(account.window(), account.start());
+            }
+            old.lost = true;
+            old.free = 0;
+            old.unused = 0;
+            old.overdraft = 0;
+            LOG.log(System.Logger.Level.WARNING, "the budget store let this instance's hold of user " + user + "'s "
+                    + old.account.window().limitName() + " window expire (cut off from it for too long?): what it held "
+                    + "there is free for every instance again");
+            lost.add(old);
+            var fresh = new Lease(old.account, old.end);
+            leases.put(old.account, fresh);
+            current.put(old.account.window(), fresh);
+            return fresh;
         }
     }
 
@@ -807,6 +1002,16 @@ public final class Budgets implements Settlement, AutoCloseable {
         long grantedAtStore;
         boolean tight;
         long reportedAt;
+        /** Whether the store ever renewed this slice's hold, and until when (ticker) it may be reserved from. */
+        boolean backed;
+        long backedUntil;
+        /** When (ticker) the operation that last renewed the hold was sent. */
+        long renewedAt;
+        /**
+         * The store let the hold expire (others may have leased it): nothing here is free any more; requests in flight
+         * settle into what is billed, reported without lowering the hold.
+         */
+        boolean lost;
 
         Lease(BudgetStore.Account account, Instant end) {
             this.account = account;
@@ -823,6 +1028,9 @@ public final class Budgets implements Settlement, AutoCloseable {
         void settle(long amount, long spent) {
             reserved -= amount;
             consumed += spent;
+            if (lost) {
+                return; // nothing here is held any more: what was not spent is nobody's to free
+            }
             if (spent <= amount) {
                 free += amount - spent;
                 return;
@@ -834,6 +1042,28 @@ public final class Budgets implements Settlement, AutoCloseable {
             LOG.log(System.Logger.Level.WARNING, "the worker counted " + spent + " " + (account.window().countsRequests()
                     ? "requests" : "tokens") + " for a request of user " + account.user() + " that reserved " + amount
                     + " in its " + account.window().limitName() + " window: the excess is charged to the budget all the same");
+        }
+
+        boolean backedAt(long nowNanos) {
+            return backed && nowNanos - backedUntil < 0;
+        }
+
+        void renewed(long backedUntil, long sentAtNanos) {
+            if (!backed || backedUntil - this.backedUntil > 0) {
+                this.backedUntil = backedUntil;
+                this.renewedAt = sentAtNanos;
+            }
+            backed = true;
+        }
+
+        /** What a give-back that never applied took from this slice is its own again (billed amounts only, once lost). */
+        void takeBack(Sending sent) {
+            consumed += sent.consumed();
+            if (!lost) {
+                unused += sent.unused();
+                overdraft += sent.overdraft();
+            }
+            reportedAt = 0; // reported at the next flush that reaches the store
         }
 
         /** What went to be given back but has not left yet is still this instance's: taken back when needed. */
@@ -886,8 +1116,12 @@ public final class Budgets implements Settlement, AutoCloseable {
             this.askedAtMillis = askedAtMillis;
         }
 
-        /** Adds what was granted to the user's slices, and wakes the requests waiting for it. */
-        void apply(Map<BudgetStore.Account, BudgetStore.Grant> grants, RuntimeException failure) {
+        /**
+         * Adds what was granted to the user's slices, and wakes the requests waiting for it.
+         *
+         * @param backedUntil until when (ticker) the holds this lease renewed may be reserved from
+         */
+        void apply(Map<BudgetStore.Account, BudgetStore.Grant> grants, RuntimeException failure, long sentAt, long backedUntil) {
             budget.lock.lock();
             try {
                 this.failure = failure;
@@ -895,7 +1129,12 @@ public final class Budgets implements Settlement, AutoCloseable {
                 for (BudgetStore.Ask ask : asks) {
                     BudgetStore.Grant grant = grants.get(ask.account());
                     if (grant != null) {
-                        budget.leases.get(ask.account()).granted(grant, grant.granted() < ask.want(), askedAtMillis);
+                        Lease lease = budget.lease(ask.account().window(), ask.account().start());
+                        if (grant.lost()) {
+                            lease = budget.lose(ask.account()); // the store let the hold expire: what was held here is gone
+                        }
+                        lease.granted(grant, grant.granted() < ask.want(), askedAtMillis);
+                        lease.renewed(backedUntil, sentAt);
                     }
                     all &= grant != null && grant.granted() >= ask.need();
                 }
@@ -914,5 +1153,10 @@ public final class Budgets implements Settlement, AutoCloseable {
 
     private record Reservation(UserBudget budget, List<Hold> holds) {}
 
-    private record Sending(UserBudget budget, Lease lease, long unused, long overdraft, long consumed) {}
+    private record Sending(UserBudget budget, Lease lease, long unused, long overdraft, long consumed) {
+        /** What leaves the hold: unused and billed amounts, less what was spent beyond it; nothing from a lost slice. */
+        long released() {
+            return lease.lost ? 0 : unused - overdraft + consumed;
+        }
+    }
 }

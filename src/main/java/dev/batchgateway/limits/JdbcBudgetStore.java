@@ -6,6 +6,7 @@ import dev.batchgateway.budget.Limits;
 import dev.batchgateway.budget.Window;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
@@ -16,62 +17,52 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.function.Function;
 import java.util.function.Supplier;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.dao.DataAccessException;
+import org.springframework.jdbc.CannotGetJdbcConnectionException;
+import org.springframework.jdbc.core.ConnectionCallback;
+import org.springframework.jdbc.core.JdbcTemplate;
+import org.springframework.jdbc.datasource.SingleConnectionDataSource;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
 /**
- * Limits in {@code user_limits}, budgets in {@code budget_window}: a lease is one {@code INSERT … ON CONFLICT DO UPDATE}
- * that locks each window's row, reads what is granted and grants within the limit, so concurrent leases from any
- * number of instances are serialised per row by PostgreSQL and never grant past the limit together. Rows are
- * locked in one order (user, kind, start) by every statement that locks several, so they never deadlock.
+ * Limits in {@code user_limits}, budgets in {@code budget_window} and {@code budget_hold}: leases, give-backs and
+ * resolutions are the functions of V7, each one statement that locks each window's row and then the instance's hold,
+ * in one order (user, kind, start), so concurrent ones from any number of instances are serialised per window by
+ * PostgreSQL, never grant past the limit together and never deadlock.
+ *
+ * <p>Those statements wait at most {@code gateway.budget.statement-timeout} for their answer (the connection's network
+ * timeout; the pool's socket timeout is 30 s): past it the gateway does not know whether one committed, and resolves it.
  */
 @Repository
 class JdbcBudgetStore implements BudgetStore {
 
-    /** At least {@code need} when the limit leaves that much; beyond it up to {@code want}, at most half of what is left. */
-    private static final String GRANT_FROM_NOTHING = "CASE WHEN p.lim >= p.need THEN least(p.want, greatest(p.need, p.lim / 2)) ELSE 0 END";
-    private static final String GRANT = """
-            (SELECT CASE WHEN p.lim - w.granted >= p.need THEN least(p.want, greatest(p.need, (p.lim - w.granted) / 2)) ELSE 0 END
-             FROM proposed p
-             WHERE p.user_id = excluded.user_id AND p.kind = excluded.kind AND p.window_start = excluded.window_start)""";
     private static final String LEASE = """
-            WITH proposed AS (
-                SELECT user_id, kind, timestamptz 'epoch' + start_micros * interval '1 microsecond' AS window_start, lim, need, want
-                FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])
-                     AS ask (user_id, kind, start_micros, lim, need, want)
-            )
-            INSERT INTO budget_window AS w (user_id, kind, window_start, granted, last_grant)
-            SELECT p.user_id, p.kind, p.window_start, %1$s, %1$s
-            FROM proposed p
-            ORDER BY p.user_id, p.kind, p.window_start
-            ON CONFLICT (user_id, kind, window_start) DO UPDATE
-            SET last_grant = %2$s,
-                granted = w.granted + %2$s
-            RETURNING user_id, kind, window_start, last_grant, granted, consumed
-            """.formatted(GRANT_FROM_NOTHING, GRANT);
+            SELECT user_id, kind, window_start, granted, taken, consumed, lost
+            FROM budget_lease(?::uuid, ?, ?, ?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])""";
     private static final String GIVE_BACK = """
-            WITH back AS (
-                SELECT user_id, kind, timestamptz 'epoch' + start_micros * interval '1 microsecond' AS window_start, unused, consumed
-                FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[])
-                     AS b (user_id, kind, start_micros, unused, consumed)
-            ), locked AS (
-                SELECT w.user_id, w.kind, w.window_start
-                FROM budget_window w JOIN back b USING (user_id, kind, window_start)
-                ORDER BY w.user_id, w.kind, w.window_start
-                FOR UPDATE OF w
-            )
-            UPDATE budget_window w
-            SET granted = w.granted - b.unused, consumed = w.consumed + b.consumed
-            FROM back b JOIN locked l USING (user_id, kind, window_start)
-            WHERE w.user_id = b.user_id AND w.kind = b.kind AND w.window_start = b.window_start
-            """;
+            SELECT user_id, kind, window_start, held, lost
+            FROM budget_give_back(?::uuid, ?, ?, ?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[])""";
+    private static final String RESOLVE = """
+            SELECT user_id, kind, window_start, applied, granted, lost
+            FROM budget_resolve(?::uuid, ?, ?::bigint[], ?::text[], ?::bigint[])""";
 
     private final JdbcClient jdbc;
+    private final JdbcTemplate template;
+    private final Duration statementTimeout;
+    /** Runs the driver's abort of a connection whose statement timed out. */
+    private final Executor aborts = Executors.newVirtualThreadPerTaskExecutor();
 
-    JdbcBudgetStore(JdbcClient jdbc) {
+    JdbcBudgetStore(JdbcClient jdbc, JdbcTemplate template,
+            @Value("${gateway.budget.statement-timeout:5s}") Duration statementTimeout) {
         this.jdbc = jdbc;
+        this.template = template;
+        this.statementTimeout = statementTimeout;
     }
 
     @Override
@@ -118,7 +109,7 @@ class JdbcBudgetStore implements BudgetStore {
     }
 
     @Override
-    public List<Grant> lease(List<Ask> asks) {
+    public List<Grant> lease(Operation operation, List<Ask> asks) {
         if (asks.isEmpty()) {
             return List.of();
         }
@@ -138,32 +129,53 @@ class JdbcBudgetStore implements BudgetStore {
             needs[i] = ask.need();
             wants[i] = ask.want();
         }
-        return reaching(() -> jdbc.sql(LEASE)
-                .params(users, kinds, starts, limits, needs, wants)
-                .query((rs, row) -> new Grant(account(rs), rs.getLong("last_grant"), rs.getLong("granted"), rs.getLong("consumed")))
+        return timed(client -> client.sql(LEASE)
+                .params(operation.instance().toString(), operation.number(), operation.expiry().toMillis(),
+                        users, kinds, starts, limits, needs, wants)
+                .query((rs, row) -> new Grant(account(rs), rs.getLong("granted"), rs.getLong("taken"), rs.getLong("consumed"),
+                        rs.getBoolean("lost")))
                 .list());
     }
 
     @Override
-    public void giveBack(List<GiveBack> giveBacks) {
+    public List<Kept> giveBack(Operation operation, List<GiveBack> giveBacks) {
         if (giveBacks.isEmpty()) {
-            return;
+            return List.of();
         }
         int size = giveBacks.size();
         var users = new long[size];
         var kinds = new String[size];
         var starts = new long[size];
-        var unused = new long[size];
+        var released = new long[size];
         var consumed = new long[size];
         for (int i = 0; i < size; i++) {
             GiveBack back = giveBacks.get(i);
             users[i] = back.account().user();
             kinds[i] = kind(back.account().window());
             starts[i] = micros(back.account().start());
-            unused[i] = back.unused();
+            released[i] = back.released();
             consumed[i] = back.consumed();
         }
-        reaching(() -> jdbc.sql(GIVE_BACK).params(users, kinds, starts, unused, consumed).update());
+        return timed(client -> client.sql(GIVE_BACK)
+                .params(operation.instance().toString(), operation.number(), operation.expiry().toMillis(),
+                        users, kinds, starts, released, consumed)
+                .query((rs, row) -> new Kept(account(rs), rs.getLong("held"), rs.getBoolean("lost")))
+                .list());
+    }
+
+    @Override
+    public List<Resolution> resolve(Operation operation, List<Account> accounts) {
+        if (accounts.isEmpty()) {
+            return List.of();
+        }
+        var users = accounts.stream().mapToLong(Account::user).toArray();
+        var kinds = accounts.stream().map(account -> kind(account.window())).toArray(String[]::new);
+        var starts = accounts.stream().mapToLong(account -> micros(account.start())).toArray();
+        return timed(client -> client.sql(RESOLVE)
+                .params(operation.instance().toString(), operation.number(), users, kinds, starts)
+                .query((rs, row) -> new Resolution(account(rs), rs.getBoolean("applied"), rs.getLong("granted"),
+                        rs.getBoolean("lost")))
+                .list());
     }
 
     @Override
@@ -229,12 +241,33 @@ class JdbcBudgetStore implements BudgetStore {
         return instant.atOffset(ZoneOffset.UTC);
     }
 
+    /**
+     * Runs a statement on a connection that waits at most the statement timeout for its answer; past it the driver
+     * closes the connection (the pool drops it) and the statement may still commit on the server.
+     */
+    private <T> T timed(Function<JdbcClient, T> statement) {
+        return reaching(() -> template.execute((ConnectionCallback<T>) connection -> {
+            int before = connection.getNetworkTimeout();
+            connection.setNetworkTimeout(aborts, Math.toIntExact(statementTimeout.toMillis()));
+            try {
+                return statement.apply(JdbcClient.create(new SingleConnectionDataSource(connection, true)));
+            } finally {
+                try {
+                    connection.setNetworkTimeout(aborts, before);
+                } catch (SQLException closed) {
+                    // the driver closed it when the statement timed out (the pool drops it): that failure is the one told
+                }
+            }
+        }));
+    }
+
     private static <T> T reaching(Supplier<T> query) {
         try {
             return query.get();
         } catch (DataAccessException away) {
             throw new BudgetStoreUnavailableException(
-                    "the budget store is unavailable: " + away.getMostSpecificCause().getClass().getSimpleName(), away);
+                    "the budget store is unavailable: " + away.getMostSpecificCause().getClass().getSimpleName(), away,
+                    away instanceof CannotGetJdbcConnectionException); // no connection: no statement was sent
         }
     }
 }

@@ -399,7 +399,88 @@ class BudgetsTest {
         assertThat(settled.reserved()).containsEntry(Window.DAY, 0L).containsEntry(Window.MINUTE, 0L);
     }
 
+    @Test
+    void aKilledInstancesSlicesReturnToTheUserWithinOneLeaseExpiry() {
+        // Given two instances on one store and clock, a day's budget of 200, and one that holds 100 of it with three
+        // requests in flight
+        var store = new MemoryBudgetStore(clock);
+        var doomed = instance(store, new Limits(200L, null, null));
+        var survivor = instance(store, new Limits(200L, null, null));
+        for (int i = 0; i < 3; i++) {
+            doomed.admit(USER, List.of(request("hello", 10)));
+        }
+        assertThat(store.heldByAll(USER, Window.DAY, Window.DAY.start(TEN))).isEqualTo(100);
+
+        // When it is killed (no give-back, its requests gone with it) and a request needing 150 comes to the other
+        // Then that request is refused while the dead one's hold lives
+        clock.advance(EXPIRY.minusSeconds(5));
+        assertThatThrownBy(() -> survivor.admit(USER, List.of(request("hello", 129)))).isInstanceOf(LimitExceededException.class);
+
+        // and admitted once one lease expiry has passed since the dead one's last renewal: the whole budget is back
+        clock.advance(Duration.ofSeconds(5));
+        assertThatCode(() -> survivor.admit(USER, List.of(request("hello", 129)))).doesNotThrowAnyException();
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).isLessThanOrEqualTo(200);
+    }
+
+    @Test
+    void anInstanceCutOffFromTheStoreStopsReservingBeforeItsHoldCanExpire() {
+        // Given an instance holding a slice with room left, and another one
+        var store = new MemoryBudgetStore(clock);
+        var cutOff = instance(store, new Limits(200L, null, null));
+        var other = instance(store, new Limits(200L, null, null));
+        var first = request("hello", 10);
+        cutOff.admit(USER, List.of(first));
+        long free = cutOff.held(USER, Window.DAY).orElseThrow().free();
+        assertThat(free).isGreaterThanOrEqualTo(31);
+
+        // When it is cut off from the store (its renewals fail) but keeps serving
+        store.cutOff.add(cutOff.instanceId());
+        clock.advance(Duration.ofSeconds(20));
+        cutOff.flush();
+        var second = request("hello", 10);
+        assertThatCode(() -> cutOff.admit(USER, List.of(second)))
+                .as("20 s after its last renewal it still serves from its slice").doesNotThrowAnyException();
+
+        // Then, before the store could count its hold as expired, it stops reserving from it
+        clock.advance(EXPIRY.minus(Lessee.margin(EXPIRY)).minusSeconds(20));
+        assertThat(cutOff.held(USER, Window.DAY).orElseThrow().free()).as("it still holds some").isPositive();
+        assertThatThrownBy(() -> cutOff.admit(USER, List.of(request("hello", 10)))).isInstanceOf(BudgetUnavailableException.class);
+
+        // and once the hold has expired in the store, the other gets what it held, never more than the limit
+        clock.advance(Lessee.margin(EXPIRY));
+        other.admit(USER, List.of(request("hello", 129)));
+        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).isLessThanOrEqualTo(200);
+        // the bound docs/budgets.md states: its two requests in flight (2 x 31) are no longer covered by a hold, so
+        // reserved is 150 + 62 of 200 until they end
+        assertThat(other.held(USER, Window.DAY).orElseThrow().reserved() + cutOff.held(USER, Window.DAY).orElseThrow().reserved())
+                .isEqualTo(150 + 62);
+
+        // When it reaches the store again, and its two requests in flight are then billed
+        store.cutOff.clear();
+        cutOff.flush();
+        cutOff.settled(first, new TokenUsage(1, 1));
+        cutOff.settled(second, new TokenUsage(1, 1));
+        assertThat(cutOff.held(USER, Window.DAY)).as("what the requests did not spend is not its own any more")
+                .hasValueSatisfying(held -> assertThat(held.free()).isZero());
+        clock.advance(Duration.ofSeconds(5));
+        cutOff.flush();
+
+        // Then it has learnt that its slice is lost: it holds nothing, and what was billed counts all the same
+        assertThat(cutOff.held(USER, Window.DAY)).hasValueSatisfying(held -> assertThat(held.free() + held.reserved()).isZero());
+        assertThat(store.held(cutOff.instanceId(), USER, Window.DAY, Window.DAY.start(TEN))).isZero();
+        var row = store.row(USER, Window.DAY, Window.DAY.start(TEN));
+        assertThat(row.consumed).isEqualTo(4);
+        assertThat(row.granted).as("billed, and the other's hold").isEqualTo(4 + 150);
+    }
+
     // --- helpers
+
+    private static final Duration EXPIRY = Duration.ofSeconds(30);
+
+    /** An instance whose holds' expiry is measured on the test's clock. */
+    private Budgets instance(MemoryBudgetStore store, Limits defaults) {
+        return new Budgets(store, defaults, clock, clock.ticker(), Budgets.Timing.DEFAULT, EXPIRY);
+    }
 
     private Budgets budgets(Limits defaults) {
         return new Budgets(store, defaults, clock, Budgets.Timing.DEFAULT);

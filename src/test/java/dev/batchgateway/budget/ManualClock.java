@@ -1,10 +1,12 @@
 package dev.batchgateway.budget;
 
+import dev.batchgateway.completion.Ticker;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.InstantSource;
+import java.time.temporal.ChronoUnit;
 
-/** A clock that moves only when told to. */
+/** A clock that moves only when told to; its {@link #ticker} moves with it. */
 final class ManualClock implements InstantSource {
 
     private volatile Instant now;
@@ -20,5 +22,10 @@ final class ManualClock implements InstantSource {
 
     void advance(Duration by) {
         now = now.plus(by);
+    }
+
+    /** A monotonic ticker that reads this clock. */
+    Ticker ticker() {
+        return () -> ChronoUnit.NANOS.between(Instant.EPOCH, now);
     }
 }
