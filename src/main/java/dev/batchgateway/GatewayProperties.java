@@ -197,10 +197,10 @@ public record GatewayProperties(
             require(journalDir != null && !journalDir.isBlank(),
                     "GATEWAY_USAGE_JOURNAL_DIR must name a directory the gateway can write (e.g. /var/lib/batch-gateway/usage-journal)");
             require(journalMaxSize != null && journalMaxSize.toBytes() >= MIN_JOURNAL_SIZE.toBytes(),
-                    "GATEWAY_USAGE_JOURNAL_MAX_SIZE must be at least 64KB (e.g. 256MB), was " + journalMaxSize);
+                    "GATEWAY_USAGE_JOURNAL_MAX_SIZE must be at least 1KB (e.g. 256MB), was " + journalMaxSize);
         }
 
-        private static final DataSize MIN_JOURNAL_SIZE = DataSize.ofKilobytes(64);
+        private static final DataSize MIN_JOURNAL_SIZE = DataSize.ofKilobytes(1);
     }
 
     private static void require(boolean condition, String message) {

@@ -5,12 +5,14 @@ import java.time.Instant;
 import java.time.InstantSource;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
@@ -30,6 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.stream.Collectors;
 
 /**
  * Collects requests into batches and sends each batch to the worker in one call.
@@ -337,10 +340,21 @@ public final class Scheduler implements SchedulerApi {
 
     /**
      * Hands the rows to the ledger and gives the answers only once the rows are durable: a crash after an answer left
-     * must not lose its usage. Rows the ledger cannot make durable turn their callers away (503), never unbilled.
+     * must not lose its usage. Rows the ledger cannot make durable turn their callers away (503), never unbilled; the
+     * rows of whole answers so held back are withdrawn (nobody got those tokens), those of streams (whose text has
+     * left already) and of callers who had gone are kept.
      */
     private void answerOnceDurable(Served served) {
-        CompletableFuture<Void> durable = ledger.record(served.rows());
+        Set<UUID> withdrawable = new HashSet<>();
+        served.answers().forEach(answer -> {
+            if (!answer.queued().streams()) {
+                withdrawable.add(answer.completion().requestId());
+            }
+        });
+        Map<Boolean, List<UsageRecord>> rows = served.rows().stream()
+                .collect(Collectors.partitioningBy(row -> withdrawable.contains(row.requestId())
+                        && row.outcome() == UsageOutcome.SERVED));
+        CompletableFuture<Void> durable = ledger.record(rows.get(true), rows.get(false));
         if (served.answers().isEmpty()) {
             return;
         }

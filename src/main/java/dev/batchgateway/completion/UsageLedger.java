@@ -19,8 +19,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * commit. A replayer hands journaled rows to the store once it is back (and at start, what a previous process left).
  *
  * <p>When neither the store nor the journal takes the rows, their future fails with a
- * {@link CompletionRejectedException} (503: no answer leaves unbilled), but the rows stay pending in memory and are
- * retried with exponential back-off: the worker spent the tokens. Rows are dropped only when the store refuses them
+ * {@link CompletionRejectedException} (503: no answer leaves unbilled); rows of answers held back for them are
+ * withdrawn (nobody got those tokens), other rows stay pending in memory and are retried with exponential back-off
+ * (the worker spent the tokens and the caller had them, or had left). Rows are dropped only when the store refuses them
  * for what they contain, and then reported in full to the {@link UsageEvents} observer, as are the rows still
  * unwritten when the ledger closes.
  *
@@ -117,14 +118,23 @@ public final class UsageLedger {
         return this;
     }
 
-    /**
-     * Queues the rows for the next write; never blocks on the store. The returned future completes once every one of
-     * the rows is durable (in the store or the journal), and fails with a {@link CompletionRejectedException} when
-     * they cannot be made durable now; the rows are then still kept and retried. Rows recorded after {@link #close}
-     * (a batch that outlived the scheduler's grace period) are journaled at once if the journal takes them, and
-     * otherwise reported {@link UsageEvents#unwritten unwritten}.
-     */
+    /** {@link #record(List, List)} of rows none of which belongs to an answer held back for it. */
     public CompletableFuture<Void> record(List<UsageRecord> rows) {
+        return record(List.of(), rows);
+    }
+
+    /**
+     * Queues the rows for the next write (one write for every row pending then); never blocks on the store. The
+     * returned future completes once every one of the rows is durable (in the store or the journal), and fails with a
+     * {@link CompletionRejectedException} when they cannot be made durable now. Then the rows of answers held back for
+     * them ({@code heldBack}: those answers are turned away, so nobody got the tokens) are dropped; the others stay
+     * pending and are retried. Rows recorded after {@link #close} (a batch that outlived the scheduler's grace period)
+     * are journaled at once if the journal takes them, and otherwise reported {@link UsageEvents#unwritten unwritten}.
+     */
+    public CompletableFuture<Void> record(List<UsageRecord> heldBack, List<UsageRecord> others) {
+        List<UsageRecord> rows = new ArrayList<>(heldBack.size() + others.size());
+        rows.addAll(heldBack);
+        rows.addAll(others);
         if (rows.isEmpty()) {
             return CompletableFuture.completedFuture(null);
         }
@@ -132,7 +142,8 @@ public final class UsageLedger {
         lock.lock();
         try {
             if (!closed) {
-                rows.forEach(row -> pending.add(new Pending(row, receipt)));
+                heldBack.forEach(row -> pending.add(new Pending(row, receipt, true)));
+                others.forEach(row -> pending.add(new Pending(row, receipt, false)));
                 pendingCount.addAndGet(rows.size());
                 rowsArrived.signal();
                 return receipt.durable;
@@ -247,8 +258,7 @@ public final class UsageLedger {
                     } else {
                         // the journal cannot help: try the store again next time, and turn callers away meanwhile
                         storeAway = false;
-                        var rejection = rejection();
-                        rows.forEach(row -> row.receipt.fail(rejection));
+                        refuse(rows);
                         backoff = sleep(backoff);
                     }
                 }
@@ -265,6 +275,9 @@ public final class UsageLedger {
     private List<Pending> nextRows() throws InterruptedException {
         lock.lock();
         try {
+            if (pending.isEmpty()) {
+                refusing = false; // nothing left to retry after the back-off: let completions come and find out
+            }
             while (pending.isEmpty()) {
                 if (closing) {
                     return List.of();
@@ -364,6 +377,31 @@ public final class UsageLedger {
         }
     }
 
+    /**
+     * The (oldest pending) rows can be made durable nowhere: their waiters are turned away, and the rows of answers
+     * that are held back are withdrawn; the others stay pending, in order.
+     */
+    private void refuse(List<Pending> rows) {
+        var rejection = rejection();
+        rows.forEach(row -> row.receipt.fail(rejection));
+        lock.lock();
+        try {
+            List<Pending> kept = new ArrayList<>(rows.size());
+            for (int i = 0; i < rows.size(); i++) {
+                Pending row = pending.pollFirst();
+                if (!row.withdrawnIfRefused) {
+                    kept.add(row);
+                }
+            }
+            for (int i = kept.size() - 1; i >= 0; i--) {
+                pending.addFirst(kept.get(i));
+            }
+            pendingCount.addAndGet(kept.size() - rows.size());
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Removes the rows, the oldest pending ones, and releases each waiter whose rows are all durable now. */
     private void removeOldest(List<Pending> rows) {
         lock.lock();
@@ -445,8 +483,8 @@ public final class UsageLedger {
         return new CompletionRejectedException(CompletionRejectedException.Reason.USAGE_BACKLOG, RETRY_AFTER);
     }
 
-    /** A pending row and the waiter of the call that recorded it. */
-    private record Pending(UsageRecord row, Receipt receipt) {}
+    /** A pending row, the waiter of the call that recorded it, and whether it is dropped when it cannot be made durable. */
+    private record Pending(UsageRecord row, Receipt receipt, boolean withdrawnIfRefused) {}
 
     /** The future of one {@link #record} call: completed when its last row is durable, failed at its first refusal. */
     private static final class Receipt {

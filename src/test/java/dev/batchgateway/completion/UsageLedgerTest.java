@@ -264,7 +264,7 @@ class UsageLedgerTest {
     }
 
     @Test
-    void whenNeitherStoreNorJournalTakeTheRowsTheWaiterIsTurnedAwayAndTheRowsKept() throws Exception {
+    void whenNeitherStoreNorJournalTakeTheRowsTheWaiterIsTurnedAwayTheHeldBackRowsDroppedAndTheOthersKept() throws Exception {
         // Given a store that is away until told otherwise, and no journal
         var away = new AtomicBoolean(true);
         var kept = new SpyUsageRepository();
@@ -275,10 +275,11 @@ class UsageLedgerTest {
             kept.record(rows);
         };
         var ledger = start(store, UsageJournal.NONE);
-        var rows = rows(3);
+        var heldBack = rows(2);
+        var callersGone = rows(3);
 
-        // When rows are recorded
-        var waiter = ledger.record(rows);
+        // When the rows of two answers held back for them, and of three callers who had gone, are recorded
+        var waiter = ledger.record(heldBack, callersGone);
 
         // Then their waiter fails with a 503's reason, and the ledger takes no more completions
         assertThat(waiter).failsWithin(SLACK).withThrowableThat().havingCause()
@@ -289,9 +290,23 @@ class UsageLedgerTest {
         // When the store comes back
         away.set(false);
 
-        // Then the rows are still written (the tokens were spent), and the ledger takes completions again
-        awaitCondition(() -> !ledger.saturated() && ledger.pending() == 0);
-        assertThat(kept.rows).containsExactlyElementsOf(rows);
+        // Then the gone callers' rows are still written (the tokens were spent), the turned-away answers' are not,
+        // and the ledger takes completions again
+        awaitCondition(() -> !ledger.saturated() && ledger.pending() == 0 && kept.rows.size() == 3);
+        assertThat(kept.rows).containsExactlyElementsOf(callersGone);
+    }
+
+    @Test
+    void aLedgerThatRefusedEverythingTakesCompletionsAgainAfterItsBackOff() throws Exception {
+        // Given a store that is away and no journal
+        var ledger = start(SaboteurUsageRepository.awayForever(), UsageJournal.NONE);
+
+        // When the rows of a held-back answer are refused
+        assertThat(ledger.record(rows(1), List.of())).failsWithin(SLACK);
+
+        // Then, with nothing left to retry, the ledger lets completions come again after its back-off to find out
+        awaitCondition(() -> !ledger.saturated());
+        assertThat(ledger.pending()).isZero();
     }
 
     @Test
