@@ -331,10 +331,10 @@ public final class Scheduler implements SchedulerApi {
             served = callWorker(batch, members);
         } finally {
             batchSlots.release();
-            answerOnceDurable(served);
+            List<UsageRecord> billed = answerOnceDurable(served);
             var lost = new WorkerException.BadAnswer("the batch ended without an answer for this request");
             members.forEach(queued -> queued.fail(lost));
-            settle(members, served.rows());
+            settle(members, billed);
         }
     }
 
@@ -343,8 +343,10 @@ public final class Scheduler implements SchedulerApi {
      * must not lose its usage. Rows the ledger cannot make durable turn their callers away (503), never unbilled; the
      * rows of whole answers so held back are withdrawn (nobody got those tokens), those of streams (whose text has
      * left already) and of callers who had gone are kept.
+     *
+     * @return the rows billed: all of them, less those withdrawn
      */
-    private void answerOnceDurable(Served served) {
+    private List<UsageRecord> answerOnceDurable(Served served) {
         Set<UUID> withdrawable = new HashSet<>();
         served.answers().forEach(answer -> {
             if (!answer.queued().streams()) {
@@ -356,13 +358,14 @@ public final class Scheduler implements SchedulerApi {
                         && row.outcome() == UsageOutcome.SERVED));
         CompletableFuture<Void> durable = ledger.record(rows.get(true), rows.get(false));
         if (served.answers().isEmpty()) {
-            return;
+            return served.rows();
         }
         try {
             durable.get(policy.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
             served.answers().forEach(Answer::give);
         } catch (ExecutionException unrecorded) {
             served.answers().forEach(answer -> answer.queued().fail(unrecorded.getCause()));
+            return rows.get(false);
         } catch (TimeoutException slow) {
             var unrecorded = new CompletionRejectedException(CompletionRejectedException.Reason.USAGE_BACKLOG, MIN_RETRY_AFTER);
             served.answers().forEach(answer -> answer.queued().fail(unrecorded));
@@ -371,6 +374,7 @@ public final class Scheduler implements SchedulerApi {
             served.answers().forEach(answer -> answer.queued().fail(shuttingDown));
             Thread.currentThread().interrupt();
         }
+        return served.rows();
     }
 
     /** The batch has ended: each member is billed what the ledger recorded for it, or nothing. */
