@@ -32,7 +32,7 @@ start_database "$OUT/database.log"
 
 measure() { # name, jar
   local name=$1 jar=$2
-  env SERVER_PORT="$PORT" MANAGEMENT_SERVER_PORT=$((PORT + 1)) GATEWAY_AUTH=none GATEWAY_SIMULATED_LATENCY=50ms \
+  env SERVER_PORT="$PORT" MANAGEMENT_SERVER_PORT=$((PORT + 1)) GATEWAY_AUTH=none GATEWAY_WORKER_TYPE=simulated GATEWAY_SIMULATED_LATENCY=50ms \
     GATEWAY_USAGE_JOURNAL_DIR="$OUT/journal" LOGGING_LEVEL_ROOT=WARN \
     "$JAVA" -jar "$jar" > "$OUT/gateway-$name.log" 2>&1 &
   local pid=$!
