@@ -17,6 +17,7 @@ import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -46,6 +47,7 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
     private static final String LOCK = "owner.lock";
     private static final String SEGMENT_SUFFIX = ".usage";
     private static final String VERSION = "u1";
+    private static final String STARTING = ".starting-";
 
     private final Path directory;
     private final long maxBytes;
@@ -74,12 +76,15 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
         this.maxBytes = maxBytes;
         try {
             Files.createDirectories(base);
-            this.directory = Files.createDirectory(base.resolve(instanceName()));
-            this.lockChannel = FileChannel.open(directory.resolve(LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            // locked before it is visible under its name: an instance starting beside this one must not take it for dead
+            String name = instanceName();
+            Path starting = Files.createDirectory(base.resolve(STARTING + name));
+            this.lockChannel = FileChannel.open(starting.resolve(LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
             this.ownLock = lockChannel.tryLock();
             if (ownLock == null) {
-                throw new IOException("cannot lock " + directory.resolve(LOCK));
+                throw new IOException("cannot lock " + starting.resolve(LOCK));
             }
+            this.directory = Files.move(starting, base.resolve(name), StandardCopyOption.ATOMIC_MOVE);
             adoptDeadInstances(base);
         } catch (IOException e) {
             throw new UncheckedIOException("the usage journal cannot use " + base + ": " + e.getMessage(), e);
@@ -334,7 +339,10 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
     private void adoptDeadInstances(Path base) throws IOException {
         List<Path> others;
         try (Stream<Path> listed = Files.list(base)) {
-            others = listed.filter(Files::isDirectory).filter(other -> !other.equals(directory)).sorted().toList();
+            others = listed.filter(Files::isDirectory)
+                    .filter(other -> !other.equals(directory) && !other.getFileName().toString().startsWith("."))
+                    .sorted()
+                    .toList();
         }
         for (Path other : others) {
             FileChannel channel = null;

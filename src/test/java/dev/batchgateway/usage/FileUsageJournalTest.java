@@ -197,6 +197,29 @@ class FileUsageJournalTest {
     }
 
     @Test
+    void instancesStartingTogetherOnOneDirectoryNeverTakeEachOtherForDead() throws Exception {
+        // Given eight instances starting at once on the same base directory, each with a row journaled
+        List<FileUsageJournal> journals;
+        try (var starting = java.util.concurrent.Executors.newFixedThreadPool(8)) {
+            var opening = IntStream.range(0, 8).mapToObj(i -> starting.submit(() -> open(1_000_000))).toList();
+            journals = new ArrayList<>();
+            for (var journal : opening) {
+                journals.add(journal.get(SLACK.toSeconds(), java.util.concurrent.TimeUnit.SECONDS));
+            }
+        }
+        journals.forEach(journal -> journal.append(rows(1)));
+
+        // When each replays
+        var store = new SpyUsageRepository();
+        journals.forEach(journal -> journal.replay(1000, store));
+
+        // Then each replayed exactly its own row: none had adopted another's directory
+        assertThat(store.rows).hasSize(8);
+        assertThat(store.calls).containsOnly(1);
+        assertThat(journals).allSatisfy(journal -> assertThat(journal.directory()).isDirectory());
+    }
+
+    @Test
     void aLineTornByACrashMidAppendIsSkippedAndTheRestReplayed() throws Exception {
         // Given a dead instance's segment whose last line was cut off mid-write
         var good = rows(2);
@@ -231,7 +254,9 @@ class FileUsageJournalTest {
 
     private FileUsageJournal open(long maxBytes) {
         var journal = new FileUsageJournal(base, maxBytes);
-        opened.add(journal);
+        synchronized (opened) {
+            opened.add(journal);
+        }
         return journal;
     }
 
