@@ -6,6 +6,7 @@ import dev.batchgateway.completion.SchedulerPolicy;
 import dev.batchgateway.completion.Settlement;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.UsageEvents;
+import dev.batchgateway.completion.UsageJournal;
 import dev.batchgateway.completion.UsageLedger;
 import dev.batchgateway.completion.UsageRepository;
 import dev.batchgateway.completion.WorkerApi;
@@ -34,9 +35,14 @@ class GatewayConfiguration {
     private final AtomicBoolean everyCallerAnswered = new AtomicBoolean(true);
 
     @Bean
-    UsageLedger usageLedger(UsageRepository repository, GatewayProperties properties, ObjectProvider<UsageEvents> events) {
+    UsageLedger usageLedger(
+            UsageRepository repository,
+            UsageJournal journal,
+            GatewayProperties properties,
+            ObjectProvider<UsageEvents> events) {
         return new UsageLedger(
                         repository,
+                        journal,
                         properties.usage().bufferCapacity(),
                         USAGE_ROWS_PER_WRITE,
                         Duration.ofMillis(100),

@@ -6,6 +6,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.util.unit.DataSize;
 
 /**
  * Everything the gateway is configured with, bound from {@code gateway.*} (environment variables {@code GATEWAY_*},
@@ -184,13 +185,22 @@ public record GatewayProperties(
     /**
      * @param retention how long usage rows are kept, whole months at a time (their totals stay in the daily rollups);
      *     null keeps them forever
+     * @param journalDir where each instance keeps, in a directory of its own, the usage rows written while the
+     *     database is away; a dead instance's directory is replayed by the next instance started with the same one
+     * @param journalMaxSize the most an instance's journal holds; when it is full, completions get 503
      */
-    public record Usage(int bufferCapacity, Duration retention) {
+    public record Usage(int bufferCapacity, Duration retention, String journalDir, DataSize journalMaxSize) {
         public Usage {
             require(bufferCapacity >= 1, "GATEWAY_USAGE_BUFFER_CAPACITY must be at least 1, was " + bufferCapacity);
             require(retention == null || retention.compareTo(Duration.ofDays(1)) >= 0,
                     "GATEWAY_USAGE_RETENTION must be at least 1d (e.g. 400d), or empty to keep usage rows forever, was " + retention);
+            require(journalDir != null && !journalDir.isBlank(),
+                    "GATEWAY_USAGE_JOURNAL_DIR must name a directory the gateway can write (e.g. /var/lib/batch-gateway/usage-journal)");
+            require(journalMaxSize != null && journalMaxSize.toBytes() >= MIN_JOURNAL_SIZE.toBytes(),
+                    "GATEWAY_USAGE_JOURNAL_MAX_SIZE must be at least 1KB (e.g. 256MB), was " + journalMaxSize);
         }
+
+        private static final DataSize MIN_JOURNAL_SIZE = DataSize.ofKilobytes(1);
     }
 
     private static void require(boolean condition, String message) {

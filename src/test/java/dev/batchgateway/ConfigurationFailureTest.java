@@ -31,6 +31,9 @@ class ConfigurationFailureTest {
             gateway.usage.buffer-capacity=0           | GATEWAY_USAGE_BUFFER_CAPACITY must be at least 1
             gateway.usage.retention=12h               | GATEWAY_USAGE_RETENTION must be at least 1d (e.g. 400d)
             gateway.usage.retention=400               | GATEWAY_USAGE_RETENTION=400 has no unit
+            gateway.usage.journal-max-size=100B       | GATEWAY_USAGE_JOURNAL_MAX_SIZE must be at least 1KB (e.g. 256MB), was 100B
+            gateway.usage.journal-max-size=lots       | GATEWAY_USAGE_JOURNAL_MAX_SIZE=lots is not valid
+            gateway.usage.journal-dir=                | GATEWAY_USAGE_JOURNAL_DIR must name a directory the gateway can write
             gateway.identity.admin-token=tooShortAdminSecret | GATEWAY_ADMIN_TOKEN must be at least 32 characters, was 19
             gateway.identity.mode=maybe               | GATEWAY_AUTH must be api-keys or none, was 'maybe'
             gateway.key.max-staleness=2s              | GATEWAY_KEY_MAX_STALENESS must be at least 5s
@@ -87,5 +90,22 @@ class ConfigurationFailureTest {
                 "--gateway.identity.admin-token=tooShortAdminSecret").close())
                 .isInstanceOf(InvalidConfigurationException.class).hasMessageNotContaining("tooShortAdminSecret");
         assertThat(output.getOut() + output.getErr()).contains("GATEWAY_ADMIN_TOKEN").doesNotContain("tooShortAdminSecret");
+    }
+
+    @org.junit.jupiter.api.Test
+    void aUsageJournalDirectoryThatCannotBeWrittenStopsStartUpNamingIt(@org.junit.jupiter.api.io.TempDir java.nio.file.Path temporary,
+            CapturedOutput output) throws Exception {
+        // Given a journal directory under a regular file, which no process can create
+        var file = java.nio.file.Files.writeString(temporary.resolve("a-file"), "not a directory");
+        var database = TestDatabase.get();
+
+        // When the gateway starts, then it stops with one line naming the setting
+        assertThatThrownBy(() -> new SpringApplicationBuilder(BatchGatewayApplication.class).run("--server.port=0",
+                "--spring.datasource.url=" + database.url(), "--spring.datasource.username=" + database.username(),
+                "--spring.datasource.password=" + database.password(), "--gateway.worker.type=simulated",
+                "--gateway.usage.journal-dir=" + file.resolve("journal")).close())
+                .hasRootCauseInstanceOf(InvalidConfigurationException.class);
+        assertThat(output.getErr().lines().filter(line -> line.startsWith("batch-gateway did not start: ")))
+                .singleElement().asString().contains("GATEWAY_USAGE_JOURNAL_DIR=" + file.resolve("journal"));
     }
 }

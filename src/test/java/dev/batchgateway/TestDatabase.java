@@ -27,6 +27,10 @@ public final class TestDatabase {
     public static synchronized Coordinates get() {
         if (shared == null) {
             shared = start();
+            // every gateway of this run that is not told otherwise journals here (a system property outranks application.yml)
+            if (System.getProperty("gateway.usage.journal-dir") == null) {
+                System.setProperty("gateway.usage.journal-dir", journalDirectory().toString());
+            }
         }
         return shared;
     }
@@ -36,6 +40,23 @@ public final class TestDatabase {
         registry.add("spring.datasource.url", () -> get().url());
         registry.add("spring.datasource.username", () -> get().username());
         registry.add("spring.datasource.password", () -> get().password());
+    }
+
+    private static Path journalDirectory;
+
+    /**
+     * The usage journals of this test run's gateways: a directory of this JVM's own, so that no test adopts (and replays
+     * into its database) the journal another build on the same machine left behind.
+     */
+    public static synchronized Path journalDirectory() {
+        if (journalDirectory == null) {
+            try {
+                journalDirectory = Files.createTempDirectory("usage-journal-");
+            } catch (IOException e) {
+                throw new UncheckedIOException("could not create a directory for the usage journals", e);
+            }
+        }
+        return journalDirectory;
     }
 
     /**

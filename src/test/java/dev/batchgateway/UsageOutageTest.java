@@ -3,6 +3,7 @@ package dev.batchgateway;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
+import dev.batchgateway.completion.UsageJournal;
 import dev.batchgateway.completion.UsageLedger;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
@@ -37,8 +38,8 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The database goes away while completions flow, and comes back: not one usage row is lost or counted twice. The
- * gateway runs whole (HTTP, simulated worker, Hikari, Flyway) against its own PostgreSQL, which this test stops and
- * starts again on the same port and data directory.
+ * gateway runs whole (HTTP, simulated worker, Hikari, Flyway, the usage journal in a temporary directory) against its
+ * own PostgreSQL, which this test stops and starts again on the same port and data directory.
  */
 class UsageOutageTest {
 
@@ -49,6 +50,9 @@ class UsageOutageTest {
 
     @TempDir
     Path dataDirectory;
+
+    @TempDir
+    Path journalDirectory;
 
     private final HttpClient http = HttpClient.newHttpClient();
     private final JsonMapper json = JsonMapper.builder().build();
@@ -75,7 +79,8 @@ class UsageOutageTest {
 
     @Test
     void everyServedCompletionHasExactlyOneRowAfterTheDatabaseWasAway() throws Exception {
-        // Given the gateway on its own PostgreSQL, with room for 400 unwritten rows, and clients that keep asking
+        // Given the gateway on its own PostgreSQL, with a usage journal of 8 KB (about 60 rows) for the outage, and
+        // clients that keep asking
         int databasePort = freePort();
         database = startDatabase(databasePort);
         gateway = new SpringApplicationBuilder(BatchGatewayApplication.class).run(
@@ -89,6 +94,8 @@ class UsageOutageTest {
                 // this test is about usage rows: the clients' key must be honoured for the whole outage, however slowly
                 // a loaded machine fills the buffer (KeyStoreOutageTest covers max staleness)
                 "--gateway.key.max-staleness=10m",
+                "--gateway.usage.journal-dir=" + journalDirectory,
+                "--gateway.usage.journal-max-size=8KB",
                 "--management.server.port=0",
                 "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN);
         port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
@@ -104,7 +111,8 @@ class UsageOutageTest {
                 flowing.set(false);
             }
         }
-        awaitCondition("every row written", () -> ledger.pending() == 0);
+        UsageJournal journal = gateway.getBean(UsageJournal.class);
+        awaitCondition("every row written, the journal replayed", () -> ledger.pending() == 0 && journal.isEmpty());
         assertThat(unanswered).as("requests that got no answer").isEmpty();
 
         // And the rows are exactly the 200 answers: same request ids, same counts, nothing twice
@@ -147,7 +155,7 @@ class UsageOutageTest {
         assertThat(retried).isGreaterThan(0);
     }
 
-    /** Completions flow; the database stops, the buffer fills, the database comes back, completions flow again. */
+    /** Completions flow; the database stops, the journal fills, the database comes back, completions flow again. */
     private void flowThroughAnOutage(int databasePort, UsageLedger ledger) throws Exception {
         awaitCondition("100 completions served", () -> served() >= 100);
 
@@ -155,14 +163,14 @@ class UsageOutageTest {
         database.close();
         int servedBeforeOutage = served();
 
-        // Then completions are still served while the buffer has room, then turned away with 503 + Retry-After,
-        // and the gateway reports itself not ready; asking for usage is a 503 too
-        awaitCondition("the usage buffer fills", ledger::saturated);
+        // Then completions are still served while the journal has room (their rows in it), then turned away with
+        // 503 + Retry-After, and the gateway reports itself not ready; asking for usage is a 503 too
+        awaitCondition("the usage journal fills", ledger::saturated);
         assertThat(served()).as("completions served while the database was away").isGreaterThan(servedBeforeOutage);
         awaitCondition("completions turned away", () -> responses.stream().anyMatch(r -> r.statusCode() == 503));
         assertThat(responses.stream().filter(r -> r.statusCode() == 503).findFirst().orElseThrow()
                 .headers().firstValue("Retry-After")).isPresent();
-        assertThat(get("/actuator/health/readiness").statusCode()).isEqualTo(503);
+        awaitCondition("not ready", () -> get("/actuator/health/readiness").statusCode() == 503);
         assertThat(get("/usage/" + user).statusCode()).isEqualTo(503);
         assertThat(get("/health").statusCode()).as("liveness is not readiness").isEqualTo(200);
 

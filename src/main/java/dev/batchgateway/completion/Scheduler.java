@@ -5,16 +5,19 @@ import java.time.Instant;
 import java.time.InstantSource;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
@@ -23,11 +26,13 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.stream.Collectors;
 
 /**
  * Collects requests into batches and sends each batch to the worker in one call.
@@ -345,19 +350,60 @@ public final class Scheduler implements SchedulerApi {
     }
 
     private void complete(Batch batch, List<Queued> members) {
-        List<UsageRecord> served = List.of();
+        Served served = Served.NOTHING;
         try {
             served = callWorker(batch, members);
         } finally {
+            // settled in any case: a reservation must never outlive its batch
+            List<UsageRecord> billed = served.rows();
             try {
                 batchSlots.release();
+                billed = answerOnceDurable(served);
                 var lost = new WorkerException.BadAnswer("the batch ended without an answer for this request");
                 members.forEach(queued -> queued.fail(lost));
-                ledger.record(served);
             } finally {
-                settle(members, served);
+                settle(members, billed);
             }
         }
+    }
+
+    /**
+     * Hands the rows to the ledger and gives the answers only once the rows are durable: a crash after an answer left
+     * must not lose its usage. Rows the ledger cannot make durable turn their callers away (503), never unbilled; the
+     * rows of whole answers so held back are withdrawn (nobody got those tokens), those of streams (whose text has
+     * left already) and of callers who had gone are kept.
+     *
+     * @return the rows billed: all of them, less those withdrawn
+     */
+    private List<UsageRecord> answerOnceDurable(Served served) {
+        Set<UUID> withdrawable = new HashSet<>();
+        served.answers().forEach(answer -> {
+            if (!answer.queued().streams()) {
+                withdrawable.add(answer.completion().requestId());
+            }
+        });
+        Map<Boolean, List<UsageRecord>> rows = served.rows().stream()
+                .collect(Collectors.partitioningBy(row -> withdrawable.contains(row.requestId())
+                        && row.outcome() == UsageOutcome.SERVED));
+        CompletableFuture<Void> durable = ledger.record(rows.get(true), rows.get(false));
+        if (served.answers().isEmpty()) {
+            return served.rows();
+        }
+        try {
+            durable.get(policy.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
+            served.answers().forEach(Answer::give);
+        } catch (ExecutionException unrecorded) {
+            served.answers().forEach(answer -> answer.queued().fail(unrecorded.getCause()));
+            return rows.get(false);
+        } catch (TimeoutException slow) {
+            var unrecorded = new CompletionRejectedException(CompletionRejectedException.Reason.USAGE_BACKLOG, MIN_RETRY_AFTER);
+            served.answers().forEach(answer -> answer.queued().fail(unrecorded));
+        } catch (InterruptedException gracePeriodOver) {
+            var shuttingDown = new CompletionRejectedException(CompletionRejectedException.Reason.SHUTTING_DOWN, MIN_RETRY_AFTER);
+            served.answers().forEach(answer -> answer.queued().fail(shuttingDown));
+            Thread.currentThread().interrupt();
+        }
+        return served.rows();
     }
 
     /** The batch has ended: each member is billed what the ledger recorded for it, or nothing. */
@@ -378,7 +424,7 @@ public final class Scheduler implements SchedulerApi {
         }
     }
 
-    private List<UsageRecord> callWorker(Batch batch, List<Queued> members) {
+    private Served callWorker(Batch batch, List<Queued> members) {
         AtomicReference<Thread> caller = new AtomicReference<>(Thread.currentThread());
         var timedOut = new WorkerException.TimedOut(
                 "the worker did not answer within " + policy.workerTimeout().toMillis() + " ms");
@@ -409,13 +455,13 @@ public final class Scheduler implements SchedulerApi {
             for (Queued queued : members) {
                 queued.fail(failure);
             }
-            return progress.counted(model, clock.instant());
+            return Served.unanswered(progress.counted(model, clock.instant()));
         }
         watchdog.cancel(false);
         if (caller.getAndSet(null) == null) {
             Thread.interrupted();
             events.batchFinished(batch, Duration.ofNanos(ticker.nanoTime() - started), timedOut);
-            return progress.counted(model, clock.instant());
+            return Served.unanswered(progress.counted(model, clock.instant()));
         }
         Duration latency = Duration.ofNanos(ticker.nanoTime() - started);
         if (outcomes == null || outcomes.size() != members.size()) {
@@ -423,10 +469,11 @@ public final class Scheduler implements SchedulerApi {
                     + (outcomes == null ? "nothing" : outcomes.size() + " results") + " for " + members.size() + " prompts");
             events.batchFinished(batch, latency, wrongCount);
             members.forEach(queued -> queued.fail(wrongCount));
-            return progress.counted(model, clock.instant());
+            return Served.unanswered(progress.counted(model, clock.instant()));
         }
         events.batchFinished(batch, latency, null);
         List<UsageRecord> served = new ArrayList<>(members.size());
+        List<Answer> answers = new ArrayList<>(members.size());
         var servedAt = clock.instant();
         for (int i = 0; i < members.size(); i++) {
             Queued queued = members.get(i);
@@ -436,10 +483,11 @@ public final class Scheduler implements SchedulerApi {
                     var completion = new Completion(
                             request.requestId(), generated.text(), generated.usage(), generated.finishReason());
                     // one rule: the worker generated it, so it spent the tokens, and the row is written, whether the
-                    // caller is still waiting, cancelled, went away or saw its deadline expire after dispatch
-                    boolean answered = queued.completion.complete(completion);
+                    // caller is still waiting, cancelled, went away or saw its deadline expire after dispatch; the
+                    // answer waits for the row to be durable (a caller leaving meanwhile is still billed "served")
                     served.add(new UsageRecord(request.requestId(), request.userId(), generated.usage(), model, servedAt,
-                            answered ? UsageOutcome.SERVED : queued.outcome(UsageOutcome.SERVED)));
+                            queued.outcome(UsageOutcome.SERVED)));
+                    answers.add(new Answer(queued, completion));
                 }
                 case WorkerOutcome.Failed failed -> {
                     queued.fail(failed.cause());
@@ -448,7 +496,23 @@ public final class Scheduler implements SchedulerApi {
                 case null -> queued.fail(new WorkerException.BadAnswer("the worker gave no result for this prompt"));
             }
         }
-        return served;
+        return new Served(served, answers);
+    }
+
+    /** What a batch leaves to bill, and the answers that may leave once those rows are durable. */
+    private record Served(List<UsageRecord> rows, List<Answer> answers) {
+        static final Served NOTHING = new Served(List.of(), List.of());
+
+        static Served unanswered(List<UsageRecord> rows) {
+            return new Served(rows, List.of());
+        }
+    }
+
+    /** A completion held back until its usage row is durable. */
+    private record Answer(Queued queued, Completion completion) {
+        void give() {
+            queued.completion.complete(completion);
+        }
     }
 
     /**

@@ -20,6 +20,12 @@ public interface UsageEvents {
     /** A write failed; the rows stay pending when the failure is recoverable. */
     default void writeFailed(UsageWriteException failure) {}
 
+    /** The store was away and these rows reached the local journal in one fsynced append. */
+    default void journaled(int rows, Duration latency) {}
+
+    /** The journal refused rows (full, unwritable): their callers are turned away, the rows stay pending. */
+    default void journalFailed(UsageJournalException failure) {}
+
     /** The store refused these rows for good; they are dropped, and this report is all that is left of them. */
     default void rejected(List<UsageRecord> rows, UsageWriteException.Permanent refusal) {}
 
@@ -47,6 +53,16 @@ public interface UsageEvents {
             @Override
             public void writeFailed(UsageWriteException failure) {
                 each.forEach(observer -> observer.writeFailed(failure));
+            }
+
+            @Override
+            public void journaled(int rows, Duration latency) {
+                each.forEach(observer -> observer.journaled(rows, latency));
+            }
+
+            @Override
+            public void journalFailed(UsageJournalException failure) {
+                each.forEach(observer -> observer.journalFailed(failure));
             }
 
             @Override

@@ -6,9 +6,10 @@ import org.springframework.boot.health.contributor.HealthIndicator;
 import org.springframework.stereotype.Component;
 
 /**
- * {@code usageLedger} in the readiness group: DOWN while the usage buffer is full, when the gateway answers 503 to
- * every completion anyway, so a load balancer sends traffic elsewhere; UP again by itself once the rows are written.
- * A database that is away is not by itself a reason to be unready: the buffer carries the gateway through.
+ * {@code usageLedger} in the readiness group: DOWN while the ledger is saturated (rows can be made durable neither in
+ * the database nor in the journal, or too many wait in memory), when the gateway answers 503 to every completion
+ * anyway, so a load balancer sends traffic elsewhere; UP again by itself once rows are durable again. A database that
+ * is away is not by itself a reason to be unready: the journal carries the gateway through.
  */
 @Component
 class UsageLedgerHealthIndicator implements HealthIndicator {

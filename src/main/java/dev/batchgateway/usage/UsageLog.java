@@ -1,6 +1,7 @@
 package dev.batchgateway.usage;
 
 import dev.batchgateway.completion.UsageEvents;
+import dev.batchgateway.completion.UsageJournalException;
 import dev.batchgateway.completion.UsageRecord;
 import dev.batchgateway.completion.UsageWriteException;
 import java.util.List;
@@ -30,6 +31,13 @@ class UsageLog implements UsageEvents {
                     LOG.warn("the usage store refused a write, looking for the refused rows: {}", refused.getMessage());
         }
         LOG.debug("usage write failure", failure);
+    }
+
+    @Override
+    public void journalFailed(UsageJournalException failure) {
+        LOG.error("the usage journal refused rows, callers get 503 until the store or the journal takes them: {}",
+                failure.getMessage());
+        LOG.debug("usage journal failure", failure);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.batchgateway.usage;
 
 import dev.batchgateway.completion.UsageEvents;
+import dev.batchgateway.completion.UsageJournalException;
 import dev.batchgateway.completion.UsageRecord;
 import dev.batchgateway.completion.UsageWriteException;
 import io.micrometer.core.instrument.Counter;
@@ -24,6 +25,8 @@ class UsageMetrics implements UsageEvents {
     private final Counter recoverableFailures;
     private final Counter permanentFailures;
     private final Timer writeLatency;
+    private final Counter rowsJournaled;
+    private final Counter journalFailures;
 
     UsageMetrics(MeterRegistry registry) {
         this.rowsWritten = Counter.builder("gateway.usage.rows.written")
@@ -36,6 +39,12 @@ class UsageMetrics implements UsageEvents {
         this.permanentFailures = failures(registry, "permanent");
         this.writeLatency = Timer.builder("gateway.usage.write.latency")
                 .description("time of one successful usage write (one round trip, up to a thousand rows)")
+                .register(registry);
+        this.rowsJournaled = Counter.builder("gateway.usage.rows.journaled")
+                .description("usage rows written to the local journal while the store was away (replayed when it is back)")
+                .register(registry);
+        this.journalFailures = Counter.builder("gateway.usage.journal.failures")
+                .description("appends the usage journal refused (full, unwritable): their callers got 503")
                 .register(registry);
     }
 
@@ -58,6 +67,16 @@ class UsageMetrics implements UsageEvents {
             case UsageWriteException.Recoverable recoverable -> recoverableFailures.increment();
             case UsageWriteException.Permanent permanent -> permanentFailures.increment();
         }
+    }
+
+    @Override
+    public void journaled(int rows, Duration latency) {
+        rowsJournaled.increment(rows);
+    }
+
+    @Override
+    public void journalFailed(UsageJournalException failure) {
+        journalFailures.increment();
     }
 
     @Override

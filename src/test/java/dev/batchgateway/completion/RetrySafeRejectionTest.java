@@ -72,17 +72,18 @@ class RetrySafeRejectionTest {
 
     @Test
     void aFullUsageBacklogTurnsTheRequestAwayUnsentAndUnbilled() throws Exception {
-        // Given a store that is away and a ledger holding its one row
+        // Given a store that is away, no journal, and a ledger holding the one row it could not write
         var store = SaboteurUsageRepository.awayForever();
         var worker = new SpyWorker();
         var ledger = ledger(store, 1);
         var scheduler = start(worker, ledger, policy(32, 100));
-        scheduler.submit(request("served")).get(SLACK_SECONDS, TimeUnit.SECONDS);
+        var unbillable = scheduler.submit(request("generated"));
+        assertThat(unbillable).failsWithin(Duration.ofSeconds(SLACK_SECONDS)); // 503: its row is nowhere durable
         awaitCondition(ledger::saturated);
 
-        // When a request arrives, then it is refused, and the worker saw only the served one
+        // When a request arrives, then it is refused, and the worker saw only the first one
         assertRefused(() -> scheduler.submit(request("refused")), CompletionRejectedException.Reason.USAGE_BACKLOG);
-        assertThat(worker.prompts()).containsExactly("served");
+        assertThat(worker.prompts()).containsExactly("generated");
     }
 
     @Test

@@ -617,21 +617,64 @@ class SchedulerTest {
     }
 
     @Test
-    void aSaturatedUsageLedgerTurnsRequestsAway() throws Exception {
-        // Given a store that is away and a ledger that holds one row
+    void aCompletionWhoseUsageCannotBeRecordedIsTurnedAwayAndSoAreTheNextRequests() throws Exception {
+        // Given a store that is away, and no journal
         var store = SaboteurUsageRepository.awayForever();
-        var ledger = new UsageLedger(store, 1, 100, Duration.ofMillis(10), Duration.ofMillis(50), Ticker.system(), UsageEvents.NONE).start();
+        var ledger = new UsageLedger(store, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(50), Ticker.system(), UsageEvents.NONE).start();
         var scheduler = track(new Scheduler(new SpyWorker(), ledger, policy(1, Duration.ZERO), Ticker.system(),
                 Clock.systemUTC(), SchedulerEvents.NONE).start());
 
-        // When one completion is served and cannot be billed
-        await(scheduler.submit(request("served")));
-        awaitCondition(ledger::saturated);
+        // When one completion is generated and its usage cannot be made durable
+        // Then its caller gets 503, never an unbilled answer
+        assertThat(failureOf(scheduler.submit(request("unbillable"))))
+                .isInstanceOfSatisfying(CompletionRejectedException.class,
+                        rejected -> assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.USAGE_BACKLOG));
 
-        // Then the next request is turned away until usage can be written again
+        // And the next request is turned away at once, until usage can be written again
+        assertThat(ledger.saturated()).isTrue();
         assertThatThrownBy(() -> scheduler.submit(request("refused")))
                 .isInstanceOfSatisfying(CompletionRejectedException.class,
                         rejected -> assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.USAGE_BACKLOG));
+        ledger.close(Duration.ZERO);
+    }
+
+    @Test
+    void anAnswerLeavesOnlyOnceItsUsageRowIsWritten() throws Exception {
+        // Given a store that holds its writes until told to go on
+        var entered = new java.util.concurrent.CountDownLatch(1);
+        var gate = new java.util.concurrent.CountDownLatch(1);
+        var held = new SpyUsageRepository() {
+            @Override
+            public void record(List<UsageRecord> rows) {
+                entered.countDown();
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new UsageWriteException.Recoverable("interrupted", e);
+                }
+                super.record(rows);
+            }
+        };
+        var ledger = new UsageLedger(held, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(50), Ticker.system(), UsageEvents.NONE).start();
+        var scheduler = track(new Scheduler(new SpyWorker(), ledger, policy(1, Duration.ZERO), Ticker.system(),
+                Clock.systemUTC(), SchedulerEvents.NONE).start());
+
+        // When a request's completion is generated and its row is being written
+        var request = request("billed first");
+        var completion = scheduler.submit(request);
+        assertThat(entered.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+
+        // Then its caller has no answer yet
+        assertThat(completion).isNotDone();
+        assertThat(held.rows).isEmpty();
+
+        // When the write commits
+        gate.countDown();
+
+        // Then the caller gets its answer, and its row is in the store
+        assertThat(await(completion).text()).isEqualTo("completed: billed first");
+        assertThat(held.rows).singleElement().satisfies(row -> assertThat(row.requestId()).isEqualTo(request.requestId()));
         ledger.close(Duration.ZERO);
     }
 

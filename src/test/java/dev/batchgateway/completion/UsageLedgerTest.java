@@ -146,32 +146,167 @@ class UsageLedgerTest {
     }
 
     @Test
-    void aFullBufferSaturatesTheLedgerUntilTheStoreIsBack() throws Exception {
-        // Given a store that is away until told otherwise, and a ledger that holds ten rows
-        var away = new AtomicBoolean(true);
-        var spy = new SpyUsageRepository();
-        UsageRepository store = rows -> {
-            if (away.get()) {
-                throw new UsageWriteException.Recoverable("connection refused", null);
-            }
-            spy.record(rows);
-        };
-        var ledger = track(new UsageLedger(store, 10, 1000, Duration.ofMillis(5), Duration.ofMillis(20),
-                Ticker.system(), events).start());
+    void aFullBufferSaturatesTheLedgerUntilItsRowsAreWritten() throws Exception {
+        // Given a store that holds its writes until told to go on, and a ledger that holds ten rows
+        var store = new HeldUsageRepository();
+        var ledger = start(store, 10, 1000);
 
         // When nine rows are pending, the ledger still takes completions; at ten it is saturated
         ledger.record(rows(9));
+        assertThat(store.entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
         assertThat(ledger.saturated()).isFalse();
         ledger.record(rows(1));
         assertThat(ledger.saturated()).isTrue();
         assertThat(ledger.pending()).isEqualTo(10);
 
-        // When the store comes back
-        away.set(false);
+        // When the store answers
+        store.gate.countDown();
 
         // Then the rows are written and the ledger takes completions again by itself
         awaitCondition(() -> !ledger.saturated() && ledger.pending() == 0);
-        assertThat(spy.rows).hasSize(10);
+        assertThat(store.rows).hasSize(10);
+    }
+
+    @Test
+    void aWaiterIsReleasedOnlyOnceItsRowsAreWrittenAndEveryWaiterOfAWriteTogether() throws Exception {
+        // Given a store that holds its first write until told to go on
+        var store = new HeldUsageRepository();
+        var ledger = start(store, 1000, 1000);
+
+        // When one batch's rows are recorded, and three more batches' while that write is held
+        var first = ledger.record(rows(8));
+        assertThat(store.entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        var later = IntStream.range(0, 3).mapToObj(i -> ledger.record(rows(4))).toList();
+
+        // Then nobody is released while the write is held
+        assertThat(first).isNotDone();
+        assertThat(later).allSatisfy(waiter -> assertThat(waiter).isNotDone());
+
+        // When the store answers
+        store.gate.countDown();
+
+        // Then the first waiter is released, and the three later ones by one write of their twelve rows
+        first.get(SLACK.toSeconds(), TimeUnit.SECONDS);
+        for (var waiter : later) {
+            waiter.get(SLACK.toSeconds(), TimeUnit.SECONDS);
+        }
+        assertThat(store.calls).containsExactly(8, 12);
+    }
+
+    @Test
+    void aWaiterWhoseRowsSpanTwoWritesIsReleasedAfterTheSecond() throws Exception {
+        // Given a store that holds its writes, and writes of at most four rows
+        var store = new HeldUsageRepository();
+        var ledger = start(store, 1000, 4);
+
+        // When six rows are recorded in one call
+        var waiter = ledger.record(rows(6));
+        assertThat(store.entered.await(SLACK.toSeconds(), TimeUnit.SECONDS)).isTrue();
+
+        // Then it is released only when the last of them is written, by the second write
+        assertThat(waiter).isNotDone();
+        store.gate.countDown();
+        waiter.get(SLACK.toSeconds(), TimeUnit.SECONDS);
+        assertThat(store.calls).containsExactly(4, 2);
+    }
+
+    @Test
+    void whileTheStoreIsAwayRowsAreJournaledAndReplayedOnceItIsBack() throws Exception {
+        // Given a store that is away until told otherwise, and a journal
+        var away = new AtomicBoolean(true);
+        var kept = new SpyUsageRepository();
+        UsageRepository store = rows -> {
+            if (away.get()) {
+                throw new UsageWriteException.Recoverable("connection refused", null);
+            }
+            kept.record(rows);
+        };
+        var journal = new MemoryUsageJournal();
+        var ledger = track(new UsageLedger(store, journal, 1000, 1000, Duration.ofMillis(5), Duration.ofMillis(20),
+                Ticker.system(), events).start());
+        var rows = rows(30);
+
+        // When rows are recorded
+        var waiter = ledger.record(rows);
+
+        // Then their waiter is released once they are journaled, with nothing in the store and nothing pending
+        waiter.get(SLACK.toSeconds(), TimeUnit.SECONDS);
+        assertThat(journal.appended).containsExactlyElementsOf(rows);
+        assertThat(kept.rows).isEmpty();
+        assertThat(ledger.pending()).isZero();
+        assertThat(ledger.saturated()).isFalse();
+
+        // When the store comes back
+        away.set(false);
+
+        // Then the journal is replayed to it, each row once, and later rows reach it too
+        awaitCondition(() -> journal.isEmpty() && kept.rows.size() == rows.size());
+        assertThat(kept.rows).containsExactlyElementsOf(rows);
+        var after = rows(2);
+        ledger.record(after).get(SLACK.toSeconds(), TimeUnit.SECONDS);
+        awaitCondition(() -> kept.rows.containsAll(after));
+    }
+
+    @Test
+    void whatTheJournalHeldAtStartIsReplayed() throws Exception {
+        // Given a journal left with rows by a process that died
+        var journal = new MemoryUsageJournal();
+        var left = rows(5);
+        journal.append(left);
+        var store = new SpyUsageRepository();
+
+        // When a ledger starts with it
+        start(store, journal);
+
+        // Then the rows reach the store
+        awaitCondition(journal::isEmpty);
+        assertThat(store.rows).containsExactlyElementsOf(left);
+    }
+
+    @Test
+    void whenNeitherStoreNorJournalTakeTheRowsTheWaiterIsTurnedAwayTheHeldBackRowsDroppedAndTheOthersKept() throws Exception {
+        // Given a store that is away until told otherwise, and no journal
+        var away = new AtomicBoolean(true);
+        var kept = new SpyUsageRepository();
+        UsageRepository store = rows -> {
+            if (away.get()) {
+                throw new UsageWriteException.Recoverable("connection refused", null);
+            }
+            kept.record(rows);
+        };
+        var ledger = start(store, UsageJournal.NONE);
+        var heldBack = rows(2);
+        var callersGone = rows(3);
+
+        // When the rows of two answers held back for them, and of three callers who had gone, are recorded
+        var waiter = ledger.record(heldBack, callersGone);
+
+        // Then their waiter fails with a 503's reason, and the ledger takes no more completions
+        assertThat(waiter).failsWithin(SLACK).withThrowableThat().havingCause()
+                .isInstanceOfSatisfying(CompletionRejectedException.class,
+                        rejected -> assertThat(rejected.reason()).isEqualTo(CompletionRejectedException.Reason.USAGE_BACKLOG));
+        assertThat(ledger.saturated()).isTrue();
+
+        // When the store comes back
+        away.set(false);
+
+        // Then the gone callers' rows are still written (the tokens were spent), the turned-away answers' are not,
+        // and the ledger takes completions again
+        awaitCondition(() -> !ledger.saturated() && ledger.pending() == 0 && kept.rows.size() == 3);
+        assertThat(kept.rows).containsExactlyElementsOf(callersGone);
+    }
+
+    @Test
+    void aLedgerThatRefusedEverythingTakesCompletionsAgainAfterItsBackOff() throws Exception {
+        // Given a store that is away and no journal
+        var ledger = start(SaboteurUsageRepository.awayForever(), UsageJournal.NONE);
+
+        // When the rows of a held-back answer are refused
+        assertThat(ledger.record(rows(1), List.of())).failsWithin(SLACK);
+
+        // Then, with nothing left to retry, the ledger lets completions come again after its back-off to find out
+        awaitCondition(() -> !ledger.saturated());
+        assertThat(ledger.pending()).isZero();
     }
 
     @Test
@@ -282,6 +417,11 @@ class UsageLedgerTest {
 
     private UsageLedger start(UsageRepository store, int capacity, int rowsPerWrite) {
         return track(new UsageLedger(store, capacity, rowsPerWrite, Duration.ofMillis(5), Duration.ofMillis(50),
+                Ticker.system(), events).start());
+    }
+
+    private UsageLedger start(UsageRepository store, UsageJournal journal) {
+        return track(new UsageLedger(store, journal, 1000, 1000, Duration.ofMillis(5), Duration.ofMillis(50),
                 Ticker.system(), events).start());
     }
 

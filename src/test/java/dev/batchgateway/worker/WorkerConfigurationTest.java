@@ -102,6 +102,6 @@ class WorkerConfigurationTest {
 
     private static GatewayProperties properties(GatewayProperties.Worker worker, List<GatewayProperties.Model> models) {
         return new GatewayProperties(new GatewayProperties.Batch(8, Duration.ofMillis(10)), 100, Duration.ofSeconds(60), worker,
-                models, 256, 10_000, new GatewayProperties.Simulated(Duration.ZERO), new GatewayProperties.Usage(1000, null));
+                models, 256, 10_000, new GatewayProperties.Simulated(Duration.ZERO), new GatewayProperties.Usage(1000, null, "unused", org.springframework.util.unit.DataSize.ofMegabytes(1)));
     }
 }
