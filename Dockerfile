@@ -8,7 +8,11 @@ COPY src src
 RUN ./mvnw -B -q -DskipTests package
 
 FROM eclipse-temurin:25-jre
-RUN useradd --system --uid 10001 gateway
+RUN useradd --system --uid 10001 gateway \
+ && mkdir -p /var/lib/batch-gateway && chown gateway /var/lib/batch-gateway
+# usage rows written while PostgreSQL is away are journaled here: mount a volume on it so they outlive the container
+ENV GATEWAY_USAGE_JOURNAL_DIR=/var/lib/batch-gateway/usage-journal
+VOLUME /var/lib/batch-gateway
 WORKDIR /app
 COPY --from=build /src/target/batch-gateway.jar batch-gateway.jar
 USER gateway

@@ -39,6 +39,7 @@ import java.util.TreeSet;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
@@ -114,12 +115,22 @@ class KubernetesManifestsTest {
         assertThat(gateway.getEnv().stream().filter(env -> env.getValueFrom() != null).map(EnvVar::getName))
                 .contains("SPRING_DATASOURCE_PASSWORD", "GATEWAY_ADMIN_TOKEN");
 
+        // The usage journal is on a volume of the pod, so that a restarted container replays what its predecessor journaled
+        String journal = settings(manifests).get("GATEWAY_USAGE_JOURNAL_DIR");
+        assertThat(journal).as("GATEWAY_USAGE_JOURNAL_DIR").isNotNull();
+        assertThat(gateway.getVolumeMounts()).as("a volume mounted above " + journal)
+                .anySatisfy(mount -> assertThat(journal).startsWith(mount.getMountPath() + "/"));
+
         // And every GATEWAY_* setting the manifests give is one the application reads (a typo would do nothing)
         String applicationYml = read(Path.of("src/main/resources/application.yml"));
         settings(manifests).keySet().stream().filter(name -> name.startsWith("GATEWAY_"))
                 .forEach(name -> assertThat(applicationYml).as("application.yml reads " + name)
                         .containsPattern(Pattern.quote("${" + name) + "[:}]"));
     }
+
+    /** Where the application started from the manifests journals: not the pod's path on this machine. */
+    @TempDir
+    Path journalDirectory;
 
     @Test
     void everyProbeAnswersOnItsPortAndPathAndTheGracePeriodCoversTheShutdown() throws Exception {
@@ -138,7 +149,8 @@ class KubernetesManifestsTest {
                             "--gateway.worker.url=" + vllm.url(),
                             "--spring.datasource.url=" + database.url(),
                             "--spring.datasource.username=" + database.username(),
-                            "--spring.datasource.password=" + database.password());
+                            "--spring.datasource.password=" + database.password(),
+                            "--gateway.usage.journal-dir=" + journalDirectory);
             try {
                 // The ports the pod would listen on: the settings without this test's overrides
                 var declared = new MutablePropertySources(application.getEnvironment().getPropertySources());
