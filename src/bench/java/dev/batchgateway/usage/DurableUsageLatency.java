@@ -56,7 +56,7 @@ public final class DurableUsageLatency {
             for (String synchronousCommit : List.of("", "on")) {
                 try (var dataSource = dataSource(url, synchronousCommit)) {
                     Flyway.configure().dataSource(dataSource).load().migrate();
-                    var repository = new JdbcUsageRepository(org.springframework.jdbc.core.simple.JdbcClient.create(dataSource));
+                    var repository = new JdbcUsageRepository(new org.springframework.jdbc.core.JdbcTemplate(dataSource), Duration.ofSeconds(2));
                     String setting = org.springframework.jdbc.core.simple.JdbcClient.create(dataSource)
                             .sql("SHOW synchronous_commit").query(String.class).single();
                     phase("PostgreSQL, synchronous_commit=" + setting, repository, rate, Math.min(5, seconds), false);

@@ -19,6 +19,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.flywaydb.core.Flyway;
+import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.core.simple.JdbcClient;
 
 /**
@@ -61,9 +62,10 @@ public final class UsageWriteBenchmark {
                     + "PostgreSQL %s (%s), %d cores, Java %s%n", rows, users, BATCH_SIZE, rounds, server,
                     embedded == null ? "BENCH_DATABASE_URL" : "embedded", Runtime.getRuntime().availableProcessors(),
                     Runtime.version());
-            round(jdbc, Math.min(rows, 10_000), "warm-up");
+            var repository = new JdbcUsageRepository(new JdbcTemplate(dataSource), Duration.ofSeconds(30));
+            round(jdbc, repository, Math.min(rows, 10_000), "warm-up");
             for (int i = 1; i <= rounds; i++) {
-                round(jdbc, rows, "round " + i);
+                round(jdbc, repository, rows, "round " + i);
             }
         } finally {
             if (embedded != null) {
@@ -72,7 +74,7 @@ public final class UsageWriteBenchmark {
         }
     }
 
-    private static void round(JdbcClient jdbc, int count, String name) throws InterruptedException {
+    private static void round(JdbcClient jdbc, JdbcUsageRepository repository, int count, String name) throws InterruptedException {
         long user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE - users);
         var writes = new AtomicInteger();
         var writeNanos = new AtomicLong();
@@ -89,7 +91,7 @@ public final class UsageWriteBenchmark {
                 failures.incrementAndGet();
             }
         };
-        var ledger = new UsageLedger(new JdbcUsageRepository(jdbc), Integer.MAX_VALUE, ROWS_PER_WRITE,
+        var ledger = new UsageLedger(repository, Integer.MAX_VALUE, ROWS_PER_WRITE,
                 Duration.ofMillis(100), Duration.ofSeconds(5), Ticker.system(), events).start();
         List<List<UsageRecord>> batches = batches(user, count);
 

@@ -4,6 +4,7 @@ import dev.batchgateway.budget.BudgetStore;
 import dev.batchgateway.budget.BudgetStoreUnavailableException;
 import dev.batchgateway.budget.Limits;
 import dev.batchgateway.budget.Window;
+import dev.batchgateway.jdbc.BoundedStatements;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -18,15 +19,12 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Executor;
-import java.util.concurrent.Executors;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.dao.DataAccessException;
 import org.springframework.jdbc.CannotGetJdbcConnectionException;
-import org.springframework.jdbc.core.ConnectionCallback;
 import org.springframework.jdbc.core.JdbcTemplate;
-import org.springframework.jdbc.datasource.SingleConnectionDataSource;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
 
@@ -53,16 +51,12 @@ class JdbcBudgetStore implements BudgetStore {
             FROM budget_resolve(?::uuid, ?, ?::bigint[], ?::text[], ?::bigint[])""";
 
     private final JdbcClient jdbc;
-    private final JdbcTemplate template;
-    private final Duration statementTimeout;
-    /** Runs the driver's abort of a connection whose statement timed out. */
-    private final Executor aborts = Executors.newVirtualThreadPerTaskExecutor();
+    private final BoundedStatements bounded;
 
     JdbcBudgetStore(JdbcClient jdbc, JdbcTemplate template,
             @Value("${gateway.budget.statement-timeout:5s}") Duration statementTimeout) {
         this.jdbc = jdbc;
-        this.template = template;
-        this.statementTimeout = statementTimeout;
+        this.bounded = new BoundedStatements(template, statementTimeout);
     }
 
     @Override
@@ -241,24 +235,9 @@ class JdbcBudgetStore implements BudgetStore {
         return instant.atOffset(ZoneOffset.UTC);
     }
 
-    /**
-     * Runs a statement on a connection that waits at most the statement timeout for its answer; past it the driver
-     * closes the connection (the pool drops it) and the statement may still commit on the server.
-     */
+    /** A statement whose answer is awaited at most the statement timeout (it may commit after that all the same). */
     private <T> T timed(Function<JdbcClient, T> statement) {
-        return reaching(() -> template.execute((ConnectionCallback<T>) connection -> {
-            int before = connection.getNetworkTimeout();
-            connection.setNetworkTimeout(aborts, Math.toIntExact(statementTimeout.toMillis()));
-            try {
-                return statement.apply(JdbcClient.create(new SingleConnectionDataSource(connection, true)));
-            } finally {
-                try {
-                    connection.setNetworkTimeout(aborts, before);
-                } catch (SQLException closed) {
-                    // the driver closed it when the statement timed out (the pool drops it): that failure is the one told
-                }
-            }
-        }));
+        return reaching(() -> bounded.run(statement));
     }
 
     private static <T> T reaching(Supplier<T> query) {

@@ -3,12 +3,15 @@ package dev.batchgateway.usage;
 import dev.batchgateway.completion.UsageRecord;
 import dev.batchgateway.completion.UsageRepository;
 import dev.batchgateway.completion.UsageWriteException;
+import dev.batchgateway.jdbc.BoundedStatements;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
 import org.springframework.dao.DataAccessException;
 import org.springframework.dao.DataIntegrityViolationException;
-import org.springframework.jdbc.core.simple.JdbcClient;
+import org.springframework.beans.factory.annotation.Value;
+import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.stereotype.Repository;
 
 /**
@@ -29,10 +32,14 @@ class JdbcUsageRepository implements UsageRepository {
             ON CONFLICT (request_id, created_at) DO NOTHING
             """;
 
-    private final JdbcClient jdbc;
+    private final BoundedStatements bounded;
 
-    JdbcUsageRepository(JdbcClient jdbc) {
-        this.jdbc = jdbc;
+    /**
+     * @param writeTimeout how long a write waits for PostgreSQL's answer: answers wait for their rows, so a database
+     *     that stopped answering sends them to the journal after this, not after the pool's 30 s socket timeout
+     */
+    JdbcUsageRepository(JdbcTemplate template, @Value("${gateway.usage.write-timeout:2s}") Duration writeTimeout) {
+        this.bounded = new BoundedStatements(template, writeTimeout);
     }
 
     @Override
@@ -61,9 +68,10 @@ class JdbcUsageRepository implements UsageRepository {
             outcomes[i] = row.outcome().word();
         }
         try {
-            jdbc.sql(INSERT)
+            // timed out, it may still commit: harmless, the journal's replay skips request ids the table has
+            bounded.run(jdbc -> jdbc.sql(INSERT)
                     .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros, outcomes)
-                    .update();
+                    .update());
         } catch (DataIntegrityViolationException refused) {
             throw new UsageWriteException.Permanent(reason(refused), refused);
         } catch (DataAccessException away) {

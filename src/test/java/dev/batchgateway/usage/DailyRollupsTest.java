@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.UsageOutcome;
 import dev.batchgateway.completion.UsageRecord;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.time.temporal.ChronoUnit;
@@ -18,6 +19,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.springframework.jdbc.core.JdbcTemplate;
 
 /**
  * Days rolled up off the write path (V6), each test in a schema of its own on the real test PostgreSQL, its rollup
@@ -30,7 +32,7 @@ class DailyRollupsTest {
     private static final Instant START = Instant.parse("2026-10-01T00:00:00Z");
 
     private final UsageSchema schema = new UsageSchema().migrate("latest");
-    private final JdbcUsageRepository repository = new JdbcUsageRepository(schema.jdbc);
+    private final JdbcUsageRepository repository = new JdbcUsageRepository(new JdbcTemplate(schema.dataSource), Duration.ofSeconds(30));
     private final JdbcUsageTotals totals = new JdbcUsageTotals(schema.jdbc);
     private final DailyRollups rollups = new DailyRollups(schema.jdbc);
 

@@ -7,7 +7,11 @@ import dev.batchgateway.TestDatabase;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.UsageRecord;
 import dev.batchgateway.completion.UsageWriteException;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.time.Duration;
 import java.time.Instant;
+import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.UUID;
@@ -24,7 +28,7 @@ import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.transaction.annotation.Propagation;
 import org.springframework.transaction.annotation.Transactional;
 
-@JdbcTest
+@JdbcTest(properties = "gateway.usage.write-timeout=1s")
 @AutoConfigureTestDatabase(replace = AutoConfigureTestDatabase.Replace.NONE)
 @Transactional(propagation = Propagation.NOT_SUPPORTED)
 @Import(JdbcUsageRepository.class)
@@ -166,6 +170,39 @@ class JdbcUsageRepositoryTest {
                         FROM token_usage WHERE user_id = ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""")
                 .param(user).query().listOfRows();
         assertThat(rollups).isNotEmpty().isEqualTo(sums);
+    }
+
+    @Test
+    void aWriteThatPostgresDoesNotAnswerGivesUpAfterTheWriteTimeoutAndCanBeRepeated() throws Exception {
+        // Given a row whose insert must wait: another transaction inserted the same request id and has not ended
+        UsageRecord row = row(1, 2);
+        var coordinates = TestDatabase.get();
+        try (Connection blocker = DriverManager.getConnection(coordinates.url(), coordinates.username(), coordinates.password())) {
+            blocker.setAutoCommit(false);
+            try (var insert = blocker.prepareStatement("""
+                    INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at)
+                    VALUES (?, ?, 1, 2, 3, 'm', ?)""")) {
+                insert.setObject(1, row.requestId());
+                insert.setLong(2, user);
+                insert.setObject(3, row.servedAt().atOffset(ZoneOffset.UTC));
+                insert.executeUpdate();
+            }
+
+            // When the repository writes it
+            long start = System.nanoTime();
+            assertThatThrownBy(() -> repository.record(List.of(row))).isInstanceOf(UsageWriteException.Recoverable.class);
+            Duration waited = Duration.ofNanos(System.nanoTime() - start);
+
+            // Then it gives up after its write timeout (1 s here), not the pool's 30 s socket timeout: the rows can go to
+            // the journal while the answers wait
+            assertThat(waited).as("the write gave up after %d ms, expected about the 1 s write timeout", waited.toMillis())
+                    .isLessThan(Duration.ofSeconds(10));
+            blocker.rollback();
+        }
+
+        // And written again once PostgreSQL answers, the row is there once
+        repository.record(List.of(row));
+        assertThat(count()).isEqualTo(1);
     }
 
     private UsageRecord row(int promptTokens, int completionTokens) {
