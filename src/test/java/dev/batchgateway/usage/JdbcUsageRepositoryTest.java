@@ -175,7 +175,9 @@ class JdbcUsageRepositoryTest {
     @Test
     void aWriteThatPostgresDoesNotAnswerGivesUpAfterTheWriteTimeoutAndCanBeRepeated() throws Exception {
         // Given a row whose insert must wait: another transaction inserted the same request id and has not ended
-        UsageRecord row = row(1, 2);
+        // (to the microsecond, as PostgreSQL keeps it: the conflict is on request id and time)
+        UsageRecord row = new UsageRecord(UUID.randomUUID(), user, new TokenUsage(1, 2), "m",
+                Instant.now().truncatedTo(ChronoUnit.MICROS));
         var coordinates = TestDatabase.get();
         try (Connection blocker = DriverManager.getConnection(coordinates.url(), coordinates.username(), coordinates.password())) {
             blocker.setAutoCommit(false);
