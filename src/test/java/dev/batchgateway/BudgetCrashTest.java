@@ -143,33 +143,39 @@ class BudgetCrashTest {
         double refusedAfter = secondsSince(killedAt);
         assertThat(refused.statusCode()).as("a request reserving %d of the %d not billed, %d of them held by the killed "
                         + "gateway, answered %.1f s after the kill, its hold expiring %.1f s after it: %s",
-                beyondFree, unbilled, dead.held, refusedAfter, dead.secondsLeft, refused.body())
+                beyondFree, unbilled, dead.held, refusedAfter, dead.secondsLeft, shortened(refused.body()))
                 .isEqualTo(429);
         assertThat(json.readTree(refused.body()).path("limit").asString()).isEqualTo("tokens_per_day");
 
         // And within one lease expiry the whole of it is available again: a request reserving all not billed is admitted
         HttpResponse<String> admitted = null;
-        List<String> refusals = new ArrayList<>();
+        HttpResponse<String> lastRefusal = null;
+        int refusals = 0;
+        double firstRefusal = 0;
+        double lastRefused = 0;
         long deadline = killedAt + LEASE_EXPIRY.plus(EXPIRY_SLACK).toNanos();
         while (admitted == null && System.nanoTime() - deadline < 0) {
             var answer = complete(second, bearer, unbilled);
             if (answer.statusCode() == 200) {
                 admitted = answer;
             } else {
-                refusals.add(String.format("%d at %.1f s", answer.statusCode(), secondsSince(killedAt)));
+                lastRefused = secondsSince(killedAt);
+                firstRefusal = refusals++ == 0 ? lastRefused : firstRefusal;
+                lastRefusal = answer;
                 Thread.sleep(200); // the probe's period, not a synchronisation: each probe is its own round trip
             }
         }
         double admittedAfter = secondsSince(killedAt);
         assertThat(admitted).as("a request reserving all %d tokens not billed, tried until %.1f s after the kill (lease "
-                        + "expiry %d s + slack %d s); refused: %s; the second gateway's output:\n%s", unbilled, admittedAfter,
-                LEASE_EXPIRY.toSeconds(), EXPIRY_SLACK.toSeconds(), refusals, second.tail())
+                        + "expiry %d s + slack %d s): refused %d times from %.1f s to %.1f s after the kill, last with %s",
+                unbilled, admittedAfter, LEASE_EXPIRY.toSeconds(), EXPIRY_SLACK.toSeconds(), refusals, firstRefusal,
+                lastRefused, lastRefusal == null ? "-" : lastRefusal.statusCode() + " " + shortened(lastRefusal.body()))
                 .isNotNull();
         Hold expired = holds().stream().filter(hold -> hold.instance.equals(dead.instance)).findFirst().orElseThrow();
         assertThat(expired.alive()).as("the killed gateway's hold, when all the budget was admitted %.1f s after the kill "
                 + "(not before it expired: %s)", admittedAfter, expired).isFalse();
 
-        System.out.printf("BudgetCrashTest: killed with %d answers given, holding %d of a limit of %d (%d billed, hold "
+        System.out.printf("[measured] killed with %d answers given, holding %d of a limit of %d (%d billed, hold "
                         + "expiring %.1f s later); refused at %.1f s, all %d not billed admitted at %.1f s after the kill%n",
                 answered.size(), dead.held, TOKENS_PER_DAY, dead.consumed, dead.secondsLeft, refusedAfter, unbilled, admittedAfter);
 
@@ -287,6 +293,11 @@ class BudgetCrashTest {
                 inFlight.decrementAndGet();
             }
         }
+    }
+
+    /** An answer's body for a message: a probe's answer echoes its prompt of thousands of letters. */
+    private static String shortened(String body) {
+        return body.length() <= 300 ? body : body.substring(0, 300) + "… (" + body.length() + " characters)";
     }
 
     private static double secondsSince(long nanos) {
