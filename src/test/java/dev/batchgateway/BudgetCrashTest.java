@@ -18,6 +18,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -112,24 +113,30 @@ class BudgetCrashTest {
             for (int i = 0; i < CLIENTS; i++) {
                 clients.execute(() -> askWhile(first, bearer, asking, inFlight, answered));
             }
-            long halfTheLimit = TOKENS_PER_DAY / 2;
-            ChildGateway.awaitCondition("the first gateway to hold half of the limit, renewed in the last second, with "
-                    + "requests in flight", EXPIRY_SLACK.multipliedBy(3), () -> {
+            try {
+                long halfTheLimit = TOKENS_PER_DAY / 2;
+                var lastSeen = new AtomicReference<List<Hold>>(List.of());
+                ChildGateway.awaitCondition(() -> "the first gateway to hold half of the limit, renewed in the last second, "
+                        + "with requests in flight; last seen: " + answered.size() + " answers, " + inFlight.get()
+                        + " in flight, holds " + lastSeen.get(), EXPIRY_SLACK.multipliedBy(3), () -> {
+                    List<Hold> holds = holds();
+                    lastSeen.set(holds);
+                    if (!holds.isEmpty() && holds.getFirst().consumed + aliveHeld(holds) > TOKENS_PER_DAY) {
+                        overLimit.add(holds.toString());
+                    }
+                    return answered.size() >= 100 && inFlight.get() > 0 && holds.size() == 1
+                            && holds.getFirst().held >= halfTheLimit
+                            && holds.getFirst().secondsLeft >= LEASE_EXPIRY.toSeconds() - 1;
+                });
+                // ... and is killed with SIGKILL
+                first.kill();
+                killedAt = System.nanoTime();
                 List<Hold> holds = holds();
-                if (!holds.isEmpty() && holds.getFirst().consumed + aliveHeld(holds) > TOKENS_PER_DAY) {
-                    overLimit.add(holds.toString());
-                }
-                return answered.size() >= 100 && inFlight.get() > 0 && holds.size() == 1
-                        && holds.getFirst().held >= halfTheLimit
-                        && holds.getFirst().secondsLeft >= LEASE_EXPIRY.toSeconds() - 1;
-            });
-            // ... and is killed with SIGKILL
-            first.kill();
-            killedAt = System.nanoTime();
-            asking.set(false);
-            List<Hold> holds = holds();
-            assertThat(holds).as("holds of the user's day right after the kill: the first gateway's only").hasSize(1);
-            dead = holds.getFirst();
+                assertThat(holds).as("holds of the user's day right after the kill: the first gateway's only").hasSize(1);
+                dead = holds.getFirst();
+            } finally {
+                asking.set(false); // else closing the executor would wait for clients that never stop
+            }
         }
         assertThat(overLimit).as("samples where billed + what unexpired holds keep passed the limit of %d", TOKENS_PER_DAY)
                 .isEmpty();

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * A gateway in a child JVM (the test's own java and class path) on free ports and the test run's database, its output
@@ -144,10 +145,16 @@ final class ChildGateway implements AutoCloseable {
 
     /** Polls the condition every 50 ms until it holds; fails, saying how long it waited, after {@code atMost}. */
     static void awaitCondition(String what, Duration atMost, Condition condition) throws InterruptedException {
+        awaitCondition(() -> what, atMost, condition);
+    }
+
+    /** As {@link #awaitCondition(String, Duration, Condition)}, with what was awaited told as it stands at the failure. */
+    static void awaitCondition(Supplier<String> what, Duration atMost, Condition condition) throws InterruptedException {
         long started = System.nanoTime();
         while (!condition.holds()) {
             long waited = System.nanoTime() - started;
-            assertThat(waited).as("waited %.1f s for %s, expected at most %d s", waited / 1e9, what, atMost.toSeconds())
+            assertThat(waited).as(() -> String.format("waited %.1f s for %s, expected at most %d s", waited / 1e9, what.get(),
+                            atMost.toSeconds()))
                     .isLessThan(atMost.toNanos());
             Thread.sleep(50); // the poll's period, not a synchronisation
         }

@@ -66,10 +66,13 @@ class UsageCrashTest {
                 clients.execute(() -> askUntilRefused(first, bearer, asking, answered));
             }
 
-            // When it is killed with SIGKILL while answers flow
-            ChildGateway.awaitCondition("300 answers before the kill", () -> answered.size() >= 300);
-            first.kill();
-            asking.set(false);
+            try {
+                // When it is killed with SIGKILL while answers flow
+                ChildGateway.awaitCondition("300 answers before the kill", () -> answered.size() >= 300);
+                first.kill();
+            } finally {
+                asking.set(false); // else closing the executor would wait for clients that never stop
+            }
         }
         Set<String> answers = new HashSet<>(answered);
 
