@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -447,24 +446,6 @@ class UsageLedgerTest {
     }
 
     /** Keeps what the ledger reports. */
-    /** Keeps rows like a spy, but holds its calls until {@link #gate} opens; {@link #entered} counts the first call. */
-    private static final class HeldUsageRepository extends SpyUsageRepository {
-        final CountDownLatch entered = new CountDownLatch(1);
-        final CountDownLatch gate = new CountDownLatch(1);
-
-        @Override
-        public void record(List<UsageRecord> rows) {
-            entered.countDown();
-            try {
-                gate.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new UsageWriteException.Recoverable("interrupted", e);
-            }
-            super.record(rows);
-        }
-    }
-
     private static final class RecordingEvents implements UsageEvents {
         final AtomicInteger written = new AtomicInteger();
         final List<UsageWriteException> failures = new CopyOnWriteArrayList<>();
