@@ -16,11 +16,7 @@ CONNECTIONS=${BENCH_CONNECTIONS:-1024}
 LATENCY_MS=${BENCH_WORKER_LATENCY_MS:-50}
 FAKE_PORT=${BENCH_FAKE_PORT:-9110}
 GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8098}
-OUT=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$OUT"
-JAVA=$(java25)
-PIDS=()
-trap cleanup EXIT
+start_run
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

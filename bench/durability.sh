@@ -14,11 +14,7 @@ ROUNDS=${BENCH_ROUNDS:-2}
 RATE=${BENCH_RATE:-1000}
 SECONDS_MEASURED=${BENCH_SECONDS:-20}
 PORT=${BENCH_GATEWAY_PORT:-8098}
-OUT=bench/results/durability-$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$OUT"
-JAVA=$(java25)
-PIDS=()
-trap cleanup EXIT
+start_run durability
 
 build_bench
 BASE_DIR=target/bench-base

@@ -16,6 +16,16 @@ java25() {
   return 1
 }
 
+# A run's start: OUT, its results directory bench/results/[$1-]<UTC time>, made; JAVA, a Java 25; PIDS, the processes
+# to stop when the script ends (trap cleanup EXIT).
+start_run() {
+  OUT=bench/results/${1:+$1-}$(date -u +%Y%m%dT%H%M%SZ)
+  mkdir -p "$OUT"
+  JAVA=$(java25)
+  PIDS=()
+  trap cleanup EXIT
+}
+
 # The jar, and the test classpath the embedded PostgreSQL runs from.
 build_bench() {
   echo "== building" >&2

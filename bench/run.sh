@@ -16,11 +16,7 @@ FAKE_PORT=${BENCH_FAKE_PORT:-9100}
 GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8088}
 BATCH_SIZE=8
 MAX_WAIT_MS=20
-OUT=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$OUT"
-JAVA=$(java25)
-PIDS=()
-trap cleanup EXIT
+start_run
 
 need wrk wrk
 need psql postgresql-client

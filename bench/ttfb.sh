@@ -14,11 +14,7 @@ PER_TOKEN_US=${BENCH_PER_TOKEN_US:-1000}
 FAKE_PORT=${BENCH_FAKE_PORT:-9100}
 GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8088}
 MAX_WAIT_MS=${BENCH_MAX_WAIT_MS:-20}
-OUT=bench/results/ttfb-$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$OUT"
-JAVA=$(java25)
-PIDS=()
-trap cleanup EXIT
+start_run ttfb
 
 build_bench
 start_database "$OUT/database.log"

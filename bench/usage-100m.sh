@@ -26,12 +26,8 @@ CHUNK=${BENCH_CHUNK:-5000000}
 DURATION=${BENCH_DURATION:-20s}
 WARMUP=${BENCH_WARMUP:-5s}
 GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8088}
-OUT=bench/results/usage-100m-$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$OUT"
 STARTED=$(date +%s)
-JAVA=$(java25)
-PIDS=()
-trap cleanup EXIT
+start_run usage-100m
 
 need wrk wrk
 need psql postgresql-client

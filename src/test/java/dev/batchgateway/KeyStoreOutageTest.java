@@ -80,17 +80,9 @@ class KeyStoreOutageTest {
         // Given the gateway on its own PostgreSQL, a key it has served, and a key it has never looked up
         int databasePort = freePort();
         database = start(databasePort);
-        gateway = new SpringApplicationBuilder(BatchGatewayApplication.class, Spy.class).run(
-                "--server.port=0",
-                "--management.server.port=0",
-                "--spring.datasource.url=jdbc:postgresql://localhost:" + databasePort + "/postgres",
-                "--spring.datasource.username=postgres",
-                "--spring.datasource.password=postgres",
-                "--gateway.worker.type=simulated",
-                "--gateway.batch.max-wait=0ms",
+        gateway = gatewayOn(new SpringApplicationBuilder(BatchGatewayApplication.class, Spy.class), databasePort,
                 // the seen key must outlive a slow stop of the database on a loaded machine; max staleness is tested below
-                "--gateway.key.max-staleness=10m",
-                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN);
+                "--gateway.key.max-staleness=10m");
         int port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
         var client = new GatewayClient(port);
         String seen = client.key(101);
@@ -222,7 +214,13 @@ class KeyStoreOutageTest {
                 .isLessThan(250);
     }
 
-    private ConfigurableApplicationContext gatewayOn(int databasePort, String... more) {
+    private static ConfigurableApplicationContext gatewayOn(int databasePort, String... more) {
+        return gatewayOn(new SpringApplicationBuilder(BatchGatewayApplication.class), databasePort, more);
+    }
+
+    /** The gateway of this application on the PostgreSQL at this port, with the simulated worker and no batch wait. */
+    private static ConfigurableApplicationContext gatewayOn(SpringApplicationBuilder application, int databasePort,
+            String... more) {
         var arguments = new ArrayList<>(List.of(
                 "--server.port=0",
                 "--management.server.port=0",
@@ -233,7 +231,7 @@ class KeyStoreOutageTest {
                 "--gateway.batch.max-wait=0ms",
                 "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN));
         arguments.addAll(List.of(more));
-        return new SpringApplicationBuilder(BatchGatewayApplication.class).run(arguments.toArray(String[]::new));
+        return application.run(arguments.toArray(String[]::new));
     }
 
     /** How long each of {@code count} completions with this key took; each must be a 200. */

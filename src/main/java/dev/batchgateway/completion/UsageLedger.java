@@ -305,17 +305,11 @@ public final class UsageLedger {
         long started = ticker.nanoTime();
         try {
             repository.record(records);
-        } catch (UsageWriteException failure) {
-            report(() -> events.writeFailed(failure));
-            throw failure;
-        } catch (RuntimeException unexpected) {
-            var failure = new UsageWriteException.Recoverable("unexpected failure: " + unexpected, unexpected);
-            report(() -> events.writeFailed(failure));
-            throw failure;
+        } catch (RuntimeException failure) {
+            throw writeFailed(failure);
         }
         removeOldest(rows);
-        long latency = ticker.nanoTime() - started;
-        report(() -> events.written(rows.size(), Duration.ofNanos(latency)));
+        written(rows.size(), started);
     }
 
     /** Appends the (oldest pending) rows to the journal; true when they are durable there and released. */
@@ -464,16 +458,25 @@ public final class UsageLedger {
             }
             rows.forEach(row -> replay(List.of(row)));
             return;
-        } catch (UsageWriteException failure) {
-            report(() -> events.writeFailed(failure));
-            throw failure;
-        } catch (RuntimeException unexpected) {
-            var failure = new UsageWriteException.Recoverable("unexpected failure: " + unexpected, unexpected);
-            report(() -> events.writeFailed(failure));
-            throw failure;
+        } catch (RuntimeException failure) {
+            throw writeFailed(failure);
         }
+        written(rows.size(), started);
+    }
+
+    /** Reports a failed write; one the store did not declare is taken for a recoverable one, never for a refusal. */
+    private UsageWriteException writeFailed(RuntimeException failure) {
+        var reported = failure instanceof UsageWriteException declared
+                ? declared
+                : new UsageWriteException.Recoverable("unexpected failure: " + failure, failure);
+        report(() -> events.writeFailed(reported));
+        return reported;
+    }
+
+    /** Reports a write of {@code rows} rows that began at {@code started} (ticker nanoseconds). */
+    private void written(int rows, long started) {
         long latency = ticker.nanoTime() - started;
-        report(() -> events.written(rows.size(), Duration.ofNanos(latency)));
+        report(() -> events.written(rows, Duration.ofNanos(latency)));
     }
 
     private Duration sleep(Duration backoff) throws InterruptedException {

@@ -36,6 +36,11 @@ public class SaboteurUsageRepository extends SpyUsageRepository {
         outagesLeft.set(calls);
     }
 
+    /** From now on, keeps rows again (those it refuses aside). */
+    public void comeBack() {
+        goAwayFor(0);
+    }
+
     @Override
     public void record(List<UsageRecord> rows) {
         if (outagesLeft.getAndUpdate(left -> left == Integer.MAX_VALUE ? left : Math.max(0, left - 1)) > 0) {

@@ -64,21 +64,7 @@ class SchedulerStreamingTest {
     @Test
     void aStreamsTextGoesOutAsItComesButItsEndWaitsForItsUsageRow() throws Exception {
         // Given a store that holds its writes until told to go on, and a worker that streams one piece
-        var entered = new CountDownLatch(1);
-        var gate = new CountDownLatch(1);
-        var held = new SpyUsageRepository() {
-            @Override
-            public void record(List<UsageRecord> rows) {
-                entered.countDown();
-                try {
-                    gate.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new UsageWriteException.Recoverable("interrupted", e);
-                }
-                super.record(rows);
-            }
-        };
+        var held = new HeldUsageRepository();
         var heldLedger = new UsageLedger(held, 1000, 100, Duration.ofMillis(5), Duration.ofMillis(50), Ticker.system(),
                 UsageEvents.NONE).start();
         var worker = new ProgressWorker((batch, progress) -> {
@@ -92,14 +78,14 @@ class SchedulerStreamingTest {
             // When a caller streams and its row is being written
             List<String> pieces = new CopyOnWriteArrayList<>();
             var streaming = scheduler.submit(request("s"), Duration.ofSeconds(60), CallerPresence.ASSUMED, pieces::add);
-            assertThat(entered.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+            assertThat(held.entered.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
 
             // Then its text has gone out, but not its end
             assertThat(pieces).containsExactly("piece");
             assertThat(streaming).isNotDone();
 
             // When the write commits, then the stream ends, its row in the store
-            gate.countDown();
+            held.gate.countDown();
             assertThat(await(streaming).text()).isEqualTo("answer to s");
             assertThat(held.rows).hasSize(1);
         } finally {

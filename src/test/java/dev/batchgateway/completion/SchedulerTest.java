@@ -642,21 +642,7 @@ class SchedulerTest {
     @Test
     void anAnswerLeavesOnlyOnceItsUsageRowIsWritten() throws Exception {
         // Given a store that holds its writes until told to go on
-        var entered = new java.util.concurrent.CountDownLatch(1);
-        var gate = new java.util.concurrent.CountDownLatch(1);
-        var held = new SpyUsageRepository() {
-            @Override
-            public void record(List<UsageRecord> rows) {
-                entered.countDown();
-                try {
-                    gate.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new UsageWriteException.Recoverable("interrupted", e);
-                }
-                super.record(rows);
-            }
-        };
+        var held = new HeldUsageRepository();
         var ledger = new UsageLedger(held, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(50), Ticker.system(), UsageEvents.NONE).start();
         var scheduler = track(new Scheduler(new SpyWorker(), ledger, policy(1, Duration.ZERO), Ticker.system(),
                 Clock.systemUTC(), SchedulerEvents.NONE).start());
@@ -664,14 +650,14 @@ class SchedulerTest {
         // When a request's completion is generated and its row is being written
         var request = request("billed first");
         var completion = scheduler.submit(request);
-        assertThat(entered.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
+        assertThat(held.entered.await(SLACK_SECONDS, TimeUnit.SECONDS)).isTrue();
 
         // Then its caller has no answer yet
         assertThat(completion).isNotDone();
         assertThat(held.rows).isEmpty();
 
         // When the write commits
-        gate.countDown();
+        held.gate.countDown();
 
         // Then the caller gets its answer, and its row is in the store
         assertThat(await(completion).text()).isEqualTo("completed: billed first");

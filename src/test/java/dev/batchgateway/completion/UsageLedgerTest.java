@@ -9,9 +9,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
@@ -213,14 +211,7 @@ class UsageLedgerTest {
     @Test
     void whileTheStoreIsAwayRowsAreJournaledAndReplayedOnceItIsBack() throws Exception {
         // Given a store that is away until told otherwise, and a journal
-        var away = new AtomicBoolean(true);
-        var kept = new SpyUsageRepository();
-        UsageRepository store = rows -> {
-            if (away.get()) {
-                throw new UsageWriteException.Recoverable("connection refused", null);
-            }
-            kept.record(rows);
-        };
+        var store = SaboteurUsageRepository.awayForever();
         var journal = new MemoryUsageJournal();
         var ledger = track(new UsageLedger(store, journal, 1000, 1000, Duration.ofMillis(5), Duration.ofMillis(20),
                 Ticker.system(), events).start());
@@ -232,19 +223,19 @@ class UsageLedgerTest {
         // Then their waiter is released once they are journaled, with nothing in the store and nothing pending
         waiter.get(SLACK.toSeconds(), TimeUnit.SECONDS);
         assertThat(journal.appended).containsExactlyElementsOf(rows);
-        assertThat(kept.rows).isEmpty();
+        assertThat(store.rows).isEmpty();
         assertThat(ledger.pending()).isZero();
         assertThat(ledger.saturated()).isFalse();
 
         // When the store comes back
-        away.set(false);
+        store.comeBack();
 
         // Then the journal is replayed to it, each row once, and later rows reach it too
-        awaitCondition(() -> journal.isEmpty() && kept.rows.size() == rows.size());
-        assertThat(kept.rows).containsExactlyElementsOf(rows);
+        awaitCondition(() -> journal.isEmpty() && store.rows.size() == rows.size());
+        assertThat(store.rows).containsExactlyElementsOf(rows);
         var after = rows(2);
         ledger.record(after).get(SLACK.toSeconds(), TimeUnit.SECONDS);
-        awaitCondition(() -> kept.rows.containsAll(after));
+        awaitCondition(() -> store.rows.containsAll(after));
     }
 
     @Test
@@ -266,14 +257,7 @@ class UsageLedgerTest {
     @Test
     void whenNeitherStoreNorJournalTakeTheRowsTheWaiterIsTurnedAwayTheHeldBackRowsDroppedAndTheOthersKept() throws Exception {
         // Given a store that is away until told otherwise, and no journal
-        var away = new AtomicBoolean(true);
-        var kept = new SpyUsageRepository();
-        UsageRepository store = rows -> {
-            if (away.get()) {
-                throw new UsageWriteException.Recoverable("connection refused", null);
-            }
-            kept.record(rows);
-        };
+        var store = SaboteurUsageRepository.awayForever();
         var ledger = start(store, UsageJournal.NONE);
         var heldBack = rows(2);
         var callersGone = rows(3);
@@ -288,12 +272,12 @@ class UsageLedgerTest {
         assertThat(ledger.saturated()).isTrue();
 
         // When the store comes back
-        away.set(false);
+        store.comeBack();
 
         // Then the gone callers' rows are still written (the tokens were spent), the turned-away answers' are not,
         // and the ledger takes completions again
-        awaitCondition(() -> !ledger.saturated() && ledger.pending() == 0 && kept.rows.size() == 3);
-        assertThat(kept.rows).containsExactlyElementsOf(callersGone);
+        awaitCondition(() -> !ledger.saturated() && ledger.pending() == 0 && store.rows.size() == 3);
+        assertThat(store.rows).containsExactlyElementsOf(callersGone);
     }
 
     @Test
@@ -447,24 +431,6 @@ class UsageLedgerTest {
     }
 
     /** Keeps what the ledger reports. */
-    /** Keeps rows like a spy, but holds its calls until {@link #gate} opens; {@link #entered} counts the first call. */
-    private static final class HeldUsageRepository extends SpyUsageRepository {
-        final CountDownLatch entered = new CountDownLatch(1);
-        final CountDownLatch gate = new CountDownLatch(1);
-
-        @Override
-        public void record(List<UsageRecord> rows) {
-            entered.countDown();
-            try {
-                gate.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new UsageWriteException.Recoverable("interrupted", e);
-            }
-            super.record(rows);
-        }
-    }
-
     private static final class RecordingEvents implements UsageEvents {
         final AtomicInteger written = new AtomicInteger();
         final List<UsageWriteException> failures = new CopyOnWriteArrayList<>();
