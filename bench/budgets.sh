@@ -33,7 +33,7 @@ start_gateway() { # name, then VAR=value … for the gateway's environment
   local name=$1; shift
   env "$@" SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GATEWAY_AUTH=none \
     GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake \
-    LOGGING_LEVEL_ROOT=WARN \
+    LOGGING_LEVEL_ROOT=WARN GATEWAY_USAGE_JOURNAL_DIR="$OUT/journal" \
     "$JAVA" -jar target/batch-gateway.jar > "$OUT/gateway-$name.log" 2>&1 &
   GATEWAY_PID=$!
   PIDS+=("$GATEWAY_PID")

@@ -40,7 +40,7 @@ start_gateway() { # name, then VAR=value … for the gateway's environment; JAVA
   # cache hit on the hot path. The management port goes beside the gateway's, off the default 8081
   env "$@" SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GATEWAY_AUTH=none \
     GATEWAY_BATCH_SIZE=$BATCH_SIZE GATEWAY_BATCH_MAX_WAIT=${MAX_WAIT_MS}ms \
-    LOGGING_LEVEL_ROOT=WARN \
+    LOGGING_LEVEL_ROOT=WARN GATEWAY_USAGE_JOURNAL_DIR="$OUT/journal" \
     "$JAVA" ${JAVA_OPTS:-} -jar target/batch-gateway.jar > "$OUT/gateway-$name.log" 2>&1 &
   GATEWAY_PID=$!
   PIDS+=("$GATEWAY_PID")

@@ -92,7 +92,7 @@ ADMIN_TOKEN="cluster-check-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
 start_gateway() { # instance number; the JVM's pid in GATEWAY_PIDS
   local i=$1
   env GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://127.0.0.1:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake \
-    GATEWAY_ADMIN_TOKEN="$ADMIN_TOKEN" GATEWAY_LOG_FORMAT= \
+    GATEWAY_ADMIN_TOKEN="$ADMIN_TOKEN" GATEWAY_LOG_FORMAT= GATEWAY_USAGE_JOURNAL_DIR="$WORK/journal" \
     SERVER_PORT="$(api_port "$i")" SERVER_ADDRESS=127.0.0.1 \
     MANAGEMENT_SERVER_PORT="$(management_port "$i")" MANAGEMENT_SERVER_ADDRESS=127.0.0.1 \
     SPRING_DATASOURCE_URL="jdbc:postgresql://127.0.0.1:$PG_PORT/postgres" SPRING_DATASOURCE_USERNAME=postgres \
