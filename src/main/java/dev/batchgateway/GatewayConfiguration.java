@@ -146,6 +146,12 @@ class GatewayConfiguration {
             return running;
         }
 
+        /** A drain is one way (start cannot undo it): a context pause, as Spring's test context cache does, must not run it. */
+        @Override
+        public boolean isPauseable() {
+            return false;
+        }
+
         @Override
         public int getPhase() {
             return phase;
