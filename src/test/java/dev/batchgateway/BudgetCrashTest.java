@@ -153,8 +153,11 @@ class BudgetCrashTest {
                 beyondFree, unbilled, dead.held, refusedAfter, dead.secondsLeft, shortened(refused.body()))
                 .isEqualTo(429);
         assertThat(json.readTree(refused.body()).path("limit").asString()).isEqualTo("tokens_per_day");
-        // the killed gateway's usage rows not yet reported into budget_window: free again with its hold (docs/budgets.md, bound 1)
-        long unreported = billedByRows() - dead.consumed;
+        // and every usage row the killed gateway wrote was charged to the budget in its own commit: none is free again
+        // when its hold expires
+        long billedByRows = billedByRows();
+        assertThat(billedByRows).as("tokens of the user's usage rows when the gateway was killed, against what the budget "
+                + "counts billed (%s)", dead).isEqualTo(dead.consumed);
 
         // And within one lease expiry the whole of it is available again: a request reserving all not billed is admitted
         HttpResponse<String> admitted = null;
@@ -184,10 +187,10 @@ class BudgetCrashTest {
         assertThat(expired.alive()).as("the killed gateway's hold, when all the budget was admitted %.1f s after the kill "
                 + "(not before it expired: %s)", admittedAfter, expired).isFalse();
 
-        System.out.printf("[measured] killed with %d answers given, holding %d of a limit of %d (%d billed as reported, %d "
-                        + "more in usage rows not yet reported; hold expiring %.1f s later); refused at %.1f s, all %d not "
-                        + "billed admitted at %.1f s after the kill%n", answered.size(), dead.held, TOKENS_PER_DAY,
-                dead.consumed, unreported, dead.secondsLeft, refusedAfter, unbilled, admittedAfter);
+        System.out.printf("[measured] killed with %d answers given, holding %d of a limit of %d (%d billed, as many in its "
+                        + "usage rows; hold expiring %.1f s later); refused at %.1f s, all %d not billed admitted at %.1f s "
+                        + "after the kill%n", answered.size(), dead.held, TOKENS_PER_DAY, dead.consumed, dead.secondsLeft,
+                refusedAfter, unbilled, admittedAfter);
 
         // And the user is never billed beyond the limit, by the usage rows or by what the instances reported
         long probeCost = json.readTree(admitted.body()).path("tokens").asLong();

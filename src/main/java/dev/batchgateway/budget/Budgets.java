@@ -1,5 +1,6 @@
 package dev.batchgateway.budget;
 
+import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.Settlement;
@@ -244,12 +245,41 @@ public final class Budgets implements Settlement, AutoCloseable {
         reservation.budget.lock.lock();
         try {
             for (Hold hold : reservation.holds) {
-                long spent = billed == null ? 0 : hold.lease.account.window().countsRequests() ? 1 : billed.totalTokens();
-                hold.lease.settle(hold.amount, spent);
+                hold.lease.settle(hold.amount, spent(hold, billed), reservation.charged && billed != null);
             }
         } finally {
             reservation.budget.lock.unlock();
         }
+    }
+
+    /**
+     * What billing {@code usage} costs each window the request reserved from, charged in its usage row's commit: there
+     * it leaves this instance's hold and counts as billed at once, so a crash of this instance can never make it free
+     * again. The request's settlement with that usage then only frees what it reserved beyond it.
+     */
+    @Override
+    public List<BudgetCharge> charges(CompletionRequest request, TokenUsage usage) {
+        Reservation reservation = reservations.computeIfPresent(request.requestId(),
+                (id, reserved) -> new Reservation(reserved.budget, reserved.holds, true));
+        if (reservation == null) {
+            return List.of(); // an unlimited user's request, or one already settled
+        }
+        List<BudgetCharge> charges = new ArrayList<>(reservation.holds.size());
+        reservation.budget.lock.lock();
+        try {
+            for (Hold hold : reservation.holds) {
+                BudgetStore.Account account = hold.lease.account;
+                charges.add(new BudgetCharge(lessee.id(), hold.lease.holdSince, account.window().word(), account.start(),
+                        spent(hold, usage)));
+            }
+        } finally {
+            reservation.budget.lock.unlock();
+        }
+        return charges;
+    }
+
+    private static long spent(Hold hold, TokenUsage billed) {
+        return billed == null ? 0 : hold.lease.account.window().countsRequests() ? 1 : billed.totalTokens();
     }
 
     private void admit(UserBudget budget, Limits limits, List<CompletionRequest> requests, long[] bounds, long tokens) {
@@ -340,7 +370,7 @@ public final class Budgets implements Settlement, AutoCloseable {
             for (Need need : needs) {
                 holds.add(new Hold(need.lease, need.lease.account.window().countsRequests() ? 1 : bounds[i]));
             }
-            reservations.put(requests.get(i).requestId(), new Reservation(budget, holds));
+            reservations.put(requests.get(i).requestId(), new Reservation(budget, holds, false));
         }
     }
 
@@ -429,13 +459,14 @@ public final class Budgets implements Settlement, AutoCloseable {
                 lessee.send(asks.stream().map(BudgetStore.Ask::account).toList(), (operation, sentAt) -> {
                     Map<BudgetStore.Account, BudgetStore.Grant> byAccount = new HashMap<>();
                     store.lease(operation, asks).forEach(grant -> byAccount.put(grant.account(), grant));
-                    applyAll(turn, byAccount, null, sentAt);
+                    applyAll(turn, byAccount, null, operation.number(), sentAt);
                     return null;
                 }, new Lessee.Consequence() {
                     @Override
-                    public void applied(List<BudgetStore.Resolution> resolutions, long sentAtNanos) {
+                    public void applied(BudgetStore.Operation operation, List<BudgetStore.Resolution> resolutions,
+                            long sentAtNanos) {
                         // granted after the requests stopped waiting: kept, and given back when idle
-                        resolutions.forEach(resolution -> grantedLate(resolution, sentAtNanos));
+                        resolutions.forEach(resolution -> grantedLate(resolution, operation, sentAtNanos));
                     }
 
                     @Override
@@ -446,19 +477,19 @@ public final class Budgets implements Settlement, AutoCloseable {
                 storeIsBack();
             } catch (BudgetStoreUnavailableException away) {
                 storeWentAway(away);
-                applyAll(turn, Map.of(), away, 0);
+                applyAll(turn, Map.of(), away, 0, 0);
             } catch (RuntimeException unexpected) {
                 LOG.log(System.Logger.Level.WARNING, "leasing budget failed", unexpected);
-                applyAll(turn, Map.of(), unexpected, 0);
+                applyAll(turn, Map.of(), unexpected, 0, 0);
             }
         }
     }
 
     private void applyAll(List<PendingLease> turn, Map<BudgetStore.Account, BudgetStore.Grant> grants, RuntimeException failure,
-            long sentAt) {
+            long operation, long sentAt) {
         for (PendingLease pending : turn) {
             try {
-                pending.apply(grants, failure, sentAt, lessee.backedUntil(sentAt));
+                pending.apply(grants, failure, operation, sentAt, lessee.backedUntil(sentAt));
             } catch (RuntimeException e) {
                 LOG.log(System.Logger.Level.ERROR, "applying a lease failed", e); // the leaser must go on
             }
@@ -466,7 +497,7 @@ public final class Budgets implements Settlement, AutoCloseable {
     }
 
     /** A lease found applied when its outcome was resolved: its grant joins this instance's slice. */
-    private void grantedLate(BudgetStore.Resolution resolution, long sentAtNanos) {
+    private void grantedLate(BudgetStore.Resolution resolution, BudgetStore.Operation operation, long sentAtNanos) {
         BudgetStore.Account account = resolution.account();
         while (true) {
             UserBudget budget = users.computeIfAbsent(account.user(), UserBudget::new);
@@ -477,7 +508,7 @@ public final class Budgets implements Settlement, AutoCloseable {
                 }
                 Lease lease = budget.lease(account.window(), account.start());
                 if (resolution.lost()) {
-                    lease = budget.lose(account);
+                    lease = budget.lose(account, operation.number());
                 }
                 lease.free += resolution.granted();
                 lease.renewed(lessee.backedUntil(sentAtNanos), sentAtNanos);
@@ -687,14 +718,16 @@ public final class Budgets implements Settlement, AutoCloseable {
                     List<BudgetStore.GiveBack> giveBacks = new ArrayList<>(sending.size());
                     sending.forEach((account, sent) -> giveBacks.add(new BudgetStore.GiveBack(account,
                             sent.stream().mapToLong(Sending::released).sum(), sent.stream().mapToLong(Sending::consumed).sum())));
-                    store.giveBack(operation, giveBacks).forEach(hold -> gaveBack(sending.get(hold.account()), hold.lost(), sentAt));
+                    store.giveBack(operation, giveBacks).forEach(hold ->
+                            gaveBack(sending.get(hold.account()), hold.lost(), operation, sentAt));
                     return null;
                 },
                         new Lessee.Consequence() {
                             @Override
-                            public void applied(List<BudgetStore.Resolution> resolutions, long sentAtNanos) {
+                            public void applied(BudgetStore.Operation operation, List<BudgetStore.Resolution> resolutions,
+                                    long sentAtNanos) {
                                 resolutions.forEach(resolution ->
-                                        gaveBack(sending.get(resolution.account()), resolution.lost(), sentAtNanos));
+                                        gaveBack(sending.get(resolution.account()), resolution.lost(), operation, sentAtNanos));
                             }
 
                             @Override
@@ -730,7 +763,7 @@ public final class Budgets implements Settlement, AutoCloseable {
     }
 
     /** A give-back applied: the window's hold is renewed, or was found expired (its slice is lost). */
-    private void gaveBack(List<Sending> sent, boolean lost, long sentAtNanos) {
+    private void gaveBack(List<Sending> sent, boolean lost, BudgetStore.Operation operation, long sentAtNanos) {
         if (sent == null || sent.isEmpty()) {
             return;
         }
@@ -739,7 +772,7 @@ public final class Budgets implements Settlement, AutoCloseable {
         budget.lock.lock();
         try {
             if (lost) {
-                budget.lose(account);
+                budget.lose(account, operation.number());
             } else {
                 Lease lease = budget.leases.get(account);
                 if (lease != null) {
@@ -958,13 +991,15 @@ public final class Budgets implements Settlement, AutoCloseable {
         }
 
         /**
-         * The store let this window's hold expire: its slice is replaced by an empty one; the old one only reports
-         * what its requests in flight are billed.
+         * The store let this window's hold expire, and operation {@code since} started it again: its slice is replaced
+         * by an empty one; the old one only reports what its requests in flight are billed.
          */
-        Lease lose(BudgetStore.Account account) {
+        Lease lose(BudgetStore.Account account, long since) {
             Lease old = leases.get(account);
             if (old == null) {
-                return lease(account.window(), account.start());
+                Lease fresh = lease(account.window(), account.start());
+                fresh.holdSince = since;
+                return fresh;
             }
             old.lost = true;
             old.free = 0;
@@ -975,6 +1010,7 @@ public final class Budgets implements Settlement, AutoCloseable {
                     + "there is free for every instance again");
             lost.add(old);
             var fresh = new Lease(old.account, old.end);
+            fresh.holdSince = since;
             leases.put(old.account, fresh);
             current.put(old.account.window(), fresh);
             return fresh;
@@ -1007,6 +1043,8 @@ public final class Budgets implements Settlement, AutoCloseable {
         long backedUntil;
         /** When (ticker) the operation that last renewed the hold was sent. */
         long renewedAt;
+        /** The operation that started the store's hold this slice is part of (0: the first hold of the window). */
+        long holdSince;
         /**
          * The store let the hold expire (others may have leased it): nothing here is free any more; requests in flight
          * settle into what is billed, reported without lowering the hold.
@@ -1025,9 +1063,17 @@ public final class Budgets implements Settlement, AutoCloseable {
             lastReserved = nowMillis;
         }
 
-        void settle(long amount, long spent) {
+        /**
+         * A request that reserved {@code amount} here spent {@code spent}: reported with the next give-back, or already
+         * {@code charged} to the store with its usage row (then it left the store's hold there).
+         */
+        void settle(long amount, long spent, boolean charged) {
             reserved -= amount;
-            consumed += spent;
+            if (charged) {
+                billedAtStore += spent;
+            } else {
+                consumed += spent;
+            }
             if (lost) {
                 return; // nothing here is held any more: what was not spent is nobody's to free
             }
@@ -1121,7 +1167,8 @@ public final class Budgets implements Settlement, AutoCloseable {
          *
          * @param backedUntil until when (ticker) the holds this lease renewed may be reserved from
          */
-        void apply(Map<BudgetStore.Account, BudgetStore.Grant> grants, RuntimeException failure, long sentAt, long backedUntil) {
+        void apply(Map<BudgetStore.Account, BudgetStore.Grant> grants, RuntimeException failure, long operation, long sentAt,
+                long backedUntil) {
             budget.lock.lock();
             try {
                 this.failure = failure;
@@ -1131,7 +1178,8 @@ public final class Budgets implements Settlement, AutoCloseable {
                     if (grant != null) {
                         Lease lease = budget.lease(ask.account().window(), ask.account().start());
                         if (grant.lost()) {
-                            lease = budget.lose(ask.account()); // the store let the hold expire: what was held here is gone
+                            // the store let the hold expire: what was held here is gone, the hold starts again
+                            lease = budget.lose(ask.account(), operation);
                         }
                         lease.granted(grant, grant.granted() < ask.want(), askedAtMillis);
                         lease.renewed(backedUntil, sentAt);
@@ -1151,7 +1199,8 @@ public final class Budgets implements Settlement, AutoCloseable {
 
     private record Hold(Lease lease, long amount) {}
 
-    private record Reservation(UserBudget budget, List<Hold> holds) {}
+    /** What a request reserved; {@code charged}: its usage row carries its charges (they are not reported again). */
+    private record Reservation(UserBudget budget, List<Hold> holds, boolean charged) {}
 
     private record Sending(UserBudget budget, Lease lease, long unused, long overdraft, long consumed) {
         /** What leaves the hold: unused and billed amounts, less what was spent beyond it; nothing from a lost slice. */

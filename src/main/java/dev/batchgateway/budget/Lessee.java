@@ -22,7 +22,7 @@ final class Lessee {
     /** What follows from an operation in doubt once its fate is known. */
     interface Consequence {
         /** It applied (in every window it touched); {@code sentAtNanos} is when it was sent. */
-        void applied(List<BudgetStore.Resolution> resolutions, long sentAtNanos);
+        void applied(BudgetStore.Operation operation, List<BudgetStore.Resolution> resolutions, long sentAtNanos);
 
         /** It never applied, and never will. */
         void notApplied();
@@ -150,7 +150,7 @@ final class Lessee {
         inDoubt = null;
         // one statement: it applied in every window it touched, or in none
         if (resolutions.stream().anyMatch(BudgetStore.Resolution::applied)) {
-            doubt.consequence().applied(resolutions, doubt.sentAtNanos());
+            doubt.consequence().applied(doubt.operation(), resolutions, doubt.sentAtNanos());
         } else {
             doubt.consequence().notApplied();
         }

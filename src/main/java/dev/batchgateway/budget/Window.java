@@ -3,6 +3,7 @@ package dev.batchgateway.budget;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
+import java.util.Locale;
 
 /** The calendar windows limits are counted in, in UTC: what a request counts against is the window it was admitted in. */
 public enum Window {
@@ -29,6 +30,11 @@ public enum Window {
     /** The name of what remains of it in the API, e.g. {@code tokens_today}. */
     public String remainingName() {
         return remainingName;
+    }
+
+    /** Its name where budgets are kept: {@code minute}, {@code day} or {@code month}. */
+    public String word() {
+        return name().toLowerCase(Locale.ROOT);
     }
 
     /** Whether it counts requests (one per completion) rather than tokens. */

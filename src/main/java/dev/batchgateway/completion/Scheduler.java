@@ -352,7 +352,7 @@ public final class Scheduler implements SchedulerApi {
     private void complete(Batch batch, List<Queued> members) {
         Served served = Served.NOTHING;
         try {
-            served = callWorker(batch, members);
+            served = charged(callWorker(batch, members), members);
         } finally {
             // settled in any case: a reservation must never outlive its batch
             List<UsageRecord> billed = served.rows();
@@ -404,6 +404,25 @@ public final class Scheduler implements SchedulerApi {
             Thread.currentThread().interrupt();
         }
         return served.rows();
+    }
+
+    /** Each row with what it costs its user's budget windows, charged in the row's own commit. */
+    private Served charged(Served served, List<Queued> members) {
+        Map<UUID, CompletionRequest> requests = new HashMap<>();
+        members.forEach(queued -> requests.put(queued.request.requestId(), queued.request));
+        List<UsageRecord> rows = new ArrayList<>(served.rows().size());
+        for (UsageRecord row : served.rows()) {
+            try {
+                rows.add(row.charging(settlement.charges(requests.get(row.requestId()), row.usage())));
+            } catch (RuntimeException e) {
+                // uncharged, its settlement reports it to the budget the slower way (with the next give-back)
+                settlementFailures.incrementAndGet();
+                LOG.log(System.Logger.Level.ERROR, "charging request " + row.requestId() + " of user " + row.userId()
+                        + " to its budget failed", e);
+                rows.add(row);
+            }
+        }
+        return new Served(rows, served.answers());
     }
 
     /** The batch has ended: each member is billed what the ledger recorded for it, or nothing. */

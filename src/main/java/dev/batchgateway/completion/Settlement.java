@@ -1,5 +1,7 @@
 package dev.batchgateway.completion;
 
+import java.util.List;
+
 /**
  * Where the scheduler says what each request it took costs, exactly once per request, on every path: served, dropped
  * before its batch left (cancelled, caller gone, deadline, shutdown), failed by the worker or abandoned. Budgets turn the
@@ -22,4 +24,13 @@ public interface Settlement {
      * dispatch is billed all the same.
      */
     void settled(CompletionRequest request, TokenUsage billed);
+
+    /**
+     * What billing {@code usage} to a request costs its budget windows, to be charged in the same commit as its usage
+     * row; none when it reserved nothing. Once charges were asked for, a later {@link #settled} with that usage takes
+     * them as charged by the row (in the store, or in the journal until its replay), and does not report them again.
+     */
+    default List<BudgetCharge> charges(CompletionRequest request, TokenUsage usage) {
+        return List.of();
+    }
 }

@@ -220,7 +220,7 @@ class JdbcBudgetStore implements BudgetStore {
     }
 
     private static String kind(Window window) {
-        return window.name().toLowerCase(Locale.ROOT);
+        return window.word();
     }
 
     private static Window window(String kind) {

@@ -4,6 +4,7 @@ import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.UsageJournal;
 import dev.batchgateway.completion.UsageJournalException;
 import dev.batchgateway.completion.UsageOutcome;
+import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.UsageRecord;
 import dev.batchgateway.completion.UsageRepository;
 import java.io.IOException;
@@ -23,6 +24,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.StringJoiner;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.locks.ReentrantLock;
@@ -46,7 +48,9 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FileUsageJournal.class);
     private static final String LOCK = "owner.lock";
     private static final String SEGMENT_SUFFIX = ".usage";
-    private static final String VERSION = "u1";
+    private static final String VERSION = "u2";
+    /** Lines of journals written before rows carried budget charges: read as rows that charge nothing. */
+    private static final String UNCHARGED_VERSION = "u1";
     private static final String STARTING = ".starting-";
 
     private final Path directory;
@@ -276,7 +280,11 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
         }
     }
 
-    /** {@code u1 <id> <user> <prompt> <completion> <model, URL-encoded> <served-at> <outcome> <crc32>}, tab-separated. */
+    /**
+     * {@code u2 <id> <user> <prompt> <completion> <model, URL-encoded> <served-at> <outcome> <charges> <crc32>},
+     * tab-separated; the charges comma-separated, each {@code holder:hold-since:window:window-start:amount}, or
+     * {@code -} for none.
+     */
     static String line(UsageRecord row) {
         String fields = String.join("\t",
                 VERSION,
@@ -286,7 +294,8 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
                 Integer.toString(row.usage().completionTokens()),
                 URLEncoder.encode(row.model(), StandardCharsets.UTF_8),
                 row.servedAt().toString(),
-                row.outcome().word());
+                row.outcome().word(),
+                charges(row.charges()));
         return fields + "\t" + crc(fields) + "\n";
     }
 
@@ -297,7 +306,8 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
             return null;
         }
         String[] field = line.substring(0, last).split("\t", -1);
-        if (field.length != 8 || !field[0].equals(VERSION)) {
+        boolean charged = field.length == 9 && field[0].equals(VERSION);
+        if (!charged && !(field.length == 8 && field[0].equals(UNCHARGED_VERSION))) {
             return null;
         }
         try {
@@ -307,10 +317,36 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
                     new TokenUsage(Integer.parseInt(field[3]), Integer.parseInt(field[4])),
                     URLDecoder.decode(field[5], StandardCharsets.UTF_8),
                     Instant.parse(field[6]),
-                    UsageOutcome.valueOf(field[7].toUpperCase(Locale.ROOT)));
+                    UsageOutcome.valueOf(field[7].toUpperCase(Locale.ROOT)),
+                    charged ? charges(field[8]) : List.of());
         } catch (RuntimeException damaged) {
             return null;
         }
+    }
+
+    private static String charges(List<BudgetCharge> charges) {
+        if (charges.isEmpty()) {
+            return "-";
+        }
+        StringJoiner joined = new StringJoiner(",");
+        charges.forEach(charge -> joined.add(charge.holder() + ":" + charge.holdSince() + ":" + charge.window() + ":"
+                + charge.windowStart() + ":" + charge.amount()));
+        return joined.toString();
+    }
+
+    private static List<BudgetCharge> charges(String field) {
+        if (field.equals("-")) {
+            return List.of();
+        }
+        List<BudgetCharge> charges = new ArrayList<>();
+        for (String charge : field.split(",")) {
+            // the window's start is an ISO instant, with colons of its own: the amount is after the last one
+            String[] part = charge.split(":", 4);
+            int amountAt = part[3].lastIndexOf(':');
+            charges.add(new BudgetCharge(UUID.fromString(part[0]), Long.parseLong(part[1]), part[2],
+                    Instant.parse(part[3].substring(0, amountAt)), Long.parseLong(part[3].substring(amountAt + 1))));
+        }
+        return charges;
     }
 
     private static String crc(String fields) {

@@ -1,5 +1,6 @@
 package dev.batchgateway.usage;
 
+import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.UsageRecord;
 import dev.batchgateway.completion.UsageRepository;
 import dev.batchgateway.completion.UsageWriteException;
@@ -16,9 +17,11 @@ import org.springframework.stereotype.Repository;
 
 /**
  * Appends usage rows to {@code token_usage}, all rows of a call in one INSERT statement (whose trigger adds rows of
- * days already rolled up, if any, to {@code usage_daily}, V6). The rows travel as eight arrays, one per column: the
- * statement's text is the same for any number of rows, so PostgreSQL prepares it once, and no row count comes near
- * the protocol's limit of 65,535 parameters.
+ * days already rolled up, if any, to {@code usage_daily}, V6), and in the same statement charges the rows it inserted
+ * to their users' budget windows ({@code budget_charge}, V8): a row and its charge commit together or not at all, and
+ * a row written twice is inserted and charged once. The rows travel as arrays, one per column: the statement's text is
+ * the same for any number of rows, so PostgreSQL prepares it once, and no row count comes near the protocol's limit of
+ * 65,535 parameters.
  */
 @Repository
 class JdbcUsageRepository implements UsageRepository {
@@ -30,6 +33,12 @@ class JdbcUsageRepository implements UsageRepository {
             FROM unnest(?::uuid[], ?::bigint[], ?::int[], ?::int[], ?::int[], ?::text[], ?::bigint[], ?::text[])
                  AS row (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, served_at_micros, outcome)
             ON CONFLICT (request_id, created_at) DO NOTHING
+            """;
+
+    /** The same insert for rows of limited users: it charges the rows it inserted, in the same statement. */
+    private static final String INSERT_AND_CHARGE = "WITH written AS (" + INSERT + " RETURNING request_id) " + """
+            SELECT budget_charge(?::uuid[], ?::uuid[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[],
+                                 ARRAY(SELECT request_id FROM written))
             """;
 
     private final BoundedStatements bounded;
@@ -67,16 +76,50 @@ class JdbcUsageRepository implements UsageRepository {
             servedAtMicros[i] = ChronoUnit.MICROS.between(Instant.EPOCH, row.servedAt());
             outcomes[i] = row.outcome().word();
         }
+        Charges charges = Charges.of(rows);
         try {
             // timed out, it may still commit: harmless, the journal's replay skips request ids the table has
-            bounded.run(jdbc -> jdbc.sql(INSERT)
-                    .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros, outcomes)
-                    .update());
+            if (charges.requestIds.length == 0) {
+                bounded.run(jdbc -> jdbc.sql(INSERT)
+                        .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros, outcomes)
+                        .update());
+            } else {
+                bounded.run(jdbc -> jdbc.sql(INSERT_AND_CHARGE)
+                        .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros, outcomes,
+                                charges.requestIds, charges.holders, charges.holdsSince, charges.userIds, charges.windows,
+                                charges.windowStartMicros, charges.amounts)
+                        .query(Long.class).single());
+            }
         } catch (DataIntegrityViolationException refused) {
             throw new UsageWriteException.Permanent(reason(refused), refused);
         } catch (DataAccessException away) {
             // anything else (no connection, timeout, even a missing table) may heal: keep the rows and retry
             throw new UsageWriteException.Recoverable(reason(away), away);
+        }
+    }
+
+    /** The rows' budget charges, one array per column of {@code budget_charge}. */
+    private record Charges(String[] requestIds, String[] holders, long[] holdsSince, long[] userIds, String[] windows,
+            long[] windowStartMicros, long[] amounts) {
+
+        static Charges of(List<UsageRecord> rows) {
+            int size = rows.stream().mapToInt(row -> row.charges().size()).sum();
+            var charges = new Charges(new String[size], new String[size], new long[size], new long[size], new String[size],
+                    new long[size], new long[size]);
+            int i = 0;
+            for (UsageRecord row : rows) {
+                for (BudgetCharge charge : row.charges()) {
+                    charges.requestIds[i] = row.requestId().toString();
+                    charges.holders[i] = charge.holder().toString();
+                    charges.holdsSince[i] = charge.holdSince();
+                    charges.userIds[i] = row.userId();
+                    charges.windows[i] = charge.window();
+                    charges.windowStartMicros[i] = ChronoUnit.MICROS.between(Instant.EPOCH, charge.windowStart());
+                    charges.amounts[i] = charge.amount();
+                    i++;
+                }
+            }
+            return charges;
         }
     }
 

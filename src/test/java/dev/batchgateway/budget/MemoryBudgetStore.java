@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import dev.batchgateway.completion.BudgetCharge;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
@@ -53,6 +54,7 @@ public final class MemoryBudgetStore implements BudgetStore {
         long appliedOp;
         long lastGrant;
         boolean lost;
+        long sinceOp;
     }
 
     private static final class Window {
@@ -195,6 +197,31 @@ public final class MemoryBudgetStore implements BudgetStore {
         windows.keySet().removeIf(account -> account.start().isBefore(startedBefore.get(account.window())));
     }
 
+    /**
+     * Charges a usage row's billed amounts, as its insert does in PostgreSQL (V8, budget_charge): consumed grows, and
+     * the hold the request reserved from gives up as much if it is still that hold (the same since-op) and unexpired.
+     * Fails like the store when it is away or the instance cut off (then the row is not written either).
+     */
+    public synchronized void charge(long user, List<BudgetCharge> charges) {
+        reachable();
+        Instant now = clock.instant();
+        for (BudgetCharge charge : charges) {
+            if (cutOff.contains(charge.holder())) {
+                throw new BudgetStoreUnavailableException("this instance is cut off from the budget store", null, true);
+            }
+        }
+        for (BudgetCharge charge : charges) {
+            var kind = dev.batchgateway.budget.Window.valueOf(charge.window().toUpperCase(java.util.Locale.ROOT));
+            Window window = windows.computeIfAbsent(new Account(user, kind, charge.windowStart()), a -> new Window());
+            window.consumed += charge.amount();
+            window.reported.merge(charge.holder(), charge.amount(), Long::sum);
+            Hold hold = window.holds.get(charge.holder());
+            if (hold != null && hold.sinceOp == charge.holdSince() && hold.expiresAt.isAfter(now)) {
+                hold.held = Math.max(0, hold.held - charge.amount());
+            }
+        }
+    }
+
     /** Commits the operations queued behind a lock, in order; those fenced meanwhile change nothing. */
     public synchronized void commitQueued() {
         List<Runnable> now = new ArrayList<>(queued);
@@ -262,6 +289,9 @@ public final class MemoryBudgetStore implements BudgetStore {
     }
 
     private static void applied(Hold hold, Operation operation, Instant now, long granted, boolean lost) {
+        if (lost) {
+            hold.sinceOp = operation.number();
+        }
         hold.expiresAt = now.plus(operation.expiry());
         hold.lastOp = operation.number();
         hold.appliedOp = operation.number();

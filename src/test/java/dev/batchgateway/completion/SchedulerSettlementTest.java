@@ -52,6 +52,14 @@ class SchedulerSettlementTest {
         }
 
         private static final TokenUsage UNBILLED = new TokenUsage(0, 0);
+
+        /** Each request costs its day window what it is billed, held by one instance since its operation 3. */
+        @Override
+        public List<BudgetCharge> charges(CompletionRequest request, TokenUsage usage) {
+            return List.of(new BudgetCharge(HOLDER, 3, "day", java.time.Instant.EPOCH, usage.totalTokens()));
+        }
+
+        static final UUID HOLDER = UUID.randomUUID();
     }
 
     @AfterEach
@@ -74,6 +82,18 @@ class SchedulerSettlementTest {
         assertThat(settlements.of(request)).isEqualTo(completion.usage());
         SchedulerTest.awaitCondition(() -> usage.rows.size() == 1);
         assertThat(usage.rows.getFirst().usage()).isEqualTo(completion.usage());
+    }
+
+    @Test
+    void aServedRequestsUsageRowCarriesWhatItCostsItsBudgetToBeChargedInTheRowsCommit() throws Exception {
+        var scheduler = start(new SpyWorker(), policy(1, Duration.ZERO), Ticker.system());
+        var request = SchedulerTest.request("served");
+
+        var completion = scheduler.submit(request).get(SLACK_SECONDS, TimeUnit.SECONDS);
+
+        SchedulerTest.awaitCondition(() -> usage.rows.size() == 1);
+        assertThat(usage.rows.getFirst().charges()).containsExactly(new BudgetCharge(Settlements.HOLDER, 3, "day",
+                java.time.Instant.EPOCH, completion.usage().totalTokens()));
     }
 
     @Test

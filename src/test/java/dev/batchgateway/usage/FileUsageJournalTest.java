@@ -3,6 +3,7 @@ package dev.batchgateway.usage;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.SpyUsageRepository;
 import dev.batchgateway.completion.Ticker;
@@ -236,6 +237,27 @@ class FileUsageJournalTest {
 
         // Then the whole rows reach the store and the torn one is skipped
         assertThat(store.rows).containsExactlyElementsOf(good);
+    }
+
+    @Test
+    void rowsKeepTheirBudgetChargesInTheJournalAndLinesOfTheOlderFormatStillReplay() {
+        // Given a row charged to two budget windows, and a line written before rows carried charges
+        var charged = row(42, "m", UsageOutcome.SERVED).charging(List.of(
+                new BudgetCharge(UUID.randomUUID(), 7, "day", Instant.parse("2026-12-05T00:00:00Z"), 8),
+                new BudgetCharge(UUID.randomUUID(), 0, "minute", Instant.parse("2026-12-05T10:15:00Z"), 1)));
+        var older = row(42, "m", UsageOutcome.SERVED);
+        String olderFields = String.join("\t", "u1", older.requestId().toString(), "42", "3", "5", "m",
+                older.servedAt().toString(), "served");
+        var crc = new java.util.zip.CRC32();
+        crc.update(olderFields.getBytes(StandardCharsets.UTF_8));
+
+        // When their lines are read back
+        var read = FileUsageJournal.parse(FileUsageJournal.line(charged).stripTrailing());
+        var readOlder = FileUsageJournal.parse(olderFields + "\t" + Long.toHexString(crc.getValue()));
+
+        // Then the charged row is whole, charges included, and the older one charges nothing
+        assertThat(read).isEqualTo(charged);
+        assertThat(readOlder).isEqualTo(older);
     }
 
     @Test

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.batchgateway.TestDatabase;
+import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.UsageRecord;
 import dev.batchgateway.completion.UsageWriteException;
@@ -70,6 +71,66 @@ class JdbcUsageRepositoryTest {
             assertThat(stored).containsExactly(user, row.usage().promptTokens(), row.usage().completionTokens(),
                     row.usage().totalTokens(), "m", servedAt);
         }
+    }
+
+    @Test
+    void aRowIsChargedToItsBudgetInItsOwnCommitAndOnlyOnce() {
+        // Given an instance holding 1,000 tokens of the user's day (its hold started by operation 4)
+        UUID instance = UUID.randomUUID();
+        Instant day = Instant.now().truncatedTo(ChronoUnit.DAYS);
+        hold(instance, day, 1_000, 4, "1 minute");
+        var row = new UsageRecord(UUID.randomUUID(), user, new TokenUsage(30, 70), "m", Instant.now())
+                .charging(List.of(new BudgetCharge(instance, 4, "day", day, 100)));
+
+        // When its usage row is written, then written again (a journal's replay)
+        repository.record(List.of(row));
+        repository.record(List.of(row));
+
+        // Then the 100 tokens count as billed once, and left the hold they were reserved from
+        assertThat(consumed(day)).isEqualTo(100);
+        assertThat(held(instance, day)).isEqualTo(900);
+    }
+
+    @Test
+    void aChargeNeverLowersAHoldThatExpiredOrStartedAgain() {
+        // Given an instance whose hold expired, and one whose hold was lost and started again by operation 9
+        UUID expired = UUID.randomUUID();
+        UUID restarted = UUID.randomUUID();
+        Instant day = Instant.now().truncatedTo(ChronoUnit.DAYS);
+        hold(expired, day, 500, 0, "-1 second");
+        hold(restarted, day, 300, 9, "1 minute");
+
+        // When rows reserved from their old holds are written
+        repository.record(List.of(
+                new UsageRecord(UUID.randomUUID(), user, new TokenUsage(10, 10), "m", Instant.now())
+                        .charging(List.of(new BudgetCharge(expired, 0, "day", day, 20))),
+                new UsageRecord(UUID.randomUUID(), user, new TokenUsage(20, 20), "m", Instant.now())
+                        .charging(List.of(new BudgetCharge(restarted, 3, "day", day, 40)))));
+
+        // Then what they billed counts, and neither hold gives up anything: an expired one is free for all already,
+        // and the new one holds other requests' budget
+        assertThat(consumed(day)).isEqualTo(60);
+        assertThat(held(expired, day)).isEqualTo(500);
+        assertThat(held(restarted, day)).isEqualTo(300);
+    }
+
+    private void hold(UUID instance, Instant day, long held, long sinceOp, String expiresIn) {
+        jdbc.sql("INSERT INTO budget_window (user_id, kind, window_start) VALUES (?, 'day', ?) ON CONFLICT DO NOTHING")
+                .params(user, day.atOffset(ZoneOffset.UTC)).update();
+        jdbc.sql("""
+                        INSERT INTO budget_hold (user_id, kind, window_start, instance_id, held, expires_at, since_op)
+                        VALUES (?, 'day', ?, ?, ?, clock_timestamp() + ?::interval, ?)""")
+                .params(user, day.atOffset(ZoneOffset.UTC), instance, held, expiresIn, sinceOp).update();
+    }
+
+    private long consumed(Instant day) {
+        return jdbc.sql("SELECT consumed FROM budget_window WHERE user_id = ? AND kind = 'day' AND window_start = ?")
+                .params(user, day.atOffset(ZoneOffset.UTC)).query(Long.class).single();
+    }
+
+    private long held(UUID instance, Instant day) {
+        return jdbc.sql("SELECT held FROM budget_hold WHERE user_id = ? AND kind = 'day' AND window_start = ? AND instance_id = ?")
+                .params(user, day.atOffset(ZoneOffset.UTC), instance).query(Long.class).single();
     }
 
     @Test
