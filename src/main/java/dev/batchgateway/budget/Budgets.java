@@ -2,48 +2,40 @@ package dev.batchgateway.budget;
 
 import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.CompletionRequest;
-import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.Settlement;
 import dev.batchgateway.completion.Ticker;
+import dev.batchgateway.completion.TokenBound;
 import dev.batchgateway.completion.TokenUsage;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.InstantSource;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Per-user budgets and rate limits, exact across every gateway instance that shares the {@link BudgetStore}.
  *
  * <p>At admission a request <b>reserves</b> an upper bound of what it can cost in each limited window of its user:
- * one request per minute, and {@link #bound its tokens} per day and month. When the scheduler
+ * one request per minute, and {@linkplain TokenBound its tokens} per day and month. When the scheduler
  * {@link #settled settles} it, the reservation becomes what was billed (the rest is free again); a request that never
- * reached the worker, or that the worker failed, gives it all back. So, per user and window, billed + reserved never
- * exceeds what this instance holds.
+ * reached the worker, or that the worker failed, gives it all back. What is billed is {@linkplain #charges charged} to
+ * the store in the commit of the request's usage row, leaving this instance's hold there. So, per user and window,
+ * billed + reserved never exceeds what the store counts.
  *
  * <p>What an instance holds it <b>leases</b> from the store: a slice of the window's budget, in one atomic statement
  * that never grants beyond the limit. The hot path reserves from the slice in memory; the store is asked only when a
  * slice runs short. Unused parts go back to the store when the slice has been idle for {@code idleReturn}, is older
  * than {@code maxLeaseAge} (when the store could not give all that was asked: the budget is tight) or than {@code
- * maxAmpleLeaseAge}, its window is over, or the user's limits changed; billed amounts are reported with them, and at
- * least every {@code maxLeaseAge}.
- * Every instance's billed + reserved + unused is part of what the store granted, which never exceeds the limit: the
- * invariant holds across instances, whatever the interleaving.
+ * maxAmpleLeaseAge}, its window is over, or the user's limits changed ({@link Upkeep}; the leases themselves go through
+ * the {@link Leaser}). Every instance's reserved + unused is part of what the store granted, which with what was billed
+ * never exceeds the limit: the invariant holds across instances, whatever the interleaving.
  *
  * <p>An instance holds its slices under its own id with an expiry (the store counts an expired hold as free again),
  * renewed by every lease and give-back and at least every third of the expiry; it reserves from a slice only while
@@ -56,24 +48,9 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class Budgets implements Settlement, AutoCloseable {
 
-    /** Tokens a text may need beside one per UTF-8 byte (byte-level tokenizers): BOS, EOS and other special tokens. */
-    static final int TEXT_ALLOWANCE = 16;
-    /** Tokens a chat message may need beside its bytes: the template's role header and end-of-turn tokens. */
-    static final int MESSAGE_ALLOWANCE = 16;
-    /** Tokens a chat template may add once: a default system prompt, the assistant's header. */
-    static final int CHAT_ALLOWANCE = 256;
-
     private static final System.Logger LOG = System.getLogger(Budgets.class.getName());
-    /** Limits changed this long before the last read are read again: a write may commit after a read began. */
-    private static final Duration LIMITS_OVERLAP = Duration.ofSeconds(10);
-    private static final Duration STORE_RETRY_AFTER = Duration.ofSeconds(5);
-    /** While the store is away, one lease in the gateway is tried at most this often; others short of budget get 503. */
-    private static final long PROBE_EVERY_MILLIS = 1000;
-    /** The longest pause between the upkeep's tries while the store is away. */
-    private static final Duration MAX_AWAY_PAUSE = Duration.ofSeconds(5);
+    /** How long a request waits for a lease before it gets 503. */
     private static final long LEASE_WAIT_MILLIS = 10_000;
-    /** The most windows leased in one statement. */
-    private static final int ASKS_PER_LEASE = 1000;
     /** How long the store keeps a hold this instance does not renew: then its slices are everyone's again. */
     public static final Duration DEFAULT_LEASE_EXPIRY = Duration.ofSeconds(30);
 
@@ -124,25 +101,17 @@ public final class Budgets implements Settlement, AutoCloseable {
     }
 
     private final BudgetStore store;
-    private final Limits defaults;
     private final InstantSource clock;
     private final Timing timing;
     private final Ticker ticker;
     private final Lessee lessee;
-    private final long renewEveryNanos;
-
-    private final Map<Long, Limits> own = new ConcurrentHashMap<>();
-    private final Object limitsLock = new Object();
-    private volatile Instant limitsReadAt;
-    private final Map<Long, UserBudget> users = new ConcurrentHashMap<>();
+    private final StoreStatus status = new StoreStatus();
+    private final UserBudgets users = new UserBudgets();
+    private final LimitsCache limits;
+    private final Leaser leaser;
+    private final Upkeep upkeep;
     private final Map<UUID, Reservation> reservations = new ConcurrentHashMap<>();
-    private final Object flushLock = new Object();
-    private volatile boolean storeAway;
-    private final BlockingQueue<PendingLease> leaseQueue = new LinkedBlockingQueue<>();
-    private volatile Thread leaser;
     private volatile WindowStarts lastStarts;
-    private final AtomicLong nextProbeAt = new AtomicLong();
-    private Thread keeper;
 
     /** @param defaults the limits of users without their own */
     public Budgets(BudgetStore store, Limits defaults, InstantSource clock, Timing timing) {
@@ -155,44 +124,27 @@ public final class Budgets implements Settlement, AutoCloseable {
      */
     public Budgets(BudgetStore store, Limits defaults, InstantSource clock, Ticker ticker, Timing timing, Duration leaseExpiry) {
         this.store = Objects.requireNonNull(store, "store");
-        this.defaults = Objects.requireNonNull(defaults, "defaults");
         this.clock = Objects.requireNonNull(clock, "clock");
         this.timing = Objects.requireNonNull(timing, "timing");
         this.ticker = Objects.requireNonNull(ticker, "ticker");
         this.lessee = new Lessee(store, UUID.randomUUID(), leaseExpiry, ticker);
-        this.renewEveryNanos = leaseExpiry.dividedBy(3).toNanos();
+        this.limits = new LimitsCache(store, defaults, status, this::limitsChanged);
+        this.leaser = new Leaser(store, lessee, status, users, clock);
+        this.upkeep = new Upkeep(store, lessee, status, users, limits, clock, ticker, timing);
     }
 
     /** Reads the users' limits, then gives back, reports and re-reads in the background until {@link #close}. */
     public Budgets start() {
         try {
-            refreshLimits();
+            limits.refreshLimits();
         } catch (BudgetUnavailableException away) {
             LOG.log(System.Logger.Level.WARNING, "users' limits could not be read yet; limited requests get 503 until they are");
         }
-        keeper = Thread.ofVirtual().name("budget-keeper").start(this::keep);
+        upkeep.start();
         return this;
     }
 
     // --- admission
-
-    /**
-     * An upper bound of the tokens a request can cost: at most one token per UTF-8 byte of its prompt (byte-level
-     * tokenizers), an allowance for special tokens and a chat's template, and its {@code max_tokens}.
-     */
-    public static long bound(CompletionRequest request) {
-        long prompt = switch (request.prompt()) {
-            case Prompt.Text text -> utf8Bytes(text.text()) + TEXT_ALLOWANCE;
-            case Prompt.Chat chat -> {
-                long bytes = CHAT_ALLOWANCE;
-                for (Prompt.Message message : chat.messages()) {
-                    bytes += utf8Bytes(message.role()) + utf8Bytes(message.content()) + MESSAGE_ALLOWANCE;
-                }
-                yield bytes;
-            }
-        };
-        return prompt + request.parameters().maxTokens();
-    }
 
     /**
      * Admits the requests of one call of a user, all or none: each reserves its bound in every limited window. Every
@@ -213,20 +165,14 @@ public final class Budgets implements Settlement, AutoCloseable {
         long[] bounds = new long[requests.size()];
         long tokens = 0;
         for (int i = 0; i < bounds.length; i++) {
-            bounds[i] = bound(requests.get(i));
+            bounds[i] = TokenBound.of(requests.get(i));
             tokens = Math.addExact(tokens, bounds[i]);
         }
-        while (true) {
-            UserBudget budget = users.computeIfAbsent(user, UserBudget::new);
-            budget.lock.lock();
-            try {
-                if (!budget.retired) {
-                    admit(budget, limits, requests, bounds, tokens);
-                    return;
-                }
-            } finally {
-                budget.lock.unlock();
-            }
+        UserBudget budget = users.lock(user);
+        try {
+            admit(budget, limits, requests, bounds, tokens);
+        } finally {
+            budget.lock.unlock();
         }
     }
 
@@ -379,11 +325,11 @@ public final class Budgets implements Settlement, AutoCloseable {
         long left = waitUntilNanos - ticker.nanoTime();
         try {
             if (left <= 0 || !budget.leased.await(left, TimeUnit.NANOSECONDS)) {
-                throw new BudgetUnavailableException("the budget store did not answer in time", STORE_RETRY_AFTER, null);
+                throw new BudgetUnavailableException("the budget store did not answer in time", StoreStatus.RETRY_AFTER, null);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new BudgetUnavailableException("interrupted while waiting for budget", STORE_RETRY_AFTER, e);
+            throw new BudgetUnavailableException("interrupted while waiting for budget", StoreStatus.RETRY_AFTER, e);
         }
     }
 
@@ -397,12 +343,11 @@ public final class Budgets implements Settlement, AutoCloseable {
      */
     private boolean leaseMore(UserBudget budget, List<Need> lacking, Instant now, long waitUntilNanos) {
         long nowMillis = now.toEpochMilli();
-        long probeAt = nextProbeAt.get();
-        if (storeAway && (nowMillis < probeAt || !nextProbeAt.compareAndSet(probeAt, nowMillis + PROBE_EVERY_MILLIS))) {
+        if (!status.mayTry(nowMillis)) {
             // the store is away and another request tried it within the last second: no need to wait for it again
             throw new BudgetUnavailableException(
                     "the budget store is unavailable and this gateway holds no budget left for this request; try again later",
-                    STORE_RETRY_AFTER, null);
+                    StoreStatus.RETRY_AFTER, null);
         }
         List<BudgetStore.Ask> asks = new ArrayList<>(lacking.size());
         for (Need need : lacking) {
@@ -415,112 +360,16 @@ public final class Budgets implements Settlement, AutoCloseable {
         }
         var pending = new PendingLease(budget, asks, nowMillis);
         budget.leasing = pending;
-        startLeaser();
-        leaseQueue.add(pending);
+        leaser.lease(pending);
         while (budget.leasing == pending) {
             awaitLease(budget, waitUntilNanos);
         }
         if (pending.failure != null) {
             throw new BudgetUnavailableException(
                     "the budget store is unavailable and this gateway holds no budget left for this request; try again later",
-                    STORE_RETRY_AFTER, pending.failure);
+                    StoreStatus.RETRY_AFTER, pending.failure);
         }
         return pending.enough;
-    }
-
-    private void startLeaser() {
-        if (leaser == null) {
-            synchronized (leaseQueue) {
-                if (leaser == null) {
-                    leaser = Thread.ofVirtual().name("budget-leaser").start(this::leaseInTurns);
-                }
-            }
-        }
-    }
-
-    /** Sends the leases waiting, up to {@link #ASKS_PER_LEASE} windows, in one statement; then the next ones. */
-    private void leaseInTurns() {
-        while (true) {
-            List<PendingLease> turn = new ArrayList<>();
-            try {
-                turn.add(leaseQueue.take());
-            } catch (InterruptedException stop) {
-                return;
-            }
-            int windows = turn.getFirst().asks.size();
-            PendingLease next;
-            while (windows < ASKS_PER_LEASE && (next = leaseQueue.poll()) != null) {
-                turn.add(next);
-                windows += next.asks.size();
-            }
-            List<BudgetStore.Ask> asks = new ArrayList<>(windows);
-            turn.forEach(pending -> asks.addAll(pending.asks));
-            try {
-                lessee.send(asks.stream().map(BudgetStore.Ask::account).toList(), (operation, sentAt) -> {
-                    Map<BudgetStore.Account, BudgetStore.Grant> byAccount = new HashMap<>();
-                    store.lease(operation, asks).forEach(grant -> byAccount.put(grant.account(), grant));
-                    applyAll(turn, byAccount, null, operation.number(), sentAt);
-                    return null;
-                }, new Lessee.Consequence() {
-                    @Override
-                    public void applied(BudgetStore.Operation operation, List<BudgetStore.Resolution> resolutions,
-                            long sentAtNanos) {
-                        // granted after the requests stopped waiting: kept, and given back when idle
-                        resolutions.forEach(resolution -> grantedLate(resolution, operation, sentAtNanos));
-                    }
-
-                    @Override
-                    public void notApplied() {
-                        // nothing was granted
-                    }
-                });
-                storeIsBack();
-            } catch (BudgetStoreUnavailableException away) {
-                storeWentAway(away);
-                applyAll(turn, Map.of(), away, 0, 0);
-            } catch (RuntimeException unexpected) {
-                LOG.log(System.Logger.Level.WARNING, "leasing budget failed", unexpected);
-                applyAll(turn, Map.of(), unexpected, 0, 0);
-            }
-        }
-    }
-
-    private void applyAll(List<PendingLease> turn, Map<BudgetStore.Account, BudgetStore.Grant> grants, RuntimeException failure,
-            long operation, long sentAt) {
-        for (PendingLease pending : turn) {
-            try {
-                pending.apply(grants, failure, operation, sentAt, lessee.backedUntil(sentAt));
-            } catch (RuntimeException e) {
-                LOG.log(System.Logger.Level.ERROR, "applying a lease failed", e); // the leaser must go on
-            }
-        }
-    }
-
-    /** A lease found applied when its outcome was resolved: its grant joins this instance's slice. */
-    private void grantedLate(BudgetStore.Resolution resolution, BudgetStore.Operation operation, long sentAtNanos) {
-        BudgetStore.Account account = resolution.account();
-        while (true) {
-            UserBudget budget = users.computeIfAbsent(account.user(), UserBudget::new);
-            budget.lock.lock();
-            try {
-                if (budget.retired) {
-                    continue;
-                }
-                Lease lease = budget.lease(account.window(), account.start());
-                if (resolution.lost()) {
-                    lease = budget.lose(account, operation.number());
-                }
-                lease.free += resolution.granted();
-                lease.renewed(lessee.backedUntil(sentAtNanos), sentAtNanos);
-                if (resolution.granted() > 0) {
-                    // kept for the requests that got 503 and try again, then given back when idle like any slice
-                    lease.leasedAt = lease.lastReserved = clock.millis();
-                }
-                return;
-            } finally {
-                budget.lock.unlock();
-            }
-        }
     }
 
     private LimitExceededException refusal(List<Need> lacking, Instant now) {
@@ -544,64 +393,6 @@ public final class Budgets implements Settlement, AutoCloseable {
 
     // --- limits
 
-    /** The limits that apply to a user: its own, else the defaults. */
-    public Limits limitsOf(long user) {
-        if (limitsReadAt == null) {
-            refreshLimits();
-        }
-        return own.getOrDefault(user, defaults);
-    }
-
-    /** A user's limits as the store has them now, for the operator. */
-    public UserLimits limits(long user) {
-        try {
-            return store.limitsOf(user).map(limits -> new UserLimits(user, limits, true))
-                    .orElseGet(() -> new UserLimits(user, defaults, false));
-        } catch (BudgetStoreUnavailableException away) {
-            throw new BudgetUnavailableException("the budget store is unavailable; try again later", STORE_RETRY_AFTER, away);
-        }
-    }
-
-    /** Sets a user's own limits: here at once, on every other instance within {@code limitsEvery} and a flush. */
-    public UserLimits setLimits(long user, Limits limits) {
-        try {
-            store.putLimits(user, limits);
-        } catch (BudgetStoreUnavailableException away) {
-            throw new BudgetUnavailableException("the budget store is unavailable; try again later", STORE_RETRY_AFTER, away);
-        }
-        changed(user, limits);
-        return new UserLimits(user, limits, true);
-    }
-
-    /** Reads the limits changed since the last read; the last known ones stay while the store is away. */
-    public void refreshLimits() {
-        synchronized (limitsLock) {
-            Instant since = limitsReadAt == null ? null : limitsReadAt.minus(LIMITS_OVERLAP);
-            BudgetStore.LimitsChanges changes;
-            try {
-                changes = store.limitsChangedSince(since);
-                storeIsBack();
-            } catch (BudgetStoreUnavailableException away) {
-                storeWentAway(away);
-                if (limitsReadAt == null) {
-                    throw new BudgetUnavailableException("the users' limits cannot be read: the budget store is unavailable",
-                            STORE_RETRY_AFTER, away);
-                }
-                return;
-            }
-            changes.limits().forEach(this::changed);
-            limitsReadAt = changes.readAt();
-        }
-    }
-
-    private void changed(long user, Limits limits) {
-        Limits before = own.put(user, limits);
-        UserBudget budget = users.get(user);
-        if (budget != null && !limits.equals(before)) {
-            budget.limitsChanged = true; // what it holds was leased under the old limits: given back at the next flush
-        }
-    }
-
     /** A user's limits and what remains of them in the current windows. */
     public Standing standing(long user) {
         Limits limits = limitsOf(user);
@@ -619,7 +410,7 @@ public final class Budgets implements Settlement, AutoCloseable {
         try {
             billed = new EnumMap<>(store.consumed(user, starts));
         } catch (BudgetStoreUnavailableException away) {
-            throw new BudgetUnavailableException("the budget store is unavailable; try again later", STORE_RETRY_AFTER, away);
+            throw new BudgetUnavailableException("the budget store is unavailable; try again later", StoreStatus.RETRY_AFTER, away);
         }
         Map<Window, Long> reserved = new EnumMap<>(Window.class);
         starts.keySet().forEach(window -> reserved.put(window, 0L));
@@ -645,222 +436,62 @@ public final class Budgets implements Settlement, AutoCloseable {
 
     // --- giving back
 
-    /** Gives back the slices that are due and reports billed amounts, in one round trip. */
-    public void flush() {
-        flush(false);
-    }
-
-    /** Gives back everything held and reports everything billed: at shutdown, once no request is in flight any more. */
-    public void giveBackEverything() {
-        flush(true);
-    }
-
-    private void flush(boolean everything) {
-        synchronized (flushLock) {
-            if (storeAway && limitsReadAt != null) {
-                refreshLimits(); // a cheap read tells whether the store is back, so that slices due go back now
-            }
-            if (!storeAway && lessee.inDoubt()) {
-                lessee.resolve(); // a lease that committed late is kept (and given back below when idle)
-            }
-            Instant now = clock.instant();
-            long nowMillis = now.toEpochMilli();
-            long nowNanos = ticker.nanoTime();
-            // one give-back per window: a slice's, plus what the requests of a lost one were billed
-            Map<BudgetStore.Account, List<Sending>> sending = new HashMap<>();
-            for (UserBudget budget : users.values()) {
-                budget.lock.lock();
-                try {
-                    boolean changed = budget.limitsChanged;
-                    budget.limitsChanged = false;
-                    for (Iterator<Lease> leases = budget.leases.values().iterator(); leases.hasNext(); ) {
-                        Lease lease = leases.next();
-                        boolean over = !now.isBefore(lease.end);
-                        // while the store is away, a current window's slice stays: it is what this instance serves from
-                        boolean due = over || everything || !storeAway && (changed
-                                || nowMillis - lease.lastReserved >= timing.idleReturn().toMillis()
-                                || nowMillis - lease.leasedAt >= (lease.tight ? timing.maxLeaseAge() : timing.maxAmpleLeaseAge()).toMillis());
-                        if (due) {
-                            lease.giveUpFree();
-                        }
-                        boolean report = lease.consumed != 0
-                                && (due || nowMillis - lease.reportedAt >= timing.maxLeaseAge().toMillis());
-                        boolean renew = lease.backed && lease.free + lease.reserved > 0 && nowNanos - lease.renewedAt >= renewEveryNanos;
-                        if (lease.unused != 0 || lease.overdraft != 0 || report || renew) {
-                            take(sending, budget, lease, nowMillis);
-                        } else if (over && lease.reserved == 0 && lease.free == 0 && budget.leasing == null) {
-                            leases.remove();
-                            budget.current.remove(lease.account.window(), lease);
-                        }
-                    }
-                    for (Iterator<Lease> lost = budget.lost.iterator(); lost.hasNext(); ) {
-                        Lease lease = lost.next();
-                        if (lease.consumed != 0) {
-                            take(sending, budget, lease, nowMillis);
-                        } else if (lease.reserved == 0) {
-                            lost.remove();
-                        }
-                    }
-                    if (budget.leases.isEmpty() && budget.lost.isEmpty() && budget.leasing == null) {
-                        budget.retired = true;
-                        users.remove(budget.user, budget);
-                    }
-                } finally {
-                    budget.lock.unlock();
-                }
-            }
-            if (sending.isEmpty()) {
-                return;
-            }
-            try {
-                lessee.send(List.copyOf(sending.keySet()), (operation, sentAt) -> {
-                    // what leaves each hold is computed now, in turn: a lease's answer may just have found one expired
-                    List<BudgetStore.GiveBack> giveBacks = new ArrayList<>(sending.size());
-                    sending.forEach((account, sent) -> giveBacks.add(new BudgetStore.GiveBack(account,
-                            sent.stream().mapToLong(Sending::released).sum(), sent.stream().mapToLong(Sending::consumed).sum())));
-                    store.giveBack(operation, giveBacks).forEach(hold ->
-                            gaveBack(sending.get(hold.account()), hold.lost(), operation, sentAt));
-                    return null;
-                },
-                        new Lessee.Consequence() {
-                            @Override
-                            public void applied(BudgetStore.Operation operation, List<BudgetStore.Resolution> resolutions,
-                                    long sentAtNanos) {
-                                resolutions.forEach(resolution ->
-                                        gaveBack(sending.get(resolution.account()), resolution.lost(), operation, sentAtNanos));
-                            }
-
-                            @Override
-                            public void notApplied() {
-                                // still this instance's: kept, for serving while the store is away, and sent again later
-                                sending.values().forEach(sent -> sent.forEach(Budgets::takeBack));
-                            }
-                        });
-                storeIsBack();
-            } catch (BudgetStoreUnavailableException away) {
-                storeWentAway(away);
-            }
-        }
-    }
-
-    /** Takes what a slice gives back and reports out of it, to send. */
-    private static void take(Map<BudgetStore.Account, List<Sending>> sending, UserBudget budget, Lease lease, long nowMillis) {
-        lease.reportedAt = nowMillis;
-        sending.computeIfAbsent(lease.account, account -> new ArrayList<>(1))
-                .add(new Sending(budget, lease, lease.unused, lease.overdraft, lease.consumed));
-        lease.unused = 0;
-        lease.overdraft = 0;
-        lease.consumed = 0;
-    }
-
-    private static void takeBack(Sending sent) {
-        sent.budget.lock.lock();
-        try {
-            sent.lease.takeBack(sent);
-        } finally {
-            sent.budget.lock.unlock();
-        }
-    }
-
-    /** A give-back applied: the window's hold is renewed, or was found expired (its slice is lost). */
-    private void gaveBack(List<Sending> sent, boolean lost, BudgetStore.Operation operation, long sentAtNanos) {
-        if (sent == null || sent.isEmpty()) {
-            return;
-        }
-        UserBudget budget = sent.getFirst().budget;
-        BudgetStore.Account account = sent.getFirst().lease.account;
-        budget.lock.lock();
-        try {
-            if (lost) {
-                budget.lose(account, operation.number());
-            } else {
-                Lease lease = budget.leases.get(account);
-                if (lease != null) {
-                    lease.renewed(lessee.backedUntil(sentAtNanos), sentAtNanos);
-                }
-            }
-        } finally {
-            budget.lock.unlock();
-        }
-    }
-
-    private void storeWentAway(BudgetStoreUnavailableException away) {
-        if (!storeAway) {
-            storeAway = true;
-            LOG.log(System.Logger.Level.WARNING, "the budget store is unavailable: limited users are served from the budget "
-                    + "this instance holds, and get 503 beyond it (" + away.getMessage() + ")");
-        }
-    }
-
-    private void storeIsBack() {
-        if (storeAway) {
-            storeAway = false;
-            LOG.log(System.Logger.Level.INFO, "the budget store is back");
-        }
-    }
-
-    /** Deletes the store's windows that are long over: minutes after an hour, days after a week, months after a year. */
-    public void forgetOldWindows() {
-        Instant now = clock.instant();
-        Map<Window, Instant> before = new EnumMap<>(Window.class);
-        before.put(Window.MINUTE, Window.MINUTE.start(now).minus(1, ChronoUnit.HOURS));
-        before.put(Window.DAY, Window.DAY.start(now).minus(7, ChronoUnit.DAYS));
-        before.put(Window.MONTH, Window.MONTH.start(now).minus(366, ChronoUnit.DAYS));
-        store.forget(before);
-    }
-
-    private void keep() {
-        long limitsDue = 0;
-        long forgetDue = clock.millis() + timing.forgetEvery().toMillis();
-        Duration pause = timing.flushEvery();
-        while (true) {
-            try {
-                Thread.sleep(pause); // a period between round trips, not a synchronisation
-            } catch (InterruptedException stop) {
-                return;
-            }
-            try {
-                if (storeAway) {
-                    refreshLimits(); // one cheap read tells whether the store is back
-                    if (storeAway) {
-                        // asked less and less often while it is away (as the usage ledger does): its connection
-                        // pool's waits are everyone's waits
-                        pause = pause.multipliedBy(2).compareTo(MAX_AWAY_PAUSE) > 0 ? MAX_AWAY_PAUSE : pause.multipliedBy(2);
-                        continue;
-                    }
-                }
-                pause = timing.flushEvery();
-                flush();
-                long now = clock.millis();
-                if (now >= limitsDue) {
-                    limitsDue = now + timing.limitsEvery().toMillis();
-                    refreshLimits();
-                }
-                if (now >= forgetDue) {
-                    forgetDue = now + timing.forgetEvery().toMillis();
-                    forgetOldWindows();
-                }
-            } catch (RuntimeException e) {
-                LOG.log(System.Logger.Level.WARNING, "budget upkeep failed; trying again", e);
-            }
-        }
-    }
-
     /** Stops the upkeep and gives back everything held. */
     @Override
     public void close() throws InterruptedException {
-        if (keeper != null) {
-            keeper.interrupt();
-            keeper.join(Duration.ofSeconds(10));
-        }
-        if (leaser != null) {
-            leaser.interrupt();
-        }
+        upkeep.close();
+        leaser.close();
         try {
             giveBackEverything();
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "giving back budget at shutdown failed", e);
         }
+    }
+
+    // --- limits
+
+    /** The limits that apply to a user: its own, else the defaults. */
+    public Limits limitsOf(long user) {
+        return limits.limitsOf(user);
+    }
+
+    /** A user's limits as the store has them now, for the operator. */
+    public UserLimits limits(long user) {
+        return limits.limits(user);
+    }
+
+    /** Sets a user's own limits: here at once, on every other instance within {@code limitsEvery} and a flush. */
+    public UserLimits setLimits(long user, Limits limits) {
+        return this.limits.setLimits(user, limits);
+    }
+
+    /** Reads the limits changed since the last read; the last known ones stay while the store is away. */
+    public void refreshLimits() {
+        limits.refreshLimits();
+    }
+
+    private void limitsChanged(long user) {
+        UserBudget budget = users.get(user);
+        if (budget != null) {
+            budget.limitsChanged = true; // what it holds was leased under the old limits: given back at the next flush
+        }
+    }
+
+    // --- giving back
+
+    /** Gives back the slices that are due and reports billed amounts the slow way, in one round trip. */
+    public void flush() {
+        upkeep.flush();
+    }
+
+    /** Gives back everything held and reports everything billed: at shutdown, once no request is in flight any more. */
+    public void giveBackEverything() {
+        upkeep.giveBackEverything();
+    }
+
+    /** Deletes the store's windows that are long over: minutes after an hour, days after a week, months after a year. */
+    public void forgetOldWindows() {
+        upkeep.forgetOldWindows();
     }
 
     // --- for tests and metrics
@@ -927,23 +558,6 @@ public final class Budgets implements Settlement, AutoCloseable {
 
     // --- state
 
-    private static long utf8Bytes(String text) {
-        long bytes = 0;
-        for (int i = 0; i < text.length(); i++) {
-            char c = text.charAt(i);
-            if (c < 0x80) {
-                bytes += 1;
-            } else if (c < 0x800) {
-                bytes += 2;
-            } else if (Character.isHighSurrogate(c)) {
-                bytes += 4; // with its low surrogate, which adds nothing
-            } else if (!Character.isLowSurrogate(c)) {
-                bytes += 3;
-            }
-        }
-        return bytes;
-    }
-
     private static Duration wholeSeconds(Duration duration) {
         long seconds = (duration.toMillis() + 999) / 1000;
         return Duration.ofSeconds(Math.max(1, seconds));
@@ -960,241 +574,6 @@ public final class Budgets implements Settlement, AutoCloseable {
         return high != 0 || product < 0 ? Long.MAX_VALUE : product;
     }
 
-    /** One user's slices on this instance, one per window; everything in it guarded by its lock. */
-    private static final class UserBudget {
-        final long user;
-        final ReentrantLock lock = new ReentrantLock();
-        final Condition leased = lock.newCondition();
-        final Map<BudgetStore.Account, Lease> leases = new HashMap<>();
-        /** The latest window of each kind, to find it without a lookup by key. */
-        final Map<Window, Lease> current = new EnumMap<>(Window.class);
-        boolean retired;
-        /** Slices whose holds the store let expire, with requests in flight or billed amounts still to report. */
-        final List<Lease> lost = new ArrayList<>();
-        /** The lease in flight for this user, if any: one at a time. */
-        PendingLease leasing;
-        volatile boolean limitsChanged;
-
-        UserBudget(long user) {
-            this.user = user;
-        }
-
-        /** This user's lease on the window that starts at {@code start}: the current one without allocating. */
-        Lease lease(Window window, Instant start) {
-            Lease lease = current.get(window);
-            if (lease == null || !lease.account.start().equals(start)) {
-                lease = leases.computeIfAbsent(new BudgetStore.Account(user, window, start),
-                        account -> new Lease(account, window.end(account.start())));
-                current.put(window, lease);
-            }
-            return lease;
-        }
-
-        /**
-         * The store let this window's hold expire, and operation {@code since} started it again: its slice is replaced
-         * by an empty one; the old one only reports what its requests in flight are billed.
-         */
-        Lease lose(BudgetStore.Account account, long since) {
-            Lease old = leases.get(account);
-            if (old == null) {
-                Lease fresh = lease(account.window(), account.start());
-                fresh.holdSince = since;
-                return fresh;
-            }
-            old.lost = true;
-            old.free = 0;
-            old.unused = 0;
-            old.overdraft = 0;
-            LOG.log(System.Logger.Level.WARNING, "the budget store let this instance's hold of user " + user + "'s "
-                    + old.account.window().limitName() + " window expire (cut off from it for too long?): what it held "
-                    + "there is free for every instance again");
-            lost.add(old);
-            var fresh = new Lease(old.account, old.end);
-            fresh.holdSince = since;
-            leases.put(old.account, fresh);
-            current.put(old.account.window(), fresh);
-            return fresh;
-        }
-    }
-
-    /**
-     * This instance's part of one window's budget. Of what the store granted it and it has not given back, {@code
-     * free} is ready for reservations, {@code reserved} held by requests in flight, {@code unused} due to go back,
-     * and what requests spent is billed; {@code consumed} is the part of it not yet reported.
-     */
-    private static final class Lease {
-        final BudgetStore.Account account;
-        final Instant end;
-        long free;
-        long reserved;
-        long unused;
-        long overdraft;
-        long consumed;
-        long leasedAt;
-        long lastReserved;
-        long demandSinceLease;
-        long demandBefore;
-        long billedAtStore;
-        long grantedAtStore;
-        boolean tight;
-        long reportedAt;
-        /** Whether the store ever renewed this slice's hold, and until when (ticker) it may be reserved from. */
-        boolean backed;
-        long backedUntil;
-        /** When (ticker) the operation that last renewed the hold was sent. */
-        long renewedAt;
-        /** The operation that started the store's hold this slice is part of (0: the first hold of the window). */
-        long holdSince;
-        /**
-         * The store let the hold expire (others may have leased it): nothing here is free any more; requests in flight
-         * settle into what is billed, reported without lowering the hold.
-         */
-        boolean lost;
-
-        Lease(BudgetStore.Account account, Instant end) {
-            this.account = account;
-            this.end = end;
-        }
-
-        void reserve(long amount, long nowMillis) {
-            free -= amount;
-            reserved += amount;
-            demandSinceLease += amount;
-            lastReserved = nowMillis;
-        }
-
-        /**
-         * A request that reserved {@code amount} here spent {@code spent}: reported with the next give-back, or already
-         * {@code charged} to the store with its usage row (then it left the store's hold there).
-         */
-        void settle(long amount, long spent, boolean charged) {
-            reserved -= amount;
-            if (charged) {
-                billedAtStore += spent;
-            } else {
-                consumed += spent;
-            }
-            if (lost) {
-                return; // nothing here is held any more: what was not spent is nobody's to free
-            }
-            if (spent <= amount) {
-                free += amount - spent;
-                return;
-            }
-            long beyond = spent - amount;
-            long covered = Math.min(beyond, free);
-            free -= covered;
-            overdraft += beyond - covered;
-            LOG.log(System.Logger.Level.WARNING, "the worker counted " + spent + " " + (account.window().countsRequests()
-                    ? "requests" : "tokens") + " for a request of user " + account.user() + " that reserved " + amount
-                    + " in its " + account.window().limitName() + " window: the excess is charged to the budget all the same");
-        }
-
-        boolean backedAt(long nowNanos) {
-            return backed && nowNanos - backedUntil < 0;
-        }
-
-        void renewed(long backedUntil, long sentAtNanos) {
-            if (!backed || backedUntil - this.backedUntil > 0) {
-                this.backedUntil = backedUntil;
-                this.renewedAt = sentAtNanos;
-            }
-            backed = true;
-        }
-
-        /** What a give-back that never applied took from this slice is its own again (billed amounts only, once lost). */
-        void takeBack(Sending sent) {
-            consumed += sent.consumed();
-            if (!lost) {
-                unused += sent.unused();
-                overdraft += sent.overdraft();
-            }
-            reportedAt = 0; // reported at the next flush that reaches the store
-        }
-
-        /** What went to be given back but has not left yet is still this instance's: taken back when needed. */
-        void reclaimUnused(long needed) {
-            if (free < needed && unused > 0) {
-                free += unused;
-                unused = 0;
-            }
-        }
-
-        void giveUpFree() {
-            unused += free;
-            free = 0;
-        }
-
-        /** @param tight whether the store gave less than asked: its budget is nearly spent, slices go back sooner */
-        void granted(BudgetStore.Grant grant, boolean tight, long nowMillis) {
-            this.tight = tight;
-            free += grant.granted();
-            billedAtStore = grant.consumed();
-            grantedAtStore = grant.totalGranted();
-            if (grant.granted() > 0) {
-                leasedAt = nowMillis;
-                demandBefore = demandSinceLease;
-                demandSinceLease = 0;
-            }
-        }
-
-        long recentDemand() {
-            return Math.max(demandBefore, demandSinceLease);
-        }
-
-        /** What the user was billed in this window as far as this instance knows: reported by all, and its own since. */
-        long billedAsKnown() {
-            return billedAtStore + consumed;
-        }
-    }
-
-    /** One user's lease, waiting for its turn with the store; its outcome is written under the user's lock. */
-    private static final class PendingLease {
-        final UserBudget budget;
-        final List<BudgetStore.Ask> asks;
-        final long askedAtMillis;
-        boolean enough; // guarded by budget.lock
-        RuntimeException failure; // guarded by budget.lock
-
-        PendingLease(UserBudget budget, List<BudgetStore.Ask> asks, long askedAtMillis) {
-            this.budget = budget;
-            this.asks = asks;
-            this.askedAtMillis = askedAtMillis;
-        }
-
-        /**
-         * Adds what was granted to the user's slices, and wakes the requests waiting for it.
-         *
-         * @param backedUntil until when (ticker) the holds this lease renewed may be reserved from
-         */
-        void apply(Map<BudgetStore.Account, BudgetStore.Grant> grants, RuntimeException failure, long operation, long sentAt,
-                long backedUntil) {
-            budget.lock.lock();
-            try {
-                this.failure = failure;
-                boolean all = failure == null;
-                for (BudgetStore.Ask ask : asks) {
-                    BudgetStore.Grant grant = grants.get(ask.account());
-                    if (grant != null) {
-                        Lease lease = budget.lease(ask.account().window(), ask.account().start());
-                        if (grant.lost()) {
-                            // the store let the hold expire: what was held here is gone, the hold starts again
-                            lease = budget.lose(ask.account(), operation);
-                        }
-                        lease.granted(grant, grant.granted() < ask.want(), askedAtMillis);
-                        lease.renewed(backedUntil, sentAt);
-                    }
-                    all &= grant != null && grant.granted() >= ask.need();
-                }
-                enough = all;
-                budget.leasing = null;
-                budget.leased.signalAll();
-            } finally {
-                budget.lock.unlock();
-            }
-        }
-    }
-
     private record Need(Lease lease, long limit, long amount) {}
 
     private record Hold(Lease lease, long amount) {}
@@ -1202,10 +581,4 @@ public final class Budgets implements Settlement, AutoCloseable {
     /** What a request reserved; {@code charged}: its usage row carries its charges (they are not reported again). */
     private record Reservation(UserBudget budget, List<Hold> holds, boolean charged) {}
 
-    private record Sending(UserBudget budget, Lease lease, long unused, long overdraft, long consumed) {
-        /** What leaves the hold: unused and billed amounts, less what was spent beyond it; nothing from a lost slice. */
-        long released() {
-            return lease.lost ? 0 : unused - overdraft + consumed;
-        }
-    }
 }

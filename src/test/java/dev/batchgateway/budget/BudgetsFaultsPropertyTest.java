@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.TokenBound;
 import dev.batchgateway.completion.TokenUsage;
 import java.time.Duration;
 import java.time.Instant;
@@ -383,7 +384,7 @@ class BudgetsFaultsPropertyTest {
                     instance.admit(USER, requests);
                     for (CompletionRequest request : requests) {
                         world.outstanding.add(new Outstanding(request, instance, Window.MINUTE.start(now), Window.DAY.start(now),
-                                Window.MONTH.start(now), Budgets.bound(request), EnumSet.noneOf(Window.class)));
+                                Window.MONTH.start(now), TokenBound.of(request), EnumSet.noneOf(Window.class)));
                     }
                 } catch (LimitExceededException | BudgetUnavailableException refused) {
                     // refused whole: nothing of it is reserved

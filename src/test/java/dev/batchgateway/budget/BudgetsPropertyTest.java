@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.TokenBound;
 import dev.batchgateway.completion.TokenUsage;
 import java.time.Duration;
 import java.time.Instant;
@@ -98,7 +99,7 @@ class BudgetsPropertyTest {
                         budgets.get(instance).admit(USER, requests);
                         for (CompletionRequest request : requests) {
                             outstanding.add(new Outstanding(request, instance, Window.MINUTE.start(now), Window.DAY.start(now),
-                                    Window.MONTH.start(now), Budgets.bound(request)));
+                                    Window.MONTH.start(now), TokenBound.of(request)));
                         }
                     } catch (LimitExceededException | BudgetUnavailableException refused) {
                         // refused whole: nothing of it is reserved

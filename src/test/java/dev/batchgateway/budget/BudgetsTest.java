@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Prompt;
+import dev.batchgateway.completion.TokenBound;
 import dev.batchgateway.completion.TokenUsage;
 import java.time.Duration;
 import java.time.Instant;
@@ -28,13 +29,13 @@ class BudgetsTest {
     @Test
     void aRequestReservesItsPromptsBytesPlusAnAllowancePlusMaxTokens() {
         // "héllo" is 6 UTF-8 bytes, the emoji 4 (two chars), the CJK character 3
-        assertThat(Budgets.bound(request("héllo", 10))).isEqualTo(6 + Budgets.TEXT_ALLOWANCE + 10);
-        assertThat(Budgets.bound(request("😀中", 1))).isEqualTo(7 + Budgets.TEXT_ALLOWANCE + 1);
+        assertThat(TokenBound.of(request("héllo", 10))).isEqualTo(6 + TokenBound.TEXT_ALLOWANCE + 10);
+        assertThat(TokenBound.of(request("😀中", 1))).isEqualTo(7 + TokenBound.TEXT_ALLOWANCE + 1);
         var chat = new CompletionRequest(UUID.randomUUID(), USER, new Prompt.Chat(List.of(
                 new Prompt.Message("system", "be brief"), new Prompt.Message("user", "hi"))), new GenerationParameters(5));
-        assertThat(Budgets.bound(chat)).isEqualTo(Budgets.CHAT_ALLOWANCE
-                + ("system".length() + "be brief".length() + Budgets.MESSAGE_ALLOWANCE)
-                + ("user".length() + "hi".length() + Budgets.MESSAGE_ALLOWANCE) + 5);
+        assertThat(TokenBound.of(chat)).isEqualTo(TokenBound.CHAT_ALLOWANCE
+                + ("system".length() + "be brief".length() + TokenBound.MESSAGE_ALLOWANCE)
+                + ("user".length() + "hi".length() + TokenBound.MESSAGE_ALLOWANCE) + 5);
     }
 
     @Test
