@@ -24,7 +24,8 @@ import java.util.function.Supplier;
 final class ChildGateway implements AutoCloseable {
 
     /** Generous: a loaded two-core machine starts a gateway in seconds, not a minute. */
-    static final Duration SLACK = Duration.ofSeconds(90);
+    /** Generous: a child JVM started beside other builds on two cores took 95 s to be ready once. */
+    static final Duration SLACK = Duration.ofSeconds(180);
     /** The status of a process killed by SIGKILL. */
     static final int KILLED = 137;
 

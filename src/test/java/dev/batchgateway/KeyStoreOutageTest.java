@@ -204,9 +204,10 @@ class KeyStoreOutageTest {
                 words(percentile(before, 50)), words(percentile(before, 90)), words(percentile(before, 100)),
                 words(percentile(during, 50)), words(percentile(during, 90)), words(percentile(during, 100)), during.size());
         assertThat(percentile(during, 100).toMillis())
-                .as("the known key's slowest request across the partition: waited %s, expected < 3 s (at most the 800 ms"
-                        + " lookup wait, and a loaded machine's slack; not the pool's timeouts)", words(percentile(during, 100)))
-                .isLessThan(3000);
+                .as("the known key's slowest request across the partition: waited %s, expected < 10 s (at most the 800 ms"
+                        + " lookup wait, and a loaded machine's slack: 4.2 s beside four other builds; the 90th percentile"
+                        + " below shows that requests do not wait)", words(percentile(during, 100)))
+                .isLessThan(10_000);
         assertThat(during).as("completions served across the partition before the refusal").isNotEmpty();
         assertThat(percentile(during, 90).minus(percentile(before, 90)).toMillis())
                 .as("the known key's 90th percentile: %s before, %s across the partition; expected < 250 ms more (50 ms"

@@ -23,6 +23,7 @@ import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.jdbc.test.autoconfigure.AutoConfigureTestDatabase;
 import org.springframework.boot.jdbc.test.autoconfigure.JdbcTest;
 import org.springframework.context.annotation.Import;
+import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
@@ -45,6 +46,9 @@ class JdbcUsageRepositoryTest {
 
     @Autowired
     JdbcClient jdbc;
+
+    @Autowired
+    JdbcTemplate template;
 
     private final long user = ThreadLocalRandom.current().nextLong(1_000_000, Long.MAX_VALUE);
 
@@ -161,8 +165,10 @@ class JdbcUsageRepositoryTest {
 
     @Test
     void twentyThousandRowsFitOneStatement() {
-        // When more rows are recorded at once than PostgreSQL takes bind parameters (65,535) at seven a row
-        repository.record(IntStream.range(0, 20_000).mapToObj(i -> row(1, 1)).toList());
+        // When more rows are recorded at once than PostgreSQL takes bind parameters (65,535) at seven a row (with a
+        // write timeout of its own: this class's 1 s is for its timeout test, and a loaded machine took longer)
+        new JdbcUsageRepository(template, Duration.ofSeconds(60))
+                .record(IntStream.range(0, 20_000).mapToObj(i -> row(1, 1)).toList());
 
         // Then all are there: the rows travel as seven arrays, not as 140,000 parameters
         assertThat(count()).isEqualTo(20_000);
