@@ -126,16 +126,26 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
         return model;
     }
 
-    /** Each worker's health check, by URL: the pool is ready when one of them is up. */
+    /**
+     * Each worker's health check, by URL: the pool is ready when one of them is up. A worker in rotation that is found
+     * down (unreachable, a refused key, a model it does not serve) leaves the rotation; only a probe brings it back.
+     */
     Map<String, WorkerHealth> health() {
         Map<String, WorkerHealth> health = new LinkedHashMap<>();
         for (Member member : members) {
-            health.put(member.worker.url(), member.worker.health());
+            WorkerHealth found = member.worker.health();
+            if (!found.up()) {
+                takeOut(member, found.reason());
+            }
+            health.put(member.worker.url(), found);
         }
         return health;
     }
 
-    /** Checks every worker once, in the background, and logs one line for each that cannot serve. */
+    /**
+     * Checks every worker once, in the background, and logs one line for each that cannot serve; those leave the
+     * rotation at once, so that no batch is sent to a server that would refuse it or run another model.
+     */
     void checkAtStartUp() {
         Thread.ofVirtual().name("worker-start-up-check").start(() -> health().forEach((url, health) -> {
             if (health.up()) {
