@@ -424,8 +424,12 @@ final class OpenAiWorker implements RemoteWorker {
      */
     @Override
     public WorkerHealth health() {
-        identify();
+        int refused = identify();
         Dialect speaking = dialect;
+        if (refused != 0) {
+            // not recognised because a question was refused for the key: the model list may be open (llama.cpp)
+            return WorkerHealth.down(WorkerEndpoint.refusedKey(url(), refused));
+        }
         if (speaking != Dialect.OPENAI) {
             var engine = endpoint.check("/health", null);
             if (!engine.ok()) {
@@ -475,8 +479,10 @@ final class OpenAiWorker implements RemoteWorker {
      * Asks the server who it is: first as what it was last found to be (one call while nothing changes), then each
      * kind in turn; the first answer a dialect recognises sets it. When none does, the configured dialect is used; when
      * the server does not answer at all, nothing changes (the health check reports why).
+     *
+     * @return 401 or 403 when a question was refused for the key (SGLang and llama.cpp guard these paths), else 0
      */
-    private void identify() {
+    private int identify() {
         Dialect current = dialect;
         List<Dialect> candidates = new ArrayList<>();
         if (current.identityPath != null) {
@@ -487,18 +493,23 @@ final class OpenAiWorker implements RemoteWorker {
                 candidates.add(each);
             }
         }
+        int refused = 0;
         for (Dialect candidate : candidates) {
             var answer = endpoint.check(candidate.identityPath, null);
             if (answer.status() == 0) {
-                return;
+                return refused;
+            }
+            if (answer.status() == 401 || answer.status() == 403) {
+                refused = answer.status();
             }
             Dialect found = answer.ok() ? candidate.recognise(answer.json()) : null;
             if (found != null) {
                 speak(found, "GET " + candidate.identityPath);
-                return;
+                return 0;
             }
         }
         speak(configured, null);
+        return refused;
     }
 
     private void speak(Dialect found, String how) {

@@ -93,10 +93,40 @@ public final class FakeVllm implements AutoCloseable {
         server.stubFor(any(urlPathMatching("/(version|props|get_server_info|info|tokenize|generate)"))
                 .willReturn(aResponse().withTransformers(Server.NAME)));
         server.stubFor(get("/health").willReturn(aResponse().withStatus(200)));
+        warmUp();
+    }
+
+    /**
+     * One call through the JDK client before any test's: a cold server and client can take longer than the gateway's
+     * one-second health checks on a loaded machine, which would make a first identity question go unanswered.
+     */
+    private void warmUp() {
+        try (var client = java.net.http.HttpClient.newHttpClient()) {
+            client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url() + "/version")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.discarding());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+        server.resetRequests();
     }
 
     public String url() {
         return server.baseUrl();
+    }
+
+    /** Back to a plain vLLM with no key and the default limits and delays, its requests forgotten: for a shared fake. */
+    public void reset() {
+        kind = Kind.VLLM;
+        maxClientBatchSize = 4;
+        maxModelLen = 4096;
+        apiKey = null;
+        strict = false;
+        answerMillis = 0;
+        streamMillis = 0;
+        server.resetRequests();
     }
 
     public WireMockServer server() {
