@@ -71,7 +71,9 @@ public final class FakeVllm implements AutoCloseable {
     /** The inference servers the fake can be. */
     public enum Kind { VLLM, LLAMA_CPP, SGLANG, TGI }
 
-    private final String servedModel;
+    private final String startedWith;
+    /** The model it serves (lists, and, as vLLM or SGLang, insists on). */
+    public volatile String servedModel;
     public volatile Kind kind = Kind.VLLM;
     /** TGI's --max-client-batch-size. */
     public volatile int maxClientBatchSize = 4;
@@ -86,6 +88,7 @@ public final class FakeVllm implements AutoCloseable {
     public static final int PIECE = 3;
 
     public FakeVllm(String servedModel) {
+        this.startedWith = servedModel;
         this.servedModel = servedModel;
         server = new WireMockServer(WireMockConfiguration.options().dynamicPort().extensions(new Server()));
         server.start();
@@ -117,8 +120,12 @@ public final class FakeVllm implements AutoCloseable {
         return server.baseUrl();
     }
 
-    /** Back to a plain vLLM with no key and the default limits and delays, its requests forgotten: for a shared fake. */
+    /**
+     * Back to a plain vLLM of the model it started with, no key, the default limits and delays, its requests forgotten:
+     * for a fake shared by tests.
+     */
     public void reset() {
+        servedModel = startedWith;
         kind = Kind.VLLM;
         maxClientBatchSize = 4;
         maxModelLen = 4096;
