@@ -428,7 +428,7 @@ final class OpenAiWorker implements RemoteWorker {
         Dialect speaking = dialect;
         if (refused != 0) {
             // not recognised because a question was refused for the key: the model list may be open (llama.cpp)
-            return WorkerHealth.down(WorkerEndpoint.refusedKey(url(), refused));
+            return WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(url(), refused));
         }
         if (speaking != Dialect.OPENAI) {
             var engine = endpoint.check("/health", null);
@@ -440,7 +440,7 @@ final class OpenAiWorker implements RemoteWorker {
         }
         var models = endpoint.check("/v1/models", null);
         if (models.status() == 401 || models.status() == 403) {
-            return WorkerHealth.down(WorkerEndpoint.refusedKey(url(), models.status()));
+            return WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(url(), models.status()));
         }
         if (!models.ok()) {
             return WorkerHealth.down(models.failure() != null
@@ -459,13 +459,13 @@ final class OpenAiWorker implements RemoteWorker {
             });
         }
         if (!served.contains(model)) {
-            return WorkerHealth.down(WorkerEndpoint.notServed(url(), model, "404, it serves " + (served.isEmpty()
+            return WorkerHealth.misconfigured(WorkerEndpoint.notServed(url(), model, "404, it serves " + (served.isEmpty()
                     ? "no model" : String.join(", ", served))));
         }
         if (speaking.keyProof != null) {
             var proof = endpoint.check(speaking.keyProof.path(), speaking.keyProof.body());
             if (proof.status() == 401 || proof.status() == 403) {
-                return WorkerHealth.down(WorkerEndpoint.refusedKey(url(), proof.status()));
+                return WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(url(), proof.status()));
             }
             if (proof.status() == 0) {
                 return WorkerHealth.down(proof.failure());

@@ -127,14 +127,16 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
     }
 
     /**
-     * Each worker's health check, by URL: the pool is ready when one of them is up. A worker in rotation that is found
-     * down (unreachable, a refused key, a model it does not serve) leaves the rotation; only a probe brings it back.
+     * Each worker's health check, by URL: the pool is ready when one of them is up. A worker in rotation found
+     * misconfigured (a refused key, a model it does not serve) leaves the rotation, and only a probe brings it back; one
+     * that does not answer stays until a batch cannot reach it (a health check bounded to a second says little of a
+     * busy server).
      */
     Map<String, WorkerHealth> health() {
         Map<String, WorkerHealth> health = new LinkedHashMap<>();
         for (Member member : members) {
             WorkerHealth found = member.worker.health();
-            if (!found.up()) {
+            if (found.misconfigured()) {
                 takeOut(member, found.reason());
             }
             health.put(member.worker.url(), found);
@@ -143,8 +145,8 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
     }
 
     /**
-     * Checks every worker once, in the background, and logs one line for each that cannot serve; those leave the
-     * rotation at once, so that no batch is sent to a server that would refuse it or run another model.
+     * Checks every worker once, in the background, and logs one line for each that cannot serve; a misconfigured one
+     * leaves the rotation at once, so that no batch is sent to a server that would refuse it or run another model.
      */
     void checkAtStartUp() {
         Thread.ofVirtual().name("worker-start-up-check").start(() -> health().forEach((url, health) -> {

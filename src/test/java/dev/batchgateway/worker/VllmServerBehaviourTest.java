@@ -125,7 +125,7 @@ class VllmServerBehaviourTest {
                     .hasMessageNotContaining("sk-");
 
             // And its health check says so, although vLLM's /health (which checks no key) answers 200
-            assertThat(wrong.health()).isEqualTo(WorkerHealth.down(
+            assertThat(wrong.health()).isEqualTo(WorkerHealth.misconfigured(
                     "the worker at " + vllm.url() + " refused the gateway's credentials (HTTP 401): check GATEWAY_WORKER_API_KEY"));
         }
         // And no key at all is refused the same way
@@ -139,7 +139,7 @@ class VllmServerBehaviourTest {
             assertThatThrownBy(() -> wrongModel.complete(new Batch(1, new GenerationParameters(4), List.of("a", "b"))))
                     .isInstanceOf(WorkerException.Misconfigured.class)
                     .hasMessage("model llama3 is not served by " + vllm.url() + ": HTTP 404 The model `llama3` does not exist.");
-            assertThat(wrongModel.health()).isEqualTo(WorkerHealth.down(
+            assertThat(wrongModel.health()).isEqualTo(WorkerHealth.misconfigured(
                     "model llama3 is not served by " + vllm.url() + ": 404, it serves " + MODEL));
         }
         assertThat(resent).isEmpty();
