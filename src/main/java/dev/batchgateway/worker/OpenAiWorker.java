@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.databind.JsonNode;
@@ -268,7 +269,7 @@ final class OpenAiWorker implements RemoteWorker {
      * or one of a single prompt, is the batch's.
      */
     private List<WorkerOutcome> refusedList(
-            Batch batch, WorkerEndpoint.ErrorStatus refused, java.util.function.Supplier<List<WorkerOutcome>> onePerCall) {
+            Batch batch, WorkerEndpoint.ErrorStatus refused, Supplier<List<WorkerOutcome>> onePerCall) {
         if (batch.size() > 1 && (refused.isClientError() || refused.status == 500)) {
             String kind = refused.isClientError() ? "refused" : "failed";
             LOG.warn("batch {} of {} prompts {} by worker {} (HTTP {}: {}); sending its prompts one per call",
