@@ -127,7 +127,7 @@ public record GatewayProperties(
             Duration idleTimeout,
             int maxConsecutiveTimeouts) {
         public Worker {
-            require(type != null, "GATEWAY_WORKER_TYPE is not set: set it to simulated, vllm or ollama");
+            require(type != null, "GATEWAY_WORKER_TYPE is not set: set it to simulated, vllm, llamacpp, sglang, tgi, openai or ollama");
             url = url == null ? List.of() : url.stream().map(String::strip).filter(u -> !u.isEmpty()).toList();
             model = model == null || model.isBlank() ? null : model.strip();
             requirePositive(timeout, "GATEWAY_WORKER_TIMEOUT");
@@ -163,6 +163,13 @@ public record GatewayProperties(
     public enum WorkerType {
         SIMULATED("simulated", 32, ""),
         VLLM("vLLM", 32, "http://localhost:8000"),
+        /** llama-server: its HTTP threads (10 by default) are shared by batches and health checks. */
+        LLAMACPP("llama.cpp", 4, "http://localhost:8080"),
+        SGLANG("SGLang", 32, "http://localhost:30000"),
+        /** One call per prompt, under TGI's --max-concurrent-requests (128 by default) at a batch size of 8. */
+        TGI("TGI", 8, "http://localhost:3000"),
+        /** Any other OpenAI-compatible server: one call per prompt. */
+        OPENAI("OpenAI-compatible", 8, "http://localhost:8000"),
         OLLAMA("Ollama", 1, "http://localhost:11434");
 
         final String label;

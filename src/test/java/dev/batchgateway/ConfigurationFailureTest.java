@@ -20,7 +20,7 @@ class ConfigurationFailureTest {
 
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', textBlock = """
-            (worker type not set)                     | GATEWAY_WORKER_TYPE is not set: set it to simulated, vllm or ollama
+            (worker type not set)                     | GATEWAY_WORKER_TYPE is not set: set it to simulated, vllm, llamacpp, sglang, tgi, openai or ollama
             gateway.batch.size=0                      | GATEWAY_BATCH_SIZE must be at least 1, was 0
             gateway.batch.max-wait=-5ms               | GATEWAY_BATCH_MAX_WAIT must not be negative
             gateway.worker.timeout=0s                 | GATEWAY_WORKER_TIMEOUT must be a positive duration
@@ -44,7 +44,7 @@ class ConfigurationFailureTest {
             gateway.batch.max-wait=20                 | GATEWAY_BATCH_MAX_WAIT=20 has no unit: write e.g. 20s
             gateway.worker.connect-timeout=3          | GATEWAY_WORKER_CONNECT_TIMEOUT=3 has no unit
             gateway.simulated.latency=0               | GATEWAY_SIMULATED_LATENCY=0 has no unit
-            gateway.worker.type=foo                   | GATEWAY_WORKER_TYPE=foo is not valid: set it to one of simulated, vllm, ollama
+            gateway.worker.type=foo                   | GATEWAY_WORKER_TYPE=foo is not valid: set it to one of simulated, vllm, llamacpp, sglang, tgi, openai, ollama
             gateway.batch.size=abc                    | GATEWAY_BATCH_SIZE=abc is not valid: set it to a whole number
             gateway.default.tokens-per-day=-1         | GATEWAY_DEFAULT_TOKENS_PER_DAY must be a whole number from 0, or empty for no limit, was -1
             gateway.default.tokens-per-month=1e6      | GATEWAY_DEFAULT_TOKENS_PER_MONTH=1e6 is not valid: set it to a whole number

@@ -167,13 +167,13 @@ final class OllamaWorker implements RemoteWorker {
         if (show.ok()) {
             return WorkerHealth.UP;
         }
-        return WorkerHealth.down(switch (show.status()) {
-            case 0 -> show.failure();
-            case 401, 403 -> WorkerEndpoint.refusedKey(url(), show.status());
-            case 404 -> WorkerEndpoint.notServed(url(), model, "404, pull it first: ollama pull " + model);
-            default -> url() + SHOW + " answered HTTP " + show.status()
-                    + (show.message().isEmpty() ? "" : ": " + show.message());
-        });
+        return switch (show.status()) {
+            case 0 -> WorkerHealth.down(show.failure());
+            case 401, 403 -> WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(url(), show.status()));
+            case 404 -> WorkerHealth.misconfigured(WorkerEndpoint.notServed(url(), model, "404, pull it first: ollama pull " + model));
+            default -> WorkerHealth.down(url() + SHOW + " answered HTTP " + show.status()
+                    + (show.message().isEmpty() ? "" : ": " + show.message()));
+        };
     }
 
     @Override

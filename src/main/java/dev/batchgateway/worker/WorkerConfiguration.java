@@ -19,8 +19,9 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
 /**
- * Builds the worker named by {@code GATEWAY_WORKER_TYPE}: the simulated one, or a {@link WorkerPool} of vLLM or Ollama
- * servers, one per URL of {@code GATEWAY_WORKER_URL}. With further models ({@code GATEWAY_MODELS_<i>_…}), the workers
+ * Builds the worker named by {@code GATEWAY_WORKER_TYPE}: the simulated one, or a {@link WorkerPool} of servers, one per
+ * URL of {@code GATEWAY_WORKER_URL}: OpenAI-compatible ones (vLLM, llama.cpp, SGLang, TGI, others), each spoken to in its
+ * {@link Dialect}, or Ollama. With further models ({@code GATEWAY_MODELS_<i>_…}), the workers
  * of each model sit behind a {@link ModelRouter}, the default model first.
  */
 @Configuration(proxyBeanMethods = false)
@@ -33,7 +34,7 @@ class WorkerConfiguration {
     WorkerApi worker(GatewayProperties properties, MeterRegistry meters) {
         var worker = properties.worker();
         WorkerRetries retries = (reason, prompts) -> Counter.builder("gateway.worker.retries")
-                .description("Prompts sent to a worker a second time, one per call, after it refused (400) or failed (500) their whole batch")
+                .description("Prompts sent to a worker a second time, one per call, after it refused (400) or failed (500) their whole batch, or answered it without each prompt's counts")
                 .tag("reason", reason)
                 .register(meters)
                 .increment(prompts);
@@ -50,7 +51,7 @@ class WorkerConfiguration {
         return new ModelRouter(byModel);
     }
 
-    /** The workers of one model: the simulated one, or a pool of vLLM or Ollama servers, one per URL. */
+    /** The workers of one model: the simulated one, or a pool of servers of the type, one per URL. */
     private static WorkerApi workers(
             GatewayProperties properties, WorkerType type, String model, List<String> urls, String apiKey, WorkerRetries retries) {
         var worker = properties.worker();
@@ -58,7 +59,11 @@ class WorkerConfiguration {
                 url -> new WorkerEndpoint(url, apiKey, worker.connectTimeout(), worker.timeout());
         return switch (type) {
             case SIMULATED -> new SimulatedWorker(model == null ? SimulatedWorker.MODEL : model, properties.simulated().latency());
-            case VLLM -> pool(properties, type, urls, url -> new VllmWorker(endpoint.apply(url), model, retries));
+            case VLLM -> pool(properties, type, urls, url -> new OpenAiWorker(endpoint.apply(url), model, Dialect.VLLM, retries));
+            case LLAMACPP -> pool(properties, type, urls, url -> new OpenAiWorker(endpoint.apply(url), model, Dialect.LLAMA_CPP, retries));
+            case SGLANG -> pool(properties, type, urls, url -> new OpenAiWorker(endpoint.apply(url), model, Dialect.SGLANG, retries));
+            case TGI -> pool(properties, type, urls, url -> new OpenAiWorker(endpoint.apply(url), model, Dialect.TGI, retries));
+            case OPENAI -> pool(properties, type, urls, url -> new OpenAiWorker(endpoint.apply(url), model, Dialect.OPENAI, retries));
             case OLLAMA -> pool(properties, type, urls, url -> new OllamaWorker(endpoint.apply(url), model));
         };
     }

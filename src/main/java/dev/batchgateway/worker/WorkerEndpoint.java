@@ -86,12 +86,13 @@ final class WorkerEndpoint implements AutoCloseable {
     }
 
     /**
-     * Posts a JSON body and returns the JSON object the worker answered.
+     * Posts a JSON body and returns the JSON object (or array) the worker answered.
      *
      * @throws WorkerException.Unavailable when the worker cannot be reached
      * @throws WorkerException.TimedOut when it does not answer within the read timeout, or the call is interrupted
      * @throws ErrorStatus when it answers with a status other than 2xx
-     * @throws WorkerException.BadAnswer when it answers something that is not a JSON object, or breaks off its answer
+     * @throws WorkerException.BadAnswer when it answers something that is not a JSON object or array, or breaks off its
+     *     answer
      */
     JsonNode post(String path, Object body) {
         return exchange(path, JSON.writeValueAsBytes(body), "application/json", readTimeout, (status, answer) -> {
@@ -296,8 +297,9 @@ final class WorkerEndpoint implements AutoCloseable {
         } catch (JacksonException e) {
             throw new WorkerException.BadAnswer("the worker's answer to " + path + " is not valid JSON", e);
         }
-        if (node == null || !node.isObject()) {
-            throw new WorkerException.BadAnswer("the worker's answer to " + path + " is not a JSON object");
+        if (node == null || !(node.isObject() || node.isArray())) {
+            // an array is llama.cpp's answer to a list of prompts: one complete answer per prompt
+            throw new WorkerException.BadAnswer("the worker's answer to " + path + " is not a JSON object or array");
         }
         return node;
     }

@@ -126,16 +126,28 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
         return model;
     }
 
-    /** Each worker's health check, by URL: the pool is ready when one of them is up. */
+    /**
+     * Each worker's health check, by URL: the pool is ready when one of them is up. A worker in rotation found
+     * misconfigured (a refused key, a model it does not serve) leaves the rotation, and only a probe brings it back; one
+     * that does not answer stays until a batch cannot reach it (a health check bounded to a second says little of a
+     * busy server).
+     */
     Map<String, WorkerHealth> health() {
         Map<String, WorkerHealth> health = new LinkedHashMap<>();
         for (Member member : members) {
-            health.put(member.worker.url(), member.worker.health());
+            WorkerHealth found = member.worker.health();
+            if (found.misconfigured()) {
+                takeOut(member, found.reason());
+            }
+            health.put(member.worker.url(), found);
         }
         return health;
     }
 
-    /** Checks every worker once, in the background, and logs one line for each that cannot serve. */
+    /**
+     * Checks every worker once, in the background, and logs one line for each that cannot serve; a misconfigured one
+     * leaves the rotation at once, so that no batch is sent to a server that would refuse it or run another model.
+     */
     void checkAtStartUp() {
         Thread.ofVirtual().name("worker-start-up-check").start(() -> health().forEach((url, health) -> {
             if (health.up()) {

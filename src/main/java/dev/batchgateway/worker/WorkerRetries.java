@@ -7,7 +7,8 @@ interface WorkerRetries {
     WorkerRetries NONE = (reason, prompts) -> {};
 
     /**
-     * @param reason {@code refused} (the worker answered 400 for the whole batch) or {@code failed} (500)
+     * @param reason {@code refused} (the worker answered 400 for the whole batch), {@code failed} (500) or
+     *     {@code uncounted} (it answered without each prompt's counts)
      * @param prompts how many prompts were sent again
      */
     void promptsResent(String reason, int prompts);

@@ -45,6 +45,21 @@ import tools.jackson.databind.json.JsonMapper;
  *       {@code data: {"error": …}} event. {@link #streamMillis} spreads the answer over that time, in chunks.
  *       {@code stream_options} without {@code stream} is 400.
  * </ul>
+ * {@link #kind} makes it another server, as each really behaves (docs/workers.md, and the recorded llama-server
+ * exchanges in shared/realworker): each answers its own identity call ({@code GET /version}, {@code /props},
+ * {@code /get_server_info}, {@code /info}) and lists its model with its own {@code owned_by}; then
+ * <ul>
+ *   <li>{@link Kind#LLAMA_CPP}: a list of prompts is answered with a JSON array of complete answers, one per prompt,
+ *       each with its own {@code usage} (one object for one prompt), never token ids; {@code model} is ignored; one
+ *       prompt over the context fails the list with 400 {@code exceed_context_size_error}; under an {@link #apiKey},
+ *       {@code /health} and {@code /v1/models} stay open and {@code POST /tokenize} needs the key.
+ *   <li>{@link Kind#SGLANG}: {@code POST /generate} with {@code text} a list answers a JSON array in prompt order, each
+ *       with {@code meta_info.prompt_tokens} and {@code completion_tokens}; a too long prompt fails the whole list with
+ *       400; under an {@link #apiKey} every path but {@code /health} needs the key.
+ *   <li>{@link Kind#TGI}: a list of more than {@link #maxClientBatchSize} prompts is 422; a list is one object with
+ *       the usage summed; {@code model} is ignored; a too long prompt is 422; under an {@link #apiKey},
+ *       {@code /info}, {@code /health} and {@code /v1/models} stay open and {@code POST /tokenize} needs the key.
+ * </ul>
  */
 public final class FakeVllm implements AutoCloseable {
 
@@ -53,7 +68,15 @@ public final class FakeVllm implements AutoCloseable {
 
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private final WireMockServer server;
-    private final String servedModel;
+    /** The inference servers the fake can be. */
+    public enum Kind { VLLM, LLAMA_CPP, SGLANG, TGI }
+
+    private final String startedWith;
+    /** The model it serves (lists, and, as vLLM or SGLang, insists on). */
+    public volatile String servedModel;
+    public volatile Kind kind = Kind.VLLM;
+    /** TGI's --max-client-batch-size. */
+    public volatile int maxClientBatchSize = 4;
     public volatile int maxModelLen = 4096;
     public volatile String apiKey;
     public volatile boolean strict;
@@ -65,15 +88,52 @@ public final class FakeVllm implements AutoCloseable {
     public static final int PIECE = 3;
 
     public FakeVllm(String servedModel) {
+        this.startedWith = servedModel;
         this.servedModel = servedModel;
         server = new WireMockServer(WireMockConfiguration.options().dynamicPort().extensions(new Server()));
         server.start();
         server.stubFor(any(urlPathMatching("/v1/.*")).willReturn(aResponse().withTransformers(Server.NAME)));
+        server.stubFor(any(urlPathMatching("/(version|props|get_server_info|info|tokenize|generate)"))
+                .willReturn(aResponse().withTransformers(Server.NAME)));
         server.stubFor(get("/health").willReturn(aResponse().withStatus(200)));
+        warmUp();
+    }
+
+    /**
+     * One call through the JDK client before any test's: a cold server and client can take longer than the gateway's
+     * one-second health checks on a loaded machine, which would make a first identity question go unanswered.
+     */
+    private void warmUp() {
+        try (var client = java.net.http.HttpClient.newHttpClient()) {
+            client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url() + "/version")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.discarding());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+        server.resetRequests();
     }
 
     public String url() {
         return server.baseUrl();
+    }
+
+    /**
+     * Back to a plain vLLM of the model it started with, no key, the default limits and delays, its requests forgotten:
+     * for a fake shared by tests.
+     */
+    public void reset() {
+        servedModel = startedWith;
+        kind = Kind.VLLM;
+        maxClientBatchSize = 4;
+        maxModelLen = 4096;
+        apiKey = null;
+        strict = false;
+        answerMillis = 0;
+        streamMillis = 0;
+        server.resetRequests();
     }
 
     public WireMockServer server() {
@@ -92,11 +152,19 @@ public final class FakeVllm implements AutoCloseable {
         return chats;
     }
 
-    /** The prompt lists of every /v1/completions call so far (a string prompt as a list of one). */
+    /**
+     * The prompt lists of every completion call so far, {@code /v1/completions} and SGLang's {@code /generate} (a string
+     * prompt as a list of one), in the order they arrived.
+     */
     public List<List<String>> calls() {
         List<List<String>> calls = new ArrayList<>();
-        for (var request : server.findAll(postRequestedFor(urlEqualTo("/v1/completions")))) {
-            calls.add(prompts(JSON.readTree(request.getBodyAsString()).get("prompt")));
+        for (var event : server.getAllServeEvents().reversed()) {
+            var request = event.getRequest();
+            if (request.getMethod().getName().equals("POST") && request.getUrl().equals("/v1/completions")) {
+                calls.add(prompts(JSON.readTree(request.getBodyAsString()).get("prompt")));
+            } else if (request.getMethod().getName().equals("POST") && request.getUrl().equals("/generate")) {
+                calls.add(prompts(JSON.readTree(request.getBodyAsString()).get("text")));
+            }
         }
         return calls;
     }
@@ -108,6 +176,30 @@ public final class FakeVllm implements AutoCloseable {
 
     public static int completionTokens(String prompt, int maxTokens) {
         return Math.min(prompt.strip().split("\\s+")[0].length(), maxTokens);
+    }
+
+    /** llama-server's message for a prompt over its slot's context (recorded). */
+    public static final String LLAMA_CPP_CONTEXT_MESSAGE = "the request exceeds the available context size, try increasing it";
+
+    /** SGLang's message for a prompt longer than the context (tokenizer_manager's validation). */
+    public static String sglangContextMessage(int promptTokens, int contextLength) {
+        return "The input (" + promptTokens + " tokens) is longer than the model's context length (" + contextLength + " tokens).";
+    }
+
+    /** TGI's validation message for a prompt whose tokens and max_new_tokens exceed max_total_tokens. */
+    public static String tgiContextMessage(int promptTokens, int maxTokens, int maxTotalTokens) {
+        return "Input validation error: `inputs` tokens + `max_new_tokens` must be <= " + maxTotalTokens + ". Given: "
+                + promptTokens + " `inputs` tokens and " + maxTokens + " `max_new_tokens`";
+    }
+
+    /** The message the current {@link #kind} gives for a prompt over the context. */
+    public String contextMessage(int maxTokens, int promptTokens) {
+        return switch (kind) {
+            case VLLM -> contextLengthMessage(maxTokens, maxModelLen, promptTokens);
+            case LLAMA_CPP -> LLAMA_CPP_CONTEXT_MESSAGE;
+            case SGLANG -> sglangContextMessage(promptTokens, maxModelLen);
+            case TGI -> tgiContextMessage(promptTokens, maxTokens, maxModelLen);
+        };
     }
 
     /** The 400 message vLLM gives when a prompt leaves no room for {@code max_tokens} in the model's context. */
@@ -138,13 +230,25 @@ public final class FakeVllm implements AutoCloseable {
         @Override
         public ResponseDefinition transform(ServeEvent event) {
             var request = event.getRequest();
+            Kind server = kind;
             String key = apiKey;
-            if (key != null && !("Bearer " + key).equals(request.getHeader("Authorization"))) {
-                return answer(401, Map.of("error", "Unauthorized"));
+            if (key != null && guarded(server, request.getUrl()) && !("Bearer " + key).equals(request.getHeader("Authorization"))) {
+                return server == Kind.LLAMA_CPP
+                        ? answer(401, Map.of("error", errorObject("Invalid API Key", "authentication_error", 401)))
+                        : answer(401, Map.of("error", "Unauthorized"));
+            }
+            ResponseDefinition own = own(server, request.getUrl(), request.getBodyAsString());
+            if (own != null) {
+                return own;
             }
             if (request.getUrl().equals("/v1/models")) {
                 return answer(200, Map.of("object", "list", "data", List.of(Map.of(
-                        "id", servedModel, "object", "model", "created", 1_700_000_000, "owned_by", "vllm",
+                        "id", servedModel, "object", "model", "created", 1_700_000_000, "owned_by", switch (server) {
+                            case VLLM -> "vllm";
+                            case LLAMA_CPP -> "llamacpp";
+                            case SGLANG -> "sglang";
+                            case TGI -> servedModel;
+                        },
                         "root", servedModel, "max_model_len", maxModelLen))));
             }
             if (request.getUrl().startsWith("/v1/") && JSON.readTree(request.getBodyAsString()).has("stream_options")
@@ -163,16 +267,24 @@ public final class FakeVllm implements AutoCloseable {
                         "Unrecognized request argument supplied: return_token_ids", "invalid_request_error", null)));
             }
             String model = body.get("model").asString();
-            if (!model.equals(servedModel)) {
+            if (!model.equals(servedModel) && servesByName(server)) {
                 return error(404, "NotFoundError", "The model `" + model + "` does not exist.");
             }
             int maxTokens = body.has("max_tokens") && !body.get("max_tokens").isNull() ? body.get("max_tokens").asInt() : 16;
-            boolean returnTokenIds = body.has("return_token_ids") && body.get("return_token_ids").asBoolean();
+            boolean returnTokenIds = body.has("return_token_ids") && body.get("return_token_ids").asBoolean()
+                    && (server == Kind.VLLM || server == Kind.SGLANG);
             List<String> prompts = prompts(body.get("prompt"));
+            if (server == Kind.TGI && prompts.size() > maxClientBatchSize) {
+                return answer(422, Map.of("error", "Number of prompts exceeds the maximum allowed batch size of "
+                        + maxClientBatchSize, "error_type", "batch size exceeded"));
+            }
             for (String prompt : prompts) {
                 if (promptTokens(prompt) + maxTokens > maxModelLen) {
-                    return error(400, "BadRequestError", contextLengthMessage(maxTokens, maxModelLen, promptTokens(prompt)));
+                    return tooLong(server, prompt, maxTokens);
                 }
+            }
+            if (server == Kind.LLAMA_CPP && !body.path("stream").asBoolean(false)) {
+                return llamaCpp(prompts, maxTokens, model, body.get("prompt").isArray());
             }
             if (body.path("stream").asBoolean(false)) {
                 return stream(model, "text_completion", prompts, prompts.stream().map(FakeVllm::promptTokens).toList(),
@@ -212,10 +324,122 @@ public final class FakeVllm implements AutoCloseable {
         }
 
 
+        /** Whether the server checks the key on this path: each guards its own set, as its source shows. */
+        private static boolean guarded(Kind server, String url) {
+            return switch (server) {
+                case VLLM -> url.startsWith("/v1/");
+                case LLAMA_CPP -> !url.equals("/health") && !url.equals("/v1/models");
+                case SGLANG -> !url.startsWith("/health");
+                case TGI -> !url.equals("/health") && !url.equals("/v1/models") && !url.equals("/info");
+            };
+        }
+
+        /** vLLM and SGLang refuse a model they do not serve with 404; llama.cpp and TGI ignore the name. */
+        private static boolean servesByName(Kind server) {
+            return server == Kind.VLLM || server == Kind.SGLANG;
+        }
+
+        /** The paths one kind of server answers and the others do not: who it is, tokenizing, SGLang's generate. */
+        private ResponseDefinition own(Kind server, String url, String body) {
+            return switch (url) {
+                case "/version" -> server == Kind.VLLM ? answer(200, Map.of("version", "0.11.0")) : notFound();
+                case "/props" -> server == Kind.LLAMA_CPP ? answer(200, Map.of(
+                        "default_generation_settings", Map.of("n_ctx", maxModelLen), "total_slots", 8,
+                        "model_path", servedModel, "build_info", "b0-unknown")) : notFound();
+                case "/get_server_info" -> server == Kind.SGLANG ? answer(200, Map.of(
+                        "model_path", servedModel, "served_model_name", servedModel, "tp_size", 1, "version", "0.5.4"))
+                        : notFound();
+                case "/info" -> server == Kind.TGI ? answer(200, Map.of(
+                        "model_id", servedModel, "router", "text-generation-router", "version", "3.3.6",
+                        "max_client_batch_size", maxClientBatchSize, "max_total_tokens", maxModelLen)) : notFound();
+                case "/tokenize" -> server == Kind.LLAMA_CPP ? answer(200, Map.of("tokens", List.of(64)))
+                        : server == Kind.TGI ? answer(200, List.of(Map.of("id", 64, "text", "a", "start", 0, "stop", 1)))
+                        : notFound();
+                case "/generate" -> server == Kind.SGLANG ? generate(JSON.readTree(body)) : notFound();
+                default -> null;
+            };
+        }
+
+        private static ResponseDefinition notFound() {
+            return answer(404, Map.of("detail", "Not Found"));
+        }
+
+        /** Each server's refusal of a prompt that leaves no room for max_tokens in the context. */
+        private ResponseDefinition tooLong(Kind server, String prompt, int maxTokens) {
+            int tokens = promptTokens(prompt);
+            return switch (server) {
+                case VLLM -> error(400, "BadRequestError", contextLengthMessage(maxTokens, maxModelLen, tokens));
+                case LLAMA_CPP -> answer(400, Map.of("error", Map.of("code", 400,
+                        "message", LLAMA_CPP_CONTEXT_MESSAGE, "type", "exceed_context_size_error",
+                        "n_prompt_tokens", tokens, "n_ctx", maxModelLen)));
+                case SGLANG -> answer(400, Map.of("object", "error", "message", sglangContextMessage(tokens, maxModelLen),
+                        "type", "BadRequestError", "param", "", "code", 400));
+                case TGI -> answer(422, Map.of("error", tgiContextMessage(tokens, maxTokens, maxModelLen),
+                        "error_type", "validation"));
+            };
+        }
+
+        /**
+         * llama-server's answer to prompts that are not streamed: a JSON array of complete answers, one per prompt of a
+         * list, each with its own usage; one object for a single prompt (a list of one included).
+         */
+        private ResponseDefinition llamaCpp(List<String> prompts, int maxTokens, String model, boolean list) {
+            if (prompts.stream().anyMatch(prompt -> prompt.contains(GENERATION_ERROR))) {
+                return answer(500, Map.of("error", errorObject("Internal server error", "server_error", 500)));
+            }
+            List<Map<String, Object>> answers = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                String prompt = prompts.get(i);
+                int promptTokens = promptTokens(prompt);
+                int completionTokens = completionTokens(prompt, maxTokens);
+                Map<String, Object> choice = new HashMap<>();
+                choice.put("text", prompt.toUpperCase());
+                choice.put("index", i);
+                choice.put("logprobs", null);
+                choice.put("finish_reason", completionTokens == maxTokens ? "length" : "stop");
+                answers.add(Map.of(
+                        "choices", List.of(choice),
+                        "created", 1_796_458_519,
+                        "model", model,
+                        "system_fingerprint", "b0-unknown",
+                        "object", "text_completion",
+                        "usage", Map.of("completion_tokens", completionTokens, "prompt_tokens", promptTokens,
+                                "total_tokens", promptTokens + completionTokens),
+                        "id", "chatcmpl-fake"));
+            }
+            return answer(200, answerMillis, answers.size() == 1 ? answers.getFirst() : answers);
+        }
+
+        /** SGLang's own /generate: one answer per prompt of {@code text}, in prompt order, counts in meta_info. */
+        private ResponseDefinition generate(JsonNode body) {
+            JsonNode text = body.get("text");
+            List<String> prompts = prompts(text);
+            int maxTokens = body.path("sampling_params").path("max_new_tokens").asInt(128);
+            for (String prompt : prompts) {
+                if (promptTokens(prompt) + maxTokens > maxModelLen) {
+                    return answer(400, Map.of("error", Map.of("message", sglangContextMessage(promptTokens(prompt), maxModelLen))));
+                }
+            }
+            if (prompts.stream().anyMatch(prompt -> prompt.contains(GENERATION_ERROR))) {
+                return answer(500, Map.of("error", Map.of("message", "Internal server error")));
+            }
+            List<Map<String, Object>> answers = new ArrayList<>();
+            for (String prompt : prompts) {
+                int completionTokens = completionTokens(prompt, maxTokens);
+                answers.add(Map.of("text", prompt.toUpperCase(), "meta_info", Map.of(
+                        "id", "fake", "prompt_tokens", promptTokens(prompt), "completion_tokens", completionTokens,
+                        "cached_tokens", 0,
+                        "finish_reason", completionTokens == maxTokens
+                                ? Map.of("type", "length", "length", completionTokens)
+                                : Map.of("type", "stop", "matched", 2))));
+            }
+            return answer(200, answerMillis, text.isString() ? answers.getFirst() : answers);
+        }
+
         /** A chat: the last message upper-cased; prompt tokens = every message's words plus 2 per message (template). */
         private ResponseDefinition chat(JsonNode body) {
             String model = body.get("model").asString();
-            if (!model.equals(servedModel)) {
+            if (!model.equals(servedModel) && servesByName(kind)) {
                 return error(404, "NotFoundError", "The model `" + model + "` does not exist.");
             }
             int maxTokens = body.has("max_tokens") && !body.get("max_tokens").isNull() ? body.get("max_tokens").asInt() : 16;

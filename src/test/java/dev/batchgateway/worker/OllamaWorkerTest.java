@@ -181,7 +181,7 @@ class OllamaWorkerTest {
         // Given one that has not pulled it (Ollama's own 404), then down, saying how to fix it
         ollama.stubFor(post("/api/show").willReturn(aResponse().withStatus(404)
                 .withBody("{\"error\":\"model 'llama3.2:1b' not found\"}")));
-        assertThat(worker.health()).isEqualTo(WorkerHealth.down("model llama3.2:1b is not served by " + ollama.baseUrl()
+        assertThat(worker.health()).isEqualTo(WorkerHealth.misconfigured("model llama3.2:1b is not served by " + ollama.baseUrl()
                 + ": 404, pull it first: ollama pull llama3.2:1b"));
 
         // Given a server error, then down with Ollama's message

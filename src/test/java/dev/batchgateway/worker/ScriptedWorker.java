@@ -23,6 +23,8 @@ final class ScriptedWorker implements RemoteWorker {
     final AtomicInteger probes = new AtomicInteger();
     volatile Supplier<WorkerException> failure;
     volatile boolean healthy = true;
+    /** Down because it refuses the gateway's key or serves another model (when not healthy). */
+    volatile boolean misconfigured;
     volatile CountDownLatch hold;
 
     ScriptedWorker(String url) {
@@ -65,7 +67,10 @@ final class ScriptedWorker implements RemoteWorker {
     @Override
     public WorkerHealth health() {
         probes.incrementAndGet();
-        return healthy ? WorkerHealth.UP : WorkerHealth.down(url + " is scripted to be down");
+        if (healthy) {
+            return WorkerHealth.UP;
+        }
+        return misconfigured ? WorkerHealth.misconfigured(url + " is scripted to refuse the key") : WorkerHealth.down(url + " is scripted to be down");
     }
 
     @Override

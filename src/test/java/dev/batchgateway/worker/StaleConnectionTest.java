@@ -43,7 +43,7 @@ class StaleConnectionTest {
     void aBatchWrittenToAConnectionTheServerClosesIsSentAgainOnAFreshOne() throws Exception {
         // Given a server that answers the first request of each connection and closes it, unanswered, at the second
         try (var server = new ClosingServer(1);
-                var worker = new VllmWorker(new WorkerEndpoint(server.url(), Duration.ofSeconds(2), Duration.ofSeconds(10)), "m")) {
+                var worker = new OpenAiWorker(new WorkerEndpoint(server.url(), Duration.ofSeconds(2), Duration.ofSeconds(10)), "m")) {
             // When two batches are sent one after the other (the second on the kept-alive connection)
             worker.complete(new Batch(1, new GenerationParameters(4), List.of("a")));
             var second = worker.complete(new Batch(2, new GenerationParameters(4), List.of("a")));
@@ -59,7 +59,7 @@ class StaleConnectionTest {
     void aBatchWhoseConnectionIsClosedWithoutAnAnswerIsSentAgainOnlyOnce() throws Exception {
         // Given a server that closes every connection at its first request, unanswered
         try (var server = new ClosingServer(0);
-                var worker = new VllmWorker(new WorkerEndpoint(server.url(), Duration.ofSeconds(2), Duration.ofSeconds(10)), "m")) {
+                var worker = new OpenAiWorker(new WorkerEndpoint(server.url(), Duration.ofSeconds(2), Duration.ofSeconds(10)), "m")) {
             // When a batch is sent, then it fails as a broken-off answer after one more try (the JDK client retries
             // whenever no byte of the answer arrived; it cannot tell a fresh connection from a reused one there)
             assertThatThrownBy(() -> worker.complete(new Batch(1, new GenerationParameters(4), List.of("a"))))

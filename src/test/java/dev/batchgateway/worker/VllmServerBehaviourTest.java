@@ -27,10 +27,10 @@ class VllmServerBehaviourTest {
     private static final String MODEL = "Qwen/Qwen2.5-1.5B-Instruct";
     private final FakeVllm vllm = new FakeVllm(MODEL);
     private final Map<String, Integer> resent = new ConcurrentHashMap<>();
-    private VllmWorker worker = worker(null);
+    private OpenAiWorker worker = worker(null);
 
-    private VllmWorker worker(String apiKey) {
-        return new VllmWorker(new WorkerEndpoint(vllm.url(), apiKey, Duration.ofSeconds(5), Duration.ofSeconds(20)), MODEL,
+    private OpenAiWorker worker(String apiKey) {
+        return new OpenAiWorker(new WorkerEndpoint(vllm.url(), apiKey, Duration.ofSeconds(5), Duration.ofSeconds(20)), MODEL, Dialect.VLLM,
                 (reason, prompts) -> resent.merge(reason, prompts, Integer::sum));
     }
 
@@ -125,7 +125,7 @@ class VllmServerBehaviourTest {
                     .hasMessageNotContaining("sk-");
 
             // And its health check says so, although vLLM's /health (which checks no key) answers 200
-            assertThat(wrong.health()).isEqualTo(WorkerHealth.down(
+            assertThat(wrong.health()).isEqualTo(WorkerHealth.misconfigured(
                     "the worker at " + vllm.url() + " refused the gateway's credentials (HTTP 401): check GATEWAY_WORKER_API_KEY"));
         }
         // And no key at all is refused the same way
@@ -134,35 +134,37 @@ class VllmServerBehaviourTest {
 
     @Test
     void aModelTheServerDoesNotServeIsMisconfigurationThatTheHealthCheckSees() {
-        try (var wrongModel = new VllmWorker(
-                new WorkerEndpoint(vllm.url(), Duration.ofSeconds(5), Duration.ofSeconds(20)), "llama3", WorkerRetries.NONE)) {
+        try (var wrongModel = new OpenAiWorker(
+                new WorkerEndpoint(vllm.url(), Duration.ofSeconds(5), Duration.ofSeconds(20)), "llama3", Dialect.VLLM)) {
             assertThatThrownBy(() -> wrongModel.complete(new Batch(1, new GenerationParameters(4), List.of("a", "b"))))
                     .isInstanceOf(WorkerException.Misconfigured.class)
                     .hasMessage("model llama3 is not served by " + vllm.url() + ": HTTP 404 The model `llama3` does not exist.");
-            assertThat(wrongModel.health()).isEqualTo(WorkerHealth.down(
+            assertThat(wrongModel.health()).isEqualTo(WorkerHealth.misconfigured(
                     "model llama3 is not served by " + vllm.url() + ": 404, it serves " + MODEL));
         }
         assertThat(resent).isEmpty();
     }
 
     @Test
-    void aStrictServerThatRefusesReturnTokenIdsByNameGetsOnePromptPerCallFromThenOn() {
-        // Given an OpenAI-compatible server that refuses unknown fields
+    void aStrictServerThatRefusesReturnTokenIdsByNameHasEachBatchSentAgainWithoutIt() {
+        // Given an OpenAI-compatible server that refuses unknown fields, configured as vLLM
         vllm.strict = true;
 
         // When two batches are completed
         List<WorkerOutcome> first = worker.complete(new Batch(1, new GenerationParameters(16), List.of("one two", "three")));
         List<WorkerOutcome> second = worker.complete(new Batch(2, new GenerationParameters(16), List.of("four")));
 
-        // Then every prompt is answered with its own counts
+        // Then every prompt is answered with its own counts, the lone one too
         assertThat(first).containsExactly(
                 new WorkerOutcome.Generated("ONE TWO", new TokenUsage(2, 3), FinishReason.STOP),
                 new WorkerOutcome.Generated("THREE", new TokenUsage(1, 5), FinishReason.STOP));
         assertThat(second).containsExactly(new WorkerOutcome.Generated("FOUR", new TokenUsage(1, 4), FinishReason.STOP));
 
-        // And only the first batch was tried as a list; it is not a refused batch to split, so nothing counts as re-sent
-        assertThat(vllm.calls()).hasSize(4).first().isEqualTo(List.of("one two", "three"));
-        assertThat(vllm.calls().subList(1, 4)).containsExactlyInAnyOrder(List.of("one two"), List.of("three"), List.of("four"));
+        // And each batch was tried as a list, then one prompt per call; it is not a refused batch to split, so nothing
+        // counts as re-sent
+        assertThat(vllm.calls()).hasSize(5).first().isEqualTo(List.of("one two", "three"));
+        assertThat(vllm.calls()).containsExactlyInAnyOrder(List.of("one two", "three"), List.of("one two"), List.of("three"),
+                List.of("four"), List.of("four"));
         assertThat(resent).isEmpty();
     }
 

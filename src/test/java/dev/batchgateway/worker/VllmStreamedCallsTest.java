@@ -24,8 +24,8 @@ class VllmStreamedCallsTest {
     private static final String MODEL = "Qwen/Qwen2.5-1.5B-Instruct";
     private final FakeVllm vllm = new FakeVllm(MODEL);
     private final Map<String, Integer> resent = new ConcurrentHashMap<>();
-    private final VllmWorker worker = new VllmWorker(
-            new WorkerEndpoint(vllm.url(), Duration.ofSeconds(5), Duration.ofSeconds(20)), MODEL,
+    private final OpenAiWorker worker = new OpenAiWorker(
+            new WorkerEndpoint(vllm.url(), Duration.ofSeconds(5), Duration.ofSeconds(20)), MODEL, Dialect.VLLM,
             (reason, prompts) -> resent.merge(reason, prompts, Integer::sum));
     private final Texts progress = new Texts(true);
 

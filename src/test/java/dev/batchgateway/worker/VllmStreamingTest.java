@@ -24,7 +24,7 @@ class VllmStreamingTest {
 
     private static final String MODEL = "Qwen/Qwen2.5-1.5B-Instruct";
     private final FakeVllm vllm = new FakeVllm(MODEL);
-    private final VllmWorker worker = new VllmWorker(
+    private final OpenAiWorker worker = new OpenAiWorker(
             new WorkerEndpoint(vllm.url(), Duration.ofSeconds(5), Duration.ofSeconds(20)), MODEL);
 
     @AfterEach
@@ -101,7 +101,7 @@ class VllmStreamingTest {
         // Given an OpenAI-compatible server that sends usage only once, summed, at the end of a stream
         var server = new WireMockServer(WireMockConfiguration.options().dynamicPort());
         server.start();
-        try (var plain = new VllmWorker(new WorkerEndpoint(server.baseUrl(), Duration.ofSeconds(5), Duration.ofSeconds(20)), MODEL)) {
+        try (var plain = new OpenAiWorker(new WorkerEndpoint(server.baseUrl(), Duration.ofSeconds(5), Duration.ofSeconds(20)), MODEL)) {
             server.stubFor(post("/v1/completions").willReturn(
                     aResponse().withHeader("Content-Type", "text/event-stream")
                             .withBody("""

@@ -43,11 +43,11 @@ class WorkerFaultTest {
         server.stop();
     }
 
-    private static VllmWorker vllm(String url, Duration timeout) {
-        return new VllmWorker(new WorkerEndpoint(url, Duration.ofSeconds(2), timeout), "m");
+    private static OpenAiWorker vllm(String url, Duration timeout) {
+        return new OpenAiWorker(new WorkerEndpoint(url, Duration.ofSeconds(2), timeout), "m");
     }
 
-    private VllmWorker vllmAnswering(com.github.tomakehurst.wiremock.client.ResponseDefinitionBuilder answer) {
+    private OpenAiWorker vllmAnswering(com.github.tomakehurst.wiremock.client.ResponseDefinitionBuilder answer) {
         server.start();
         server.stubFor(post("/v1/completions").willReturn(answer));
         return vllm(server.baseUrl(), Duration.ofSeconds(20));

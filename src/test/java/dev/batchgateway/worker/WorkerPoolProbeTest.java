@@ -229,6 +229,39 @@ class WorkerPoolProbeTest {
         assertThat(closed).hasValue(2);
     }
 
+    @Test
+    void aWorkerFoundMisconfiguredLeavesTheRotationAndWithNoOtherABatchFailsBeforeAnythingIsSentUntilAProbeFindsItWell() {
+        // Given a single worker whose health check finds it refusing the gateway's key
+        var pool = pool(a);
+        a.healthy = false;
+        a.misconfigured = true;
+
+        // When its health is checked (at start-up, or by readiness), then it is out of rotation
+        assertThat(pool.health().get("http://a").misconfigured()).isTrue();
+        assertThat(pool.inRotation("http://a")).isFalse();
+
+        // And a batch fails as unavailable, naming why, without reaching it (its probe finds it the same)
+        assertThatThrownBy(() -> pool.complete(batch("x")))
+                .isInstanceOf(WorkerException.Unavailable.class)
+                .hasMessageContaining("http://a is scripted to refuse the key");
+        assertThat(a.batches).isEmpty();
+
+        // When the key is fixed, the next batch's probe brings it back and it serves
+        a.healthy = true;
+        assertThat(pool.complete(batch("y"))).hasSize(1);
+        assertThat(pool.inRotation("http://a")).isTrue();
+    }
+
+    @Test
+    void aWorkerWhoseHealthCheckGetsNoAnswerStaysInRotationUntilABatchCannotReachIt() {
+        var pool = pool(a);
+        a.healthy = false;
+
+        assertThat(pool.health().get("http://a").up()).isFalse();
+
+        assertThat(pool.inRotation("http://a")).isTrue();
+    }
+
     // --- helpers
 
     private WorkerPool pool(RemoteWorker... workers) {

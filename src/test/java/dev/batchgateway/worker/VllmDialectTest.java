@@ -24,16 +24,16 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** The vLLM adapter against replayed vLLM answers, with and without per-choice token ids. */
-class VllmWorkerTest {
+/** The vLLM dialect against replayed vLLM answers, with and without per-choice token ids. */
+class VllmDialectTest {
 
     private final WireMockServer vllm = new WireMockServer(WireMockConfiguration.options().dynamicPort());
-    private VllmWorker worker;
+    private OpenAiWorker worker;
 
     @BeforeEach
     void start() {
         vllm.start();
-        worker = new VllmWorker(new WorkerEndpoint(vllm.baseUrl(), Duration.ofSeconds(5), Duration.ofSeconds(20)), "Qwen/Qwen2.5-1.5B-Instruct");
+        worker = new OpenAiWorker(new WorkerEndpoint(vllm.baseUrl(), Duration.ofSeconds(5), Duration.ofSeconds(20)), "Qwen/Qwen2.5-1.5B-Instruct");
     }
 
     @AfterEach
@@ -77,8 +77,8 @@ class VllmWorkerTest {
     }
 
     @Test
-    void withoutTokenIdsTheWorkerGetsOneCallPerPromptFromThenOnAndEachAnswerIsUsageIsThatPromptsCount() {
-        // Given an older vLLM: choices without token ids, usage aggregated over the batch
+    void anAnswerWithoutTokenIdsHasOnlyItsOwnBatchSentAgainOnePromptPerCallAndTheNextBatchIsTriedAsAListAgain() {
+        // Given a server that claims nothing and answers a list without token ids, usage aggregated over the batch
         vllm.stubFor(post("/v1/completions").atPriority(1)
                 .withRequestBody(matchingJsonPath("$.return_token_ids"))
                 .willReturn(okJson("""
@@ -103,11 +103,35 @@ class VllmWorkerTest {
                 new WorkerOutcome.Generated(" five", new TokenUsage(1, 1), FinishReason.STOP),
                 new WorkerOutcome.Generated(" one", new TokenUsage(2, 1), FinishReason.STOP));
 
-        // And only the first batch was tried as a whole; then four single prompts, without asking for token ids
-        vllm.verify(1, postRequestedFor(urlEqualTo("/v1/completions")).withRequestBody(matchingJsonPath("$.return_token_ids")));
-        vllm.verify(5, postRequestedFor(urlEqualTo("/v1/completions")));
+        // And one answer changed nothing for good: both batches were tried as a list, then sent one prompt per call,
+        // without asking for token ids
+        vllm.verify(2, postRequestedFor(urlEqualTo("/v1/completions")).withRequestBody(matchingJsonPath("$.return_token_ids")));
+        vllm.verify(6, postRequestedFor(urlEqualTo("/v1/completions")));
         vllm.verify(postRequestedFor(urlEqualTo("/v1/completions")).withRequestBody(equalToJson("""
                 {"model":"Qwen/Qwen2.5-1.5B-Instruct","prompt":"third","max_tokens":16}""")));
+        assertThat(worker.dialect()).isEqualTo(Dialect.VLLM);
+    }
+
+    @Test
+    void aVllmOlderThan0102KnownByItsVersionGetsOneCallPerPromptFromItsFirstHealthCheck() {
+        // Given vLLM 0.10.1, which returns no token ids, serving the model
+        vllm.stubFor(get("/version").willReturn(okJson("{\"version\":\"0.10.1\"}")));
+        vllm.stubFor(get("/health").willReturn(aResponse().withStatus(200)));
+        vllm.stubFor(get("/v1/models").willReturn(okJson("""
+                {"object":"list","data":[{"id":"Qwen/Qwen2.5-1.5B-Instruct","object":"model","owned_by":"vllm"}]}""")));
+        stubSinglePrompt("first prompt", " one", 2, 1, "stop");
+        stubSinglePrompt("third", " five", 1, 1, "stop");
+
+        // When its health is checked, then it is up and known for what it is
+        assertThat(worker.health()).isEqualTo(WorkerHealth.UP);
+        assertThat(worker.dialect()).isEqualTo(Dialect.VLLM_WITHOUT_TOKEN_IDS);
+
+        // And a batch is one call per prompt from the start, each billed its own usage
+        assertThat(worker.complete(batch("first prompt", "third"))).containsExactly(
+                new WorkerOutcome.Generated(" one", new TokenUsage(2, 1), FinishReason.STOP),
+                new WorkerOutcome.Generated(" five", new TokenUsage(1, 1), FinishReason.STOP));
+        vllm.verify(2, postRequestedFor(urlEqualTo("/v1/completions")));
+        vllm.verify(0, postRequestedFor(urlEqualTo("/v1/completions")).withRequestBody(matchingJsonPath("$.return_token_ids")));
     }
 
     @Test
