@@ -542,6 +542,17 @@ public final class Budgets implements Settlement, AutoCloseable {
         return new UserLimits(user, limits, true);
     }
 
+    /** Puts a user back on the defaults: here at once, on every other instance within {@code limitsEvery} and a flush. */
+    public UserLimits clearLimits(long user) {
+        try {
+            store.clearLimits(user);
+        } catch (BudgetStoreUnavailableException away) {
+            throw new BudgetUnavailableException("the budget store is unavailable; try again later", STORE_RETRY_AFTER, away);
+        }
+        changed(user, null);
+        return new UserLimits(user, defaults, false);
+    }
+
     /** Reads the limits changed since the last read; the last known ones stay while the store is away. */
     public void refreshLimits() {
         synchronized (limitsLock) {
@@ -559,14 +570,16 @@ public final class Budgets implements Settlement, AutoCloseable {
                 return;
             }
             changes.limits().forEach(this::changed);
+            changes.cleared().forEach(user -> changed(user, null));
             limitsReadAt = changes.readAt();
         }
     }
 
+    /** @param limits null: back on the defaults */
     private void changed(long user, Limits limits) {
-        Limits before = own.put(user, limits);
+        Limits before = limits == null ? own.remove(user) : own.put(user, limits);
         UserBudget budget = users.get(user);
-        if (budget != null && !limits.equals(before)) {
+        if (budget != null && (limits == null ? before != null : !limits.equals(before))) {
             budget.limitsChanged = true; // what it holds was leased under the old limits: given back at the next flush
         }
     }
