@@ -59,6 +59,22 @@ public final class GatewayClient {
         return send(HttpRequest.newBuilder(uri(path)).header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN));
     }
 
+    /** An admin API call with the admin token: {@code body} is JSON, or null for none. */
+    public HttpResponse<String> admin(String method, String path, String body) {
+        return send(HttpRequest.newBuilder(uri(path))
+                .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN)
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body)));
+    }
+
+    /** {@code POST} of a JSON body with these credentials ({@code Bearer …}). */
+    public HttpResponse<String> post(String path, String authorization, String body) {
+        return send(HttpRequest.newBuilder(uri(path))
+                .header("Content-Type", "application/json")
+                .header("Authorization", authorization)
+                .POST(HttpRequest.BodyPublishers.ofString(body)));
+    }
+
     /** {@code Bearer <key>} for this user, minted on first use. */
     public String bearer(long user) {
         return "Bearer " + key(user);

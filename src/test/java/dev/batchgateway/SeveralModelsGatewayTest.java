@@ -66,6 +66,10 @@ class SeveralModelsGatewayTest {
 
     @Test
     void eachRequestGoesToItsModelsServerAndIsBilledUnderThatModel() throws Exception {
+        // the fakes serve the whole class: only the calls made here count
+        int codeBefore = code.calls().size();
+        int chatBefore = chat.calls().size();
+
         // When one request names the second model, one names the first, and one names none
         var forCode = gateway.complete(Map.of("prompt", "def fib", "user_id", user, "model", "code-model"));
         var forChat = gateway.complete(Map.of("prompt", "hello there", "user_id", user, "model", "chat-model"));
@@ -73,13 +77,65 @@ class SeveralModelsGatewayTest {
 
         // Then each went to its model's server; no model means the first
         assertThat(List.of(forCode.statusCode(), forChat.statusCode(), forDefault.statusCode())).containsOnly(200);
-        assertThat(code.calls()).containsExactly(List.of("def fib"));
-        assertThat(chat.calls()).containsExactly(List.of("hello there"), List.of("default please"));
+        assertThat(code.calls().subList(codeBefore, code.calls().size())).containsExactly(List.of("def fib"));
+        assertThat(chat.calls().subList(chatBefore, chat.calls().size()))
+                .containsExactly(List.of("hello there"), List.of("default please"));
 
         // And the usage rows name the model that served them
         UsageRows.await(jdbc, user, 3);
         assertThat(jdbc.sql("SELECT model FROM token_usage WHERE user_id = ? ORDER BY model").param(user).query(String.class).list())
                 .containsExactly("chat-model", "chat-model", "code-model");
+    }
+
+    @Test
+    void aKeyForOneModelIsServedThereAndRefusedTheOtherWith403NamingIt() throws Exception {
+        // Given a key for the code model only
+        var created = gateway.admin("POST", "/admin/keys", """
+                {"user_id": %d, "name": "code only", "models": ["code-model"]}""".formatted(user));
+        assertThat(created.statusCode()).as(created.body()).isEqualTo(201);
+        assertThat(json.readTree(created.body()).get("models").valueStream().map(JsonNode::asString)).containsExactly("code-model");
+        String key = "Bearer " + json.readTree(created.body()).get("key").asString();
+        int chatCompletions = chat.calls().size();
+        int chatChats = chat.chats().size();
+
+        // When it asks for the chat model: on /complete by name and by default, and on /v1/chat/completions
+        var named = gateway.post("/complete", key, """
+                {"prompt": "hello", "model": "chat-model"}""");
+        var byDefault = gateway.post("/complete", key, """
+                {"prompt": "hello"}""");
+        var openAi = gateway.post("/v1/chat/completions", key, """
+                {"model": "chat-model", "messages": [{"role": "user", "content": "hello"}]}""");
+
+        // Then each is 403 naming the model, in each API's own error shape, and the chat model's server saw nothing
+        assertThat(List.of(named.statusCode(), byDefault.statusCode(), openAi.statusCode())).containsOnly(403);
+        String refusal = "this API key may not use the model 'chat-model': it may use code-model";
+        assertThat(json.readTree(named.body()).get("detail").asString()).isEqualTo(refusal);
+        assertThat(json.readTree(byDefault.body()).get("detail").asString()).isEqualTo(refusal);
+        JsonNode error = json.readTree(openAi.body()).get("error");
+        assertThat(error.get("message").asString()).isEqualTo(refusal);
+        assertThat(error.get("param").asString()).isEqualTo("model");
+        assertThat(error.get("code").asString()).isEqualTo("model_not_allowed");
+        assertThat(chat.calls()).hasSize(chatCompletions);
+        assertThat(chat.chats()).hasSize(chatChats);
+
+        // And its own model serves it on both APIs, and /v1/models lists only that model
+        assertThat(gateway.post("/complete", key, """
+                {"prompt": "def scoped", "model": "code-model"}""").statusCode()).isEqualTo(200);
+        assertThat(gateway.post("/v1/chat/completions", key, """
+                {"model": "code-model", "messages": [{"role": "user", "content": "scoped"}]}""").statusCode()).isEqualTo(200);
+        var models = gateway.send(HttpRequest.newBuilder(gateway.uri("/v1/models")).header("Authorization", key));
+        assertThat(json.readTree(models.body()).get("data").valueStream().map(model -> model.get("id").asString()))
+                .containsExactly("code-model");
+    }
+
+    @Test
+    void aKeyCannotBeIssuedForAModelNotServed() {
+        var refused = gateway.admin("POST", "/admin/keys", """
+                {"user_id": %d, "name": "typo", "models": ["code-model", "code-modle", "gpt-4o"]}""".formatted(user));
+
+        assertThat(refused.statusCode()).isEqualTo(400);
+        assertThat(json.readTree(refused.body()).get("detail").asString())
+                .isEqualTo("models not served by this gateway: code-modle, gpt-4o; it serves chat-model, code-model");
     }
 
     @Test

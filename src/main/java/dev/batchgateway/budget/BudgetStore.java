@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 
 /**
@@ -27,12 +28,15 @@ public interface BudgetStore {
     /** Sets a user's own limits, replacing any before. */
     void putLimits(long user, Limits limits);
 
+    /** Puts a user back on the defaults: its own limits, if any, are forgotten. */
+    void clearLimits(long user);
+
     /** A user's own limits, empty when the user has none (the defaults apply). */
     Optional<Limits> limitsOf(long user);
 
     /**
-     * The users' own limits set at or after {@code since} (every user's when null), and the store's time of reading,
-     * to ask from next time.
+     * The users' own limits set at or after {@code since} (every user's when null), the users put back on the defaults
+     * since then, and the store's time of reading, to ask from next time.
      */
     LimitsChanges limitsChangedSince(Instant since);
 
@@ -62,11 +66,17 @@ public interface BudgetStore {
     /** Forgets the windows that started before these instants, per kind of window (they are over). */
     void forget(Map<Window, Instant> startedBefore);
 
-    /** The users' own limits read, and when the store read them. */
-    record LimitsChanges(Map<Long, Limits> limits, Instant readAt) {
+    /** The users' own limits read, the users back on the defaults, and when the store read them. */
+    record LimitsChanges(Map<Long, Limits> limits, Set<Long> cleared, Instant readAt) {
         public LimitsChanges {
             limits = Map.copyOf(limits);
+            cleared = Set.copyOf(cleared);
             Objects.requireNonNull(readAt, "readAt");
+        }
+
+        /** Limits read, none cleared. */
+        public LimitsChanges(Map<Long, Limits> limits, Instant readAt) {
+            this(limits, Set.of(), readAt);
         }
     }
 

@@ -465,6 +465,11 @@ public final class Budgets implements Settlement, AutoCloseable {
         return this.limits.setLimits(user, limits);
     }
 
+    /** Puts a user back on the defaults: here at once, on every other instance within {@code limitsEvery} and a flush. */
+    public UserLimits clearLimits(long user) {
+        return limits.clearLimits(user);
+    }
+
     /** Reads the limits changed since the last read; the last known ones stay while the store is away. */
     public void refreshLimits() {
         limits.refreshLimits();

@@ -66,6 +66,17 @@ final class LimitsCache {
         return new Budgets.UserLimits(user, limits, true);
     }
 
+    /** Puts a user back on the defaults: here at once, on every other instance within {@code limitsEvery} and a flush. */
+    Budgets.UserLimits clearLimits(long user) {
+        try {
+            store.clearLimits(user);
+        } catch (BudgetStoreUnavailableException away) {
+            throw new BudgetUnavailableException("the budget store is unavailable; try again later", StoreStatus.RETRY_AFTER, away);
+        }
+        changed(user, null);
+        return new Budgets.UserLimits(user, defaults, false);
+    }
+
     /** Reads the limits changed since the last read; the last known ones stay while the store is away. */
     void refreshLimits() {
         synchronized (limitsLock) {
@@ -83,13 +94,15 @@ final class LimitsCache {
                 return;
             }
             changes.limits().forEach(this::changed);
+            changes.cleared().forEach(user -> changed(user, null));
             limitsReadAt = changes.readAt();
         }
     }
 
+    /** @param limits null: back on the defaults */
     private void changed(long user, Limits limits) {
-        Limits before = own.put(user, limits);
-        if (!limits.equals(before)) {
+        Limits before = limits == null ? own.remove(user) : own.put(user, limits);
+        if (limits == null ? before != null : !limits.equals(before)) {
             onChange.accept(user);
         }
     }

@@ -10,15 +10,17 @@ import java.util.UUID;
  *
  * @param revokedAt null while the key is valid
  * @param lastUsedAt null until first used; updated in batches, so it may lag by a few seconds
+ * @param terms until when the key works, which models it may use, its own limits
  */
-public record ApiKey(
-        UUID id, String prefix, long userId, String name, Instant createdAt, Instant revokedAt, Instant lastUsedAt) {
+public record ApiKey(UUID id, String prefix, long userId, String name, Instant createdAt, Instant revokedAt,
+        Instant lastUsedAt, KeyTerms terms) {
 
     public ApiKey {
         Objects.requireNonNull(id, "id");
         Objects.requireNonNull(prefix, "prefix");
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(createdAt, "createdAt");
+        Objects.requireNonNull(terms, "terms");
         if (userId < 1) {
             throw new IllegalArgumentException("userId must be at least 1, was " + userId);
         }

@@ -22,8 +22,11 @@ public interface ApiKeyStore {
     List<ApiKey> ofUser(long userId);
 
 
-    /** Marks a key revoked at {@code at} (a key revoked before keeps its first revocation time); false when unknown. */
-    boolean revoke(UUID id, Instant at);
+    /**
+     * Marks a key revoked at {@code at} (a key revoked before keeps its first revocation time); the key as revoked,
+     * empty when unknown.
+     */
+    Optional<ApiKey> revoke(UUID id, Instant at);
 
     /** Records when keys were last used; a later time never goes back to an earlier one. */
     void markUsed(Map<UUID, Instant> lastUse);

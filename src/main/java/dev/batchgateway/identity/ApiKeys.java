@@ -145,12 +145,24 @@ public final class ApiKeys implements AutoCloseable {
         return this;
     }
 
-    /** A new key for a user; its secret is in the answer and nowhere else. */
+    /** A new key for a user, for every model, without expiry; its secret is in the answer and nowhere else. */
     public IssuedKey issue(long userId, String name) {
-        String secret = Secrets.newSecret(random);
+        return issue(userId, name, KeyTerms.NONE);
+    }
+
+    /**
+     * A new key for a user on these terms; its secret is in the answer and nowhere else.
+     *
+     * @throws IllegalArgumentException when the key would expire at once (its expiry is not after now)
+     */
+    public IssuedKey issue(long userId, String name, KeyTerms terms) {
         // PostgreSQL keeps microseconds: the creation answer shows the time the listing will show
         Instant created = clock.instant().truncatedTo(ChronoUnit.MICROS);
-        var key = new ApiKey(UUID.randomUUID(), Secrets.displayPrefix(secret), userId, name, created, null, null);
+        if (terms.expiredAt(clock.instant())) {
+            throw new IllegalArgumentException("expires_at must be in the future, was " + terms.expiresAt());
+        }
+        String secret = Secrets.newSecret(random);
+        var key = new ApiKey(UUID.randomUUID(), Secrets.displayPrefix(secret), userId, name, created, null, null, terms);
         store.add(key, Secrets.sha256(secret));
         return new IssuedKey(key, secret);
     }
@@ -159,16 +171,20 @@ public final class ApiKeys implements AutoCloseable {
         return store.ofUser(userId);
     }
 
-    /** Revokes a key: refused here at once, on every other instance that reaches the store within twice the re-check period. False when unknown. */
-    public boolean revoke(UUID id) {
-        boolean known = store.revoke(id, clock.instant());
+    /**
+     * Revokes a key: refused here at once, on every other instance that reaches the store within twice the re-check
+     * period. The key as revoked; empty when unknown.
+     */
+    public Optional<ApiKey> revoke(UUID id) {
+        Optional<ApiKey> known = store.revoke(id, clock.instant());
         revocations.incrementAndGet(); // a lookup under way may have read the key before: its answer is not kept
         found.asMap().values().removeIf(answer -> answer.key().id().equals(id));
         return known;
     }
 
     /**
-     * The user a presented key belongs to; empty for anything that is not a valid, unrevoked key.
+     * The user a presented key belongs to; empty for anything that is not a valid key: unknown, revoked or expired. An
+     * expiry is checked against the clock at every call, so a cached key stops working the moment it expires.
      *
      * @throws KeyStoreUnavailableException when the key cannot be told: the store is away and the key has no answer
      *     younger than max staleness, or too many keys are being looked up at once
@@ -179,11 +195,12 @@ public final class ApiKeys implements AutoCloseable {
         }
         byte[] digest = Secrets.sha256(presented);
         ApiKey key = answer(HexFormat.of().formatHex(digest), digest).key();
-        if (key == null || key.revoked()) {
+        Instant now = clock.instant();
+        if (key == null || key.revoked() || key.terms().expiredAt(now)) {
             return Optional.empty();
         }
-        lastUse.put(key.id(), clock.instant());
-        return Optional.of(new Caller.User(key.userId(), key.id()));
+        lastUse.put(key.id(), now);
+        return Optional.of(new Caller.User(key.userId(), key.id(), key.terms().models()));
     }
 
     private Answer answer(String digestHex, byte[] digest) {

@@ -1,15 +1,45 @@
 package dev.batchgateway.identity;
 
+import java.util.List;
+import java.util.Objects;
 import java.util.UUID;
 
 /** Who is calling, as {@link Callers#identify} tells from the request's credentials. */
 public sealed interface Caller {
 
-    /** A user's API key: whatever it does is billed to, and limited to, {@code userId}. */
-    record User(long userId, UUID keyId) implements Caller {}
+    /**
+     * A user's API key: whatever it does is billed to, and limited to, {@code userId}.
+     *
+     * @param models the models the key may use; empty for every model served
+     */
+    record User(long userId, UUID keyId, List<String> models) implements Caller {
 
-    /** The operator, by the admin token: manages keys and may read any user's usage. */
-    record Operator() implements Caller {}
+        public User {
+            models = List.copyOf(Objects.requireNonNull(models, "models"));
+        }
+
+        /** A key for every model. */
+        public User(long userId, UUID keyId) {
+            this(userId, keyId, List.of());
+        }
+
+        /** Whether the key may use this model. */
+        public boolean mayUse(String model) {
+            return models.isEmpty() || models.contains(model);
+        }
+    }
+
+    /**
+     * The operator, by an admin token.
+     *
+     * @param tokenId names the admin token used, for the audit log, without revealing it ({@link AdminToken#id()})
+     */
+    record Operator(String tokenId) implements Caller {
+
+        public Operator {
+            Objects.requireNonNull(tokenId, "tokenId");
+        }
+    }
 
     /** No valid credentials (none, malformed, unknown or revoked): refused wherever someone must be known. */
     record Anonymous() implements Caller {}

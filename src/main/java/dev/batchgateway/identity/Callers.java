@@ -1,5 +1,6 @@
 package dev.batchgateway.identity;
 
+import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.regex.Pattern;
@@ -9,7 +10,8 @@ import java.util.regex.Pattern;
  * the rules, so every endpoint applies the same ones.
  *
  * <ul>
- *   <li>{@code POST /complete}: a user's key; the body may name the key's own user, no other.
+ *   <li>{@code POST /complete}: a user's key; the body may name the key's own user, no other; the model must be one
+ *       the key may use (the same on {@code /v1}).
  *   <li>{@code GET /usage/{user}}: a user's key for its own user, or the admin token for any.
  *   <li>{@code /admin/keys}, {@code /admin/users/{user}/limits}: the admin token only; without one configured the
  *       admin API is disabled.
@@ -39,7 +41,7 @@ public final class Callers {
     public Caller identify(String authorization) {
         String token = bearerToken(authorization);
         if (token != null && adminToken.isPresent() && adminToken.get().matches(token)) {
-            return new Caller.Operator();
+            return new Caller.Operator(adminToken.get().id());
         }
         if (!keysRequired) {
             return new Caller.Trusted();
@@ -69,6 +71,21 @@ public final class Callers {
         };
     }
 
+    /**
+     * Whether the caller may use this model: a key issued for some models only may use those (403 naming the model).
+     * Callers that may not complete at all are refused by {@link #billedUser}, not here.
+     */
+    public void mayUseModel(Caller caller, String model) {
+        if (caller instanceof Caller.User user && !user.mayUse(model)) {
+            throw new ModelNotAllowedException(model, user.models());
+        }
+    }
+
+    /** Of the models served, those the caller may use, in the same order. */
+    public List<String> usableModels(Caller caller, List<String> served) {
+        return caller instanceof Caller.User user ? served.stream().filter(user::mayUse).toList() : served;
+    }
+
     /** Whether the caller may read this user's usage; throws when not. */
     public void mayReadUsage(Caller caller, long userId) {
         switch (caller) {
@@ -91,14 +108,14 @@ public final class Callers {
     }
 
     /** Whether the caller may export every user's usage (the admin token, as for keys); throws when not. */
-    public void mayExportUsage(Caller caller) {
-        mayManageKeys(caller);
+    public Caller.Operator mayExportUsage(Caller caller) {
+        return mayManageKeys(caller);
     }
 
-    /** Whether the caller may manage keys; throws when not. */
-    public void mayManageKeys(Caller caller) {
-        if (caller instanceof Caller.Operator) {
-            return;
+    /** Whether the caller may manage keys; throws when not, else the operator, whose actions are audited. */
+    public Caller.Operator mayManageKeys(Caller caller) {
+        if (caller instanceof Caller.Operator operator) {
+            return operator;
         }
         if (adminToken.isEmpty()) {
             throw new NotAllowedException("the admin API is disabled: set GATEWAY_ADMIN_TOKEN to enable it");
@@ -107,8 +124,13 @@ public final class Callers {
     }
 
     /** Whether the caller may read and set users' limits: the operator only, as for keys; throws when not. */
-    public void mayManageLimits(Caller caller) {
-        mayManageKeys(caller);
+    public Caller.Operator mayManageLimits(Caller caller) {
+        return mayManageKeys(caller);
+    }
+
+    /** Whether the caller may read the audit log of the operator's actions: the operator only; throws when not. */
+    public Caller.Operator mayReadAudit(Caller caller) {
+        return mayManageKeys(caller);
     }
 
     private static String bearerToken(String authorization) {

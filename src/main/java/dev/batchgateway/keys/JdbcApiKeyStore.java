@@ -2,6 +2,8 @@ package dev.batchgateway.keys;
 
 import dev.batchgateway.identity.ApiKey;
 import dev.batchgateway.identity.ApiKeyStore;
+import dev.batchgateway.identity.KeyLimits;
+import dev.batchgateway.identity.KeyTerms;
 import dev.batchgateway.identity.KeyStoreUnavailableException;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -21,7 +23,8 @@ import org.springframework.stereotype.Repository;
 @Repository
 class JdbcApiKeyStore implements ApiKeyStore {
 
-    private static final String COLUMNS = "id, prefix, user_id, name, created_at, revoked_at, last_used_at";
+    private static final String COLUMNS = "id, prefix, user_id, name, created_at, revoked_at, last_used_at, expires_at, models, "
+            + "tokens_per_day, tokens_per_month, requests_per_minute";
 
     private final JdbcClient jdbc;
 
@@ -31,10 +34,15 @@ class JdbcApiKeyStore implements ApiKeyStore {
 
     @Override
     public void add(ApiKey key, byte[] digest) {
+        KeyTerms terms = key.terms();
         reaching(() -> jdbc.sql("""
-                        INSERT INTO api_key (id, digest, prefix, user_id, name, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?)""")
-                .params(key.id(), digest, key.prefix(), key.userId(), key.name(), at(key.createdAt()))
+                        INSERT INTO api_key (id, digest, prefix, user_id, name, created_at, expires_at, models,
+                                             tokens_per_day, tokens_per_month, requests_per_minute)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?::text[], ?, ?, ?)""")
+                .params(key.id(), digest, key.prefix(), key.userId(), key.name(), at(key.createdAt()),
+                        terms.expiresAt() == null ? null : at(terms.expiresAt()),
+                        terms.models().isEmpty() ? null : terms.models().toArray(String[]::new),
+                        terms.limits().tokensPerDay(), terms.limits().tokensPerMonth(), terms.limits().requestsPerMinute())
                 .update());
     }
 
@@ -56,10 +64,11 @@ class JdbcApiKeyStore implements ApiKeyStore {
 
 
     @Override
-    public boolean revoke(UUID id, Instant at) {
-        return reaching(() -> jdbc.sql("UPDATE api_key SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?")
+    public Optional<ApiKey> revoke(UUID id, Instant at) {
+        return reaching(() -> jdbc.sql("UPDATE api_key SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING " + COLUMNS)
                 .params(at(at), id)
-                .update()) == 1;
+                .query(JdbcApiKeyStore::key)
+                .optional());
     }
 
     @Override
@@ -86,8 +95,18 @@ class JdbcApiKeyStore implements ApiKeyStore {
     }
 
     private static ApiKey key(ResultSet rs, int row) throws SQLException {
+        var models = rs.getArray("models");
+        var terms = new KeyTerms(instant(rs, "expires_at"),
+                models == null ? List.of() : List.of((String[]) models.getArray()),
+                new KeyLimits(limit(rs, "tokens_per_day"), limit(rs, "tokens_per_month"), limit(rs, "requests_per_minute")));
         return new ApiKey(rs.getObject("id", UUID.class), rs.getString("prefix"), rs.getLong("user_id"),
-                rs.getString("name"), instant(rs, "created_at"), instant(rs, "revoked_at"), instant(rs, "last_used_at"));
+                rs.getString("name"), instant(rs, "created_at"), instant(rs, "revoked_at"), instant(rs, "last_used_at"),
+                terms);
+    }
+
+    private static Long limit(ResultSet rs, String column) throws SQLException {
+        long value = rs.getLong(column);
+        return rs.wasNull() ? null : value;
     }
 
     private static Instant instant(ResultSet rs, String column) throws SQLException {

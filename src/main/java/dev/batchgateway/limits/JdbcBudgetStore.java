@@ -14,10 +14,12 @@ import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.Executor;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -66,15 +68,28 @@ class JdbcBudgetStore implements BudgetStore {
                         VALUES (?, ?, ?, ?, clock_timestamp())
                         ON CONFLICT (user_id) DO UPDATE
                         SET tokens_per_day = excluded.tokens_per_day, tokens_per_month = excluded.tokens_per_month,
-                            requests_per_minute = excluded.requests_per_minute, updated_at = excluded.updated_at""")
+                            requests_per_minute = excluded.requests_per_minute, updated_at = excluded.updated_at,
+                            cleared = false""")
                 .params(user, limits.tokensPerDay(), limits.tokensPerMonth(), limits.requestsPerMinute())
+                .update());
+    }
+
+    @Override
+    public void clearLimits(long user) {
+        // the row stays, marked cleared and changed now, so that the other instances' next read of changes sees it
+        reaching(() -> jdbc.sql("""
+                        UPDATE user_limits
+                        SET tokens_per_day = NULL, tokens_per_month = NULL, requests_per_minute = NULL, cleared = true,
+                            updated_at = clock_timestamp()
+                        WHERE user_id = ? AND NOT cleared""")
+                .param(user)
                 .update());
     }
 
     @Override
     public Optional<Limits> limitsOf(long user) {
         return reaching(() -> jdbc.sql("""
-                        SELECT tokens_per_day, tokens_per_month, requests_per_minute FROM user_limits WHERE user_id = ?""")
+                        SELECT tokens_per_day, tokens_per_month, requests_per_minute FROM user_limits WHERE user_id = ? AND NOT cleared""")
                 .param(user)
                 .query((rs, row) -> limits(rs))
                 .optional());
@@ -85,9 +100,10 @@ class JdbcBudgetStore implements BudgetStore {
         // the time of reading comes with the rows, from the same statement: the next read asks from there
         return reaching(() -> {
             Map<Long, Limits> changed = new HashMap<>();
+            Set<Long> cleared = new HashSet<>();
             Instant[] readAt = new Instant[1];
             jdbc.sql("""
-                            SELECT t.read_at, l.user_id, l.tokens_per_day, l.tokens_per_month, l.requests_per_minute
+                            SELECT t.read_at, l.user_id, l.tokens_per_day, l.tokens_per_month, l.requests_per_minute, l.cleared
                             FROM (SELECT statement_timestamp() AS read_at) t
                             LEFT JOIN user_limits l ON l.updated_at >= ?""")
                     .param(at(since == null ? Instant.EPOCH : since))
@@ -95,10 +111,14 @@ class JdbcBudgetStore implements BudgetStore {
                         readAt[0] = rs.getObject("read_at", OffsetDateTime.class).toInstant();
                         long user = rs.getLong("user_id");
                         if (!rs.wasNull()) {
-                            changed.put(user, limits(rs));
+                            if (rs.getBoolean("cleared")) {
+                                cleared.add(user);
+                            } else {
+                                changed.put(user, limits(rs));
+                            }
                         }
                     });
-            return new LimitsChanges(changed, readAt[0]);
+            return new LimitsChanges(changed, cleared, readAt[0]);
         });
     }
 

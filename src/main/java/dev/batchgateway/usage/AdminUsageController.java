@@ -1,10 +1,14 @@
 package dev.batchgateway.usage;
 
+import dev.batchgateway.identity.AdminAction;
+import dev.batchgateway.identity.AuditTrail;
+import dev.batchgateway.identity.AuditTrail.Recorded;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.springframework.dao.DataAccessException;
@@ -19,7 +23,7 @@ import org.springframework.web.bind.annotation.RestController;
  * {@code GET /admin/usage?from=&to=&group_by=user|model|day}: every user's usage in a window for billing, per user (the
  * default), model or UTC day; JSON, or CSV with {@code Accept: text/csv}. The admin token only. The same sums as
  * {@code /usage}: whole days from the daily rollups, part days at the window's edges from the rows (a window on
- * midnights reads only rollups).
+ * midnights reads only rollups). Every export is audited: its window, grouping and format.
  */
 @RestController
 class AdminUsageController {
@@ -35,10 +39,12 @@ class AdminUsageController {
 
     private final JdbcUsageTotals totals;
     private final Callers callers;
+    private final AuditTrail audit;
 
-    AdminUsageController(JdbcUsageTotals totals, Callers callers) {
+    AdminUsageController(JdbcUsageTotals totals, Callers callers, AuditTrail audit) {
         this.totals = totals;
         this.callers = callers;
+        this.audit = audit;
     }
 
     @GetMapping(path = "/admin/usage", produces = {MediaType.APPLICATION_JSON_VALUE, "text/csv"})
@@ -48,7 +54,7 @@ class AdminUsageController {
             @RequestParam(name = "to", required = false) String to,
             @RequestParam(name = "group_by", required = false) String groupBy,
             @RequestHeader(name = "Accept", required = false) String accept) {
-        callers.mayExportUsage(who);
+        Caller.Operator operator = callers.mayExportUsage(who);
         Instant start = UsageController.instant("from", from);
         Instant end = UsageController.instant("to", to);
         if (start != null && end != null && start.isAfter(end)) {
@@ -62,20 +68,30 @@ class AdminUsageController {
             default -> throw UsageController.badRequest(
                     "group_by must be user, model or day, was '" + UsageController.shorten(by) + "'");
         };
-        Map<String, Map<String, UsageTotals.Sum>> groups;
-        try {
-            groups = totals.grouped(null, start, end, grouping);
-        } catch (DataAccessException away) {
-            throw UsageController.unavailable(away);
-        }
+        // CSV only when asked for by name: curl's */* and a browser's text/* get JSON
+        boolean asCsv = accept != null && MediaType.parseMediaTypes(accept).stream()
+                .anyMatch(type -> type.getType().equals("text") && type.getSubtype().equals("csv"));
+        Map<String, Map<String, UsageTotals.Sum>> groups = audit.record(() -> {
+            Map<String, Map<String, UsageTotals.Sum>> read;
+            try {
+                read = totals.grouped(null, start, end, grouping);
+            } catch (DataAccessException away) {
+                throw UsageController.unavailable(away);
+            }
+            Map<String, Object> asked = new LinkedHashMap<>();
+            asked.put("from", start == null ? null : start.toString());
+            asked.put("to", end == null ? null : end.toString());
+            asked.put("group_by", by);
+            asked.put("format", asCsv ? "csv" : "json");
+            asked.put("groups", read.size());
+            return Recorded.of(read, AdminAction.by(operator, AdminAction.Kind.USAGE_EXPORTED, "usage", asked));
+        });
         var entries = new ArrayList<>(groups.entrySet());
         if (grouping == JdbcUsageTotals.Grouping.USER) {
             entries.sort(Comparator.comparingLong(entry -> Long.parseLong(entry.getKey())));
         }
         List<UsageTotals.Group> rows = UsageTotals.grouped(1, by, List.copyOf(entries)).groups();
-        // CSV only when asked for by name: curl's */* and a browser's text/* get JSON
-        if (accept != null && MediaType.parseMediaTypes(accept).stream()
-                .anyMatch(type -> type.getType().equals("text") && type.getSubtype().equals("csv"))) {
+        if (asCsv) {
             return ResponseEntity.ok().contentType(CSV).body(csv(by, rows));
         }
         return ResponseEntity.ok().contentType(MediaType.APPLICATION_JSON).body(new Export(start, end, by, rows));

@@ -63,6 +63,7 @@ class CompletionController {
         requireUtf8(http);
         Duration timeout = requestTimeout == null ? ChronoUnit.FOREVER.getDuration() : RequestDeadline.parse(requestTimeout);
         var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named));
+        callers.mayUseModel(who, request.parameters().model());
         boolean streamed = reader.streamed(body); // the whole body is judged before admission: a 400 reserves nothing
         http.setAttribute(RequestTracking.USER_ID, request.userId());
         var caller = ConnectionProbe.of(http);

@@ -7,6 +7,7 @@ import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.KeyStoreUnavailableException;
+import dev.batchgateway.identity.ModelNotAllowedException;
 import dev.batchgateway.identity.NotAllowedException;
 import dev.batchgateway.identity.NotAuthenticatedException;
 import java.time.Duration;
@@ -134,6 +135,12 @@ class OpenAiAdvice {
     @ExceptionHandler
     ResponseEntity<Map<String, Object>> notAllowed(NotAllowedException e) {
         return error(HttpStatus.FORBIDDEN, e.getMessage(), "invalid_request_error", null, "permission_denied", null);
+    }
+
+    /** A key issued for other models: 403 naming the model, in {@code param} too. */
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> modelNotAllowed(ModelNotAllowedException e) {
+        return error(HttpStatus.FORBIDDEN, e.getMessage(), "invalid_request_error", "model", "model_not_allowed", null);
     }
 
     @ExceptionHandler

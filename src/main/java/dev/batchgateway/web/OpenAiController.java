@@ -83,7 +83,9 @@ class OpenAiController {
     @GetMapping(path = "/v1/models", produces = MediaType.APPLICATION_JSON_VALUE)
     ModelList models(Caller who) {
         callers.requireKnown(who);
-        return new ModelList("list", models.stream().map(model -> new Model(model, "model", created, "batch-gateway")).toList());
+        // a key issued for some models sees only those
+        return new ModelList("list", callers.usableModels(who, models).stream()
+                .map(model -> new Model(model, "model", created, "batch-gateway")).toList());
     }
 
     @JsonInclude(JsonInclude.Include.ALWAYS)
@@ -120,6 +122,7 @@ class OpenAiController {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.completions(body);
         long user = billedUser(who, body.get("user"));
+        callers.mayUseModel(who, asked.parameters().model());
         http.setAttribute(RequestTracking.USER_ID, user);
         String model = asked.parameters().model();
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
@@ -161,6 +164,7 @@ class OpenAiController {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.chat(body);
         long user = billedUser(who, body.get("user"));
+        callers.mayUseModel(who, asked.parameters().model());
         http.setAttribute(RequestTracking.USER_ID, user);
         String model = asked.parameters().model();
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");

@@ -5,6 +5,7 @@ import dev.batchgateway.budget.LimitExceededException;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.identity.AuditUnavailableException;
 import dev.batchgateway.identity.KeyStoreUnavailableException;
 import dev.batchgateway.identity.NotAllowedException;
 import dev.batchgateway.identity.NotAuthenticatedException;
@@ -58,6 +59,12 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
     @ExceptionHandler
     ResponseEntity<ProblemDetail> keyStoreAway(KeyStoreUnavailableException e) {
         return problem(HttpStatus.SERVICE_UNAVAILABLE, "the key store is unavailable; try again later", KEY_STORE_RETRY_AFTER);
+    }
+
+    /** An admin change is not made without its audit entry. */
+    @ExceptionHandler
+    ResponseEntity<ProblemDetail> auditAway(AuditUnavailableException e) {
+        return problem(HttpStatus.SERVICE_UNAVAILABLE, e.getMessage(), KEY_STORE_RETRY_AFTER);
     }
 
     /** Over a user's limit: which limit, what remains of it, when it resets, and when to try again. */

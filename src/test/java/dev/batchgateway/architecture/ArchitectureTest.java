@@ -33,7 +33,7 @@ class ArchitectureTest {
 
     private static final String ROOT = "dev.batchgateway";
     private static final String PLANTED = "dev.batchgateway.architecture.planted";
-    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability", "keys", "limits");
+    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability", "keys", "limits", "audit");
 
     private static final JavaClasses MAIN = new ClassFileImporter()
             .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)

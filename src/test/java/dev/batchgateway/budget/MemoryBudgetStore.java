@@ -9,6 +9,7 @@ import java.util.Comparator;
 import java.util.Deque;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -66,6 +67,7 @@ public final class MemoryBudgetStore implements BudgetStore {
 
     private final InstantSource clock;
     private final Map<Long, Limits> limits = new HashMap<>();
+    private final Set<Long> cleared = new HashSet<>();
     private final Map<Account, Window> windows = new HashMap<>();
     public final AtomicInteger leases = new AtomicInteger();
     public final AtomicInteger giveBacks = new AtomicInteger();
@@ -92,6 +94,15 @@ public final class MemoryBudgetStore implements BudgetStore {
     public synchronized void putLimits(long user, Limits limits) {
         reachable();
         this.limits.put(user, limits);
+        cleared.remove(user);
+    }
+
+    @Override
+    public synchronized void clearLimits(long user) {
+        reachable();
+        if (limits.remove(user) != null) {
+            cleared.add(user);
+        }
     }
 
     @Override
@@ -103,7 +114,7 @@ public final class MemoryBudgetStore implements BudgetStore {
     @Override
     public synchronized LimitsChanges limitsChangedSince(Instant since) {
         reachable();
-        return new LimitsChanges(Map.copyOf(limits), Instant.EPOCH.plusMillis(++limitsClock));
+        return new LimitsChanges(Map.copyOf(limits), Set.copyOf(cleared), Instant.EPOCH.plusMillis(++limitsClock));
     }
 
     @Override

@@ -8,6 +8,7 @@ import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import org.junit.jupiter.api.Test;
@@ -70,7 +71,7 @@ class ApiKeysTest {
         assertThat(other.identify(issued.secret())).isPresent();
 
         // When one revokes it
-        assertThat(keys.revoke(issued.key().id())).isTrue();
+        assertThat(keys.revoke(issued.key().id())).isPresent();
 
         // Then it refuses the key at once; the other until its period ends, then refuses it too
         assertThat(keys.identify(issued.secret())).isEmpty();
@@ -81,8 +82,66 @@ class ApiKeysTest {
     }
 
     @Test
+    void aCachedKeyStopsWorkingTheMomentItExpiresNotWhenItsAnswerIsNextChecked() {
+        // Given a key that expires within the cache's period, used once: its answer is cached
+        var issued = keys.issue(7, "ci", new KeyTerms(clock.instant().plusMillis(1500), List.of(), KeyLimits.NONE));
+        assertThat(keys.identify(issued.secret())).isPresent();
+        clock.advance(Duration.ofMillis(1499));
+        assertThat(keys.identify(issued.secret())).as("a microsecond before its expiry").isPresent();
+
+        // When its expiry comes, while the cached answer is still young enough to be served without a lookup
+        clock.advance(Duration.ofMillis(1));
+
+        // Then it is refused like any unknown key, from the cached answer, and its use is no longer recorded
+        assertThat(keys.identify(issued.secret())).isEmpty();
+        assertThat(store.lookups.get()).as("lookups: the refusal came from the cache").isEqualTo(1);
+        keys.writeLastUse();
+        assertThat(store.lastUseWrites).singleElement()
+                .satisfies(write -> assertThat(write.get(issued.key().id())).isEqualTo(clock.instant().minusMillis(1)));
+    }
+
+    @Test
+    void aKeyCannotBeIssuedAlreadyExpired() {
+        for (var expiry : List.of(clock.instant(), clock.instant().minusSeconds(1))) {
+            assertThatThrownBy(() -> keys.issue(7, "ci", new KeyTerms(expiry, List.of(), KeyLimits.NONE)))
+                    .as("expiring at " + expiry + ", now " + clock.instant())
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("expires_at must be in the future");
+        }
+        assertThat(store.byDigest).isEmpty();
+    }
+
+    @Test
+    void aKeyForSomeModelsMayUseOnlyThoseAndSeesOnlyThose() {
+        // Given a key for one model of two, and a key for every model
+        var callers = new Callers(keys, Optional.empty(), true);
+        var scoped = callers.identify("Bearer " + keys.issue(7, "ci", new KeyTerms(null, List.of("code"), KeyLimits.NONE)).secret());
+        var everything = callers.identify("Bearer " + keys.issue(7, "all").secret());
+
+        // Then the scoped key may use its model and no other, which the refusal names, and sees only its own
+        callers.mayUseModel(scoped, "code");
+        assertThatThrownBy(() -> callers.mayUseModel(scoped, "chat"))
+                .isInstanceOf(ModelNotAllowedException.class)
+                .hasMessage("this API key may not use the model 'chat': it may use code");
+        assertThat(callers.usableModels(scoped, List.of("chat", "code"))).containsExactly("code");
+        callers.mayUseModel(everything, "chat");
+        assertThat(callers.usableModels(everything, List.of("chat", "code"))).containsExactly("chat", "code");
+    }
+
+    @Test
+    void theAdminTokenIsNamedByAnIdThatDoesNotRevealIt() throws Exception {
+        var token = new AdminToken(ADMIN);
+        byte[] digest = MessageDigest.getInstance("SHA-256").digest(ADMIN.getBytes(StandardCharsets.UTF_8));
+
+        assertThat(token.id()).isEqualTo(HexFormat.of().formatHex(digest).substring(0, 8)).doesNotContain(ADMIN.substring(0, 8));
+        assertThat(new AdminToken(ADMIN + "x").id()).isNotEqualTo(token.id());
+        var callers = new Callers(keys, Optional.of(token), true);
+        assertThat(callers.identify("Bearer " + ADMIN)).isEqualTo(new Caller.Operator(token.id()));
+    }
+
+    @Test
     void revokingAnUnknownKeyIsFalse() {
-        assertThat(keys.revoke(java.util.UUID.randomUUID())).isFalse();
+        assertThat(keys.revoke(java.util.UUID.randomUUID())).isEmpty();
     }
 
     @Test
@@ -155,7 +214,7 @@ class ApiKeysTest {
 
         assertThat(callers.identify("Bearer " + issued.secret())).isEqualTo(new Caller.User(9, issued.key().id()));
         assertThat(callers.identify("bearer  " + issued.secret())).isInstanceOf(Caller.User.class);
-        assertThat(callers.identify("Bearer " + ADMIN)).isEqualTo(new Caller.Operator());
+        assertThat(callers.identify("Bearer " + ADMIN)).isEqualTo(new Caller.Operator(new AdminToken(ADMIN).id()));
         for (String header : new String[] {null, "", issued.secret(), "Basic " + issued.secret(), "Bearer", "Bearer ",
                 "Bearer " + issued.secret() + " x", "Bearer " + "a".repeat(600), "Bearer " + ADMIN + "x"}) {
             assertThat(callers.identify(header)).as(String.valueOf(header)).isEqualTo(new Caller.Anonymous());
@@ -173,9 +232,9 @@ class ApiKeysTest {
         assertThatThrownBy(() -> callers.billedUser(new Caller.Anonymous(), OptionalLong.of(9)))
                 .isInstanceOf(NotAuthenticatedException.class)
                 .hasMessage(NotAuthenticatedException.API_KEY_REQUIRED);
-        assertThatThrownBy(() -> callers.billedUser(new Caller.Operator(), OptionalLong.of(9))).isInstanceOf(NotAllowedException.class);
+        assertThatThrownBy(() -> callers.billedUser(new Caller.Operator("0badc0de"), OptionalLong.of(9))).isInstanceOf(NotAllowedException.class);
         callers.mayReadUsage(user, 9);
-        callers.mayReadUsage(new Caller.Operator(), 10);
+        callers.mayReadUsage(new Caller.Operator("0badc0de"), 10);
         assertThatThrownBy(() -> callers.mayReadUsage(user, 10)).isInstanceOf(NotAllowedException.class);
     }
 
@@ -200,7 +259,7 @@ class ApiKeysTest {
                 .isInstanceOf(NotAllowedException.class).hasMessageContaining("disabled");
         assertThatThrownBy(() -> enabled.mayManageKeys(new Caller.User(1, java.util.UUID.randomUUID())))
                 .isInstanceOf(NotAuthenticatedException.class);
-        enabled.mayManageKeys(new Caller.Operator());
+        enabled.mayManageKeys(new Caller.Operator("0badc0de"));
         assertThat(new AdminToken(ADMIN).toString()).doesNotContain(ADMIN);
     }
 }

@@ -67,17 +67,18 @@ final class MemoryKeyStore implements ApiKeyStore {
 
 
     @Override
-    public boolean revoke(UUID id, Instant at) {
+    public Optional<ApiKey> revoke(UUID id, Instant at) {
         reachable();
         for (var entry : byDigest.entrySet()) {
             ApiKey key = entry.getValue();
             if (key.id().equals(id)) {
-                entry.setValue(new ApiKey(key.id(), key.prefix(), key.userId(), key.name(), key.createdAt(),
-                        key.revoked() ? key.revokedAt() : at, key.lastUsedAt()));
-                return true;
+                var revoked = new ApiKey(key.id(), key.prefix(), key.userId(), key.name(), key.createdAt(),
+                        key.revoked() ? key.revokedAt() : at, key.lastUsedAt(), key.terms());
+                entry.setValue(revoked);
+                return Optional.of(revoked);
             }
         }
-        return false;
+        return Optional.empty();
     }
 
     @Override

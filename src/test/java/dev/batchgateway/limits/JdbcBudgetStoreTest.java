@@ -382,6 +382,29 @@ class JdbcBudgetStoreTest {
     }
 
     @Test
+    void clearedLimitsAreGoneAndFoundAsClearedWhenChangedUntilSetAgain() {
+        // Given a user's own limits, read by every instance
+        store.putLimits(user, new Limits(100L, null, 60L));
+        var before = store.limitsChangedSince(null).readAt();
+
+        // When they are cleared
+        store.clearLimits(user);
+
+        // Then the user has none of its own, and a read of the changes says it is back on the defaults
+        assertThat(store.limitsOf(user)).isEmpty();
+        var changes = store.limitsChangedSince(before);
+        assertThat(changes.cleared()).contains(user);
+        assertThat(changes.limits()).doesNotContainKey(user);
+
+        // And limits set again are its own again, no longer cleared
+        store.putLimits(user, new Limits(5L, null, null));
+        var again = store.limitsChangedSince(changes.readAt());
+        assertThat(again.limits()).containsEntry(user, new Limits(5L, null, null));
+        assertThat(again.cleared()).doesNotContain(user);
+        assertThat(store.limitsOf(user)).contains(new Limits(5L, null, null));
+    }
+
+    @Test
     void windowsLongOverAreForgotten() {
         var old = new BudgetStore.Account(user, Window.MINUTE, Instant.parse("2026-11-24T08:00:00Z"));
         var recent = new BudgetStore.Account(user, Window.MINUTE, Instant.parse("2026-11-24T09:30:00Z"));

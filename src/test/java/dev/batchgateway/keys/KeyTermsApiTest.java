@@ -1,0 +1,136 @@
+package dev.batchgateway.keys;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.batchgateway.GatewayApplicationTest;
+import dev.batchgateway.GatewayClient;
+import java.net.http.HttpRequest;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.jdbc.core.simple.JdbcClient;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * What a key is issued for, on the whole application: an expiry (then 401 like any invalid key), the models it may use,
+ * its own limits (refused until enforced), and how the admin API shows them.
+ */
+// the settings of UsageApiTest and AdminUsageApiTest: one context for them all
+@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
+class KeyTermsApiTest {
+
+    private static final String INVALID_KEY = "a valid API key is required: send Authorization: Bearer <key>";
+
+    @Autowired
+    GatewayClient gateway;
+
+    @Autowired
+    JdbcClient jdbc;
+
+    private final JsonMapper json = JsonMapper.builder().build();
+    private final long user = ThreadLocalRandom.current().nextLong(1_000_000, Long.MAX_VALUE);
+
+    @Test
+    void aKeyIsIssuedWithItsTermsAndListedWithThem() {
+        Instant expiry = Instant.now().plus(30, ChronoUnit.DAYS).truncatedTo(ChronoUnit.SECONDS);
+
+        // When a key is created with an expiry in another offset, for one model, with limits given as none
+        var created = create("""
+                {"user_id": %d, "name": "terms", "expires_at": "%s", "models": ["simulated", "simulated"],
+                 "limits": {"tokens_per_day": null, "tokens_per_month": null, "requests_per_minute": null}}"""
+                .formatted(user, expiry.atOffset(java.time.ZoneOffset.ofHours(2))));
+
+        // Then the answer and the listing show the expiry in UTC, the model once, and the limits as none
+        assertThat(created.statusCode()).as(created.body()).isEqualTo(201);
+        JsonNode listed = json.readTree(gateway.get("/admin/keys?user_id=" + user).body()).get("keys").get(0);
+        for (JsonNode key : List.of(json.readTree(created.body()), listed)) {
+            assertThat(key.get("expires_at").asString()).isEqualTo(expiry.toString());
+            assertThat(key.get("models").valueStream().map(JsonNode::asString)).containsExactly("simulated");
+            assertThat(key.at("/limits/tokens_per_day").isNull()).isTrue();
+            assertThat(key.at("/limits/tokens_per_month").isNull()).isTrue();
+            assertThat(key.at("/limits/requests_per_minute").isNull()).isTrue();
+        }
+
+        // And a key without terms shows none: no expiry, every model (null)
+        var plain = json.readTree(create("""
+                {"user_id": %d, "name": "plain"}""".formatted(user)).body());
+        assertThat(plain.get("expires_at").isNull()).isTrue();
+        assertThat(plain.get("models").isNull()).isTrue();
+        assertThat(plain.at("/limits/tokens_per_day").isNull()).isTrue();
+    }
+
+    @Test
+    void badTermsAre400NamingWhatToFix() {
+        String base = "{\"user_id\": " + user + ", \"name\": \"bad\", ";
+        record Refusal(String fields, String detail) {}
+        for (var refusal : List.of(
+                new Refusal("\"expires_at\": \"2020-01-01T00:00:00Z\"}", "expires_at must be in the future, was 2020-01-01T00:00:00Z"),
+                new Refusal("\"expires_at\": \"2099-01-01T00:00:00\"}", "expires_at must be an RFC 3339 time with an offset"),
+                new Refusal("\"expires_at\": \"2099-01-01\"}", "expires_at must be an RFC 3339 time with an offset"),
+                new Refusal("\"expires_at\": \"+12099-01-01T00:00:00Z\"}", "expires_at must be an RFC 3339 time with an offset"),
+                new Refusal("\"expires_at\": 4102444800}", "expires_at must be an RFC 3339 time with an offset"),
+                new Refusal("\"models\": []}", "models must be a non-empty JSON array"),
+                new Refusal("\"models\": \"simulated\"}", "models must be a non-empty JSON array"),
+                new Refusal("\"models\": [7]}", "models must be a JSON array of model names"),
+                new Refusal("\"models\": [\"gpt-4o\"]}", "models not served by this gateway: gpt-4o; it serves simulated"),
+                new Refusal("\"limits\": {\"tokens_per_day\": 1000, \"tokens_per_month\": null, \"requests_per_minute\": null}}",
+                        "key limits are not supported yet"),
+                new Refusal("\"limits\": {\"tokens_per_day\": null}}", "limits.tokens_per_month is required"),
+                new Refusal("\"limits\": {\"tokens_per_day\": -1, \"tokens_per_month\": null, \"requests_per_minute\": null}}",
+                        "limits.tokens_per_day must be a JSON integer from 0"),
+                new Refusal("\"limits\": {\"per_hour\": 1}}", "unknown field limits.per_hour"),
+                new Refusal("\"limits\": 5}", "limits must be a JSON object"),
+                new Refusal("\"scopes\": []}", "unknown field scopes"))) {
+            var answer = create(base + refusal.fields());
+            assertThat(answer.statusCode()).as(refusal.fields() + ": " + answer.body()).isEqualTo(400);
+            assertThat(json.readTree(answer.body()).get("detail").asString()).as(refusal.fields()).startsWith(refusal.detail());
+        }
+        assertThat(jdbc.sql("SELECT count(*) FROM api_key WHERE user_id = ?").param(user).query(Long.class).single())
+                .as("keys created by refused requests").isZero();
+    }
+
+    @Test
+    void anExpiredKeyIs401WithTheSameAnswerAsAnUnknownKeyOnBothApis() {
+        // Given a key whose expiry has passed (set in the database: the gateway refuses to issue one)
+        var created = json.readTree(create("""
+                {"user_id": %d, "name": "expiring", "expires_at": "2099-01-01T00:00:00Z"}""".formatted(user)).body());
+        jdbc.sql("UPDATE api_key SET expires_at = now() - interval '1 second' WHERE id = ?")
+                .param(UUID.fromString(created.get("id").asString())).update();
+        String expired = "Bearer " + created.get("key").asString();
+        String unknown = "Bearer bg_" + "A".repeat(43);
+
+        // When it is used on /complete and on /v1, as is a key that never existed
+        String prompt = "{\"prompt\": \"hi\"}";
+        String chat = "{\"model\": \"simulated\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}";
+        var expiredComplete = gateway.post("/complete", expired, prompt);
+        var unknownComplete = gateway.post("/complete", unknown, prompt);
+        var expiredChat = gateway.post("/v1/chat/completions", expired, chat);
+        var unknownChat = gateway.post("/v1/chat/completions", unknown, chat);
+
+        // Then both are 401 with the same body: nothing tells an expired key from one that never was
+        assertThat(List.of(expiredComplete.statusCode(), expiredChat.statusCode(), unknownComplete.statusCode(),
+                unknownChat.statusCode())).containsOnly(401);
+        assertThat(json.readTree(expiredComplete.body()).get("detail").asString()).isEqualTo(INVALID_KEY);
+        assertThat(withoutInstance(expiredComplete.body())).isEqualTo(withoutInstance(unknownComplete.body()));
+        assertThat(expiredChat.body()).isEqualTo(unknownChat.body());
+        assertThat(json.readTree(expiredChat.body()).at("/error/code").asString()).isEqualTo("invalid_api_key");
+        var models = gateway.send(HttpRequest.newBuilder(gateway.uri("/v1/models")).header("Authorization", expired));
+        assertThat(models.statusCode()).isEqualTo(401);
+    }
+
+    private java.net.http.HttpResponse<String> create(String body) {
+        return gateway.admin("POST", "/admin/keys", body);
+    }
+
+    /** A problem's {@code instance} is the request's own path; nothing else may differ. */
+    private String withoutInstance(String body) {
+        var problem = (tools.jackson.databind.node.ObjectNode) json.readTree(body);
+        problem.remove("instance");
+        return problem.toString();
+    }
+}
