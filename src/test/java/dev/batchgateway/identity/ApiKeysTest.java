@@ -8,7 +8,7 @@ import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.HexFormat;
-import java.util.Optional;
+import java.util.List;
 import java.util.OptionalLong;
 import org.junit.jupiter.api.Test;
 
@@ -150,7 +150,7 @@ class ApiKeysTest {
 
     @Test
     void callersAreToldFromTheAuthorizationHeader() {
-        var callers = new Callers(keys, Optional.of(new AdminToken(ADMIN)), true);
+        var callers = new Callers(keys, new AdminTokens(List.of(ADMIN)), true);
         var issued = keys.issue(9, "ci");
 
         assertThat(callers.identify("Bearer " + issued.secret())).isEqualTo(new Caller.User(9, issued.key().id()));
@@ -164,7 +164,7 @@ class ApiKeysTest {
 
     @Test
     void aKeyBillsAndReadsOnlyItsOwnUser() {
-        var callers = new Callers(keys, Optional.empty(), true);
+        var callers = new Callers(keys, AdminTokens.none(), true);
         var user = new Caller.User(9, java.util.UUID.randomUUID());
 
         assertThat(callers.billedUser(user, OptionalLong.empty())).hasValue(9);
@@ -181,7 +181,7 @@ class ApiKeysTest {
 
     @Test
     void withKeysOffTheBodysUserIsTrustedAndKeysAreNotEvenLookedAt() {
-        var callers = new Callers(keys, Optional.empty(), false);
+        var callers = new Callers(keys, AdminTokens.none(), false);
         var issued = keys.issue(9, "ci");
 
         assertThat(callers.identify("Bearer " + issued.secret())).isEqualTo(new Caller.Trusted());
@@ -193,14 +193,14 @@ class ApiKeysTest {
 
     @Test
     void theAdminApiIsDisabledWithoutATokenAndNeedsTheTokenWithOne() {
-        var disabled = new Callers(keys, Optional.empty(), true);
-        var enabled = new Callers(keys, Optional.of(new AdminToken(ADMIN)), true);
+        var disabled = new Callers(keys, AdminTokens.none(), true);
+        var enabled = new Callers(keys, new AdminTokens(List.of(ADMIN)), true);
 
         assertThatThrownBy(() -> disabled.mayManageKeys(new Caller.Anonymous()))
                 .isInstanceOf(NotAllowedException.class).hasMessageContaining("disabled");
         assertThatThrownBy(() -> enabled.mayManageKeys(new Caller.User(1, java.util.UUID.randomUUID())))
                 .isInstanceOf(NotAuthenticatedException.class);
         enabled.mayManageKeys(new Caller.Operator());
-        assertThat(new AdminToken(ADMIN).toString()).doesNotContain(ADMIN);
+        assertThat(new AdminTokens(List.of(ADMIN)).toString()).doesNotContain(ADMIN);
     }
 }

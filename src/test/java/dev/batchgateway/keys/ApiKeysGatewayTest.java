@@ -279,6 +279,26 @@ class ApiKeysGatewayTest {
     }
 
     @Test
+    void aSecondAdminTokenWithSpacesAndPunctuationManagesKeysOverHttp(CapturedOutput output) throws Exception {
+        // Given the gateway configured with two admin tokens, the second with spaces, '!', quotes, '#', ':' and '='
+        String rotated = "Bearer " + GatewayApplicationTest.ROTATED_ADMIN_TOKEN;
+
+        // When the operator creates and revokes a key with the second one, over HTTP as any client sends it
+        var created = send(port, "POST", "/admin/keys", rotated, "{\"user_id\": " + user + ", \"name\": \"rotation\"}");
+        assertThat(created.statusCode()).as(created.body()).isEqualTo(201);
+        String id = json.readTree(created.body()).get("id").asString();
+
+        // Then both tokens are the operator's, a token one character off is nobody's
+        assertThat(send(port, "GET", "/admin/keys?user_id=" + user, rotated, null).statusCode()).isEqualTo(200);
+        assertThat(send(port, "DELETE", "/admin/keys/" + id, ADMIN, null).statusCode()).isEqualTo(204);
+        assertProblem(send(port, "GET", "/admin/keys?user_id=" + user, rotated.replace("!", "?"), null), 401);
+
+        // And neither token reaches a log line
+        assertThat(output.getAll()).doesNotContain(GatewayApplicationTest.ROTATED_ADMIN_TOKEN)
+                .doesNotContain(GatewayApplicationTest.ADMIN_TOKEN);
+    }
+
+    @Test
     void prometheusIsOnTheManagementPortOnly() throws Exception {
         var onTheApiPort = send(port, "GET", "/actuator/prometheus", ADMIN, null);
         var onTheManagementPort = send(managementPort, "GET", "/actuator/prometheus", null, null);
