@@ -312,6 +312,18 @@ class ApiKeysGatewayTest {
     }
 
     @Test
+    void theManagementPortListensOnTheLoopbackAddressOnlyByDefault() {
+        // Given 127.0.0.2, another address of Linux's loopback interface: a port bound to all interfaces answers there
+        // too, as it would on the machine's network address (the API port, which must)
+        assertThat(GatewayClient.accepts("127.0.0.2", port)).as("the API port on 127.0.0.2: bound to all interfaces").isTrue();
+
+        // Then the management port, which asks for no token, answers on 127.0.0.1 and nowhere else
+        // (MANAGEMENT_SERVER_ADDRESS opens it: KubernetesManifestsTest)
+        assertThat(GatewayClient.accepts("127.0.0.1", managementPort)).as("the management port on 127.0.0.1").isTrue();
+        assertThat(GatewayClient.accepts("127.0.0.2", managementPort)).as("the management port on 127.0.0.2").isFalse();
+    }
+
+    @Test
     void withoutKeysTheBodysUserIsTrustedAndWithoutATokenTheAdminApiIsDisabled(CapturedOutput output) throws Exception {
         // Given a gateway with GATEWAY_AUTH=none and no admin token
         try (var trusting = startGateway("--gateway.identity.mode=none")) {
