@@ -47,7 +47,7 @@ public final class AdminTokens {
 
     /** The id of the configured token that was presented; empty when it is none of them (or null). */
     public Optional<String> idOf(String presented) {
-        if (presented == null) {
+        if (presented == null || tokens.isEmpty()) {
             return Optional.empty();
         }
         byte[] digest = Secrets.sha256(presented);
