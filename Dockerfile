@@ -16,7 +16,9 @@ VOLUME /var/lib/batch-gateway
 WORKDIR /app
 COPY --from=build /src/target/batch-gateway.jar batch-gateway.jar
 USER gateway
-# 8080: the API (keys required); 8081: management (Prometheus, health details, readiness), for the private network only
+# 8080: the API (keys required); 8081: management (Prometheus, health details, readiness), for the private network only:
+# it listens on the container's loopback until MANAGEMENT_SERVER_ADDRESS=0.0.0.0 opens it (docker-compose.yml and the
+# Kubernetes manifests do, for Prometheus and the probes)
 EXPOSE 8080 8081
 # eclipse-temurin:25-jre ships no curl or wget (adoptium/adoptium-support#1413): ask liveness on the management port
 # with bash's /dev/tcp (the API port's plain /health answers too, but the management port is where health lives now)

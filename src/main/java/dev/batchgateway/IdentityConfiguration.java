@@ -1,14 +1,13 @@
 package dev.batchgateway;
 
 import com.github.benmanes.caffeine.cache.Ticker;
-import dev.batchgateway.identity.AdminToken;
+import dev.batchgateway.identity.AdminTokens;
 import dev.batchgateway.identity.ApiKeyStore;
 import dev.batchgateway.identity.ApiKeys;
 import dev.batchgateway.identity.Callers;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.Optional;
 import java.util.concurrent.Executor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,11 +51,21 @@ class IdentityConfiguration {
     }
 
     @Bean
-    Callers callers(ApiKeys keys, IdentityProperties properties) {
+    AdminTokens adminTokens(IdentityProperties properties) {
+        var tokens = new AdminTokens(properties.allAdminTokens());
+        if (!tokens.isEmpty()) {
+            // the ids only (not secret), so an operator rotating tokens sees which ones each instance accepts
+            LOG.info("admin API enabled for {} admin token(s), ids {}", tokens.ids().size(), tokens.ids());
+        }
+        return tokens;
+    }
+
+    @Bean
+    Callers callers(ApiKeys keys, AdminTokens adminTokens, IdentityProperties properties) {
         if (!properties.keysRequired()) {
             LOG.warn("GATEWAY_AUTH=none: API keys are off and the body's user_id is trusted; "
                     + "run this only behind a proxy that authenticates callers");
         }
-        return new Callers(keys, Optional.ofNullable(properties.adminToken()).map(AdminToken::new), properties.keysRequired());
+        return new Callers(keys, adminTokens, properties.keysRequired());
     }
 }

@@ -2,6 +2,7 @@ package dev.batchgateway;
 
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -11,9 +12,11 @@ import org.springframework.boot.context.properties.bind.BindException;
 import org.springframework.boot.context.properties.bind.Bindable;
 import org.springframework.boot.context.properties.bind.Binder;
 import org.springframework.boot.context.properties.source.ConfigurationPropertyName;
+import org.springframework.boot.context.properties.source.ConfigurationPropertySources;
 import org.springframework.context.ApplicationContextInitializer;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.core.env.ConfigurableEnvironment;
+import org.springframework.core.env.PropertySource;
 
 /**
  * Binds and checks every {@code gateway.*} setting before any bean is created (a bean-factory post-processor, so after
@@ -42,6 +45,7 @@ class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplica
             throw new InvalidConfigurationException("GATEWAY_LOG_FORMAT=" + logFormat
                     + " is not a log format: set it to ecs, logstash or gelf (JSON), or to empty for plain text");
         }
+        refusePlaceholdersInAdminTokens(environment);
         var binder = Binder.get(environment);
         try {
             binder.bind("gateway", Bindable.of(GatewayProperties.class), new UnitlessDurations(environment));
@@ -56,6 +60,28 @@ class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplica
                 }
             }
             throw new InvalidConfigurationException(describe(e, environment));
+        }
+    }
+
+    /**
+     * Spring expands a placeholder ({@code ${…}}) in every setting's value, a secret's too: {@code ${HOME}} becomes a
+     * directory, and a backslash before one is dropped. An admin token holding one would silently be another token, so
+     * it is refused, judged on the value as given (and never shown).
+     */
+    private static void refusePlaceholdersInAdminTokens(ConfigurableEnvironment environment) {
+        for (String variable : List.of("GATEWAY_ADMIN_TOKEN", "GATEWAY_ADMIN_TOKENS")) {
+            for (PropertySource<?> source : environment.getPropertySources()) {
+                if (ConfigurationPropertySources.isAttachedConfigurationPropertySource(source)) {
+                    continue; // a view of the other sources, by Spring's own names
+                }
+                if (source.getProperty(variable) instanceof String given) {
+                    if (given.contains("${")) {
+                        throw new InvalidConfigurationException(variable + " holds '${', which Spring reads as a placeholder"
+                                + " and replaces: generate a token without it, e.g. openssl rand -base64 32");
+                    }
+                    break;
+                }
+            }
         }
     }
 
@@ -81,7 +107,7 @@ class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplica
     /** A secret (an API key, a token, a password) is never repeated in the message, only named. */
     private static String shown(ConfigurationPropertyName name, String value) {
         String last = name.getLastElement(ConfigurationPropertyName.Form.DASHED);
-        return last.endsWith("key") || last.endsWith("token") || last.endsWith("password") || last.endsWith("secret") ? "(hidden)" : value;
+        return last.endsWith("key") || last.endsWith("token") || last.endsWith("tokens") || last.endsWith("password") || last.endsWith("secret") ? "(hidden)" : value;
     }
 
     /** gateway.batch.max-wait → GATEWAY_BATCH_MAX_WAIT, the variable application.yml reads it from. */

@@ -166,7 +166,7 @@ final class ChildGateway implements AutoCloseable {
         awaitCondition(what, SLACK, condition::getAsBoolean);
     }
 
-    private static int freePort() {
+    static int freePort() {
         try (var socket = new ServerSocket(0)) {
             return socket.getLocalPort();
         } catch (IOException e) {

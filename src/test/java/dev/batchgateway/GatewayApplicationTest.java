@@ -34,11 +34,18 @@ import org.springframework.test.context.TestPropertySource;
 @TestPropertySource(properties = {
         "gateway.identity.mode=api-keys",
         "gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN,
+        "gateway.identity.admin-tokens=" + GatewayApplicationTest.ROTATED_ADMIN_TOKEN,
         "management.server.port=0"})
 public @interface GatewayApplicationTest {
 
     /** The admin token of every whole-application test; the admin API mints the test users' keys with it. */
     String ADMIN_TOKEN = "test-admin-token-0123456789abcdef-0123456789";
+
+    /**
+     * A second admin token, in GATEWAY_ADMIN_TOKENS (as while the first is rotated out), of characters beyond RFC 6750's
+     * token characters: spaces, '!', quotes, '#', ':', '='.
+     */
+    String ROTATED_ADMIN_TOKEN = "the next admin token! \"rotated\" #1: a=b & c;d <e> @f (g) [h] {i} |j| ~k^ `l` ?m";
 
     /** This test's own settings, as {@code key=value}. */
     @AliasFor(annotation = SpringBootTest.class, attribute = "properties")

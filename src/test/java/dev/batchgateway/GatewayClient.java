@@ -2,6 +2,8 @@ package dev.batchgateway;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -41,6 +43,19 @@ public final class GatewayClient {
     GatewayClient(IntSupplier port, IntSupplier managementPort) {
         this.port = port;
         this.managementPort = managementPort;
+    }
+
+    /**
+     * Whether a TCP connection to this address and port is accepted. On Linux every 127.x.y.z is the loopback interface:
+     * a port bound to all interfaces accepts on 127.0.0.2, one bound to 127.0.0.1 refuses it at once.
+     */
+    public static boolean accepts(String address, int port) {
+        try (var socket = new Socket()) {
+            socket.connect(new InetSocketAddress(address, port), (int) TIMEOUT.toMillis());
+            return true;
+        } catch (IOException refused) {
+            return false;
+        }
     }
 
     /** {@code POST /complete} with the body as JSON, with the API key of the body's {@code user_id}. */

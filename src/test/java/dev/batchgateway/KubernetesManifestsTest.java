@@ -192,6 +192,10 @@ class KubernetesManifestsTest {
                 assertThat(listening).containsKey(metricsPort);
                 assertThat(awaitStatus(URI.create("http://localhost:" + listening.get(metricsPort)
                         + annotations.get("prometheus.io/path")))).isEqualTo(200);
+                // on the pod's own address, not only its loopback one, as the management port listens on loopback
+                // alone unless the manifests open it (127.0.0.2: an address a loopback-only port refuses)
+                assertThat(GatewayClient.accepts("127.0.0.2", listening.get(metricsPort)))
+                        .as("the management port beyond 127.0.0.1 (MANAGEMENT_SERVER_ADDRESS)").isTrue();
 
                 // And the grace period covers the preStop pause plus the phases of the shutdown that wait: the
                 // scheduler's drain, the usage flush (plus its writer's interrupt bound) and the web server's

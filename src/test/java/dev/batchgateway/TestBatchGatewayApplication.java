@@ -1,17 +1,31 @@
 package dev.batchgateway;
 
+import java.util.Map;
 import java.util.UUID;
 import org.slf4j.LoggerFactory;
 import org.springframework.boot.SpringApplication;
+import org.springframework.boot.context.event.ApplicationEnvironmentPreparedEvent;
+import org.springframework.boot.context.properties.source.ConfigurationPropertySources;
+import org.springframework.boot.origin.OriginLookup;
+import org.springframework.boot.origin.OriginTrackedResource;
+import org.springframework.boot.origin.TextResourceOrigin;
+import org.springframework.context.ApplicationListener;
+import org.springframework.core.env.ConfigurableEnvironment;
+import org.springframework.core.env.MapPropertySource;
+import org.springframework.core.env.PropertySource;
+import org.springframework.core.env.SystemEnvironmentPropertySource;
+import org.springframework.core.io.ClassPathResource;
 import org.springframework.jdbc.core.simple.JdbcClient;
 
 /**
- * {@code ./mvnw spring-boot:test-run}: the gateway on port 8080 with the simulated worker and a test PostgreSQL
- * (see {@link TestDatabase}), for trying it without installing anything. Environment variables still apply.
+ * {@code ./mvnw spring-boot:test-run}: the gateway on 127.0.0.1:8080 with the simulated worker and a test PostgreSQL
+ * of its own (see {@link TestDatabase}), for trying it without installing anything. Environment variables still apply.
  *
  * <p>For the README's examples it seeds a fixed demo key of user 42, {@link #DEMO_KEY}, and sets a fixed admin token,
- * {@link #DEMO_ADMIN_TOKEN}, unless {@code GATEWAY_ADMIN_TOKEN} is set. Both are public and local only: this class lives
- * in the test sources, and the packaged jar has neither.
+ * {@link #DEMO_ADMIN_TOKEN}, unless {@code GATEWAY_ADMIN_TOKEN} is set. Both are public, so they stay local: the API
+ * listens on 127.0.0.1 unless {@code SERVER_ADDRESS} says otherwise (the management port does by default), the key
+ * goes only into the database test-run starts itself, and the packaged jar has neither (this class lives in the test
+ * sources). Pointed at any other database, test-run refuses to start.
  */
 public class TestBatchGatewayApplication {
 
@@ -20,20 +34,18 @@ public class TestBatchGatewayApplication {
     /** The demo admin token: public, in the README, for {@code spring-boot:test-run} only. */
     public static final String DEMO_ADMIN_TOKEN = "DEMO-local-admin-token-not-secret-try-it-only";
     static final long DEMO_USER = 42;
+    private static final String DATASOURCE_URL = "spring.datasource.url";
 
     public static void main(String[] args) {
         defaultTo("gateway.worker.type", "GATEWAY_WORKER_TYPE", "simulated");
         defaultTo("gateway.identity.admin-token", "GATEWAY_ADMIN_TOKEN", DEMO_ADMIN_TOKEN);
+        defaultTo("server.address", "SERVER_ADDRESS", "127.0.0.1");
         // the embedded PostgreSQL's own chatter is not the gateway's start-up
         System.setProperty("logging.level.io.zonky", "warn");
         quietEmbeddedPostgres();
-        if (System.getenv("SPRING_DATASOURCE_URL") == null && System.getProperty("spring.datasource.url") == null) {
-            var database = TestDatabase.get();
-            System.setProperty("spring.datasource.url", database.url());
-            System.setProperty("spring.datasource.username", database.username());
-            System.setProperty("spring.datasource.password", database.password());
-        }
-        var gateway = SpringApplication.from(BatchGatewayApplication::main).run(args).getApplicationContext();
+        var application = new SpringApplication(BatchGatewayApplication.class);
+        application.addListeners(new OwnDatabaseOnly());
+        var gateway = application.run(args);
         seedDemoKey(gateway.getBean(JdbcClient.class));
         String port = gateway.getEnvironment().getProperty("local.server.port");
         System.out.println("""
@@ -42,6 +54,48 @@ public class TestBatchGatewayApplication {
                   curl -s localhost:%s/complete -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{"prompt": "hello"}'
                 Stop with Ctrl-C.
                 """.formatted(port, DEMO_KEY));
+    }
+
+    /**
+     * Once every setting is known (environment, system properties, arguments, configuration files) and before anything
+     * connects: refuses a database named anywhere but in the packaged application.yml, then starts test-run's own and
+     * points the gateway at it. Seeding the public demo key into a real database would open it to anyone.
+     */
+    static final class OwnDatabaseOnly implements ApplicationListener<ApplicationEnvironmentPreparedEvent> {
+
+        @Override
+        public void onApplicationEvent(ApplicationEnvironmentPreparedEvent event) {
+            ConfigurableEnvironment environment = event.getEnvironment();
+            String testDatabase = environment.getProperty("TEST_DATABASE_URL");
+            if (testDatabase != null && !testDatabase.isBlank()) {
+                throw refused("TEST_DATABASE_URL");
+            }
+            for (PropertySource<?> source : environment.getPropertySources()) {
+                if (!ConfigurationPropertySources.isAttachedConfigurationPropertySource(source)
+                        && source.containsProperty(DATASOURCE_URL) && !packaged(source)) {
+                    throw refused(source instanceof SystemEnvironmentPropertySource
+                            ? "SPRING_DATASOURCE_URL" : DATASOURCE_URL + " (in " + source.getName() + ")");
+                }
+            }
+            var database = TestDatabase.get();
+            environment.getPropertySources().addFirst(new MapPropertySource("test-run database", Map.of(
+                    DATASOURCE_URL, database.url(),
+                    "spring.datasource.username", database.username(),
+                    "spring.datasource.password", database.password())));
+        }
+    }
+
+    /** Whether the source is a file of the class path: the packaged application.yml, whose database is the default. */
+    private static boolean packaged(PropertySource<?> source) {
+        return OriginLookup.getOrigin(source, DATASOURCE_URL) instanceof TextResourceOrigin origin
+                && origin.getResource() instanceof OriginTrackedResource file
+                && file.getResource() instanceof ClassPathResource;
+    }
+
+    private static InvalidConfigurationException refused(String setting) {
+        return new InvalidConfigurationException("spring-boot:test-run puts its public demo key and admin token only into"
+                + " the database it starts itself, and " + setting + " points it at another: unset it, or run the"
+                + " packaged jar (bin/batch-gateway) against that database");
     }
 
     private static void seedDemoKey(JdbcClient jdbc) {

@@ -9,7 +9,7 @@ import java.util.Objects;
  * One thing the operator did, as the audit log keeps it: which admin token did it (its id, never the token), what was
  * done, to what, and the change. Nothing here is a secret: a created key appears by its id, never its secret or prefix.
  *
- * @param adminTokenId the {@linkplain AdminToken#id() id} of the admin token used
+ * @param adminTokenId the {@linkplain AdminTokens#idOf id} of the admin token used
  * @param target what the action was done to, as the admin API's path names it: {@code keys/<id>}, {@code users/42/limits},
  *     {@code usage}
  * @param change what changed, or what was asked for (an export's window), as JSON-ready values in order

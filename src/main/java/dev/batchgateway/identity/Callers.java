@@ -20,28 +20,33 @@ import java.util.regex.Pattern;
  */
 public final class Callers {
 
-    /** {@code Bearer}, case-insensitive, then one token of the characters RFC 6750 allows, at most 512 of them. */
-    private static final Pattern BEARER = Pattern.compile("(?i:bearer) +([A-Za-z0-9\\-._~+/]{1,512}=*) *");
+    /**
+     * {@code Bearer}, case-insensitive, then the credentials: the rest of the value, at most 512 characters. Not only
+     * RFC 6750's token characters: an admin token may hold any printable ASCII, spaces and {@code !} included (a key's
+     * shape is checked by {@link ApiKeys}).
+     */
+    private static final Pattern BEARER = Pattern.compile("(?i:bearer) +(\\S.{0,511}?) *");
 
     private final ApiKeys keys;
-    private final Optional<AdminToken> adminToken;
+    private final AdminTokens adminTokens;
     private final boolean keysRequired;
 
     /**
-     * @param adminToken empty when no admin token is configured: the admin API is then disabled
+     * @param adminTokens none configured: the admin API is then disabled
      * @param keysRequired false for {@code GATEWAY_AUTH=none}
      */
-    public Callers(ApiKeys keys, Optional<AdminToken> adminToken, boolean keysRequired) {
+    public Callers(ApiKeys keys, AdminTokens adminTokens, boolean keysRequired) {
         this.keys = keys;
-        this.adminToken = adminToken;
+        this.adminTokens = adminTokens;
         this.keysRequired = keysRequired;
     }
 
     /** @param authorization the header's value, null when absent */
     public Caller identify(String authorization) {
         String token = bearerToken(authorization);
-        if (token != null && adminToken.isPresent() && adminToken.get().matches(token)) {
-            return new Caller.Operator(adminToken.get().id());
+        Optional<String> operator = adminTokens.idOf(token);
+        if (operator.isPresent()) {
+            return new Caller.Operator(operator.get());
         }
         if (!keysRequired) {
             return new Caller.Trusted();
@@ -117,7 +122,7 @@ public final class Callers {
         if (caller instanceof Caller.Operator operator) {
             return operator;
         }
-        if (adminToken.isEmpty()) {
+        if (adminTokens.isEmpty()) {
             throw new NotAllowedException("the admin API is disabled: set GATEWAY_ADMIN_TOKEN to enable it");
         }
         throw new NotAuthenticatedException(NotAuthenticatedException.ADMIN_TOKEN_REQUIRED);

@@ -279,6 +279,26 @@ class ApiKeysGatewayTest {
     }
 
     @Test
+    void aSecondAdminTokenWithSpacesAndPunctuationManagesKeysOverHttp(CapturedOutput output) throws Exception {
+        // Given the gateway configured with two admin tokens, the second with spaces, '!', quotes, '#', ':' and '='
+        String rotated = "Bearer " + GatewayApplicationTest.ROTATED_ADMIN_TOKEN;
+
+        // When the operator creates and revokes a key with the second one, over HTTP as any client sends it
+        var created = send(port, "POST", "/admin/keys", rotated, "{\"user_id\": " + user + ", \"name\": \"rotation\"}");
+        assertThat(created.statusCode()).as(created.body()).isEqualTo(201);
+        String id = json.readTree(created.body()).get("id").asString();
+
+        // Then both tokens are the operator's, a token one character off is nobody's
+        assertThat(send(port, "GET", "/admin/keys?user_id=" + user, rotated, null).statusCode()).isEqualTo(200);
+        assertThat(send(port, "DELETE", "/admin/keys/" + id, ADMIN, null).statusCode()).isEqualTo(204);
+        assertProblem(send(port, "GET", "/admin/keys?user_id=" + user, rotated.replace("!", "?"), null), 401);
+
+        // And neither token reaches a log line
+        assertThat(output.getAll()).doesNotContain(GatewayApplicationTest.ROTATED_ADMIN_TOKEN)
+                .doesNotContain(GatewayApplicationTest.ADMIN_TOKEN);
+    }
+
+    @Test
     void prometheusIsOnTheManagementPortOnly() throws Exception {
         var onTheApiPort = send(port, "GET", "/actuator/prometheus", ADMIN, null);
         var onTheManagementPort = send(managementPort, "GET", "/actuator/prometheus", null, null);
@@ -289,6 +309,18 @@ class ApiKeysGatewayTest {
         assertThat(onTheManagementPort.body()).contains("gateway_requests_total");
         assertThat(send(port, "GET", "/actuator/health/readiness", null, null).statusCode()).isEqualTo(404);
         assertThat(send(port, "GET", "/health", null, null).body()).isEqualTo("ok");
+    }
+
+    @Test
+    void theManagementPortListensOnTheLoopbackAddressOnlyByDefault() {
+        // Given 127.0.0.2, another address of Linux's loopback interface: a port bound to all interfaces answers there
+        // too, as it would on the machine's network address (the API port, which must)
+        assertThat(GatewayClient.accepts("127.0.0.2", port)).as("the API port on 127.0.0.2: bound to all interfaces").isTrue();
+
+        // Then the management port, which asks for no token, answers on 127.0.0.1 and nowhere else
+        // (MANAGEMENT_SERVER_ADDRESS opens it: KubernetesManifestsTest)
+        assertThat(GatewayClient.accepts("127.0.0.1", managementPort)).as("the management port on 127.0.0.1").isTrue();
+        assertThat(GatewayClient.accepts("127.0.0.2", managementPort)).as("the management port on 127.0.0.2").isFalse();
     }
 
     @Test

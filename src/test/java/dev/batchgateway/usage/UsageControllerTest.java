@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.budget.Limits;
 import dev.batchgateway.budget.MemoryBudgetStore;
+import dev.batchgateway.identity.AdminTokens;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import dev.batchgateway.identity.NotAllowedException;
@@ -15,7 +16,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
 import org.springframework.dao.DataAccessResourceFailureException;
@@ -35,7 +35,7 @@ class UsageControllerTest {
             return UsageTotals.of(user, Map.of());
         }
     };
-    private final UsageController controller = new UsageController(totals, new Callers(null, Optional.empty(), false), unlimited());
+    private final UsageController controller = new UsageController(totals, new Callers(null, AdminTokens.none(), false), unlimited());
     private final Caller trusted = new Caller.Trusted();
 
     @Test
@@ -80,7 +80,7 @@ class UsageControllerTest {
             UsageTotals totals(long user, Instant from, Instant to) {
                 throw new DataAccessResourceFailureException("connection refused");
             }
-        }, new Callers(null, Optional.empty(), false), unlimited());
+        }, new Callers(null, AdminTokens.none(), false), unlimited());
 
         assertThatThrownBy(() -> away.usage(trusted, "1", null, null, null))
                 .isInstanceOfSatisfying(ErrorResponseException.class, unavailable -> {

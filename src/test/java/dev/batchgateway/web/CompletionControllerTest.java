@@ -15,10 +15,10 @@ import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.identity.AdminTokens;
 import dev.batchgateway.identity.Callers;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -62,7 +62,7 @@ class CompletionControllerTest {
         /** Keys off (GATEWAY_AUTH=none): this slice is about reading bodies; identity has its own tests. */
         @Bean
         Callers callers() {
-            return new Callers(null, Optional.empty(), false);
+            return new Callers(null, AdminTokens.none(), false);
         }
     }
 
