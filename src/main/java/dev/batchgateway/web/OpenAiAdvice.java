@@ -47,6 +47,13 @@ class OpenAiAdvice {
 
     @ExceptionHandler
     ResponseEntity<Map<String, Object>> unreadable(HttpMessageNotReadableException e) {
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof BodyTimeoutException late) {
+                var timedOut = error(HttpStatus.REQUEST_TIMEOUT, late.getMessage(), "invalid_request_error", null, null, null);
+                return ResponseEntity.status(timedOut.getStatusCode()).headers(timedOut.getHeaders())
+                        .header(HttpHeaders.CONNECTION, "close").body(timedOut.getBody());
+            }
+        }
         String detail = e.getCause() instanceof BodyTooLargeException tooLarge ? tooLarge.getMessage()
                 : "We could not parse the JSON body of your request.";
         HttpStatus status = e.getCause() instanceof BodyTooLargeException ? HttpStatus.CONTENT_TOO_LARGE : HttpStatus.BAD_REQUEST;

@@ -157,6 +157,12 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
                         .header(HttpHeaders.CONNECTION, "close")
                         .body(ProblemDetail.forStatusAndDetail(HttpStatus.CONTENT_TOO_LARGE, tooLarge.getMessage()));
             }
+            if (cause instanceof BodyTimeoutException late) {
+                request.setAttribute(RequestTracking.FAILURE, late.getMessage(), WebRequest.SCOPE_REQUEST);
+                return ResponseEntity.status(HttpStatus.REQUEST_TIMEOUT)
+                        .header(HttpHeaders.CONNECTION, "close")
+                        .body(ProblemDetail.forStatusAndDetail(HttpStatus.REQUEST_TIMEOUT, late.getMessage()));
+            }
         }
         String detail = e.getMessage() != null && e.getMessage().startsWith("Required request body is missing")
                 ? "the request body is missing: send a JSON object with prompt and user_id"
