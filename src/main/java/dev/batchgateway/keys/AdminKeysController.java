@@ -81,7 +81,7 @@ class AdminKeysController {
 
     record Listing(@JsonProperty("keys") List<Listed> keys) {}
 
-    @PostMapping(path = "/admin/keys", consumes = MediaType.APPLICATION_JSON_VALUE, produces = MediaType.APPLICATION_JSON_VALUE)
+    @PostMapping(path = "/admin/keys", produces = MediaType.APPLICATION_JSON_VALUE)
     ResponseEntity<Created> create(Caller who, @RequestBody(required = false) byte[] bytes) {
         callers.mayManageKeys(who);
         JsonNode body = parse(bytes);

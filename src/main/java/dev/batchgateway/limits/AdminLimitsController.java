@@ -56,8 +56,7 @@ class AdminLimitsController {
         }
     }
 
-    @PutMapping(path = "/admin/users/{user_id}/limits", consumes = MediaType.APPLICATION_JSON_VALUE,
-            produces = MediaType.APPLICATION_JSON_VALUE)
+    @PutMapping(path = "/admin/users/{user_id}/limits", produces = MediaType.APPLICATION_JSON_VALUE)
     Stored put(Caller who, @PathVariable("user_id") String userId, @RequestBody(required = false) byte[] bytes) {
         callers.mayManageLimits(who);
         long user = userId(userId);

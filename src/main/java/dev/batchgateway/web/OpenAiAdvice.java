@@ -55,9 +55,21 @@ class OpenAiAdvice {
             }
         }
         String detail = e.getCause() instanceof BodyTooLargeException tooLarge ? tooLarge.getMessage()
+                : e.getCause() instanceof Utf8JsonBody.InvalidUtf8Exception notUtf8 ? notUtf8.getMessage()
                 : "We could not parse the JSON body of your request.";
         HttpStatus status = e.getCause() instanceof BodyTooLargeException ? HttpStatus.CONTENT_TOO_LARGE : HttpStatus.BAD_REQUEST;
         return error(status, detail, "invalid_request_error", null, null, null);
+    }
+
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> notJson(Utf8JsonBody.UnsupportedMediaType e) {
+        return error(HttpStatus.UNSUPPORTED_MEDIA_TYPE, "send the body as JSON, with Content-Type: application/json",
+                "invalid_request_error", null, null, null);
+    }
+
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> notUtf8(UnsupportedCharsetException e) {
+        return error(HttpStatus.UNSUPPORTED_MEDIA_TYPE, e.getMessage(), "invalid_request_error", null, null, null);
     }
 
     @ExceptionHandler
