@@ -4,12 +4,12 @@ import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
 /**
- * How the API port protects itself from slow and numerous clients, bound from {@code gateway.connections.*}:
+ * How the API port protects itself from slow and numerous clients, bound from {@code gateway.*} beside {@link GatewayProperties}:
  * {@code GATEWAY_HEADER_TIMEOUT} and {@code GATEWAY_BODY_TIMEOUT}, within which a request's headers and then its body
  * must have arrived, else its connection is closed; {@code GATEWAY_MAX_CONNECTIONS}, the open connections beyond which
  * new ones are closed at once; {@code GATEWAY_ACCEPT_QUEUE}, the listen backlog for bursts of new connections.
  */
-@ConfigurationProperties("gateway.connections")
+@ConfigurationProperties("gateway")
 public record ConnectionProperties(Duration headerTimeout, Duration bodyTimeout, int maxConnections, int acceptQueue) {
 
     public ConnectionProperties {

@@ -49,7 +49,7 @@ class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplica
             binder.bind("gateway.key", Bindable.of(KeyProperties.class), new UnitlessDurations(environment));
             binder.bind("gateway.default", Bindable.of(LimitsProperties.class), new UnitlessDurations(environment));
             binder.bind("gateway.budget", Bindable.of(BudgetProperties.class), new UnitlessDurations(environment));
-            binder.bind("gateway.connections", Bindable.of(ConnectionProperties.class), new UnitlessDurations(environment));
+            binder.bind("gateway", Bindable.of(ConnectionProperties.class), new UnitlessDurations(environment));
         } catch (BindException e) {
             for (Throwable cause = e; cause != null; cause = cause.getCause()) {
                 if (cause instanceof InvalidConfigurationException invalid) {

@@ -52,9 +52,9 @@ class ConnectionProtectionTest {
     @BeforeAll
     static void startGateway() throws InterruptedException {
         gateway = ChildGateway.startWithOpenFilesLimit(OPEN_FILES, "protected", logs, journal,
-                "--gateway.connections.header-timeout=" + HEADER_TIMEOUT.toSeconds() + "s",
-                "--gateway.connections.body-timeout=" + BODY_TIMEOUT.toSeconds() + "s",
-                "--gateway.connections.max-connections=" + MAX_CONNECTIONS);
+                "--gateway.header-timeout=" + HEADER_TIMEOUT.toSeconds() + "s",
+                "--gateway.body-timeout=" + BODY_TIMEOUT.toSeconds() + "s",
+                "--gateway.max-connections=" + MAX_CONNECTIONS);
         port = gateway.client().uri("/").getPort();
         bearer = gateway.client().bearer(ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE));
     }
