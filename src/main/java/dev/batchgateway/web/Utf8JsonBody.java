@@ -81,7 +81,7 @@ class Utf8JsonBody extends RequestBodyAdviceAdapter {
             utf8 = false;
         }
         if (!utf8) {
-            throw new UnsupportedCharsetException(charset);
+            throw UnsupportedCharsetException.declared(charset);
         }
     }
 
