@@ -23,7 +23,7 @@ import org.springframework.core.env.PropertySource;
  * every property source, tests' dynamic ones included), so the connection pool and Flyway never start with a bad
  * setting and a bad setting is never hidden behind a database error. It refuses what Spring
  * would accept silently (a duration without a unit is milliseconds) and turns every binding failure into one line
- * naming the variable. New settings in {@link GatewayProperties}, {@link IdentityProperties}, {@link KeyProperties}, {@link LimitsProperties} and {@link BudgetProperties} are checked without changes here.
+ * naming the variable. New settings in {@link GatewayProperties}, {@link IdentityProperties}, {@link KeyProperties}, {@link LimitsProperties}, {@link BudgetProperties} and {@link ConnectionProperties} are checked without changes here.
  */
 class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplicationContext> {
 
@@ -53,6 +53,7 @@ class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplica
             binder.bind("gateway.key", Bindable.of(KeyProperties.class), new UnitlessDurations(environment));
             binder.bind("gateway.default", Bindable.of(LimitsProperties.class), new UnitlessDurations(environment));
             binder.bind("gateway.budget", Bindable.of(BudgetProperties.class), new UnitlessDurations(environment));
+            binder.bind("gateway", Bindable.of(ConnectionProperties.class), new UnitlessDurations(environment));
         } catch (BindException e) {
             for (Throwable cause = e; cause != null; cause = cause.getCause()) {
                 if (cause instanceof InvalidConfigurationException invalid) {

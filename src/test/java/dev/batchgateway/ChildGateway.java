@@ -51,12 +51,28 @@ final class ChildGateway implements AutoCloseable {
      * @param settings further command-line settings, {@code --gateway.…=…}
      */
     static ChildGateway start(String name, Path logs, Path journalDirectory, String... settings) throws InterruptedException {
+        return start(List.of(), name, logs, journalDirectory, settings);
+    }
+
+    /**
+     * As {@link #start(String, Path, Path, String...)}, with the process's open-files limit ({@code ulimit -n}) set to
+     * {@code openFiles}: sockets, jars and database connections all count against it.
+     */
+    static ChildGateway startWithOpenFilesLimit(int openFiles, String name, Path logs, Path journalDirectory, String... settings)
+            throws InterruptedException {
+        return start(List.of("/bin/sh", "-c", "ulimit -n " + openFiles + " && exec \"$@\"", "sh"), name, logs,
+                journalDirectory, settings);
+    }
+
+    private static ChildGateway start(List<String> launcher, String name, Path logs, Path journalDirectory, String... settings)
+            throws InterruptedException {
         int port = freePort();
         int managementPort = freePort();
         var database = TestDatabase.get();
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         Path log = logs.resolve(name + ".log");
-        List<String> command = new ArrayList<>(List.of(
+        List<String> command = new ArrayList<>(launcher);
+        command.addAll(List.of(
                 java.toString(),
                 "-XX:TieredStopAtLevel=1",
                 "-Xmx512m",

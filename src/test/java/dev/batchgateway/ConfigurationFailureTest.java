@@ -53,6 +53,10 @@ class ConfigurationFailureTest {
             gateway.budget.statement-timeout=20s      | GATEWAY_BUDGET_STATEMENT_TIMEOUT must be positive and at most a third of GATEWAY_BUDGET_LEASE_EXPIRY
             gateway.budget.lease-expiry=30            | GATEWAY_BUDGET_LEASE_EXPIRY=30 has no unit
             logging.structured.format.console=json    | GATEWAY_LOG_FORMAT=json is not a log format: set it to ecs, logstash or gelf
+            gateway.header-timeout=10     | GATEWAY_HEADER_TIMEOUT=10 has no unit
+            gateway.body-timeout=0s       | GATEWAY_BODY_TIMEOUT must be a positive duration, e.g. 30s
+            gateway.max-connections=0     | GATEWAY_MAX_CONNECTIONS must be at least 1, was 0
+            gateway.accept-queue=many     | GATEWAY_ACCEPT_QUEUE=many is not valid: set it to a whole number
             """)
     void aBadSettingStopsStartUpWithAMessageNamingIt(String setting, String message, CapturedOutput output) {
         // Given a working configuration with one bad setting (the worker type left unset, or one value off)

@@ -181,10 +181,11 @@ class KubernetesManifestsTest {
                     assertThat(awaitStatus(uri)).as(probe.getKey() + " " + get.getPath() + " on port " + port).isBetween(200, 399);
                 }
                 assertThat(gateway.getLivenessProbe().getHttpGet().getPath())
-                        .as("liveness asks the API port's plain /health, which depends on neither database nor worker")
-                        .isEqualTo("/health");
+                        .as("liveness asks the management port's liveness, which depends on neither database nor worker, "
+                                + "nor on the API port's connection cap (a flood must not restart the pod)")
+                        .isEqualTo("/actuator/health/liveness");
                 assertThat(listening.get(containerPort(gateway, gateway.getLivenessProbe().getHttpGet().getPort())))
-                        .isEqualTo(listening.get(apiPort));
+                        .isEqualTo(listening.get(managementPort));
 
                 // And Prometheus finds the metrics where the pod's annotations say
                 var annotations = manifests.deployment().getSpec().getTemplate().getMetadata().getAnnotations();

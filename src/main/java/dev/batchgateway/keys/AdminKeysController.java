@@ -128,7 +128,7 @@ class AdminKeysController {
 
     record Listing(@JsonProperty("keys") List<Listed> keys) {}
 
-    @PostMapping(path = "/admin/keys", consumes = MediaType.APPLICATION_JSON_VALUE, produces = MediaType.APPLICATION_JSON_VALUE)
+    @PostMapping(path = "/admin/keys", produces = MediaType.APPLICATION_JSON_VALUE)
     ResponseEntity<Created> create(Caller who, @RequestBody(required = false) byte[] bytes) {
         Caller.Operator operator = callers.mayManageKeys(who);
         JsonNode body = parse(bytes);

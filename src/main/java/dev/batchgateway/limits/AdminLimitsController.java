@@ -66,8 +66,7 @@ class AdminLimitsController {
         }
     }
 
-    @PutMapping(path = "/admin/users/{user_id}/limits", consumes = MediaType.APPLICATION_JSON_VALUE,
-            produces = MediaType.APPLICATION_JSON_VALUE)
+    @PutMapping(path = "/admin/users/{user_id}/limits", produces = MediaType.APPLICATION_JSON_VALUE)
     Stored put(Caller who, @PathVariable("user_id") String userId, @RequestBody(required = false) byte[] bytes) {
         Caller.Operator operator = callers.mayManageLimits(who);
         long user = userId(userId);

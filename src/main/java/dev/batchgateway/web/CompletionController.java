@@ -12,8 +12,6 @@ import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.nio.charset.Charset;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
@@ -52,7 +50,7 @@ class CompletionController {
         this.answerWait = AnswerWait.behind(properties.requestTimeout());
     }
 
-    @PostMapping(path = "/complete", consumes = MediaType.APPLICATION_JSON_VALUE,
+    @PostMapping(path = "/complete",
             produces = {MediaType.APPLICATION_JSON_VALUE, MediaType.TEXT_EVENT_STREAM_VALUE})
     CompletionResponse complete(
             Caller who,
@@ -60,7 +58,6 @@ class CompletionController {
             @RequestHeader(name = RequestDeadline.HEADER, required = false) String requestTimeout,
             HttpServletRequest http,
             HttpServletResponse httpResponse) throws InterruptedException {
-        requireUtf8(http);
         Duration timeout = requestTimeout == null ? ChronoUnit.FOREVER.getDuration() : RequestDeadline.parse(requestTimeout);
         var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named));
         callers.mayUseModel(who, request.parameters().model());
@@ -142,23 +139,5 @@ class CompletionController {
     @GetMapping(path = "/health", produces = MediaType.TEXT_PLAIN_VALUE)
     String health() {
         return "ok";
-    }
-
-    /** JSON is UTF-8 (RFC 8259); another declared charset would make Jackson decode bytes without checking them. */
-    private static void requireUtf8(HttpServletRequest http) {
-        // the mapping's consumes has already parsed the Content-Type, so this cannot fail on syntax
-        String declared = MediaType.parseMediaType(http.getContentType()).getParameter("charset");
-        if (declared == null) {
-            return;
-        }
-        boolean utf8;
-        try {
-            utf8 = Charset.forName(declared.replace("\"", "")).equals(StandardCharsets.UTF_8);
-        } catch (IllegalArgumentException unknown) {
-            utf8 = false;
-        }
-        if (!utf8) {
-            throw new UnsupportedCharsetException(declared);
-        }
     }
 }

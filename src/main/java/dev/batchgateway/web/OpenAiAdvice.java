@@ -48,10 +48,29 @@ class OpenAiAdvice {
 
     @ExceptionHandler
     ResponseEntity<Map<String, Object>> unreadable(HttpMessageNotReadableException e) {
+        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+            if (cause instanceof BodyTimeoutException late) {
+                var timedOut = error(HttpStatus.REQUEST_TIMEOUT, late.getMessage(), "invalid_request_error", null, null, null);
+                return ResponseEntity.status(timedOut.getStatusCode()).headers(timedOut.getHeaders())
+                        .header(HttpHeaders.CONNECTION, "close").body(timedOut.getBody());
+            }
+        }
         String detail = e.getCause() instanceof BodyTooLargeException tooLarge ? tooLarge.getMessage()
+                : e.getCause() instanceof Utf8JsonBody.InvalidUtf8Exception notUtf8 ? notUtf8.getMessage()
                 : "We could not parse the JSON body of your request.";
         HttpStatus status = e.getCause() instanceof BodyTooLargeException ? HttpStatus.CONTENT_TOO_LARGE : HttpStatus.BAD_REQUEST;
         return error(status, detail, "invalid_request_error", null, null, null);
+    }
+
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> notJson(Utf8JsonBody.UnsupportedMediaType e) {
+        return error(HttpStatus.UNSUPPORTED_MEDIA_TYPE, "send the body as JSON, with Content-Type: application/json",
+                "invalid_request_error", null, null, null);
+    }
+
+    @ExceptionHandler
+    ResponseEntity<Map<String, Object>> notUtf8(UnsupportedCharsetException e) {
+        return error(HttpStatus.UNSUPPORTED_MEDIA_TYPE, e.getMessage(), "invalid_request_error", null, null, null);
     }
 
     @ExceptionHandler

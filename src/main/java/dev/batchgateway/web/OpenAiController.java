@@ -115,7 +115,7 @@ class OpenAiController {
     @JsonInclude(JsonInclude.Include.NON_ABSENT)
     record ChatAnswer(String id, String object, long created, String model, List<?> choices, Usage usage) {}
 
-    @PostMapping(path = "/v1/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
+    @PostMapping(path = "/v1/completions")
     ResponseEntity<?> completions(
             Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
             throws InterruptedException {
@@ -157,7 +157,7 @@ class OpenAiController {
         }));
     }
 
-    @PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
+    @PostMapping(path = "/v1/chat/completions")
     ResponseEntity<?> chatCompletions(
             Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
             throws InterruptedException {

@@ -121,6 +121,12 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
         return problem(HttpStatus.UNSUPPORTED_MEDIA_TYPE, e.getMessage(), null);
     }
 
+    /** A body that is not {@code application/json} where its handler reads raw bytes (the admin API). */
+    @ExceptionHandler
+    ResponseEntity<Object> notJson(Utf8JsonBody.UnsupportedMediaType e, WebRequest request) {
+        return handleHttpMediaTypeNotSupported(e.asSpring(), new HttpHeaders(), HttpStatus.UNSUPPORTED_MEDIA_TYPE, request);
+    }
+
     /** Nobody reads this answer; the status (nginx's "client closed request") only shows in metrics and logs. */
     @ExceptionHandler
     ResponseEntity<ProblemDetail> callerGone(CallerGoneException e) {
@@ -164,9 +170,16 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
                         .header(HttpHeaders.CONNECTION, "close")
                         .body(ProblemDetail.forStatusAndDetail(HttpStatus.CONTENT_TOO_LARGE, tooLarge.getMessage()));
             }
+            if (cause instanceof BodyTimeoutException late) {
+                request.setAttribute(RequestTracking.FAILURE, late.getMessage(), WebRequest.SCOPE_REQUEST);
+                return ResponseEntity.status(HttpStatus.REQUEST_TIMEOUT)
+                        .header(HttpHeaders.CONNECTION, "close")
+                        .body(ProblemDetail.forStatusAndDetail(HttpStatus.REQUEST_TIMEOUT, late.getMessage()));
+            }
         }
         String detail = e.getMessage() != null && e.getMessage().startsWith("Required request body is missing")
                 ? "the request body is missing: send a JSON object with prompt and user_id"
+                : e.getCause() instanceof Utf8JsonBody.InvalidUtf8Exception notUtf8 ? notUtf8.getMessage()
                 : "the request body is not valid JSON";
         request.setAttribute(RequestTracking.FAILURE, detail, WebRequest.SCOPE_REQUEST);
         return ResponseEntity.badRequest().body(ProblemDetail.forStatusAndDetail(HttpStatus.BAD_REQUEST, detail));

@@ -67,9 +67,9 @@ class RequestBodyLimit extends OncePerRequestFilter {
         /** Reads what is left of the body (at most the limit) and forgets it; a client that has gone is no matter. */
         void readToEnd() {
             try {
-                var rest = getInputStream();
-                if (rest.isFinished()) {
-                    return; // the usual case: the body was read to its end
+                var rest = (LimitedStream) getInputStream();
+                if (rest.isFinished() || rest.late) {
+                    return; // the usual case: the body was read to its end; or it came too late, and the connection closes
                 }
                 byte[] discard = new byte[4096];
                 while (!rest.isFinished() && rest.read(discard) >= 0) {
@@ -84,6 +84,8 @@ class RequestBodyLimit extends OncePerRequestFilter {
     private static final class LimitedStream extends ServletInputStream {
         private final ServletInputStream body;
         private long read;
+        /** Whether the body was cut off at its deadline: nothing more is read of it. */
+        private boolean late;
 
         LimitedStream(ServletInputStream body) {
             this.body = body;
@@ -91,7 +93,12 @@ class RequestBodyLimit extends OncePerRequestFilter {
 
         @Override
         public int read() throws IOException {
-            int b = body.read();
+            int b;
+            try {
+                b = body.read();
+            } catch (IOException e) {
+                throw late(e);
+            }
             if (b >= 0) {
                 count(1);
             }
@@ -100,11 +107,22 @@ class RequestBodyLimit extends OncePerRequestFilter {
 
         @Override
         public int read(byte[] buffer, int offset, int length) throws IOException {
-            int n = body.read(buffer, offset, length);
+            int n;
+            try {
+                n = body.read(buffer, offset, length);
+            } catch (IOException e) {
+                throw late(e);
+            }
             if (n > 0) {
                 count(n);
             }
             return n;
+        }
+
+        /** A body cut off at its deadline is told apart from one broken off, so that it is answered 408. */
+        private IOException late(IOException failure) {
+            late = BodyTimeoutException.isLateBody(failure);
+            return late ? new BodyTimeoutException(failure) : failure;
         }
 
         private void count(int bytes) throws BodyTooLargeException {

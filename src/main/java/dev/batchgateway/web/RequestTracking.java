@@ -11,6 +11,7 @@ import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
 import java.util.UUID;
@@ -25,12 +26,17 @@ import org.springframework.core.annotation.Order;
 import org.springframework.http.server.observation.ServerRequestObservationContext;
 import org.springframework.stereotype.Component;
 import org.springframework.web.filter.OncePerRequestFilter;
+import org.springframework.web.servlet.HandlerMapping;
 
 /**
- * Around every request for completions ({@code /complete}, {@code /v1/completions}, {@code /v1/chat/completions}):
- * gives it its ids, echoes {@code X-Request-Id}, counts its outcome in {@code gateway.requests{endpoint, status}}, times it in
- * {@code gateway.request.duration{endpoint}}, and
- * writes one log line when it fails. Successful requests are not logged.
+ * Around every request of the API port, whatever its route: gives it its ids, echoes {@code X-Request-Id}, counts its
+ * answer in {@code gateway.requests{endpoint, status}} and writes one log line when it fails (successful requests are
+ * not logged). The {@code endpoint} is the route ({@code /usage/{user_id}}, not the path), or {@code unmatched}; requests
+ * for completions ({@code /complete}, {@code /v1/completions}, {@code /v1/chat/completions}) are also timed in
+ * {@code gateway.request.duration{endpoint}}.
+ *
+ * <p>A path with parameters ({@code /complete;x=1}) names no route of the gateway: 404 here, where Spring would
+ * otherwise strip them and serve {@code /complete}.
  *
  * <p>Two ids: {@code X-Request-Id} is the caller's correlation id (its own UUID if it sent one, else ours), echoed
  * and logged; the {@code request_id} in the body and the usage row is always the gateway's own, so a caller that
@@ -47,8 +53,10 @@ class RequestTracking extends OncePerRequestFilter {
     private static final Logger LOG = LoggerFactory.getLogger(RequestTracking.class);
 
     private final MeterRegistry meters;
-    /** The paths whose requests are tracked, each the {@code endpoint} tag of its answers. */
+    /** The paths of requests for completions, each the {@code endpoint} tag of its answers, and timed. */
     private static final java.util.Set<String> ENDPOINTS = java.util.Set.of("/complete", "/v1/completions", "/v1/chat/completions");
+    /** The {@code endpoint} of answers no route gave (404, or 405 for a method no route takes). */
+    static final String UNMATCHED = "unmatched";
 
     private final Map<String, Counter> byOutcome = new ConcurrentHashMap<>();
     private final Map<String, Timer> durations = new ConcurrentHashMap<>();
@@ -63,11 +71,6 @@ class RequestTracking extends OncePerRequestFilter {
     }
 
     @Override
-    protected boolean shouldNotFilter(HttpServletRequest request) {
-        return !ENDPOINTS.contains(request.getRequestURI());
-    }
-
-    @Override
     protected void doFilterInternal(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
             throws ServletException, IOException {
         long started = System.nanoTime();
@@ -76,7 +79,11 @@ class RequestTracking extends OncePerRequestFilter {
         request.setAttribute(REQUEST_ID, requestId);
         response.setHeader(HEADER, correlationId);
         try {
-            chain.doFilter(request, response);
+            if (request.getRequestURI().indexOf(';') >= 0) {
+                notFound(request, response);
+            } else {
+                chain.doFilter(request, response);
+            }
         } finally {
             // every tracked request is answered on its own thread before this returns (no async dispatch)
             finished(request, response, requestId, correlationId, started);
@@ -109,19 +116,41 @@ class RequestTracking extends OncePerRequestFilter {
         }
     }
 
+    private static void notFound(HttpServletRequest request, HttpServletResponse response) throws IOException {
+        String detail = "no such path: path parameters (;…) are not part of any route";
+        request.setAttribute(FAILURE, detail);
+        response.setStatus(HttpServletResponse.SC_NOT_FOUND);
+        response.setContentType("application/problem+json");
+        response.getOutputStream().write(("{\"type\":\"about:blank\",\"title\":\"Not Found\",\"status\":404,\"detail\":\""
+                + detail + "\"}").getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** The route that answered, a bounded set of names (never a raw path, which a client could vary without end). */
+    private static String endpoint(HttpServletRequest request) {
+        String path = request.getRequestURI();
+        if (ENDPOINTS.contains(path)) {
+            return path;
+        }
+        // "/**" is Spring's catch-all for static resources, which the gateway has none of
+        return request.getAttribute(HandlerMapping.BEST_MATCHING_PATTERN_ATTRIBUTE) instanceof String route
+                && !route.equals("/**") ? route : UNMATCHED;
+    }
+
     private void finished(
             HttpServletRequest request, HttpServletResponse response, UUID requestId, String correlationId, long started) {
         int status = response.getStatus();
-        String endpoint = request.getRequestURI();
-        durations.computeIfAbsent(endpoint, key -> Timer.builder("gateway.request.duration")
-                        .description("Time from a request's arrival to its answer's end (a stream's last event), by endpoint")
-                        .tag("endpoint", endpoint)
-                        .publishPercentileHistogram()
-                        .maximumExpectedValue(Duration.ofMinutes(2))
-                        .register(meters))
-                .record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+        String endpoint = endpoint(request);
+        if (ENDPOINTS.contains(endpoint)) {
+            durations.computeIfAbsent(endpoint, key -> Timer.builder("gateway.request.duration")
+                            .description("Time from a request's arrival to its answer's end (a stream's last event), by endpoint")
+                            .tag("endpoint", endpoint)
+                            .publishPercentileHistogram()
+                            .maximumExpectedValue(Duration.ofMinutes(2))
+                            .register(meters))
+                    .record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+        }
         byOutcome.computeIfAbsent(endpoint + " " + status, key -> Counter.builder("gateway.requests")
-                        .description("Answers to POST /complete, /v1/completions and /v1/chat/completions, by endpoint and HTTP status")
+                        .description("Answers of the API port by route (unmatched: no route) and HTTP status")
                         .tag("endpoint", endpoint)
                         .tag("status", Integer.toString(status))
                         .register(meters))

@@ -1,0 +1,163 @@
+package dev.batchgateway.web;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.internal.HttpConnection;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.Scheduler;
+
+/**
+ * HTTP/1.1 connections whose requests must arrive in time: the headers within {@code GATEWAY_HEADER_TIMEOUT} of the
+ * connection opening or of the request's first byte, the body within {@code GATEWAY_BODY_TIMEOUT} of the headers' end.
+ * Jetty's idle timeout alone does not bound them: a client that sends a byte a second (slowloris) is never idle.
+ *
+ * <p>Headers late: the connection gets a 408 if part of a request came, and is closed. Body late: the request fails
+ * as on Jetty's own idle timeout (a read waiting for the body fails with a {@link TimeoutException}, answered 408 with
+ * {@code Connection: close}; {@link RequestBodyLimit} tells it apart), and the connection is not reused.
+ *
+ * <p>Jetty has no such deadlines of its own: {@code HttpConfiguration.minRequestDataRate} is not read by Jetty 12,
+ * and its {@code MinimumDataRateHandler} sees the body only once a request is handled, never the headers.
+ */
+final class RequestDeadlines extends HttpConnectionFactory {
+
+    /** Which deadline passed; told to the metric. */
+    enum Phase { HEADERS, BODY }
+
+    private final long headerMillis;
+    private final long bodyMillis;
+    private final Consumer<Phase> onTimeout;
+    /** The whole answer to a request whose headers came late, written straight to the connection. */
+    private final byte[] lateHeaders;
+
+    /**
+     * @param configuration the connector's HTTP configuration, kept as it is
+     * @param onTimeout told of every connection closed for a late request (a metric)
+     */
+    RequestDeadlines(HttpConfiguration configuration, Duration headerTimeout, Duration bodyTimeout, Consumer<Phase> onTimeout) {
+        super(configuration);
+        this.headerMillis = headerTimeout.toMillis();
+        this.bodyMillis = bodyTimeout.toMillis();
+        this.onTimeout = onTimeout;
+        String problem = "{\"type\":\"about:blank\",\"title\":\"Request Timeout\",\"status\":408,"
+                + "\"detail\":\"the request headers did not arrive within " + headerMillis + " ms\"}";
+        this.lateHeaders = ("HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+json\r\nContent-Length: "
+                + problem.length() + "\r\nConnection: close\r\n\r\n" + problem).getBytes(StandardCharsets.US_ASCII);
+    }
+
+    @Override
+    public Connection newConnection(Connector connector, EndPoint endPoint) {
+        var connection = new DeadlinedConnection(getHttpConfiguration(), connector, endPoint);
+        connection.setTransferEncodingChunkMaxLength(getTransferEncodingChunkMaxLength());
+        return configure(connection, connector, endPoint);
+    }
+
+    /** One client connection: at most one deadline is armed at a time, for the request being received. */
+    private final class DeadlinedConnection extends HttpConnection {
+
+        private final Scheduler scheduler;
+        private final AtomicReference<Deadline> armed = new AtomicReference<>();
+        /** Whether any byte of the current request has come (a connection that sent nothing gets no 408). */
+        private volatile boolean begun;
+
+        DeadlinedConnection(HttpConfiguration configuration, Connector connector, EndPoint endPoint) {
+            super(configuration, connector, endPoint);
+            this.scheduler = connector.getScheduler();
+        }
+
+        @Override
+        public void onOpen() {
+            arm(Phase.HEADERS, headerMillis); // the first request's headers count from the connection's opening
+            super.onOpen();
+        }
+
+        @Override
+        public void onClose(Throwable cause) {
+            disarm();
+            super.onClose(cause);
+        }
+
+        @Override
+        protected RequestHandler newRequestHandler() {
+            return new RequestHandler() {
+                @Override
+                public void messageBegin() {
+                    begun = true;
+                    if (armed.get() == null) {
+                        arm(Phase.HEADERS, headerMillis); // a kept-alive connection's next request, from its first byte
+                    }
+                    super.messageBegin();
+                }
+
+                @Override
+                public boolean headerComplete() {
+                    disarm();
+                    arm(Phase.BODY, bodyMillis);
+                    return super.headerComplete();
+                }
+
+                @Override
+                public boolean messageComplete() {
+                    disarm();
+                    begun = false;
+                    return super.messageComplete();
+                }
+            };
+        }
+
+        private void arm(Phase phase, long millis) {
+            var deadline = new Deadline(phase);
+            deadline.task = scheduler.schedule(deadline, millis, TimeUnit.MILLISECONDS);
+            Deadline earlier = armed.getAndSet(deadline);
+            if (earlier != null) {
+                earlier.task.cancel();
+            }
+        }
+
+        private void disarm() {
+            Deadline deadline = armed.getAndSet(null);
+            if (deadline != null) {
+                deadline.task.cancel();
+            }
+        }
+
+        /** Runs on Jetty's scheduler when a deadline passes, unless the request got there first. */
+        private final class Deadline implements Runnable {
+            private final Phase phase;
+            private volatile Scheduler.Task task;
+
+            Deadline(Phase phase) {
+                this.phase = phase;
+            }
+
+            @Override
+            public void run() {
+                if (!armed.compareAndSet(this, null)) {
+                    return; // disarmed or re-armed meanwhile
+                }
+                onTimeout.accept(phase);
+                EndPoint endPoint = getEndPoint();
+                if (phase == Phase.BODY) {
+                    // as Jetty's own idle timeout: a handled request's waiting read fails; else the connection closes
+                    var late = new TimeoutException("the request body did not arrive within " + bodyMillis + " ms");
+                    if (onIdleExpired(late)) {
+                        endPoint.close(late);
+                    }
+                } else if (begun) {
+                    endPoint.write(Callback.from(endPoint::close, failed -> endPoint.close()), ByteBuffer.wrap(lateHeaders));
+                } else {
+                    endPoint.close();
+                }
+            }
+        }
+    }
+}
