@@ -205,14 +205,19 @@ class KeyStoreOutageTest {
                 words(percentile(during, 50)), words(percentile(during, 90)), words(percentile(during, 100)), during.size());
         assertThat(percentile(during, 100).toMillis())
                 .as("the known key's slowest request across the partition: waited %s, expected < 10 s (at most the 800 ms"
-                        + " lookup wait, and a loaded machine's slack: 4.2 s beside four other builds; the 90th percentile"
-                        + " below shows that requests do not wait)", words(percentile(during, 100)))
+                        + " lookup wait, and a loaded machine's slack: 4.2 s beside four other builds; the count below"
+                        + " shows that requests do not wait)", words(percentile(during, 100)))
                 .isLessThan(10_000);
         assertThat(during).as("completions served across the partition before the refusal").isNotEmpty();
-        assertThat(percentile(during, 90).minus(percentile(before, 90)).toMillis())
-                .as("the known key's 90th percentile: %s before, %s across the partition; expected < 250 ms more (50 ms"
-                        + " and a loaded machine's slack)", words(percentile(before, 90)), words(percentile(during, 90)))
-                .isLessThan(250);
+        // by design two requests wait: the one whose key re-check finds the database gone (the lookup wait), and the one
+        // whose usage write does (the write timeout, then the journal); any more would be a wait per request. Counted,
+        // not a percentile: beside other builds only 18 requests fit in the 6 s, and two of them are a 90th percentile
+        Duration slow = percentile(before, 90).plusMillis(250);
+        assertThat(during.stream().filter(took -> took.compareTo(slow) > 0).count())
+                .as("requests across the partition slower than %s (the 90th percentile before it, %s, + 250 ms: 50 ms and"
+                        + " a loaded machine's slack), of %d; times: %s", words(slow), words(percentile(before, 90)),
+                        during.size(), during.stream().map(KeyStoreOutageTest::words).toList())
+                .isLessThanOrEqualTo(3);
     }
 
     private static ConfigurableApplicationContext gatewayOn(int databasePort, String... more) {
