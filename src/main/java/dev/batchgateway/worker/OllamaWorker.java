@@ -65,7 +65,7 @@ final class OllamaWorker implements RemoteWorker {
         try {
             endpoint.stream(path, body, answer::jsonLine);
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         return answer.only();
     }
@@ -115,7 +115,7 @@ final class OllamaWorker implements RemoteWorker {
                     "stream", false,
                     "options", options));
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         return generated(answer, answer.get("response"));
     }
@@ -131,7 +131,7 @@ final class OllamaWorker implements RemoteWorker {
                     "stream", false,
                     "options", options));
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         return generated(answer, answer.path("message").get("content"));
     }
@@ -169,9 +169,9 @@ final class OllamaWorker implements RemoteWorker {
         }
         return WorkerHealth.down(switch (show.status()) {
             case 0 -> show.failure();
-            case 401, 403 -> WorkerEndpoint.refusedKey(url(), show.status());
-            case 404 -> WorkerEndpoint.notServed(url(), model, "404, pull it first: ollama pull " + model);
-            default -> url() + SHOW + " answered HTTP " + show.status()
+            case 401, 403 -> WorkerEndpoint.refusedKey(endpoint.name(), show.status());
+            case 404 -> WorkerEndpoint.notServed(endpoint.name(), model, "404, pull it first: ollama pull " + model);
+            default -> endpoint.name() + " answered HTTP " + show.status() + " to " + SHOW
                     + (show.message().isEmpty() ? "" : ": " + show.message());
         });
     }

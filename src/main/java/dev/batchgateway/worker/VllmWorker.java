@@ -85,7 +85,7 @@ final class VllmWorker implements RemoteWorker {
                 retries.promptsResent(kind, batch.size());
                 return streamOnePerCall(batch, progress);
             }
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         return answer.outcomes();
     }
@@ -102,7 +102,7 @@ final class VllmWorker implements RemoteWorker {
         try {
             endpoint.stream(path, streamed(body(field, prompt, parameters)), answer::sseLine);
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         return answer.only();
     }
@@ -141,7 +141,7 @@ final class VllmWorker implements RemoteWorker {
                 retries.promptsResent(kind, batch.size());
                 return onePerCall(batch);
             }
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         List<JsonNode> choices = choicesByIndex(answer, batch.size());
         if (choices.stream().allMatch(VllmWorker::hasTokenIds)) {
@@ -200,7 +200,7 @@ final class VllmWorker implements RemoteWorker {
         try {
             answer = endpoint.post(COMPLETIONS, body("prompt", prompt, parameters));
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         JsonNode choice = choicesByIndex(answer, 1).getFirst();
         return generated(choice, usage(answer));
@@ -217,7 +217,7 @@ final class VllmWorker implements RemoteWorker {
         try {
             answer = endpoint.post(CHAT_COMPLETIONS, body("messages", messages(chat), parameters));
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         JsonNode choice = choicesByIndex(answer, 1).getFirst();
         JsonNode content = choice.path("message").get("content");
@@ -305,16 +305,16 @@ final class VllmWorker implements RemoteWorker {
         if (!engine.ok()) {
             return WorkerHealth.down(engine.failure() != null
                     ? engine.failure()
-                    : url() + "/health answered HTTP " + engine.status());
+                    : endpoint.name() + " answered HTTP " + engine.status() + " to /health");
         }
         var models = endpoint.check("/v1/models", null);
         if (models.status() == 401 || models.status() == 403) {
-            return WorkerHealth.down(WorkerEndpoint.refusedKey(url(), models.status()));
+            return WorkerHealth.down(WorkerEndpoint.refusedKey(endpoint.name(), models.status()));
         }
         if (!models.ok()) {
             return WorkerHealth.down(models.failure() != null
                     ? models.failure()
-                    : url() + "/v1/models answered HTTP " + models.status());
+                    : endpoint.name() + " answered HTTP " + models.status() + " to /v1/models");
         }
         Set<String> served = new LinkedHashSet<>();
         JsonNode json = models.json();
@@ -328,7 +328,7 @@ final class VllmWorker implements RemoteWorker {
             });
         }
         if (!served.contains(model)) {
-            return WorkerHealth.down(WorkerEndpoint.notServed(url(), model, "404, it serves " + (served.isEmpty()
+            return WorkerHealth.down(WorkerEndpoint.notServed(endpoint.name(), model, "404, it serves " + (served.isEmpty()
                     ? "no model" : String.join(", ", served))));
         }
         return WorkerHealth.UP;
