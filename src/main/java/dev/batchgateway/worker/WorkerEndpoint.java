@@ -16,14 +16,18 @@ import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
+import java.nio.ByteBuffer;
 import java.nio.channels.UnresolvedAddressException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.Flow;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Predicate;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -38,12 +42,12 @@ import tools.jackson.databind.json.JsonMapper;
  * connection; so is a timed-out or oversized one. With an API key, every call carries
  * {@code Authorization: Bearer <key>}.
  *
- * <p>A call is sent once. Only a call that provably never left is tried again, and by the JDK client alone: a refused
- * connection (it connects once more), and a kept-alive connection the server closed while it sat idle in the pool,
- * which the client drops when the close arrives, before any call is written to it. A connection lost once a call was
- * written is a broken-off answer, never re-sent: the worker may have received the batch and generated it
- * ({@link WorkerConnections} keeps the JDK's re-send of such POSTs off, and idle connections shorter-lived than the
- * server's own keep-alive).
+ * <p>A call is sent once. Only a call that provably never left is tried again: a refused connection (the JDK client
+ * connects once more), and a call whose connection ended before the client took the bytes of its body (a kept-alive
+ * connection the server closed as idle just as the call picked it up), which is sent once more on a fresh connection;
+ * a connection the server closed while it sat idle is dropped by the JDK before any call is written to it. A
+ * connection lost once the body was taken is a broken-off answer, never re-sent: the worker may have received the batch
+ * and generated it ({@link WorkerConnections} keeps the JDK's own re-send of such POSTs off).
  *
  * <p>What reaches callers names the worker by its {@link #name()} ("worker 2"), never by its URL, which may be an
  * internal address; the gateway's log names both.
@@ -51,6 +55,7 @@ import tools.jackson.databind.json.JsonMapper;
 final class WorkerEndpoint implements AutoCloseable {
 
     static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerEndpoint.class);
     /**
      * Health checks answer at once or not at all: they must not hold readiness for a whole worker timeout, and a batch
      * that waits for the probe of a worker that was out must learn within about a second whether it can be sent.
@@ -96,6 +101,11 @@ final class WorkerEndpoint implements AutoCloseable {
      * @param maxAnswerBytes the most of an answer that is read; a longer answer fails its call as a bad answer
      */
     WorkerEndpoint(String name, String baseUrl, String apiKey, Duration connectTimeout, Duration readTimeout, long maxAnswerBytes) {
+        this(name, baseUrl, apiKey, readTimeout, maxAnswerBytes, client(connectTimeout));
+    }
+
+    /** On a given HTTP client: tests put one in front of the JDK's that fails the way the JDK fails. */
+    WorkerEndpoint(String name, String baseUrl, String apiKey, Duration readTimeout, long maxAnswerBytes, HttpClient http) {
         if (maxAnswerBytes < 1) {
             throw new IllegalArgumentException("the answer cap must be at least a byte, was " + maxAnswerBytes);
         }
@@ -104,7 +114,12 @@ final class WorkerEndpoint implements AutoCloseable {
         this.authorization = apiKey == null ? null : "Bearer " + apiKey;
         this.readTimeout = readTimeout;
         this.maxAnswerBytes = maxAnswerBytes;
-        this.http = HttpClient.newBuilder()
+        this.http = http;
+    }
+
+    /** The JDK client of one worker: HTTP/1.1, kept-alive connections. */
+    static HttpClient client(Duration connectTimeout) {
+        return HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(connectTimeout)
                 // its I/O completions on the client's own selector thread: an answer's bytes reach the batch's thread
@@ -194,25 +209,27 @@ final class WorkerEndpoint implements AutoCloseable {
      * that grows past it fails as soon as it does.
      */
     private <T> T exchange(String path, byte[] json, String accept, Duration timeout, Answer<T> answer) {
-        var request = HttpRequest.newBuilder(URI.create(baseUrl + path)).timeout(timeout);
-        if (json != null) {
-            request.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofByteArray(json));
-        }
-        if (accept != null) {
-            request.header("Accept", accept);
-        }
-        if (authorization != null) {
-            request.header("Authorization", authorization);
-        }
         long deadline = System.nanoTime() + timeout.toNanos();
-        HttpResponse<InputStream> response;
-        try {
-            response = http.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new WorkerException.TimedOut("the call to " + name + " was abandoned", e);
-        } catch (IOException e) {
-            throw fault(e, path, timeout);
+        HttpResponse<InputStream> response = null;
+        for (int attempt = 1; response == null; attempt++) {
+            var body = json == null ? null : new TrackedBody(json);
+            try {
+                response = http.send(request(path, body, accept, deadline), HttpResponse.BodyHandlers.ofInputStream());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new WorkerException.TimedOut("the call to " + name + " was abandoned", e);
+            } catch (IOException e) {
+                WorkerException failure = fault(e, path, timeout);
+                if (body == null || body.taken() || !(failure instanceof WorkerException.BadAnswer)) {
+                    throw failure; // a GET the JDK already tried again, or a call that may have reached the worker
+                }
+                // the connection ended before the client took the body: the worker cannot have the call
+                if (attempt == 2) {
+                    throw new WorkerException.Unavailable(name + " closed the connection before the call to " + path
+                            + " was sent, twice", e);
+                }
+                LOG.debug("the connection to {} ended before the call to {} was sent; sending it on a fresh one", baseUrl, path, e);
+            }
         }
         var timedOut = new AtomicBoolean();
         try (InputStream body = new CappedBody(response.body(), maxAnswerBytes)) {
@@ -240,6 +257,71 @@ final class WorkerEndpoint implements AutoCloseable {
                 throw new WorkerException.TimedOut(name + " did not answer within " + timeout.toMillis() + " ms", e);
             }
             throw fault(e, path, timeout);
+        }
+    }
+
+    private HttpRequest request(String path, TrackedBody body, String accept, long deadline) {
+        // a second attempt has what is left of the call's time
+        var request = HttpRequest.newBuilder(URI.create(baseUrl + path))
+                .timeout(Duration.ofNanos(Math.max(TimeUnit.MILLISECONDS.toNanos(1), deadline - System.nanoTime())));
+        if (body != null) {
+            request.header("Content-Type", "application/json").POST(body);
+        }
+        if (accept != null) {
+            request.header("Accept", accept);
+        }
+        if (authorization != null) {
+            request.header("Authorization", authorization);
+        }
+        return request.build();
+    }
+
+    /**
+     * A call's JSON body that notes when the client takes its bytes to write them. The JDK takes them only once the
+     * request's headers are written, so a call that failed before they were taken provably never reached the worker.
+     */
+    private static final class TrackedBody implements HttpRequest.BodyPublisher {
+
+        private final HttpRequest.BodyPublisher bytes;
+        private volatile boolean taken;
+
+        TrackedBody(byte[] json) {
+            this.bytes = HttpRequest.BodyPublishers.ofByteArray(json);
+        }
+
+        boolean taken() {
+            return taken;
+        }
+
+        @Override
+        public long contentLength() {
+            return bytes.contentLength();
+        }
+
+        @Override
+        public void subscribe(Flow.Subscriber<? super ByteBuffer> writer) {
+            bytes.subscribe(new Flow.Subscriber<ByteBuffer>() {
+                @Override
+                public void onSubscribe(Flow.Subscription subscription) {
+                    writer.onSubscribe(subscription);
+                }
+
+                @Override
+                public void onNext(ByteBuffer item) {
+                    taken = true;
+                    writer.onNext(item);
+                }
+
+                @Override
+                public void onError(Throwable failure) {
+                    writer.onError(failure);
+                }
+
+                @Override
+                public void onComplete() {
+                    writer.onComplete();
+                }
+            });
         }
     }
 

@@ -20,8 +20,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * A lost connection against the rule that a batch is never generated twice: only a call that provably never left is
- * tried again (a refused connection; a kept-alive connection the worker closed while it sat idle), and a worker that
- * dies with the batch in hand is a broken-off answer (502) that it received once.
+ * tried again (a refused connection; a kept-alive connection the worker closed while it sat idle, or that ended before
+ * the client took the call's body), and a worker that dies with the batch in hand is a broken-off answer (502) that it
+ * received once.
  */
 class ConnectionLossTest {
 
@@ -95,6 +96,50 @@ class ConnectionLossTest {
             assertThat(raw.prompts()).containsExactly("a", "b", "c");
             assertThat(raw.connections.get()).isEqualTo(2);
             assertThat(raw.staleWrites.get()).isZero();
+        }
+    }
+
+    @Test
+    void aCallWhoseConnectionClosedBeforeItsBodyWasTakenIsSentOnceMoreAndAnsweredOnce() {
+        // Given a worker whose kept-alive connection is seen closed before the client took the batch's body (the JDK
+        // reports it as it reports any close before an answer: this client plays it, then hands over to the JDK's)
+        var client = new ConnectionClosingClient(WorkerEndpoint.client(CONNECT), 1, false); // the worker shuts it down
+        try (var raw = new RawWorker("m");
+                var worker = new VllmWorker(new WorkerEndpoint("worker 1", raw.url(), null, TIMEOUT, 1 << 20, client), "m")) {
+            // When a batch is sent, then it is sent once more and answered, and the worker got each prompt once
+            assertThat(worker.complete(batch(1, "a", "b"))).hasSize(2).allMatch(WorkerOutcome.Generated.class::isInstance);
+            assertThat(client.calls.get()).isEqualTo(2);
+            assertThat(raw.prompts()).containsExactly("a", "b");
+        }
+    }
+
+    @Test
+    void aCallWhoseConnectionClosedAfterItsBodyWasTakenIsABrokenOffAnswerNotSentAgain() {
+        // Given the same close, but after the client took the body (it may have reached the worker)
+        var client = new ConnectionClosingClient(WorkerEndpoint.client(CONNECT), 1, true); // the worker shuts it down
+        try (var raw = new RawWorker("m");
+                var worker = new VllmWorker(new WorkerEndpoint("worker 1", raw.url(), null, TIMEOUT, 1 << 20, client), "m")) {
+            // When a batch is sent, then it is a broken-off answer (502), sent once
+            assertThatThrownBy(() -> worker.complete(batch(1, "a", "b")))
+                    .isInstanceOf(WorkerException.BadAnswer.class)
+                    .hasMessage("worker 1 broke off its answer to /v1/completions");
+            assertThat(client.calls.get()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aCallWhoseConnectionClosesBeforeItsBodyTwiceIsUnavailable() {
+        // Given a worker that closes the connection before the body, again on the fresh connection
+        var client = new ConnectionClosingClient(WorkerEndpoint.client(CONNECT), 2, false); // the worker shuts it down
+        try (var raw = new RawWorker("m");
+                var worker = new VllmWorker(new WorkerEndpoint("worker 1", raw.url(), null, TIMEOUT, 1 << 20, client), "m")) {
+            // When a batch is sent, then it is unavailable (nothing reached the worker: 503, or the next worker), after
+            // two tries, not more
+            assertThatThrownBy(() -> worker.complete(batch(1, "a")))
+                    .isInstanceOf(WorkerException.Unavailable.class)
+                    .hasMessage("worker 1 closed the connection before the call to /v1/completions was sent, twice");
+            assertThat(client.calls.get()).isEqualTo(2);
+            assertThat(raw.posts).isEmpty();
         }
     }
 
