@@ -74,8 +74,8 @@ public record GatewayProperties(
      * The most of one worker answer the gateway reads ({@code GATEWAY_WORKER_MAX_ANSWER_BYTES}); a larger answer fails its
      * batch with 502. Unset, it is {@value #ANSWER_BYTES_PER_TOKEN} bytes for each token a batch may generate
      * (batch size × max tokens) plus {@value #ANSWER_BYTES_PER_PROMPT_CHAR} for each character its prompts may have
-     * (batch size × max prompt chars): about ten times a streamed answer's ~300 bytes a token and a prompt echoed as
-     * token ids (vLLM's {@code prompt_token_ids}, at most 7 bytes a token), so that no real answer comes near it; 10 MiB
+     * (batch size × max prompt chars): about ten times a streamed answer's ~300 bytes a token, plus a prompt echoed as
+     * token ids (vLLM's {@code prompt_token_ids}, about 7 bytes a token), so that no real answer comes near it; 10 MiB
      * with the defaults.
      */
     public long maxAnswerBytes() {
