@@ -12,10 +12,11 @@ import org.springframework.context.ApplicationListener;
  * llama.cpp's server do after 5 s; the JDK's default is 30 s). A value given on the command line wins.
  *
  * <p>A close by the server that arrives while a connection is idle takes it out of the JDK's pool before any call is
- * written to it. One that crosses a call on the wire cannot be told from a worker that died with the batch in hand, and
- * fails that batch (502). Deliberately not set: {@code jdk.httpclient.enableAllMethodRetry}, which makes the JDK send a
- * POST again whenever its connection ends before the first byte of the answer, a worker that received the batch and
- * died included: a batch must never be generated twice. Registered in {@code META-INF/spring.factories}.
+ * written to it; one seen before the JDK took a call's body has {@link WorkerEndpoint} send the call once more. One that
+ * crosses the body on the wire cannot be told from a worker that died with the batch in hand, and fails that batch
+ * (502). Deliberately not set: {@code jdk.httpclient.enableAllMethodRetry}, which makes the JDK send a POST again
+ * whenever its connection ends before the first byte of the answer, a worker that received the batch and died
+ * included: a batch must never be generated twice. Registered in {@code META-INF/spring.factories}.
  */
 class WorkerConnections implements ApplicationListener<ApplicationEnvironmentPreparedEvent> {
 
