@@ -67,6 +67,26 @@ public record GatewayProperties(
         return maxConcurrentBatchesPerWorker(worker.type());
     }
 
+    static final long ANSWER_BYTES_PER_TOKEN = 4096;
+    static final long ANSWER_BYTES_PER_PROMPT_CHAR = 8;
+
+    /**
+     * The most of one worker answer the gateway reads ({@code GATEWAY_WORKER_MAX_ANSWER_BYTES}); a larger answer fails its
+     * batch with 502. Unset, it is {@value #ANSWER_BYTES_PER_TOKEN} bytes for each token a batch may generate
+     * (batch size × max tokens) plus {@value #ANSWER_BYTES_PER_PROMPT_CHAR} for each character its prompts may have
+     * (batch size × max prompt chars): about ten times a streamed answer's ~300 bytes a token, plus a prompt echoed as
+     * token ids (vLLM's {@code prompt_token_ids}, about 7 bytes a token), so that no real answer comes near it; 10 MiB
+     * with the defaults.
+     */
+    public long maxAnswerBytes() {
+        if (worker.maxAnswerBytes() != null) {
+            return worker.maxAnswerBytes().toBytes();
+        }
+        long perPrompt = Math.addExact(Math.multiplyExact((long) maxTokens, ANSWER_BYTES_PER_TOKEN),
+                Math.multiplyExact((long) maxPromptChars, ANSWER_BYTES_PER_PROMPT_CHAR));
+        return Math.multiplyExact(perPrompt, batch.size());
+    }
+
     /** Batches in flight at once in the whole gateway: the per-worker limit times the number of workers, every model's. */
     public int maxConcurrentBatches() {
         int total = Math.multiplyExact(maxConcurrentBatchesPerWorker(), Math.max(1, worker.url().size()));
@@ -95,8 +115,8 @@ public record GatewayProperties(
                 require(!url.isEmpty(), variables + "URL is not set: give the base URL of the " + type.label + " server, e.g. "
                         + type.exampleUrl);
                 for (String base : url) {
-                    require(base.startsWith("http://") || base.startsWith("https://"),
-                            variables + "URL must list http:// or https:// base URLs, was " + base);
+                    require(isBaseUrl(base),
+                            variables + "URL must list http:// or https:// base URLs with a host name (e.g. http://gpu1:8000), was " + base);
                 }
             }
         }
@@ -125,7 +145,8 @@ public record GatewayProperties(
             Integer maxConcurrentBatches,
             String apiKey,
             Duration idleTimeout,
-            int maxConsecutiveTimeouts) {
+            int maxConsecutiveTimeouts,
+            DataSize maxAnswerBytes) {
         public Worker {
             require(type != null, "GATEWAY_WORKER_TYPE is not set: set it to simulated, vllm, llamacpp, sglang, tgi, openai or ollama");
             url = url == null ? List.of() : url.stream().map(String::strip).filter(u -> !u.isEmpty()).toList();
@@ -141,16 +162,21 @@ public record GatewayProperties(
                             + idleTimeout);
             require(maxConsecutiveTimeouts >= 1,
                     "GATEWAY_WORKER_MAX_CONSECUTIVE_TIMEOUTS must be at least 1, was " + maxConsecutiveTimeouts);
+            require(maxAnswerBytes == null || maxAnswerBytes.toBytes() >= MIN_ANSWER_SIZE.toBytes(),
+                    "GATEWAY_WORKER_MAX_ANSWER_BYTES must be at least 64KB (a worker's model list and error answers must fit; "
+                            + "e.g. 16MB), or empty for the default, was " + maxAnswerBytes);
             if (type != WorkerType.SIMULATED) {
                 require(!url.isEmpty(), "GATEWAY_WORKER_URL is not set: give the base URL of the " + type.label + " server, e.g. "
                         + type.exampleUrl);
                 require(model != null, "GATEWAY_WORKER_MODEL is not set: name the model the " + type.label + " server serves");
                 for (String base : url) {
-                    require(base.startsWith("http://") || base.startsWith("https://"),
-                            "GATEWAY_WORKER_URL must list http:// or https:// base URLs, was " + base);
+                    require(isBaseUrl(base),
+                            "GATEWAY_WORKER_URL must list http:// or https:// base URLs with a host name (e.g. http://gpu1:8000), was " + base);
                 }
             }
         }
+
+        private static final DataSize MIN_ANSWER_SIZE = DataSize.ofKilobytes(64);
 
         /** Never shows the API key: records print every component, and settings end up in logs and failure reports. */
         @Override
@@ -208,6 +234,21 @@ public record GatewayProperties(
         }
 
         private static final DataSize MIN_JOURNAL_SIZE = DataSize.ofKilobytes(1);
+    }
+
+    /**
+     * An http:// or https:// URL with a host, that the worker calls can be built on (a URL that cannot be parsed would
+     * fail every call with an error quoting it to the caller).
+     */
+    private static boolean isBaseUrl(String url) {
+        if (!url.startsWith("http://") && !url.startsWith("https://")) {
+            return false;
+        }
+        try {
+            return java.net.URI.create(url).getHost() != null;
+        } catch (IllegalArgumentException malformed) {
+            return false;
+        }
     }
 
     private static void require(boolean condition, String message) {

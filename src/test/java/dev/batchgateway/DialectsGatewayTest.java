@@ -144,7 +144,7 @@ class DialectsGatewayTest {
 
         // Then readiness is down, naming the model it serves
         assertThat(readiness.statusCode()).as(readiness.body()).isEqualTo(503);
-        assertThat(readiness.body()).contains("model " + MODEL + " is not served by " + server.url());
+        assertThat(readiness.body()).contains("model " + MODEL + " is not served by worker 1");
 
         // And a caller gets 503, nothing reached the server, nothing was billed
         long user = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);

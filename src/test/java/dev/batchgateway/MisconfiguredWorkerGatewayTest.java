@@ -56,7 +56,7 @@ class MisconfiguredWorkerGatewayTest {
         assertThat(readiness.statusCode()).as(readiness.body()).isEqualTo(503);
         JsonNode worker = json.readTree(readiness.body()).at("/components/worker");
         assertThat(worker.get("status").asString()).isEqualTo("DOWN");
-        String reason = "the worker at " + vllm.url() + " refused the gateway's credentials (HTTP 401): check GATEWAY_WORKER_API_KEY";
+        String reason = "worker 1 refused the gateway's credentials (HTTP 401): check GATEWAY_WORKER_API_KEY";
         assertThat(worker.at("/details").get(vllm.url()).asString()).isEqualTo("DOWN: " + reason);
 
         // And start-up said it in one line (the check runs in the background: wait for it)
@@ -77,6 +77,12 @@ class MisconfiguredWorkerGatewayTest {
             assertThat(json.readTree(refused.body()).get("detail").asString()).contains(reason);
         }
         assertThat(vllm.calls()).isEmpty();
+
+        // And callers never see the worker's URL, which only the operator's views and the log show
+        for (String answer : java.util.List.copyOf(shown)) {
+            assertThat(answer).doesNotContain(vllm.url(), "127.0.0.1");
+        }
+        assertThat(output.getAll()).contains("worker 1 of model m is " + vllm.url());
 
         // And the key itself appears nowhere: not in logs, answers, readiness or metrics
         var metrics = gateway.get("/actuator/prometheus");

@@ -65,7 +65,7 @@ final class OllamaWorker implements RemoteWorker {
         try {
             endpoint.stream(path, body, answer::jsonLine);
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         return answer.only();
     }
@@ -115,7 +115,7 @@ final class OllamaWorker implements RemoteWorker {
                     "stream", false,
                     "options", options));
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         return generated(answer, answer.get("response"));
     }
@@ -131,7 +131,7 @@ final class OllamaWorker implements RemoteWorker {
                     "stream", false,
                     "options", options));
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         return generated(answer, answer.path("message").get("content"));
     }
@@ -169,9 +169,9 @@ final class OllamaWorker implements RemoteWorker {
         }
         return switch (show.status()) {
             case 0 -> WorkerHealth.down(show.failure());
-            case 401, 403 -> WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(url(), show.status()));
-            case 404 -> WorkerHealth.misconfigured(WorkerEndpoint.notServed(url(), model, "404, pull it first: ollama pull " + model));
-            default -> WorkerHealth.down(url() + SHOW + " answered HTTP " + show.status()
+            case 401, 403 -> WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(endpoint.name(), show.status()));
+            case 404 -> WorkerHealth.misconfigured(WorkerEndpoint.notServed(endpoint.name(), model, "404, pull it first: ollama pull " + model));
+            default -> WorkerHealth.down(endpoint.name() + " answered HTTP " + show.status() + " to " + SHOW
                     + (show.message().isEmpty() ? "" : ": " + show.message()));
         };
     }

@@ -114,7 +114,7 @@ final class OpenAiWorker implements RemoteWorker {
         try {
             endpoint.stream(path, streamed(body(field, prompt, parameters)), answer::sseLine);
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         return answer.only();
     }
@@ -277,7 +277,7 @@ final class OpenAiWorker implements RemoteWorker {
             retries.promptsResent(kind, batch.size());
             return onePerCall.get();
         }
-        throw refused.toWorkerException(endpoint.url(), model);
+        throw refused.toWorkerException(model);
     }
 
     private List<WorkerOutcome> onePerCall(Batch batch) {
@@ -314,7 +314,7 @@ final class OpenAiWorker implements RemoteWorker {
         try {
             answer = endpoint.post(COMPLETIONS, body("prompt", prompt, parameters));
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         if (answer.isArray() && answer.size() == 1) {
             answer = answer.get(0); // a list of one answer, as llama.cpp would send for a list of one prompt
@@ -334,7 +334,7 @@ final class OpenAiWorker implements RemoteWorker {
         try {
             answer = endpoint.post(CHAT_COMPLETIONS, body("messages", messages(chat), parameters));
         } catch (WorkerEndpoint.ErrorStatus refused) {
-            throw refused.toWorkerException(endpoint.url(), model);
+            throw refused.toWorkerException(model);
         }
         JsonNode choice = choicesByIndex(answer, 1, 1).getFirst();
         JsonNode content = choice.path("message").get("content");
@@ -429,24 +429,24 @@ final class OpenAiWorker implements RemoteWorker {
         Dialect speaking = dialect;
         if (refused != 0) {
             // not recognised because a question was refused for the key: the model list may be open (llama.cpp)
-            return WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(url(), refused));
+            return WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(endpoint.name(), refused));
         }
         if (speaking != Dialect.OPENAI) {
             var engine = endpoint.check("/health", null);
             if (!engine.ok()) {
                 return WorkerHealth.down(engine.failure() != null
                         ? engine.failure()
-                        : url() + "/health answered HTTP " + engine.status());
+                        : endpoint.name() + " answered HTTP " + engine.status() + " to /health");
             }
         }
         var models = endpoint.check("/v1/models", null);
         if (models.status() == 401 || models.status() == 403) {
-            return WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(url(), models.status()));
+            return WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(endpoint.name(), models.status()));
         }
         if (!models.ok()) {
             return WorkerHealth.down(models.failure() != null
                     ? models.failure()
-                    : url() + "/v1/models answered HTTP " + models.status());
+                    : endpoint.name() + " answered HTTP " + models.status() + " to /v1/models");
         }
         Set<String> served = new LinkedHashSet<>();
         JsonNode json = models.json();
@@ -460,13 +460,13 @@ final class OpenAiWorker implements RemoteWorker {
             });
         }
         if (!served.contains(model)) {
-            return WorkerHealth.misconfigured(WorkerEndpoint.notServed(url(), model, "404, it serves " + (served.isEmpty()
+            return WorkerHealth.misconfigured(WorkerEndpoint.notServed(endpoint.name(), model, "404, it serves " + (served.isEmpty()
                     ? "no model" : String.join(", ", served))));
         }
         if (speaking.keyProof != null) {
             var proof = endpoint.check(speaking.keyProof.path(), speaking.keyProof.body());
             if (proof.status() == 401 || proof.status() == 403) {
-                return WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(url(), proof.status()));
+                return WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(endpoint.name(), proof.status()));
             }
             if (proof.status() == 0) {
                 return WorkerHealth.down(proof.failure());

@@ -12,7 +12,10 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
+import java.util.function.IntFunction;
+import java.util.stream.IntStream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
 import org.springframework.context.annotation.Bean;
@@ -26,6 +29,8 @@ import org.springframework.context.annotation.Configuration;
  */
 @Configuration(proxyBeanMethods = false)
 class WorkerConfiguration {
+
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerConfiguration.class);
 
     /** The longest a worker stays out of rotation between two health probes. */
     private static final Duration MAX_BACK_OFF = Duration.ofMinutes(1);
@@ -51,26 +56,33 @@ class WorkerConfiguration {
         return new ModelRouter(byModel);
     }
 
-    /** The workers of one model: the simulated one, or a pool of servers of the type, one per URL. */
+    /**
+     * The workers of one model: the simulated one, or a pool of servers of the type, one per URL. The i-th URL is
+     * "worker i" to callers, who never see the URLs.
+     */
     private static WorkerApi workers(
             GatewayProperties properties, WorkerType type, String model, List<String> urls, String apiKey, WorkerRetries retries) {
         var worker = properties.worker();
-        Function<String, WorkerEndpoint> endpoint =
-                url -> new WorkerEndpoint(url, apiKey, worker.connectTimeout(), worker.timeout());
+        IntFunction<WorkerEndpoint> endpoint = i -> {
+            // callers read "worker i" in errors; the log says once which URL that is
+            LOG.info("worker {} of model {} is {}", i + 1, model, urls.get(i));
+            return new WorkerEndpoint("worker " + (i + 1), urls.get(i), apiKey, worker.connectTimeout(), worker.timeout(),
+                    properties.maxAnswerBytes());
+        };
         return switch (type) {
             case SIMULATED -> new SimulatedWorker(model == null ? SimulatedWorker.MODEL : model, properties.simulated().latency());
-            case VLLM -> pool(properties, type, urls, url -> new OpenAiWorker(endpoint.apply(url), model, Dialect.VLLM, retries));
-            case LLAMACPP -> pool(properties, type, urls, url -> new OpenAiWorker(endpoint.apply(url), model, Dialect.LLAMA_CPP, retries));
-            case SGLANG -> pool(properties, type, urls, url -> new OpenAiWorker(endpoint.apply(url), model, Dialect.SGLANG, retries));
-            case TGI -> pool(properties, type, urls, url -> new OpenAiWorker(endpoint.apply(url), model, Dialect.TGI, retries));
-            case OPENAI -> pool(properties, type, urls, url -> new OpenAiWorker(endpoint.apply(url), model, Dialect.OPENAI, retries));
-            case OLLAMA -> pool(properties, type, urls, url -> new OllamaWorker(endpoint.apply(url), model));
+            case VLLM -> pool(properties, type, urls, i -> new OpenAiWorker(endpoint.apply(i), model, Dialect.VLLM, retries));
+            case LLAMACPP -> pool(properties, type, urls, i -> new OpenAiWorker(endpoint.apply(i), model, Dialect.LLAMA_CPP, retries));
+            case SGLANG -> pool(properties, type, urls, i -> new OpenAiWorker(endpoint.apply(i), model, Dialect.SGLANG, retries));
+            case TGI -> pool(properties, type, urls, i -> new OpenAiWorker(endpoint.apply(i), model, Dialect.TGI, retries));
+            case OPENAI -> pool(properties, type, urls, i -> new OpenAiWorker(endpoint.apply(i), model, Dialect.OPENAI, retries));
+            case OLLAMA -> pool(properties, type, urls, i -> new OllamaWorker(endpoint.apply(i), model));
         };
     }
 
     private static WorkerPool pool(
-            GatewayProperties properties, WorkerType type, List<String> urls, Function<String, RemoteWorker> connect) {
-        List<RemoteWorker> members = urls.stream().map(connect).toList();
+            GatewayProperties properties, WorkerType type, List<String> urls, IntFunction<RemoteWorker> connect) {
+        List<RemoteWorker> members = IntStream.range(0, urls.size()).mapToObj(connect).toList();
         var pool = new WorkerPool(
                 members,
                 properties.maxConcurrentBatchesPerWorker(type),

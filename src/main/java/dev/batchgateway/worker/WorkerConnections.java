@@ -6,22 +6,21 @@ import org.springframework.boot.context.properties.bind.Binder;
 import org.springframework.context.ApplicationListener;
 
 /**
- * Sets up the JDK HTTP client's connection reuse for the worker calls, before any client exists (the JDK reads these
- * settings once, when its first client is built):
- * <ul>
- *   <li>{@code jdk.httpclient.keepalive.timeout}: idle connections close after {@code GATEWAY_WORKER_IDLE_TIMEOUT}
- *       (whole seconds), before the server closes them itself (vLLM's uvicorn after 5 s; the JDK's default is 30 s);
- *   <li>{@code jdk.httpclient.enableAllMethodRetry}: a call whose connection the server closed before any byte of the
- *       answer arrived (above all a kept-alive connection it had just closed as idle) is sent once more, on a fresh
- *       connection. The JDK does this for GET only by default, and cannot tell a reused connection from a fresh one
- *       there: a server that closes a fresh connection unanswered also gets the batch twice, never more.
- * </ul>
- * A value given on the command line ({@code -Djdk.httpclient…}) wins. Registered in {@code META-INF/spring.factories}.
+ * Sets up the JDK HTTP client's connection reuse for the worker calls, before any client exists (the JDK reads it once,
+ * when its first client is built): {@code jdk.httpclient.keepalive.timeout}, so that idle connections close after
+ * {@code GATEWAY_WORKER_IDLE_TIMEOUT} (whole seconds), before the server closes them itself (vLLM's uvicorn and
+ * llama.cpp's server do after 5 s; the JDK's default is 30 s). A value given on the command line wins.
+ *
+ * <p>A close by the server that arrives while a connection is idle takes it out of the JDK's pool before any call is
+ * written to it; one seen before the JDK took a call's body has {@link WorkerEndpoint} send the call once more. One that
+ * crosses the body on the wire cannot be told from a worker that died with the batch in hand, and fails that batch
+ * (502). Deliberately not set: {@code jdk.httpclient.enableAllMethodRetry}, which makes the JDK send a POST again
+ * whenever its connection ends before the first byte of the answer, a worker that received the batch and died
+ * included: a batch must never be generated twice. Registered in {@code META-INF/spring.factories}.
  */
 class WorkerConnections implements ApplicationListener<ApplicationEnvironmentPreparedEvent> {
 
     static final String KEEP_ALIVE = "jdk.httpclient.keepalive.timeout";
-    static final String RETRY_ALL_METHODS = "jdk.httpclient.enableAllMethodRetry";
 
     @Override
     public void onApplicationEvent(ApplicationEnvironmentPreparedEvent event) {
@@ -39,9 +38,6 @@ class WorkerConnections implements ApplicationListener<ApplicationEnvironmentPre
     static void configure(Duration idle) {
         if (System.getProperty(KEEP_ALIVE) == null) {
             System.setProperty(KEEP_ALIVE, Long.toString(Math.max(1, idle.toSeconds())));
-        }
-        if (System.getProperty(RETRY_ALL_METHODS) == null) {
-            System.setProperty(RETRY_ALL_METHODS, "true");
         }
     }
 }

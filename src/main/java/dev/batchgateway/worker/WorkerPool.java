@@ -307,7 +307,7 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
             return;
         }
         member.out = true;
-        member.reason = member.worker.url() + ": " + reason;
+        member.reason = reason; // names the worker as callers know it ("worker 2"), never its URL: callers read it
         member.consecutiveTimeouts = 0;
         member.backOff = member.backOff == null ? firstBackOff : doubled(member.backOff);
         member.retryAt = ticker.nanoTime() + member.backOff.toNanos();

@@ -193,7 +193,7 @@ class DialectContractTest {
 
         // Then only the right key is healthy
         for (var refused : List.of(withoutKey, withWrongKey)) {
-            assertThat(refused.health()).isEqualTo(WorkerHealth.misconfigured(WorkerEndpoint.refusedKey(server.url(), 401)));
+            assertThat(refused.health()).isEqualTo(WorkerHealth.misconfigured(WorkerEndpoint.refusedKey("worker 1", 401)));
         }
         assertThat(withKey.health()).isEqualTo(WorkerHealth.UP);
         assertThat(withKey.dialect()).isEqualTo(dialectOf(kind));
@@ -206,7 +206,7 @@ class DialectContractTest {
         var worker = worker("another/model", null);
 
         assertThat(worker.health()).isEqualTo(WorkerHealth.misconfigured(
-                WorkerEndpoint.notServed(server.url(), "another/model", "404, it serves " + MODEL)));
+                WorkerEndpoint.notServed("worker 1", "another/model", "404, it serves " + MODEL)));
     }
 
     @ParameterizedTest

@@ -181,12 +181,12 @@ class OllamaWorkerTest {
         // Given one that has not pulled it (Ollama's own 404), then down, saying how to fix it
         ollama.stubFor(post("/api/show").willReturn(aResponse().withStatus(404)
                 .withBody("{\"error\":\"model 'llama3.2:1b' not found\"}")));
-        assertThat(worker.health()).isEqualTo(WorkerHealth.misconfigured("model llama3.2:1b is not served by " + ollama.baseUrl()
+        assertThat(worker.health()).isEqualTo(WorkerHealth.misconfigured("model llama3.2:1b is not served by worker 1"
                 + ": 404, pull it first: ollama pull llama3.2:1b"));
 
         // Given a server error, then down with Ollama's message
         ollama.stubFor(post("/api/show").willReturn(aResponse().withStatus(500).withBody("{\"error\":\"disk full\"}")));
-        assertThat(worker.health()).isEqualTo(WorkerHealth.down(ollama.baseUrl() + "/api/show answered HTTP 500: disk full"));
+        assertThat(worker.health()).isEqualTo(WorkerHealth.down("worker 1 answered HTTP 500 to /api/show: disk full"));
     }
 
     @Test
@@ -272,7 +272,7 @@ class OllamaWorkerTest {
                 .withBody("{\"error\":\"model 'llama3.2:1b' not found, try pulling it first\"}")));
         assertThatThrownBy(() -> worker.complete(new Batch(2, new GenerationParameters(16), List.of("fine", "bad"))))
                 .isInstanceOf(WorkerException.Misconfigured.class)
-                .hasMessageStartingWith("model llama3.2:1b is not served by " + ollama.baseUrl() + ": HTTP 404");
+                .hasMessageStartingWith("model llama3.2:1b is not served by worker 1: HTTP 404");
     }
 
     @Test

@@ -160,18 +160,17 @@ class VllmDialectTest {
         vllm.stubFor(get("/v1/models").willReturn(okJson("""
                 {"object":"list","data":[{"id":"meta-llama/Llama-3.2-1B","object":"model","owned_by":"vllm"}]}""")));
         assertThat(worker.health().up()).isFalse();
-        assertThat(worker.health().reason()).isEqualTo("model Qwen/Qwen2.5-1.5B-Instruct is not served by " + vllm.baseUrl()
+        assertThat(worker.health().reason()).isEqualTo("model Qwen/Qwen2.5-1.5B-Instruct is not served by worker 1"
                 + ": 404, it serves meta-llama/Llama-3.2-1B");
 
         // Given a dead engine, then down with its status
         vllm.stubFor(get("/health").willReturn(aResponse().withStatus(503)));
-        assertThat(worker.health()).isEqualTo(WorkerHealth.down(vllm.baseUrl() + "/health answered HTTP 503"));
+        assertThat(worker.health()).isEqualTo(WorkerHealth.down("worker 1 answered HTTP 503 to /health"));
 
         // Given no server at all, then down: no answer
-        String url = vllm.baseUrl();
         vllm.stop();
         assertThat(worker.health().up()).isFalse();
-        assertThat(worker.health().reason()).startsWith("no answer from " + url + "/health: could not connect");
+        assertThat(worker.health().reason()).isEqualTo("no answer to /health: could not connect to worker 1");
     }
 
     private void stubSinglePrompt(String prompt, String text, int promptTokens, int completionTokens, String finish) {

@@ -100,7 +100,7 @@ class VllmServerBehaviourTest {
         assertThat(outcomes.get(0)).isInstanceOf(WorkerOutcome.Generated.class);
         assertThat(outcomes.get(1)).isInstanceOfSatisfying(WorkerOutcome.Failed.class, failed -> assertThat(failed.cause())
                 .isInstanceOf(WorkerException.BadAnswer.class)
-                .hasMessage("the worker answered HTTP 500 to /v1/completions"));
+                .hasMessage("worker 1 answered HTTP 500 to /v1/completions"));
         assertThat(outcomes.get(2)).isInstanceOf(WorkerOutcome.Generated.class);
         assertThat(vllm.calls()).hasSize(4);
         assertThat(resent).containsExactly(Map.entry("failed", 3));
@@ -126,7 +126,7 @@ class VllmServerBehaviourTest {
 
             // And its health check says so, although vLLM's /health (which checks no key) answers 200
             assertThat(wrong.health()).isEqualTo(WorkerHealth.misconfigured(
-                    "the worker at " + vllm.url() + " refused the gateway's credentials (HTTP 401): check GATEWAY_WORKER_API_KEY"));
+                    "worker 1 refused the gateway's credentials (HTTP 401): check GATEWAY_WORKER_API_KEY"));
         }
         // And no key at all is refused the same way
         assertThat(worker.health().up()).isFalse();
@@ -138,9 +138,9 @@ class VllmServerBehaviourTest {
                 new WorkerEndpoint(vllm.url(), Duration.ofSeconds(5), Duration.ofSeconds(20)), "llama3", Dialect.VLLM)) {
             assertThatThrownBy(() -> wrongModel.complete(new Batch(1, new GenerationParameters(4), List.of("a", "b"))))
                     .isInstanceOf(WorkerException.Misconfigured.class)
-                    .hasMessage("model llama3 is not served by " + vllm.url() + ": HTTP 404 The model `llama3` does not exist.");
+                    .hasMessage("model llama3 is not served by worker 1: HTTP 404 The model `llama3` does not exist.");
             assertThat(wrongModel.health()).isEqualTo(WorkerHealth.misconfigured(
-                    "model llama3 is not served by " + vllm.url() + ": 404, it serves " + MODEL));
+                    "model llama3 is not served by worker 1: 404, it serves " + MODEL));
         }
         assertThat(resent).isEmpty();
     }

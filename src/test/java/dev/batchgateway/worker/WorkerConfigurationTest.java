@@ -42,7 +42,8 @@ class WorkerConfigurationTest {
             var health = configuration.workerHealthIndicator(pool).health();
             assertThat(health.getStatus()).isEqualTo(Status.DOWN);
             assertThat(health.getDetails()).containsOnlyKeys(NOWHERE, NOWHERE + "0");
-            assertThat(health.getDetails().get(NOWHERE)).asString().startsWith("DOWN: no answer from " + NOWHERE + "/health: ");
+            assertThat(health.getDetails().get(NOWHERE)).asString().startsWith("DOWN: no answer to /health: ");
+            assertThat(health.getDetails().get(NOWHERE + "0")).asString().contains("worker 2");
         }
     }
 
@@ -80,7 +81,7 @@ class WorkerConfigurationTest {
             String url = "http://127.0.0.1:" + server.getAddress().getPort();
             var ollama = new GatewayProperties.Model("llama", WorkerType.OLLAMA, List.of(url), null);
             var keyed = new GatewayProperties.Worker(WorkerType.SIMULATED, List.of(), null, Duration.ofSeconds(5),
-                    Duration.ofSeconds(1), Duration.ofSeconds(1), null, "worker-key", Duration.ofSeconds(4), 3);
+                    Duration.ofSeconds(1), Duration.ofSeconds(1), null, "worker-key", Duration.ofSeconds(4), 3, null);
 
             // When the model's pool checks its server
             var router = (ModelRouter) configuration.worker(properties(keyed, List.of(ollama)), meters);
@@ -97,7 +98,7 @@ class WorkerConfigurationTest {
 
     private static GatewayProperties.Worker worker(WorkerType type, List<String> urls, String model) {
         return new GatewayProperties.Worker(type, urls, model, Duration.ofSeconds(5), Duration.ofSeconds(1), Duration.ofSeconds(1),
-                null, null, Duration.ofSeconds(4), 3);
+                null, null, Duration.ofSeconds(4), 3, null);
     }
 
     private static GatewayProperties properties(GatewayProperties.Worker worker, List<GatewayProperties.Model> models) {

@@ -146,7 +146,7 @@ class WorkerFaultTest {
         try (var worker = vllmAnswering(aResponse().withStatus(status).withBody("{\"error\":\"Unauthorized\"}"))) {
             assertThatThrownBy(() -> worker.complete(THREE))
                     .isInstanceOf(WorkerException.Misconfigured.class)
-                    .hasMessage("the worker at " + server.baseUrl() + " refused the gateway's credentials (HTTP " + status
+                    .hasMessage("worker 1 refused the gateway's credentials (HTTP " + status
                             + "): check GATEWAY_WORKER_API_KEY");
         }
     }
@@ -157,7 +157,7 @@ class WorkerFaultTest {
                 "{\"error\":{\"message\":\"The model `m` does not exist.\",\"type\":\"NotFoundError\",\"param\":\"model\",\"code\":404}}"))) {
             assertThatThrownBy(() -> worker.complete(THREE))
                     .isInstanceOf(WorkerException.Misconfigured.class)
-                    .hasMessage("model m is not served by " + server.baseUrl() + ": HTTP 404 The model `m` does not exist.");
+                    .hasMessage("model m is not served by worker 1: HTTP 404 The model `m` does not exist.");
         }
     }
 
