@@ -5,7 +5,7 @@
 # call). Prints completions/s, p50/p99, the fake's calls and prompts a call, and the machine's load average; writes
 # bench/results/llamacpp-<time>/results.md. A measurement, not a test (issue 26). Not part of CI.
 #
-#   bench/llamacpp.sh                        # 20 s a row after a warm-up (about 2 minutes with the build)
+#   bench/llamacpp.sh                        # 20 s a row after a warm-up (about 5 minutes with the build, loaded)
 #   BENCH_DURATION=10s BENCH_CONNECTIONS=64 bench/llamacpp.sh
 #   BENCH_CONCURRENT_BATCHES=8 bench/llamacpp.sh   # GATEWAY_WORKER_MAX_CONCURRENT_BATCHES (default: llamacpp's own, 4)
 set -euo pipefail
@@ -20,6 +20,7 @@ FAKE_PORT=${BENCH_FAKE_PORT:-9120}
 GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8120}
 BATCH_SIZE=8
 MAX_WAIT_MS=20
+CONCURRENT=${BENCH_CONCURRENT_BATCHES:-4} # 4: llamacpp's default GATEWAY_WORKER_MAX_CONCURRENT_BATCHES
 start_run llamacpp
 
 need wrk wrk
@@ -80,22 +81,37 @@ env SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GAT
   GATEWAY_BATCH_SIZE=$BATCH_SIZE GATEWAY_BATCH_MAX_WAIT=${MAX_WAIT_MS}ms \
   LOGGING_LEVEL_ROOT=WARN GATEWAY_USAGE_JOURNAL_DIR="$OUT/journal" \
   GATEWAY_WORKER_TYPE=llamacpp GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake \
-  ${BENCH_CONCURRENT_BATCHES:+GATEWAY_WORKER_MAX_CONCURRENT_BATCHES=$BENCH_CONCURRENT_BATCHES} \
+  ${BENCH_CONCURRENT_BATCHES:+GATEWAY_WORKER_MAX_CONCURRENT_BATCHES=$CONCURRENT} \
   "$JAVA" -jar target/batch-gateway.jar > "$OUT/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 PIDS+=("$GATEWAY_PID")
 await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway.log"
 # warm-up, not measured: the JIT compiles the request path before the row counts
 wrk -t 2 -c "$CONNECTIONS" -d "${BENCH_WARMUP:-5s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
-row "through the gateway (llamacpp, C=${BENCH_CONCURRENT_BATCHES:-4})" "http://localhost:$GATEWAY_PORT" complete.lua
+worker_calls() { # the gateway's own count and total seconds of worker calls
+  curl -fs "localhost:$((GATEWAY_PORT + 1))/actuator/prometheus" 2>/dev/null \
+    | awk '/^gateway_worker_latency_seconds_count/ {c += $2} /^gateway_worker_latency_seconds_sum/ {s += $2} END {print c + 0, s + 0}'
+}
+CALLS_BEFORE=$(worker_calls)
+row "through the gateway (llamacpp, C=$CONCURRENT)" "http://localhost:$GATEWAY_PORT" complete.lua
+CALLS_AFTER=$(worker_calls)
 
 {
   echo
-  python3 - "$TABLE" <<'PY'
+  python3 - "$TABLE" "$CALLS_BEFORE" "$CALLS_AFTER" "$LATENCY_MS" "$HTTP_THREADS" "$BATCH_SIZE" "$CONCURRENT" <<'PY'
 import sys
-rows = [l for l in open(sys.argv[1]) if l.startswith("| direct") or l.startswith("| through")]
+table, before, after = sys.argv[1:4]
+latency, threads, batch, concurrent = (int(a) for a in sys.argv[4:])
+rows = [l for l in open(table) if l.startswith("| direct") or l.startswith("| through")]
 direct, gateway = (float(r.split("|")[3]) for r in rows)
-print(f"The gateway serves {gateway / direct:.2f}× the completions a second of the fake called directly.")
+calls0, secs0 = map(float, before.split())
+calls1, secs1 = map(float, after.split())
+mean = f"{(secs1 - secs0) * 1000 / (calls1 - calls0):.1f} ms" if calls1 > calls0 else "–"
+print(f"The gateway serves {gateway / direct:.2f}× the completions a second of the fake called directly. Limits: direct, "
+      f"{threads} threads / {latency} ms = {threads * 1000 / latency:.0f}/s ({direct * latency / threads / 10:.0f}% reached); "
+      f"the gateway, {batch} prompts × {concurrent} calls / {latency} ms = {batch * concurrent * 1000 / latency:.0f}/s "
+      f"({gateway * latency / batch / concurrent / 10:.0f}% reached; its worker calls took {mean} on average, by its own "
+      f"gateway_worker_latency_seconds).")
 PY
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load average (1, 5, 15 min) at the start"
