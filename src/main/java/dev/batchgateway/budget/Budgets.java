@@ -111,6 +111,8 @@ public final class Budgets implements Settlement, AutoCloseable {
     private final Leaser leaser;
     private final Upkeep upkeep;
     private final Map<UUID, Reservation> reservations = new ConcurrentHashMap<>();
+    /** Requests' reservations in their keys' own budgets (a key with limits of its own), beside their users'. */
+    private final Map<UUID, Reservation> keyReservations = new ConcurrentHashMap<>();
     private volatile WindowStarts lastStarts;
 
     /** @param defaults the limits of users without their own */
@@ -155,11 +157,39 @@ public final class Budgets implements Settlement, AutoCloseable {
      * @throws BudgetUnavailableException when more budget is needed and the store is away
      */
     public void admit(long user, List<CompletionRequest> requests) {
-        if (requests.isEmpty()) {
-            return;
+        admit(user, limitsOf(user), requests, reservations);
+    }
+
+    /**
+     * Admits the requests of one call made with a key that has limits of its own, all or none: each reserves its bound
+     * in every limited window of its user and of the key ({@link #keyAccount}, with {@code keyLimits}). A 429 says
+     * whose limit refused it.
+     */
+    public void admit(long user, long key, Limits keyLimits, List<CompletionRequest> requests) {
+        if (!isKey(key)) {
+            throw new IllegalArgumentException("not a key's budget account: " + key);
         }
-        Limits limits = limitsOf(user);
-        if (limits.unlimited()) {
+        admit(user, requests);
+        try {
+            admit(key, keyLimits, requests, keyReservations);
+        } catch (RuntimeException refused) {
+            requests.forEach(this::release); // the user's reservations: the call is admitted whole or not at all
+            throw refused;
+        }
+    }
+
+    /** The budget account of a key's own limits: negative, apart from every user's. */
+    public static long keyAccount(UUID keyId) {
+        return -1 - (keyId.getMostSignificantBits() & Long.MAX_VALUE);
+    }
+
+    /** Whether a budget account is a key's (else a user's). */
+    static boolean isKey(long account) {
+        return account < 0;
+    }
+
+    private void admit(long account, Limits limits, List<CompletionRequest> requests, Map<UUID, Reservation> into) {
+        if (requests.isEmpty() || limits.unlimited()) {
             return;
         }
         long[] bounds = new long[requests.size()];
@@ -168,9 +198,9 @@ public final class Budgets implements Settlement, AutoCloseable {
             bounds[i] = TokenBound.of(requests.get(i));
             tokens = Math.addExact(tokens, bounds[i]);
         }
-        UserBudget budget = users.lock(user);
+        UserBudget budget = users.lock(account);
         try {
-            admit(budget, limits, requests, bounds, tokens);
+            admit(budget, limits, requests, bounds, tokens, into);
         } finally {
             budget.lock.unlock();
         }
@@ -184,9 +214,13 @@ public final class Budgets implements Settlement, AutoCloseable {
     /** The scheduler's word on what a request costs: its reservation becomes that, the rest is free again. */
     @Override
     public void settled(CompletionRequest request, TokenUsage billed) {
-        Reservation reservation = reservations.remove(request.requestId());
+        settled(keyReservations.remove(request.requestId()), billed);
+        settled(reservations.remove(request.requestId()), billed);
+    }
+
+    private static void settled(Reservation reservation, TokenUsage billed) {
         if (reservation == null) {
-            return; // an unlimited user's request, or one already settled
+            return; // an unlimited user's (or key's) request, or one already settled
         }
         reservation.budget.lock.lock();
         try {
@@ -205,21 +239,23 @@ public final class Budgets implements Settlement, AutoCloseable {
      */
     @Override
     public List<BudgetCharge> charges(CompletionRequest request, TokenUsage usage) {
-        Reservation reservation = reservations.computeIfPresent(request.requestId(),
-                (id, reserved) -> new Reservation(reserved.budget, reserved.holds, true));
-        if (reservation == null) {
-            return List.of(); // an unlimited user's request, or one already settled
-        }
-        List<BudgetCharge> charges = new ArrayList<>(reservation.holds.size());
-        reservation.budget.lock.lock();
-        try {
-            for (Hold hold : reservation.holds) {
-                BudgetStore.Account account = hold.lease.account;
-                charges.add(new BudgetCharge(lessee.id(), hold.lease.holdSince, account.window().word(), account.start(),
-                        spent(hold, usage)));
+        List<BudgetCharge> charges = new ArrayList<>(6);
+        for (Map<UUID, Reservation> reserved : List.of(reservations, keyReservations)) {
+            Reservation reservation = reserved.computeIfPresent(request.requestId(),
+                    (id, held) -> new Reservation(held.budget, held.holds, true));
+            if (reservation == null) {
+                continue; // an unlimited user's (or key's) request, or one already settled
             }
-        } finally {
-            reservation.budget.lock.unlock();
+            reservation.budget.lock.lock();
+            try {
+                for (Hold hold : reservation.holds) {
+                    BudgetStore.Account account = hold.lease.account;
+                    charges.add(new BudgetCharge(account.user(), lessee.id(), hold.lease.holdSince, account.window().word(),
+                            account.start(), spent(hold, usage)));
+                }
+            } finally {
+                reservation.budget.lock.unlock();
+            }
         }
         return charges;
     }
@@ -228,7 +264,8 @@ public final class Budgets implements Settlement, AutoCloseable {
         return billed == null ? 0 : hold.lease.account.window().countsRequests() ? 1 : billed.totalTokens();
     }
 
-    private void admit(UserBudget budget, Limits limits, List<CompletionRequest> requests, long[] bounds, long tokens) {
+    private void admit(UserBudget budget, Limits limits, List<CompletionRequest> requests, long[] bounds, long tokens,
+            Map<UUID, Reservation> into) {
         long waitUntil = ticker.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LEASE_WAIT_MILLIS);
         while (true) {
             Instant now = clock.instant();
@@ -243,7 +280,7 @@ public final class Budgets implements Settlement, AutoCloseable {
             }
             List<Need> lacking = lacking(needs, ticker.nanoTime());
             if (lacking.isEmpty()) {
-                reserve(budget, needs, requests, bounds, now.toEpochMilli());
+                reserve(budget, needs, requests, bounds, now.toEpochMilli(), into);
                 return;
             }
             List<Need> hopeless = lacking.stream().filter(need -> need.amount > need.limit).toList();
@@ -263,7 +300,7 @@ public final class Budgets implements Settlement, AutoCloseable {
             }
             lacking = lacking(needs, ticker.nanoTime());
             if (lacking.isEmpty()) {
-                reserve(budget, needs, requests, bounds, now.toEpochMilli());
+                reserve(budget, needs, requests, bounds, now.toEpochMilli(), into);
                 return;
             }
             throw refusal(lacking, now);
@@ -307,7 +344,8 @@ public final class Budgets implements Settlement, AutoCloseable {
         return lacking;
     }
 
-    private void reserve(UserBudget budget, List<Need> needs, List<CompletionRequest> requests, long[] bounds, long nowMillis) {
+    private static void reserve(UserBudget budget, List<Need> needs, List<CompletionRequest> requests, long[] bounds,
+            long nowMillis, Map<UUID, Reservation> into) {
         for (Need need : needs) {
             need.lease.reserve(need.amount, nowMillis);
         }
@@ -316,7 +354,7 @@ public final class Budgets implements Settlement, AutoCloseable {
             for (Need need : needs) {
                 holds.add(new Hold(need.lease, need.lease.account.window().countsRequests() ? 1 : bounds[i]));
             }
-            reservations.put(requests.get(i).requestId(), new Reservation(budget, holds, false));
+            into.put(requests.get(i).requestId(), new Reservation(budget, holds, false));
         }
     }
 
@@ -383,7 +421,8 @@ public final class Budgets implements Settlement, AutoCloseable {
             boolean soon = need.limit - lease.billedAsKnown() >= need.amount;
             Duration retryAfter = soon ? wholeSeconds(timing.heldFor()) : wholeSeconds(Duration.between(now, lease.end));
             var refusal = new LimitExceededException(
-                    lease.account.window(), need.limit, Math.min(free, need.amount - 1), need.amount, lease.end, retryAfter, soon);
+                    lease.account.window(), need.limit, Math.min(free, need.amount - 1), need.amount, lease.end, retryAfter, soon,
+                    isKey(lease.account.user()));
             if (latest == null || refusal.retryAfter().compareTo(latest.retryAfter()) > 0) {
                 latest = refusal;
             }

@@ -5,7 +5,8 @@ import java.time.Instant;
 import java.util.Objects;
 
 /**
- * A request would go beyond a limit of its user: it is refused before it reaches the worker, and costs nothing.
+ * A request would go beyond a limit of its user, or of the key it was made with: it is refused before it reaches the
+ * worker, and costs nothing.
  *
  * @param window the window whose limit it is (when several refuse it, the one that has room last)
  * @param limit that window's limit
@@ -13,6 +14,7 @@ import java.util.Objects;
  * @param requested what the request reserves of it: one request, or an upper bound of its tokens
  * @param resetsAt when the window ends and a new one begins
  * @param retryAfter when the window is expected to have room for the request again
+ * @param ofKey whether the limit is the key's own (else the user's)
  */
 public final class LimitExceededException extends RuntimeException {
 
@@ -22,14 +24,17 @@ public final class LimitExceededException extends RuntimeException {
     private final long requested;
     private final Instant resetsAt;
     private final Duration retryAfter;
+    private final boolean ofKey;
 
     /**
      * @param soon whether room may come back before the window ends: part of the limit is reserved by requests in
      *     flight or held by other instances, and not billed yet
      */
-    public LimitExceededException(
-            Window window, long limit, long remaining, long requested, Instant resetsAt, Duration retryAfter, boolean soon) {
-        super(message(window, limit, remaining, requested, resetsAt, retryAfter, soon), null, false, false);
+    public LimitExceededException(Window window, long limit, long remaining, long requested, Instant resetsAt,
+            Duration retryAfter, boolean soon, boolean ofKey) {
+        super((ofKey ? "this key's " : "") + message(window, limit, remaining, requested, resetsAt, retryAfter, soon),
+                null, false, false);
+        this.ofKey = ofKey;
         this.window = Objects.requireNonNull(window, "window");
         this.limit = limit;
         this.remaining = remaining;
@@ -75,5 +80,10 @@ public final class LimitExceededException extends RuntimeException {
 
     public Duration retryAfter() {
         return retryAfter;
+    }
+
+    /** Whose limit it is: {@code key} (the key's own limits) or {@code user}. */
+    public String scope() {
+        return ofKey ? "key" : "user";
     }
 }

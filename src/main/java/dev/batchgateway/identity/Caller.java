@@ -11,11 +11,18 @@ public sealed interface Caller {
      * A user's API key: whatever it does is billed to, and limited to, {@code userId}.
      *
      * @param models the models the key may use; empty for every model served
+     * @param limits the key's own limits, beside its user's
      */
-    record User(long userId, UUID keyId, List<String> models) implements Caller {
+    record User(long userId, UUID keyId, List<String> models, KeyLimits limits) implements Caller {
 
         public User {
             models = List.copyOf(Objects.requireNonNull(models, "models"));
+            Objects.requireNonNull(limits, "limits");
+        }
+
+        /** A key for these models, without limits of its own. */
+        public User(long userId, UUID keyId, List<String> models) {
+            this(userId, keyId, models, KeyLimits.NONE);
         }
 
         /** A key for every model. */
@@ -32,7 +39,7 @@ public sealed interface Caller {
     /**
      * The operator, by an admin token.
      *
-     * @param tokenId names the admin token used, for the audit log, without revealing it ({@link AdminToken#id()})
+     * @param tokenId names the admin token used, for the audit log, without revealing it ({@link AdminTokens#idOf})
      */
     record Operator(String tokenId) implements Caller {
 

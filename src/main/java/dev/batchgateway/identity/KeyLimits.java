@@ -2,7 +2,7 @@ package dev.batchgateway.identity;
 
 /**
  * A key's own limits, beside its user's, in the user limits' shape: tokens per UTC day and month, requests per UTC
- * minute, each null for none. Kept with the key; not enforced yet, so the admin API accepts only {@link #NONE}.
+ * minute, each null for none. Enforced like a user's, in a budget of the key's own, beside its user's.
  */
 public record KeyLimits(Long tokensPerDay, Long tokensPerMonth, Long requestsPerMinute) {
 

@@ -249,10 +249,7 @@ class AdminKeysController {
         return List.copyOf(named);
     }
 
-    /**
-     * The key's own limits, in the shape of a user's (every field given, null for none). Only none are accepted: the
-     * gateway enforces limits per user, not yet per key, and a key must not seem limited when it is not.
-     */
+    /** The key's own limits, in the shape of a user's (every field given, null for none), enforced beside the user's. */
     private static KeyLimits limits(JsonNode limits) {
         if (limits == null || limits.isNull()) {
             return KeyLimits.NONE;
@@ -265,13 +262,8 @@ class AdminKeysController {
                 throw badRequest("unknown field limits." + shorten(field) + ": limits are " + String.join(", ", LIMITS));
             }
         }
-        var asked = new KeyLimits(limit(limits, "tokens_per_day"), limit(limits, "tokens_per_month"),
+        return new KeyLimits(limit(limits, "tokens_per_day"), limit(limits, "tokens_per_month"),
                 limit(limits, "requests_per_minute"));
-        if (!asked.none()) {
-            throw badRequest("key limits are not supported yet: limit the key's user instead "
-                    + "(PUT /admin/users/{user_id}/limits), or give each limit as null");
-        }
-        return asked;
     }
 
     /** As for a user's limits: every field given, so that a forgotten one is not silently none. */

@@ -282,7 +282,7 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
 
     /**
      * {@code u2 <id> <user> <prompt> <completion> <model, URL-encoded> <served-at> <outcome> <charges> <crc32>},
-     * tab-separated; the charges comma-separated, each {@code holder:hold-since:window:window-start:amount}, or
+     * tab-separated; the charges comma-separated, each {@code account:holder:hold-since:window:window-start:amount}, or
      * {@code -} for none.
      */
     static String line(UsageRecord row) {
@@ -329,8 +329,8 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
             return "-";
         }
         StringJoiner joined = new StringJoiner(",");
-        charges.forEach(charge -> joined.add(charge.holder() + ":" + charge.holdSince() + ":" + charge.window() + ":"
-                + charge.windowStart() + ":" + charge.amount()));
+        charges.forEach(charge -> joined.add(charge.account() + ":" + charge.holder() + ":" + charge.holdSince() + ":"
+                + charge.window() + ":" + charge.windowStart() + ":" + charge.amount()));
         return joined.toString();
     }
 
@@ -341,10 +341,10 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
         List<BudgetCharge> charges = new ArrayList<>();
         for (String charge : field.split(",")) {
             // the window's start is an ISO instant, with colons of its own: the amount is after the last one
-            String[] part = charge.split(":", 4);
-            int amountAt = part[3].lastIndexOf(':');
-            charges.add(new BudgetCharge(UUID.fromString(part[0]), Long.parseLong(part[1]), part[2],
-                    Instant.parse(part[3].substring(0, amountAt)), Long.parseLong(part[3].substring(amountAt + 1))));
+            String[] part = charge.split(":", 5);
+            int amountAt = part[4].lastIndexOf(':');
+            charges.add(new BudgetCharge(Long.parseLong(part[0]), UUID.fromString(part[1]), Long.parseLong(part[2]), part[3],
+                    Instant.parse(part[4].substring(0, amountAt)), Long.parseLong(part[4].substring(amountAt + 1))));
         }
         return charges;
     }

@@ -112,7 +112,7 @@ class JdbcUsageRepository implements UsageRepository {
                     charges.requestIds[i] = row.requestId().toString();
                     charges.holders[i] = charge.holder().toString();
                     charges.holdsSince[i] = charge.holdSince();
-                    charges.userIds[i] = row.userId();
+                    charges.userIds[i] = charge.account();
                     charges.windows[i] = charge.window();
                     charges.windowStartMicros[i] = ChronoUnit.MICROS.between(Instant.EPOCH, charge.windowStart());
                     charges.amounts[i] = charge.amount();

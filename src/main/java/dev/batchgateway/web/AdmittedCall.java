@@ -1,8 +1,11 @@
 package dev.batchgateway.web;
 
 import dev.batchgateway.budget.Budgets;
+import dev.batchgateway.budget.Limits;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.identity.Caller;
+import dev.batchgateway.identity.KeyLimits;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -32,12 +35,19 @@ final class AdmittedCall {
     }
 
     /**
-     * Admits the requests of {@code user} (429 or 503 when a limit or the budget store says no), then submits each.
+     * Admits the requests of {@code user}, made by {@code who} (429 or 503 when a limit of the user, or of the key with
+     * limits of its own, or the budget store says no), then submits each.
      *
      * @throws RuntimeException whatever admission or a submission threw, with nothing left reserved by this call
      */
-    static AdmittedCall admit(Budgets budgets, long user, List<CompletionRequest> requests, Submission submission) {
-        budgets.admit(user, requests);
+    static AdmittedCall admit(Budgets budgets, Caller who, long user, List<CompletionRequest> requests, Submission submission) {
+        if (who instanceof Caller.User key && !key.limits().none()) {
+            KeyLimits limits = key.limits();
+            budgets.admit(user, Budgets.keyAccount(key.keyId()),
+                    new Limits(limits.tokensPerDay(), limits.tokensPerMonth(), limits.requestsPerMinute()), requests);
+        } else {
+            budgets.admit(user, requests);
+        }
         List<CompletableFuture<Completion>> taken = new ArrayList<>(requests.size());
         try {
             for (int i = 0; i < requests.size(); i++) {

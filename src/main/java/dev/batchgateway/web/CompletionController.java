@@ -65,10 +65,10 @@ class CompletionController {
         http.setAttribute(RequestTracking.USER_ID, request.userId());
         var caller = ConnectionProbe.of(http);
         if (streamed) {
-            return stream(request, timeout, caller, httpResponse);
+            return stream(request, who, timeout, caller, httpResponse);
         }
         // over a limit: 429 here, before the worker sees anything; admitted, it holds a reservation until settled
-        CompletableFuture<Completion> completion = AdmittedCall.admit(budgets, request.userId(), List.of(request),
+        CompletableFuture<Completion> completion = AdmittedCall.admit(budgets, who, request.userId(), List.of(request),
                 (index, admitted) -> scheduler.submit(admitted, timeout, caller == null ? CallerPresence.ASSUMED : caller))
                 .only();
         // the request's own virtual thread waits: one dispatch; a caller that leaves is noticed by the probe
@@ -84,12 +84,12 @@ class CompletionController {
      * {@code data: {"done": true, …counts, request_id}}; a failure after the first event ends the stream with
      * {@code data: {"error": {"status", "detail"}}}.
      */
-    private CompletionResponse stream(CompletionRequest request, Duration timeout, ConnectionProbe caller,
+    private CompletionResponse stream(CompletionRequest request, Caller who, Duration timeout, ConnectionProbe caller,
             HttpServletResponse response) throws InterruptedException {
         var cancel = new AtomicReference<Runnable>(() -> {});
         var events = new EventStream(json.writeValueAsString(Map.of("error", new StreamError(502,
                 "the client read too slowly and fell too far behind its stream"))), () -> cancel.get().run());
-        CompletableFuture<Completion> completion = AdmittedCall.admit(budgets, request.userId(), List.of(request),
+        CompletableFuture<Completion> completion = AdmittedCall.admit(budgets, who, request.userId(), List.of(request),
                 (index, admitted) -> scheduler.submit(admitted, timeout, caller == null ? CallerPresence.ASSUMED : caller,
                         delta -> events.send(json.writeValueAsString(new StreamDelta(delta)))))
                 .only();

@@ -99,6 +99,7 @@ class OpenAiAdvice {
         boolean quota = e.window() == Window.MONTH;
         Map<String, Object> limit = new LinkedHashMap<>();
         limit.put("limit", e.window().limitName());
+        limit.put("limit_scope", e.scope());
         limit.put("limit_value", e.limit());
         limit.put("remaining", e.remaining());
         limit.put("requested", e.requested());

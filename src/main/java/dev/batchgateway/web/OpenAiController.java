@@ -128,7 +128,7 @@ class OpenAiController {
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         if (asked.stream()) {
             long now = created();
-            return stream(asked, user, http, response, new Chunks() {
+            return stream(asked, who, user, http, response, new Chunks() {
                 @Override
                 public Object text(int prompt, String text) {
                     return new CompletionsAnswer(id, "text_completion", now, model, List.of(new Choice(text, prompt, null, null)), null);
@@ -146,7 +146,7 @@ class OpenAiController {
                 }
             });
         }
-        return answered(http, submit(asked, user, http).thenApply(answers -> {
+        return answered(http, submit(asked, who, user, http).thenApply(answers -> {
             List<Choice> choices = new ArrayList<>(answers.size());
             for (int i = 0; i < answers.size(); i++) {
                 choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
@@ -171,7 +171,7 @@ class OpenAiController {
         if (asked.stream()) {
             long now = created();
             String object = "chat.completion.chunk";
-            return stream(asked, user, http, response, new Chunks() {
+            return stream(asked, who, user, http, response, new Chunks() {
                 @Override
                 public Object first(int prompt) {
                     return new ChatAnswer(id, object, now, model, List.of(new ChunkChoice(prompt, new Delta("assistant", ""), null, null)), null);
@@ -194,7 +194,7 @@ class OpenAiController {
                 }
             });
         }
-        return answered(http, submit(asked, user, http).thenApply(answers -> {
+        return answered(http, submit(asked, who, user, http).thenApply(answers -> {
             Completion answer = answers.getFirst();
             var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason(answer.finishReason()));
             return ResponseEntity.ok()
@@ -225,7 +225,7 @@ class OpenAiController {
      * reason; then the usage chunk if asked for, then {@code data: [DONE]}. A failure before the first chunk is an
      * ordinary error answer; after it, an {@code error} event and {@code [DONE]}, the other prompts dropped.
      */
-    private ResponseEntity<?> stream(OpenAiRequestReader.Completions asked, long user, HttpServletRequest http,
+    private ResponseEntity<?> stream(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http,
             HttpServletResponse response, Chunks chunks) throws InterruptedException {
         CallerPresence caller = ConnectionProbe.presence(http);
         int prompts = asked.prompts().size();
@@ -244,7 +244,7 @@ class OpenAiController {
             }
         };
         // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
-        var call = AdmittedCall.admit(budgets, user, requests, (prompt, request) ->
+        var call = AdmittedCall.admit(budgets, who, user, requests, (prompt, request) ->
                 scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller, delta -> {
                     begin.accept(prompt);
                     events.send(json.writeValueAsString(chunks.text(prompt, delta)));
@@ -314,7 +314,7 @@ class OpenAiController {
      * (the prompts still waiting are then dropped).
      */
     private CompletableFuture<List<Completion>> submit(
-            OpenAiRequestReader.Completions asked, long user, HttpServletRequest http) {
+            OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http) {
         // a caller that has gone is dropped from every batch its prompts wait for
         CallerPresence caller = ConnectionProbe.presence(http);
         List<CompletionRequest> requests = asked.prompts().stream()
@@ -323,7 +323,7 @@ class OpenAiController {
         // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
         AdmittedCall call;
         try {
-            call = AdmittedCall.admit(budgets, user, requests,
+            call = AdmittedCall.admit(budgets, who, user, requests,
                     (index, request) -> scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller));
         } catch (RuntimeException refused) {
             if (caller instanceof ConnectionProbe probe) {

@@ -73,6 +73,7 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
         var response = problem(HttpStatus.TOO_MANY_REQUESTS, e.getMessage(), e.retryAfter());
         ProblemDetail problem = response.getBody();
         problem.setProperty("limit", e.window().limitName());
+        problem.setProperty("limit_scope", e.scope());
         problem.setProperty("limit_value", e.limit());
         problem.setProperty("remaining", e.remaining());
         problem.setProperty("requested", e.requested());

@@ -201,7 +201,7 @@ class BudgetsFaultsPropertyTest {
         /** A usage row is written: its charges go to the store with it, or to the instance's journal when it can't. */
         void write(int slot, List<BudgetCharge> charges) {
             if (reachable(slot) && journals.get(slot).isEmpty()) {
-                store.charge(USER, charges);
+                store.charge(charges);
             } else {
                 journals.get(slot).add(new Journaled(charges, EnumSet.noneOf(Window.class)));
             }
@@ -210,7 +210,7 @@ class BudgetsFaultsPropertyTest {
         /** The slot's journal goes to the store once the store is back for it. */
         void replay(int slot) {
             if (reachable(slot)) {
-                journals.get(slot).forEach(row -> store.charge(USER, row.charges()));
+                journals.get(slot).forEach(row -> store.charge(row.charges()));
                 journals.get(slot).clear();
             }
         }

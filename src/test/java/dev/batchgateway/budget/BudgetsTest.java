@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Prompt;
@@ -36,6 +37,34 @@ class BudgetsTest {
         assertThat(TokenBound.of(chat)).isEqualTo(TokenBound.CHAT_ALLOWANCE
                 + ("system".length() + "be brief".length() + TokenBound.MESSAGE_ALLOWANCE)
                 + ("user".length() + "hi".length() + TokenBound.MESSAGE_ALLOWANCE) + 5);
+    }
+
+    @Test
+    void aKeysOwnLimitsAreABudgetBesideItsUsersAndARefusalOfEitherAdmitsNothing() {
+        // Given a user with 1,000 tokens a day, and a key of the user's with 100 of its own
+        var budgets = budgets(new Limits(1000L, null, null));
+        long key = Budgets.keyAccount(UUID.randomUUID());
+        var keyLimits = new Limits(100L, null, null);
+
+        // When the key's call fits both, it reserves in both, and its charges name both accounts
+        var fits = request("hello", 50); // 5 + 16 + 50 = 71
+        budgets.admit(USER, key, keyLimits, List.of(fits));
+        assertThat(budgets.charges(fits, new TokenUsage(5, 10))).extracting(BudgetCharge::account, BudgetCharge::amount)
+                .containsExactlyInAnyOrder(org.assertj.core.groups.Tuple.tuple(USER, 15L), org.assertj.core.groups.Tuple.tuple(key, 15L));
+        budgets.settled(fits, new TokenUsage(5, 10));
+
+        // Then a call beyond what remains of the key's limit is refused as the key's, leaving the user's budget whole
+        var beyondTheKey = request("hello", 70);
+        assertThatThrownBy(() -> budgets.admit(USER, key, keyLimits, List.of(beyondTheKey)))
+                .isInstanceOfSatisfying(LimitExceededException.class, refused -> {
+                    assertThat(refused.scope()).isEqualTo("key");
+                    assertThat(refused.getMessage()).startsWith("this key's tokens_per_day is 100");
+                });
+        assertThat(budgets.held(USER, Window.DAY)).hasValueSatisfying(held -> assertThat(held.reserved()).isZero());
+
+        // And the same call through the user's other key, which has no limits of its own, is admitted
+        assertThatCode(() -> budgets.admit(USER, List.of(beyondTheKey))).doesNotThrowAnyException();
+        assertThat(budgets.held(USER, Window.DAY)).hasValueSatisfying(held -> assertThat(held.reserved()).isEqualTo(91));
     }
 
     @Test

@@ -213,7 +213,7 @@ public final class MemoryBudgetStore implements BudgetStore {
      * the hold the request reserved from gives up as much if it is still that hold (the same since-op) and unexpired.
      * Fails like the store when it is away or the instance cut off (then the row is not written either).
      */
-    public synchronized void charge(long user, List<BudgetCharge> charges) {
+    public synchronized void charge(List<BudgetCharge> charges) {
         reachable();
         Instant now = clock.instant();
         for (BudgetCharge charge : charges) {
@@ -223,7 +223,7 @@ public final class MemoryBudgetStore implements BudgetStore {
         }
         for (BudgetCharge charge : charges) {
             var kind = dev.batchgateway.budget.Window.valueOf(charge.window().toUpperCase(java.util.Locale.ROOT));
-            Window window = windows.computeIfAbsent(new Account(user, kind, charge.windowStart()), a -> new Window());
+            Window window = windows.computeIfAbsent(new Account(charge.account(), kind, charge.windowStart()), a -> new Window());
             window.consumed += charge.amount();
             window.reported.merge(charge.holder(), charge.amount(), Long::sum);
             Hold hold = window.holds.get(charge.holder());

@@ -56,7 +56,7 @@ class SchedulerSettlementTest {
         /** Each request costs its day window what it is billed, held by one instance since its operation 3. */
         @Override
         public List<BudgetCharge> charges(CompletionRequest request, TokenUsage usage) {
-            return List.of(new BudgetCharge(HOLDER, 3, "day", java.time.Instant.EPOCH, usage.totalTokens()));
+            return List.of(new BudgetCharge(request.userId(), HOLDER, 3, "day", java.time.Instant.EPOCH, usage.totalTokens()));
         }
 
         static final UUID HOLDER = UUID.randomUUID();
@@ -92,7 +92,7 @@ class SchedulerSettlementTest {
         var completion = scheduler.submit(request).get(SLACK_SECONDS, TimeUnit.SECONDS);
 
         SchedulerTest.awaitCondition(() -> usage.rows.size() == 1);
-        assertThat(usage.rows.getFirst().charges()).containsExactly(new BudgetCharge(Settlements.HOLDER, 3, "day",
+        assertThat(usage.rows.getFirst().charges()).containsExactly(new BudgetCharge(request.userId(), Settlements.HOLDER, 3, "day",
                 java.time.Instant.EPOCH, completion.usage().totalTokens()));
     }
 

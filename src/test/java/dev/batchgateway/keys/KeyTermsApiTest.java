@@ -18,7 +18,7 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * What a key is issued for, on the whole application: an expiry (then 401 like any invalid key), the models it may use,
- * its own limits (refused until enforced), and how the admin API shows them.
+ * its own limits (enforced beside its user's), and how the admin API shows them.
  */
 // the settings of UsageApiTest and AdminUsageApiTest: one context for them all
 @GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
@@ -78,8 +78,6 @@ class KeyTermsApiTest {
                 new Refusal("\"models\": \"simulated\"}", "models must be a non-empty JSON array"),
                 new Refusal("\"models\": [7]}", "models must be a JSON array of model names"),
                 new Refusal("\"models\": [\"gpt-4o\"]}", "models not served by this gateway: gpt-4o; it serves simulated"),
-                new Refusal("\"limits\": {\"tokens_per_day\": 1000, \"tokens_per_month\": null, \"requests_per_minute\": null}}",
-                        "key limits are not supported yet"),
                 new Refusal("\"limits\": {\"tokens_per_day\": null}}", "limits.tokens_per_month is required"),
                 new Refusal("\"limits\": {\"tokens_per_day\": -1, \"tokens_per_month\": null, \"requests_per_minute\": null}}",
                         "limits.tokens_per_day must be a JSON integer from 0"),
@@ -121,6 +119,40 @@ class KeyTermsApiTest {
         assertThat(json.readTree(expiredChat.body()).at("/error/code").asString()).isEqualTo("invalid_api_key");
         var models = gateway.send(HttpRequest.newBuilder(gateway.uri("/v1/models")).header("Authorization", expired));
         assertThat(models.statusCode()).isEqualTo(401);
+    }
+
+    @Test
+    void aKeysOwnLimitsRefuseItsRequestsWhileTheUsersOtherKeysGoOn() {
+        // Given a user without limits, one key with a daily limit of 100 tokens of its own, and one without
+        var limited = json.readTree(create("""
+                {"user_id": %d, "name": "limited", "limits": {"tokens_per_day": 100, "tokens_per_month": null,
+                 "requests_per_minute": null}}""".formatted(user)).body());
+        String limitedKey = "Bearer " + limited.get("key").asString();
+        String otherKey = "Bearer " + json.readTree(create("""
+                {"user_id": %d, "name": "other"}""".formatted(user)).body()).get("key").asString();
+
+        // When the limited key asks for a completion that fits its limit, then one that cannot (2 + 16 + 200 tokens)
+        var fits = gateway.post("/complete", limitedKey, "{\"prompt\": \"hi\", \"max_tokens\": 20}");
+        var beyond = gateway.post("/complete", limitedKey, "{\"prompt\": \"hi\", \"max_tokens\": 200}");
+        var beyondOnV1 = gateway.post("/v1/completions", limitedKey,
+                "{\"model\": \"simulated\", \"prompt\": \"hi\", \"max_tokens\": 200}");
+        var otherKeysCall = gateway.post("/complete", otherKey, "{\"prompt\": \"hi\", \"max_tokens\": 200}");
+
+        // Then the first is served and billed to the key's own budget, the second is 429 naming the key's limit on both
+        // APIs, and the user's other key is not held back by it
+        assertThat(fits.statusCode()).as(fits.body()).isEqualTo(200);
+        long keyAccount = dev.batchgateway.budget.Budgets.keyAccount(UUID.fromString(limited.get("id").asString()));
+        assertThat(jdbc.sql("SELECT consumed FROM budget_window WHERE user_id = ? AND kind = 'day'").param(keyAccount)
+                .query(Long.class).single()).as("tokens billed to the key's own daily budget")
+                .isEqualTo(json.readTree(fits.body()).get("tokens").asLong());
+        assertThat(beyond.statusCode()).as(beyond.body()).isEqualTo(429);
+        JsonNode refusal = json.readTree(beyond.body());
+        assertThat(refusal.get("limit").asString()).isEqualTo("tokens_per_day");
+        assertThat(refusal.get("limit_scope").asString()).isEqualTo("key");
+        assertThat(refusal.get("detail").asString()).startsWith("this key's tokens_per_day is 100");
+        assertThat(beyondOnV1.statusCode()).as(beyondOnV1.body()).isEqualTo(429);
+        assertThat(json.readTree(beyondOnV1.body()).at("/error/limit_scope").asString()).isEqualTo("key");
+        assertThat(otherKeysCall.statusCode()).as(otherKeysCall.body()).isEqualTo(200);
     }
 
     private java.net.http.HttpResponse<String> create(String body) {

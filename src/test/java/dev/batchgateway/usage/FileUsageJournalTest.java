@@ -243,8 +243,8 @@ class FileUsageJournalTest {
     void rowsKeepTheirBudgetChargesInTheJournalAndLinesOfTheOlderFormatStillReplay() {
         // Given a row charged to two budget windows, and a line written before rows carried charges
         var charged = row(42, "m", UsageOutcome.SERVED).charging(List.of(
-                new BudgetCharge(UUID.randomUUID(), 7, "day", Instant.parse("2026-12-05T00:00:00Z"), 8),
-                new BudgetCharge(UUID.randomUUID(), 0, "minute", Instant.parse("2026-12-05T10:15:00Z"), 1)));
+                new BudgetCharge(42, UUID.randomUUID(), 7, "day", Instant.parse("2026-12-05T00:00:00Z"), 8),
+                new BudgetCharge(-4_611_686_018_427_387_904L, UUID.randomUUID(), 0, "minute", Instant.parse("2026-12-05T10:15:00Z"), 1)));
         var older = row(42, "m", UsageOutcome.SERVED);
         String olderFields = String.join("\t", "u1", older.requestId().toString(), "42", "3", "5", "m",
                 older.servedAt().toString(), "served");

@@ -84,7 +84,7 @@ class JdbcUsageRepositoryTest {
         Instant day = Instant.now().truncatedTo(ChronoUnit.DAYS);
         hold(instance, day, 1_000, 4, "1 minute");
         var row = new UsageRecord(UUID.randomUUID(), user, new TokenUsage(30, 70), "m", Instant.now())
-                .charging(List.of(new BudgetCharge(instance, 4, "day", day, 100)));
+                .charging(List.of(new BudgetCharge(user, instance, 4, "day", day, 100)));
 
         // When its usage row is written, then written again (a journal's replay)
         repository.record(List.of(row));
@@ -107,9 +107,9 @@ class JdbcUsageRepositoryTest {
         // When rows reserved from their old holds are written
         repository.record(List.of(
                 new UsageRecord(UUID.randomUUID(), user, new TokenUsage(10, 10), "m", Instant.now())
-                        .charging(List.of(new BudgetCharge(expired, 0, "day", day, 20))),
+                        .charging(List.of(new BudgetCharge(user, expired, 0, "day", day, 20))),
                 new UsageRecord(UUID.randomUUID(), user, new TokenUsage(20, 20), "m", Instant.now())
-                        .charging(List.of(new BudgetCharge(restarted, 3, "day", day, 40)))));
+                        .charging(List.of(new BudgetCharge(user, restarted, 3, "day", day, 40)))));
 
         // Then what they billed counts, and neither hold gives up anything: an expired one is free for all already,
         // and the new one holds other requests' budget
