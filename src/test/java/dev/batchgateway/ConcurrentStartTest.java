@@ -77,7 +77,7 @@ class ConcurrentStartTest {
                 try {
                     var history = JdbcClient.create(store).sql("""
                                     SELECT version, count(*), bool_and(success) FROM flyway_schema_history
-                                    WHERE version IS NOT NULL GROUP BY version ORDER BY version""")
+                                    WHERE version IS NOT NULL GROUP BY version ORDER BY version::int""")
                             .query((rs, n) -> rs.getString(1) + ":" + rs.getLong(2) + ":" + rs.getBoolean(3))
                             .list();
                     List<String> once;

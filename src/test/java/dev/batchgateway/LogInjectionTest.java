@@ -3,6 +3,8 @@ package dev.batchgateway;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -10,6 +12,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.slf4j.LoggerFactory;
 import org.springframework.boot.WebApplicationType;
 import org.springframework.boot.builder.SpringApplicationBuilder;
+import org.springframework.boot.logging.LoggingSystem;
 import org.springframework.boot.test.system.CapturedOutput;
 import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.context.annotation.Configuration;
@@ -26,8 +29,33 @@ class LogInjectionTest {
     private static final String FORGED = "2026-12-05T09:00:00.000Z  INFO 1 --- [batch-gateway] [main] d.b.keys.AdminKeysController : admin token accepted";
     private static final String HOSTILE = "temperature\n" + FORGED + "\r\n\u001b[2J\u0085\u2028end";
 
+    /**
+     * Spring Boot sets this system property from the format when logging starts, unless it is set already, and does
+     * not set logging up again while another application of the JVM (a cached test context) has it set up: whatever
+     * ran before would decide the format here. So each test clears both before it starts its application (which sets
+     * logging up its own way, and cleans it up when closed), and puts the property back after.
+     */
+    private static final String FORMAT_PROPERTY = "CONSOLE_LOG_STRUCTURED_FORMAT";
+
+    private String formatBefore;
+
     @Configuration(proxyBeanMethods = false)
     static class NothingButLogging {}
+
+    @BeforeEach
+    void logInTheFormatAskedFor() {
+        formatBefore = System.clearProperty(FORMAT_PROPERTY);
+        LoggingSystem.get(LogInjectionTest.class.getClassLoader()).cleanUp();
+    }
+
+    @AfterEach
+    void putTheFormatBack() {
+        if (formatBefore == null) {
+            System.clearProperty(FORMAT_PROPERTY);
+        } else {
+            System.setProperty(FORMAT_PROPERTY, formatBefore);
+        }
+    }
 
     @ParameterizedTest(name = "GATEWAY_LOG_FORMAT=''{0}''")
     @ValueSource(strings = {"", "ecs", "logstash", "gelf"})
