@@ -619,9 +619,10 @@ class SchedulerTest {
 
     @Test
     void aCompletionWhoseUsageCannotBeRecordedIsTurnedAwayAndSoAreTheNextRequests() throws Exception {
-        // Given a store that is away, and no journal
+        // Given a store that is away, and no journal; the writer waits a minute before it tries again (the ledger turns
+        // callers away for that back-off: with 10 ms, a loaded machine's pause between two lines of this test outlasted it)
         var store = SaboteurUsageRepository.awayForever();
-        var ledger = new UsageLedger(store, 1000, 100, Duration.ofMillis(10), Duration.ofMillis(50), Ticker.system(), UsageEvents.NONE).start();
+        var ledger = new UsageLedger(store, 1000, 100, Duration.ofMinutes(1), Duration.ofMinutes(1), Ticker.system(), UsageEvents.NONE).start();
         var scheduler = track(new Scheduler(new SpyWorker(), ledger, policy(1, Duration.ZERO), Ticker.system(),
                 Clock.systemUTC(), SchedulerEvents.NONE).start());
 
