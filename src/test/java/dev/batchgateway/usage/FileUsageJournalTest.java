@@ -144,7 +144,8 @@ class FileUsageJournalTest {
         UsageRepository away = rows -> {
             throw new UsageWriteException.Recoverable("connection refused", null);
         };
-        var ledger = new UsageLedger(away, journal, 1000, 1000, Duration.ofMillis(5), Duration.ofMillis(20),
+        // a minute's back-off: the ledger refuses new requests for as long, longer than any pause of a loaded machine
+        var ledger = new UsageLedger(away, journal, 1000, 1000, Duration.ofMinutes(1), Duration.ofMinutes(1),
                 Ticker.system(), UsageEvents.NONE).start();
         try {
             // When a completion's row is recorded
