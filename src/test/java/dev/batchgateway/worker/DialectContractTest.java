@@ -3,7 +3,6 @@ package dev.batchgateway.worker;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchgateway.completion.Batch;
-import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Prompt;
@@ -14,7 +13,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -171,7 +169,7 @@ class DialectContractTest {
         server.kind = kind;
         var worker = worker(MODEL, null);
         worker.health();
-        var progress = new Texts();
+        var progress = new StreamedTexts();
 
         List<WorkerOutcome> outcomes = worker.complete(new Batch(1, new GenerationParameters(4), List.of("one two", "three")), progress);
 
@@ -219,24 +217,5 @@ class DialectContractTest {
         assertThat(worker.health()).isEqualTo(WorkerHealth.UP);
 
         assertThat(worker.dialect()).isEqualTo(dialectOf(kind));
-    }
-
-    /** Collects each prompt's streamed text. */
-    private static final class Texts implements BatchProgress {
-        final Map<Integer, String> texts = new TreeMap<>();
-
-        @Override
-        public synchronized boolean text(int prompt, String delta) {
-            texts.merge(prompt, delta, String::concat);
-            return true;
-        }
-
-        @Override
-        public void counted(int prompt, TokenUsage soFar) {}
-
-        @Override
-        public boolean streamed() {
-            return true;
-        }
     }
 }

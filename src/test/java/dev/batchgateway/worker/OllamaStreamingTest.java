@@ -11,7 +11,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.core.WireMockConfiguration;
 import dev.batchgateway.completion.Batch;
-import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Prompt;
@@ -21,7 +20,6 @@ import dev.batchgateway.completion.WorkerOutcome;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -31,7 +29,7 @@ class OllamaStreamingTest {
 
     private final WireMockServer ollama = new WireMockServer(WireMockConfiguration.options().dynamicPort());
     private OllamaWorker worker;
-    private final Texts progress = new Texts();
+    private final StreamedTexts progress = new StreamedTexts();
 
     @BeforeEach
     void start() {
@@ -97,12 +95,7 @@ class OllamaStreamingTest {
         ollama.stubFor(post(urlEqualTo("/api/generate")).willReturn(aResponse().withStatus(200)
                 .withHeader("Content-Type", "application/json")
                 .withBody("{\"response\":\"whole\",\"done\":true,\"done_reason\":\"stop\",\"prompt_eval_count\":2,\"eval_count\":1}")));
-        var whole = new Texts() {
-            @Override
-            public boolean streamed() {
-                return false;
-            }
-        };
+        var whole = new StreamedTexts(false);
 
         var outcomes = worker.complete(new Batch(1, new GenerationParameters(8), List.of("x")), whole);
 
@@ -126,19 +119,5 @@ class OllamaStreamingTest {
     private static com.github.tomakehurst.wiremock.client.ResponseDefinitionBuilder lines(String... lines) {
         return aResponse().withStatus(200).withHeader("Content-Type", "application/x-ndjson")
                 .withBody(String.join("\n", lines) + "\n");
-    }
-
-    /** Each prompt's text as it arrived, by position; a caller that streams. */
-    private static class Texts implements BatchProgress {
-        final Map<Integer, String> texts = new TreeMap<>();
-
-        @Override
-        public synchronized boolean text(int prompt, String delta) {
-            texts.merge(prompt, delta, String::concat);
-            return true;
-        }
-
-        @Override
-        public void counted(int prompt, TokenUsage soFar) {}
     }
 }

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.batchgateway.completion.Batch;
-import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Prompt;
@@ -27,7 +26,7 @@ class VllmStreamedCallsTest {
     private final OpenAiWorker worker = new OpenAiWorker(
             new WorkerEndpoint(vllm.url(), Duration.ofSeconds(5), Duration.ofSeconds(20)), MODEL, Dialect.VLLM,
             (reason, prompts) -> resent.merge(reason, prompts, Integer::sum));
-    private final Texts progress = new Texts(true);
+    private final StreamedTexts progress = new StreamedTexts(true);
 
     @AfterEach
     void stop() {
@@ -109,7 +108,7 @@ class VllmStreamedCallsTest {
 
     @Test
     void aBatchNobodyStreamsIsCompletedWholeAndReportedOnceDone() {
-        var whole = new Texts(false);
+        var whole = new StreamedTexts(false);
 
         var outcomes = worker.complete(new Batch(1, new GenerationParameters(16), List.of("one prompt", "two prompts")), whole);
 
@@ -132,29 +131,5 @@ class VllmStreamedCallsTest {
         return vllm.server().findAll(com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor(
                 com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo(path))).stream()
                 .map(request -> request.getBodyAsString()).toList();
-    }
-
-    /** Each prompt's text as it arrived, by position; whether the caller streams. */
-    private static final class Texts implements BatchProgress {
-        final Map<Integer, String> texts = new java.util.TreeMap<>();
-        private final boolean streamed;
-
-        Texts(boolean streamed) {
-            this.streamed = streamed;
-        }
-
-        @Override
-        public synchronized boolean text(int prompt, String delta) {
-            texts.merge(prompt, delta, String::concat);
-            return true;
-        }
-
-        @Override
-        public void counted(int prompt, TokenUsage soFar) {}
-
-        @Override
-        public boolean streamed() {
-            return streamed;
-        }
     }
 }
