@@ -3,6 +3,7 @@ package dev.batchgateway;
 import java.util.Map;
 import java.util.UUID;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.SmartInitializingSingleton;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.context.event.ApplicationEnvironmentPreparedEvent;
 import org.springframework.boot.context.properties.source.ConfigurationPropertySources;
@@ -10,6 +11,7 @@ import org.springframework.boot.origin.OriginLookup;
 import org.springframework.boot.origin.OriginTrackedResource;
 import org.springframework.boot.origin.TextResourceOrigin;
 import org.springframework.context.ApplicationListener;
+import org.springframework.context.support.GenericApplicationContext;
 import org.springframework.core.env.ConfigurableEnvironment;
 import org.springframework.core.env.MapPropertySource;
 import org.springframework.core.env.PropertySource;
@@ -45,8 +47,12 @@ public class TestBatchGatewayApplication {
         quietEmbeddedPostgres();
         var application = new SpringApplication(BatchGatewayApplication.class);
         application.addListeners(new OwnDatabaseOnly());
+        // seeded once the schema exists and before the ports open: a request in between would get 401, and the key
+        // cache would remember the key as unknown for seconds after the banner
+        application.addInitializers(context -> ((GenericApplicationContext) context).registerBean(
+                "demoKeySeed", SmartInitializingSingleton.class,
+                () -> () -> seedDemoKey(context.getBean(JdbcClient.class))));
         var gateway = application.run(args);
-        seedDemoKey(gateway.getBean(JdbcClient.class));
         String port = gateway.getEnvironment().getProperty("local.server.port");
         System.out.println("""
 

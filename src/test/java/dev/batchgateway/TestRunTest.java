@@ -67,7 +67,20 @@ class TestRunTest {
         int managementPort = ChildGateway.freePort();
         Process testRun = start(Map.of("SERVER_PORT", String.valueOf(port), "MANAGEMENT_SERVER_PORT", String.valueOf(managementPort),
                 "GATEWAY_USAGE_JOURNAL_DIR", directory.resolve("journal").toString()), List.of());
+        var http = HttpClient.newHttpClient();
         try {
+            // When a client tries the demo key from the moment the port accepts connections
+            HttpResponse<String> first = null;
+            while (first == null) {
+                assertThat(testRun.isAlive()).as("test-run is running; its output:%n%s", output()).isTrue();
+                try {
+                    first = complete(http, port);
+                } catch (java.net.ConnectException notYetListening) {
+                    Thread.sleep(5);
+                }
+            }
+            // Then its very first request is served: the key is in the database before the port opens
+            assertThat(first.statusCode()).as("the first request's answer: %s", first.body()).isEqualTo(200);
             ChildGateway.awaitCondition(() -> "test-run up; its output:\n" + output(), SLACK, () -> {
                 assertThat(testRun.isAlive()).as("test-run is running; its output:%n%s", output()).isTrue();
                 return read("stdout").contains("Batch Gateway is up");
@@ -81,12 +94,7 @@ class TestRunTest {
             }
 
             // And the README's demo key and admin token work there
-            var http = HttpClient.newHttpClient();
-            var completed = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/complete"))
-                    .header("Authorization", "Bearer " + TestBatchGatewayApplication.DEMO_KEY)
-                    .header("Content-Type", "application/json")
-                    .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"the quick brown fox\"}")).build(),
-                    HttpResponse.BodyHandlers.ofString());
+            var completed = complete(http, port);
             assertThat(completed.statusCode()).as(completed.body()).isEqualTo(200);
             assertThat(completed.body()).contains("\"completion\":\"fox brown quick the\"");
             var keys = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/admin/keys?user_id=42"))
@@ -97,6 +105,14 @@ class TestRunTest {
             testRun.destroyForcibly();
             testRun.waitFor(30, TimeUnit.SECONDS);
         }
+    }
+
+    private static HttpResponse<String> complete(HttpClient http, int port) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/complete"))
+                        .header("Authorization", "Bearer " + TestBatchGatewayApplication.DEMO_KEY)
+                        .header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"the quick brown fox\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     /** TestBatchGatewayApplication in a child JVM (the test's own java and class path), its output in this test's directory. */
