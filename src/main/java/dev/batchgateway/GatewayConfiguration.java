@@ -1,6 +1,9 @@
 package dev.batchgateway;
 
+import dev.batchgateway.completion.Admission;
+import dev.batchgateway.completion.Completions;
 import dev.batchgateway.completion.Scheduler;
+import dev.batchgateway.completion.SchedulerApi;
 import dev.batchgateway.completion.SchedulerEvents;
 import dev.batchgateway.completion.SchedulerPolicy;
 import dev.batchgateway.completion.Settlement;
@@ -70,6 +73,12 @@ class GatewayConfiguration {
                         worker, ledger, policy, Ticker.system(), Clock.systemUTC(),
                         SchedulerEvents.all(events.orderedStream().toList()), budgets)
                 .start();
+    }
+
+    /** The one way in for every entry point: admits a call's requests (budgets), queues them with the scheduler. */
+    @Bean
+    Completions completions(Admission admission, SchedulerApi scheduler) {
+        return new Completions(admission, scheduler);
     }
 
     /**

@@ -1,7 +1,9 @@
 package dev.batchgateway.budget;
 
+import dev.batchgateway.completion.Admission;
 import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.Payer;
 import dev.batchgateway.completion.Settlement;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.TokenBound;
@@ -46,7 +48,7 @@ import java.util.concurrent.TimeUnit;
  * <p>While the store is away an instance serves from what it holds, and refuses what needs more ({@link
  * BudgetUnavailableException}): it fails closed.
  */
-public final class Budgets implements Settlement, AutoCloseable {
+public final class Budgets implements Admission, Settlement, AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(Budgets.class.getName());
     /** How long a request waits for a lease before it gets 503. */
@@ -149,6 +151,22 @@ public final class Budgets implements Settlement, AutoCloseable {
     // --- admission
 
     /**
+     * Admits the requests of one call, all or none, under its user's limits and, for a key with limits of its own,
+     * the key's ({@link #keyAccount}).
+     *
+     * @throws LimitExceededException when a limit leaves no room for them (it says whose)
+     * @throws BudgetUnavailableException when more budget is needed and the store is away
+     */
+    @Override
+    public void admit(Payer payer, List<CompletionRequest> requests) {
+        switch (payer) {
+            case Payer.User user -> admit(user.user(), requests);
+            case Payer.LimitedKey key -> admit(key.user(), keyAccount(key.keyId()),
+                    new Limits(key.tokensPerDay(), key.tokensPerMonth(), key.requestsPerMinute()), requests);
+        }
+    }
+
+    /**
      * Admits the requests of one call of a user, all or none: each reserves its bound in every limited window. Every
      * request admitted must then be submitted to the scheduler, which {@linkplain #settled settles} it, or be
      * {@linkplain #release released}.
@@ -207,6 +225,7 @@ public final class Budgets implements Settlement, AutoCloseable {
     }
 
     /** An admitted request that was not submitted after all: what it reserved is free again. */
+    @Override
     public void release(CompletionRequest request) {
         settled(request, null);
     }

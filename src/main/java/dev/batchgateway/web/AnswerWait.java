@@ -1,9 +1,9 @@
 package dev.batchgateway.web;
 
+import dev.batchgateway.completion.Answers;
 import java.time.Duration;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -41,10 +41,7 @@ final class AnswerWait {
         try {
             return answer.get(safetyNetMillis, TimeUnit.MILLISECONDS);
         } catch (ExecutionException failed) {
-            Throwable cause = failed.getCause() instanceof CompletionException wrapped && wrapped.getCause() != null
-                    ? wrapped.getCause()
-                    : failed.getCause();
-            throw cause instanceof RuntimeException known ? known : new CompletionException(cause);
+            throw Failure.thrown(Answers.failureOf(failed));
         } catch (CancellationException gone) {
             throw new CallerGoneException();
         } catch (TimeoutException | InterruptedException notAnswered) {

@@ -1,13 +1,12 @@
 package dev.batchgateway.web;
 
 import dev.batchgateway.GatewayProperties;
-import dev.batchgateway.budget.Budgets;
+import dev.batchgateway.completion.Call;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
-import dev.batchgateway.completion.DeadlineExceededException;
-import dev.batchgateway.completion.SchedulerApi;
-import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.completion.CompletionsApi;
+import dev.batchgateway.completion.Submission;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import jakarta.servlet.http.HttpServletRequest;
@@ -17,9 +16,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicReference;
 import org.springframework.http.MediaType;
 import org.springframework.web.bind.annotation.GetMapping;
@@ -35,17 +32,15 @@ import tools.jackson.databind.json.JsonMapper;
 @RestController
 class CompletionController {
 
-    private final SchedulerApi scheduler;
+    private final CompletionsApi completions;
     private final Callers callers;
-    private final Budgets budgets;
     private final CompletionRequestReader reader;
     private final AnswerWait answerWait;
     private final JsonMapper json = JsonMapper.builder().build();
 
-    CompletionController(SchedulerApi scheduler, GatewayProperties properties, Callers callers, Budgets budgets) {
-        this.scheduler = scheduler;
+    CompletionController(CompletionsApi completions, GatewayProperties properties, Callers callers) {
+        this.completions = completions;
         this.callers = callers;
-        this.budgets = budgets;
         this.reader = new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), properties.servedModels());
         this.answerWait = AnswerWait.behind(properties.requestTimeout());
     }
@@ -64,13 +59,13 @@ class CompletionController {
         boolean streamed = reader.streamed(body); // the whole body is judged before admission: a 400 reserves nothing
         http.setAttribute(RequestTracking.USER_ID, request.userId());
         var caller = ConnectionProbe.of(http);
+        CallerPresence presence = caller == null ? CallerPresence.ASSUMED : caller;
         if (streamed) {
-            return stream(request, who, timeout, caller, httpResponse);
+            return stream(request, who, timeout, caller, presence, httpResponse);
         }
         // over a limit: 429 here, before the worker sees anything; admitted, it holds a reservation until settled
-        CompletableFuture<Completion> completion = AdmittedCall.admit(budgets, who, request.userId(), List.of(request),
-                (index, admitted) -> scheduler.submit(admitted, timeout, caller == null ? CallerPresence.ASSUMED : caller))
-                .only();
+        CompletableFuture<Completion> completion = completions.submit(
+                new Call(Payers.of(who, request.userId()), List.of(request), Submission.whole(timeout, presence))).only();
         // the request's own virtual thread waits: one dispatch; a caller that leaves is noticed by the probe
         return CompletionResponse.of(answerWait.await(completion, () -> {
             if (caller != null) {
@@ -85,25 +80,20 @@ class CompletionController {
      * {@code data: {"error": {"status", "detail"}}}.
      */
     private CompletionResponse stream(CompletionRequest request, Caller who, Duration timeout, ConnectionProbe caller,
-            HttpServletResponse response) throws InterruptedException {
+            CallerPresence presence, HttpServletResponse response) throws InterruptedException {
         var cancel = new AtomicReference<Runnable>(() -> {});
         var events = new EventStream(json.writeValueAsString(Map.of("error", new StreamError(502,
                 "the client read too slowly and fell too far behind its stream"))), () -> cancel.get().run());
-        CompletableFuture<Completion> completion = AdmittedCall.admit(budgets, who, request.userId(), List.of(request),
-                (index, admitted) -> scheduler.submit(admitted, timeout, caller == null ? CallerPresence.ASSUMED : caller,
-                        delta -> events.send(json.writeValueAsString(new StreamDelta(delta)))))
-                .only();
-        cancel.set(() -> completion.cancel(false));
-        completion.whenComplete((done, failure) -> {
+        var answers = completions.submit(new Call(Payers.of(who, request.userId()), List.of(request),
+                Submission.streamed(timeout, presence, index -> delta -> events.send(json.writeValueAsString(new StreamDelta(delta))))));
+        cancel.set(answers::cancel);
+        answers.only().whenComplete((done, failure) -> {
             if (failure == null) {
                 events.end(json.writeValueAsString(StreamDone.of(done)));
                 return;
             }
-            Throwable cause = failure instanceof CompletionException wrapped && wrapped.getCause() != null ? wrapped.getCause() : failure;
-            RuntimeException before = cause instanceof CancellationException ? new CallerGoneException()
-                    : cause instanceof RuntimeException known ? known : new CompletionException(cause);
-            int status = cause instanceof DeadlineExceededException || cause instanceof WorkerException.TimedOut ? 504 : 502;
-            events.fail(before, json.writeValueAsString(Map.of("error", new StreamError(status, cause.getMessage()))));
+            int status = Failure.timedOut(failure) ? 504 : 502;
+            events.fail(Failure.thrown(failure), json.writeValueAsString(Map.of("error", new StreamError(status, failure.getMessage()))));
         });
         // the request's own virtual thread waits for the first event and writes the stream: one dispatch, no async
         events.writeTo(response, () -> {

@@ -3,14 +3,14 @@ package dev.batchgateway.web;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.batchgateway.GatewayProperties;
-import dev.batchgateway.budget.Budgets;
+import dev.batchgateway.completion.Answers;
+import dev.batchgateway.completion.Call;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
-import dev.batchgateway.completion.DeadlineExceededException;
+import dev.batchgateway.completion.CompletionsApi;
 import dev.batchgateway.completion.FinishReason;
-import dev.batchgateway.completion.SchedulerApi;
-import dev.batchgateway.completion.WorkerException;
+import dev.batchgateway.completion.Submission;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import jakarta.servlet.http.HttpServletRequest;
@@ -23,12 +23,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.UUID;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.IntConsumer;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -40,7 +38,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * The OpenAI-compatible API, a second web adapter on the same {@link SchedulerApi} port as {@code /complete}: every
+ * The OpenAI-compatible API, a second web adapter on the same {@link CompletionsApi} port as {@code /complete}: every
  * prompt of a request joins the batcher as its own request, batched, limited and billed exactly like {@code /complete},
  * and the answer is OpenAI's: {@code GET /v1/models}, {@code POST /v1/completions} and {@code POST /v1/chat/completions}.
  * A chat goes to the worker's chat endpoint, which applies the model's chat template.
@@ -55,19 +53,17 @@ import tools.jackson.databind.json.JsonMapper;
 @RestController
 class OpenAiController {
 
-    private final SchedulerApi scheduler;
+    private final CompletionsApi completions;
     private final Callers callers;
-    private final Budgets budgets;
     private final OpenAiRequestReader reader;
     private final List<String> models;
     private final long created = Instant.now().getEpochSecond();
     private final JsonMapper json = JsonMapper.builder().build();
     private final AnswerWait answerWait;
 
-    OpenAiController(SchedulerApi scheduler, GatewayProperties properties, Callers callers, Budgets budgets) {
-        this.scheduler = scheduler;
+    OpenAiController(CompletionsApi completions, GatewayProperties properties, Callers callers) {
+        this.completions = completions;
         this.callers = callers;
-        this.budgets = budgets;
         this.models = properties.servedModels();
         this.answerWait = AnswerWait.behind(properties.requestTimeout());
         this.reader = new OpenAiRequestReader(
@@ -146,15 +142,14 @@ class OpenAiController {
                 }
             });
         }
-        return answered(http, submit(asked, who, user, http).thenApply(answers -> {
-            List<Choice> choices = new ArrayList<>(answers.size());
-            for (int i = 0; i < answers.size(); i++) {
-                choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
-            }
-            return ResponseEntity.ok()
-                    .contentType(MediaType.APPLICATION_JSON)
-                    .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage(answers)));
-        }));
+        List<Completion> answers = answered(asked, who, user, http);
+        List<Choice> choices = new ArrayList<>(answers.size());
+        for (int i = 0; i < answers.size(); i++) {
+            choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
+        }
+        return ResponseEntity.ok()
+                .contentType(MediaType.APPLICATION_JSON)
+                .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage(answers)));
     }
 
     @PostMapping(path = "/v1/chat/completions")
@@ -194,13 +189,12 @@ class OpenAiController {
                 }
             });
         }
-        return answered(http, submit(asked, who, user, http).thenApply(answers -> {
-            Completion answer = answers.getFirst();
-            var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason(answer.finishReason()));
-            return ResponseEntity.ok()
-                    .contentType(MediaType.APPLICATION_JSON)
-                    .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers)));
-        }));
+        List<Completion> answers = answered(asked, who, user, http);
+        Completion answer = answers.getFirst();
+        var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason(answer.finishReason()));
+        return ResponseEntity.ok()
+                .contentType(MediaType.APPLICATION_JSON)
+                .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers)));
     }
 
     /** The chunks of one streamed answer, in OpenAI's format for completions or for chats. */
@@ -229,12 +223,12 @@ class OpenAiController {
             HttpServletResponse response, Chunks chunks) throws InterruptedException {
         CallerPresence caller = ConnectionProbe.presence(http);
         int prompts = asked.prompts().size();
-        List<CompletionRequest> requests = asked.prompts().stream()
-                .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
-                .toList();
-        List<CompletableFuture<Completion>> completions = new CopyOnWriteArrayList<>();
-        Runnable giveUp = () -> completions.forEach(pending -> pending.cancel(false));
-        var events = new EventStream(error("the client read too slowly and fell too far behind its stream", "server_error"), giveUp);
+        var call = new AtomicReference<Answers>();
+        var events = new EventStream(error("the client read too slowly and fell too far behind its stream", "server_error"), () -> {
+            if (call.get() instanceof Answers answers) {
+                answers.cancel();
+            }
+        });
         var begun = new AtomicIntegerArray(prompts);
         var finished = new AtomicInteger();
         IntConsumer begin = prompt -> {
@@ -244,31 +238,24 @@ class OpenAiController {
             }
         };
         // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
-        var call = AdmittedCall.admit(budgets, who, user, requests, (prompt, request) ->
-                scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller, delta -> {
+        call.set(completions.submit(new Call(Payers.of(who, user), requests(asked, user),
+                Submission.streamed(ChronoUnit.FOREVER.getDuration(), caller, prompt -> delta -> {
                     begin.accept(prompt);
                     events.send(json.writeValueAsString(chunks.text(prompt, delta)));
-                }));
-        completions.addAll(call.completions());
+                }))));
+        List<CompletableFuture<Completion>> answers = call.get().each();
         for (int i = 0; i < prompts; i++) {
             int prompt = i;
-            CompletableFuture<Completion> completion = call.completions().get(i);
-            completion.whenComplete((done, failure) -> {
+            answers.get(i).whenComplete((done, failure) -> {
                 if (failure != null) {
-                    giveUp.run();
-                    Throwable cause = failure instanceof CompletionException wrapped && wrapped.getCause() != null
-                            ? wrapped.getCause()
-                            : failure;
-                    RuntimeException before = cause instanceof CancellationException ? new CallerGoneException()
-                            : cause instanceof RuntimeException known ? known : new CompletionException(cause);
-                    boolean timeout = cause instanceof DeadlineExceededException || cause instanceof WorkerException.TimedOut;
-                    events.fail(before, error(cause.getMessage(), timeout ? "timeout" : "server_error"), "[DONE]");
+                    // the call fails whole, every prompt with the same failure: the first to end the stream says it
+                    events.fail(Failure.thrown(failure), error(failure.getMessage(), Failure.timedOut(failure) ? "timeout" : "server_error"), "[DONE]");
                     return;
                 }
                 begin.accept(prompt);
                 events.send(json.writeValueAsString(chunks.finished(prompt, done)));
                 if (finished.incrementAndGet() == prompts) {
-                    List<Completion> all = completions.stream().map(CompletableFuture::join).toList();
+                    List<Completion> all = answers.stream().map(CompletableFuture::join).toList();
                     if (asked.includeUsage()) {
                         events.end(json.writeValueAsString(chunks.usage(usage(all))), "[DONE]");
                     } else {
@@ -297,58 +284,36 @@ class OpenAiController {
     }
 
     /**
-     * The answer of a request that is not streamed, waited for on the request's own virtual thread (one dispatch), or its
-     * failure thrown for {@link OpenAiAdvice}.
+     * Submits every prompt as its own request and waits on the request's own virtual thread (one dispatch) for their
+     * completions in order, or throws the call's first failure for {@link OpenAiAdvice} (the prompts still waiting are
+     * then dropped).
      */
-    private ResponseEntity<?> answered(HttpServletRequest http, CompletableFuture<ResponseEntity<?>> response)
+    private List<Completion> answered(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http)
             throws InterruptedException {
-        return answerWait.await(response, () -> {
-            if (ConnectionProbe.of(http) instanceof ConnectionProbe probe) {
-                probe.answered(); // from here on the connection belongs to the container again
-            }
-        });
-    }
-
-    /**
-     * Submits every prompt as its own request and completes with their completions in order, or with the first failure
-     * (the prompts still waiting are then dropped).
-     */
-    private CompletableFuture<List<Completion>> submit(
-            OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http) {
         // a caller that has gone is dropped from every batch its prompts wait for
         CallerPresence caller = ConnectionProbe.presence(http);
-        List<CompletionRequest> requests = asked.prompts().stream()
-                .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
-                .toList();
-        // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
-        AdmittedCall call;
-        try {
-            call = AdmittedCall.admit(budgets, who, user, requests,
-                    (index, request) -> scheduler.submit(request, ChronoUnit.FOREVER.getDuration(), caller));
-        } catch (RuntimeException refused) {
+        Runnable answered = () -> {
             if (caller instanceof ConnectionProbe probe) {
-                probe.answered(); // the error is answered now: the scheduler must not touch the connection any more
+                probe.answered(); // from here on the connection belongs to the container again
             }
+        };
+        Answers answers;
+        try {
+            // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
+            answers = completions.submit(new Call(Payers.of(who, user), requests(asked, user),
+                    Submission.whole(ChronoUnit.FOREVER.getDuration(), caller)));
+        } catch (RuntimeException refused) {
+            answered.run(); // the error is answered now: the scheduler must not touch the connection any more
             throw refused;
         }
-        List<CompletableFuture<Completion>> completions = call.completions();
-        return CompletableFuture.allOf(completions.toArray(CompletableFuture[]::new))
-                .handle((done, failure) -> {
-                    if (caller instanceof ConnectionProbe probe) {
-                        probe.answered(); // from here on the connection belongs to the container again
-                    }
-                    if (failure != null) {
-                        call.cancel(); // the request fails whole: its prompts still waiting leave their batches
-                        Throwable cause = failure instanceof CompletionException wrapped && wrapped.getCause() != null
-                                ? wrapped.getCause()
-                                : failure;
-                        if (cause instanceof CancellationException) {
-                            throw new CallerGoneException();
-                        }
-                        throw cause instanceof RuntimeException known ? known : new CompletionException(cause);
-                    }
-                    return completions.stream().map(CompletableFuture::join).toList();
-                });
+        return answerWait.await(answers.all(), answered);
+    }
+
+    /** Every prompt of the request as its own request, billed to {@code user}. */
+    private static List<CompletionRequest> requests(OpenAiRequestReader.Completions asked, long user) {
+        return asked.prompts().stream()
+                .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
+                .toList();
     }
 
     private static Usage usage(List<Completion> answers) {

@@ -15,6 +15,8 @@ import com.tngtech.archunit.lang.SimpleConditionEvent;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.lang.ArchRule;
+import dev.batchgateway.completion.SchedulerEvents;
+import dev.batchgateway.completion.Settlement;
 import dev.batchgateway.identity.Caller;
 import java.util.List;
 import org.springframework.web.bind.annotation.DeleteMapping;
@@ -93,6 +95,21 @@ class ArchitectureTest {
                 .because("an endpoint that does not ask who is calling is open to everyone");
     }
 
+    /**
+     * Settlement is money, not telemetry: the scheduler's observer bus ({@link SchedulerEvents}, whose composite logs and
+     * drops an observer's failure) must not carry it, or a settlement that throws leaks a reservation silently. No
+     * observer settles (depends on the {@link Settlement} port or on budgets) or is itself a settlement, and budgets are
+     * never observers: they hear of a request's end through {@code Settlement} alone.
+     */
+    static ArchRule settlementIsNotOnTheObserverBus(String root) {
+        return noClasses().that().implement(SchedulerEvents.class)
+                .should().dependOnClassesThat().areAssignableTo(Settlement.class)
+                .orShould().dependOnClassesThat().resideInAPackage(root + ".budget..")
+                .orShould().beAssignableTo(Settlement.class)
+                .orShould().resideInAPackage(root + ".budget..")
+                .because("settlement must not be lost with an observer's failure: it goes through the Settlement port");
+    }
+
     static ArchRule adapterStaysInItsLane(String root, String adapter) {
         return noClasses().that().resideInAPackage(root + "." + adapter + "..")
                 .should().dependOnClassesThat().resideInAnyPackage(ADAPTERS.stream()
@@ -156,6 +173,20 @@ class ArchitectureTest {
                 .hasMessageContaining("org.springframework.stereotype.Component")
                 .hasMessageContaining("PlantedDomainClass")
                 .hasMessageNotContaining("java.security.MessageDigest");
+    }
+
+    @Test
+    void settlementIsNotOnTheObserverBus() {
+        settlementIsNotOnTheObserverBus(ROOT).check(MAIN);
+    }
+
+    @Test
+    void theSettlementRuleCatchesPlantedObserversThatSettleOrBudgetsThatObserve() {
+        assertThatThrownBy(() -> settlementIsNotOnTheObserverBus(PLANTED).check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("PlantedSettlingObserver")
+                .hasMessageContaining("PlantedObservingBudget")
+                .hasMessageNotContaining("PlantedMetricsObserver");
     }
 
     @Test

@@ -4,9 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchgateway.completion.Admission;
 import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.Payer;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenBound;
 import dev.batchgateway.completion.TokenUsage;
@@ -65,6 +67,33 @@ class BudgetsTest {
         // And the same call through the user's other key, which has no limits of its own, is admitted
         assertThatCode(() -> budgets.admit(USER, List.of(beyondTheKey))).doesNotThrowAnyException();
         assertThat(budgets.held(USER, Window.DAY)).hasValueSatisfying(held -> assertThat(held.reserved()).isEqualTo(91));
+    }
+
+    @Test
+    void asTheCallsAdmissionAPayersKeyWithLimitsOfItsOwnReservesInBothBudgetsAndAReleaseFreesBoth() {
+        // Given a user with 1,000 tokens a day, and a key of the user's with 100 of its own, as the domain's payer
+        Admission admission = budgets(new Limits(1000L, null, null));
+        var budgets = (Budgets) admission;
+        UUID keyId = UUID.randomUUID();
+        var payer = new Payer.LimitedKey(USER, keyId, 100L, null, null);
+
+        // When a call of the key's fits both, it reserves in both: its charges name the user's and the key's account
+        var fits = request("hello", 50); // 5 + 16 + 50 = 71
+        admission.admit(payer, List.of(fits));
+        assertThat(budgets.charges(fits, new TokenUsage(5, 10))).extracting(BudgetCharge::account)
+                .containsExactlyInAnyOrder(USER, Budgets.keyAccount(keyId));
+
+        // And released (the scheduler did not take it), it holds nothing in either
+        admission.release(fits);
+        assertThat(budgets.held(USER, Window.DAY)).hasValueSatisfying(held -> assertThat(held.reserved()).isZero());
+        assertThat(budgets.held(Budgets.keyAccount(keyId), Window.DAY)).hasValueSatisfying(held -> assertThat(held.reserved()).isZero());
+
+        // Then a call beyond the key's limit is refused as the key's, and the same call as the user's alone is admitted
+        var beyondTheKey = request("hello", 90); // 111
+        assertThatThrownBy(() -> admission.admit(payer, List.of(beyondTheKey)))
+                .isInstanceOfSatisfying(LimitExceededException.class, refused -> assertThat(refused.scope()).isEqualTo("key"));
+        assertThatCode(() -> admission.admit(new Payer.User(USER), List.of(beyondTheKey))).doesNotThrowAnyException();
+        assertThat(budgets.held(USER, Window.DAY)).hasValueSatisfying(held -> assertThat(held.reserved()).isEqualTo(111));
     }
 
     @Test

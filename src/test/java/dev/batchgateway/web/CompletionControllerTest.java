@@ -10,6 +10,7 @@ import dev.batchgateway.budget.MemoryBudgetStore;
 import dev.batchgateway.budget.Window;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRejectedException;
+import dev.batchgateway.completion.Completions;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.Prompt;
@@ -57,6 +58,11 @@ class CompletionControllerTest {
         @Bean
         Budgets budgets(MemoryBudgetStore store) {
             return new Budgets(store, Limits.NONE, Clock.systemUTC(), Budgets.Timing.DEFAULT);
+        }
+
+        @Bean
+        Completions completions(Budgets budgets, StubScheduler scheduler) {
+            return new Completions(budgets, scheduler);
         }
 
         /** Keys off (GATEWAY_AUTH=none): this slice is about reading bodies; identity has its own tests. */
