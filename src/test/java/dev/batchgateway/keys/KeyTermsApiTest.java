@@ -65,6 +65,29 @@ class KeyTermsApiTest {
     }
 
     @Test
+    void aKeyIsIssuedWithADefaultServiceTierShownInItsViewsAndAudited() {
+        // When a key is created for the flex tier, and one without a tier
+        var flex = create("""
+                {"user_id": %d, "name": "pipeline", "service_tier": "flex"}""".formatted(user));
+        var plain = create("""
+                {"user_id": %d, "name": "plain", "service_tier": null}""".formatted(user));
+
+        // Then the answers, the listing and the audit rows show flex for the first and default for the other
+        assertThat(flex.statusCode()).as(flex.body()).isEqualTo(201);
+        assertThat(plain.statusCode()).as(plain.body()).isEqualTo(201);
+        assertThat(json.readTree(flex.body()).get("service_tier").asString()).isEqualTo("flex");
+        assertThat(json.readTree(plain.body()).get("service_tier").asString()).isEqualTo("default");
+        JsonNode listed = json.readTree(gateway.get("/admin/keys?user_id=" + user).body()).get("keys");
+        assertThat(listed.valueStream().map(key -> key.get("name").asString() + "=" + key.get("service_tier").asString()))
+                .containsExactlyInAnyOrder("pipeline=flex", "plain=default");
+        for (var created : List.of(flex, plain)) {
+            String id = json.readTree(created.body()).get("id").asString();
+            assertThat(jdbc.sql("SELECT change ->> 'service_tier' FROM admin_audit WHERE target = ?").param("keys/" + id)
+                    .query(String.class).single()).isEqualTo(json.readTree(created.body()).get("service_tier").asString());
+        }
+    }
+
+    @Test
     void badTermsAre400NamingWhatToFix() {
         String base = "{\"user_id\": " + user + ", \"name\": \"bad\", ";
         record Refusal(String fields, String detail) {}
@@ -83,6 +106,10 @@ class KeyTermsApiTest {
                         "limits.tokens_per_day must be a JSON integer from 0"),
                 new Refusal("\"limits\": {\"per_hour\": 1}}", "unknown field limits.per_hour"),
                 new Refusal("\"limits\": 5}", "limits must be a JSON object"),
+                new Refusal("\"service_tier\": \"auto\"}", "service_tier must be \"default\" or \"flex\""),
+                new Refusal("\"service_tier\": \"priority\"}", "service_tier must be \"default\" or \"flex\""),
+                new Refusal("\"service_tier\": \"Flex\"}", "service_tier must be \"default\" or \"flex\""),
+                new Refusal("\"service_tier\": 1}", "service_tier must be \"default\" or \"flex\""),
                 new Refusal("\"scopes\": []}", "unknown field scopes"))) {
             var answer = create(base + refusal.fields());
             assertThat(answer.statusCode()).as(refusal.fields() + ": " + answer.body()).isEqualTo(400);
