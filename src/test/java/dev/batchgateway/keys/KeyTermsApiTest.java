@@ -88,6 +88,43 @@ class KeyTermsApiTest {
     }
 
     @Test
+    void aKeysRequestsAskingForAutoOrNoTierRunInTheKeysTierAndANamedTierWinsOnEveryEndpoint() {
+        // Given a key issued for the flex tier
+        String key = "Bearer " + json.readTree(create("""
+                {"user_id": %d, "name": "pipeline", "service_tier": "flex"}""".formatted(user)).body()).get("key").asString();
+
+        // When it calls /complete without a tier, streamed with auto, and naming default; and /v1 without a tier and with auto
+        var plain = gateway.post("/complete", key, "{\"prompt\": \"a b\"}");
+        var streamed = gateway.post("/complete", key, "{\"prompt\": \"a b\", \"stream\": true, \"service_tier\": \"auto\"}");
+        var named = gateway.post("/complete", key, "{\"prompt\": \"a b\", \"service_tier\": \"default\"}");
+        var text = gateway.post("/v1/completions", key, "{\"model\": \"simulated\", \"prompt\": \"a b\"}");
+        var chat = gateway.post("/v1/chat/completions", key, """
+                {"model": "simulated", "messages": [{"role": "user", "content": "a b"}], "service_tier": "auto"}""");
+
+        // Then each answer says the tier it ran in: the key's, but where the request named default
+        for (var answer : List.of(plain, streamed, named, text, chat)) {
+            assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200);
+        }
+        assertThat(json.readTree(plain.body()).get("service_tier").asString()).isEqualTo("flex");
+        String done = streamed.body().lines().filter(line -> line.contains("\"done\"")).findFirst().orElseThrow();
+        assertThat(json.readTree(done.substring("data: ".length())).get("service_tier").asString()).isEqualTo("flex");
+        assertThat(json.readTree(named.body()).get("service_tier").asString()).isEqualTo("default");
+        assertThat(json.readTree(text.body()).get("service_tier").asString()).isEqualTo("flex");
+        assertThat(json.readTree(chat.body()).get("service_tier").asString()).isEqualTo("flex");
+
+        // And the usage rows record the same tiers, which /usage splits by
+        dev.batchgateway.UsageRows.await(jdbc, user, 5);
+        JsonNode byTier = json.readTree(gateway.get("/usage/" + user + "?group_by=service_tier").body());
+        assertThat(byTier.get("groups").valueStream()
+                .map(group -> group.get("service_tier").asString() + "=" + group.get("requests").asLong()))
+                .containsExactly("default=1", "flex=4");
+        assertThat(byTier.at("/by_service_tier/flex/requests").asLong()).isEqualTo(4);
+        assertThat(jdbc.sql("SELECT service_tier FROM token_usage WHERE request_id = ?")
+                .param(UUID.fromString(json.readTree(named.body()).get("request_id").asString())).query(String.class).single())
+                .isEqualTo("default");
+    }
+
+    @Test
     void badTermsAre400NamingWhatToFix() {
         String base = "{\"user_id\": " + user + ", \"name\": \"bad\", ";
         record Refusal(String fields, String detail) {}
