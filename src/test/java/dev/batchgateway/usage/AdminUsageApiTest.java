@@ -110,6 +110,17 @@ class AdminUsageApiTest {
         }
         assertThat(response.body()).isEqualTo(expected.toString());
 
+        // And per tier, the first column is the tier's name
+        var byTier = gateway.send(HttpRequest.newBuilder(gateway.uri("/admin/usage?group_by=service_tier&from=" + day
+                        + "&to=" + day.plus(3, ChronoUnit.DAYS)))
+                .header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN)
+                .header("Accept", "text/csv"));
+        assertThat(byTier.statusCode()).as(byTier.body()).isEqualTo(200);
+        assertThat(byTier.body().lines().map(line -> line.substring(0, line.indexOf(',') + 1) + line.split(",")[1]))
+                .containsExactly("service_tier,requests",
+                        "default," + rows.stream().filter(row -> row.tier().equals("default")).count(),
+                        "flex," + rows.stream().filter(row -> row.tier().equals("flex")).count());
+
         // And Accept: */* (curl's) gets JSON
         var any = gateway.send(HttpRequest.newBuilder(gateway.uri("/admin/usage?group_by=model"))
                 .header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN)
