@@ -290,11 +290,12 @@ class OpenAiApiTest {
                 {"model": "%s", "messages": [{"role": "user", "content": "one two"}], "max_tokens": 3}""".formatted(MODEL)).body());
 
         // Then the fields are OpenAI's (the subtle ones: logprobs present and null, no system_fingerprint invented)
-        assertThat(fieldNames(text)).containsExactlyInAnyOrder("id", "object", "created", "model", "choices", "usage");
+        assertThat(fieldNames(text)).containsExactlyInAnyOrder("id", "object", "created", "model", "choices", "usage", "service_tier");
         assertThat(fieldNames(text.at("/choices/0"))).containsExactlyInAnyOrder("text", "index", "logprobs", "finish_reason");
         assertThat(text.at("/choices/0/logprobs").isNull()).isTrue();
         assertThat(fieldNames(text.get("usage"))).containsExactlyInAnyOrder("prompt_tokens", "completion_tokens", "total_tokens");
-        assertThat(fieldNames(chat)).containsExactlyInAnyOrder("id", "object", "created", "model", "choices", "usage");
+        assertThat(fieldNames(chat)).containsExactlyInAnyOrder("id", "object", "created", "model", "choices", "usage", "service_tier");
+        assertThat(List.of(text.get("service_tier").asString(), chat.get("service_tier").asString())).containsOnly("default");
         assertThat(fieldNames(chat.at("/choices/0"))).containsExactlyInAnyOrder("index", "message", "logprobs", "finish_reason");
         assertThat(fieldNames(chat.at("/choices/0/message"))).containsExactlyInAnyOrder("role", "content", "refusal");
         assertThat(chat.at("/choices/0/message/refusal").isNull()).isTrue();
@@ -395,6 +396,9 @@ class OpenAiApiTest {
             "\"prompt\": [] | prompt",
             "\"prompt\": [[1,2,3]] | prompt",
             "\"prompt\": 42 | prompt",
+            "\"service_tier\": \"priority\" | service_tier",
+            "\"service_tier\": \"scale\" | service_tier",
+            "\"service_tier\": 2 | service_tier",
     })
     void aFieldTheGatewayDoesNotHonourOrAWrongTypeIs400InOpenAisShapeNamingIt(String field, String param) throws Exception {
         String prompt = param.equals("prompt") ? "" : "\"prompt\": \"hello\", ";
@@ -407,6 +411,37 @@ class OpenAiApiTest {
         assertThat(error.get("param").asString()).isEqualTo(param);
         assertThat(error.get("message").asString()).isNotBlank();
         assertThat(vllm.calls()).isEmpty();
+    }
+
+    @Test
+    void aChatRunsInTheTierItNamesSaysSoInItsAnswerAndEveryChunkAndAnyOtherTierIs400NamingServiceTier() throws Exception {
+        // When a chat names the flex tier, whole and streamed, and one names a tier that does not exist
+        var whole = post("/v1/chat/completions", """
+                {"model": "%s", "messages": [{"role": "user", "content": "one two"}], "max_tokens": 3,
+                 "service_tier": "flex"}""".formatted(MODEL));
+        var streamed = post("/v1/chat/completions", """
+                {"model": "%s", "messages": [{"role": "user", "content": "one two"}], "max_tokens": 3,
+                 "service_tier": "flex", "stream": true, "stream_options": {"include_usage": true}}""".formatted(MODEL));
+        var unknown = post("/v1/chat/completions", """
+                {"model": "%s", "messages": [{"role": "user", "content": "one two"}], "service_tier": "priority"}"""
+                .formatted(MODEL));
+
+        // Then the answer and every chunk say flex, and its usage row too
+        assertThat(whole.statusCode()).as(whole.body()).isEqualTo(200);
+        assertThat(json.readTree(whole.body()).get("service_tier").asString()).isEqualTo("flex");
+        assertThat(streamed.statusCode()).as(streamed.body()).isEqualTo(200);
+        List<JsonNode> chunks = streamed.body().lines().filter(line -> line.startsWith("data: {"))
+                .map(line -> json.readTree(line.substring("data: ".length()))).toList();
+        assertThat(chunks).hasSizeGreaterThan(2)
+                .allSatisfy(chunk -> assertThat(chunk.get("service_tier").asString()).as(chunk.toString()).isEqualTo("flex"));
+        UsageRows.await(jdbc, user, 2);
+        assertThat(jdbc.sql("SELECT service_tier FROM token_usage WHERE user_id = ?").param(user).query(String.class).list())
+                .containsExactly("flex", "flex");
+
+        // And the unknown tier is OpenAI's 400 naming service_tier, sent to no worker
+        assertThat(unknown.statusCode()).as(unknown.body()).isEqualTo(400);
+        assertThat(json.readTree(unknown.body()).at("/error/param").asString()).isEqualTo("service_tier");
+        assertThat(json.readTree(unknown.body()).at("/error/type").asString()).isEqualTo("invalid_request_error");
     }
 
     @Test

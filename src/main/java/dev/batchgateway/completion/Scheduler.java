@@ -504,8 +504,7 @@ public final class Scheduler implements SchedulerApi {
                     // one rule: the worker generated it, so it spent the tokens, and the row is written, whether the
                     // caller is still waiting, cancelled, went away or saw its deadline expire after dispatch; the
                     // answer waits for the row to be durable (a caller leaving meanwhile is still billed "served")
-                    served.add(new UsageRecord(request.requestId(), request.userId(), generated.usage(), model, servedAt,
-                            queued.outcome(UsageOutcome.SERVED)));
+                    served.add(UsageRecord.of(request, generated.usage(), model, servedAt, queued.outcome(UsageOutcome.SERVED)));
                     answers.add(new Answer(queued, completion));
                 }
                 case WorkerOutcome.Failed failed -> {
@@ -579,8 +578,7 @@ public final class Scheduler implements SchedulerApi {
                 return Optional.empty();
             }
             CompletionRequest request = members.get(prompt).request;
-            return Optional.of(new UsageRecord(request.requestId(), request.userId(), usage, model, at,
-                    members.get(prompt).outcome(UsageOutcome.STREAM_FAILED)));
+            return Optional.of(UsageRecord.of(request, usage, model, at, members.get(prompt).outcome(UsageOutcome.STREAM_FAILED)));
         }
 
         /** The rows of every prompt of a failed batch that the worker counted tokens for. */

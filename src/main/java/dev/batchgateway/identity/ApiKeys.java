@@ -200,7 +200,8 @@ public final class ApiKeys implements AutoCloseable {
             return Optional.empty();
         }
         lastUse.put(key.id(), now);
-        return Optional.of(new Caller.User(key.userId(), key.id(), key.terms().models(), key.terms().limits()));
+        return Optional.of(new Caller.User(key.userId(), key.id(), key.terms().models(), key.terms().limits(),
+                key.terms().serviceTier()));
     }
 
     private Answer answer(String digestHex, byte[] digest) {

@@ -12,12 +12,20 @@ public sealed interface Caller {
      *
      * @param models the models the key may use; empty for every model served
      * @param limits the key's own limits, beside its user's
+     * @param serviceTier the tier the key's requests run in when they ask for {@code auto} or name none
+     *     ({@link KeyTerms#serviceTier})
      */
-    record User(long userId, UUID keyId, List<String> models, KeyLimits limits) implements Caller {
+    record User(long userId, UUID keyId, List<String> models, KeyLimits limits, String serviceTier) implements Caller {
 
         public User {
             models = List.copyOf(Objects.requireNonNull(models, "models"));
             Objects.requireNonNull(limits, "limits");
+            Objects.requireNonNull(serviceTier, "serviceTier");
+        }
+
+        /** A key for these models, with these limits, in the default tier. */
+        public User(long userId, UUID keyId, List<String> models, KeyLimits limits) {
+            this(userId, keyId, models, limits, KeyTerms.DEFAULT_TIER);
         }
 
         /** A key for these models, without limits of its own. */

@@ -86,6 +86,14 @@ public final class Callers {
         }
     }
 
+    /**
+     * The name of the service tier the caller's requests run in when they ask for {@code auto} or name none: the key's
+     * own ({@link KeyTerms#serviceTier}), else {@value KeyTerms#DEFAULT_TIER} (keys off too).
+     */
+    public String automaticTier(Caller caller) {
+        return caller instanceof Caller.User user ? user.serviceTier() : KeyTerms.DEFAULT_TIER;
+    }
+
     /** Of the models served, those the caller may use, in the same order. */
     public List<String> usableModels(Caller caller, List<String> served) {
         return caller instanceof Caller.User user ? served.stream().filter(user::mayUse).toList() : served;

@@ -3,6 +3,7 @@ package dev.batchgateway.keys;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.identity.AdminAction;
 import dev.batchgateway.identity.ApiKey;
 import dev.batchgateway.identity.ApiKeys;
@@ -45,14 +46,15 @@ import tools.jackson.databind.json.JsonMapper;
  * The operator's API for keys: {@code POST /admin/keys}, {@code GET /admin/keys?user_id=}, {@code DELETE
  * /admin/keys/{id}}. Only the admin token reaches it (the web adapter's {@code BearerAuthentication} checks it); a
  * key's secret appears in the answer to its creation and nowhere else. A key may be issued with an expiry
- * ({@code expires_at}) and for some of the served models only ({@code models}); creating and revoking are audited.
+ * ({@code expires_at}), for some of the served models only ({@code models}), and with the service tier its requests run
+ * in by default ({@code service_tier}: {@code default} or {@code flex}); creating and revoking are audited.
  */
 @RestController
 class AdminKeysController {
 
     private static final Pattern UUID_SHAPE =
             Pattern.compile("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
-    private static final Set<String> FIELDS = Set.of("user_id", "name", "expires_at", "models", "limits");
+    private static final Set<String> FIELDS = Set.of("user_id", "name", "expires_at", "models", "limits", "service_tier");
     private static final List<String> LIMITS = List.of("tokens_per_day", "tokens_per_month", "requests_per_minute");
     private static final int MAX_NAME_LENGTH = 100;
     /** RFC 3339: a four-digit year, a time and an offset ({@code Z} or {@code ±hh:mm}); {@code t} and {@code z} as well. */
@@ -96,7 +98,8 @@ class AdminKeysController {
             @JsonProperty("created_at") String createdAt,
             @JsonProperty("expires_at") String expiresAt,
             @JsonProperty("models") List<String> models,
-            @JsonProperty("limits") Limits limits) {
+            @JsonProperty("limits") Limits limits,
+            @JsonProperty("service_tier") String serviceTier) {
 
         /** Never shows the secret, should this answer ever be printed. */
         @Override
@@ -116,13 +119,14 @@ class AdminKeysController {
             @JsonProperty("last_used_at") String lastUsedAt,
             @JsonProperty("expires_at") String expiresAt,
             @JsonProperty("models") List<String> models,
-            @JsonProperty("limits") Limits limits) {
+            @JsonProperty("limits") Limits limits,
+            @JsonProperty("service_tier") String serviceTier) {
 
         static Listed of(ApiKey key) {
             KeyTerms terms = key.terms();
             return new Listed(key.id().toString(), key.prefix(), key.userId(), key.name(), text(key.createdAt()),
                     text(key.revokedAt()), text(key.lastUsedAt()), text(terms.expiresAt()), AdminKeysController.models(terms),
-                    Limits.of(terms.limits()));
+                    Limits.of(terms.limits()), terms.serviceTier());
         }
     }
 
@@ -137,12 +141,14 @@ class AdminKeysController {
         }
         for (String field : body.propertyNames()) {
             if (!FIELDS.contains(field)) {
-                throw badRequest("unknown field " + shorten(field) + ": a key has only user_id, name, expires_at, models and limits");
+                throw badRequest("unknown field " + shorten(field)
+                        + ": a key has only user_id, name, expires_at, models, limits and service_tier");
             }
         }
         long userId = userId(body.get("user_id"));
         String name = name(body.get("name"));
-        var terms = new KeyTerms(expiresAt(body.get("expires_at")), models(body.get("models")), limits(body.get("limits")));
+        var terms = new KeyTerms(expiresAt(body.get("expires_at")), models(body.get("models")), limits(body.get("limits")),
+                serviceTier(body.get("service_tier")));
         var issued = audit.record(() -> {
             try {
                 var created = keys.issue(userId, name, terms);
@@ -155,7 +161,8 @@ class AdminKeysController {
         var key = issued.key();
         return ResponseEntity.status(HttpStatus.CREATED)
                 .body(new Created(key.id().toString(), issued.secret(), key.userId(), key.name(), text(key.createdAt()),
-                        text(key.terms().expiresAt()), models(key.terms()), Limits.of(key.terms().limits())));
+                        text(key.terms().expiresAt()), models(key.terms()), Limits.of(key.terms().limits()),
+                        key.terms().serviceTier()));
     }
 
     @GetMapping(path = "/admin/keys", produces = MediaType.APPLICATION_JSON_VALUE)
@@ -194,6 +201,7 @@ class AdminKeysController {
         change.put("name", key.name());
         change.put("expires_at", text(key.terms().expiresAt()));
         change.put("models", models(key.terms()));
+        change.put("service_tier", key.terms().serviceTier());
         return change;
     }
 
@@ -247,6 +255,20 @@ class AdminKeysController {
                     + "; it serves " + String.join(", ", servedModels));
         }
         return List.copyOf(named);
+    }
+
+    /**
+     * The tier the key's requests run in when they ask for {@code auto} or name none: {@code default} or {@code flex};
+     * null or absent: {@code default}. {@code auto} itself is refused: it is what this setting gives a meaning to.
+     */
+    private static String serviceTier(JsonNode tier) {
+        if (tier == null || tier.isNull()) {
+            return ServiceTier.DEFAULT.wireName();
+        }
+        return ServiceTier.named(tier.isString() ? tier.stringValue() : null)
+                .map(ServiceTier::wireName)
+                .orElseThrow(() -> badRequest("service_tier must be \"default\" or \"flex\" (the tier the key's requests"
+                        + " asking for auto run in), was " + shorten(String.valueOf(tier))));
     }
 
     /** The key's own limits, in the shape of a user's (every field given, null for none), enforced beside the user's. */

@@ -24,7 +24,7 @@ import org.springframework.stereotype.Repository;
 class JdbcApiKeyStore implements ApiKeyStore {
 
     private static final String COLUMNS = "id, prefix, user_id, name, created_at, revoked_at, last_used_at, expires_at, models, "
-            + "tokens_per_day, tokens_per_month, requests_per_minute";
+            + "tokens_per_day, tokens_per_month, requests_per_minute, service_tier";
 
     private final JdbcClient jdbc;
 
@@ -37,12 +37,13 @@ class JdbcApiKeyStore implements ApiKeyStore {
         KeyTerms terms = key.terms();
         reaching(() -> jdbc.sql("""
                         INSERT INTO api_key (id, digest, prefix, user_id, name, created_at, expires_at, models,
-                                             tokens_per_day, tokens_per_month, requests_per_minute)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?::text[], ?, ?, ?)""")
+                                             tokens_per_day, tokens_per_month, requests_per_minute, service_tier)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?::text[], ?, ?, ?, ?)""")
                 .params(key.id(), digest, key.prefix(), key.userId(), key.name(), at(key.createdAt()),
                         terms.expiresAt() == null ? null : at(terms.expiresAt()),
                         terms.models().isEmpty() ? null : terms.models().toArray(String[]::new),
-                        terms.limits().tokensPerDay(), terms.limits().tokensPerMonth(), terms.limits().requestsPerMinute())
+                        terms.limits().tokensPerDay(), terms.limits().tokensPerMonth(), terms.limits().requestsPerMinute(),
+                        terms.serviceTier())
                 .update());
     }
 
@@ -98,7 +99,8 @@ class JdbcApiKeyStore implements ApiKeyStore {
         var models = rs.getArray("models");
         var terms = new KeyTerms(instant(rs, "expires_at"),
                 models == null ? List.of() : List.of((String[]) models.getArray()),
-                new KeyLimits(limit(rs, "tokens_per_day"), limit(rs, "tokens_per_month"), limit(rs, "requests_per_minute")));
+                new KeyLimits(limit(rs, "tokens_per_day"), limit(rs, "tokens_per_month"), limit(rs, "requests_per_minute")),
+                rs.getString("service_tier"));
         return new ApiKey(rs.getObject("id", UUID.class), rs.getString("prefix"), rs.getLong("user_id"),
                 rs.getString("name"), instant(rs, "created_at"), instant(rs, "revoked_at"), instant(rs, "last_used_at"),
                 terms);

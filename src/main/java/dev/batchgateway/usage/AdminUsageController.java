@@ -20,8 +20,8 @@ import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
 
 /**
- * {@code GET /admin/usage?from=&to=&group_by=user|model|day}: every user's usage in a window for billing, per user (the
- * default), model or UTC day; JSON, or CSV with {@code Accept: text/csv}. The admin token only. The same sums as
+ * {@code GET /admin/usage?from=&to=&group_by=user|model|day|service_tier}: every user's usage in a window for billing,
+ * per user (the default), model, UTC day or service tier; JSON, or CSV with {@code Accept: text/csv}. The admin token only. The same sums as
  * {@code /usage}: whole days from the daily rollups, part days at the window's edges from the rows (a window on
  * midnights reads only rollups). Every export is audited: its window, grouping and format.
  */
@@ -65,14 +65,15 @@ class AdminUsageController {
             case "user" -> JdbcUsageTotals.Grouping.USER;
             case "model" -> JdbcUsageTotals.Grouping.MODEL;
             case "day" -> JdbcUsageTotals.Grouping.DAY;
+            case "service_tier" -> JdbcUsageTotals.Grouping.SERVICE_TIER;
             default -> throw UsageController.badRequest(
-                    "group_by must be user, model or day, was '" + UsageController.shorten(by) + "'");
+                    "group_by must be user, model, day or service_tier, was '" + UsageController.shorten(by) + "'");
         };
         // CSV only when asked for by name: curl's */* and a browser's text/* get JSON
         boolean asCsv = accept != null && MediaType.parseMediaTypes(accept).stream()
                 .anyMatch(type -> type.getType().equals("text") && type.getSubtype().equals("csv"));
-        Map<String, Map<String, UsageTotals.Sum>> groups = audit.record(() -> {
-            Map<String, Map<String, UsageTotals.Sum>> read;
+        Map<String, Map<UsageTotals.Split, UsageTotals.Sum>> groups = audit.record(() -> {
+            Map<String, Map<UsageTotals.Split, UsageTotals.Sum>> read;
             try {
                 read = totals.grouped(null, start, end, grouping);
             } catch (DataAccessException away) {
@@ -105,6 +106,7 @@ class AdminUsageController {
             String key = switch (by) {
                 case "user" -> Long.toString(group.userId());
                 case "day" -> group.day();
+                case "service_tier" -> group.serviceTier();
                 default -> group.model();
             };
             out.append(field(key)).append(',').append(group.requests()).append(',').append(group.promptTokens())

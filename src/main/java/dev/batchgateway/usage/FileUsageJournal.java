@@ -1,6 +1,7 @@
 package dev.batchgateway.usage;
 
 import dev.batchgateway.completion.TokenUsage;
+import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.UsageJournal;
 import dev.batchgateway.completion.UsageJournalException;
 import dev.batchgateway.completion.UsageOutcome;
@@ -48,8 +49,10 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FileUsageJournal.class);
     private static final String LOCK = "owner.lock";
     private static final String SEGMENT_SUFFIX = ".usage";
-    private static final String VERSION = "u2";
-    /** Lines of journals written before rows carried budget charges: read as rows that charge nothing. */
+    private static final String VERSION = "u3";
+    /** Lines of journals written before rows carried their service tier: read as rows of the default tier. */
+    private static final String UNTIERED_VERSION = "u2";
+    /** Lines of journals written before rows carried budget charges: read as rows of the default tier that charge nothing. */
     private static final String UNCHARGED_VERSION = "u1";
     private static final String STARTING = ".starting-";
 
@@ -281,9 +284,9 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
     }
 
     /**
-     * {@code u2 <id> <user> <prompt> <completion> <model, URL-encoded> <served-at> <outcome> <charges> <crc32>},
-     * tab-separated; the charges comma-separated, each {@code account:holder:hold-since:window:window-start:amount}, or
-     * {@code -} for none.
+     * {@code u3 <id> <user> <prompt> <completion> <model, URL-encoded> <served-at> <outcome> <charges> <service tier>
+     * <crc32>}, tab-separated; the charges comma-separated, each {@code account:holder:hold-since:window:window-start:amount},
+     * or {@code -} for none. Older lines lack the tier ({@code u2}) and the charges too ({@code u1}).
      */
     static String line(UsageRecord row) {
         String fields = String.join("\t",
@@ -295,7 +298,8 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
                 URLEncoder.encode(row.model(), StandardCharsets.UTF_8),
                 row.servedAt().toString(),
                 row.outcome().word(),
-                charges(row.charges()));
+                charges(row.charges()),
+                row.serviceTier().wireName());
         return fields + "\t" + crc(fields) + "\n";
     }
 
@@ -306,7 +310,8 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
             return null;
         }
         String[] field = line.substring(0, last).split("\t", -1);
-        boolean charged = field.length == 9 && field[0].equals(VERSION);
+        boolean tiered = field.length == 10 && field[0].equals(VERSION);
+        boolean charged = tiered || field.length == 9 && field[0].equals(UNTIERED_VERSION);
         if (!charged && !(field.length == 8 && field[0].equals(UNCHARGED_VERSION))) {
             return null;
         }
@@ -318,6 +323,7 @@ final class FileUsageJournal implements UsageJournal, AutoCloseable {
                     URLDecoder.decode(field[5], StandardCharsets.UTF_8),
                     Instant.parse(field[6]),
                     UsageOutcome.valueOf(field[7].toUpperCase(Locale.ROOT)),
+                    tiered ? ServiceTier.named(field[9]).orElseThrow() : ServiceTier.DEFAULT,
                     charged ? charges(field[8]) : List.of());
         } catch (RuntimeException damaged) {
             return null;

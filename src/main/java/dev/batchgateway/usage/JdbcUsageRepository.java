@@ -27,11 +27,13 @@ import org.springframework.stereotype.Repository;
 class JdbcUsageRepository implements UsageRepository {
 
     private static final String INSERT = """
-            INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at, outcome)
+            INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at, outcome,
+                                     service_tier)
             SELECT request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model,
-                   timestamptz 'epoch' + served_at_micros * interval '1 microsecond', outcome
-            FROM unnest(?::uuid[], ?::bigint[], ?::int[], ?::int[], ?::int[], ?::text[], ?::bigint[], ?::text[])
-                 AS row (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, served_at_micros, outcome)
+                   timestamptz 'epoch' + served_at_micros * interval '1 microsecond', outcome, service_tier
+            FROM unnest(?::uuid[], ?::bigint[], ?::int[], ?::int[], ?::int[], ?::text[], ?::bigint[], ?::text[], ?::text[])
+                 AS row (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, served_at_micros, outcome,
+                         service_tier)
             ON CONFLICT (request_id, created_at) DO NOTHING
             """;
 
@@ -65,6 +67,7 @@ class JdbcUsageRepository implements UsageRepository {
         var models = new String[size];
         var servedAtMicros = new long[size];
         var outcomes = new String[size];
+        var serviceTiers = new String[size];
         for (int i = 0; i < size; i++) {
             UsageRecord row = rows.get(i);
             requestIds[i] = row.requestId().toString();
@@ -75,18 +78,20 @@ class JdbcUsageRepository implements UsageRepository {
             models[i] = row.model();
             servedAtMicros[i] = ChronoUnit.MICROS.between(Instant.EPOCH, row.servedAt());
             outcomes[i] = row.outcome().word();
+            serviceTiers[i] = row.serviceTier().wireName();
         }
         Charges charges = Charges.of(rows);
         try {
             // timed out, it may still commit: harmless, the journal's replay skips request ids the table has
             if (charges.requestIds.length == 0) {
                 bounded.run(jdbc -> jdbc.sql(INSERT)
-                        .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros, outcomes)
+                        .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros, outcomes,
+                                serviceTiers)
                         .update());
             } else {
                 bounded.run(jdbc -> jdbc.sql(INSERT_AND_CHARGE)
                         .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros, outcomes,
-                                charges.requestIds, charges.holders, charges.holdsSince, charges.userIds, charges.windows,
+                                serviceTiers, charges.requestIds, charges.holders, charges.holdsSince, charges.userIds, charges.windows,
                                 charges.windowStartMicros, charges.amounts)
                         .query(Long.class).single());
             }

@@ -21,12 +21,16 @@ import org.springframework.stereotype.Repository;
 @Repository
 class JdbcUsageTotals {
 
-    /** How the totals may be split: not at all, by UTC day, or by model; each with its key in rollups and in rows. */
+    /**
+     * How the totals may be split: not at all, by user, UTC day, model or service tier; each with its key in rollups and
+     * in rows.
+     */
     enum Grouping {
         NONE("''", "''"),
         USER("user_id::text", "user_id::text"),
         DAY("day::text", "(created_at AT TIME ZONE 'UTC')::date::text"),
-        MODEL("model", "coalesce(model, '')");
+        MODEL("model", "coalesce(model, '')"),
+        SERVICE_TIER("service_tier", "service_tier");
 
         private final String ofRollup;
         private final String ofRow;
@@ -44,12 +48,12 @@ class JdbcUsageTotals {
             """;
 
     private static final String DAYS = """
-            SELECT %s, outcome, requests, prompt_tokens, completion_tokens
+            SELECT %s, outcome, service_tier, requests, prompt_tokens, completion_tokens
             FROM usage_daily
             WHERE true""";
 
     private static final String ROWS = """
-            SELECT %s, outcome, 1, prompt_tokens, completion_tokens
+            SELECT %s, outcome, service_tier, 1, prompt_tokens, completion_tokens
             FROM token_usage
             WHERE true""";
 
@@ -68,12 +72,12 @@ class JdbcUsageTotals {
     }
 
     /**
-     * The totals by group key (a day as 2026-11-24, a model, '' for rows without one, or a user id), each by outcome, in
-     * key order.
+     * The totals by group key (a day as 2026-11-24, a model, '' for rows without one, a tier, or a user id), each by
+     * outcome and tier, in key order.
      *
      * @param user the user whose usage is summed, or null for every user's
      */
-    Map<String, Map<String, UsageTotals.Sum>> grouped(Long user, Instant from, Instant to, Grouping grouping) {
+    Map<String, Map<UsageTotals.Split, UsageTotals.Sum>> grouped(Long user, Instant from, Instant to, Grouping grouping) {
         var parts = new ArrayList<String>();
         var params = new HashMap<String, Object>();
         // one user's usage is read on the indexes' leading user_id; the export reads everyone's
@@ -120,17 +124,19 @@ class JdbcUsageTotals {
             }
             parts.add(rest.toString());
         }
-        String sql = HORIZON + "SELECT grp, outcome, sum(requests), sum(prompt_tokens), sum(completion_tokens) FROM (\n"
-                + String.join("\nUNION ALL\n", parts)
-                + "\n) AS counted (grp, outcome, requests, prompt_tokens, completion_tokens) GROUP BY grp, outcome";
-        Map<String, Map<String, UsageTotals.Sum>> groups = new TreeMap<>();
+        String sql = HORIZON + "SELECT grp, outcome, service_tier, sum(requests), sum(prompt_tokens), sum(completion_tokens)"
+                + " FROM (\n" + String.join("\nUNION ALL\n", parts)
+                + "\n) AS counted (grp, outcome, service_tier, requests, prompt_tokens, completion_tokens)"
+                + " GROUP BY grp, outcome, service_tier";
+        Map<String, Map<UsageTotals.Split, UsageTotals.Sum>> groups = new TreeMap<>();
         jdbc.sql(sql)
                 .params(params)
                 .query(rs -> {
-                    long prompt = rs.getLong(4);
-                    long completion = rs.getLong(5);
+                    long prompt = rs.getLong(5);
+                    long completion = rs.getLong(6);
                     groups.computeIfAbsent(rs.getString(1), key -> new HashMap<>())
-                            .put(rs.getString(2), new UsageTotals.Sum(rs.getLong(3), prompt, completion, prompt + completion));
+                            .put(new UsageTotals.Split(rs.getString(2), rs.getString(3)),
+                                    new UsageTotals.Sum(rs.getLong(4), prompt, completion, prompt + completion));
                 });
         return groups;
     }

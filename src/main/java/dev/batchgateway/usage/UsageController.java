@@ -25,8 +25,9 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.server.ResponseStatusException;
 
 /**
- * {@code GET /usage/{user_id}?from=&to=&group_by=day|model}: a user's completions and tokens, from the daily rollups
- * and the ledger's rows, in total and, with {@code group_by}, per UTC day or per model, with the user's limits and what
+ * {@code GET /usage/{user_id}?from=&to=&group_by=day|model|service_tier}: a user's completions and tokens, from the daily
+ * rollups and the ledger's rows, in total (split by outcome and by service tier) and, with {@code group_by}, per UTC day,
+ * model or service tier, with the user's limits and what
  * remains of them in the current windows. {@code from} is inclusive and {@code to} exclusive, so consecutive windows
  * never count a row twice. Failures are Spring's own
  * {@link ErrorResponseException}s, rendered as problem+json by the application's problem handling.
@@ -60,6 +61,7 @@ class UsageController {
             @JsonProperty("completion_tokens") long completionTokens,
             @JsonProperty("tokens") long tokens,
             @JsonProperty("by_outcome") java.util.Map<String, UsageTotals.Sum> byOutcome,
+            @JsonProperty("by_service_tier") java.util.Map<String, UsageTotals.Sum> byServiceTier,
             @JsonProperty("group_by") @JsonInclude(JsonInclude.Include.NON_NULL) String groupBy,
             @JsonProperty("groups") @JsonInclude(JsonInclude.Include.NON_NULL) java.util.List<UsageTotals.Group> groups,
             @JsonProperty("limits") LimitsShown limits,
@@ -103,7 +105,7 @@ class UsageController {
             var remaining = standing.remaining();
             var reserved = standing.reserved();
             return new Usage(sums.userId(), sums.requests(), sums.promptTokens(), sums.completionTokens(), sums.tokens(),
-                    sums.byOutcome(), sums.groupBy(), sums.groups(),
+                    sums.byOutcome(), sums.byServiceTier(), sums.groupBy(), sums.groups(),
                     new LimitsShown(limits.tokensPerDay(), limits.tokensPerMonth(), limits.requestsPerMinute()),
                     new Remaining(remaining.get(Window.DAY), remaining.get(Window.MONTH), remaining.get(Window.MINUTE)),
                     new Remaining(reserved.get(Window.DAY), reserved.get(Window.MONTH), reserved.get(Window.MINUTE)));
@@ -125,7 +127,8 @@ class UsageController {
             case null -> JdbcUsageTotals.Grouping.NONE;
             case "day" -> JdbcUsageTotals.Grouping.DAY;
             case "model" -> JdbcUsageTotals.Grouping.MODEL;
-            default -> throw badRequest("group_by must be day or model, was '" + shorten(groupBy) + "'");
+            case "service_tier" -> JdbcUsageTotals.Grouping.SERVICE_TIER;
+            default -> throw badRequest("group_by must be day, model or service_tier, was '" + shorten(groupBy) + "'");
         };
     }
 

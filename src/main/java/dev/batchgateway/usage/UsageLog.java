@@ -62,6 +62,7 @@ class UsageLog implements UsageEvents {
                 + " completion_tokens=" + row.usage().completionTokens()
                 + " model=" + row.model()
                 + " served_at=" + row.servedAt()
-                + " outcome=" + row.outcome().word();
+                + " outcome=" + row.outcome().word()
+                + " service_tier=" + row.serviceTier().wireName();
     }
 }

@@ -6,6 +6,7 @@ import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.CompletionsApi;
+import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.Submission;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
@@ -54,7 +55,8 @@ class CompletionController {
             HttpServletRequest http,
             HttpServletResponse httpResponse) throws InterruptedException {
         Duration timeout = requestTimeout == null ? ChronoUnit.FOREVER.getDuration() : RequestDeadline.parse(requestTimeout);
-        var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named));
+        var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named),
+                callers.automaticTier(who));
         callers.mayUseModel(who, request.parameters().model());
         boolean streamed = reader.streamed(body); // the whole body is judged before admission: a 400 reserves nothing
         http.setAttribute(RequestTracking.USER_ID, request.userId());
@@ -71,12 +73,12 @@ class CompletionController {
             if (caller != null) {
                 caller.answered(); // from here on the connection belongs to the container again
             }
-        }));
+        }), request.serviceTier());
     }
 
     /**
      * {@code "stream": true}: the caller's text as its batch generates it, {@code data: {"delta": "…"}} per piece, then
-     * {@code data: {"done": true, …counts, request_id}}; a failure after the first event ends the stream with
+     * {@code data: {"done": true, …counts, request_id, service_tier}}; a failure after the first event ends the stream with
      * {@code data: {"error": {"status", "detail"}}}.
      */
     private CompletionResponse stream(CompletionRequest request, Caller who, Duration timeout, ConnectionProbe caller,
@@ -89,7 +91,7 @@ class CompletionController {
         cancel.set(answers::cancel);
         answers.only().whenComplete((done, failure) -> {
             if (failure == null) {
-                events.end(json.writeValueAsString(StreamDone.of(done)));
+                events.end(json.writeValueAsString(StreamDone.of(done, request.serviceTier())));
                 return;
             }
             int status = Failure.timedOut(failure) ? 504 : 502;
@@ -114,12 +116,13 @@ class CompletionController {
             @JsonProperty("prompt_tokens") int promptTokens,
             @JsonProperty("completion_tokens") int completionTokens,
             int tokens,
-            @JsonProperty("request_id") UUID requestId) {
+            @JsonProperty("request_id") UUID requestId,
+            @JsonProperty("service_tier") String serviceTier) {
 
-        static StreamDone of(Completion completion) {
-            var answer = CompletionResponse.of(completion);
+        static StreamDone of(Completion completion, ServiceTier tier) {
+            var answer = CompletionResponse.of(completion, tier);
             return new StreamDone(true, answer.finishReason(), answer.promptTokens(), answer.completionTokens(),
-                    answer.tokens(), answer.requestId());
+                    answer.tokens(), answer.requestId(), answer.serviceTier());
         }
     }
 

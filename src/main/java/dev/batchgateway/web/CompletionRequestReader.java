@@ -2,6 +2,8 @@ package dev.batchgateway.web;
 
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.Prompt;
+import dev.batchgateway.completion.ServiceTier;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.Set;
@@ -10,13 +12,15 @@ import java.util.UUID;
 import tools.jackson.databind.JsonNode;
 
 /**
- * Reads {@code {"prompt", "user_id", "max_tokens", "model", "stream"}} strictly: no coercion of strings, booleans or fractions into
- * numbers, and every refusal names its field.
+ * Reads {@code {"prompt", "user_id", "max_tokens", "model", "stream", "service_tier"}} strictly: no coercion of strings,
+ * booleans or fractions into numbers, and every refusal names its field.
  */
 final class CompletionRequestReader {
 
     /** The fields the gateway honours; any other (temperature, …) is refused rather than silently ignored. */
-    private static final Set<String> FIELDS = Set.of("prompt", "user_id", "max_tokens", "model", "stream");
+    private static final Set<String> FIELDS = Set.of("prompt", "user_id", "max_tokens", "model", "stream", "service_tier");
+    /** OpenAI's name for "the tier the caller's settings say": the key's, else default. */
+    private static final String AUTO = "auto";
 
     private final int maxPromptChars;
     private final int maxTokens;
@@ -36,20 +40,36 @@ final class CompletionRequestReader {
     /**
      * @param billedUser the user to bill, from the body's {@code user_id} (empty when absent): the caller's own user
      *     with an API key, the body's with keys off
+     * @param automaticTier the name of the tier a request asking for {@code auto}, or naming none, runs in: the key's
      */
-    CompletionRequest read(JsonNode body, UUID requestId, Function<OptionalLong, OptionalLong> billedUser) {
+    CompletionRequest read(JsonNode body, UUID requestId, Function<OptionalLong, OptionalLong> billedUser,
+            String automaticTier) {
         if (body == null || !body.isObject()) {
             throw new InvalidRequestException("the request body must be a JSON object with prompt and user_id");
         }
         for (String field : body.propertyNames()) {
             if (!FIELDS.contains(field)) {
-                throw new InvalidRequestException(field + " is not supported: send only prompt, user_id, max_tokens, model and stream");
+                throw new InvalidRequestException(field
+                        + " is not supported: send only prompt, user_id, max_tokens, model, stream and service_tier");
             }
         }
         long user = billedUser.apply(userId(body.get("user_id")))
                 .orElseThrow(() -> new InvalidRequestException("user_id is required"));
-        return new CompletionRequest(requestId, user, prompt(body.get("prompt"), "prompt"),
-                new GenerationParameters(model(body.get("model")), maxTokens(body.get("max_tokens")), null, null, List.of(), null));
+        return new CompletionRequest(requestId, user, new Prompt.Text(prompt(body.get("prompt"), "prompt")),
+                new GenerationParameters(model(body.get("model")), maxTokens(body.get("max_tokens")), null, null, List.of(), null),
+                serviceTier(body.get("service_tier"), automaticTier));
+    }
+
+    /**
+     * The tier a request runs in, with OpenAI's values: {@code default} or {@code flex} as named; {@code auto}, null or
+     * absent: {@code automaticTier} (the key's, else default). Anything else names {@code service_tier}.
+     */
+    static ServiceTier serviceTier(JsonNode tier, String automaticTier) {
+        if (tier == null || tier.isNull() || tier.isString() && tier.stringValue().equals(AUTO)) {
+            return ServiceTier.named(automaticTier).orElse(ServiceTier.DEFAULT);
+        }
+        return ServiceTier.named(tier.isString() ? tier.stringValue() : null).orElseThrow(() -> new InvalidRequestException(
+                "service_tier must be \"auto\", \"default\" or \"flex\""));
     }
 
     /** Whether the caller asked for its text as it is generated: {@code "stream": true}; absent or null is false. */

@@ -13,6 +13,7 @@ import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.Submission;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
+import dev.batchgateway.identity.UserIds;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.time.Instant;
@@ -92,8 +93,10 @@ class OpenAiController {
             @JsonProperty("completion_tokens") long completionTokens,
             @JsonProperty("total_tokens") long totalTokens) {}
 
+    /** A completion or chunk of one: with the service tier it ran in, as OpenAI's answers carry it. */
     @JsonInclude(JsonInclude.Include.NON_ABSENT)
-    record CompletionsAnswer(String id, String object, long created, String model, List<Choice> choices, Usage usage) {}
+    record CompletionsAnswer(String id, String object, long created, String model, List<Choice> choices, Usage usage,
+            @JsonProperty("service_tier") String serviceTier) {}
 
     /** OpenAI's answer message: {@code refusal} is required and null (a model served here does not refuse by API). */
     @JsonInclude(JsonInclude.Include.ALWAYS)
@@ -108,37 +111,41 @@ class OpenAiController {
     @JsonInclude(JsonInclude.Include.ALWAYS)
     record ChunkChoice(int index, Delta delta, Object logprobs, @JsonProperty("finish_reason") String finishReason) {}
 
+    /** A chat completion or chunk of one: with the service tier it ran in, as OpenAI's answers carry it. */
     @JsonInclude(JsonInclude.Include.NON_ABSENT)
-    record ChatAnswer(String id, String object, long created, String model, List<?> choices, Usage usage) {}
+    record ChatAnswer(String id, String object, long created, String model, List<?> choices, Usage usage,
+            @JsonProperty("service_tier") String serviceTier) {}
 
     @PostMapping(path = "/v1/completions")
     ResponseEntity<?> completions(
             Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
-        var asked = reader.completions(body);
+        var asked = reader.completions(body, callers.automaticTier(who));
         long user = billedUser(who, body.get("user"));
         callers.mayUseModel(who, asked.parameters().model());
         http.setAttribute(RequestTracking.USER_ID, user);
         String model = asked.parameters().model();
+        String tier = asked.serviceTier().wireName();
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         if (asked.stream()) {
             long now = created();
             return stream(asked, who, user, http, response, new Chunks() {
                 @Override
                 public Object text(int prompt, String text) {
-                    return new CompletionsAnswer(id, "text_completion", now, model, List.of(new Choice(text, prompt, null, null)), null);
+                    return new CompletionsAnswer(id, "text_completion", now, model, List.of(new Choice(text, prompt, null, null)),
+                            null, tier);
                 }
 
                 @Override
                 public Object finished(int prompt, Completion done) {
                     return new CompletionsAnswer(id, "text_completion", now, model,
-                            List.of(new Choice("", prompt, null, finishReason(done.finishReason()))), null);
+                            List.of(new Choice("", prompt, null, finishReason(done.finishReason()))), null, tier);
                 }
 
                 @Override
                 public Object usage(Usage usage) {
-                    return new CompletionsAnswer(id, "text_completion", now, model, List.of(), usage);
+                    return new CompletionsAnswer(id, "text_completion", now, model, List.of(), usage, tier);
                 }
             });
         }
@@ -149,7 +156,7 @@ class OpenAiController {
         }
         return ResponseEntity.ok()
                 .contentType(MediaType.APPLICATION_JSON)
-                .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage(answers)));
+                .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage(answers), tier));
     }
 
     @PostMapping(path = "/v1/chat/completions")
@@ -157,11 +164,12 @@ class OpenAiController {
             Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
-        var asked = reader.chat(body);
+        var asked = reader.chat(body, callers.automaticTier(who));
         long user = billedUser(who, body.get("user"));
         callers.mayUseModel(who, asked.parameters().model());
         http.setAttribute(RequestTracking.USER_ID, user);
         String model = asked.parameters().model();
+        String tier = asked.serviceTier().wireName();
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         if (asked.stream()) {
             long now = created();
@@ -169,23 +177,25 @@ class OpenAiController {
             return stream(asked, who, user, http, response, new Chunks() {
                 @Override
                 public Object first(int prompt) {
-                    return new ChatAnswer(id, object, now, model, List.of(new ChunkChoice(prompt, new Delta("assistant", ""), null, null)), null);
+                    return new ChatAnswer(id, object, now, model,
+                            List.of(new ChunkChoice(prompt, new Delta("assistant", ""), null, null)), null, tier);
                 }
 
                 @Override
                 public Object text(int prompt, String text) {
-                    return new ChatAnswer(id, object, now, model, List.of(new ChunkChoice(prompt, new Delta(null, text), null, null)), null);
+                    return new ChatAnswer(id, object, now, model,
+                            List.of(new ChunkChoice(prompt, new Delta(null, text), null, null)), null, tier);
                 }
 
                 @Override
                 public Object finished(int prompt, Completion done) {
                     return new ChatAnswer(id, object, now, model,
-                            List.of(new ChunkChoice(prompt, new Delta(null, null), null, finishReason(done.finishReason()))), null);
+                            List.of(new ChunkChoice(prompt, new Delta(null, null), null, finishReason(done.finishReason()))), null, tier);
                 }
 
                 @Override
                 public Object usage(Usage usage) {
-                    return new ChatAnswer(id, object, now, model, List.of(), usage);
+                    return new ChatAnswer(id, object, now, model, List.of(), usage, tier);
                 }
             });
         }
@@ -194,7 +204,7 @@ class OpenAiController {
         var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason(answer.finishReason()));
         return ResponseEntity.ok()
                 .contentType(MediaType.APPLICATION_JSON)
-                .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers)));
+                .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers), tier));
     }
 
     /** The chunks of one streamed answer, in OpenAI's format for completions or for chats. */
@@ -312,7 +322,7 @@ class OpenAiController {
     /** Every prompt of the request as its own request, billed to {@code user}. */
     private static List<CompletionRequest> requests(OpenAiRequestReader.Completions asked, long user) {
         return asked.prompts().stream()
-                .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters()))
+                .map(prompt -> new CompletionRequest(UUID.randomUUID(), user, prompt, asked.parameters(), asked.serviceTier()))
                 .toList();
     }
 
@@ -342,19 +352,12 @@ class OpenAiController {
 
     /**
      * The user to bill. Without API keys ({@code GATEWAY_AUTH=none}, behind a trusted proxy) OpenAI's {@code user}
-     * field carries the numeric user id, as {@code user_id} does on {@code /complete}.
+     * field names the user as a decimal string, as {@code user_id} does on {@code /complete}: there is no key to bill
+     * otherwise, so a missing or free-form {@code user} is refused rather than billed to nobody.
      */
     private static long billedUser(JsonNode user) {
-        if (user != null && user.isString()) {
-            try {
-                long id = Long.parseLong(user.stringValue());
-                if (id >= 1) {
-                    return id;
-                }
-            } catch (NumberFormatException notAnId) {
-                // refused below
-            }
-        }
-        throw OpenAiError.invalid("user", "user must be the numeric id of the user to bill, as a string");
+        OptionalLong id = user != null && user.isString() ? UserIds.parse(user.stringValue()) : OptionalLong.empty();
+        return id.orElseThrow(() -> OpenAiError.invalid("user",
+                "user must name the user to bill: a decimal string from 1 to " + Long.MAX_VALUE + ", e.g. \"42\""));
     }
 }

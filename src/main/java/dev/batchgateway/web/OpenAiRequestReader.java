@@ -2,6 +2,7 @@ package dev.batchgateway.web;
 
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Prompt;
+import dev.batchgateway.completion.ServiceTier;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -23,7 +24,7 @@ final class OpenAiRequestReader {
     static final int MAX_PROMPTS = 64;
 
     private static final Set<String> SAMPLING = Set.of(
-            "model", "max_tokens", "temperature", "top_p", "stop", "seed", "n", "stream", "stream_options", "user");
+            "model", "max_tokens", "temperature", "top_p", "stop", "seed", "n", "stream", "stream_options", "user", "service_tier");
     private static final Set<String> COMPLETIONS = union(SAMPLING, Set.of("prompt"));
     private static final Set<String> CHAT = union(SAMPLING, Set.of("messages", "max_completion_tokens", "parallel_tool_calls"));
     /** Fields the gateway does not honour, accepted only with the value that changes nothing (null is always fine). */
@@ -57,18 +58,26 @@ final class OpenAiRequestReader {
         this.models = List.copyOf(models);
     }
 
-    /** A request as the gateway understands it: one prompt per choice wanted; the parameters name the model. */
-    record Completions(List<Prompt> prompts, GenerationParameters parameters, boolean stream, boolean includeUsage) {}
+    /**
+     * A request as the gateway understands it: one prompt per choice wanted; the parameters name the model; every prompt
+     * runs in the service tier.
+     */
+    record Completions(List<Prompt> prompts, GenerationParameters parameters, boolean stream, boolean includeUsage,
+            ServiceTier serviceTier) {}
 
-    /** {@code /v1/completions}: {@code prompt} a string or 1 to {@value #MAX_PROMPTS} strings; 16 tokens by default. */
-    Completions completions(JsonNode body) {
+    /**
+     * {@code /v1/completions}: {@code prompt} a string or 1 to {@value #MAX_PROMPTS} strings; 16 tokens by default.
+     *
+     * @param automaticTier the name of the tier {@code "service_tier": "auto"} (or none) means: the key's
+     */
+    Completions completions(JsonNode body, String automaticTier) {
         requireKnownFields(body, COMPLETIONS, COMPLETIONS_DEFAULTS);
         return read(body, maxTokens(body.get("max_tokens"), "max_tokens", Math.min(DEFAULT_MAX_TOKENS, maxTokens)),
-                prompts(body.get("prompt")));
+                prompts(body.get("prompt")), automaticTier);
     }
 
     /** {@code /v1/chat/completions}: one conversation; as many tokens as the gateway allows by default. */
-    Completions chat(JsonNode body) {
+    Completions chat(JsonNode body, String automaticTier) {
         requireKnownFields(body, CHAT, CHAT_DEFAULTS);
         JsonNode maxTokens = body.get("max_tokens");
         JsonNode maxCompletionTokens = body.get("max_completion_tokens");
@@ -78,7 +87,7 @@ final class OpenAiRequestReader {
         int limit = maxCompletionTokens != null && !maxCompletionTokens.isNull()
                 ? maxTokens(maxCompletionTokens, "max_completion_tokens", this.maxTokens)
                 : maxTokens(maxTokens, "max_tokens", this.maxTokens);
-        return read(body, limit, List.of(messages(body.get("messages"))));
+        return read(body, limit, List.of(messages(body.get("messages"))), automaticTier);
     }
 
     private static void requireKnownFields(JsonNode body, Set<String> honoured, Map<String, Predicate<JsonNode>> defaults) {
@@ -101,7 +110,7 @@ final class OpenAiRequestReader {
         }
     }
 
-    private Completions read(JsonNode body, int maxTokens, List<Prompt> prompts) {
+    private Completions read(JsonNode body, int maxTokens, List<Prompt> prompts, String automaticTier) {
         String model = string(body.get("model"), "model");
         if (model == null) {
             throw OpenAiError.invalid("model", "you must provide a model parameter");
@@ -138,7 +147,13 @@ final class OpenAiRequestReader {
                 number(body.get("top_p"), "top_p", 0, 1, false),
                 stop(body.get("stop")),
                 seed(body.get("seed")));
-        return new Completions(prompts, parameters, stream, includeUsage);
+        ServiceTier tier;
+        try {
+            tier = CompletionRequestReader.serviceTier(body.get("service_tier"), automaticTier);
+        } catch (InvalidRequestException e) {
+            throw OpenAiError.invalid("service_tier", e.getMessage());
+        }
+        return new Completions(prompts, parameters, stream, includeUsage, tier);
     }
 
     private Prompt.Chat messages(JsonNode messages) {

@@ -112,6 +112,20 @@ class ApiKeysTest {
     }
 
     @Test
+    void aKeysServiceTierIsWhatAutoMeansForItsCallsAndDefaultForEveryoneElse() {
+        // Given a key issued for the flex tier, a key without a tier, and keys off
+        var callers = new Callers(keys, AdminTokens.none(), true);
+        var flex = callers.identify("Bearer " + keys.issue(7, "pipeline",
+                new KeyTerms(null, List.of(), KeyLimits.NONE, "flex")).secret());
+        var plain = callers.identify("Bearer " + keys.issue(7, "ci").secret());
+
+        // Then auto means flex for the first, default for the others
+        assertThat(callers.automaticTier(flex)).isEqualTo("flex");
+        assertThat(callers.automaticTier(plain)).isEqualTo("default");
+        assertThat(new Callers(keys, AdminTokens.none(), false).automaticTier(new Caller.Trusted())).isEqualTo("default");
+    }
+
+    @Test
     void aKeyForSomeModelsMayUseOnlyThoseAndSeesOnlyThose() {
         // Given a key for one model of two, and a key for every model
         var callers = new Callers(keys, AdminTokens.none(), true);

@@ -341,6 +341,26 @@ class ApiKeysGatewayTest {
             assertThat(send(trustingPort, "GET", "/usage/" + user, null, null).statusCode()).isEqualTo(200);
             assertProblem(complete(trustingPort, null, "{\"prompt\": \"who am I\"}"), 400);
 
+            // And on /v1 the user field, a decimal string, names the user to bill, and the tier is the request's
+            var flex = send(trustingPort, "POST", "/v1/completions", null, """
+                    {"model": "simulated", "prompt": "trust me", "user": "%d", "service_tier": "flex"}""".formatted(user));
+            var auto = send(trustingPort, "POST", "/v1/chat/completions", null, """
+                    {"model": "simulated", "messages": [{"role": "user", "content": "hi"}], "user": "%d", "service_tier": "auto"}"""
+                    .formatted(user));
+            assertThat(flex.statusCode()).as(flex.body()).isEqualTo(200);
+            assertThat(json.readTree(flex.body()).get("service_tier").asString()).isEqualTo("flex");
+            assertThat(auto.statusCode()).as(auto.body()).isEqualTo(200);
+            assertThat(json.readTree(auto.body()).get("service_tier").asString()).isEqualTo("default");
+            UsageRows.await(jdbc, user, 3);
+            assertThat(jdbc.sql("SELECT service_tier FROM token_usage WHERE user_id = ? ORDER BY created_at").param(user)
+                    .query(String.class).list()).containsExactlyInAnyOrder("default", "flex", "default");
+            for (String named : List.of("", "\"user\": \"+5\", ", "\"user\": \"ops-team\", ", "\"user\": 5, ", "\"user\": \"0\", ")) {
+                var refused = send(trustingPort, "POST", "/v1/completions", null,
+                        "{\"model\": \"simulated\", " + named + "\"prompt\": \"who am I\"}");
+                assertThat(refused.statusCode()).as(named + ": " + refused.body()).isEqualTo(400);
+                assertThat(json.readTree(refused.body()).at("/error/param").asString()).as(named).isEqualTo("user");
+            }
+
             // And the admin API answers that it is disabled, whatever is sent
             for (String authorization : java.util.Arrays.asList(null, ADMIN)) {
                 var disabled = send(trustingPort, "POST", "/admin/keys", authorization, "{\"user_id\": 1, \"name\": \"ci\"}");

@@ -41,8 +41,8 @@ class JdbcApiKeyStoreTest {
 
     @Test
     void aKeysTermsAreReadBackAsKeptLimitsIncluded() {
-        // Given a key with every term (limits too: kept for when they are enforced), and one with none
-        var terms = new KeyTerms(now.plus(30, ChronoUnit.DAYS), List.of("chat", "code"), new KeyLimits(1000L, null, 60L));
+        // Given a key with every term (limits and the flex tier too), and one with none
+        var terms = new KeyTerms(now.plus(30, ChronoUnit.DAYS), List.of("chat", "code"), new KeyLimits(1000L, null, 60L), "flex");
         var scoped = key(terms);
         var plain = key(KeyTerms.NONE);
         store.add(scoped, digest());

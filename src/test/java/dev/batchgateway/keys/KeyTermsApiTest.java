@@ -65,6 +65,66 @@ class KeyTermsApiTest {
     }
 
     @Test
+    void aKeyIsIssuedWithADefaultServiceTierShownInItsViewsAndAudited() {
+        // When a key is created for the flex tier, and one without a tier
+        var flex = create("""
+                {"user_id": %d, "name": "pipeline", "service_tier": "flex"}""".formatted(user));
+        var plain = create("""
+                {"user_id": %d, "name": "plain", "service_tier": null}""".formatted(user));
+
+        // Then the answers, the listing and the audit rows show flex for the first and default for the other
+        assertThat(flex.statusCode()).as(flex.body()).isEqualTo(201);
+        assertThat(plain.statusCode()).as(plain.body()).isEqualTo(201);
+        assertThat(json.readTree(flex.body()).get("service_tier").asString()).isEqualTo("flex");
+        assertThat(json.readTree(plain.body()).get("service_tier").asString()).isEqualTo("default");
+        JsonNode listed = json.readTree(gateway.get("/admin/keys?user_id=" + user).body()).get("keys");
+        assertThat(listed.valueStream().map(key -> key.get("name").asString() + "=" + key.get("service_tier").asString()))
+                .containsExactlyInAnyOrder("pipeline=flex", "plain=default");
+        for (var created : List.of(flex, plain)) {
+            String id = json.readTree(created.body()).get("id").asString();
+            assertThat(jdbc.sql("SELECT change ->> 'service_tier' FROM admin_audit WHERE target = ?").param("keys/" + id)
+                    .query(String.class).single()).isEqualTo(json.readTree(created.body()).get("service_tier").asString());
+        }
+    }
+
+    @Test
+    void aKeysRequestsAskingForAutoOrNoTierRunInTheKeysTierAndANamedTierWinsOnEveryEndpoint() {
+        // Given a key issued for the flex tier
+        String key = "Bearer " + json.readTree(create("""
+                {"user_id": %d, "name": "pipeline", "service_tier": "flex"}""".formatted(user)).body()).get("key").asString();
+
+        // When it calls /complete without a tier, streamed with auto, and naming default; and /v1 without a tier and with auto
+        var plain = gateway.post("/complete", key, "{\"prompt\": \"a b\"}");
+        var streamed = gateway.post("/complete", key, "{\"prompt\": \"a b\", \"stream\": true, \"service_tier\": \"auto\"}");
+        var named = gateway.post("/complete", key, "{\"prompt\": \"a b\", \"service_tier\": \"default\"}");
+        var text = gateway.post("/v1/completions", key, "{\"model\": \"simulated\", \"prompt\": \"a b\"}");
+        var chat = gateway.post("/v1/chat/completions", key, """
+                {"model": "simulated", "messages": [{"role": "user", "content": "a b"}], "service_tier": "auto"}""");
+
+        // Then each answer says the tier it ran in: the key's, but where the request named default
+        for (var answer : List.of(plain, streamed, named, text, chat)) {
+            assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200);
+        }
+        assertThat(json.readTree(plain.body()).get("service_tier").asString()).isEqualTo("flex");
+        String done = streamed.body().lines().filter(line -> line.contains("\"done\"")).findFirst().orElseThrow();
+        assertThat(json.readTree(done.substring("data: ".length())).get("service_tier").asString()).isEqualTo("flex");
+        assertThat(json.readTree(named.body()).get("service_tier").asString()).isEqualTo("default");
+        assertThat(json.readTree(text.body()).get("service_tier").asString()).isEqualTo("flex");
+        assertThat(json.readTree(chat.body()).get("service_tier").asString()).isEqualTo("flex");
+
+        // And the usage rows record the same tiers, which /usage splits by
+        dev.batchgateway.UsageRows.await(jdbc, user, 5);
+        JsonNode byTier = json.readTree(gateway.get("/usage/" + user + "?group_by=service_tier").body());
+        assertThat(byTier.get("groups").valueStream()
+                .map(group -> group.get("service_tier").asString() + "=" + group.get("requests").asLong()))
+                .containsExactly("default=1", "flex=4");
+        assertThat(byTier.at("/by_service_tier/flex/requests").asLong()).isEqualTo(4);
+        assertThat(jdbc.sql("SELECT service_tier FROM token_usage WHERE request_id = ?")
+                .param(UUID.fromString(json.readTree(named.body()).get("request_id").asString())).query(String.class).single())
+                .isEqualTo("default");
+    }
+
+    @Test
     void badTermsAre400NamingWhatToFix() {
         String base = "{\"user_id\": " + user + ", \"name\": \"bad\", ";
         record Refusal(String fields, String detail) {}
@@ -83,6 +143,10 @@ class KeyTermsApiTest {
                         "limits.tokens_per_day must be a JSON integer from 0"),
                 new Refusal("\"limits\": {\"per_hour\": 1}}", "unknown field limits.per_hour"),
                 new Refusal("\"limits\": 5}", "limits must be a JSON object"),
+                new Refusal("\"service_tier\": \"auto\"}", "service_tier must be \"default\" or \"flex\""),
+                new Refusal("\"service_tier\": \"priority\"}", "service_tier must be \"default\" or \"flex\""),
+                new Refusal("\"service_tier\": \"Flex\"}", "service_tier must be \"default\" or \"flex\""),
+                new Refusal("\"service_tier\": 1}", "service_tier must be \"default\" or \"flex\""),
                 new Refusal("\"scopes\": []}", "unknown field scopes"))) {
             var answer = create(base + refusal.fields());
             assertThat(answer.statusCode()).as(refusal.fields() + ": " + answer.body()).isEqualTo(400);

@@ -37,7 +37,7 @@ class AdminUsageApiTest {
     private final JsonMapper json = JsonMapper.builder().build();
 
     /** One stored row, as this test wrote it. */
-    private record Row(long user, String model, int promptTokens, int completionTokens, Instant createdAt) {}
+    private record Row(long user, String model, int promptTokens, int completionTokens, Instant createdAt, String tier) {}
 
     // a day of its own in the 2030s, so that no other test's rows are in the window
     private final Instant day = Instant.parse("2031-01-01T00:00:00Z")
@@ -50,20 +50,22 @@ class AdminUsageApiTest {
         long firstUser = random.nextLong(1_000_000, Long.MAX_VALUE - 10);
         for (int i = 0; i < 90; i++) {
             var row = new Row(firstUser + i % 3, i % 2 == 0 ? "big" : "small, \"quoted\"", random.nextInt(0, 500),
-                    random.nextInt(0, 500), day.plus(Duration.ofSeconds(random.nextLong(0, 3 * 86_400))));
+                    random.nextInt(0, 500), day.plus(Duration.ofSeconds(random.nextLong(0, 3 * 86_400))),
+                    i % 5 == 0 ? "flex" : "default");
             jdbc.sql("""
-                            INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at)
-                            VALUES (?, ?, ?, ?, ?, ?, ?)""")
+                            INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at,
+                                                     service_tier)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)""")
                     .params(UUID.randomUUID(), row.user(), row.promptTokens(), row.completionTokens(),
-                            row.promptTokens() + row.completionTokens(), row.model(), Timestamp.from(row.createdAt()))
+                            row.promptTokens() + row.completionTokens(), row.model(), Timestamp.from(row.createdAt()), row.tier())
                     .update();
             rows.add(row);
         }
     }
 
     @Test
-    void everyUsersModelsOrDaysTotalsAreTheSumsOfTheirRowsInTheWindow() throws Exception {
-        // When the window from 12:00 on the first day to 12:00 on the third is exported, per user, model and day
+    void everyUsersModelsDaysOrTiersTotalsAreTheSumsOfTheirRowsInTheWindow() throws Exception {
+        // When the window from 12:00 on the first day to 12:00 on the third is exported, per user, model, day and tier
         Instant from = day.plus(Duration.ofHours(12));
         Instant to = day.plus(Duration.ofHours(60));
         String window = "/admin/usage?from=" + from + "&to=" + to;
@@ -74,6 +76,17 @@ class AdminUsageApiTest {
         assertGroups(okJson(window + "&group_by=user"), "user_id", row -> Long.toString(row.user()), inWindow);
         assertGroups(okJson(window + "&group_by=model"), "model", Row::model, inWindow);
         assertGroups(okJson(window + "&group_by=day"), "day", row -> row.createdAt().toString().substring(0, 10), inWindow);
+        JsonNode byTier = okJson(window + "&group_by=service_tier");
+        assertGroups(byTier, "service_tier", Row::tier, inWindow);
+
+        // And every group splits its sums by tier beside by outcome
+        for (JsonNode group : okJson(window + "&group_by=model").get("groups")) {
+            String model = group.get("model").asString();
+            assertThat(group.at("/by_service_tier/flex/requests").asLong()).as(model)
+                    .isEqualTo(inWindow.stream().filter(row -> row.model().equals(model) && row.tier().equals("flex")).count());
+            assertThat(group.at("/by_service_tier/default/requests").asLong() + group.at("/by_service_tier/flex/requests").asLong())
+                    .isEqualTo(group.at("/by_outcome/served/requests").asLong());
+        }
     }
 
     @Test
@@ -97,6 +110,17 @@ class AdminUsageApiTest {
         }
         assertThat(response.body()).isEqualTo(expected.toString());
 
+        // And per tier, the first column is the tier's name
+        var byTier = gateway.send(HttpRequest.newBuilder(gateway.uri("/admin/usage?group_by=service_tier&from=" + day
+                        + "&to=" + day.plus(3, ChronoUnit.DAYS)))
+                .header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN)
+                .header("Accept", "text/csv"));
+        assertThat(byTier.statusCode()).as(byTier.body()).isEqualTo(200);
+        assertThat(byTier.body().lines().map(line -> line.substring(0, line.indexOf(',') + 1) + line.split(",")[1]))
+                .containsExactly("service_tier,requests",
+                        "default," + rows.stream().filter(row -> row.tier().equals("default")).count(),
+                        "flex," + rows.stream().filter(row -> row.tier().equals("flex")).count());
+
         // And Accept: */* (curl's) gets JSON
         var any = gateway.send(HttpRequest.newBuilder(gateway.uri("/admin/usage?group_by=model"))
                 .header("Authorization", "Bearer " + GatewayApplicationTest.ADMIN_TOKEN)
@@ -113,7 +137,7 @@ class AdminUsageApiTest {
 
         var bad = gateway.get("/admin/usage?group_by=week");
         assertThat(bad.statusCode()).isEqualTo(400);
-        assertThat(bad.body()).contains("group_by must be user, model or day, was 'week'");
+        assertThat(bad.body()).contains("group_by must be user, model, day or service_tier, was 'week'");
     }
 
     private void assertGroups(JsonNode export, String keyField, Function<Row, String> key, List<Row> inWindow) {

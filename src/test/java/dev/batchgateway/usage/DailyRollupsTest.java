@@ -2,6 +2,7 @@ package dev.batchgateway.usage;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.UsageOutcome;
 import dev.batchgateway.completion.UsageRecord;
@@ -57,7 +58,7 @@ class DailyRollupsTest {
                 .containsExactly(LocalDate.parse("2026-10-01"), LocalDate.parse("2026-10-02"), LocalDate.parse("2026-10-03"));
 
         // Then the rollups hold those days, exactly, and every window's totals are still the sums over its rows
-        assertThat(schema.rollups()).hasSize(3 * 3 * 2 * UsageOutcome.values().length).isEqualTo(schema.sumsOfRowsRolledUp());
+        assertThat(schema.rollups()).hasSize(3 * 3 * 2 * UsageOutcome.values().length * ServiceTier.values().length).isEqualTo(schema.sumsOfRowsRolledUp());
         assertEveryTotal(rows, windows);
         // And a day is rolled up once: nothing more until another day is closed
         assertThat(rollups.rollUpClosedDays()).isEmpty();
@@ -85,7 +86,8 @@ class DailyRollupsTest {
         long all = totals.totals(user, null, null).requests();
 
         // When the rollup of 2 October is made to say 1,000 more requests than its rows (as no rollup ever should)
-        schema.jdbc.sql("UPDATE usage_daily SET requests = requests + 1000 WHERE day = '2026-10-02' AND model = 'm0' AND outcome = 'served'")
+        schema.jdbc.sql("UPDATE usage_daily SET requests = requests + 1000 WHERE day = '2026-10-02' AND model = 'm0' AND outcome = 'served'"
+                        + " AND service_tier = 'default'")
                 .update();
 
         // Then windows holding the whole day read its rollup, windows holding part of it or none of it read rows
@@ -244,7 +246,7 @@ class DailyRollupsTest {
                         new TokenUsage(random.nextInt(0, 100), random.nextInt(0, 100)), "m" + i / users % 2,
                         i % 50 == 0 ? day(random.nextInt(0, days))
                                 : START.plus(random.nextLong(0, days * 86_400_000_000L), ChronoUnit.MICROS),
-                        outcomes[i / users / 2 % outcomes.length]))
+                        outcomes[i / users / 2 % outcomes.length], ServiceTier.values()[i / users / 3 % 2]))
                 .toList();
     }
 
@@ -283,12 +285,12 @@ class DailyRollupsTest {
 
     /** The reference, computed from the rows as recorded, with exact instants: independent of any SQL. */
     private static UsageTotals sumOfRows(List<UsageRecord> rows, long user, Instant from, Instant to) {
-        var sums = new HashMap<String, UsageTotals.Sum>();
+        var sums = new HashMap<UsageTotals.Split, UsageTotals.Sum>();
         for (UsageRecord row : rows) {
             if (row.userId() == user
                     && (from == null || !row.servedAt().isBefore(from)) && (to == null || row.servedAt().isBefore(to))) {
                 var usage = row.usage();
-                sums.merge(row.outcome().word(),
+                sums.merge(new UsageTotals.Split(row.outcome().word(), row.serviceTier().wireName()),
                         new UsageTotals.Sum(1, usage.promptTokens(), usage.completionTokens(), usage.totalTokens()),
                         UsageTotals.Sum::plus);
             }

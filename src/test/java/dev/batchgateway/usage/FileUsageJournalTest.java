@@ -3,6 +3,7 @@ package dev.batchgateway.usage;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.SpyUsageRepository;
@@ -262,6 +263,46 @@ class FileUsageJournalTest {
     }
 
     @Test
+    void rowsKeepTheirServiceTierAndLinesOfEveryOlderFormatReplayFromADeadInstancesJournalInTheDefaultTier() throws Exception {
+        // Given a dead instance's segment with a flex row of today's format, a charged row of the format before tiers
+        // (u2) and a row of the format before charges (u1)
+        var flex = new UsageRecord(UUID.randomUUID(), 42, new TokenUsage(3, 5), "m",
+                Instant.parse("2026-12-05T10:15:30.123456789Z"), UsageOutcome.CLIENT_GONE, ServiceTier.FLEX)
+                .charging(List.of(new BudgetCharge(42, UUID.randomUUID(), 7, "day", Instant.parse("2026-12-05T00:00:00Z"), 8)));
+        var untiered = row(43, "m", UsageOutcome.SERVED).charging(flex.charges());
+        var uncharged = row(44, "m", UsageOutcome.DEADLINE);
+        String untieredLine = olderLine("u2", untiered, "42:" + flex.charges().getFirst().holder() + ":7:day:2026-12-05T00:00:00Z:8");
+        String unchargedLine = olderLine("u1", uncharged, null);
+        Path deadDirectory = Files.createDirectories(base.resolve("dead-instance"));
+        Files.writeString(deadDirectory.resolve("segment-000000000000.usage"),
+                FileUsageJournal.line(flex) + untieredLine + unchargedLine, StandardCharsets.UTF_8);
+
+        // When a new instance replays it
+        var store = new SpyUsageRepository();
+        open(1_000_000).replay(1000, store);
+
+        // Then the flex row is whole, and the older lines are rows of the default tier, with their charges or none
+        assertThat(FileUsageJournal.line(flex)).startsWith("u3\t").contains("\tflex\t");
+        assertThat(store.rows).containsExactly(flex, untiered, uncharged);
+        assertThat(store.rows).extracting(UsageRecord::serviceTier)
+                .containsExactly(ServiceTier.FLEX, ServiceTier.DEFAULT, ServiceTier.DEFAULT);
+    }
+
+    /** A line as an older gateway wrote it: {@code u1} without charges, {@code u2} with them; neither has the tier. */
+    private static String olderLine(String version, UsageRecord row, String charges) {
+        var fields = new ArrayList<>(List.of(version, row.requestId().toString(), Long.toString(row.userId()),
+                Integer.toString(row.usage().promptTokens()), Integer.toString(row.usage().completionTokens()), row.model(),
+                row.servedAt().toString(), row.outcome().word()));
+        if (charges != null) {
+            fields.add(charges);
+        }
+        String joined = String.join("\t", fields);
+        var crc = new java.util.zip.CRC32();
+        crc.update(joined.getBytes(StandardCharsets.UTF_8));
+        return joined + "\t" + Long.toHexString(crc.getValue()) + "\n";
+    }
+
+    @Test
     void aClosedEmptyJournalLeavesNoDirectoryBehind() {
         // Given a journal whose rows were all replayed
         var journal = open(1_000_000);
@@ -297,7 +338,7 @@ class FileUsageJournalTest {
 
     private static UsageRecord row(long user, String model, UsageOutcome outcome) {
         return new UsageRecord(UUID.randomUUID(), user, new TokenUsage(3, 5), model,
-                Instant.parse("2026-12-05T10:15:30.123456789Z"), outcome);
+                Instant.parse("2026-12-05T10:15:30.123456789Z"), outcome, ServiceTier.DEFAULT);
     }
 
     /** A store that skips request ids it has, like token_usage, and is away after a given number of writes. */

@@ -203,15 +203,15 @@ class JdbcUsageRepositoryTest {
     }
 
     @Test
-    void theDailyRollupsEqualTheRowsSumsAcrossDaysModelsAndOutcomesWhateverIsRetried() {
-        // Given rows of one user over ten days, three models, every outcome, around midnights
+    void theDailyRollupsEqualTheRowsSumsAcrossDaysModelsOutcomesAndTiersWhateverIsRetried() {
+        // Given rows of one user over ten days, three models, every outcome, both tiers, around midnights
         var random = ThreadLocalRandom.current();
         Instant midnight = Instant.parse("2026-10-01T00:00:00Z");
         var outcomes = dev.batchgateway.completion.UsageOutcome.values();
         var rows = IntStream.range(0, 3000).mapToObj(i -> new UsageRecord(UUID.randomUUID(), user,
                         new TokenUsage(random.nextInt(0, 300), random.nextInt(0, 300)), "m" + i % 3,
                         midnight.plus(random.nextLong(-3_600_000_000L, 10 * 86_400_000_000L), ChronoUnit.MICROS),
-                        outcomes[i % outcomes.length]))
+                        outcomes[i % outcomes.length], dev.batchgateway.completion.ServiceTier.values()[i / 7 % 2]))
                 .toList();
 
         // When they are recorded in calls of various sizes, some calls twice, some overlapping the previous one
@@ -225,16 +225,20 @@ class JdbcUsageRepositoryTest {
             at = end;
         }
 
-        // Then every row is there once, and the rollups are exactly the rows' sums per day, model and outcome
+        // Then every row is there once, with its tier, and the rollups are exactly the rows' sums per day, model, outcome
+        // and tier
         assertThat(count()).isEqualTo(3000);
+        assertThat(jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id = ? AND service_tier = 'flex'").param(user)
+                .query(Long.class).single()).isEqualTo(rows.stream()
+                        .filter(row -> row.serviceTier() == dev.batchgateway.completion.ServiceTier.FLEX).count());
         var rollups = jdbc.sql("""
-                        SELECT day, model, outcome, requests, prompt_tokens, completion_tokens FROM usage_daily
-                        WHERE user_id = ? ORDER BY 1, 2, 3""")
+                        SELECT day, model, outcome, service_tier, requests, prompt_tokens, completion_tokens FROM usage_daily
+                        WHERE user_id = ? ORDER BY 1, 2, 3, 4""")
                 .param(user).query().listOfRows();
         var sums = jdbc.sql("""
-                        SELECT (created_at AT TIME ZONE 'UTC')::date AS day, coalesce(model, '') AS model, outcome,
+                        SELECT (created_at AT TIME ZONE 'UTC')::date AS day, coalesce(model, '') AS model, outcome, service_tier,
                                count(*) AS requests, sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens
-                        FROM token_usage WHERE user_id = ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""")
+                        FROM token_usage WHERE user_id = ? GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""")
                 .param(user).query().listOfRows();
         assertThat(rollups).isNotEmpty().isEqualTo(sums);
     }

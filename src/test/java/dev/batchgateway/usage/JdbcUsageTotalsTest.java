@@ -3,6 +3,7 @@ package dev.batchgateway.usage;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchgateway.TestDatabase;
+import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.UsageOutcome;
 import dev.batchgateway.completion.UsageRecord;
@@ -55,7 +56,8 @@ class JdbcUsageTotalsTest {
         var outcomes = UsageOutcome.values();
         var rows = new ArrayList<>(IntStream.range(0, 2000).mapToObj(i -> new UsageRecord(UUID.randomUUID(), user,
                         new TokenUsage(random.nextInt(0, 100), random.nextInt(0, 100)), "m" + i % 2,
-                        start.plus(random.nextLong(0, 5 * 86_400_000_000L), ChronoUnit.MICROS), outcomes[i % outcomes.length]))
+                        start.plus(random.nextLong(0, 5 * 86_400_000_000L), ChronoUnit.MICROS), outcomes[i % outcomes.length],
+                        ServiceTier.values()[i / outcomes.length % 2]))
                 .toList());
         for (int day = 0; day <= 5; day++) {
             rows.add(new UsageRecord(UUID.randomUUID(), user, new TokenUsage(1, 2), "m0", start.plus(day, ChronoUnit.DAYS)));
@@ -91,11 +93,11 @@ class JdbcUsageTotalsTest {
 
     /** The reference, computed from the rows as recorded, with exact instants: independent of any SQL. */
     private UsageTotals sumOfRows(List<UsageRecord> rows, Instant from, Instant to) {
-        var sums = new java.util.HashMap<String, UsageTotals.Sum>();
+        var sums = new java.util.HashMap<UsageTotals.Split, UsageTotals.Sum>();
         for (UsageRecord row : rows) {
             if ((from == null || !row.servedAt().isBefore(from)) && (to == null || row.servedAt().isBefore(to))) {
                 var usage = row.usage();
-                sums.merge(row.outcome().word(),
+                sums.merge(new UsageTotals.Split(row.outcome().word(), row.serviceTier().wireName()),
                         new UsageTotals.Sum(1, usage.promptTokens(), usage.completionTokens(), usage.totalTokens()),
                         UsageTotals.Sum::plus);
             }

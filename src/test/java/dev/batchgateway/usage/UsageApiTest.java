@@ -121,6 +121,55 @@ class UsageApiTest {
     }
 
     @Test
+    void groupByServiceTierSplitsTheTotalsByTheTierTheRowsRanInAndEveryAnswerCarriesByServiceTier() throws Exception {
+        // Given rows of this user of both tiers over three days: whole days (read from the rollups) and part days
+        Instant day = Instant.parse("2026-06-01T00:00:00Z");
+        var rows = new ArrayList<Row>();
+        var tiers = new ArrayList<String>();
+        var random = ThreadLocalRandom.current();
+        for (int i = 0; i < 60; i++) {
+            String tier = i % 4 == 0 ? "flex" : "default";
+            rows.add(insert(user, random.nextInt(0, 500), random.nextInt(0, 500),
+                    day.plus(Duration.ofSeconds(random.nextLong(0, 3 * 86_400))), "m", tier));
+            tiers.add(tier);
+        }
+
+        // When the totals from 06:00 on the first day to the third day's end are asked for by tier, and by day
+        String window = "from=2026-06-01T06:00:00Z&to=2026-06-04T00:00:00Z";
+        JsonNode byTier = okJson("/usage/" + user + "?" + window + "&group_by=service_tier");
+        JsonNode byDay = okJson("/usage/" + user + "?" + window + "&group_by=day");
+
+        // Then there is a group per tier, default first, each with the sums of its rows, and the totals are all of them
+        Instant from = Instant.parse("2026-06-01T06:00:00Z");
+        var inWindow = java.util.stream.IntStream.range(0, rows.size())
+                .filter(i -> !rows.get(i).createdAt().isBefore(from)).boxed().toList();
+        assertTotals(byTier, inWindow.stream().map(rows::get).toList());
+        assertThat(byTier.get("group_by").asString()).isEqualTo("service_tier");
+        assertThat(byTier.get("groups").valueStream().map(group -> group.get("service_tier").asString()))
+                .containsExactly("default", "flex");
+        for (JsonNode group : byTier.get("groups")) {
+            String tier = group.get("service_tier").asString();
+            assertTotals(group, inWindow.stream().filter(i -> tiers.get(i).equals(tier)).map(rows::get).toList());
+            assertTotals(group.at("/by_service_tier/" + tier), inWindow.stream().filter(i -> tiers.get(i).equals(tier)).map(rows::get).toList());
+        }
+
+        // And by_service_tier beside by_outcome splits the totals, in every answer and in every group
+        for (JsonNode answer : List.of(byTier, byDay, okJson("/usage/" + user + "?" + window))) {
+            for (String tier : List.of("default", "flex")) {
+                assertTotals(answer.at("/by_service_tier/" + tier),
+                        inWindow.stream().filter(i -> tiers.get(i).equals(tier)).map(rows::get).toList());
+            }
+            assertThat(answer.get("by_outcome").has("served")).isTrue();
+        }
+        for (JsonNode group : byDay.get("groups")) {
+            String date = group.get("day").asString();
+            assertTotals(group.at("/by_service_tier/flex"), inWindow.stream()
+                    .filter(i -> tiers.get(i).equals("flex") && rows.get(i).createdAt().toString().startsWith(date))
+                    .map(rows::get).toList());
+        }
+    }
+
+    @Test
     void aWindowCountsFromInclusiveToExclusive() throws Exception {
         // Given rows just before, at, inside, at the end of and after a window
         Instant from = Instant.parse("2026-04-01T00:00:00Z");
@@ -181,7 +230,7 @@ class UsageApiTest {
             /usage/42?from=2026-01-01T00:00:00+02:00          | from must be an ISO-8601 instant
             /usage/42?from=%2B100000-01-01T00:00:00Z          | from must lie between
             /usage/42?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z | from (2026-02-01T00:00:00Z) must not be after to (2026-01-01T00:00:00Z)
-            /usage/42?group_by=week                           | group_by must be day or model, was 'week'
+            /usage/42?group_by=week                           | group_by must be day, model or service_tier, was 'week'
             """)
     void badInputIsAProblemNamingWhatToFix(String path, String detail) throws Exception {
         var response = get(path);
@@ -243,11 +292,16 @@ class UsageApiTest {
     }
 
     private Row insert(long owner, int promptTokens, int completionTokens, Instant createdAt, String model) {
+        return insert(owner, promptTokens, completionTokens, createdAt, model, "default");
+    }
+
+    private Row insert(long owner, int promptTokens, int completionTokens, Instant createdAt, String model, String tier) {
         jdbc.sql("""
-                        INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)""")
+                        INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model, created_at,
+                                                 service_tier)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)""")
                 .params(UUID.randomUUID(), owner, promptTokens, completionTokens, promptTokens + completionTokens, model,
-                        Timestamp.from(createdAt))
+                        Timestamp.from(createdAt), tier)
                 .update();
         return new Row(promptTokens, completionTokens, createdAt);
     }

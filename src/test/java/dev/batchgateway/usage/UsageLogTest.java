@@ -54,8 +54,9 @@ class UsageLogTest {
     @Test
     void anUnwrittenRowNamesWhatBecameOfIt(CapturedOutput output) {
         log.unwritten(List.of(new UsageRecord(UUID.randomUUID(), 42, new TokenUsage(5, 7), "llama",
-                Instant.parse("2026-11-22T10:15:30Z"), dev.batchgateway.completion.UsageOutcome.CLIENT_GONE)));
+                Instant.parse("2026-11-22T10:15:30Z"), dev.batchgateway.completion.UsageOutcome.CLIENT_GONE,
+                dev.batchgateway.completion.ServiceTier.FLEX)));
 
-        assertThat(output.getAll()).contains("served_at=2026-11-22T10:15:30Z outcome=client_gone");
+        assertThat(output.getAll()).contains("served_at=2026-11-22T10:15:30Z outcome=client_gone service_tier=flex");
     }
 }

@@ -48,19 +48,19 @@ final class UsageSchema {
     }
 
     List<Map<String, Object>> rollups() {
-        return jdbc.sql("SELECT user_id, day, model, outcome, requests, prompt_tokens, completion_tokens FROM usage_daily"
-                        + " ORDER BY 1, 2, 3, 4")
+        return jdbc.sql("SELECT user_id, day, model, outcome, service_tier, requests, prompt_tokens, completion_tokens"
+                        + " FROM usage_daily ORDER BY 1, 2, 3, 4, 5")
                 .query().listOfRows();
     }
 
-    /** What the rollups must be for the days before the horizon: the rows' sums per user, day, model and outcome. */
+    /** What the rollups must be for the days before the horizon: the rows' sums per user, day, model, outcome and tier. */
     List<Map<String, Object>> sumsOfRowsRolledUp() {
         return jdbc.sql("""
                         SELECT user_id, (created_at AT TIME ZONE 'UTC')::date AS day, coalesce(model, '') AS model, outcome,
-                               count(*) AS requests, sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens
+                               service_tier, count(*) AS requests, sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens
                         FROM token_usage
                         WHERE created_at < (SELECT rolled_up_before::timestamp AT TIME ZONE 'UTC' FROM usage_rollup)
-                        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""")
+                        GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5""")
                 .query().listOfRows();
     }
 }

@@ -106,6 +106,25 @@ class CompletionControllerTest {
                  "finish_reason": "stop", "request_id": "%s"}""".formatted(request.requestId()));
     }
 
+    @ParameterizedTest(name = "{0} -> {1}")
+    @CsvSource(delimiter = '|', textBlock = """
+                                      | default
+            "service_tier": null,     | default
+            "service_tier": "auto",   | default
+            "service_tier": "default",| default
+            "service_tier": "flex",   | flex
+            """)
+    void theRequestRunsInTheTierItNamesAutoOrNoneIsTheDefaultWithoutAKeyAndTheAnswerSaysWhich(String field, String tier) {
+        // When a prompt names a tier, auto, or none (keys off: no key's tier to fall back on)
+        var result = post("""
+                {"prompt": "hello", %s "user_id": 42}""".formatted(field == null ? "" : field));
+
+        // Then the scheduler got it in that tier, and the answer carries the tier it ran in
+        assertThat(result).hasStatusOk();
+        assertThat(scheduler.requests.getFirst().serviceTier().wireName()).isEqualTo(tier);
+        assertThat(result).bodyJson().extractingPath("$.service_tier").isEqualTo(tier);
+    }
+
     @Test
     void maxTokensDefaultsToTheGatewaysCeiling() {
         assertThat(post("""
@@ -137,6 +156,11 @@ class CompletionControllerTest {
             {"prompt": "hi", "user_id": 1, "stream": "yes"}  | stream must be true or false
             {"prompt": "hi", "user_id": 1, "temperature": 0} | temperature is not supported
             {"prompt": "hi", "user_id": 1, "userid": 2}      | userid is not supported
+            {"prompt": "hi", "user_id": 1, "service_tier": "priority"} | service_tier must be "auto", "default" or "flex"
+            {"prompt": "hi", "user_id": 1, "service_tier": "Flex"}     | service_tier must be "auto", "default" or "flex"
+            {"prompt": "hi", "user_id": 1, "service_tier": ""}         | service_tier must be "auto", "default" or "flex"
+            {"prompt": "hi", "user_id": 1, "service_tier": 1}          | service_tier must be "auto", "default" or "flex"
+            {"prompt": "hi", "user_id": 1, "service_tier": ["flex"]}   | service_tier must be "auto", "default" or "flex"
             """)
     void aBadBodyIsA400NamingTheField(String body, String detail) {
         var result = post(body);
