@@ -66,9 +66,9 @@ final class ChildGateway implements AutoCloseable {
 
     private static ChildGateway start(List<String> launcher, String name, Path logs, Path journalDirectory, String... settings)
             throws InterruptedException {
+        // free ports chosen here, not 0: the test's client must know them before the child says anything
         int port = freePort();
         int managementPort = freePort();
-        var database = TestDatabase.get();
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         Path log = logs.resolve(name + ".log");
         List<String> command = new ArrayList<>(launcher);
@@ -77,15 +77,12 @@ final class ChildGateway implements AutoCloseable {
                 "-XX:TieredStopAtLevel=1",
                 "-Xmx512m",
                 "-cp", System.getProperty("java.class.path"),
-                BatchGatewayApplication.class.getName(),
-                "--server.port=" + port,
-                "--management.server.port=" + managementPort,
-                "--spring.datasource.url=" + database.url(),
-                "--spring.datasource.username=" + database.username(),
-                "--spring.datasource.password=" + database.password(),
-                "--gateway.worker.type=simulated",
-                "--gateway.usage.journal-dir=" + journalDirectory,
-                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN));
+                BatchGatewayApplication.class.getName()));
+        command.addAll(TestGateway.simulated()
+                .with("server.port", port)
+                .with("management.server.port", managementPort)
+                .with("gateway.usage.journal-dir", journalDirectory)
+                .arguments());
         command.addAll(List.of(settings));
         Process process;
         try {

@@ -21,8 +21,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.beans.factory.config.BeanPostProcessor;
-import org.springframework.boot.builder.SpringApplicationBuilder;
-import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -80,10 +78,11 @@ class KeyStoreOutageTest {
         // Given the gateway on its own PostgreSQL, a key it has served, and a key it has never looked up
         int databasePort = freePort();
         database = start(databasePort);
-        gateway = gatewayOn(new SpringApplicationBuilder(BatchGatewayApplication.class, Spy.class), databasePort,
+        gateway = gatewayOn(databasePort).withConfiguration(Spy.class)
                 // the seen key must outlive a slow stop of the database on a loaded machine; max staleness is tested below
-                "--gateway.key.max-staleness=10m");
-        int port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
+                .with("gateway.key.max-staleness", "10m")
+                .start();
+        int port = TestGateway.port(gateway);
         var client = new GatewayClient(port);
         String seen = client.key(101);
         String unseen = new GatewayClient(port).key(102); // minted, so in the database, never used on /complete
@@ -156,10 +155,10 @@ class KeyStoreOutageTest {
         int databasePort = freePort();
         database = start(databasePort);
         partition = new DatabasePartition(databasePort);
-        gateway = gatewayOn(databasePort, "--gateway.key.max-staleness=6s");
-        partitionedGateway = gatewayOn(partition.port(), "--gateway.key.max-staleness=6s");
-        int port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
-        int partitionedPort = ((WebServerApplicationContext) partitionedGateway).getWebServer().getPort();
+        gateway = gatewayOn(databasePort).with("gateway.key.max-staleness", "6s").start();
+        partitionedGateway = gatewayOn(partition.port()).with("gateway.key.max-staleness", "6s").start();
+        int port = TestGateway.port(gateway);
+        int partitionedPort = TestGateway.port(partitionedGateway);
         var client = new GatewayClient(port);
         String key = client.key(201);
         List<Duration> before = completions(partitionedPort, key, "before the partition", 20);
@@ -220,24 +219,9 @@ class KeyStoreOutageTest {
                 .isLessThanOrEqualTo(3);
     }
 
-    private static ConfigurableApplicationContext gatewayOn(int databasePort, String... more) {
-        return gatewayOn(new SpringApplicationBuilder(BatchGatewayApplication.class), databasePort, more);
-    }
-
-    /** The gateway of this application on the PostgreSQL at this port, with the simulated worker and no batch wait. */
-    private static ConfigurableApplicationContext gatewayOn(SpringApplicationBuilder application, int databasePort,
-            String... more) {
-        var arguments = new ArrayList<>(List.of(
-                "--server.port=0",
-                "--management.server.port=0",
-                "--spring.datasource.url=jdbc:postgresql://localhost:" + databasePort + "/postgres",
-                "--spring.datasource.username=postgres",
-                "--spring.datasource.password=postgres",
-                "--gateway.worker.type=simulated",
-                "--gateway.batch.max-wait=0ms",
-                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN));
-        arguments.addAll(List.of(more));
-        return application.run(arguments.toArray(String[]::new));
+    /** The gateway on the PostgreSQL at this port, with the simulated worker and no batch wait. */
+    private static TestGateway gatewayOn(int databasePort) {
+        return TestGateway.simulated().onDatabaseAt(databasePort).with("gateway.batch.max-wait", "0ms");
     }
 
     /** How long each of {@code count} completions with this key took; each must be a 200. */

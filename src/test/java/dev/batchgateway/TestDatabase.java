@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.testcontainers.DockerClientFactory;
 import org.testcontainers.postgresql.PostgreSQLContainer;
@@ -17,7 +18,14 @@ import org.testcontainers.postgresql.PostgreSQLContainer;
  */
 public final class TestDatabase {
 
-    public record Coordinates(String url, String username, String password) {}
+    public record Coordinates(String url, String username, String password) {
+
+        /** As Spring's data source settings. */
+        public Map<String, Object> settings() {
+            return Map.of("spring.datasource.url", url, "spring.datasource.username", username, "spring.datasource.password",
+                    password);
+        }
+    }
 
     private static Coordinates shared;
     private static EmbeddedPostgres embedded;

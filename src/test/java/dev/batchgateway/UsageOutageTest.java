@@ -28,8 +28,6 @@ import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.springframework.boot.builder.SpringApplicationBuilder;
-import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.jdbc.datasource.SingleConnectionDataSource;
@@ -83,23 +81,17 @@ class UsageOutageTest {
         // clients that keep asking
         int databasePort = freePort();
         database = startDatabase(databasePort);
-        gateway = new SpringApplicationBuilder(BatchGatewayApplication.class).run(
-                "--server.port=0",
-                "--spring.datasource.url=jdbc:postgresql://localhost:" + databasePort + "/postgres",
-                "--spring.datasource.username=postgres",
-                "--spring.datasource.password=postgres",
-                "--gateway.worker.type=simulated",
-                "--gateway.batch.max-wait=2ms",
-                "--gateway.usage.buffer-capacity=" + BUFFER_CAPACITY,
+        gateway = TestGateway.simulated().onDatabaseAt(databasePort)
+                .with("gateway.batch.max-wait", "2ms")
+                .with("gateway.usage.buffer-capacity", BUFFER_CAPACITY)
                 // this test is about usage rows: the clients' key must be honoured for the whole outage, however slowly
                 // a loaded machine fills the buffer (KeyStoreOutageTest covers max staleness)
-                "--gateway.key.max-staleness=10m",
-                "--gateway.usage.journal-dir=" + journalDirectory,
-                "--gateway.usage.journal-max-size=8KB",
-                "--management.server.port=0",
-                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN);
-        port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
-        client = new GatewayClient(port, Integer.parseInt(gateway.getEnvironment().getProperty("local.management.port")));
+                .with("gateway.key.max-staleness", "10m")
+                .with("gateway.usage.journal-dir", journalDirectory)
+                .with("gateway.usage.journal-max-size", "8KB")
+                .start();
+        port = TestGateway.port(gateway);
+        client = TestGateway.client(gateway);
         UsageLedger ledger = gateway.getBean(UsageLedger.class);
         try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
             for (int i = 0; i < CLIENTS; i++) {
