@@ -3,7 +3,6 @@ package dev.batchgateway;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -67,8 +66,8 @@ final class ChildGateway implements AutoCloseable {
     private static ChildGateway start(List<String> launcher, String name, Path logs, Path journalDirectory, String... settings)
             throws InterruptedException {
         // free ports chosen here, not 0: the test's client must know them before the child says anything
-        int port = freePort();
-        int managementPort = freePort();
+        int port = TestGateway.freePort();
+        int managementPort = TestGateway.freePort();
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         Path log = logs.resolve(name + ".log");
         List<String> command = new ArrayList<>(launcher);
@@ -179,11 +178,4 @@ final class ChildGateway implements AutoCloseable {
         awaitCondition(what, SLACK, condition::getAsBoolean);
     }
 
-    static int freePort() {
-        try (var socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new IllegalStateException("no free port", e);
-        }
-    }
 }

@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.fail;
 import dev.batchgateway.completion.UsageLedger;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -76,8 +75,8 @@ class KeyStoreOutageTest {
     @Test
     void anUnseenKeyWhileTheDatabaseIsAwayIsA503AndNeverReachesTheWorker() throws Exception {
         // Given the gateway on its own PostgreSQL, a key it has served, and a key it has never looked up
-        int databasePort = freePort();
-        database = start(databasePort);
+        int databasePort = TestGateway.freePort();
+        database = TestDatabase.startOwn(databasePort, dataDirectory);
         gateway = gatewayOn(databasePort).withConfiguration(Spy.class)
                 // the seen key must outlive a slow stop of the database on a loaded machine; max staleness is tested below
                 .with("gateway.key.max-staleness", "10m")
@@ -133,7 +132,7 @@ class KeyStoreOutageTest {
         assertThat(HoldingWorker.prompts()).contains("seen while away").doesNotContain(prompt);
 
         // And once the database is back, the served requests are billed and the refused ones are not
-        database = start(databasePort);
+        database = TestDatabase.startOwn(databasePort, dataDirectory);
         UsageLedger ledger = gateway.getBean(UsageLedger.class);
         awaitCondition("the usage buffer drained", () -> ledger.pending() == 0);
         var store = new SingleConnectionDataSource(
@@ -152,8 +151,8 @@ class KeyStoreOutageTest {
     @Test
     void aPartitionedInstanceRefusesARevokedKeyWithinMaxStalenessAndServesItWithoutWaitingUntilThen() throws Exception {
         // Given two gateways on one PostgreSQL, the second through a link that can be cut, its keys' max staleness 6 s
-        int databasePort = freePort();
-        database = start(databasePort);
+        int databasePort = TestGateway.freePort();
+        database = TestDatabase.startOwn(databasePort, dataDirectory);
         partition = new DatabasePartition(databasePort);
         gateway = gatewayOn(databasePort).with("gateway.key.max-staleness", "6s").start();
         partitionedGateway = gatewayOn(partition.port()).with("gateway.key.max-staleness", "6s").start();
@@ -253,20 +252,6 @@ class KeyStoreOutageTest {
                         .timeout(SLACK)
                         .build(),
                 HttpResponse.BodyHandlers.ofString());
-    }
-
-    private EmbeddedPostgres start(int port) throws IOException {
-        return EmbeddedPostgres.builder()
-                .setPort(port)
-                .setDataDirectory(dataDirectory)
-                .setCleanDataDirectory(false)
-                .start();
-    }
-
-    private static int freePort() throws IOException {
-        try (var socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
     }
 
     private static void awaitCondition(String what, BooleanSupplier condition) throws InterruptedException {

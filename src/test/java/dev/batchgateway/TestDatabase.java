@@ -43,6 +43,18 @@ public final class TestDatabase {
         return shared;
     }
 
+    /**
+     * A PostgreSQL of the test's own (user and password postgres) at this port, its data in this directory: a test can
+     * close it for an outage and start it again with its data. {@link TestGateway#onDatabaseAt} points a gateway at it.
+     */
+    public static EmbeddedPostgres startOwn(int port, Path dataDirectory) throws IOException {
+        return EmbeddedPostgres.builder()
+                .setPort(port)
+                .setDataDirectory(dataDirectory)
+                .setCleanDataDirectory(false)
+                .start();
+    }
+
     /** Points Spring's data source at the shared test database. */
     public static void register(DynamicPropertyRegistry registry) {
         registry.add("spring.datasource.url", () -> get().url());

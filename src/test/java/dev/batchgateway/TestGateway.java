@@ -1,5 +1,8 @@
 package dev.batchgateway;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -117,6 +120,15 @@ public final class TestGateway {
     /** The management port a started gateway listens on. */
     public static int managementPort(ConfigurableApplicationContext gateway) {
         return gateway.getEnvironment().getRequiredProperty("local.management.port", Integer.class);
+    }
+
+    /** A port no one listens on now: for a gateway whose ports a test must know before it starts, or a database's. */
+    public static int freePort() {
+        try (var socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException("no free port", e);
+        }
     }
 
     /** A client of a started gateway, on both its ports. */

@@ -8,7 +8,6 @@ import dev.batchgateway.completion.UsageLedger;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -79,8 +78,8 @@ class UsageOutageTest {
     void everyServedCompletionHasExactlyOneRowAfterTheDatabaseWasAway() throws Exception {
         // Given the gateway on its own PostgreSQL, with a usage journal of 8 KB (about 60 rows) for the outage, and
         // clients that keep asking
-        int databasePort = freePort();
-        database = startDatabase(databasePort);
+        int databasePort = TestGateway.freePort();
+        database = TestDatabase.startOwn(databasePort, dataDirectory);
         gateway = TestGateway.simulated().onDatabaseAt(databasePort)
                 .with("gateway.batch.max-wait", "2ms")
                 .with("gateway.usage.buffer-capacity", BUFFER_CAPACITY)
@@ -167,7 +166,7 @@ class UsageOutageTest {
         assertThat(get("/health").statusCode()).as("liveness is not readiness").isEqualTo(200);
 
         // When the database comes back on the same port and data directory
-        database = startDatabase(databasePort);
+        database = TestDatabase.startOwn(databasePort, dataDirectory);
 
         // Then the gateway is ready again by itself and serves completions again
         awaitCondition("ready again", () -> get("/actuator/health/readiness").statusCode() == 200);
@@ -217,20 +216,6 @@ class UsageOutageTest {
 
     private URI uri(String path) {
         return client.uri(path);
-    }
-
-    private EmbeddedPostgres startDatabase(int databasePort) throws IOException {
-        return EmbeddedPostgres.builder()
-                .setPort(databasePort)
-                .setDataDirectory(dataDirectory)
-                .setCleanDataDirectory(false)
-                .start();
-    }
-
-    private static int freePort() throws IOException {
-        try (var socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
     }
 
     private static void awaitCondition(String what, BooleanSupplier condition) throws InterruptedException {
