@@ -22,7 +22,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.jdbc.core.simple.JdbcClient;
@@ -70,20 +69,13 @@ class BudgetsGatewayTest {
 
     @BeforeAll
     static void startTheSecondInstance() {
-        var database = TestDatabase.get();
-        second = new SpringApplicationBuilder(BatchGatewayApplication.class).run(
-                "--server.port=0",
-                "--management.server.port=0",
-                "--gateway.worker.type=simulated",
-                "--gateway.simulated.latency=200ms",
-                "--gateway.batch.max-wait=5ms",
+        second = TestGateway.simulated()
+                .with("gateway.simulated.latency", "200ms")
+                .with("gateway.batch.max-wait", "5ms")
                 // a default no test reaches, to see GATEWAY_DEFAULT_* applied (every instance should have the same ones)
-                "--gateway.default.requests-per-minute=100000",
-                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN,
-                "--spring.datasource.url=" + database.url(),
-                "--spring.datasource.username=" + database.username(),
-                "--spring.datasource.password=" + database.password());
-        secondPort = Integer.parseInt(second.getEnvironment().getProperty("local.server.port"));
+                .with("gateway.default.requests-per-minute", 100000)
+                .start();
+        secondPort = TestGateway.port(second);
     }
 
     @AfterAll

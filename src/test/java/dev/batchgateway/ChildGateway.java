@@ -3,7 +3,6 @@ package dev.batchgateway;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -66,9 +65,9 @@ final class ChildGateway implements AutoCloseable {
 
     private static ChildGateway start(List<String> launcher, String name, Path logs, Path journalDirectory, String... settings)
             throws InterruptedException {
-        int port = freePort();
-        int managementPort = freePort();
-        var database = TestDatabase.get();
+        // free ports chosen here, not 0: the test's client must know them before the child says anything
+        int port = TestGateway.freePort();
+        int managementPort = TestGateway.freePort();
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         Path log = logs.resolve(name + ".log");
         List<String> command = new ArrayList<>(launcher);
@@ -77,15 +76,12 @@ final class ChildGateway implements AutoCloseable {
                 "-XX:TieredStopAtLevel=1",
                 "-Xmx512m",
                 "-cp", System.getProperty("java.class.path"),
-                BatchGatewayApplication.class.getName(),
-                "--server.port=" + port,
-                "--management.server.port=" + managementPort,
-                "--spring.datasource.url=" + database.url(),
-                "--spring.datasource.username=" + database.username(),
-                "--spring.datasource.password=" + database.password(),
-                "--gateway.worker.type=simulated",
-                "--gateway.usage.journal-dir=" + journalDirectory,
-                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN));
+                BatchGatewayApplication.class.getName()));
+        command.addAll(TestGateway.simulated()
+                .with("server.port", port)
+                .with("management.server.port", managementPort)
+                .with("gateway.usage.journal-dir", journalDirectory)
+                .arguments());
         command.addAll(List.of(settings));
         Process process;
         try {
@@ -182,11 +178,4 @@ final class ChildGateway implements AutoCloseable {
         awaitCondition(what, SLACK, condition::getAsBoolean);
     }
 
-    static int freePort() {
-        try (var socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new IllegalStateException("no free port", e);
-        }
-    }
 }

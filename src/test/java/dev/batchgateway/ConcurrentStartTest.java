@@ -12,7 +12,6 @@ import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.jdbc.datasource.SingleConnectionDataSource;
@@ -52,17 +51,12 @@ class ConcurrentStartTest {
                     if (second) {
                         awaitLatch(firstLogs);
                     }
-                    return new SpringApplicationBuilder(BatchGatewayApplication.class).initializers(context -> {
-                        firstLogs.countDown();
-                        await(together);
-                    }).run(
-                            "--server.port=0",
-                            "--management.server.port=0",
-                            "--spring.datasource.url=" + url,
-                            "--spring.datasource.username=" + server.username(),
-                            "--spring.datasource.password=" + server.password(),
-                            "--gateway.worker.type=simulated",
-                            "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN);
+                    return TestGateway.simulated().onDatabase(url, server.username(), server.password())
+                            .withInitializer(context -> {
+                                firstLogs.countDown();
+                                await(together);
+                            })
+                            .start();
                 }, starting));
             }
             try {

@@ -3,12 +3,9 @@ package dev.batchgateway;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.test.system.CapturedOutput;
 import org.springframework.boot.test.system.OutputCaptureExtension;
 
@@ -60,23 +57,12 @@ class ConfigurationFailureTest {
             """)
     void aBadSettingStopsStartUpWithAMessageNamingIt(String setting, String message, CapturedOutput output) {
         // Given a working configuration with one bad setting (the worker type left unset, or one value off)
-        var database = TestDatabase.get();
-        var args = new ArrayList<>(List.of(
-                "--server.port=0",
-                "--spring.datasource.url=" + database.url(),
-                "--spring.datasource.username=" + database.username(),
-                "--spring.datasource.password=" + database.password()));
-        if (!setting.equals(WORKER_TYPE_NOT_SET)) {
-            if (!setting.startsWith("gateway.worker.type=")) {
-                args.add("--gateway.worker.type=simulated");
-            }
-            args.add("--" + setting);
-        }
+        var gateway = setting.equals(WORKER_TYPE_NOT_SET)
+                ? TestGateway.simulated().without("gateway.worker.type")
+                : TestGateway.simulated().with(setting);
 
         // When the gateway starts
-        assertThatThrownBy(() -> new SpringApplicationBuilder(BatchGatewayApplication.class)
-                .run(args.toArray(String[]::new))
-                .close()).isInstanceOf(InvalidConfigurationException.class);
+        assertThatThrownBy(() -> gateway.start().close()).isInstanceOf(InvalidConfigurationException.class);
 
         // Then it stops with one line on stderr that names the variable and the fix, before anything connected
         assertThat(output.getErr().lines().filter(line -> line.startsWith("batch-gateway did not start: ")))
@@ -87,11 +73,7 @@ class ConfigurationFailureTest {
 
     @org.junit.jupiter.api.Test
     void aTooShortAdminTokenIsNamedButNeverShown(CapturedOutput output) {
-        var database = TestDatabase.get();
-        assertThatThrownBy(() -> new SpringApplicationBuilder(BatchGatewayApplication.class).run("--server.port=0",
-                "--spring.datasource.url=" + database.url(), "--spring.datasource.username=" + database.username(),
-                "--spring.datasource.password=" + database.password(), "--gateway.worker.type=simulated",
-                "--gateway.identity.admin-token=tooShortAdminSecret").close())
+        assertThatThrownBy(() -> TestGateway.simulated().with("gateway.identity.admin-token", "tooShortAdminSecret").start().close())
                 .isInstanceOf(InvalidConfigurationException.class).hasMessageNotContaining("tooShortAdminSecret");
         assertThat(output.getOut() + output.getErr()).contains("GATEWAY_ADMIN_TOKEN").doesNotContain("tooShortAdminSecret");
     }
@@ -101,13 +83,9 @@ class ConfigurationFailureTest {
             CapturedOutput output) throws Exception {
         // Given a journal directory under a regular file, which no process can create
         var file = java.nio.file.Files.writeString(temporary.resolve("a-file"), "not a directory");
-        var database = TestDatabase.get();
 
         // When the gateway starts, then it stops with one line naming the setting
-        assertThatThrownBy(() -> new SpringApplicationBuilder(BatchGatewayApplication.class).run("--server.port=0",
-                "--spring.datasource.url=" + database.url(), "--spring.datasource.username=" + database.username(),
-                "--spring.datasource.password=" + database.password(), "--gateway.worker.type=simulated",
-                "--gateway.usage.journal-dir=" + file.resolve("journal")).close())
+        assertThatThrownBy(() -> TestGateway.simulated().with("gateway.usage.journal-dir", file.resolve("journal")).start().close())
                 .hasRootCauseInstanceOf(InvalidConfigurationException.class);
         assertThat(output.getErr().lines().filter(line -> line.startsWith("batch-gateway did not start: ")))
                 .singleElement().asString().contains("GATEWAY_USAGE_JOURNAL_DIR=" + file.resolve("journal"));

@@ -12,7 +12,6 @@ import java.sql.SQLException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.test.system.CapturedOutput;
 import org.springframework.boot.test.system.OutputCaptureExtension;
 
@@ -95,12 +94,7 @@ class DatabaseFailureTest {
 
     /** Starts the gateway, which must fail with {@code cause} somewhere in the chain of its failure. */
     private static void start(String url, String username, String password, Class<? extends Throwable> cause) {
-        assertThatThrownBy(() -> new SpringApplicationBuilder(BatchGatewayApplication.class)
-                .run("--server.port=0", "--gateway.worker.type=simulated",
-                        "--spring.datasource.url=" + url,
-                        "--spring.datasource.username=" + username,
-                        "--spring.datasource.password=" + password)
-                .close()).satisfies(failure -> assertThat(java.util.stream.Stream.iterate(failure, t -> t != null, Throwable::getCause))
+        assertThatThrownBy(() -> TestGateway.simulated().onDatabase(url, username, password).start().close()).satisfies(failure -> assertThat(java.util.stream.Stream.iterate(failure, t -> t != null, Throwable::getCause))
                         .hasAtLeastOneElementOfType(cause));
     }
 

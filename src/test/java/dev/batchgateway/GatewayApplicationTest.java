@@ -65,11 +65,8 @@ public @interface GatewayApplicationTest {
     final class Database implements ApplicationContextInitializer<ConfigurableApplicationContext> {
         @Override
         public void initialize(ConfigurableApplicationContext context) {
-            var database = TestDatabase.get();
-            context.getEnvironment().getPropertySources().addFirst(new MapPropertySource("test-database", java.util.Map.of(
-                    "spring.datasource.url", database.url(),
-                    "spring.datasource.username", database.username(),
-                    "spring.datasource.password", database.password())));
+            context.getEnvironment().getPropertySources().addFirst(new MapPropertySource("test-database",
+                    TestDatabase.get().settings()));
         }
     }
 }

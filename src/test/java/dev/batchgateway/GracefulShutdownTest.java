@@ -22,8 +22,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.springframework.boot.test.system.CapturedOutput;
 import org.springframework.boot.test.system.OutputCaptureExtension;
-import org.springframework.boot.builder.SpringApplicationBuilder;
-import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.jdbc.datasource.SingleConnectionDataSource;
@@ -60,20 +58,13 @@ class GracefulShutdownTest {
     @Test
     void everyWaitingCallerIsAnsweredAndEveryCompletionBilledBeforeTheContextHasClosed(CapturedOutput output) throws Exception {
         // Given a gateway whose worker takes three seconds a batch and whose partial batches wait a minute
-        var database = TestDatabase.get();
-        gateway = new SpringApplicationBuilder(BatchGatewayApplication.class).run(
-                "--server.port=0",
-                "--spring.datasource.url=" + database.url(),
-                "--spring.datasource.username=" + database.username(),
-                "--spring.datasource.password=" + database.password(),
-                "--gateway.worker.type=simulated",
-                "--gateway.simulated.latency=3s",
-                "--gateway.batch.size=" + BATCH_SIZE,
-                "--gateway.batch.max-wait=60s",
-                "--management.server.port=0",
-                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN);
-        port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
-        client = new GatewayClient(port, Integer.parseInt(gateway.getEnvironment().getProperty("local.management.port")));
+        gateway = TestGateway.simulated()
+                .with("gateway.simulated.latency", "3s")
+                .with("gateway.batch.size", BATCH_SIZE)
+                .with("gateway.batch.max-wait", "60s")
+                .start();
+        port = TestGateway.port(gateway);
+        client = TestGateway.client(gateway);
         Scheduler scheduler = gateway.getBean(Scheduler.class);
 
         List<HttpResponse<String>> answers = new ArrayList<>();
@@ -118,6 +109,7 @@ class GracefulShutdownTest {
         if (late.statusCode() == 200) {
             served.add(late);
         }
+        var database = TestDatabase.get();
         var store = new SingleConnectionDataSource(database.url(), database.username(), database.password(), true);
         try {
             var jdbc = JdbcClient.create(store);

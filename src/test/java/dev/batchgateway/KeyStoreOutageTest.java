@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.fail;
 import dev.batchgateway.completion.UsageLedger;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -21,8 +20,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.beans.factory.config.BeanPostProcessor;
-import org.springframework.boot.builder.SpringApplicationBuilder;
-import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -78,12 +75,13 @@ class KeyStoreOutageTest {
     @Test
     void anUnseenKeyWhileTheDatabaseIsAwayIsA503AndNeverReachesTheWorker() throws Exception {
         // Given the gateway on its own PostgreSQL, a key it has served, and a key it has never looked up
-        int databasePort = freePort();
-        database = start(databasePort);
-        gateway = gatewayOn(new SpringApplicationBuilder(BatchGatewayApplication.class, Spy.class), databasePort,
+        int databasePort = TestGateway.freePort();
+        database = TestDatabase.startOwn(databasePort, dataDirectory);
+        gateway = gatewayOn(databasePort).withConfiguration(Spy.class)
                 // the seen key must outlive a slow stop of the database on a loaded machine; max staleness is tested below
-                "--gateway.key.max-staleness=10m");
-        int port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
+                .with("gateway.key.max-staleness", "10m")
+                .start();
+        int port = TestGateway.port(gateway);
         var client = new GatewayClient(port);
         String seen = client.key(101);
         String unseen = new GatewayClient(port).key(102); // minted, so in the database, never used on /complete
@@ -134,7 +132,7 @@ class KeyStoreOutageTest {
         assertThat(HoldingWorker.prompts()).contains("seen while away").doesNotContain(prompt);
 
         // And once the database is back, the served requests are billed and the refused ones are not
-        database = start(databasePort);
+        database = TestDatabase.startOwn(databasePort, dataDirectory);
         UsageLedger ledger = gateway.getBean(UsageLedger.class);
         awaitCondition("the usage buffer drained", () -> ledger.pending() == 0);
         var store = new SingleConnectionDataSource(
@@ -153,13 +151,13 @@ class KeyStoreOutageTest {
     @Test
     void aPartitionedInstanceRefusesARevokedKeyWithinMaxStalenessAndServesItWithoutWaitingUntilThen() throws Exception {
         // Given two gateways on one PostgreSQL, the second through a link that can be cut, its keys' max staleness 6 s
-        int databasePort = freePort();
-        database = start(databasePort);
+        int databasePort = TestGateway.freePort();
+        database = TestDatabase.startOwn(databasePort, dataDirectory);
         partition = new DatabasePartition(databasePort);
-        gateway = gatewayOn(databasePort, "--gateway.key.max-staleness=6s");
-        partitionedGateway = gatewayOn(partition.port(), "--gateway.key.max-staleness=6s");
-        int port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
-        int partitionedPort = ((WebServerApplicationContext) partitionedGateway).getWebServer().getPort();
+        gateway = gatewayOn(databasePort).with("gateway.key.max-staleness", "6s").start();
+        partitionedGateway = gatewayOn(partition.port()).with("gateway.key.max-staleness", "6s").start();
+        int port = TestGateway.port(gateway);
+        int partitionedPort = TestGateway.port(partitionedGateway);
         var client = new GatewayClient(port);
         String key = client.key(201);
         List<Duration> before = completions(partitionedPort, key, "before the partition", 20);
@@ -220,24 +218,9 @@ class KeyStoreOutageTest {
                 .isLessThanOrEqualTo(3);
     }
 
-    private static ConfigurableApplicationContext gatewayOn(int databasePort, String... more) {
-        return gatewayOn(new SpringApplicationBuilder(BatchGatewayApplication.class), databasePort, more);
-    }
-
-    /** The gateway of this application on the PostgreSQL at this port, with the simulated worker and no batch wait. */
-    private static ConfigurableApplicationContext gatewayOn(SpringApplicationBuilder application, int databasePort,
-            String... more) {
-        var arguments = new ArrayList<>(List.of(
-                "--server.port=0",
-                "--management.server.port=0",
-                "--spring.datasource.url=jdbc:postgresql://localhost:" + databasePort + "/postgres",
-                "--spring.datasource.username=postgres",
-                "--spring.datasource.password=postgres",
-                "--gateway.worker.type=simulated",
-                "--gateway.batch.max-wait=0ms",
-                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN));
-        arguments.addAll(List.of(more));
-        return application.run(arguments.toArray(String[]::new));
+    /** The gateway on the PostgreSQL at this port, with the simulated worker and no batch wait. */
+    private static TestGateway gatewayOn(int databasePort) {
+        return TestGateway.simulated().onDatabaseAt(databasePort).with("gateway.batch.max-wait", "0ms");
     }
 
     /** How long each of {@code count} completions with this key took; each must be a 200. */
@@ -269,20 +252,6 @@ class KeyStoreOutageTest {
                         .timeout(SLACK)
                         .build(),
                 HttpResponse.BodyHandlers.ofString());
-    }
-
-    private EmbeddedPostgres start(int port) throws IOException {
-        return EmbeddedPostgres.builder()
-                .setPort(port)
-                .setDataDirectory(dataDirectory)
-                .setCleanDataDirectory(false)
-                .start();
-    }
-
-    private static int freePort() throws IOException {
-        try (var socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
     }
 
     private static void awaitCondition(String what, BooleanSupplier condition) throws InterruptedException {

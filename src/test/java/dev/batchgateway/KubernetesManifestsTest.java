@@ -40,7 +40,6 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.core.env.MutablePropertySources;
@@ -138,19 +137,17 @@ class KubernetesManifestsTest {
         Manifests manifests = Manifests.read();
         Container gateway = manifests.container();
         String model = manifests.configMap().getData().get("GATEWAY_WORKER_MODEL");
-        var database = TestDatabase.get();
         try (var vllm = new FakeVllm(model)) {
             var environment = new StandardEnvironment();
             environment.getPropertySources().addFirst(
                     new SystemEnvironmentPropertySource("manifests-systemEnvironment", new HashMap<>(settings(manifests))));
-            ConfigurableApplicationContext application = new SpringApplicationBuilder(BatchGatewayApplication.class)
-                    .environment(environment)
-                    .run("--server.port=0", "--management.server.port=0",
-                            "--gateway.worker.url=" + vllm.url(),
-                            "--spring.datasource.url=" + database.url(),
-                            "--spring.datasource.username=" + database.username(),
-                            "--spring.datasource.password=" + database.password(),
-                            "--gateway.usage.journal-dir=" + journalDirectory);
+            // the worker's type and the admin token are the manifests' own
+            ConfigurableApplicationContext application = TestGateway.simulated()
+                    .without("gateway.worker.type", "gateway.identity.admin-token")
+                    .inEnvironment(environment)
+                    .with("gateway.worker.url", vllm.url())
+                    .with("gateway.usage.journal-dir", journalDirectory)
+                    .start();
             try {
                 // The ports the pod would listen on: the settings without this test's overrides
                 var declared = new MutablePropertySources(application.getEnvironment().getPropertySources());

@@ -1,6 +1,5 @@
 package dev.batchgateway;
 
-import java.util.Map;
 import java.util.UUID;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.SmartInitializingSingleton;
@@ -83,11 +82,7 @@ public class TestBatchGatewayApplication {
                             ? "SPRING_DATASOURCE_URL" : DATASOURCE_URL + " (in " + source.getName() + ")");
                 }
             }
-            var database = TestDatabase.get();
-            environment.getPropertySources().addFirst(new MapPropertySource("test-run database", Map.of(
-                    DATASOURCE_URL, database.url(),
-                    "spring.datasource.username", database.username(),
-                    "spring.datasource.password", database.password())));
+            environment.getPropertySources().addFirst(new MapPropertySource("test-run database", TestDatabase.get().settings()));
         }
     }
 

@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.testcontainers.DockerClientFactory;
 import org.testcontainers.postgresql.PostgreSQLContainer;
@@ -17,7 +18,14 @@ import org.testcontainers.postgresql.PostgreSQLContainer;
  */
 public final class TestDatabase {
 
-    public record Coordinates(String url, String username, String password) {}
+    public record Coordinates(String url, String username, String password) {
+
+        /** As Spring's data source settings. */
+        public Map<String, Object> settings() {
+            return Map.of("spring.datasource.url", url, "spring.datasource.username", username, "spring.datasource.password",
+                    password);
+        }
+    }
 
     private static Coordinates shared;
     private static EmbeddedPostgres embedded;
@@ -33,6 +41,18 @@ public final class TestDatabase {
             }
         }
         return shared;
+    }
+
+    /**
+     * A PostgreSQL of the test's own (user and password postgres) at this port, its data in this directory: a test can
+     * close it for an outage and start it again with its data. {@link TestGateway#onDatabaseAt} points a gateway at it.
+     */
+    public static EmbeddedPostgres startOwn(int port, Path dataDirectory) throws IOException {
+        return EmbeddedPostgres.builder()
+                .setPort(port)
+                .setDataDirectory(dataDirectory)
+                .setCleanDataDirectory(false)
+                .start();
     }
 
     /** Points Spring's data source at the shared test database. */

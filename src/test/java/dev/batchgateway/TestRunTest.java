@@ -63,8 +63,8 @@ class TestRunTest {
     @Test
     void itListensOnTheLoopbackAddressOnlyAndServesTheDemoKeyFromItsOwnDatabase() throws Exception {
         // Given test-run started as the README says, on free ports
-        int port = ChildGateway.freePort();
-        int managementPort = ChildGateway.freePort();
+        int port = TestGateway.freePort();
+        int managementPort = TestGateway.freePort();
         Process testRun = start(Map.of("SERVER_PORT", String.valueOf(port), "MANAGEMENT_SERVER_PORT", String.valueOf(managementPort),
                 "GATEWAY_USAGE_JOURNAL_DIR", directory.resolve("journal").toString()), List.of());
         var http = HttpClient.newHttpClient();

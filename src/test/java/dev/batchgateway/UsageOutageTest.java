@@ -8,7 +8,6 @@ import dev.batchgateway.completion.UsageLedger;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -28,8 +27,6 @@ import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.springframework.boot.builder.SpringApplicationBuilder;
-import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.jdbc.datasource.SingleConnectionDataSource;
@@ -81,25 +78,19 @@ class UsageOutageTest {
     void everyServedCompletionHasExactlyOneRowAfterTheDatabaseWasAway() throws Exception {
         // Given the gateway on its own PostgreSQL, with a usage journal of 8 KB (about 60 rows) for the outage, and
         // clients that keep asking
-        int databasePort = freePort();
-        database = startDatabase(databasePort);
-        gateway = new SpringApplicationBuilder(BatchGatewayApplication.class).run(
-                "--server.port=0",
-                "--spring.datasource.url=jdbc:postgresql://localhost:" + databasePort + "/postgres",
-                "--spring.datasource.username=postgres",
-                "--spring.datasource.password=postgres",
-                "--gateway.worker.type=simulated",
-                "--gateway.batch.max-wait=2ms",
-                "--gateway.usage.buffer-capacity=" + BUFFER_CAPACITY,
+        int databasePort = TestGateway.freePort();
+        database = TestDatabase.startOwn(databasePort, dataDirectory);
+        gateway = TestGateway.simulated().onDatabaseAt(databasePort)
+                .with("gateway.batch.max-wait", "2ms")
+                .with("gateway.usage.buffer-capacity", BUFFER_CAPACITY)
                 // this test is about usage rows: the clients' key must be honoured for the whole outage, however slowly
                 // a loaded machine fills the buffer (KeyStoreOutageTest covers max staleness)
-                "--gateway.key.max-staleness=10m",
-                "--gateway.usage.journal-dir=" + journalDirectory,
-                "--gateway.usage.journal-max-size=8KB",
-                "--management.server.port=0",
-                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN);
-        port = ((WebServerApplicationContext) gateway).getWebServer().getPort();
-        client = new GatewayClient(port, Integer.parseInt(gateway.getEnvironment().getProperty("local.management.port")));
+                .with("gateway.key.max-staleness", "10m")
+                .with("gateway.usage.journal-dir", journalDirectory)
+                .with("gateway.usage.journal-max-size", "8KB")
+                .start();
+        port = TestGateway.port(gateway);
+        client = TestGateway.client(gateway);
         UsageLedger ledger = gateway.getBean(UsageLedger.class);
         try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
             for (int i = 0; i < CLIENTS; i++) {
@@ -175,7 +166,7 @@ class UsageOutageTest {
         assertThat(get("/health").statusCode()).as("liveness is not readiness").isEqualTo(200);
 
         // When the database comes back on the same port and data directory
-        database = startDatabase(databasePort);
+        database = TestDatabase.startOwn(databasePort, dataDirectory);
 
         // Then the gateway is ready again by itself and serves completions again
         awaitCondition("ready again", () -> get("/actuator/health/readiness").statusCode() == 200);
@@ -225,20 +216,6 @@ class UsageOutageTest {
 
     private URI uri(String path) {
         return client.uri(path);
-    }
-
-    private EmbeddedPostgres startDatabase(int databasePort) throws IOException {
-        return EmbeddedPostgres.builder()
-                .setPort(databasePort)
-                .setDataDirectory(dataDirectory)
-                .setCleanDataDirectory(false)
-                .start();
-    }
-
-    private static int freePort() throws IOException {
-        try (var socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
     }
 
     private static void awaitCondition(String what, BooleanSupplier condition) throws InterruptedException {

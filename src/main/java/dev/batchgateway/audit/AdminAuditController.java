@@ -1,7 +1,12 @@
 package dev.batchgateway.audit;
 
+import static dev.batchgateway.http.Refusals.badRequest;
+import static dev.batchgateway.http.Refusals.shown;
+
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.batchgateway.http.Refusals;
+import dev.batchgateway.http.RequestValues;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import java.time.Instant;
@@ -10,16 +15,11 @@ import java.time.ZoneOffset;
 import java.util.List;
 import java.util.regex.Pattern;
 import org.springframework.dao.DataAccessException;
-import org.springframework.http.HttpHeaders;
-import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
-import org.springframework.http.ProblemDetail;
 import org.springframework.jdbc.core.simple.JdbcClient;
-import org.springframework.web.ErrorResponseException;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.server.ResponseStatusException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -80,10 +80,7 @@ class AdminAuditController {
                             json.readTree(rs.getString("change"))))
                     .list();
         } catch (DataAccessException away) {
-            var unavailable = new ErrorResponseException(HttpStatus.SERVICE_UNAVAILABLE, ProblemDetail.forStatusAndDetail(
-                    HttpStatus.SERVICE_UNAVAILABLE, "the audit log is unavailable; try again later"), away);
-            unavailable.getHeaders().set(HttpHeaders.RETRY_AFTER, "5");
-            throw unavailable;
+            throw Refusals.unavailable("audit log", away);
         }
         if (entries.size() <= size) {
             return new Page(entries, null);
@@ -97,7 +94,7 @@ class AdminAuditController {
             return DEFAULT_LIMIT;
         }
         if (!DIGITS.matcher(text).matches() || Long.parseLong(text) < 1 || Long.parseLong(text) > MAX_LIMIT) {
-            throw badRequest("limit must be a whole number from 1 to " + MAX_LIMIT + ", was '" + shorten(text) + "'");
+            throw badRequest("limit must be a whole number from 1 to " + MAX_LIMIT + ", was '" + shown(text) + "'");
         }
         return Integer.parseInt(text);
     }
@@ -108,7 +105,7 @@ class AdminAuditController {
             return Long.MAX_VALUE;
         }
         if (!DIGITS.matcher(text).matches()) {
-            throw badRequest("cursor must be a next_cursor of an earlier answer, was '" + shorten(text) + "'");
+            throw badRequest("cursor must be a next_cursor of an earlier answer, was '" + shown(text) + "'");
         }
         return Long.parseLong(text);
     }
@@ -117,19 +114,7 @@ class AdminAuditController {
         if (text == null) {
             return Instant.EPOCH;
         }
-        try {
-            return OffsetDateTime.parse(text).toInstant();
-        } catch (java.time.format.DateTimeParseException notATime) {
-            throw badRequest("since must be an RFC 3339 time with an offset, e.g. 2026-12-01T00:00:00Z (+ as %2B), was '"
-                    + shorten(text) + "'");
-        }
-    }
-
-    private static ResponseStatusException badRequest(String detail) {
-        return new ResponseStatusException(HttpStatus.BAD_REQUEST, detail);
-    }
-
-    private static String shorten(String text) {
-        return text.length() <= 64 ? text : text.substring(0, 64) + "…";
+        return RequestValues.rfc3339(text).orElseThrow(() -> badRequest(
+                "since must be an RFC 3339 time with an offset, e.g. 2026-12-01T00:00:00Z (+ as %2B), was '" + shown(text) + "'"));
     }
 }

@@ -2,8 +2,13 @@ package dev.batchgateway.keys;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
+import static dev.batchgateway.http.Refusals.badRequest;
+import static dev.batchgateway.http.Refusals.shown;
+
 import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.completion.ServiceTier;
+import dev.batchgateway.http.Refusals;
+import dev.batchgateway.http.RequestValues;
 import dev.batchgateway.identity.AdminAction;
 import dev.batchgateway.identity.ApiKey;
 import dev.batchgateway.identity.ApiKeys;
@@ -13,12 +18,7 @@ import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import dev.batchgateway.identity.KeyLimits;
 import dev.batchgateway.identity.KeyTerms;
-import dev.batchgateway.identity.UserIds;
 import java.time.Instant;
-import java.time.OffsetDateTime;
-import java.time.format.DateTimeFormatter;
-import java.time.format.DateTimeFormatterBuilder;
-import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -26,7 +26,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
-import java.util.regex.Pattern;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -38,7 +37,6 @@ import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.server.ResponseStatusException;
-import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -52,15 +50,8 @@ import tools.jackson.databind.json.JsonMapper;
 @RestController
 class AdminKeysController {
 
-    private static final Pattern UUID_SHAPE =
-            Pattern.compile("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
     private static final Set<String> FIELDS = Set.of("user_id", "name", "expires_at", "models", "limits", "service_tier");
-    private static final List<String> LIMITS = List.of("tokens_per_day", "tokens_per_month", "requests_per_minute");
     private static final int MAX_NAME_LENGTH = 100;
-    /** RFC 3339: a four-digit year, a time and an offset ({@code Z} or {@code ±hh:mm}); {@code t} and {@code z} as well. */
-    private static final Pattern RFC_3339_YEAR = Pattern.compile("[0-9]{4}-.*");
-    private static final DateTimeFormatter RFC_3339 = new DateTimeFormatterBuilder()
-            .parseCaseInsensitive().append(DateTimeFormatter.ISO_OFFSET_DATE_TIME).toFormatter();
 
     private final ApiKeys keys;
     private final Callers callers;
@@ -135,17 +126,9 @@ class AdminKeysController {
     @PostMapping(path = "/admin/keys", produces = MediaType.APPLICATION_JSON_VALUE)
     ResponseEntity<Created> create(Caller who, @RequestBody(required = false) byte[] bytes) {
         Caller.Operator operator = callers.mayManageKeys(who);
-        JsonNode body = parse(bytes);
-        if (body == null || !body.isObject()) {
-            throw badRequest("the request body must be a JSON object with user_id and name");
-        }
-        for (String field : body.propertyNames()) {
-            if (!FIELDS.contains(field)) {
-                throw badRequest("unknown field " + shorten(field)
-                        + ": a key has only user_id, name, expires_at, models, limits and service_tier");
-            }
-        }
-        long userId = userId(body.get("user_id"));
+        JsonNode body = RequestValues.jsonObject(bytes, json, "user_id and name");
+        RequestValues.onlyFields(body, FIELDS, "", "a key has only user_id, name, expires_at, models, limits and service_tier");
+        long userId = RequestValues.userId(body.get("user_id"));
         String name = name(body.get("name"));
         var terms = new KeyTerms(expiresAt(body.get("expires_at")), models(body.get("models")), limits(body.get("limits")),
                 serviceTier(body.get("service_tier")));
@@ -171,16 +154,14 @@ class AdminKeysController {
         if (userId == null) {
             throw badRequest("user_id is required: GET /admin/keys?user_id=42");
         }
-        return new Listing(keys.ofUser(userId(userId)).stream().map(Listed::of).toList());
+        return new Listing(keys.ofUser(RequestValues.userId(userId)).stream().map(Listed::of).toList());
     }
 
     @DeleteMapping(path = "/admin/keys/{id}")
     ResponseEntity<Void> revoke(Caller who, @PathVariable("id") String id) {
         Caller.Operator operator = callers.mayManageKeys(who);
-        if (!UUID_SHAPE.matcher(id).matches()) {
-            throw badRequest("the key id must be a UUID, was '" + shorten(id) + "'");
-        }
-        var revoked = audit.record(() -> keys.revoke(UUID.fromString(id))
+        UUID keyId = RequestValues.uuid("the key id", id);
+        var revoked = audit.record(() -> keys.revoke(keyId)
                 .map(key -> {
                     Map<String, Object> change = new LinkedHashMap<>();
                     change.put("user_id", key.userId());
@@ -215,16 +196,9 @@ class AdminKeysController {
         if (expiresAt == null || expiresAt.isNull()) {
             return null;
         }
-        String text = expiresAt.isString() ? expiresAt.stringValue() : null;
-        if (text != null && RFC_3339_YEAR.matcher(text).matches()) {
-            try {
-                return OffsetDateTime.parse(text, RFC_3339).toInstant();
-            } catch (DateTimeParseException notATime) {
-                // refused below
-            }
-        }
-        throw badRequest("expires_at must be an RFC 3339 time with an offset, e.g. \"2027-01-31T00:00:00Z\"; was "
-                + shorten(String.valueOf(expiresAt)));
+        return RequestValues.rfc3339(expiresAt.isString() ? expiresAt.stringValue() : null).orElseThrow(() -> badRequest(
+                "expires_at must be an RFC 3339 time with an offset, e.g. \"2027-01-31T00:00:00Z\"; was "
+                        + shown(String.valueOf(expiresAt))));
     }
 
     /**
@@ -246,7 +220,7 @@ class AdminKeysController {
             }
             String name = model.stringValue();
             if (!servedModels.contains(name)) {
-                unknown.add(shorten(name));
+                unknown.add(shown(name));
             }
             named.add(name);
         }
@@ -268,7 +242,7 @@ class AdminKeysController {
         return ServiceTier.named(tier.isString() ? tier.stringValue() : null)
                 .map(ServiceTier::wireName)
                 .orElseThrow(() -> badRequest("service_tier must be \"default\" or \"flex\" (the tier the key's requests"
-                        + " asking for auto run in), was " + shorten(String.valueOf(tier))));
+                        + " asking for auto run in), was " + Refusals.shown(String.valueOf(tier))));
     }
 
     /** The key's own limits, in the shape of a user's (every field given, null for none), enforced beside the user's. */
@@ -277,59 +251,10 @@ class AdminKeysController {
             return KeyLimits.NONE;
         }
         if (!limits.isObject()) {
-            throw badRequest("limits must be a JSON object with " + String.join(", ", LIMITS));
+            throw badRequest("limits must be a JSON object with " + String.join(", ", RequestValues.LIMIT_FIELDS));
         }
-        for (String field : limits.propertyNames()) {
-            if (!LIMITS.contains(field)) {
-                throw badRequest("unknown field limits." + shorten(field) + ": limits are " + String.join(", ", LIMITS));
-            }
-        }
-        return new KeyLimits(limit(limits, "tokens_per_day"), limit(limits, "tokens_per_month"),
-                limit(limits, "requests_per_minute"));
-    }
-
-    /** As for a user's limits: every field given, so that a forgotten one is not silently none. */
-    private static Long limit(JsonNode limits, String field) {
-        if (!limits.has(field)) {
-            throw badRequest("limits." + field + " is required: a whole number from 0, or null for no limit");
-        }
-        JsonNode value = limits.get(field);
-        if (value.isNull()) {
-            return null;
-        }
-        if (!value.isIntegralNumber() || !value.canConvertToLong() || value.longValue() < 0) {
-            throw badRequest("limits." + field + " must be a JSON integer from 0 to " + Long.MAX_VALUE + ", or null for no limit");
-        }
-        return value.longValue();
-    }
-
-    /** Read only once the caller is known to be the operator: nobody else learns what the body should hold. */
-    private JsonNode parse(byte[] bytes) {
-        if (bytes == null || bytes.length == 0) {
-            throw badRequest("the request body is missing: send a JSON object with user_id and name");
-        }
-        try {
-            return json.readTree(bytes);
-        } catch (JacksonException notJson) {
-            throw badRequest("the request body is not valid JSON");
-        }
-    }
-
-    private static long userId(JsonNode userId) {
-        if (userId == null || userId.isNull()) {
-            throw badRequest("user_id is required");
-        }
-        if (!userId.isIntegralNumber()) {
-            throw badRequest("user_id must be a JSON integer");
-        }
-        if (!userId.canConvertToLong() || userId.longValue() < 1) {
-            throw badRequest("user_id must be between 1 and " + Long.MAX_VALUE);
-        }
-        return userId.longValue();
-    }
-
-    private static long userId(String text) {
-        return UserIds.parse(text).orElseThrow(() -> badRequest(UserIds.refusal(text)));
+        var given = RequestValues.limits(limits, "limits.", RequestValues.LimitRefusal.ONE_SENTENCE);
+        return new KeyLimits(given.tokensPerDay(), given.tokensPerMonth(), given.requestsPerMinute());
     }
 
     private static String name(JsonNode name) {
@@ -343,35 +268,13 @@ class AdminKeysController {
         if (text.length() > MAX_NAME_LENGTH) {
             throw badRequest("name must be at most " + MAX_NAME_LENGTH + " characters");
         }
-        if (text.chars().anyMatch(Character::isISOControl) || hasUnpairedSurrogate(text)) {
+        if (text.chars().anyMatch(Character::isISOControl) || RequestValues.hasUnpairedSurrogate(text)) {
             throw badRequest("name must be printable text");
         }
         return text;
     }
 
-    /** "\ud800" is valid JSON but no text: it could not be stored or written back as UTF-8. */
-    private static boolean hasUnpairedSurrogate(String text) {
-        for (int i = 0; i < text.length(); i++) {
-            char c = text.charAt(i);
-            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
-                i++;
-            } else if (Character.isSurrogate(c)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     private static String text(Instant instant) {
         return instant == null ? null : instant.toString();
-    }
-
-    private static ResponseStatusException badRequest(String detail) {
-        return new ResponseStatusException(HttpStatus.BAD_REQUEST, detail);
-    }
-
-    /** A bad value is echoed to help the caller, but never at length. */
-    private static String shorten(String text) {
-        return text.length() <= 64 ? text : text.substring(0, 64) + "…";
     }
 }

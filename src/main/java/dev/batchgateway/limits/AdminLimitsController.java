@@ -4,16 +4,14 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.budget.Limits;
+import dev.batchgateway.http.RequestValues;
 import dev.batchgateway.identity.AdminAction;
 import dev.batchgateway.identity.AuditTrail;
 import dev.batchgateway.identity.AuditTrail.Recorded;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
-import dev.batchgateway.identity.UserIds;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.DeleteMapping;
@@ -22,8 +20,6 @@ import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PutMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.server.ResponseStatusException;
-import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -35,8 +31,6 @@ import tools.jackson.databind.json.JsonMapper;
  */
 @RestController
 class AdminLimitsController {
-
-    private static final List<String> FIELDS = List.of("tokens_per_day", "tokens_per_month", "requests_per_minute");
 
     private final Budgets budgets;
     private final Callers callers;
@@ -69,17 +63,10 @@ class AdminLimitsController {
     @PutMapping(path = "/admin/users/{user_id}/limits", produces = MediaType.APPLICATION_JSON_VALUE)
     Stored put(Caller who, @PathVariable("user_id") String userId, @RequestBody(required = false) byte[] bytes) {
         Caller.Operator operator = callers.mayManageLimits(who);
-        long user = userId(userId);
-        JsonNode body = parse(bytes);
-        if (body == null || !body.isObject()) {
-            throw badRequest("the request body must be a JSON object with " + String.join(", ", FIELDS));
-        }
-        for (String field : body.propertyNames()) {
-            if (!FIELDS.contains(field)) {
-                throw badRequest("unknown field " + shorten(field) + ": limits are " + String.join(", ", FIELDS));
-            }
-        }
-        var limits = new Limits(limit(body, "tokens_per_day"), limit(body, "tokens_per_month"), limit(body, "requests_per_minute"));
+        long user = RequestValues.userId(userId);
+        JsonNode body = RequestValues.jsonObject(bytes, json, String.join(", ", RequestValues.LIMIT_FIELDS));
+        var given = RequestValues.limits(body, "", RequestValues.LimitRefusal.TYPE_THEN_RANGE);
+        var limits = new Limits(given.tokensPerDay(), given.tokensPerMonth(), given.requestsPerMinute());
         return Stored.of(audit.record(() -> {
             Budgets.UserLimits before = budgets.limits(user);
             Budgets.UserLimits after = budgets.setLimits(user, limits);
@@ -91,7 +78,7 @@ class AdminLimitsController {
     @DeleteMapping(path = "/admin/users/{user_id}/limits")
     ResponseEntity<Void> clear(Caller who, @PathVariable("user_id") String userId) {
         Caller.Operator operator = callers.mayManageLimits(who);
-        long user = userId(userId);
+        long user = RequestValues.userId(userId);
         audit.record(() -> {
             Budgets.UserLimits before = budgets.limits(user);
             Budgets.UserLimits after = budgets.clearLimits(user);
@@ -124,49 +111,6 @@ class AdminLimitsController {
     @GetMapping(path = "/admin/users/{user_id}/limits", produces = MediaType.APPLICATION_JSON_VALUE)
     Stored get(Caller who, @PathVariable("user_id") String userId) {
         callers.mayManageLimits(who);
-        return Stored.of(budgets.limits(userId(userId)));
-    }
-
-    /** Read only once the caller is known to be the operator: nobody else learns what the body should hold. */
-    private JsonNode parse(byte[] bytes) {
-        if (bytes == null || bytes.length == 0) {
-            throw badRequest("the request body is missing: send a JSON object with " + String.join(", ", FIELDS));
-        }
-        try {
-            return json.readTree(bytes);
-        } catch (JacksonException notJson) {
-            throw badRequest("the request body is not valid JSON");
-        }
-    }
-
-    /** Every field must be given, so that a forgotten one is not silently unlimited: null says so. */
-    private static Long limit(JsonNode body, String field) {
-        if (!body.has(field)) {
-            throw badRequest(field + " is required: a whole number from 0, or null for no limit");
-        }
-        JsonNode value = body.get(field);
-        if (value.isNull()) {
-            return null;
-        }
-        if (!value.isIntegralNumber()) {
-            throw badRequest(field + " must be a JSON integer, or null for no limit");
-        }
-        if (!value.canConvertToLong() || value.longValue() < 0) {
-            throw badRequest(field + " must be between 0 and " + Long.MAX_VALUE + ", or null for no limit");
-        }
-        return value.longValue();
-    }
-
-    private static long userId(String text) {
-        return UserIds.parse(text).orElseThrow(() -> badRequest(UserIds.refusal(text)));
-    }
-
-    private static ResponseStatusException badRequest(String detail) {
-        return new ResponseStatusException(HttpStatus.BAD_REQUEST, detail);
-    }
-
-    /** A bad value is echoed to help the caller, but never at length. */
-    private static String shorten(String text) {
-        return text.length() <= 64 ? text : text.substring(0, 64) + "…";
+        return Stored.of(budgets.limits(RequestValues.userId(userId)));
     }
 }

@@ -1,5 +1,7 @@
 package dev.batchgateway.usage;
 
+import dev.batchgateway.http.Refusals;
+import dev.batchgateway.http.RequestValues;
 import dev.batchgateway.identity.AdminAction;
 import dev.batchgateway.identity.AuditTrail;
 import dev.batchgateway.identity.AuditTrail.Recorded;
@@ -55,19 +57,17 @@ class AdminUsageController {
             @RequestParam(name = "group_by", required = false) String groupBy,
             @RequestHeader(name = "Accept", required = false) String accept) {
         Caller.Operator operator = callers.mayExportUsage(who);
-        Instant start = UsageController.instant("from", from);
-        Instant end = UsageController.instant("to", to);
-        if (start != null && end != null && start.isAfter(end)) {
-            throw UsageController.badRequest("from (" + start + ") must not be after to (" + end + ")");
-        }
+        RequestValues.Range window = RequestValues.range(from, to);
+        Instant start = window.from();
+        Instant end = window.to();
         String by = groupBy == null ? "user" : groupBy;
         JdbcUsageTotals.Grouping grouping = switch (by) {
             case "user" -> JdbcUsageTotals.Grouping.USER;
             case "model" -> JdbcUsageTotals.Grouping.MODEL;
             case "day" -> JdbcUsageTotals.Grouping.DAY;
             case "service_tier" -> JdbcUsageTotals.Grouping.SERVICE_TIER;
-            default -> throw UsageController.badRequest(
-                    "group_by must be user, model, day or service_tier, was '" + UsageController.shorten(by) + "'");
+            default -> throw Refusals.badRequest(
+                    "group_by must be user, model, day or service_tier, was '" + Refusals.shown(by) + "'");
         };
         // CSV only when asked for by name: curl's */* and a browser's text/* get JSON
         boolean asCsv = accept != null && MediaType.parseMediaTypes(accept).stream()

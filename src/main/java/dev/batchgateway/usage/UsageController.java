@@ -6,23 +6,17 @@ import dev.batchgateway.budget.BudgetUnavailableException;
 import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.budget.Limits;
 import dev.batchgateway.budget.Window;
+import dev.batchgateway.http.Refusals;
+import dev.batchgateway.http.RequestValues;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
-import dev.batchgateway.identity.UserIds;
-import java.time.DateTimeException;
-import java.time.Duration;
-import java.time.Instant;
 import org.springframework.dao.DataAccessException;
-import org.springframework.http.HttpHeaders;
-import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
-import org.springframework.http.ProblemDetail;
 import org.springframework.web.ErrorResponseException;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.server.ResponseStatusException;
 
 /**
  * {@code GET /usage/{user_id}?from=&to=&group_by=day|model|service_tier}: a user's completions and tokens, from the daily
@@ -34,11 +28,6 @@ import org.springframework.web.server.ResponseStatusException;
  */
 @RestController
 class UsageController {
-
-    // PostgreSQL's timestamptz reaches further both ways; four-digit years keep every bound storable and readable
-    private static final Instant EARLIEST = Instant.parse("0001-01-01T00:00:00Z");
-    private static final Instant LATEST = Instant.parse("9999-12-31T23:59:59.999999Z");
-    private static final Duration DATABASE_RETRY_AFTER = Duration.ofSeconds(5);
 
     private final JdbcUsageTotals totals;
     private final Callers callers;
@@ -88,18 +77,14 @@ class UsageController {
             @RequestParam(name = "to", required = false) String to,
             @RequestParam(name = "group_by", required = false) String groupBy) {
         callers.requireKnown(who);
-        long user = userId(userId);
+        long user = RequestValues.userId(userId);
         callers.mayReadUsage(who, user);
-        Instant start = instant("from", from);
-        Instant end = instant("to", to);
-        if (start != null && end != null && start.isAfter(end)) {
-            throw badRequest("from (" + start + ") must not be after to (" + end + ")");
-        }
+        RequestValues.Range window = RequestValues.range(from, to);
         JdbcUsageTotals.Grouping grouping = grouping(groupBy);
         try {
             UsageTotals sums = grouping == JdbcUsageTotals.Grouping.NONE
-                    ? totals.totals(user, start, end)
-                    : UsageTotals.grouped(user, groupBy, totals.grouped(user, start, end, grouping));
+                    ? totals.totals(user, window.from(), window.to())
+                    : UsageTotals.grouped(user, groupBy, totals.grouped(user, window.from(), window.to(), grouping));
             Budgets.Standing standing = budgets.standing(user);
             Limits limits = standing.limits();
             var remaining = standing.remaining();
@@ -116,10 +101,7 @@ class UsageController {
 
     /** A 503 with Retry-After for a usage database (or the budgets kept in it) that did not answer. */
     static ErrorResponseException unavailable(RuntimeException away) {
-        var unavailable = new ErrorResponseException(HttpStatus.SERVICE_UNAVAILABLE, ProblemDetail.forStatusAndDetail(
-                HttpStatus.SERVICE_UNAVAILABLE, "the usage database is unavailable; try again later"), away);
-        unavailable.getHeaders().set(HttpHeaders.RETRY_AFTER, Long.toString(DATABASE_RETRY_AFTER.toSeconds()));
-        return unavailable;
+        return Refusals.unavailable("usage database", away);
     }
 
     private static JdbcUsageTotals.Grouping grouping(String groupBy) {
@@ -128,36 +110,7 @@ class UsageController {
             case "day" -> JdbcUsageTotals.Grouping.DAY;
             case "model" -> JdbcUsageTotals.Grouping.MODEL;
             case "service_tier" -> JdbcUsageTotals.Grouping.SERVICE_TIER;
-            default -> throw badRequest("group_by must be day, model or service_tier, was '" + shorten(groupBy) + "'");
+            default -> throw Refusals.badRequest("group_by must be day, model or service_tier, was '" + Refusals.shown(groupBy) + "'");
         };
-    }
-
-    private static long userId(String text) {
-        return UserIds.parse(text).orElseThrow(() -> badRequest(UserIds.refusal(text)));
-    }
-
-    static Instant instant(String name, String text) {
-        if (text == null) {
-            return null;
-        }
-        Instant instant;
-        try {
-            instant = Instant.parse(text.strip());
-        } catch (DateTimeException notAnInstant) {
-            throw badRequest(name + " must be an ISO-8601 instant such as 2026-01-31T00:00:00Z, was '" + shorten(text) + "'");
-        }
-        if (instant.isBefore(EARLIEST) || instant.isAfter(LATEST)) {
-            throw badRequest(name + " must lie between " + EARLIEST + " and " + LATEST + ", was " + instant);
-        }
-        return instant;
-    }
-
-    static ResponseStatusException badRequest(String detail) {
-        return new ResponseStatusException(HttpStatus.BAD_REQUEST, detail);
-    }
-
-    /** A bad value is echoed to help the caller, but never at length. */
-    static String shorten(String text) {
-        return text.length() <= 64 ? text : text.substring(0, 64) + "…";
     }
 }

@@ -4,6 +4,7 @@ import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.ServiceTier;
+import dev.batchgateway.http.RequestValues;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.Set;
@@ -104,7 +105,7 @@ final class CompletionRequestReader {
         if (text.length() > maxPromptChars && text.codePointCount(0, text.length()) > maxPromptChars) {
             throw new InvalidRequestException(field + " is longer than " + maxPromptChars + " characters");
         }
-        if (hasUnpairedSurrogate(text)) {
+        if (RequestValues.hasUnpairedSurrogate(text)) {
             // "\ud800" is valid JSON but no valid text: the worker could not encode it as UTF-8
             throw new InvalidRequestException(field + " must be valid Unicode: it has an unpaired surrogate escape");
         }
@@ -114,18 +115,6 @@ final class CompletionRequestReader {
     /** The longest prompt accepted, in Unicode code points. */
     int maxPromptChars() {
         return maxPromptChars;
-    }
-
-    private static boolean hasUnpairedSurrogate(String text) {
-        for (int i = 0; i < text.length(); i++) {
-            char c = text.charAt(i);
-            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
-                i++;
-            } else if (Character.isSurrogate(c)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     private static OptionalLong userId(JsonNode userId) {

@@ -119,6 +119,17 @@ class ArchitectureTest {
                 .because("adapters talk to the domain's ports, never to each other");
     }
 
+    /**
+     * The controllers' shared reading of request values ({@code http}) is common ground below the adapters: each may use
+     * it because it knows none of them.
+     */
+    static ArchRule sharedRequestValuesKnowNoAdapter(String root) {
+        return noClasses().that().resideInAPackage(root + ".http..")
+                .should().dependOnClassesThat().resideInAnyPackage(ADAPTERS.stream().map(adapter -> root + "." + adapter + "..")
+                        .toArray(String[]::new))
+                .because("adapters share it, so it must not lead from one adapter into another");
+    }
+
     @Test
     void theDomainIsPlainJava() {
         domainIsPlainJava(ROOT).check(MAIN);
@@ -159,7 +170,7 @@ class ArchitectureTest {
 
     @Test
     void everyPackageTheRulesNameExists() {
-        for (String layer : java.util.stream.Stream.concat(ADAPTERS.stream(), java.util.stream.Stream.of("completion", "identity", "budget")).toList()) {
+        for (String layer : java.util.stream.Stream.concat(ADAPTERS.stream(), java.util.stream.Stream.of("completion", "identity", "budget", "http")).toList()) {
             assertThat(MAIN.stream().anyMatch(c -> c.getPackageName().equals(ROOT + "." + layer)))
                     .as("package " + ROOT + "." + layer + " exists, so the rules naming it check something").isTrue();
         }
@@ -204,6 +215,19 @@ class ArchitectureTest {
                 .hasMessageContaining("java.net.http.HttpClient")
                 .hasMessageContaining("org.springframework.stereotype.Component")
                 .hasMessageContaining("PlantedWorker");
+    }
+
+    @Test
+    void sharedRequestValuesKnowNoAdapter() {
+        sharedRequestValuesKnowNoAdapter(ROOT).check(MAIN);
+    }
+
+    @Test
+    void theSharedRequestValuesRuleCatchesAPlantedViolation() {
+        assertThatThrownBy(() -> sharedRequestValuesKnowNoAdapter(PLANTED).check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("PlantedRequestValue")
+                .hasMessageContaining("PlantedController");
     }
 
     @Test

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchgateway.GatewayApplicationTest;
 import dev.batchgateway.GatewayClient;
+import dev.batchgateway.SimulatedGatewayTest;
 import java.net.URLEncoder;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -30,7 +31,7 @@ import tools.jackson.databind.json.JsonMapper;
  */
 @ExtendWith(OutputCaptureExtension.class)
 // the settings of UsageApiTest and AdminUsageApiTest: one context for the three
-@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
+@SimulatedGatewayTest
 class AdminAuditApiTest {
 
     @Autowired

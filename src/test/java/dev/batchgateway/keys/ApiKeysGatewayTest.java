@@ -2,10 +2,10 @@ package dev.batchgateway.keys;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.batchgateway.BatchGatewayApplication;
 import dev.batchgateway.GatewayApplicationTest;
 import dev.batchgateway.GatewayClient;
-import dev.batchgateway.TestDatabase;
+import dev.batchgateway.SimulatedGatewayTest;
+import dev.batchgateway.TestGateway;
 import dev.batchgateway.UsageRows;
 import dev.batchgateway.identity.ApiKeys;
 import java.io.ByteArrayOutputStream;
@@ -26,12 +26,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.test.system.CapturedOutput;
 import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
-import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -43,7 +41,7 @@ import tools.jackson.databind.json.JsonMapper;
 @ExtendWith(OutputCaptureExtension.class)
 // settings of its own, so that no other test class shares (and Spring's test context cache pauses and resumes) this
 // context: a paused gateway does not start its scheduler again
-@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=2ms"})
+@SimulatedGatewayTest
 class ApiKeysGatewayTest {
 
     private static final String ADMIN = "Bearer " + GatewayApplicationTest.ADMIN_TOKEN;
@@ -76,7 +74,7 @@ class ApiKeysGatewayTest {
     void aKeyIsCreatedUsedListedWithoutItsSecretAndRevokedOnEveryInstanceWithinFiveSeconds(CapturedOutput output)
             throws Exception {
         // Given a second instance of the gateway on the same database
-        try (var second = startGateway("--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN)) {
+        try (var second = anotherInstance().start()) {
             int secondPort = Integer.parseInt(second.getEnvironment().getProperty("local.server.port"));
 
             // When the operator creates a key
@@ -326,7 +324,7 @@ class ApiKeysGatewayTest {
     @Test
     void withoutKeysTheBodysUserIsTrustedAndWithoutATokenTheAdminApiIsDisabled(CapturedOutput output) throws Exception {
         // Given a gateway with GATEWAY_AUTH=none and no admin token
-        try (var trusting = startGateway("--gateway.identity.mode=none")) {
+        try (var trusting = anotherInstance().with("gateway.identity.mode", "none").without("gateway.identity.admin-token").start()) {
             int trustingPort = Integer.parseInt(trusting.getEnvironment().getProperty("local.server.port"));
 
             // Then it said so at start-up, in one line
@@ -372,18 +370,8 @@ class ApiKeysGatewayTest {
 
     // --- helpers
 
-    private ConfigurableApplicationContext startGateway(String... extra) {
-        var database = TestDatabase.get();
-        var args = new java.util.ArrayList<>(List.of(
-                "--server.port=0",
-                "--management.server.port=0",
-                "--gateway.worker.type=simulated",
-                "--gateway.batch.max-wait=1ms",
-                "--spring.datasource.url=" + database.url(),
-                "--spring.datasource.username=" + database.username(),
-                "--spring.datasource.password=" + database.password()));
-        args.addAll(List.of(extra));
-        return new SpringApplicationBuilder(BatchGatewayApplication.class).run(args.toArray(String[]::new));
+    private static TestGateway anotherInstance() {
+        return TestGateway.simulated().with("gateway.batch.max-wait", "1ms");
     }
 
     private HttpResponse<String> complete(int to, String authorization, String body) throws Exception {

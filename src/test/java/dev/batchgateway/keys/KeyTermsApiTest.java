@@ -2,8 +2,8 @@ package dev.batchgateway.keys;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.batchgateway.GatewayApplicationTest;
 import dev.batchgateway.GatewayClient;
+import dev.batchgateway.SimulatedGatewayTest;
 import java.net.http.HttpRequest;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -21,7 +21,7 @@ import tools.jackson.databind.json.JsonMapper;
  * its own limits (enforced beside its user's), and how the admin API shows them.
  */
 // the settings of UsageApiTest and AdminUsageApiTest: one context for them all
-@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
+@SimulatedGatewayTest
 class KeyTermsApiTest {
 
     private static final String INVALID_KEY = "a valid API key is required: send Authorization: Bearer <key>";

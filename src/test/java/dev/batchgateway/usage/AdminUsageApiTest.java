@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchgateway.GatewayApplicationTest;
 import dev.batchgateway.GatewayClient;
+import dev.batchgateway.SimulatedGatewayTest;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.sql.Timestamp;
@@ -25,7 +26,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /** {@code GET /admin/usage} on the whole application: every user's usage in a window, per user, model or day, JSON or CSV. */
-@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
+@SimulatedGatewayTest
 class AdminUsageApiTest {
 
     @Autowired

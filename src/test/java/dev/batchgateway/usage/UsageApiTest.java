@@ -3,8 +3,8 @@ package dev.batchgateway.usage;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.batchgateway.GatewayApplicationTest;
 import dev.batchgateway.GatewayClient;
+import dev.batchgateway.SimulatedGatewayTest;
 import dev.batchgateway.UsageRows;
 import java.net.http.HttpResponse;
 import java.sql.Timestamp;
@@ -28,7 +28,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /** {@code GET /usage/{user_id}} on the whole application: sums of real rows, and problem+json for bad input. */
-@GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.batch.max-wait=1ms"})
+@SimulatedGatewayTest
 class UsageApiTest {
 
     @LocalServerPort

@@ -2,10 +2,9 @@ package dev.batchgateway.web;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.batchgateway.BatchGatewayApplication;
 import dev.batchgateway.GatewayApplicationTest;
 import dev.batchgateway.GatewayClient;
-import dev.batchgateway.TestDatabase;
+import dev.batchgateway.TestGateway;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -29,7 +28,6 @@ import net.jqwik.api.ShrinkingMode;
 import net.jqwik.api.lifecycle.AfterContainer;
 import net.jqwik.api.lifecycle.AfterProperty;
 import net.jqwik.api.lifecycle.BeforeContainer;
-import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.context.ConfigurableApplicationContext;
 
 /**
@@ -55,21 +53,13 @@ class HostileInputFuzzTest {
 
     @BeforeContainer
     static void startTheGateway() {
-        var database = TestDatabase.get();
-        // command-line arguments, so they win over application.yml's placeholders
-        gateway = new SpringApplicationBuilder(BatchGatewayApplication.class).run(
-                "--server.port=0",
-                "--management.server.port=0",
-                "--gateway.identity.admin-token=" + GatewayApplicationTest.ADMIN_TOKEN,
-                "--gateway.worker.type=simulated",
-                "--gateway.batch.max-wait=1ms",
-                "--logging.level.dev.batchgateway.web.RequestTracking=warn",
-                "--logging.level.dev.batchgateway.batches=warn",
-                "--spring.datasource.url=" + database.url(),
-                "--spring.datasource.username=" + database.username(),
-                "--spring.datasource.password=" + database.password());
-        port = Integer.parseInt(gateway.getEnvironment().getProperty("local.server.port"));
-        managementPort = Integer.parseInt(gateway.getEnvironment().getProperty("local.management.port"));
+        gateway = TestGateway.simulated()
+                .with("gateway.batch.max-wait", "1ms")
+                .with("logging.level.dev.batchgateway.web.RequestTracking", "warn")
+                .with("logging.level.dev.batchgateway.batches", "warn")
+                .start();
+        port = TestGateway.port(gateway);
+        managementPort = TestGateway.managementPort(gateway);
         complete = URI.create("http://localhost:" + port + "/complete");
         usage = URI.create("http://localhost:" + port + "/usage/5");
         adminKeys = URI.create("http://localhost:" + port + "/admin/keys");
