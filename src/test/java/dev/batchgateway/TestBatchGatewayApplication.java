@@ -1,5 +1,6 @@
 package dev.batchgateway;
 
+import dev.batchgateway.settings.InvalidConfigurationException;
 import java.util.Map;
 import java.util.UUID;
 import org.slf4j.LoggerFactory;

@@ -2,7 +2,7 @@ package dev.batchgateway.keys;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.identity.AdminAction;
 import dev.batchgateway.identity.ApiKey;
 import dev.batchgateway.identity.ApiKeys;
@@ -67,11 +67,11 @@ class AdminKeysController {
     private final JsonMapper json;
 
     /** @param json the application's mapper, with the gateway's read limits and strict duplicate detection */
-    AdminKeysController(ApiKeys keys, Callers callers, AuditTrail audit, GatewayProperties properties, JsonMapper json) {
+    AdminKeysController(ApiKeys keys, Callers callers, AuditTrail audit, ServedModels served, JsonMapper json) {
         this.keys = keys;
         this.callers = callers;
         this.audit = audit;
-        this.servedModels = properties.servedModels();
+        this.servedModels = served.names();
         this.json = json;
     }
 

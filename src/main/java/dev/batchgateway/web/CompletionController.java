@@ -1,12 +1,12 @@
 package dev.batchgateway.web;
 
-import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.SchedulerApi;
+import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
@@ -42,12 +42,12 @@ class CompletionController {
     private final AnswerWait answerWait;
     private final JsonMapper json = JsonMapper.builder().build();
 
-    CompletionController(SchedulerApi scheduler, GatewayProperties properties, Callers callers, Budgets budgets) {
+    CompletionController(SchedulerApi scheduler, WebSettings settings, ServedModels models, Callers callers, Budgets budgets) {
         this.scheduler = scheduler;
         this.callers = callers;
         this.budgets = budgets;
-        this.reader = new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), properties.servedModels());
-        this.answerWait = AnswerWait.behind(properties.requestTimeout());
+        this.reader = new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models.names());
+        this.answerWait = AnswerWait.behind(settings.requestTimeout());
     }
 
     @PostMapping(path = "/complete",

@@ -2,7 +2,6 @@ package dev.batchgateway.web;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
@@ -10,6 +9,7 @@ import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.SchedulerApi;
+import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
@@ -64,15 +64,15 @@ class OpenAiController {
     private final JsonMapper json = JsonMapper.builder().build();
     private final AnswerWait answerWait;
 
-    OpenAiController(SchedulerApi scheduler, GatewayProperties properties, Callers callers, Budgets budgets) {
+    OpenAiController(SchedulerApi scheduler, WebSettings settings, ServedModels served, Callers callers, Budgets budgets) {
         this.scheduler = scheduler;
         this.callers = callers;
         this.budgets = budgets;
-        this.models = properties.servedModels();
-        this.answerWait = AnswerWait.behind(properties.requestTimeout());
+        this.models = served.names();
+        this.answerWait = AnswerWait.behind(settings.requestTimeout());
         this.reader = new OpenAiRequestReader(
-                new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), models),
-                properties.maxTokens(),
+                new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models),
+                settings.maxTokens(),
                 models);
     }
 

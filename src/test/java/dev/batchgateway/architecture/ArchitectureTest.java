@@ -44,7 +44,7 @@ class ArchitectureTest {
     static ArchRule domainIsPlainJava(String root) {
         return classes().that().resideInAPackage(root + ".completion..")
                 .should().onlyDependOnClassesThat().resideInAnyPackage(
-                        root + ".completion..", "java.lang..", "java.util..", "java.time..")
+                        root + ".completion..", root + ".settings..", "java.lang..", "java.util..", "java.time..")
                 .because("the domain must not know Spring, JDBC, HTTP or any adapter");
     }
 
@@ -56,7 +56,7 @@ class ArchitectureTest {
     static ArchRule identityIsPlainJava(String root) {
         return classes().that().resideInAPackage(root + ".identity..")
                 .should().onlyDependOnClassesThat().resideInAnyPackage(
-                        root + ".identity..", "java.lang..", "java.util..", "java.time..", "java.security..", "java.nio.charset..",
+                        root + ".identity..", root + ".settings..", "java.lang..", "java.util..", "java.time..", "java.security..", "java.nio.charset..",
                         "com.github.benmanes.caffeine.cache")
                 .because("identity is domain: no Spring, JDBC, HTTP, adapter, nor the scheduling domain");
     }
@@ -68,7 +68,7 @@ class ArchitectureTest {
     static ArchRule budgetIsPlainJava(String root) {
         return classes().that().resideInAPackage(root + ".budget..")
                 .should().onlyDependOnClassesThat().resideInAnyPackage(
-                        root + ".budget..", root + ".completion..", "java.lang..", "java.util..", "java.time..")
+                        root + ".budget..", root + ".completion..", root + ".settings..", "java.lang..", "java.util..", "java.time..")
                 .because("budgets are domain: no Spring, JDBC, HTTP, adapter, nor identity");
     }
 
