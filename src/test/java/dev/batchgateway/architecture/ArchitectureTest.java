@@ -93,6 +93,16 @@ class ArchitectureTest {
                 .because("an endpoint that does not ask who is calling is open to everyone");
     }
 
+    /**
+     * The root package is the wiring (Spring Boot's entry point, the {@code @Configuration} classes, the start-up
+     * checks): it may import every package, and no package imports it. Each package reads its own settings record.
+     */
+    static ArchRule noPackageImportsTheRoot(String root) {
+        return noClasses().that().resideInAPackage(root + ".*..")
+                .should().dependOnClassesThat().resideInAPackage(root)
+                .because("the arrows go from the wiring to the packages, never from a package up to the wiring");
+    }
+
     static ArchRule adapterStaysInItsLane(String root, String adapter) {
         return noClasses().that().resideInAPackage(root + "." + adapter + "..")
                 .should().dependOnClassesThat().resideInAnyPackage(ADAPTERS.stream()
@@ -163,6 +173,21 @@ class ArchitectureTest {
         for (String adapter : ADAPTERS) {
             adapterStaysInItsLane(ROOT, adapter).check(MAIN);
         }
+    }
+
+    @Test
+    void noPackageImportsTheRootPackage() {
+        noPackageImportsTheRoot(ROOT).check(MAIN);
+    }
+
+    @Test
+    void theRootRuleCatchesAPlantedAdapterReadingRootSettings() {
+        assertThatThrownBy(() -> noPackageImportsTheRoot(PLANTED).check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("PlantedUsageSettingsReader")
+                .hasMessageContaining("PlantedGatewayProperties")
+                // the wiring importing a package is the allowed direction
+                .hasMessageNotContaining("PlantedWiring");
     }
 
     @Test
