@@ -1,13 +1,15 @@
 package dev.batchgateway;
 
+import dev.batchgateway.budget.BudgetSettings;
 import dev.batchgateway.budget.BudgetStore;
 import dev.batchgateway.budget.Budgets;
+import dev.batchgateway.budget.DefaultLimits;
 import dev.batchgateway.completion.Ticker;
 import java.time.Clock;
-import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.SmartLifecycle;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.core.env.ConfigurableEnvironment;
 
 /**
  * The injector for budgets: users' limits and their leases on the shared store. {@link Budgets} is also the scheduler's
@@ -15,12 +17,21 @@ import org.springframework.context.annotation.Configuration;
  * request cost.
  */
 @Configuration(proxyBeanMethods = false)
-@EnableConfigurationProperties({LimitsProperties.class, BudgetProperties.class})
 class BudgetConfiguration {
 
+    @Bean
+    BudgetSettings budgetSettings(ConfigurableEnvironment environment) {
+        return SettingsCheck.bind(environment, "gateway.budget", BudgetSettings.class);
+    }
+
+    @Bean
+    DefaultLimits defaultLimits(ConfigurableEnvironment environment) {
+        return SettingsCheck.bind(environment, "gateway.default", DefaultLimits.class);
+    }
+
     @Bean(destroyMethod = "close")
-    Budgets budgets(BudgetStore store, LimitsProperties defaults, BudgetProperties budget) {
-        return new Budgets(store, defaults.limits(), Clock.systemUTC(), Ticker.system(), Budgets.Timing.DEFAULT,
+    Budgets budgets(BudgetStore store, DefaultLimits defaults, BudgetSettings budget) {
+        return new Budgets(store, defaults.limits(), Clock.systemUTC(), Ticker.system(), budget.timing(),
                 budget.leaseExpiry()).start();
     }
 

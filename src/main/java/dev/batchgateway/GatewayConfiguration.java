@@ -6,6 +6,8 @@ import dev.batchgateway.completion.Scheduler;
 import dev.batchgateway.completion.SchedulerApi;
 import dev.batchgateway.completion.SchedulerEvents;
 import dev.batchgateway.completion.SchedulerPolicy;
+import dev.batchgateway.completion.SchedulerSettings;
+import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.Settlement;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.UsageEvents;
@@ -13,6 +15,8 @@ import dev.batchgateway.completion.UsageJournal;
 import dev.batchgateway.completion.UsageLedger;
 import dev.batchgateway.completion.UsageRepository;
 import dev.batchgateway.completion.WorkerApi;
+import dev.batchgateway.usage.UsageSettings;
+import dev.batchgateway.worker.WorkerSettings;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -20,18 +24,18 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.annotation.Value;
-import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.SmartLifecycle;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.core.env.ConfigurableEnvironment;
 
-/** The injector: builds the domain from the ports' adapters and the properties. */
+/**
+ * The injector: builds the domain from the ports' adapters and each package's settings. The wiring may read every
+ * package; no package reads the wiring.
+ */
 @Configuration(proxyBeanMethods = false)
-@EnableConfigurationProperties(GatewayProperties.class)
 class GatewayConfiguration {
 
-    /** Rows per usage write: one round trip for many batches, well below PostgreSQL's bind-parameter limit. */
-    private static final int USAGE_ROWS_PER_WRITE = 1000;
     private static final Logger LOG = LoggerFactory.getLogger(GatewayConfiguration.class);
 
     /** Whether the scheduler's drain answered every caller within the grace period, for the drain's last log line. */
@@ -41,34 +45,44 @@ class GatewayConfiguration {
     UsageLedger usageLedger(
             UsageRepository repository,
             UsageJournal journal,
-            GatewayProperties properties,
+            UsageSettings usage,
             ObjectProvider<UsageEvents> events) {
         return new UsageLedger(
                         repository,
                         journal,
-                        properties.usage().bufferCapacity(),
-                        USAGE_ROWS_PER_WRITE,
-                        Duration.ofMillis(100),
-                        Duration.ofSeconds(5),
+                        usage.bufferCapacity(),
+                        usage.rowsPerWrite(),
+                        usage.firstBackOff(),
+                        usage.maxBackOff(),
                         Ticker.system(),
                         UsageEvents.all(events.orderedStream().toList()))
                 .start();
     }
 
     @Bean
+    SchedulerSettings schedulerSettings(ConfigurableEnvironment environment) {
+        return SettingsCheck.bind(environment, "gateway", SchedulerSettings.class);
+    }
+
+    /** How the scheduler batches, in front of every model's workers: their batches at once, their longest call. */
+    @Bean
+    SchedulerPolicy schedulerPolicy(SchedulerSettings scheduler, WorkerSettings workers) {
+        return scheduler.policy(workers.maxConcurrentBatches(), workers.longestTimeout());
+    }
+
+    /** The models clients may name, the default first, as the workers' settings list them. */
+    @Bean
+    ServedModels servedModels(WorkerSettings workers) {
+        return new ServedModels(workers.modelNames());
+    }
+
+    @Bean
     Scheduler scheduler(
             WorkerApi worker,
             UsageLedger ledger,
-            GatewayProperties properties,
+            SchedulerPolicy policy,
             ObjectProvider<SchedulerEvents> events,
             Settlement budgets) {
-        var policy = new SchedulerPolicy(
-                properties.batch().size(),
-                properties.batch().maxWait(),
-                properties.maxConcurrentBatches(),
-                properties.queueCapacity(),
-                properties.requestTimeout(),
-                properties.worker().timeout());
         return new Scheduler(
                         worker, ledger, policy, Ticker.system(), Clock.systemUTC(),
                         SchedulerEvents.all(events.orderedStream().toList()), budgets)

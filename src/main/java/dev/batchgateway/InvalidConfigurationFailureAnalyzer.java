@@ -1,5 +1,6 @@
 package dev.batchgateway;
 
+import dev.batchgateway.settings.InvalidConfigurationException;
 import org.springframework.boot.diagnostics.AbstractFailureAnalyzer;
 import org.springframework.boot.diagnostics.FailureAnalysis;
 

@@ -1,5 +1,14 @@
 package dev.batchgateway;
 
+import dev.batchgateway.budget.BudgetSettings;
+import dev.batchgateway.budget.DefaultLimits;
+import dev.batchgateway.completion.SchedulerSettings;
+import dev.batchgateway.identity.IdentitySettings;
+import dev.batchgateway.identity.KeySettings;
+import dev.batchgateway.settings.InvalidConfigurationException;
+import dev.batchgateway.usage.UsageSettings;
+import dev.batchgateway.web.WebSettings;
+import dev.batchgateway.worker.WorkerSettings;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -23,9 +32,24 @@ import org.springframework.core.env.PropertySource;
  * every property source, tests' dynamic ones included), so the connection pool and Flyway never start with a bad
  * setting and a bad setting is never hidden behind a database error. It refuses what Spring
  * would accept silently (a duration without a unit is milliseconds) and turns every binding failure into one line
- * naming the variable. New settings in {@link GatewayProperties}, {@link IdentityProperties}, {@link KeyProperties}, {@link LimitsProperties}, {@link BudgetProperties} and {@link ConnectionProperties} are checked without changes here.
+ * naming the variable. Each package owns its settings record (listed in {@link #SETTINGS}); a new setting in one of them
+ * is checked without changes here, a new record is one more line there.
  */
 class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplicationContext> {
+
+    /** A package's settings record and the prefix it is bound from. */
+    record Part<T>(String prefix, Class<T> type) {}
+
+    /** Every package's settings, in the order they are checked (a bad setting is named by the first that reads it). */
+    static final List<Part<?>> SETTINGS = List.of(
+            new Part<>("gateway", SchedulerSettings.class),
+            new Part<>("gateway", WorkerSettings.class),
+            new Part<>("gateway.usage", UsageSettings.class),
+            new Part<>("gateway.identity", IdentitySettings.class),
+            new Part<>("gateway.key", KeySettings.class),
+            new Part<>("gateway.default", DefaultLimits.class),
+            new Part<>("gateway.budget", BudgetSettings.class),
+            new Part<>("gateway", WebSettings.class));
 
     private static final Pattern UNITLESS = Pattern.compile("\\s*[-+]?\\d+\\s*");
 
@@ -33,7 +57,7 @@ class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplica
     public void initialize(ConfigurableApplicationContext context) {
         context.addBeanFactoryPostProcessor(beanFactory -> {
             // slices that leave the gateway out (@JdbcTest, …) do not need its settings
-            if (beanFactory.getBeanNamesForType(GatewayProperties.class, true, false).length > 0) {
+            if (beanFactory.getBeanNamesForType(GatewayConfiguration.class, true, false).length > 0) {
                 check(context.getEnvironment());
             }
         });
@@ -46,14 +70,18 @@ class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplica
                     + " is not a log format: set it to ecs, logstash or gelf (JSON), or to empty for plain text");
         }
         refusePlaceholdersInAdminTokens(environment);
-        var binder = Binder.get(environment);
+        for (Part<?> part : SETTINGS) {
+            bind(environment, part.prefix(), part.type());
+        }
+    }
+
+    /**
+     * A package's settings, bound as the check binds them: a duration without a unit, a value of the wrong type or one
+     * its record refuses is one line naming the variable. Unset, they are the record's defaults.
+     */
+    static <T> T bind(ConfigurableEnvironment environment, String prefix, Class<T> type) {
         try {
-            binder.bind("gateway", Bindable.of(GatewayProperties.class), new UnitlessDurations(environment));
-            binder.bind("gateway.identity", Bindable.of(IdentityProperties.class), new UnitlessDurations(environment));
-            binder.bind("gateway.key", Bindable.of(KeyProperties.class), new UnitlessDurations(environment));
-            binder.bind("gateway.default", Bindable.of(LimitsProperties.class), new UnitlessDurations(environment));
-            binder.bind("gateway.budget", Bindable.of(BudgetProperties.class), new UnitlessDurations(environment));
-            binder.bind("gateway", Bindable.of(ConnectionProperties.class), new UnitlessDurations(environment));
+            return Binder.get(environment).bindOrCreate(prefix, Bindable.of(type), new UnitlessDurations(environment));
         } catch (BindException e) {
             for (Throwable cause = e; cause != null; cause = cause.getCause()) {
                 if (cause instanceof InvalidConfigurationException invalid) {

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import dev.batchgateway.identity.IdentitySettings;
+import dev.batchgateway.settings.InvalidConfigurationException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.HashMap;
@@ -93,7 +95,7 @@ class AdminTokenSettingsTest {
             throw new UncheckedIOException(e);
         }
         SettingsCheck.check(environment);
-        return Binder.get(environment).bind("gateway.identity", Bindable.of(IdentityProperties.class))
-                .map(IdentityProperties::allAdminTokens).orElse(List.of());
+        return Binder.get(environment).bind("gateway.identity", Bindable.of(IdentitySettings.class))
+                .map(IdentitySettings::allAdminTokens).orElse(List.of());
     }
 }

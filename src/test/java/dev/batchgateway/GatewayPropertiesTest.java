@@ -3,7 +3,8 @@ package dev.batchgateway;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.batchgateway.GatewayProperties.WorkerType;
+import dev.batchgateway.settings.InvalidConfigurationException;
+import dev.batchgateway.worker.WorkerSettings;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -40,15 +41,13 @@ class GatewayPropertiesTest {
                 .hasMessageContaining("GATEWAY_WORKER_URL must list http:// or https:// base URLs with a host name");
     }
 
-    private static GatewayProperties properties(int batchSize, int maxTokens, int maxPromptChars, DataSize cap) {
-        return new GatewayProperties(new GatewayProperties.Batch(batchSize, Duration.ofMillis(10)), 100, Duration.ofSeconds(60),
-                worker(List.of("http://gpu1:8000", "https://10.0.0.7:8000/"), cap), List.of(), maxTokens, maxPromptChars,
-                new GatewayProperties.Simulated(Duration.ZERO),
-                new GatewayProperties.Usage(1000, null, "unused", DataSize.ofMegabytes(1)));
+    private static WorkerSettings properties(int batchSize, int maxTokens, int maxPromptChars, DataSize cap) {
+        return new WorkerSettings(worker(List.of("http://gpu1:8000", "https://10.0.0.7:8000/"), cap), List.of(),
+                new WorkerSettings.Simulated(Duration.ZERO), new WorkerSettings.Batch(batchSize), maxTokens, maxPromptChars);
     }
 
-    private static GatewayProperties.Worker worker(List<String> urls, DataSize cap) {
-        return new GatewayProperties.Worker(WorkerType.VLLM, urls, "m", Duration.ofSeconds(5), Duration.ofSeconds(1),
-                Duration.ofSeconds(1), null, null, Duration.ofSeconds(4), 3, cap);
+    private static WorkerSettings.Worker worker(List<String> urls, DataSize cap) {
+        return new WorkerSettings.Worker("vllm", urls, "m", Duration.ofSeconds(5), Duration.ofSeconds(1),
+                Duration.ofSeconds(1), null, null, Duration.ofSeconds(4), 3, cap, null);
     }
 }

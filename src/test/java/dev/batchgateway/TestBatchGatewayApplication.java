@@ -1,5 +1,7 @@
 package dev.batchgateway;
 
+import dev.batchgateway.settings.InvalidConfigurationException;
+import java.util.Map;
 import java.util.UUID;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.SmartInitializingSingleton;

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import static dev.batchgateway.http.Refusals.badRequest;
 import static dev.batchgateway.http.Refusals.shown;
 
-import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.http.Refusals;
 import dev.batchgateway.http.RequestValues;
@@ -60,11 +60,11 @@ class AdminKeysController {
     private final JsonMapper json;
 
     /** @param json the application's mapper, with the gateway's read limits and strict duplicate detection */
-    AdminKeysController(ApiKeys keys, Callers callers, AuditTrail audit, GatewayProperties properties, JsonMapper json) {
+    AdminKeysController(ApiKeys keys, Callers callers, AuditTrail audit, ServedModels served, JsonMapper json) {
         this.keys = keys;
         this.callers = callers;
         this.audit = audit;
-        this.servedModels = properties.servedModels();
+        this.servedModels = served.names();
         this.json = json;
     }
 

@@ -1,7 +1,7 @@
 package dev.batchgateway.observability;
 
-import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.completion.Scheduler;
+import dev.batchgateway.completion.SchedulerPolicy;
 import dev.batchgateway.completion.SchedulerEvents;
 import dev.batchgateway.completion.WorkerApi;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -16,13 +16,13 @@ import org.springframework.context.annotation.Configuration;
 class ObservabilityConfiguration {
 
     @Bean
-    SchedulerEvents batchingObserver(MeterRegistry meters, WorkerApi worker, GatewayProperties properties) {
-        return new BatchingObserver(meters, worker.model(), properties.batch().size());
+    SchedulerEvents batchingObserver(MeterRegistry meters, WorkerApi worker, SchedulerPolicy policy) {
+        return new BatchingObserver(meters, worker.model(), policy.batchSize());
     }
 
     /** Read when scraped, so they are never stale. */
     @Bean
-    MeterBinder schedulerGauges(Scheduler scheduler, GatewayProperties properties) {
+    MeterBinder schedulerGauges(Scheduler scheduler, SchedulerPolicy policy) {
         return meters -> {
             Gauge.builder("gateway.queue.depth", scheduler, Scheduler::queued)
                     .description("Requests admitted and not yet sent to the worker")
@@ -35,18 +35,18 @@ class ObservabilityConfiguration {
                     .description("Budget settlements that threw: each may leave a reservation held until its window ends")
                     .register(meters);
             // the limits beside their gauges, so dashboards and alerts compare against the configured value
-            Gauge.builder("gateway.queue.capacity", properties, GatewayProperties::queueCapacity)
+            Gauge.builder("gateway.queue.capacity", policy, SchedulerPolicy::queueCapacity)
                     .description("Requests the queue admits before it answers 503 (GATEWAY_QUEUE_CAPACITY)")
                     .baseUnit("requests")
                     .register(meters);
-            Gauge.builder("gateway.batches.in.flight.limit", properties, GatewayProperties::maxConcurrentBatches)
+            Gauge.builder("gateway.batches.in.flight.limit", policy, SchedulerPolicy::maxConcurrentBatches)
                     .description("Most worker calls in progress at once, all workers together")
                     .register(meters);
-            Gauge.builder("gateway.request.timeout", properties, p -> p.requestTimeout().toNanos() / 1e9)
+            Gauge.builder("gateway.request.timeout", policy, p -> p.requestTimeout().toNanos() / 1e9)
                     .description("A request's deadline, queue plus worker call (GATEWAY_REQUEST_TIMEOUT)")
                     .baseUnit("seconds")
                     .register(meters);
-            Gauge.builder("gateway.batch.max.wait", properties, p -> p.batch().maxWait().toNanos() / 1e9)
+            Gauge.builder("gateway.batch.max.wait", policy, p -> p.maxWait().toNanos() / 1e9)
                     .description("How long a partial batch waits for company (GATEWAY_BATCH_MAX_WAIT)")
                     .baseUnit("seconds")
                     .register(meters);

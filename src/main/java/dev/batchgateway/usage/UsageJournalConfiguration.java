@@ -1,11 +1,11 @@
 package dev.batchgateway.usage;
 
-import dev.batchgateway.GatewayProperties;
-import dev.batchgateway.InvalidConfigurationException;
+import dev.batchgateway.settings.InvalidConfigurationException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Locale;
 import org.springframework.beans.factory.annotation.Value;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -16,15 +16,16 @@ import org.springframework.context.annotation.Configuration;
  * database replayed a dead one's rows into the wrong table).
  */
 @Configuration(proxyBeanMethods = false)
+@EnableConfigurationProperties(UsageSettings.class)
 class UsageJournalConfiguration {
 
     /** Closed after the usage ledger's last flush (a bean destroyed after every lifecycle phase has stopped). */
     @Bean(destroyMethod = "close")
-    FileUsageJournal usageJournal(GatewayProperties properties, @Value("${spring.datasource.url:}") String databaseUrl) {
-        String directory = properties.usage().journalDir();
+    FileUsageJournal usageJournal(UsageSettings settings, @Value("${spring.datasource.url:}") String databaseUrl) {
+        String directory = settings.journalDir();
         try {
             return new FileUsageJournal(Path.of(directory).resolve(folderOf(databaseUrl)),
-                    properties.usage().journalMaxSize().toBytes());
+                    settings.journalMaxSize().toBytes());
         } catch (UncheckedIOException unusable) {
             // without a journal no completion could be served while PostgreSQL is away: refuse to start instead
             throw new InvalidConfigurationException("GATEWAY_USAGE_JOURNAL_DIR=" + directory

@@ -1,6 +1,5 @@
 package dev.batchgateway.usage;
 
-import dev.batchgateway.GatewayProperties;
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
 import java.time.Duration;
@@ -34,8 +33,8 @@ class UsagePartitions {
             Executors.newSingleThreadScheduledExecutor(Thread.ofVirtual().name("usage-partitions").factory());
 
     @Autowired
-    UsagePartitions(JdbcClient jdbc, GatewayProperties properties) {
-        this(jdbc, properties.usage().retention());
+    UsagePartitions(JdbcClient jdbc, UsageSettings settings) {
+        this(jdbc, settings.retention());
     }
 
     /** @param retention how long rows are kept; null: forever */

@@ -1,11 +1,11 @@
 package dev.batchgateway.web;
 
-import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.completion.Call;
 import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.CompletionsApi;
+import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.Submission;
 import dev.batchgateway.identity.Caller;
@@ -39,11 +39,11 @@ class CompletionController {
     private final AnswerWait answerWait;
     private final JsonMapper json = JsonMapper.builder().build();
 
-    CompletionController(CompletionsApi completions, GatewayProperties properties, Callers callers) {
+    CompletionController(CompletionsApi completions, WebSettings settings, ServedModels models, Callers callers) {
         this.completions = completions;
         this.callers = callers;
-        this.reader = new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), properties.servedModels());
-        this.answerWait = AnswerWait.behind(properties.requestTimeout());
+        this.reader = new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models.names());
+        this.answerWait = AnswerWait.behind(settings.requestTimeout());
     }
 
     @PostMapping(path = "/complete",

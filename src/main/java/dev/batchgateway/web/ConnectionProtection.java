@@ -1,7 +1,5 @@
 package dev.batchgateway.web;
 
-import dev.batchgateway.ConnectionProperties;
-import dev.batchgateway.GatewayProperties;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -27,18 +25,18 @@ import org.springframework.stereotype.Component;
  * do not reach: a flood of the API port leaves its health and metrics answerable.
  */
 @Component
-@EnableConfigurationProperties(ConnectionProperties.class)
+@EnableConfigurationProperties(WebSettings.class)
 class ConnectionProtection implements WebServerFactoryCustomizer<JettyWebServerFactory> {
 
-    private final ConnectionProperties limits;
+    private final WebSettings limits;
     private final Duration bodyTimeout;
     private final Counter refused;
     private final Map<RequestDeadlines.Phase, Counter> late = new EnumMap<>(RequestDeadlines.Phase.class);
     private final MeterRegistry meters;
 
-    ConnectionProtection(ConnectionProperties limits, GatewayProperties gateway, ObjectProvider<MeterRegistry> meters) {
+    ConnectionProtection(WebSettings limits, ObjectProvider<MeterRegistry> meters) {
         this.limits = limits;
-        this.bodyTimeout = limits.bodyTimeout(gateway.requestTimeout());
+        this.bodyTimeout = limits.bodyDeadline();
         this.meters = meters.getIfAvailable(SimpleMeterRegistry::new);
         this.refused = Counter.builder("gateway.connections.refused")
                 .description("Connections to the API port closed on arrival: GATEWAY_MAX_CONNECTIONS were open")

@@ -2,7 +2,6 @@ package dev.batchgateway.web;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.completion.Answers;
 import dev.batchgateway.completion.Call;
 import dev.batchgateway.completion.CallerPresence;
@@ -10,6 +9,7 @@ import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.CompletionsApi;
 import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.Submission;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
@@ -62,14 +62,14 @@ class OpenAiController {
     private final JsonMapper json = JsonMapper.builder().build();
     private final AnswerWait answerWait;
 
-    OpenAiController(CompletionsApi completions, GatewayProperties properties, Callers callers) {
+    OpenAiController(CompletionsApi completions, WebSettings settings, ServedModels served, Callers callers) {
         this.completions = completions;
         this.callers = callers;
-        this.models = properties.servedModels();
-        this.answerWait = AnswerWait.behind(properties.requestTimeout());
+        this.models = served.names();
+        this.answerWait = AnswerWait.behind(settings.requestTimeout());
         this.reader = new OpenAiRequestReader(
-                new CompletionRequestReader(properties.maxPromptChars(), properties.maxTokens(), models),
-                properties.maxTokens(),
+                new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models),
+                settings.maxTokens(),
                 models);
     }
 

@@ -1,14 +1,12 @@
 package dev.batchgateway.worker;
 
-import dev.batchgateway.GatewayProperties;
-import dev.batchgateway.GatewayProperties.WorkerType;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.WorkerApi;
+import dev.batchgateway.worker.WorkerSettings.ServedModel;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.MeterBinder;
-import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,79 +14,69 @@ import java.util.function.IntFunction;
 import java.util.stream.IntStream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
 /**
- * Builds the worker named by {@code GATEWAY_WORKER_TYPE}: the simulated one, or a {@link WorkerPool} of servers, one per
- * URL of {@code GATEWAY_WORKER_URL}: OpenAI-compatible ones (vLLM, llama.cpp, SGLang, TGI, others), each spoken to in its
- * {@link Dialect}, or Ollama. With further models ({@code GATEWAY_MODELS_<i>_…}), the workers
- * of each model sit behind a {@link ModelRouter}, the default model first.
+ * Builds the workers of each model of {@link WorkerSettings}: the simulated one, or a {@link WorkerPool} of servers, one
+ * per URL, each reached as its {@link WorkerKind} says (OpenAI-compatible ones in their {@link Dialect}, or Ollama). With
+ * several models, the workers of each sit behind a {@link ModelRouter}, the default model first.
  */
 @Configuration(proxyBeanMethods = false)
+@EnableConfigurationProperties(WorkerSettings.class)
 class WorkerConfiguration {
 
     private static final Logger LOG = LoggerFactory.getLogger(WorkerConfiguration.class);
 
-    /** The longest a worker stays out of rotation between two health probes. */
-    private static final Duration MAX_BACK_OFF = Duration.ofMinutes(1);
-
     @Bean
-    WorkerApi worker(GatewayProperties properties, MeterRegistry meters) {
-        var worker = properties.worker();
+    WorkerApi worker(WorkerSettings settings, MeterRegistry meters) {
         WorkerRetries retries = (reason, prompts) -> Counter.builder("gateway.worker.retries")
                 .description("Prompts sent to a worker a second time, one per call, after it refused (400) or failed (500) their whole batch, or answered it without each prompt's counts")
                 .tag("reason", reason)
                 .register(meters)
                 .increment(prompts);
-        WorkerApi defaultModel = workers(properties, worker.type(), worker.model(), worker.url(), worker.apiKey(), retries);
-        if (properties.models().isEmpty()) {
-            return defaultModel;
+        List<ServedModel> served = settings.served();
+        if (served.stream().anyMatch(model -> !model.kind().simulated())) {
+            WorkerConnections.longerThanWanted(settings.worker().idleTimeout(), System.getProperty(WorkerConnections.KEEP_ALIVE))
+                    .ifPresent(LOG::warn);
+        }
+        if (served.size() == 1) {
+            return workers(settings, served.getFirst(), retries);
         }
         Map<String, WorkerApi> byModel = new LinkedHashMap<>();
-        byModel.put(properties.servedModels().getFirst(), defaultModel);
-        for (var model : properties.models()) {
-            String apiKey = model.apiKey() != null ? model.apiKey() : worker.apiKey();
-            byModel.put(model.name(), workers(properties, model.type(), model.name(), model.url(), apiKey, retries));
+        for (ServedModel model : served) {
+            byModel.put(model.name(), workers(settings, model, retries));
         }
         return new ModelRouter(byModel);
     }
 
     /**
-     * The workers of one model: the simulated one, or a pool of servers of the type, one per URL. The i-th URL is
+     * The workers of one model: the simulated one, or a pool of servers of its kind, one per URL. The i-th URL is
      * "worker i" to callers, who never see the URLs.
      */
-    private static WorkerApi workers(
-            GatewayProperties properties, WorkerType type, String model, List<String> urls, String apiKey, WorkerRetries retries) {
-        var worker = properties.worker();
-        IntFunction<WorkerEndpoint> endpoint = i -> {
+    private static WorkerApi workers(WorkerSettings settings, ServedModel model, WorkerRetries retries) {
+        if (model.kind().simulated()) {
+            return new SimulatedWorker(model.name(), settings.simulated().latency());
+        }
+        var worker = settings.worker();
+        List<String> urls = model.urls();
+        IntFunction<RemoteWorker> connect = i -> {
             // callers read "worker i" in errors; the log says once which URL that is
-            LOG.info("worker {} of model {} is {}", i + 1, model, urls.get(i));
-            return new WorkerEndpoint("worker " + (i + 1), urls.get(i), apiKey, worker.connectTimeout(), worker.timeout(),
-                    properties.maxAnswerBytes());
+            LOG.info("worker {} of model {} is {}", i + 1, model.name(), urls.get(i));
+            var endpoint = new WorkerEndpoint("worker " + (i + 1), urls.get(i), model.apiKey(), worker.connectTimeout(),
+                    model.timeout(), settings.maxAnswerBytes());
+            return model.kind().connect(endpoint, model.name(), retries);
         };
-        return switch (type) {
-            case SIMULATED -> new SimulatedWorker(model == null ? SimulatedWorker.MODEL : model, properties.simulated().latency());
-            case VLLM -> pool(properties, type, urls, i -> new OpenAiWorker(endpoint.apply(i), model, Dialect.VLLM, retries));
-            case LLAMACPP -> pool(properties, type, urls, i -> new OpenAiWorker(endpoint.apply(i), model, Dialect.LLAMA_CPP, retries));
-            case SGLANG -> pool(properties, type, urls, i -> new OpenAiWorker(endpoint.apply(i), model, Dialect.SGLANG, retries));
-            case TGI -> pool(properties, type, urls, i -> new OpenAiWorker(endpoint.apply(i), model, Dialect.TGI, retries));
-            case OPENAI -> pool(properties, type, urls, i -> new OpenAiWorker(endpoint.apply(i), model, Dialect.OPENAI, retries));
-            case OLLAMA -> pool(properties, type, urls, i -> new OllamaWorker(endpoint.apply(i), model));
-        };
-    }
-
-    private static WorkerPool pool(
-            GatewayProperties properties, WorkerType type, List<String> urls, IntFunction<RemoteWorker> connect) {
         List<RemoteWorker> members = IntStream.range(0, urls.size()).mapToObj(connect).toList();
         var pool = new WorkerPool(
                 members,
-                properties.maxConcurrentBatchesPerWorker(type),
-                properties.worker().maxConsecutiveTimeouts(),
-                properties.worker().backOff(),
-                MAX_BACK_OFF,
+                model.maxConcurrentBatches(),
+                worker.maxConsecutiveTimeouts(),
+                worker.backOff(),
+                worker.maxBackOff(),
                 Ticker.system());
         pool.checkAtStartUp();
         return pool;

@@ -46,7 +46,7 @@ class ArchitectureTest {
     static ArchRule domainIsPlainJava(String root) {
         return classes().that().resideInAPackage(root + ".completion..")
                 .should().onlyDependOnClassesThat().resideInAnyPackage(
-                        root + ".completion..", "java.lang..", "java.util..", "java.time..")
+                        root + ".completion..", root + ".settings..", "java.lang..", "java.util..", "java.time..")
                 .because("the domain must not know Spring, JDBC, HTTP or any adapter");
     }
 
@@ -58,7 +58,7 @@ class ArchitectureTest {
     static ArchRule identityIsPlainJava(String root) {
         return classes().that().resideInAPackage(root + ".identity..")
                 .should().onlyDependOnClassesThat().resideInAnyPackage(
-                        root + ".identity..", "java.lang..", "java.util..", "java.time..", "java.security..", "java.nio.charset..",
+                        root + ".identity..", root + ".settings..", "java.lang..", "java.util..", "java.time..", "java.security..", "java.nio.charset..",
                         "com.github.benmanes.caffeine.cache")
                 .because("identity is domain: no Spring, JDBC, HTTP, adapter, nor the scheduling domain");
     }
@@ -70,7 +70,7 @@ class ArchitectureTest {
     static ArchRule budgetIsPlainJava(String root) {
         return classes().that().resideInAPackage(root + ".budget..")
                 .should().onlyDependOnClassesThat().resideInAnyPackage(
-                        root + ".budget..", root + ".completion..", "java.lang..", "java.util..", "java.time..")
+                        root + ".budget..", root + ".completion..", root + ".settings..", "java.lang..", "java.util..", "java.time..")
                 .because("budgets are domain: no Spring, JDBC, HTTP, adapter, nor identity");
     }
 
@@ -108,6 +108,16 @@ class ArchitectureTest {
                 .orShould().beAssignableTo(Settlement.class)
                 .orShould().resideInAPackage(root + ".budget..")
                 .because("settlement must not be lost with an observer's failure: it goes through the Settlement port");
+    }
+
+    /**
+     * The root package is the wiring (Spring Boot's entry point, the {@code @Configuration} classes, the start-up
+     * checks): it may import every package, and no package imports it. Each package reads its own settings record.
+     */
+    static ArchRule noPackageImportsTheRoot(String root) {
+        return noClasses().that().resideInAPackage(root + ".*..")
+                .should().dependOnClassesThat().resideInAPackage(root)
+                .because("the arrows go from the wiring to the packages, never from a package up to the wiring");
     }
 
     static ArchRule adapterStaysInItsLane(String root, String adapter) {
@@ -205,6 +215,21 @@ class ArchitectureTest {
         for (String adapter : ADAPTERS) {
             adapterStaysInItsLane(ROOT, adapter).check(MAIN);
         }
+    }
+
+    @Test
+    void noPackageImportsTheRootPackage() {
+        noPackageImportsTheRoot(ROOT).check(MAIN);
+    }
+
+    @Test
+    void theRootRuleCatchesAPlantedAdapterReadingRootSettings() {
+        assertThatThrownBy(() -> noPackageImportsTheRoot(PLANTED).check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("PlantedUsageSettingsReader")
+                .hasMessageContaining("PlantedGatewayProperties")
+                // the wiring importing a package is the allowed direction
+                .hasMessageNotContaining("PlantedWiring");
     }
 
     @Test

@@ -3,7 +3,6 @@ package dev.batchgateway.web;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.batchgateway.GatewayProperties;
 import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.budget.Limits;
 import dev.batchgateway.budget.MemoryBudgetStore;
@@ -14,11 +13,13 @@ import dev.batchgateway.completion.Completions;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.Prompt;
+import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.AdminTokens;
 import dev.batchgateway.identity.Callers;
 import java.time.Clock;
+import java.util.List;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.BeforeEach;
@@ -42,8 +43,14 @@ import org.springframework.test.web.servlet.assertj.MvcTestResult;
 class CompletionControllerTest {
 
     @TestConfiguration
-    @EnableConfigurationProperties(GatewayProperties.class)
+    @EnableConfigurationProperties(WebSettings.class)
     static class Doubles {
+        /** The simulation, the default model when the worker type is simulated. */
+        @Bean
+        ServedModels servedModels() {
+            return new ServedModels(List.of("simulated"));
+        }
+
         @Bean
         StubScheduler scheduler() {
             return new StubScheduler();

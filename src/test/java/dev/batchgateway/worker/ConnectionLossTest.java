@@ -39,8 +39,8 @@ class ConnectionLossTest {
 
     @Test
     void theJdkClientIsSetUpAsTheGatewaySetsItUpAndNeverSendsAPostAgainByItself() {
-        // WorkerConnections sets the keep-alive at start-up, the build the same for the test JVM (see the pom); the
-        // JDK's re-send of any method whose connection ends before an answer must stay off in both
+        // the launcher gives java the keep-alive on its command line, the build the same to the test JVM (see the pom);
+        // the JDK's re-send of any method whose connection ends before an answer must stay off in both
         assertThat(System.getProperty(WorkerConnections.KEEP_ALIVE)).isEqualTo("4");
         assertThat(System.getProperty("jdk.httpclient.enableAllMethodRetry")).isNull();
     }

@@ -2,8 +2,6 @@ package dev.batchgateway.worker;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.batchgateway.GatewayProperties;
-import dev.batchgateway.GatewayProperties.WorkerType;
 import dev.batchgateway.completion.WorkerApi;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
@@ -23,7 +21,7 @@ class WorkerConfigurationTest {
 
     @Test
     void theSimulatedWorkerServesTheSimulatedModelAndIsAlwaysReady() {
-        WorkerApi worker = configuration.worker(properties(worker(WorkerType.SIMULATED, List.of(), null), List.of()), meters);
+        WorkerApi worker = configuration.worker(properties(worker("simulated", List.of(), null), List.of()), meters);
 
         assertThat(worker).isInstanceOf(SimulatedWorker.class);
         assertThat(worker.model()).isEqualTo("simulated");
@@ -35,7 +33,7 @@ class WorkerConfigurationTest {
     @Test
     void vllmServersArePooledOnePerUrlAndReadyOnlyWhileOneAnswers() throws Exception {
         try (var pool = (WorkerPool) configuration.worker(
-                properties(worker(WorkerType.VLLM, List.of(NOWHERE, NOWHERE + "0"), "qwen"), List.of()), meters)) {
+                properties(worker("vllm", List.of(NOWHERE, NOWHERE + "0"), "qwen"), List.of()), meters)) {
             assertThat(pool.model()).isEqualTo("qwen");
             assertThat(pool.health()).containsOnlyKeys(NOWHERE, NOWHERE + "0");
 
@@ -50,9 +48,9 @@ class WorkerConfigurationTest {
     @Test
     void furtherModelsSitBehindARouterTheDefaultFirst() {
         // Given the simulation as default, and an Ollama model without a key of its own
-        var ollama = new GatewayProperties.Model("llama", WorkerType.OLLAMA, List.of(NOWHERE), null);
+        var ollama = new WorkerSettings.Model("llama", "ollama", List.of(NOWHERE), null, null, null);
         var router = (ModelRouter) configuration.worker(
-                properties(worker(WorkerType.SIMULATED, List.of(), null), List.of(ollama)), meters);
+                properties(worker("simulated", List.of(), null), List.of(ollama)), meters);
 
         // Then the router holds the simulation first, then a pool of the Ollama server, and readiness details both
         assertThat(router.model()).isEqualTo("simulated");
@@ -79,9 +77,9 @@ class WorkerConfigurationTest {
         server.start();
         try {
             String url = "http://127.0.0.1:" + server.getAddress().getPort();
-            var ollama = new GatewayProperties.Model("llama", WorkerType.OLLAMA, List.of(url), null);
-            var keyed = new GatewayProperties.Worker(WorkerType.SIMULATED, List.of(), null, Duration.ofSeconds(5),
-                    Duration.ofSeconds(1), Duration.ofSeconds(1), null, "worker-key", Duration.ofSeconds(4), 3, null);
+            var ollama = new WorkerSettings.Model("llama", "ollama", List.of(url), null, null, null);
+            var keyed = new WorkerSettings.Worker("simulated", List.of(), null, Duration.ofSeconds(5),
+                    Duration.ofSeconds(1), Duration.ofSeconds(1), null, "worker-key", Duration.ofSeconds(4), 3, null, null);
 
             // When the model's pool checks its server
             var router = (ModelRouter) configuration.worker(properties(keyed, List.of(ollama)), meters);
@@ -96,13 +94,12 @@ class WorkerConfigurationTest {
         }
     }
 
-    private static GatewayProperties.Worker worker(WorkerType type, List<String> urls, String model) {
-        return new GatewayProperties.Worker(type, urls, model, Duration.ofSeconds(5), Duration.ofSeconds(1), Duration.ofSeconds(1),
-                null, null, Duration.ofSeconds(4), 3, null);
+    private static WorkerSettings.Worker worker(String type, List<String> urls, String model) {
+        return new WorkerSettings.Worker(type, urls, model, Duration.ofSeconds(5), Duration.ofSeconds(1), Duration.ofSeconds(1),
+                null, null, Duration.ofSeconds(4), 3, null, null);
     }
 
-    private static GatewayProperties properties(GatewayProperties.Worker worker, List<GatewayProperties.Model> models) {
-        return new GatewayProperties(new GatewayProperties.Batch(8, Duration.ofMillis(10)), 100, Duration.ofSeconds(60), worker,
-                models, 256, 10_000, new GatewayProperties.Simulated(Duration.ZERO), new GatewayProperties.Usage(1000, null, "unused", org.springframework.util.unit.DataSize.ofMegabytes(1)));
+    private static WorkerSettings properties(WorkerSettings.Worker worker, List<WorkerSettings.Model> models) {
+        return new WorkerSettings(worker, models, new WorkerSettings.Simulated(Duration.ZERO), new WorkerSettings.Batch(8), 256, 10_000);
     }
 }

@@ -1,24 +1,23 @@
-package dev.batchgateway;
+package dev.batchgateway.identity;
 
+import dev.batchgateway.settings.InvalidConfigurationException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import org.springframework.boot.context.properties.ConfigurationProperties;
 
 /**
  * Who may call: {@code GATEWAY_AUTH} ({@code api-keys}, the default, or {@code none}), and the operator's secrets for
  * the admin API, {@code GATEWAY_ADMIN_TOKEN} and {@code GATEWAY_ADMIN_TOKENS} (comma-separated, so that a new token can
  * be added before the old one is removed); none set: the admin API is disabled. Bound from {@code gateway.identity.*}.
  */
-@ConfigurationProperties("gateway.identity")
-public record IdentityProperties(String mode, String adminToken, String adminTokens) {
+public record IdentitySettings(String mode, String adminToken, String adminTokens) {
 
     static final int MIN_ADMIN_TOKEN_LENGTH = 32;
     /** As long as {@code Callers} reads a bearer token. */
     static final int MAX_ADMIN_TOKEN_LENGTH = 512;
     private static final String GENERATE = "generate one, e.g. openssl rand -base64 32";
 
-    public IdentityProperties {
+    public IdentitySettings {
         mode = mode == null || mode.isBlank() ? "api-keys" : mode.strip().toLowerCase(Locale.ROOT);
         if (!mode.equals("api-keys") && !mode.equals("none")) {
             throw new InvalidConfigurationException("GATEWAY_AUTH must be api-keys or none, was '" + shorten(mode) + "'");
@@ -52,7 +51,7 @@ public record IdentityProperties(String mode, String adminToken, String adminTok
     /** Never shows an admin token: records print every component, and settings end up in logs and failure reports. */
     @Override
     public String toString() {
-        return "IdentityProperties[mode=" + mode + ", adminTokens=" + allAdminTokens().size() + " (secret)]";
+        return "IdentitySettings[mode=" + mode + ", adminTokens=" + allAdminTokens().size() + " (secret)]";
     }
 
     private static List<String> split(String tokens) {

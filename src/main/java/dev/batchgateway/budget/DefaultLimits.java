@@ -1,17 +1,15 @@
-package dev.batchgateway;
+package dev.batchgateway.budget;
 
-import dev.batchgateway.budget.Limits;
-import org.springframework.boot.context.properties.ConfigurationProperties;
+import dev.batchgateway.settings.InvalidConfigurationException;
 
 /**
  * The limits of users without their own: {@code GATEWAY_DEFAULT_TOKENS_PER_DAY}, {@code GATEWAY_DEFAULT_TOKENS_PER_MONTH},
  * {@code GATEWAY_DEFAULT_REQUESTS_PER_MINUTE}, each a whole number from 0, empty for no limit. Bound from
  * {@code gateway.default.*}.
  */
-@ConfigurationProperties("gateway.default")
-public record LimitsProperties(Long tokensPerDay, Long tokensPerMonth, Long requestsPerMinute) {
+public record DefaultLimits(Long tokensPerDay, Long tokensPerMonth, Long requestsPerMinute) {
 
-    public LimitsProperties {
+    public DefaultLimits {
         atLeastZero(tokensPerDay, "GATEWAY_DEFAULT_TOKENS_PER_DAY");
         atLeastZero(tokensPerMonth, "GATEWAY_DEFAULT_TOKENS_PER_MONTH");
         atLeastZero(requestsPerMinute, "GATEWAY_DEFAULT_REQUESTS_PER_MINUTE");

@@ -1,0 +1,38 @@
+package dev.batchgateway.completion;
+
+import dev.batchgateway.settings.InvalidConfigurationException;
+import java.time.Duration;
+
+/**
+ * The scheduler's settings, bound from {@code gateway.*}: {@code GATEWAY_BATCH_SIZE}, {@code GATEWAY_BATCH_MAX_WAIT},
+ * {@code GATEWAY_QUEUE_CAPACITY} and {@code GATEWAY_REQUEST_TIMEOUT}. With what the workers say (how many batches they
+ * take at once, how long a call may take) they make the {@link SchedulerPolicy}.
+ */
+public record SchedulerSettings(Batch batch, int queueCapacity, Duration requestTimeout) {
+
+    public SchedulerSettings {
+        require(batch != null, "gateway.batch must be configured");
+        require(queueCapacity >= 1, "GATEWAY_QUEUE_CAPACITY must be at least 1, was " + queueCapacity);
+        require(requestTimeout != null && requestTimeout.isPositive(),
+                "GATEWAY_REQUEST_TIMEOUT must be a positive duration (e.g. 30s), was " + requestTimeout);
+    }
+
+    /** The policy of a scheduler in front of workers that take this many batches at once, each call at most this long. */
+    public SchedulerPolicy policy(int maxConcurrentBatches, Duration workerTimeout) {
+        return new SchedulerPolicy(batch.size(), batch.maxWait(), maxConcurrentBatches, queueCapacity, requestTimeout, workerTimeout);
+    }
+
+    /** The most prompts in one worker call, and how long a partial batch waits for company. */
+    public record Batch(int size, Duration maxWait) {
+        public Batch {
+            require(size >= 1, "GATEWAY_BATCH_SIZE must be at least 1, was " + size);
+            require(maxWait != null && !maxWait.isNegative(), "GATEWAY_BATCH_MAX_WAIT must not be negative, was " + maxWait);
+        }
+    }
+
+    private static void require(boolean condition, String message) {
+        if (!condition) {
+            throw new InvalidConfigurationException(message);
+        }
+    }
+}
