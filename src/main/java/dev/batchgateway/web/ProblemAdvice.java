@@ -162,7 +162,8 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
         routes.ifAvailable(mapping -> mapping.getHandlerMethods().keySet().forEach(route -> {
             for (String path : route.getPatternValues()) {
                 if (OpenAiAdvice.covers(path)) {
-                    route.getMethodsCondition().getMethods().forEach(method -> declared.add(method + " " + path));
+                    String shown = path.replace("{*", "{"); // a catch-all's name as the SDKs' documentation writes it
+                    route.getMethodsCondition().getMethods().forEach(method -> declared.add(method + " " + shown));
                 }
             }
         }));
