@@ -36,8 +36,9 @@ record Failure(HttpStatusCode status, String message, Duration retryAfter, Strin
     static final String BEARER_CHALLENGE = "Bearer realm=\"batch-gateway\"";
     static final Duration KEY_STORE_RETRY_AFTER = Duration.ofSeconds(5);
     /**
-     * The longest wait worth an automatic retry: openai-node honours a {@code Retry-After} up to a minute; beyond that no
-     * SDK's retry within its own back-off can succeed, so the answer says not to retry.
+     * The longest wait worth an automatic retry: the SDKs that cap {@code Retry-After} honour at least a minute of it
+     * (openai-node from 7.5, openai-java before 4.25, openai-python); beyond it a retry within an SDK's own back-off
+     * cannot succeed, so the answer says not to retry.
      */
     static final Duration LONGEST_RETRY = Duration.ofMinutes(1);
     /** OpenAI's own wait in milliseconds, read before {@code Retry-After} by its SDKs. */
@@ -123,8 +124,9 @@ record Failure(HttpStatusCode status, String message, Duration retryAfter, Strin
      * {@code Retry-After} in whole seconds, at least one, when there is one; every 401's challenge. A wait of at most
      * {@link #LONGEST_RETRY} also goes in milliseconds ({@code retry-after-ms}, which OpenAI's SDKs read first); a longer
      * one (a daily or monthly limit, until its window ends) says {@code x-should-retry: false}, which OpenAI's SDKs obey
-     * before anything else: they would otherwise sleep for the whole wait (openai-java, openai-node 6) or retry within
-     * seconds, uselessly (openai-node 7, openai-python before 2.52); docs/openai.md cites where.
+     * before anything else: they would otherwise sleep for the whole wait (openai-java from 4.25, openai-node before 7.5) or
+     * retry within seconds, uselessly (openai-java before 4.25, openai-node from 7.5, openai-python before 2.52);
+     * docs/openai.md cites where.
      */
     HttpHeaders headers() {
         var headers = new HttpHeaders();
