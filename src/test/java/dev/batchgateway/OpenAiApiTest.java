@@ -471,6 +471,21 @@ class OpenAiApiTest {
         }
     }
 
+    @Test
+    void aHeaderJettyRefusesUnderV1IsInOpenAisShapeToo() throws Exception {
+        // Given a header larger than the web server's 8 KiB: refused before any servlet sees the request
+        var answer = http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v1/chat/completions"))
+                .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer bg_" + "x".repeat(10 * 1024))
+                .POST(HttpRequest.BodyPublishers.ofString("{}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+
+        assertThat(answer.statusCode()).isEqualTo(400);
+        assertThat(answer.headers().firstValue("Content-Type")).hasValue("application/json");
+        assertThat(json.readTree(answer.body()).at("/error/message").asString()).contains("larger than 8 KiB");
+        assertThat(json.readTree(answer.body()).at("/error/type").asString()).isEqualTo("invalid_request_error");
+    }
+
     /** The same failures beside /v1 stay problem+json, exactly as before. */
     @ParameterizedTest(name = "{0} {1} {2} -> {3}")
     @CsvSource(delimiter = '|', value = {
