@@ -454,6 +454,7 @@ class OpenAiApiTest {
             "DELETE | /v1/models           |                  | 405 | DELETE is not allowed on /v1/models: use GET",
             "POST   | /v1/completions      | text/plain       | 415 | application/json",
             "POST   | /v1/chat/completions | big              | 413 | larger than 1048576 bytes",
+            "POST   | /v1/completions      | chunked          | 413 | larger than 1048576 bytes",
     })
     void everyFailureUnderV1IsInOpenAisErrorShape(String method, String path, String type, int status, String message)
             throws Exception {
@@ -513,6 +514,13 @@ class OpenAiApiTest {
         var request = HttpRequest.newBuilder(URI.create("http://localhost:" + port + path)).header("Authorization", gateway.bearer(user));
         if (type == null) {
             request.method(method, HttpRequest.BodyPublishers.noBody());
+        } else if (type.equals("chunked")) {
+            var chunks = new ArrayList<byte[]>();
+            chunks.add(("{\"model\": \"" + MODEL + "\", \"prompt\": \"").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            for (int i = 0; i < 140; i++) {
+                chunks.add("x".repeat(8192).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            }
+            request.header("Content-Type", "application/json").method(method, HttpRequest.BodyPublishers.ofByteArrays(chunks));
         } else if (type.equals("big")) {
             request.header("Content-Type", "application/json").method(method, HttpRequest.BodyPublishers.ofString(
                     "{\"model\": \"" + MODEL + "\", \"prompt\": \"" + "x".repeat(1_100_000) + "\"}"));

@@ -64,8 +64,13 @@ class OpenAiAdvice {
         String detail = e.getCause() instanceof BodyTooLargeException tooLarge ? tooLarge.getMessage()
                 : e.getCause() instanceof Utf8JsonBody.InvalidUtf8Exception notUtf8 ? notUtf8.getMessage()
                 : "We could not parse the JSON body of your request.";
-        HttpStatus status = e.getCause() instanceof BodyTooLargeException ? HttpStatus.CONTENT_TOO_LARGE : HttpStatus.BAD_REQUEST;
-        return error(status, detail, "invalid_request_error", null, null, null);
+        if (e.getCause() instanceof BodyTooLargeException) {
+            // as ProblemAdvice's: the rest of the body is not read, so the connection is not kept
+            var tooLarge = error(HttpStatus.CONTENT_TOO_LARGE, detail, "invalid_request_error", null, null, null);
+            return ResponseEntity.status(tooLarge.getStatusCode()).headers(tooLarge.getHeaders())
+                    .header(HttpHeaders.CONNECTION, "close").body(tooLarge.getBody());
+        }
+        return error(HttpStatus.BAD_REQUEST, detail, "invalid_request_error", null, null, null);
     }
 
     @ExceptionHandler

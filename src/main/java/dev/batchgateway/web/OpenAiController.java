@@ -93,7 +93,7 @@ class OpenAiController {
     @GetMapping(path = "/v1/models/{*model}", produces = MediaType.APPLICATION_JSON_VALUE)
     Model model(Caller who, @PathVariable String model) {
         callers.requireKnown(who);
-        String id = model.substring(1); // the catch-all keeps the slash that begins it
+        String id = model.startsWith("/") ? model.substring(1) : model; // the catch-all keeps the slash that begins it
         if (!callers.usableModels(who, models).contains(id)) {
             throw OpenAiError.modelNotFound(id);
         }
