@@ -33,7 +33,9 @@ import tools.jackson.databind.json.JsonMapper;
  * Every failure of the OpenAI-compatible API in OpenAI's error shape, {@code {"error": {"message", "type", "param",
  * "code"}}}, with OpenAI's statuses, so that the SDKs raise their own exception types; never a stack trace. Comes
  * before {@link ProblemAdvice}, which keeps answering {@code /complete} in problem+json; both take statuses, {@code
- * Retry-After}, messages and types from {@link Failure}'s table.
+ * Retry-After}, messages and types from {@link Failure}'s table. What reaches no handler here (a route or method under
+ * {@code /v1} that does not exist, a body refused by a filter, a request Jetty refuses) is rendered by {@link #answer}
+ * or {@link #bytes} too, wherever a path is {@link #covers covered}.
  */
 @Order(Ordered.HIGHEST_PRECEDENCE)
 @RestControllerAdvice(assignableTypes = OpenAiController.class)
