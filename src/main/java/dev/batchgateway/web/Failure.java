@@ -122,18 +122,19 @@ record Failure(HttpStatusCode status, String message, Duration retryAfter, Strin
 
     /**
      * {@code Retry-After} in whole seconds, at least one, when there is one; every 401's challenge. A wait of at most
-     * {@link #LONGEST_RETRY} also goes in milliseconds ({@code retry-after-ms}, which OpenAI's SDKs read first); a longer
-     * one (a daily or monthly limit, until its window ends) says {@code x-should-retry: false}, which OpenAI's SDKs obey
-     * before anything else: they would otherwise sleep for the whole wait (openai-java from 4.25, openai-node before 7.5) or
-     * retry within seconds, uselessly (openai-java before 4.25, openai-node from 7.5, openai-python before 2.52);
-     * docs/openai.md cites where.
+     * {@link #LONGEST_RETRY} also goes in milliseconds, at least 1000 ({@code retry-after-ms}, which OpenAI's SDKs read
+     * first); a longer one (a daily or monthly limit, until its window ends) says {@code x-should-retry: false}, which
+     * OpenAI's SDKs obey before anything else: they would otherwise sleep for the whole wait (openai-java from 4.25,
+     * openai-node before 7.5) or retry within seconds, uselessly (openai-java before 4.25, openai-node from 7.5,
+     * openai-python before 2.52); docs/openai.md cites where.
      */
     HttpHeaders headers() {
         var headers = new HttpHeaders();
         if (retryAfter != null) {
             headers.set(HttpHeaders.RETRY_AFTER, Long.toString(Math.max(1, retryAfter.toSeconds())));
             if (retryable()) {
-                headers.set(RETRY_AFTER_MS, Long.toString(Math.max(1, retryAfter.toMillis())));
+                // at least a second too, as Retry-After: a full queue's estimate may be shorter, and retries should not storm
+                headers.set(RETRY_AFTER_MS, Long.toString(Math.max(1000, retryAfter.toMillis())));
             } else {
                 headers.set(SHOULD_RETRY, "false");
             }

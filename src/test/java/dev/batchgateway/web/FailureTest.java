@@ -126,7 +126,9 @@ class FailureTest {
         var queueFull = Failure.of(new CompletionRejectedException(CompletionRejectedException.Reason.QUEUE_FULL, Duration.ofMillis(300)));
         var worker = Failure.of(new WorkerException.Unavailable("connection refused"));
 
-        assertThat(queueFull.headers().getFirst("retry-after-ms")).isEqualTo("300");
+        assertThat(queueFull.headers().getFirst("retry-after-ms")).as("at least a second, as Retry-After").isEqualTo("1000");
+        var later = Failure.of(new CompletionRejectedException(CompletionRejectedException.Reason.QUEUE_FULL, Duration.ofMillis(2900)));
+        assertThat(later.headers().getFirst("retry-after-ms")).isEqualTo("2900");
         assertThat(worker.headers().getFirst("retry-after-ms")).isEqualTo("5000");
         assertThat(queueFull.headers().containsHeader("x-should-retry")).isFalse();
         assertThat(worker.headers().containsHeader("x-should-retry")).isFalse();
