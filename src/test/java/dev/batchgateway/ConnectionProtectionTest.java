@@ -20,6 +20,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The API port against slow and numerous clients, over raw sockets, on a gateway in a child JVM whose open-files limit
@@ -66,31 +68,37 @@ class ConnectionProtectionTest {
         }
     }
 
-    @Test
-    void headersThatTrickleInAreCutOffAtTheirDeadlineWith408() throws Exception {
+    /** The 408 is in each API's error shape: problem+json for /complete, OpenAI's error object under /v1. */
+    @ParameterizedTest
+    @CsvSource({"/complete, application/problem+json, \"detail\":\"the request headers did not arrive",
+            "/v1/chat/completions, application/json, {\"error\":{\"message\":\"the request headers did not arrive"})
+    void headersThatTrickleInAreCutOffAtTheirDeadlineWith408(String path, String contentType, String body) throws Exception {
         try (var socket = new Socket("localhost", port)) {
             // Given a client that sends its request line, then one header byte every 250 ms, never ending the headers
             long started = System.nanoTime();
-            trickle(socket, "POST /complete HTTP/1.1\r\nHost: localhost\r\n", "X-Slow: " + "a".repeat(1000));
+            trickle(socket, "POST " + path + " HTTP/1.1\r\nHost: localhost\r\n", "X-Slow: " + "a".repeat(1000));
 
             // When the gateway is left to it
             String answer = readUntilClosed(socket, HEADER_TIMEOUT.plus(SLACK));
 
             // Then the connection was answered 408 and closed at the header deadline, not before it
             double waited = seconds(started);
-            assertThat(answer).as("what the slow client read").startsWith("HTTP/1.1 408");
+            assertThat(answer).as("what the slow client read").startsWith("HTTP/1.1 408")
+                    .contains("Content-Type: " + contentType + "\r\n").contains(body);
             assertThat(waited).as("waited %.1f s for the close, expected about %d s", waited, HEADER_TIMEOUT.toSeconds())
                     .isBetween(HEADER_TIMEOUT.toMillis() / 1000.0 - 0.5, (double) HEADER_TIMEOUT.plus(SLACK).toSeconds());
         }
     }
 
-    @Test
-    void aBodyThatTricklesInIsCutOffAtItsDeadlineWith408() throws Exception {
+    @ParameterizedTest
+    @CsvSource({"/complete, application/problem+json, \"detail\":\"the request body did not arrive in time",
+            "/v1/completions, application/json, {\"error\":{\"message\":\"the request body did not arrive in time"})
+    void aBodyThatTricklesInIsCutOffAtItsDeadlineWith408(String path, String contentType, String problem) throws Exception {
         try (var socket = new Socket("localhost", port)) {
             // Given a client with a valid key whose headers come at once and whose 300-byte body one byte every 250 ms
             String body = "{\"prompt\": \"" + "slow ".repeat(56) + "\"}";
             long started = System.nanoTime();
-            trickle(socket, "POST /complete HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            trickle(socket, "POST " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     + "Authorization: " + bearer + "\r\nContent-Length: " + body.length() + "\r\n\r\n", body);
 
             // When the gateway is left to it
@@ -98,7 +106,8 @@ class ConnectionProtectionTest {
 
             // Then the request was answered 408 and its connection closed at the body's deadline
             double waited = seconds(started);
-            assertThat(answer).as("what the slow client read").startsWith("HTTP/1.1 408").contains("Connection: close");
+            assertThat(answer).as("what the slow client read").startsWith("HTTP/1.1 408").contains("Connection: close")
+                    .contains("Content-Type: " + contentType).contains(problem);
             assertThat(waited).as("waited %.1f s for the close, expected about %d s", waited, BODY_TIMEOUT.toSeconds())
                     .isBetween(BODY_TIMEOUT.toMillis() / 1000.0 - 0.5, (double) BODY_TIMEOUT.plus(SLACK).toSeconds());
         }

@@ -445,6 +445,128 @@ class OpenAiApiTest {
     }
 
     @Test
+    void oneModelIsTheListsEntryAndAnUnknownOneTheSdksNotFound() {
+        // a served model's id has a slash, which the SDK sends encoded as %2F
+        var model = openAi.models().retrieve(MODEL);
+
+        assertThat(model.id()).isEqualTo(MODEL);
+        assertThat(model.ownedBy()).isEqualTo("batch-gateway");
+        assertThat(model.created()).isEqualTo(openAi.models().list().data().getFirst().created());
+        model.validate();
+        assertThatThrownBy(() -> openAi.models().retrieve("gpt-4o"))
+                .isInstanceOfSatisfying(NotFoundException.class, e -> {
+                    assertThat(e.code()).hasValue("model_not_found");
+                    assertThat(e.getMessage()).contains("gpt-4o");
+                });
+    }
+
+    @Test
+    void oneModelIsFoundByItsPathWithItsSlashAsItIs() throws Exception {
+        var answer = http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v1/models/" + MODEL))
+                .header("Authorization", gateway.bearer(user)).build(), HttpResponse.BodyHandlers.ofString());
+
+        assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200);
+        assertThat(fieldNames(json.readTree(answer.body()))).containsExactlyInAnyOrder("id", "object", "created", "owned_by");
+        assertThat(json.readTree(answer.body()).get("id").asString()).isEqualTo(MODEL);
+    }
+
+    @Test
+    void aRouteTheGatewayDoesNotServeIsTheSdksNotFoundNamingTheRoutesItDoes() {
+        assertThatThrownBy(() -> openAi.moderations().create(com.openai.models.moderations.ModerationCreateParams.builder()
+                        .input("hello").build()))
+                .isInstanceOfSatisfying(NotFoundException.class, e -> assertThat(e.getMessage())
+                        .contains("Invalid URL (POST /v1/moderations)")
+                        .contains("POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models", "GET /v1/models/{model}"));
+    }
+
+    /** Every failure under /v1, whoever answers it (a handler, Spring's routing, a filter), is OpenAI's error object. */
+    @ParameterizedTest(name = "{0} {1} {2} -> {3}")
+    @CsvSource(delimiter = '|', value = {
+            "POST   | /v1/responses        | application/json | 404 | Invalid URL (POST /v1/responses): the OpenAI-compatible API",
+            "GET    | /v1                  |                  | 404 | Invalid URL (GET /v1)",
+            "POST   | /v1/completions;x=1  | application/json | 404 | path parameters",
+            "GET    | /v1/chat/completions |                  | 405 | GET is not allowed on /v1/chat/completions: use POST",
+            "DELETE | /v1/models           |                  | 405 | DELETE is not allowed on /v1/models: use GET",
+            "POST   | /v1/completions      | text/plain       | 415 | application/json",
+            "POST   | /v1/chat/completions | big              | 413 | larger than 1048576 bytes",
+            "POST   | /v1/completions      | chunked          | 413 | larger than 1048576 bytes",
+    })
+    void everyFailureUnderV1IsInOpenAisErrorShape(String method, String path, String type, int status, String message)
+            throws Exception {
+        var answer = send(method, path, type);
+
+        assertThat(answer.statusCode()).as(answer.body()).isEqualTo(status);
+        assertThat(answer.headers().firstValue("Content-Type")).hasValue("application/json");
+        JsonNode body = json.readTree(answer.body());
+        assertThat(fieldNames(body)).containsExactly("error");
+        assertThat(fieldNames(body.get("error"))).containsExactlyInAnyOrder("message", "type", "param", "code");
+        assertThat(body.at("/error/type").asString()).isEqualTo("invalid_request_error");
+        assertThat(body.at("/error/message").asString()).contains(message);
+        if (status == 405) {
+            assertThat(answer.headers().firstValue("Allow")).isPresent();
+        }
+    }
+
+    @Test
+    void aHeaderJettyRefusesUnderV1IsInOpenAisShapeToo() throws Exception {
+        // Given a header larger than the web server's 8 KiB: refused before any servlet sees the request
+        var answer = http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v1/chat/completions"))
+                .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer bg_" + "x".repeat(10 * 1024))
+                .POST(HttpRequest.BodyPublishers.ofString("{}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+
+        assertThat(answer.statusCode()).isEqualTo(400);
+        assertThat(answer.headers().firstValue("Content-Type")).hasValue("application/json");
+        assertThat(json.readTree(answer.body()).at("/error/message").asString()).contains("larger than 8 KiB");
+        assertThat(json.readTree(answer.body()).at("/error/type").asString()).isEqualTo("invalid_request_error");
+    }
+
+    /** The same failures beside /v1 stay problem+json, exactly as before. */
+    @ParameterizedTest(name = "{0} {1} {2} -> {3}")
+    @CsvSource(delimiter = '|', value = {
+            "POST   | /responses    | application/json | 404 | No static resource responses.",
+            "POST   | /v1x          | application/json | 404 | No static resource v1x.",
+            "POST   | /complete;x=1 | application/json | 404 | no such path: path parameters (;…) are not part of any route",
+            "GET    | /complete     |                  | 405 | Method 'GET' is not supported.",
+            "POST   | /complete     | text/plain       | 415 | Content-Type 'text/plain;charset=UTF-8' is not supported: send the body as JSON with -H 'Content-Type: application/json'",
+            "POST   | /complete     | big              | 413 | the request body is larger than 1048576 bytes",
+            "POST   | /v1%2Fcompletions | application/json | 404 | No static resource v1%2Fcompletions.",
+    })
+    void theSameFailuresElsewhereAreProblemJsonAsBefore(String method, String path, String type, int status, String detail)
+            throws Exception {
+        var answer = send(method, path, type);
+
+        assertThat(answer.statusCode()).as(answer.body()).isEqualTo(status);
+        assertThat(answer.headers().firstValue("Content-Type")).hasValue("application/problem+json");
+        JsonNode problem = json.readTree(answer.body());
+        assertThat(problem.get("status").asInt()).isEqualTo(status);
+        assertThat(problem.get("detail").asString()).isEqualTo(detail);
+        assertThat(problem.has("error")).isFalse();
+    }
+
+    private HttpResponse<String> send(String method, String path, String type) throws Exception {
+        var request = HttpRequest.newBuilder(URI.create("http://localhost:" + port + path)).header("Authorization", gateway.bearer(user));
+        if (type == null) {
+            request.method(method, HttpRequest.BodyPublishers.noBody());
+        } else if (type.equals("chunked")) {
+            var chunks = new ArrayList<byte[]>();
+            chunks.add(("{\"model\": \"" + MODEL + "\", \"prompt\": \"").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            for (int i = 0; i < 140; i++) {
+                chunks.add("x".repeat(8192).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            }
+            request.header("Content-Type", "application/json").method(method, HttpRequest.BodyPublishers.ofByteArrays(chunks));
+        } else if (type.equals("big")) {
+            request.header("Content-Type", "application/json").method(method, HttpRequest.BodyPublishers.ofString(
+                    "{\"model\": \"" + MODEL + "\", \"prompt\": \"" + "x".repeat(1_100_000) + "\"}"));
+        } else {
+            request.header("Content-Type", type).method(method, HttpRequest.BodyPublishers.ofString(
+                    "{\"model\": \"" + MODEL + "\", \"prompt\": \"hi\", \"max_tokens\": 1}"));
+        }
+        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
     void invalidJsonIs400InOpenAisShape() throws Exception {
         var answer = post("{\"model\": ");
 

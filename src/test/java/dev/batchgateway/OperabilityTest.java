@@ -107,6 +107,8 @@ class OperabilityTest {
                 "gateway_batches_total{trigger=\"full\"}",
                 "gateway_batches_total{trigger=\"shutdown\"}",
                 "gateway_rejections_total{reason=\"queue_full\"}",
+                "gateway_rejections_total{reason=\"tokens_per_day\"}",
+                "gateway_rejections_total{reason=\"key_requests_per_minute\"}",
                 "gateway_queue_depth_requests 0.0",
                 "gateway_batches_in_flight 0.0",
                 "gateway_settlement_failures_total 0.0");

@@ -126,6 +126,17 @@ class SeveralModelsGatewayTest {
         var models = gateway.send(HttpRequest.newBuilder(gateway.uri("/v1/models")).header("Authorization", key));
         assertThat(json.readTree(models.body()).get("data").valueStream().map(model -> model.get("id").asString()))
                 .containsExactly("code-model");
+
+        // And one model is found as the list shows it: its own, not the other, which is not found for this key
+        var own = gateway.send(HttpRequest.newBuilder(gateway.uri("/v1/models/code-model")).header("Authorization", key));
+        assertThat(own.statusCode()).as(own.body()).isEqualTo(200);
+        assertThat(json.readTree(own.body())).isEqualTo(json.readTree(models.body()).get("data").get(0));
+        var other = gateway.send(HttpRequest.newBuilder(gateway.uri("/v1/models/chat-model")).header("Authorization", key));
+        assertThat(other.statusCode()).as(other.body()).isEqualTo(404);
+        assertThat(json.readTree(other.body()).at("/error/code").asString()).isEqualTo("model_not_found");
+        assertThat(json.readTree(other.body()).at("/error/param").asString()).isEqualTo("model");
+        var anyKey = gateway.send(HttpRequest.newBuilder(gateway.uri("/v1/models/chat-model")).header("Authorization", gateway.bearer(user)));
+        assertThat(anyKey.statusCode()).as("a key for every model finds it: " + anyKey.body()).isEqualTo(200);
     }
 
     @Test

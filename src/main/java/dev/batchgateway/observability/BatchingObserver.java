@@ -66,7 +66,8 @@ final class BatchingObserver implements SchedulerEvents {
         tokens("completion", worker);
         for (var reason : CompletionRejectedException.Reason.values()) {
             rejections.put(reason, Counter.builder("gateway.rejections")
-                    .description("Requests turned away with 503 before they were queued")
+                    // the same as the 429 series' by limit, counted at the web edge (web's RequestTracking)
+                    .description("Requests turned away before they were queued: 503 by reason, 429 by the limit they were over")
                     .tag("reason", reason.name().toLowerCase(Locale.ROOT))
                     .register(meters));
         }

@@ -35,6 +35,18 @@ record Failure(HttpStatusCode status, String message, Duration retryAfter, Strin
     /** The challenge of every 401 (RFC 6750). */
     static final String BEARER_CHALLENGE = "Bearer realm=\"batch-gateway\"";
     static final Duration KEY_STORE_RETRY_AFTER = Duration.ofSeconds(5);
+    /**
+     * The longest wait worth an automatic retry: the SDKs that cap {@code Retry-After} honour at least a minute of it
+     * (openai-node from 7.5, openai-java before 4.25, openai-python); beyond it a retry within an SDK's own back-off
+     * cannot succeed, so the answer says not to retry.
+     */
+    static final Duration LONGEST_RETRY = Duration.ofMinutes(1);
+    /** OpenAI's own wait in milliseconds, read before {@code Retry-After} by its SDKs. */
+    static final String RETRY_AFTER_MS = "retry-after-ms";
+    /** OpenAI's own verdict on a retry, obeyed by its SDKs before the status and {@code Retry-After}. */
+    static final String SHOULD_RETRY = "x-should-retry";
+    /** Before a limit's name in {@link #limitReason}: the limit is the key's own, not its user's. */
+    static final String KEY_LIMIT = "key_";
     private static final Duration WORKER_RETRY_AFTER = Duration.ofSeconds(5);
     private static final String INVALID = "invalid_request_error";
     private static final String SERVER = "server_error";
@@ -108,16 +120,45 @@ record Failure(HttpStatusCode status, String message, Duration retryAfter, Strin
                 quota ? "insufficient_quota" : "rate_limit_exceeded", limit);
     }
 
-    /** {@code Retry-After} in whole seconds, at least one, when there is one; every 401's challenge. */
+    /**
+     * {@code Retry-After} in whole seconds, at least one, when there is one; every 401's challenge. A wait of at most
+     * {@link #LONGEST_RETRY} also goes in milliseconds, at least 1000 ({@code retry-after-ms}, which OpenAI's SDKs read
+     * first); a longer one (a daily or monthly limit, until its window ends) says {@code x-should-retry: false}, which
+     * OpenAI's SDKs obey before anything else: they would otherwise sleep for the whole wait (openai-java from 4.25,
+     * openai-node before 7.5) or retry within seconds, uselessly (openai-java before 4.25, openai-node from 7.5,
+     * openai-python before 2.52); docs/openai.md cites where.
+     */
     HttpHeaders headers() {
         var headers = new HttpHeaders();
         if (retryAfter != null) {
             headers.set(HttpHeaders.RETRY_AFTER, Long.toString(Math.max(1, retryAfter.toSeconds())));
+            if (retryable()) {
+                // at least a second too, as Retry-After: a full queue's estimate may be shorter, and retries should not storm
+                headers.set(RETRY_AFTER_MS, Long.toString(Math.max(1000, retryAfter.toMillis())));
+            } else {
+                headers.set(SHOULD_RETRY, "false");
+            }
         }
         if (status.value() == HttpStatus.UNAUTHORIZED.value()) {
             headers.set(HttpHeaders.WWW_AUTHENTICATE, BEARER_CHALLENGE);
         }
         return headers;
+    }
+
+    /**
+     * The limit a 429 was over, as {@code gateway.rejections}' reason: the limit's name ({@code tokens_per_day}, …),
+     * {@code key_} before it for a key's own limit; null for any other failure.
+     */
+    String limitReason() {
+        if (!(fields.get("limit") instanceof String limit)) {
+            return null;
+        }
+        return "key".equals(fields.get("limit_scope")) ? KEY_LIMIT + limit : limit;
+    }
+
+    /** Whether trying again within a minute may succeed: no wait was asked for, or one of at most {@link #LONGEST_RETRY}. */
+    boolean retryable() {
+        return retryAfter == null || retryAfter.compareTo(LONGEST_RETRY) <= 0;
     }
 
     /** A failed answer as thrown for the renderers: a cancelled one (the caller has gone) as {@link CallerGoneException}. */

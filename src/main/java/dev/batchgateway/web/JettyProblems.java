@@ -14,7 +14,8 @@ import org.springframework.stereotype.Component;
 
 /**
  * Requests Jetty refuses before any servlet sees them (headers over 8 KiB, such as a 10 KB {@code Authorization}; a
- * malformed request line) are answered in problem+json too, not with Jetty's HTML error page.
+ * malformed request line) are answered in problem+json too, not with Jetty's HTML error page; under {@code /v1}, in
+ * OpenAI's error shape.
  */
 @Component
 class JettyProblems implements WebServerFactoryCustomizer<JettyWebServerFactory> {
@@ -34,11 +35,15 @@ class JettyProblems implements WebServerFactoryCustomizer<JettyWebServerFactory>
             int status = code == HttpStatus.REQUEST_HEADER_FIELDS_TOO_LARGE_431 ? HttpStatus.BAD_REQUEST_400 : code;
             String title = HttpStatus.getMessage(status);
             String detail = status == 400 ? "the request is malformed (a header may be larger than 8 KiB)" : title;
-            byte[] body = ("{\"type\":\"about:blank\",\"title\":\"" + title + "\",\"status\":" + status
-                    + ",\"detail\":\"" + detail + "\"}").getBytes(StandardCharsets.UTF_8);
+            boolean openAi = request != null && request.getHttpURI() != null && OpenAiAdvice.covers(request.getHttpURI().getPath());
+            byte[] body = openAi
+                    ? OpenAiAdvice.bytes(new Failure(org.springframework.http.HttpStatusCode.valueOf(status), detail, null,
+                            status >= 500 ? "server_error" : "invalid_request_error", null, null))
+                    : ("{\"type\":\"about:blank\",\"title\":\"" + title + "\",\"status\":" + status
+                            + ",\"detail\":\"" + detail + "\"}").getBytes(StandardCharsets.UTF_8);
             response.setStatus(status);
             // the same media type as every other problem of the gateway, without a charset (JSON is UTF-8)
-            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/problem+json");
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, openAi ? "application/json" : "application/problem+json");
             response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
             response.write(true, ByteBuffer.wrap(body), callback);
         }

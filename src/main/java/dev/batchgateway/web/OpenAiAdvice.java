@@ -27,18 +27,23 @@ import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 import org.springframework.web.context.request.RequestAttributes;
 import org.springframework.web.context.request.RequestContextHolder;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
  * Every failure of the OpenAI-compatible API in OpenAI's error shape, {@code {"error": {"message", "type", "param",
  * "code"}}}, with OpenAI's statuses, so that the SDKs raise their own exception types; never a stack trace. Comes
  * before {@link ProblemAdvice}, which keeps answering {@code /complete} in problem+json; both take statuses, {@code
- * Retry-After}, messages and types from {@link Failure}'s table.
+ * Retry-After}, messages and types from {@link Failure}'s table. What reaches no handler here (a route or method under
+ * {@code /v1} that does not exist, a body refused by a filter, a request Jetty refuses) is rendered by {@link #answer}
+ * or {@link #bytes} too, wherever a path is {@link #covers covered}.
  */
 @Order(Ordered.HIGHEST_PRECEDENCE)
 @RestControllerAdvice(assignableTypes = OpenAiController.class)
 class OpenAiAdvice {
 
     private static final Logger LOG = LoggerFactory.getLogger(OpenAiAdvice.class);
+    private static final String PREFIX = "/v1";
+    private static final JsonMapper JSON = JsonMapper.builder().build();
 
     /** The failures of {@link Failure}'s table that reach this API, in OpenAI's error shape. */
     @ExceptionHandler({OpenAiError.class, NotAuthenticatedException.class, NotAllowedException.class,
@@ -61,8 +66,13 @@ class OpenAiAdvice {
         String detail = e.getCause() instanceof BodyTooLargeException tooLarge ? tooLarge.getMessage()
                 : e.getCause() instanceof Utf8JsonBody.InvalidUtf8Exception notUtf8 ? notUtf8.getMessage()
                 : "We could not parse the JSON body of your request.";
-        HttpStatus status = e.getCause() instanceof BodyTooLargeException ? HttpStatus.CONTENT_TOO_LARGE : HttpStatus.BAD_REQUEST;
-        return error(status, detail, "invalid_request_error", null, null, null);
+        if (e.getCause() instanceof BodyTooLargeException) {
+            // as ProblemAdvice's: the rest of the body is not read, so the connection is not kept
+            var tooLarge = error(HttpStatus.CONTENT_TOO_LARGE, detail, "invalid_request_error", null, null, null);
+            return ResponseEntity.status(tooLarge.getStatusCode()).headers(tooLarge.getHeaders())
+                    .header(HttpHeaders.CONNECTION, "close").body(tooLarge.getBody());
+        }
+        return error(HttpStatus.BAD_REQUEST, detail, "invalid_request_error", null, null, null);
     }
 
     @ExceptionHandler
@@ -94,16 +104,43 @@ class OpenAiAdvice {
     }
 
     private static ResponseEntity<Map<String, Object>> error(Failure failure) {
+        return answer(failure, HttpHeaders.EMPTY);
+    }
+
+    /**
+     * Whether a path is the OpenAI-compatible API's: every failure there, whatever answers it (this advice, {@link
+     * ProblemAdvice} for a route that does not exist, a filter, Jetty), is in OpenAI's shape, the only one its SDKs read.
+     */
+    static boolean covers(String path) {
+        return path != null && (path.equals(PREFIX) || path.startsWith(PREFIX + "/"));
+    }
+
+    /** A failure in OpenAI's shape, with its own headers and {@code more} (e.g. {@code Allow}, {@code Connection}). */
+    static ResponseEntity<Map<String, Object>> answer(Failure failure, HttpHeaders more) {
+        if (RequestContextHolder.getRequestAttributes() instanceof RequestAttributes request) {
+            RequestTracking.failed(request, failure);
+        }
+        var headers = new HttpHeaders();
+        headers.putAll(more);
+        headers.remove(HttpHeaders.CONTENT_TYPE);
+        headers.putAll(failure.headers());
+        return ResponseEntity.status(failure.status()).headers(headers).contentType(MediaType.APPLICATION_JSON)
+                .body(body(failure));
+    }
+
+    /** OpenAI's error object: {@code {"error": {"message", "type", "param", "code"}}}, and a limit's fields beside them. */
+    static Map<String, Object> body(Failure failure) {
         Map<String, Object> error = new LinkedHashMap<>();
         error.put("message", failure.message());
         error.put("type", failure.type());
         error.put("param", failure.param());
         error.put("code", failure.code());
         error.putAll(failure.fields());
-        if (RequestContextHolder.getRequestAttributes() instanceof RequestAttributes request) {
-            request.setAttribute(RequestTracking.FAILURE, failure.message(), RequestAttributes.SCOPE_REQUEST);
-        }
-        return ResponseEntity.status(failure.status()).headers(failure.headers()).contentType(MediaType.APPLICATION_JSON)
-                .body(Map.of("error", error));
+        return Map.of("error", error);
+    }
+
+    /** {@link #body} as JSON bytes, for the answers written before Spring (a filter, Jetty). */
+    static byte[] bytes(Failure failure) {
+        return JSON.writeValueAsBytes(body(failure));
     }
 }

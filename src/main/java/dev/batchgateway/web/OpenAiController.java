@@ -32,6 +32,7 @@ import java.util.function.IntConsumer;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
@@ -41,7 +42,8 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * The OpenAI-compatible API, a second web adapter on the same {@link CompletionsApi} port as {@code /complete}: every
  * prompt of a request joins the batcher as its own request, batched, limited and billed exactly like {@code /complete},
- * and the answer is OpenAI's: {@code GET /v1/models}, {@code POST /v1/completions} and {@code POST /v1/chat/completions}.
+ * and the answer is OpenAI's: {@code GET /v1/models}, {@code GET /v1/models/{model}}, {@code POST /v1/completions} and
+ * {@code POST /v1/chat/completions}.
  * A chat goes to the worker's chat endpoint, which applies the model's chat template.
  *
  * <p>A request with several prompts is answered when all of them are. When one fails, the request fails with its
@@ -83,6 +85,20 @@ class OpenAiController {
         // a key issued for some models sees only those
         return new ModelList("list", callers.usableModels(who, models).stream()
                 .map(model -> new Model(model, "model", created, "batch-gateway")).toList());
+    }
+
+    /**
+     * One model, as in the list, or 404 {@code model_not_found}: also for a model the caller's key is not issued for,
+     * as the list leaves it out. The id is the rest of the path, slashes and all ({@code Qwen/Qwen2.5-1.5B-Instruct}).
+     */
+    @GetMapping(path = "/v1/models/{*model}", produces = MediaType.APPLICATION_JSON_VALUE)
+    Model model(Caller who, @PathVariable String model) {
+        callers.requireKnown(who);
+        String id = model.startsWith("/") ? model.substring(1) : model; // the catch-all keeps the slash that begins it
+        if (!callers.usableModels(who, models).contains(id)) {
+            throw OpenAiError.modelNotFound(id);
+        }
+        return new Model(id, "model", created, "batch-gateway");
     }
 
     @JsonInclude(JsonInclude.Include.ALWAYS)

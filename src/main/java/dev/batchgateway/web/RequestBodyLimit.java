@@ -15,8 +15,8 @@ import org.springframework.stereotype.Component;
 import org.springframework.web.filter.OncePerRequestFilter;
 
 /**
- * Refuses bodies over 1 MiB with 413: at once when Content-Length says so, and while reading when a chunked body
- * grows past it.
+ * Refuses bodies over 1 MiB with 413: at once when Content-Length says so (in OpenAI's error shape under {@code /v1},
+ * problem+json elsewhere), and while reading when a chunked body grows past it.
  *
  * <p>A body the gateway answered before reading all of it (a 400 at its first bad byte, a 401 before it was read) is
  * read to its end afterwards: Jetty closes a connection that still holds unread request bytes, and closing a socket
@@ -32,8 +32,16 @@ class RequestBodyLimit extends OncePerRequestFilter {
             throws ServletException, IOException {
         if (request.getContentLengthLong() > MAX_BYTES) {
             response.setStatus(HttpStatus.CONTENT_TOO_LARGE.value());
-            response.setContentType(MediaType.APPLICATION_PROBLEM_JSON_VALUE);
             response.setHeader("Connection", "close");
+            if (OpenAiAdvice.covers(request.getRequestURI())) {
+                var failure = new Failure(HttpStatus.CONTENT_TOO_LARGE, new BodyTooLargeException().getMessage(), null,
+                        "invalid_request_error", null, null);
+                request.setAttribute(RequestTracking.FAILURE, failure.message());
+                response.setContentType(MediaType.APPLICATION_JSON_VALUE);
+                response.getOutputStream().write(OpenAiAdvice.bytes(failure));
+                return;
+            }
+            response.setContentType(MediaType.APPLICATION_PROBLEM_JSON_VALUE);
             response.getOutputStream().write(("""
                     {"type":"about:blank","title":"Content Too Large","status":413,\
                     "detail":"the request body is larger than %d bytes","instance":"%s"}"""

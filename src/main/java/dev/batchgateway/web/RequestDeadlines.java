@@ -1,12 +1,15 @@
 package dev.batchgateway.web;
 
+import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
+import org.eclipse.jetty.http.HttpVersion;
 import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.Connector;
@@ -15,13 +18,15 @@ import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.internal.HttpConnection;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.Scheduler;
+import org.springframework.http.HttpStatus;
 
 /**
  * HTTP/1.1 connections whose requests must arrive in time: the headers within {@code GATEWAY_HEADER_TIMEOUT} of the
  * connection opening or of the request's first byte, the body within {@code GATEWAY_BODY_TIMEOUT} of the headers' end.
  * Jetty's idle timeout alone does not bound them: a client that sends a byte a second (slowloris) is never idle.
  *
- * <p>Headers late: the connection gets a 408 if part of a request came, and is closed. Body late: the request fails
+ * <p>Headers late: the connection gets a 408 if part of a request came (in OpenAI's error shape when its request line
+ * named {@code /v1}, else problem+json), and is closed. Body late: the request fails
  * as on Jetty's own idle timeout (a read waiting for the body fails with a {@link TimeoutException}, answered 408 with
  * {@code Connection: close}; {@link RequestBodyLimit} tells it apart), and the connection is not reused.
  *
@@ -38,6 +43,8 @@ final class RequestDeadlines extends HttpConnectionFactory {
     private final Consumer<Phase> onTimeout;
     /** The whole answer to a request whose headers came late, written straight to the connection. */
     private final byte[] lateHeaders;
+    /** The same for a request to the OpenAI-compatible API, in OpenAI's error shape. */
+    private final byte[] lateHeadersOpenAi;
 
     /**
      * @param configuration the connector's HTTP configuration, kept as it is
@@ -50,8 +57,18 @@ final class RequestDeadlines extends HttpConnectionFactory {
         this.onTimeout = onTimeout;
         String problem = "{\"type\":\"about:blank\",\"title\":\"Request Timeout\",\"status\":408,"
                 + "\"detail\":\"the request headers did not arrive within " + headerMillis + " ms\"}";
-        this.lateHeaders = ("HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+json\r\nContent-Length: "
-                + problem.length() + "\r\nConnection: close\r\n\r\n" + problem).getBytes(StandardCharsets.US_ASCII);
+        this.lateHeaders = lateAnswer("application/problem+json", problem.getBytes(StandardCharsets.US_ASCII));
+        this.lateHeadersOpenAi = lateAnswer("application/json", OpenAiAdvice.bytes(new Failure(HttpStatus.REQUEST_TIMEOUT,
+                "the request headers did not arrive within " + headerMillis + " ms: send them at once", null,
+                "invalid_request_error", null, null)));
+    }
+
+    private static byte[] lateAnswer(String contentType, byte[] body) {
+        byte[] head = ("HTTP/1.1 408 Request Timeout\r\nContent-Type: " + contentType + "\r\nContent-Length: " + body.length
+                + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
+        byte[] answer = Arrays.copyOf(head, head.length + body.length);
+        System.arraycopy(body, 0, answer, head.length, body.length);
+        return answer;
     }
 
     @Override
@@ -61,6 +78,23 @@ final class RequestDeadlines extends HttpConnectionFactory {
         return configure(connection, connector, endPoint);
     }
 
+    /** The path of a request line's target: origin form ({@code /v1/models?x}) or absolute ({@code http://h/v1/models}). */
+    static String path(String target) {
+        if (target == null) {
+            return null;
+        }
+        int query = target.indexOf('?');
+        String path = query >= 0 ? target.substring(0, query) : target;
+        if (path.startsWith("/")) {
+            return path;
+        }
+        try {
+            return URI.create(path).getPath();
+        } catch (IllegalArgumentException notAUri) {
+            return null;
+        }
+    }
+
     /** One client connection: at most one deadline is armed at a time, for the request being received. */
     private final class DeadlinedConnection extends HttpConnection {
 
@@ -68,6 +102,8 @@ final class RequestDeadlines extends HttpConnectionFactory {
         private final AtomicReference<Deadline> armed = new AtomicReference<>();
         /** Whether any byte of the current request has come (a connection that sent nothing gets no 408). */
         private volatile boolean begun;
+        /** Whether the current request's line named the OpenAI-compatible API: its 408 is in OpenAI's shape. */
+        private volatile boolean openAi;
 
         DeadlinedConnection(HttpConfiguration configuration, Connector connector, EndPoint endPoint) {
             super(configuration, connector, endPoint);
@@ -99,6 +135,12 @@ final class RequestDeadlines extends HttpConnectionFactory {
                 }
 
                 @Override
+                public void startRequest(String method, String target, HttpVersion version) {
+                    openAi = OpenAiAdvice.covers(path(target));
+                    super.startRequest(method, target, version);
+                }
+
+                @Override
                 public boolean headerComplete() {
                     disarm();
                     arm(Phase.BODY, bodyMillis);
@@ -109,6 +151,7 @@ final class RequestDeadlines extends HttpConnectionFactory {
                 public boolean messageComplete() {
                     disarm();
                     begun = false;
+                    openAi = false;
                     return super.messageComplete();
                 }
             };
@@ -153,7 +196,8 @@ final class RequestDeadlines extends HttpConnectionFactory {
                         endPoint.close(late);
                     }
                 } else if (begun) {
-                    endPoint.write(Callback.from(endPoint::close, failed -> endPoint.close()), ByteBuffer.wrap(lateHeaders));
+                    endPoint.write(Callback.from(endPoint::close, failed -> endPoint.close()),
+                            ByteBuffer.wrap(openAi ? lateHeadersOpenAi : lateHeaders));
                 } else {
                     endPoint.close();
                 }

@@ -1,5 +1,6 @@
 package dev.batchgateway.web;
 
+import dev.batchgateway.budget.Window;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -24,7 +25,9 @@ import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.core.Ordered;
 import org.springframework.core.annotation.Order;
 import org.springframework.http.server.observation.ServerRequestObservationContext;
+import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
+import org.springframework.web.context.request.RequestAttributes;
 import org.springframework.web.filter.OncePerRequestFilter;
 import org.springframework.web.servlet.HandlerMapping;
 
@@ -50,6 +53,8 @@ class RequestTracking extends OncePerRequestFilter {
     static final String USER_ID = RequestTracking.class.getName() + ".userId";
     static final String FAILURE = RequestTracking.class.getName() + ".failure";
     private static final String REQUEST_ID = RequestTracking.class.getName() + ".requestId";
+    /** The limit a 429 was over ({@link Failure#limitReason}), counted in {@code gateway.rejections}. */
+    private static final String LIMIT = RequestTracking.class.getName() + ".limit";
     private static final Logger LOG = LoggerFactory.getLogger(RequestTracking.class);
 
     private final MeterRegistry meters;
@@ -57,12 +62,40 @@ class RequestTracking extends OncePerRequestFilter {
     private static final java.util.Set<String> ENDPOINTS = java.util.Set.of("/complete", "/v1/completions", "/v1/chat/completions");
     /** The {@code endpoint} of answers no route gave (404, or 405 for a method no route takes). */
     static final String UNMATCHED = "unmatched";
+    /** {@code gateway.rejections}' description, the same as its 503 series' (observability's BatchingObserver). */
+    static final String REJECTIONS = "Requests turned away before they were queued: 503 by reason, 429 by the limit they were over";
 
     private final Map<String, Counter> byOutcome = new ConcurrentHashMap<>();
     private final Map<String, Timer> durations = new ConcurrentHashMap<>();
 
+    private final Map<String, Counter> byLimit = new ConcurrentHashMap<>();
+
     RequestTracking(ObjectProvider<MeterRegistry> meters) {
         this.meters = meters.getIfAvailable(SimpleMeterRegistry::new);
+        // every limit's series from the start, so that a dashboard shows 0 rather than nothing
+        for (Window window : Window.values()) {
+            overLimit(window.limitName());
+            overLimit(Failure.KEY_LIMIT + window.limitName());
+        }
+    }
+
+    /** Remembers why a request failed: its message for the log line, and the limit a 429 was over for the metric. */
+    static void failed(RequestAttributes request, Failure failure) {
+        request.setAttribute(FAILURE, failure.message(), RequestAttributes.SCOPE_REQUEST);
+        if (failure.limitReason() instanceof String limit) {
+            request.setAttribute(LIMIT, limit, RequestAttributes.SCOPE_REQUEST);
+        }
+    }
+
+    /**
+     * 429s by limit, beside the scheduler's 503s by reason in the same {@code gateway.rejections} (both are requests
+     * turned away before they were queued); a key's own limits are reasons of their own, and no user or key is named.
+     */
+    private Counter overLimit(String limit) {
+        return byLimit.computeIfAbsent(limit, reason -> Counter.builder("gateway.rejections")
+                .description(REJECTIONS)
+                .tag("reason", reason)
+                .register(meters));
     }
 
     /** The gateway's own id of this request, under which its usage is recorded. */
@@ -120,6 +153,12 @@ class RequestTracking extends OncePerRequestFilter {
         String detail = "no such path: path parameters (;…) are not part of any route";
         request.setAttribute(FAILURE, detail);
         response.setStatus(HttpServletResponse.SC_NOT_FOUND);
+        if (OpenAiAdvice.covers(request.getRequestURI().substring(0, request.getRequestURI().indexOf(';')))) {
+            response.setContentType("application/json");
+            response.getOutputStream().write(OpenAiAdvice.bytes(
+                    new Failure(HttpStatus.NOT_FOUND, detail, null, "invalid_request_error", null, null)));
+            return;
+        }
         response.setContentType("application/problem+json");
         response.getOutputStream().write(("{\"type\":\"about:blank\",\"title\":\"Not Found\",\"status\":404,\"detail\":\""
                 + detail + "\"}").getBytes(StandardCharsets.UTF_8));
@@ -157,6 +196,9 @@ class RequestTracking extends OncePerRequestFilter {
                 .increment();
         if (status < 400) {
             return;
+        }
+        if (status == HttpStatus.TOO_MANY_REQUESTS.value() && request.getAttribute(LIMIT) instanceof String limit) {
+            overLimit(limit).increment();
         }
         Object userId = request.getAttribute(USER_ID);
         Object reason = request.getAttribute(FAILURE);

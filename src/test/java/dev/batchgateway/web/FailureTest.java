@@ -11,6 +11,7 @@ import dev.batchgateway.identity.NotAuthenticatedException;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletionException;
 import org.junit.jupiter.api.Test;
@@ -72,6 +73,80 @@ class FailureTest {
         var perMinute = Failure.of(new LimitExceededException(Window.MINUTE, 5, 0, 1, resets, Duration.ofSeconds(20), false, false));
         assertThat(perMinute.type()).isEqualTo("requests");
         assertThat(perMinute.code()).isEqualTo("rate_limit_exceeded");
+    }
+
+    @Test
+    void aLimitThatOnlyItsWindowsEndCuresSaysNotToRetryAndWhenItEnds() {
+        // Given a day's limit spent until midnight, 16 hours away, and a month's, days away
+        var resets = Instant.parse("2026-12-06T00:00:00Z");
+        var day = Failure.of(new LimitExceededException(Window.DAY, 100, 0, 287, resets, Duration.ofHours(16), false, false));
+        var month = Failure.of(new LimitExceededException(Window.MONTH, 100, 0, 287, resets, Duration.ofDays(3), false, false));
+
+        // Then OpenAI's SDKs are told not to retry, and the truth of when to try again is kept in Retry-After
+        for (Failure failure : List.of(day, month)) {
+            assertThat(failure.headers().getFirst("x-should-retry")).isEqualTo("false");
+            assertThat(failure.headers().containsHeader("retry-after-ms")).as("no wait an SDK would honour").isFalse();
+            assertThat(failure.retryable()).isFalse();
+        }
+        assertThat(day.headers().getFirst(HttpHeaders.RETRY_AFTER)).isEqualTo(Long.toString(16 * 3600));
+    }
+
+    @Test
+    void aLimitThatASecondsWaitCuresStaysRetryableWithItsWaitInMilliseconds() {
+        var resets = Instant.parse("2026-12-05T16:01:00Z");
+        // the minute's requests, 20 s before the next minute
+        var perMinute = Failure.of(new LimitExceededException(Window.MINUTE, 5, 0, 1, resets, Duration.ofSeconds(20), false, false));
+        // a day's limit that is reserved by requests in flight, back within seconds
+        var daySoon = Failure.of(new LimitExceededException(Window.DAY, 1000, 10, 287, resets, Duration.ofSeconds(2), true, false));
+        // a day's limit whose window ends in 40 s: a retry after the wait is served
+        var dayEnding = Failure.of(new LimitExceededException(Window.DAY, 1000, 10, 287, resets, Duration.ofSeconds(40), false, false));
+
+        assertThat(perMinute.headers().getFirst(HttpHeaders.RETRY_AFTER)).isEqualTo("20");
+        assertThat(perMinute.headers().getFirst("retry-after-ms")).isEqualTo("20000");
+        assertThat(daySoon.headers().getFirst("retry-after-ms")).isEqualTo("2000");
+        assertThat(dayEnding.headers().getFirst("retry-after-ms")).isEqualTo("40000");
+        for (Failure failure : List.of(perMinute, daySoon, dayEnding)) {
+            assertThat(failure.headers().containsHeader("x-should-retry")).isFalse();
+            assertThat(failure.retryable()).isTrue();
+        }
+    }
+
+    @Test
+    void aWaitOfExactlyAMinuteIsRetryableAndOneMillisecondMoreIsNot() {
+        var resets = Instant.parse("2026-12-05T16:01:00Z");
+        var minute = Failure.of(new LimitExceededException(Window.DAY, 1, 0, 2, resets, Duration.ofSeconds(60), false, false));
+        var beyond = Failure.of(new LimitExceededException(Window.DAY, 1, 0, 2, resets, Duration.ofMillis(60_001), false, false));
+
+        assertThat(minute.headers().getFirst("retry-after-ms")).isEqualTo("60000");
+        assertThat(beyond.headers().getFirst("x-should-retry")).isEqualTo("false");
+    }
+
+    @Test
+    void theOther503sStayRetryableWithTheirWaitInMilliseconds() {
+        var queueFull = Failure.of(new CompletionRejectedException(CompletionRejectedException.Reason.QUEUE_FULL, Duration.ofMillis(300)));
+        var worker = Failure.of(new WorkerException.Unavailable("connection refused"));
+
+        assertThat(queueFull.headers().getFirst("retry-after-ms")).as("at least a second, as Retry-After").isEqualTo("1000");
+        var later = Failure.of(new CompletionRejectedException(CompletionRejectedException.Reason.QUEUE_FULL, Duration.ofMillis(2900)));
+        assertThat(later.headers().getFirst("retry-after-ms")).isEqualTo("2900");
+        assertThat(worker.headers().getFirst("retry-after-ms")).isEqualTo("5000");
+        assertThat(queueFull.headers().containsHeader("x-should-retry")).isFalse();
+        assertThat(worker.headers().containsHeader("x-should-retry")).isFalse();
+        assertThat(Failure.of(new WorkerException.TimedOut("1000 ms")).headers().containsHeader("x-should-retry")).isFalse();
+    }
+
+    @Test
+    void a429NamesItsLimitForTheMetricAKeysOwnApartAndNothingElseDoes() {
+        var resets = Instant.parse("2026-12-06T00:00:00Z");
+
+        assertThat(Failure.of(new LimitExceededException(Window.DAY, 1, 0, 2, resets, Duration.ofHours(1), false, false))
+                .limitReason()).isEqualTo("tokens_per_day");
+        assertThat(Failure.of(new LimitExceededException(Window.MONTH, 1, 0, 2, resets, Duration.ofHours(1), false, true))
+                .limitReason()).isEqualTo("key_tokens_per_month");
+        assertThat(Failure.of(new LimitExceededException(Window.MINUTE, 1, 0, 1, resets, Duration.ofSeconds(1), false, true))
+                .limitReason()).isEqualTo("key_requests_per_minute");
+        assertThat(Failure.of(new CompletionRejectedException(CompletionRejectedException.Reason.QUEUE_FULL, Duration.ofSeconds(1)))
+                .limitReason()).isNull();
     }
 
     @Test
