@@ -13,20 +13,23 @@ import java.util.function.Predicate;
  * {@link TokenBound}, each user's own requests in the order they came (FIFO).
  *
  * <p>The users with requests waiting take turns. On its turn a user gains a quantum of credit ({@value #QUANTUM}
- * tokens by default) and sends its oldest requests while its credit covers their token bounds; a user whose oldest
+ * token by default) and sends its oldest requests while its credit covers their token bounds; a user whose oldest
  * request costs more than its credit keeps the credit for its next turn, so a long prompt takes as many turns as its
  * size and buys no more than its share. A user with nothing left waiting leaves the round and its credit. Rounds in
  * which nobody could send are not walked one by one: their credit is given all at once.
  *
- * <p>The bound: a user who arrives with one request waits at most {@code ⌈b/Q⌉} rounds (b its request's bound, Q the
- * quantum), and in each round every other user sends at most Q plus one request's worth of tokens. With requests of
- * about a quantum's size that is one request of each other waiting user ahead of it, however many they have queued: the
- * next batch or the one after.
+ * <p>The bound: a user who arrives with one request of bound b is served within {@code ⌈b/Q⌉} rounds (Q the quantum),
+ * and in each round every other user sends at most Q plus one request's worth of tokens: with the default quantum, at
+ * most about {@code b/c + 1} requests of another user whose requests weigh c each, however many it has queued. With
+ * requests of about the same size, one or two of each other waiting user are ahead of it: the next batch.
  */
 final class FairShare implements LanePolicy {
 
-    /** About one short request (a short prompt and a few hundred tokens to generate): a turn sends about one. */
-    static final long QUANTUM = 256;
+    /**
+     * One token a turn, the finest share: a larger quantum lets a user with many small requests send a quantum's worth
+     * of them on each turn (with 256, ten requests of 25 tokens: more than a batch) before a newcomer's first.
+     */
+    static final long QUANTUM = 1;
 
     private final long quantum;
     /** Users with requests waiting, in round order: the first is the one whose turn it is. */
