@@ -58,14 +58,21 @@ class GatewayConfiguration {
             UsageLedger ledger,
             GatewayProperties properties,
             ObjectProvider<SchedulerEvents> events,
-            Settlement budgets) {
+            Settlement budgets,
+            @Value("${gateway.flex-request-timeout:15m}") Duration flexRequestTimeout) {
+        if (!flexRequestTimeout.isPositive()) {
+            throw new InvalidConfigurationException(
+                    "GATEWAY_FLEX_REQUEST_TIMEOUT must be a positive duration (e.g. 15m), was " + flexRequestTimeout);
+        }
         var policy = new SchedulerPolicy(
                 properties.batch().size(),
                 properties.batch().maxWait(),
-                properties.maxConcurrentBatches(),
+                // for workers that count no slots of their own (the simulated one), per model; pools count their own
+                properties.maxConcurrentBatchesPerWorker(),
                 properties.queueCapacity(),
                 properties.requestTimeout(),
-                properties.worker().timeout());
+                properties.worker().timeout(),
+                flexRequestTimeout);
         return new Scheduler(
                         worker, ledger, policy, Ticker.system(), Clock.systemUTC(),
                         SchedulerEvents.all(events.orderedStream().toList()), budgets)

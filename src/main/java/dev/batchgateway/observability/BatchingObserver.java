@@ -5,6 +5,7 @@ import dev.batchgateway.completion.BatchTrigger;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.LaneId;
 import dev.batchgateway.completion.SchedulerEvents;
 import dev.batchgateway.completion.WorkerException;
 import io.micrometer.core.instrument.Counter;
@@ -39,6 +40,10 @@ final class BatchingObserver implements SchedulerEvents {
     private final Map<String, Timer> workerLatency = new ConcurrentHashMap<>();
     private final Map<CompletionRejectedException.Reason, Counter> rejections = new EnumMap<>(CompletionRejectedException.Reason.class);
     private final Map<Long, BatchTrigger> triggers = new ConcurrentHashMap<>();
+    /** By lane: the models are the configured ones, the tiers two. */
+    private final Map<LaneId, Timer> timeInLane = new ConcurrentHashMap<>();
+    private final Map<LaneId, Counter> blockedOnCapacity = new ConcurrentHashMap<>();
+    private final Map<String, Counter> flexSeats = new ConcurrentHashMap<>();
 
     /**
      * @param worker the name the worker latency is tagged with (the worker's model)
@@ -66,7 +71,7 @@ final class BatchingObserver implements SchedulerEvents {
         tokens("completion", worker);
         for (var reason : CompletionRejectedException.Reason.values()) {
             rejections.put(reason, Counter.builder("gateway.rejections")
-                    .description("Requests turned away with 503 before they were queued")
+                    .description("Requests turned away before they were queued: 503, or 429 for flex beyond its half of the queue")
                     .tag("reason", reason.name().toLowerCase(Locale.ROOT))
                     .register(meters));
         }
@@ -119,6 +124,36 @@ final class BatchingObserver implements SchedulerEvents {
     @Override
     public void timeInQueue(Duration waited) {
         timeInQueue.record(waited);
+    }
+
+    @Override
+    public void timeInLane(LaneId lane, Duration waited) {
+        timeInLane.computeIfAbsent(lane, id -> Timer.builder("gateway.lane.queue.time")
+                        .description("Time a request waited in its lane (model and service tier) between arriving and leaving in a batch, waiting for capacity included")
+                        .tag("model", id.model())
+                        .tag("tier", id.tier().wireName())
+                        .publishPercentileHistogram()
+                        .register(meters))
+                .record(waited);
+    }
+
+    @Override
+    public void blockedOnCapacity(LaneId lane) {
+        blockedOnCapacity.computeIfAbsent(lane, id -> Counter.builder("gateway.lane.blocked")
+                        .description("Times a ready batch of this lane found every batch slot of its model's workers taken and waited in its lane")
+                        .tag("model", id.model())
+                        .tag("tier", id.tier().wireName())
+                        .register(meters))
+                .increment();
+    }
+
+    @Override
+    public void flexSeatsFilled(String model, int seats) {
+        flexSeats.computeIfAbsent(model, name -> Counter.builder("gateway.flex.seats")
+                        .description("Flex requests that rode in the empty seats of a default-tier batch")
+                        .tag("model", name)
+                        .register(meters))
+                .increment(seats);
     }
 
     @Override

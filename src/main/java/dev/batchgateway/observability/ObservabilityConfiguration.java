@@ -1,8 +1,10 @@
 package dev.batchgateway.observability;
 
 import dev.batchgateway.GatewayProperties;
+import dev.batchgateway.completion.LaneId;
 import dev.batchgateway.completion.Scheduler;
 import dev.batchgateway.completion.SchedulerEvents;
+import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.WorkerApi;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -28,6 +30,17 @@ class ObservabilityConfiguration {
                     .description("Requests admitted and not yet sent to the worker")
                     .baseUnit("requests")
                     .register(meters);
+            for (String model : properties.servedModels()) {
+                for (ServiceTier tier : ServiceTier.values()) {
+                    var lane = new LaneId(model, tier);
+                    Gauge.builder("gateway.lane.depth", scheduler, queued -> queued.queued(lane))
+                            .description("Requests admitted and not yet sent to the worker, by lane: model and service tier")
+                            .baseUnit("requests")
+                            .tag("model", model)
+                            .tag("tier", tier.wireName())
+                            .register(meters);
+                }
+            }
             Gauge.builder("gateway.batches.in.flight", scheduler, Scheduler::batchesInFlight)
                     .description("Worker calls in progress")
                     .register(meters);
@@ -40,7 +53,7 @@ class ObservabilityConfiguration {
                     .baseUnit("requests")
                     .register(meters);
             Gauge.builder("gateway.batches.in.flight.limit", properties, GatewayProperties::maxConcurrentBatches)
-                    .description("Most worker calls in progress at once, all workers together")
+                    .description("Most worker calls in progress at once, all workers of every model together")
                     .register(meters);
             Gauge.builder("gateway.request.timeout", properties, p -> p.requestTimeout().toNanos() / 1e9)
                     .description("A request's deadline, queue plus worker call (GATEWAY_REQUEST_TIMEOUT)")

@@ -86,6 +86,9 @@ class OpenAiAdvice {
 
     @ExceptionHandler
     ResponseEntity<Map<String, Object>> rejected(CompletionRejectedException e) {
+        if (e.tooManyRequests()) {
+            return error(HttpStatus.TOO_MANY_REQUESTS, e.getMessage(), "requests", null, "rate_limit_exceeded", e.retryAfter());
+        }
         return error(HttpStatus.SERVICE_UNAVAILABLE, e.getMessage(), "server_error", null, null, e.retryAfter());
     }
 

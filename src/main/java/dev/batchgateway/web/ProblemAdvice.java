@@ -93,7 +93,8 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
 
     @ExceptionHandler
     ResponseEntity<ProblemDetail> rejected(CompletionRejectedException e) {
-        return problem(HttpStatus.SERVICE_UNAVAILABLE, e.getMessage(), e.retryAfter());
+        HttpStatus status = e.tooManyRequests() ? HttpStatus.TOO_MANY_REQUESTS : HttpStatus.SERVICE_UNAVAILABLE;
+        return problem(status, e.getMessage(), e.retryAfter());
     }
 
     @ExceptionHandler
