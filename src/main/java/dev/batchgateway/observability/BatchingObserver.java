@@ -7,6 +7,7 @@ import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.LaneId;
 import dev.batchgateway.completion.SchedulerEvents;
+import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.WorkerException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
@@ -14,6 +15,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -48,8 +50,9 @@ final class BatchingObserver implements SchedulerEvents {
     /**
      * @param worker the name the worker latency is tagged with (the worker's model)
      * @param largestBatch the configured batch size; the size histogram has one bucket per possible size
+     * @param models the served models: each lane's meters exist from the start, at zero, so dashboards show them
      */
-    BatchingObserver(MeterRegistry meters, String worker, int largestBatch) {
+    BatchingObserver(MeterRegistry meters, String worker, int largestBatch, List<String> models) {
         this.meters = meters;
         this.worker = worker;
         this.batchSize = DistributionSummary.builder("gateway.batch.size")
@@ -69,6 +72,13 @@ final class BatchingObserver implements SchedulerEvents {
                 .register(meters);
         tokens("prompt", worker);
         tokens("completion", worker);
+        for (String model : models) {
+            for (ServiceTier tier : ServiceTier.values()) {
+                timeInLane(new LaneId(model, tier));
+                blockedOnCapacity(new LaneId(model, tier), 0);
+            }
+            flexSeatsFilled(model, 0);
+        }
         for (var reason : CompletionRejectedException.Reason.values()) {
             rejections.put(reason, Counter.builder("gateway.rejections")
                     .description("Requests turned away before they were queued: 503, or 429 for flex beyond its half of the queue")
@@ -128,23 +138,30 @@ final class BatchingObserver implements SchedulerEvents {
 
     @Override
     public void timeInLane(LaneId lane, Duration waited) {
-        timeInLane.computeIfAbsent(lane, id -> Timer.builder("gateway.lane.queue.time")
+        timeInLane(lane).record(waited);
+    }
+
+    private Timer timeInLane(LaneId lane) {
+        return timeInLane.computeIfAbsent(lane, id -> Timer.builder("gateway.lane.queue.time")
                         .description("Time a request waited in its lane (model and service tier) between arriving and leaving in a batch, waiting for capacity included")
                         .tag("model", id.model())
                         .tag("tier", id.tier().wireName())
                         .publishPercentileHistogram()
-                        .register(meters))
-                .record(waited);
+                        .register(meters));
     }
 
     @Override
     public void blockedOnCapacity(LaneId lane) {
+        blockedOnCapacity(lane, 1);
+    }
+
+    private void blockedOnCapacity(LaneId lane, int times) {
         blockedOnCapacity.computeIfAbsent(lane, id -> Counter.builder("gateway.lane.blocked")
                         .description("Times a ready batch of this lane found every batch slot of its model's workers taken and waited in its lane")
                         .tag("model", id.model())
                         .tag("tier", id.tier().wireName())
                         .register(meters))
-                .increment();
+                .increment(times);
     }
 
     @Override

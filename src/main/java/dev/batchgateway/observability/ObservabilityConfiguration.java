@@ -19,7 +19,7 @@ class ObservabilityConfiguration {
 
     @Bean
     SchedulerEvents batchingObserver(MeterRegistry meters, WorkerApi worker, GatewayProperties properties) {
-        return new BatchingObserver(meters, worker.model(), properties.batch().size());
+        return new BatchingObserver(meters, worker.model(), properties.batch().size(), properties.servedModels());
     }
 
     /** Read when scraped, so they are never stale. */
