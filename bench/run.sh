@@ -238,7 +238,7 @@ fi
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); wrk on the same machine;"
   echo "worker latency L = ${LATENCY_MS} ms, batch size B = $BATCH_SIZE, max-wait ${MAX_WAIT_MS} ms, ${DURATION} a row."
-  LIGHT=$(grep '^| gateway, light load' "$TABLE" | head -1)
+  LIGHT=$(grep '^| gateway, light load' "$TABLE" | head -1 || true)
   [ -z "$LIGHT" ] || [ -z "$DIRECT_P50" ] || python3 - "$LIGHT" "$DIRECT_P50" "$DIRECT_P99" "$MAX_WAIT_MS" <<'PY'
 import sys
 row, direct_p50, direct_p99, max_wait = sys.argv[1:]
