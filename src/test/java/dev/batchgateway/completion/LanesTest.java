@@ -39,7 +39,8 @@ class LanesTest {
     void aModelWhoseWorkerHangsDoesNotDelayAnotherModel() throws Exception {
         // Given two models behind one worker, two batch slots each, and model a's calls all hanging
         var worker = new SaboteurWorker(SaboteurWorker.Sabotage.HANG, batch -> "a".equals(batch.parameters().model()));
-        var scheduler = start(worker, new SchedulerPolicy(1, Duration.ZERO, 2, 1000, Duration.ofSeconds(60), Duration.ofSeconds(60)));
+        var events = new LaneEvents();
+        var scheduler = start(worker, new SchedulerPolicy(1, Duration.ZERO, 2, 1000, Duration.ofSeconds(60), Duration.ofSeconds(60)), events);
 
         // When model a has its two slots hung and twenty requests waiting behind them
         List<CompletableFuture<Completion>> forA = new ArrayList<>();
@@ -63,6 +64,10 @@ class LanesTest {
         // and model a's requests still wait: two at the worker, twenty in their lane
         assertThat(forA).noneMatch(CompletableFuture::isDone);
         assertThat(scheduler.queued(new LaneId("a", ServiceTier.DEFAULT))).isEqualTo(20);
+        // and the metrics say that a's lane waited for capacity (b's may have, briefly, for its own two slots), and
+        // how long each of b's requests queued
+        assertThat(events.blocked).contains(new LaneId("a", ServiceTier.DEFAULT));
+        assertThat(events.timeInLane).filteredOn(lane -> lane.equals(new LaneId("b", ServiceTier.DEFAULT))).hasSize(16);
     }
 
     @Test
@@ -235,6 +240,18 @@ class LanesTest {
     /** Records the lanes' events. */
     private static final class LaneEvents implements SchedulerEvents {
         final List<String> flexSeats = new java.util.concurrent.CopyOnWriteArrayList<>();
+        final List<LaneId> blocked = new java.util.concurrent.CopyOnWriteArrayList<>();
+        final List<LaneId> timeInLane = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        @Override
+        public void blockedOnCapacity(LaneId lane) {
+            blocked.add(lane);
+        }
+
+        @Override
+        public void timeInLane(LaneId lane, Duration waited) {
+            timeInLane.add(lane);
+        }
 
         @Override
         public void flexSeatsFilled(String model, int seats) {

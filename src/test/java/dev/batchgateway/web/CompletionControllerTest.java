@@ -184,6 +184,17 @@ class CompletionControllerTest {
     }
 
     @Test
+    void flexBeyondItsHalfOfTheQueueIsA429WithRetryAfter() {
+        scheduler.rejectWith(new CompletionRejectedException(CompletionRejectedException.Reason.FLEX_QUEUE_FULL, Duration.ofSeconds(2)));
+
+        var result = post("""
+                {"prompt": "hi", "user_id": 1}""");
+
+        assertProblem(result, HttpStatus.TOO_MANY_REQUESTS, "the flex tier's half of the queue is full");
+        assertThat(result).hasHeader("Retry-After", "2");
+    }
+
+    @Test
     void aShuttingDownGatewayIsA503WithRetryAfter() {
         scheduler.rejectWith(new CompletionRejectedException(CompletionRejectedException.Reason.SHUTTING_DOWN, Duration.ofSeconds(1)));
 
