@@ -145,6 +145,68 @@ class LanesTest {
     }
 
     @Test
+    void aFullFlexBatchDoesNotStartWhileADefaultRequestOfItsModelWaitsEvenOneNotYetReady() throws Exception {
+        // Given batches of four that wait half a minute for company, one batch slot, and a first batch held at the worker
+        var worker = new GatedWorker();
+        var scheduler = start(worker, new SchedulerPolicy(4, Duration.ofSeconds(30), 1, 100, Duration.ofSeconds(60), Duration.ofSeconds(60)));
+        for (int i = 0; i < 4; i++) {
+            scheduler.submit(request(1, "first" + i, parameters(null, 4), ServiceTier.DEFAULT));
+        }
+        SchedulerTest.awaitCondition(() -> worker.batches.size() == 1);
+
+        // When a full batch's worth of flex requests waits beside one default request of other parameters (its batch
+        // not ready: one of four, far from its max-wait), and the slot comes free
+        for (int i = 0; i < 4; i++) {
+            scheduler.submit(request(2, "flex" + i, parameters(null, 4), ServiceTier.FLEX));
+        }
+        scheduler.submit(request(3, "default0", parameters(null, 5), ServiceTier.DEFAULT));
+        SchedulerTest.awaitCondition(() -> scheduler.queued() == 5);
+        worker.letThrough(1);
+        SchedulerTest.awaitCondition(() -> scheduler.batchesInFlight() == 0);
+
+        // Then the flex batch does not take the slot: the default request's batch, once full, leaves first
+        for (int i = 1; i < 4; i++) {
+            scheduler.submit(request(3, "default" + i, parameters(null, 5), ServiceTier.DEFAULT));
+        }
+        SchedulerTest.awaitCondition(() -> worker.batches.size() == 2);
+        assertThat(worker.batches.get(1).prompts()).containsExactly("default0", "default1", "default2", "default3");
+        worker.letThrough(1);
+        SchedulerTest.awaitCondition(() -> worker.batches.size() == 3);
+        assertThat(worker.batches.get(2).prompts()).containsExactly("flex0", "flex1", "flex2", "flex3");
+        worker.letThrough(1);
+    }
+
+    @Test
+    void aDefaultBatchThatWaitingFlexRequestsFillIsFullAndLeavesAtOnce() throws Exception {
+        // Given batches of four that would wait half a minute for company, and three flex requests waiting (alone they
+        // are no batch's worth, and their max-wait is far off)
+        var worker = new SpyWorker();
+        var events = new LaneEvents();
+        var scheduler = start(worker, new SchedulerPolicy(4, Duration.ofSeconds(30), 4, 100, Duration.ofSeconds(60), Duration.ofSeconds(60)), events);
+        var flex = List.of(
+                scheduler.submit(request(2, "f1", parameters(null, 4), ServiceTier.FLEX)),
+                scheduler.submit(request(3, "f2", parameters(null, 4), ServiceTier.FLEX)),
+                scheduler.submit(request(4, "f3", parameters(null, 4), ServiceTier.FLEX)));
+        SchedulerTest.awaitCondition(() -> scheduler.queued(SPY_FLEX) == 3);
+
+        // When one default request of their parameters arrives
+        long started = System.nanoTime();
+        var standard = scheduler.submit(request(1, "d1", parameters(null, 4), ServiceTier.DEFAULT));
+
+        // Then the four leave together at once, the default request first, as a full batch
+        assertThat(standard.get(SLACK_SECONDS, TimeUnit.SECONDS).text()).isEqualTo("completed: d1");
+        for (var completion : flex) {
+            completion.get(SLACK_SECONDS, TimeUnit.SECONDS);
+        }
+        Duration took = Duration.ofNanos(System.nanoTime() - started);
+        assertThat(took).as("the batch left after %d ms, expected long before its 30 s max-wait", took.toMillis())
+                .isLessThan(Duration.ofSeconds(SLACK_SECONDS));
+        assertThat(worker.batches).hasSize(1);
+        assertThat(worker.batches.getFirst().prompts()).containsExactly("d1", "f1", "f2", "f3");
+        assertThat(events.flexSeats).containsExactly("spy-model 3");
+    }
+
+    @Test
     void flexHoldsAtMostHalfTheQueueAndIsRefusedAsTooManyBeyondWhileDefaultStillFindsRoom() throws Exception {
         // Given a queue of five, one batch slot, and a batch held at the worker
         var worker = new GatedWorker();
