@@ -26,7 +26,10 @@ public interface SchedulerEvents {
     /** A request of this lane waited this long between arriving and leaving in a batch (beside {@link #timeInQueue}). */
     default void timeInLane(LaneId lane, Duration waited) {}
 
-    /** A batch of this lane was ready and every slot of its model's workers was taken: it waits in its lane. */
+    /**
+     * A batch of this lane was ready and every slot of its model's workers was taken: it waits in its lane. Told once
+     * each time the model's lanes start waiting, not again while they still wait.
+     */
     default void blockedOnCapacity(LaneId lane) {}
 
     /** A default-tier batch of this model left with {@code seats} flex requests in its otherwise empty seats. */

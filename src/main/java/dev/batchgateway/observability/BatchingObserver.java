@@ -157,7 +157,7 @@ final class BatchingObserver implements SchedulerEvents {
 
     private void blockedOnCapacity(LaneId lane, int times) {
         blockedOnCapacity.computeIfAbsent(lane, id -> Counter.builder("gateway.lane.blocked")
-                        .description("Times a ready batch of this lane found every batch slot of its model's workers taken and waited in its lane")
+                        .description("Times a ready batch of this lane found every batch slot of its model's workers taken and began to wait in its lane")
                         .tag("model", id.model())
                         .tag("tier", id.tier().wireName())
                         .register(meters))
