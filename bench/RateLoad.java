@@ -1,6 +1,7 @@
 // Open-loop load at a fixed rate: POST /complete every 1/rate s whatever the answers do (no coordinated omission:
 // each latency counts from the moment its request was due), then p50/p90/p99 of the 200s, on one line.
 //   java bench/RateLoad.java http://localhost:8088 1000 20 5     # url, requests/s, seconds measured, seconds warm-up
+//   java bench/RateLoad.java http://localhost:8088 4 20 0 2      # … every request as user 2 (users 1..1000 otherwise)
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -18,11 +19,15 @@ public class RateLoad {
         int rate = Integer.parseInt(args[1]);
         int seconds = Integer.parseInt(args[2]);
         int warmup = Integer.parseInt(args[3]);
+        user = args.length > 4 ? Long.parseLong(args[4]) : 0;
         var http = HttpClient.newBuilder().executor(Executors.newVirtualThreadPerTaskExecutor()).build();
         run(http, uri, rate, warmup, false);
         run(http, uri, rate, seconds, true);
         System.exit(0);
     }
+
+    /** The one user every request is billed to; 0: users 1..1000 in turn. */
+    static long user;
 
     static void run(HttpClient http, URI uri, int rate, int seconds, boolean report) throws Exception {
         var latencies = new ConcurrentLinkedQueue<Long>();
@@ -39,7 +44,7 @@ public class RateLoad {
                 }
                 int n = i;
                 senders.execute(() -> {
-                    String body = "{\"prompt\":\"say hello to user " + n + "\",\"user_id\":" + (n % 1000 + 1) + ",\"max_tokens\":16}";
+                    String body = "{\"prompt\":\"say hello to user " + n + "\",\"user_id\":" + (user > 0 ? user : n % 1000 + 1) + ",\"max_tokens\":16}";
                     var request = HttpRequest.newBuilder(uri).header("Content-Type", "application/json")
                             .timeout(Duration.ofSeconds(30)).POST(HttpRequest.BodyPublishers.ofString(body)).build();
                     try {

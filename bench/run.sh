@@ -5,7 +5,8 @@
 #
 #   bench/run.sh                 # all scenarios, 10 s each after a 5 s warm-up per gateway (about 6 minutes in all)
 #   BENCH_DURATION=5s bench/run.sh
-#   BENCH_ONLY="c16 10k" bench/run.sh   # some rows only: direct, simulated, c32 (with light load), c16, c8, 10k
+#   BENCH_ONLY="c16 10k" bench/run.sh   # some rows only: direct, simulated, c32 (with light load), c16, c8, 10k,
+#                                        # fair (a light user beside a saturating one), flex (flex background load)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -174,11 +175,70 @@ if wanted 10k; then
   stop_gateway
 fi
 
+LANES="$OUT/lanes.md"
+SECONDS_A_ROW=${DURATION%s}
+wrk_summary() { # requests/s, p50 ms, p99 ms, errors of a wrk run of complete.lua
+  sed -n 's/^WRK_SUMMARY //p' "$1" | python3 -c "
+import json, sys
+s = json.load(sys.stdin)
+print(round(s['requests'] / (s['duration_us'] / 1e6)), s['p50_us'] / 1000, s['p99_us'] / 1000, s['non2xx'] + s['timeout'])"
+}
+worker_busy() { # the share of C slots busy with worker calls: worker seconds before, after, C, over the row's seconds
+  python3 -c "print(f'{($2 - $1) / ($SECONDS_A_ROW * $3):.0%}')" 2>/dev/null || echo "–"
+}
+
+if wanted fair; then
+  # issue 29's case: one user keeps hundreds queued (400 connections, all user 1), another sends 4 requests/s (user 2);
+  # the worker takes 2 batches at once. Fair share: the light user waits about one dispatch cycle, not the busy queue
+  echo "== fair share: a light user at 4 req/s beside a saturating one, C=2" >&2
+  start_gateway "vllm-fair" GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" \
+    GATEWAY_WORKER_MODEL=fake GATEWAY_WORKER_MAX_CONCURRENT_BATCHES=2
+  BENCH_USER_ID=1 wrk -t 2 -c 400 -d "$((SECONDS_A_ROW + 4))s" --timeout 30s -s bench/complete.lua \
+    "http://localhost:$GATEWAY_PORT" > "$OUT/wrk-fair-busy.txt" 2>&1 &
+  BUSY_PID=$!
+  sleep 2 # the busy user's queue fills
+  "$JAVA" bench/RateLoad.java "http://localhost:$GATEWAY_PORT" 4 "$SECONDS_A_ROW" 0 2 > "$OUT/rate-fair-light.txt" 2>&1 || true
+  wait "$BUSY_PID" || true
+  read -r busy_rate busy_p50 busy_p99 busy_errors < <(wrk_summary "$OUT/wrk-fair-busy.txt")
+  light=$(sed -n 's/^RATE_LOAD //p' "$OUT/rate-fair-light.txt")
+  light_p50=$(echo "$light" | sed -n 's/.*p50_ms=\([^ ]*\).*/\1/p'); light_p99=$(echo "$light" | sed -n 's/.*p99_ms=\([^ ]*\).*/\1/p')
+  light_errors=$(echo "$light" | sed -n 's/.*errors=\([^ ]*\).*/\1/p')
+  echo "| fair share, C=2: light user (4 req/s) beside a saturating one (400 conn.) | light p50 ${light_p50} ms, p99 ${light_p99} ms, ${light_errors} errors | busy user: ${busy_rate} req/s, p50 ${busy_p50} ms, p99 ${busy_p99} ms |" >> "$LANES"
+  tail -1 "$LANES" >&2
+  stop_gateway
+fi
+
+if wanted flex; then
+  # default traffic (64 connections) alone, then beside flex background load (256 connections in the flex tier):
+  # default's p99 should not move (within 10 %) while flex keeps the worker busy
+  echo "== flex background load beside default traffic, C=4" >&2
+  start_gateway "vllm-flex" GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" \
+    GATEWAY_WORKER_MODEL=fake GATEWAY_WORKER_MAX_CONCURRENT_BATCHES=4
+  read -r c0 s0 < <(worker_calls)
+  wrk -t 2 -c 64 -d "$DURATION" --timeout 30s -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > "$OUT/wrk-flex-alone.txt" 2>&1 || true
+  read -r c1 s1 < <(worker_calls)
+  read -r alone_rate alone_p50 alone_p99 alone_errors < <(wrk_summary "$OUT/wrk-flex-alone.txt")
+  BENCH_SERVICE_TIER=flex wrk -t 1 -c 256 -d "$((SECONDS_A_ROW + 4))s" --timeout 60s -s bench/complete.lua \
+    "http://localhost:$GATEWAY_PORT" > "$OUT/wrk-flex-background.txt" 2>&1 &
+  FLEX_PID=$!
+  sleep 2
+  read -r c2 s2 < <(worker_calls)
+  wrk -t 1 -c 64 -d "$DURATION" --timeout 30s -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > "$OUT/wrk-flex-beside.txt" 2>&1 || true
+  read -r c3 s3 < <(worker_calls)
+  wait "$FLEX_PID" || true
+  read -r beside_rate beside_p50 beside_p99 beside_errors < <(wrk_summary "$OUT/wrk-flex-beside.txt")
+  read -r flex_rate flex_p50 flex_p99 flex_errors < <(wrk_summary "$OUT/wrk-flex-background.txt")
+  echo "| default alone (64 conn.), C=4 | ${alone_rate} req/s, p50 ${alone_p50} ms, p99 ${alone_p99} ms, ${alone_errors} errors | worker busy $(worker_busy "$s0" "$s1" 4) |" >> "$LANES"
+  echo "| default (64 conn.) beside flex (256 conn.), C=4 | ${beside_rate} req/s, p50 ${beside_p50} ms, p99 ${beside_p99} ms, ${beside_errors} errors | worker busy $(worker_busy "$s2" "$s3" 4); flex ${flex_rate} req/s, p50 ${flex_p50} ms, ${flex_errors} errors |" >> "$LANES"
+  tail -2 "$LANES" >&2
+  stop_gateway
+fi
+
 {
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); wrk on the same machine;"
   echo "worker latency L = ${LATENCY_MS} ms, batch size B = $BATCH_SIZE, max-wait ${MAX_WAIT_MS} ms, ${DURATION} a row."
-  LIGHT=$(grep '^| gateway, light load' "$TABLE" | head -1)
+  LIGHT=$(grep '^| gateway, light load' "$TABLE" | head -1 || true)
   [ -z "$LIGHT" ] || [ -z "$DIRECT_P50" ] || python3 - "$LIGHT" "$DIRECT_P50" "$DIRECT_P99" "$MAX_WAIT_MS" <<'PY'
 import sys
 row, direct_p50, direct_p99, max_wait = sys.argv[1:]
@@ -190,6 +250,7 @@ print(f"Light load (1 connection): the gateway's overhead beyond max-wait ({max_
 PY
   [ ! -f "$OUT/oom-count.txt" ] || echo "OutOfMemoryError lines in the 10k run's log: $(cat "$OUT/oom-count.txt")."
 } >> "$TABLE"
+[ ! -f "$LANES" ] || { echo; echo "Lanes (issue 29): fair share between users, flex beside default:"; echo; echo "| scenario | measured | beside |"; echo "|---|---|---|"; cat "$LANES"; } >> "$TABLE"
 { echo; echo "Where the time and the CPU went (CPU as a share of all $(nproc) cores during each row):"; echo; cat "$OUT/cpu.md"; } >> "$TABLE"
 echo
 cat "$TABLE"

@@ -64,16 +64,17 @@ class GatewayConfiguration {
         return SettingsCheck.bind(environment, "gateway", SchedulerSettings.class);
     }
 
-    /** How the scheduler batches, in front of every model's workers: their batches at once, their longest call. */
+    /** How the scheduler batches, in front of every model's workers: their longest call. */
     @Bean
     SchedulerPolicy schedulerPolicy(SchedulerSettings scheduler, WorkerSettings workers) {
-        return scheduler.policy(workers.maxConcurrentBatches(), workers.longestTimeout());
+        // for workers that count no slots of their own (the simulated one): the default model's per-worker limit
+        return scheduler.policy(workers.served().getFirst().maxConcurrentBatches(), workers.longestTimeout());
     }
 
     /** The models clients may name, the default first, as the workers' settings list them. */
     @Bean
     ServedModels servedModels(WorkerSettings workers) {
-        return new ServedModels(workers.modelNames());
+        return new ServedModels(workers.modelNames(), workers.maxConcurrentBatches());
     }
 
     @Bean

@@ -98,6 +98,8 @@ class OperabilityTest {
                 .isEqualTo(4);
         assertThat(increase(before, after, "gateway_batch_size_requests_sum")).isEqualTo(3);
         assertThat(increase(before, after, "gateway_queue_time_seconds_count")).isEqualTo(3);
+        assertThat(increase(before, after, "gateway_lane_queue_time_seconds_count{model=\"simulated\",tier=\"default\"}"))
+                .isEqualTo(3);
         assertThat(increase(before, after, "gateway_worker_latency_seconds_count{outcome=\"ok\",worker=\"simulated\"}"))
                 .isEqualTo(increase(before, after, "gateway_batch_size_requests_count")).isBetween(1.0, 3.0);
 
@@ -110,6 +112,8 @@ class OperabilityTest {
                 "gateway_rejections_total{reason=\"tokens_per_day\"}",
                 "gateway_rejections_total{reason=\"key_requests_per_minute\"}",
                 "gateway_queue_depth_requests 0.0",
+                "gateway_lane_depth_requests{model=\"simulated\",tier=\"default\"} 0.0",
+                "gateway_lane_depth_requests{model=\"simulated\",tier=\"flex\"} 0.0",
                 "gateway_batches_in_flight 0.0",
                 "gateway_settlement_failures_total 0.0");
 

@@ -9,6 +9,8 @@ public final class CompletionRejectedException extends RuntimeException {
     /** Why the request was turned away. */
     public enum Reason {
         QUEUE_FULL("the queue is full"),
+        /** Flex requests hold half the queue, their most: the caller should slow down (429), not the gateway (503). */
+        FLEX_QUEUE_FULL("the flex tier's half of the queue is full"),
         SHUTTING_DOWN("the gateway is shutting down"),
         USAGE_BACKLOG("usage records cannot be written at the moment");
 
@@ -38,5 +40,10 @@ public final class CompletionRejectedException extends RuntimeException {
 
     public Duration retryAfter() {
         return retryAfter;
+    }
+
+    /** Whether the caller sent more than its share (429) rather than the gateway being unable to take it (503). */
+    public boolean tooManyRequests() {
+        return reason == Reason.FLEX_QUEUE_FULL;
     }
 }

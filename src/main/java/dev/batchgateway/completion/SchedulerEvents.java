@@ -23,6 +23,18 @@ public interface SchedulerEvents {
     /** A request waited this long between arriving and leaving in a batch. */
     default void timeInQueue(Duration waited) {}
 
+    /** A request of this lane waited this long between arriving and leaving in a batch (beside {@link #timeInQueue}). */
+    default void timeInLane(LaneId lane, Duration waited) {}
+
+    /**
+     * A batch of this lane was ready and every slot of its model's workers was taken: it waits in its lane. Told once
+     * each time the model's lanes start waiting, not again while they still wait.
+     */
+    default void blockedOnCapacity(LaneId lane) {}
+
+    /** A default-tier batch of this model left with {@code seats} flex requests in its otherwise empty seats. */
+    default void flexSeatsFilled(String model, int seats) {}
+
     /** A request ended with a completion ({@code failure} null) or a failure. */
     default void requestFinished(CompletionRequest request, Completion completion, Throwable failure) {}
 
@@ -54,6 +66,21 @@ public interface SchedulerEvents {
             @Override
             public void timeInQueue(Duration waited) {
                 each.forEach(observer -> report(() -> observer.timeInQueue(waited)));
+            }
+
+            @Override
+            public void timeInLane(LaneId lane, Duration waited) {
+                each.forEach(observer -> report(() -> observer.timeInLane(lane, waited)));
+            }
+
+            @Override
+            public void blockedOnCapacity(LaneId lane) {
+                each.forEach(observer -> report(() -> observer.blockedOnCapacity(lane)));
+            }
+
+            @Override
+            public void flexSeatsFilled(String model, int seats) {
+                each.forEach(observer -> report(() -> observer.flexSeatsFilled(model, seats)));
             }
 
             @Override

@@ -8,10 +8,13 @@ import java.util.Objects;
  *
  * @param batchSize the most prompts in one worker call
  * @param maxWait how long the first request of a partial batch waits for others, from its arrival, before the batch is sent
- * @param maxConcurrentBatches the most worker calls in flight at once; further batches wait in the queue
+ * @param maxConcurrentBatches the most worker calls in flight at once for each model whose workers do not count their own
+ *     slots ({@link WorkerApi#capacity}); further batches wait in their lane
  * @param queueCapacity the most requests admitted but not yet sent to the worker
  * @param requestTimeout the longest a request may take from arrival to answer
  * @param workerTimeout the longest one worker call may take before its callers are answered 504
+ * @param flexRequestTimeout the longest a flex-tier request may take from arrival to answer (it waits for idle
+ *     capacity); flex requests may hold at most half of {@code queueCapacity}
  */
 public record SchedulerPolicy(
         int batchSize,
@@ -19,12 +22,29 @@ public record SchedulerPolicy(
         int maxConcurrentBatches,
         int queueCapacity,
         Duration requestTimeout,
-        Duration workerTimeout) {
+        Duration workerTimeout,
+        Duration flexRequestTimeout) {
+
+    /** The longest any request may take from arrival to answer, whatever its tier. */
+    public Duration longestRequestTimeout() {
+        return requestTimeout.compareTo(flexRequestTimeout) >= 0 ? requestTimeout : flexRequestTimeout;
+    }
+
+    /** The default {@code GATEWAY_FLEX_REQUEST_TIMEOUT}. */
+    public static final Duration FLEX_REQUEST_TIMEOUT = Duration.ofMinutes(15);
+
+    /** A policy whose flex requests may wait {@link #FLEX_REQUEST_TIMEOUT}. */
+    public SchedulerPolicy(
+            int batchSize, Duration maxWait, int maxConcurrentBatches, int queueCapacity, Duration requestTimeout,
+            Duration workerTimeout) {
+        this(batchSize, maxWait, maxConcurrentBatches, queueCapacity, requestTimeout, workerTimeout, FLEX_REQUEST_TIMEOUT);
+    }
 
     public SchedulerPolicy {
         Objects.requireNonNull(maxWait, "maxWait");
         Objects.requireNonNull(requestTimeout, "requestTimeout");
         Objects.requireNonNull(workerTimeout, "workerTimeout");
+        Objects.requireNonNull(flexRequestTimeout, "flexRequestTimeout");
         if (batchSize < 1) {
             throw new IllegalArgumentException("batch size must be at least 1, was " + batchSize);
         }
@@ -43,5 +63,18 @@ public record SchedulerPolicy(
         if (!workerTimeout.isPositive()) {
             throw new IllegalArgumentException("worker timeout must be positive, was " + workerTimeout);
         }
+        if (!flexRequestTimeout.isPositive()) {
+            throw new IllegalArgumentException("flex request timeout must be positive, was " + flexRequestTimeout);
+        }
+    }
+
+    /** The most flex-tier requests admitted and not yet sent: half the queue, so default traffic always finds room. */
+    public int flexQueueCapacity() {
+        return queueCapacity / 2;
+    }
+
+    /** The longest a request of this tier may take from arrival to answer. */
+    public Duration requestTimeout(ServiceTier tier) {
+        return tier == ServiceTier.FLEX ? flexRequestTimeout : requestTimeout;
     }
 }

@@ -5,21 +5,28 @@ import java.time.Duration;
 
 /**
  * The scheduler's settings, bound from {@code gateway.*}: {@code GATEWAY_BATCH_SIZE}, {@code GATEWAY_BATCH_MAX_WAIT},
- * {@code GATEWAY_QUEUE_CAPACITY} and {@code GATEWAY_REQUEST_TIMEOUT}. With what the workers say (how many batches they
+ * {@code GATEWAY_QUEUE_CAPACITY}, {@code GATEWAY_REQUEST_TIMEOUT} and {@code GATEWAY_FLEX_REQUEST_TIMEOUT}. With what the workers say (how many batches they
  * take at once, how long a call may take) they make the {@link SchedulerPolicy}.
  */
-public record SchedulerSettings(Batch batch, int queueCapacity, Duration requestTimeout) {
+public record SchedulerSettings(Batch batch, int queueCapacity, Duration requestTimeout, Duration flexRequestTimeout) {
 
     public SchedulerSettings {
+        flexRequestTimeout = flexRequestTimeout == null ? SchedulerPolicy.FLEX_REQUEST_TIMEOUT : flexRequestTimeout;
+        require(flexRequestTimeout.isPositive(),
+                "GATEWAY_FLEX_REQUEST_TIMEOUT must be a positive duration (e.g. 15m), was " + flexRequestTimeout);
         require(batch != null, "gateway.batch must be configured");
         require(queueCapacity >= 1, "GATEWAY_QUEUE_CAPACITY must be at least 1, was " + queueCapacity);
         require(requestTimeout != null && requestTimeout.isPositive(),
                 "GATEWAY_REQUEST_TIMEOUT must be a positive duration (e.g. 30s), was " + requestTimeout);
     }
 
-    /** The policy of a scheduler in front of workers that take this many batches at once, each call at most this long. */
-    public SchedulerPolicy policy(int maxConcurrentBatches, Duration workerTimeout) {
-        return new SchedulerPolicy(batch.size(), batch.maxWait(), maxConcurrentBatches, queueCapacity, requestTimeout, workerTimeout);
+    /**
+     * The policy of a scheduler in front of workers each call of which takes at most {@code workerTimeout};
+     * {@code batchesPerModel} is how many batches at once a model's workers take when they count no slots of their own.
+     */
+    public SchedulerPolicy policy(int batchesPerModel, Duration workerTimeout) {
+        return new SchedulerPolicy(batch.size(), batch.maxWait(), batchesPerModel, queueCapacity, requestTimeout,
+                workerTimeout, flexRequestTimeout);
     }
 
     /** The most prompts in one worker call, and how long a partial batch waits for company. */

@@ -1,6 +1,7 @@
 package dev.batchgateway.completion;
 
 import java.util.List;
+import java.util.Optional;
 
 /**
  * An inference server that completes a batch of prompts in one call: vLLM, Ollama, a pool of them, or a simulation.
@@ -43,4 +44,12 @@ public interface WorkerApi {
 
     /** The model this worker serves, recorded with every usage row. */
     String model();
+
+    /**
+     * The batch slots of the workers that serve {@code model}, when this worker counts them itself (a pool of servers
+     * does); empty leaves the count to the scheduler ({@link SchedulerPolicy#maxConcurrentBatches()} per model).
+     */
+    default Optional<Capacity> capacity(String model) {
+        return Optional.empty();
+    }
 }

@@ -5,7 +5,9 @@ import dev.batchgateway.completion.BatchTrigger;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.CompletionRequest;
+import dev.batchgateway.completion.LaneId;
 import dev.batchgateway.completion.SchedulerEvents;
+import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.WorkerException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
@@ -13,6 +15,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -39,12 +42,17 @@ final class BatchingObserver implements SchedulerEvents {
     private final Map<String, Timer> workerLatency = new ConcurrentHashMap<>();
     private final Map<CompletionRejectedException.Reason, Counter> rejections = new EnumMap<>(CompletionRejectedException.Reason.class);
     private final Map<Long, BatchTrigger> triggers = new ConcurrentHashMap<>();
+    /** By lane: the models are the configured ones, the tiers two. */
+    private final Map<LaneId, Timer> timeInLane = new ConcurrentHashMap<>();
+    private final Map<LaneId, Counter> blockedOnCapacity = new ConcurrentHashMap<>();
+    private final Map<String, Counter> flexSeats = new ConcurrentHashMap<>();
 
     /**
      * @param worker the name the worker latency is tagged with (the worker's model)
      * @param largestBatch the configured batch size; the size histogram has one bucket per possible size
+     * @param models the served models: each lane's meters exist from the start, at zero, so dashboards show them
      */
-    BatchingObserver(MeterRegistry meters, String worker, int largestBatch) {
+    BatchingObserver(MeterRegistry meters, String worker, int largestBatch, List<String> models) {
         this.meters = meters;
         this.worker = worker;
         this.batchSize = DistributionSummary.builder("gateway.batch.size")
@@ -64,10 +72,17 @@ final class BatchingObserver implements SchedulerEvents {
                 .register(meters);
         tokens("prompt", worker);
         tokens("completion", worker);
+        for (String model : models) {
+            for (ServiceTier tier : ServiceTier.values()) {
+                timeInLane(new LaneId(model, tier));
+                blockedOnCapacity(new LaneId(model, tier), 0);
+            }
+            flexSeatsFilled(model, 0);
+        }
         for (var reason : CompletionRejectedException.Reason.values()) {
             rejections.put(reason, Counter.builder("gateway.rejections")
                     // the same as the 429 series' by limit, counted at the web edge (web's RequestTracking)
-                    .description("Requests turned away before they were queued: 503 by reason, 429 by the limit they were over")
+                    .description("Requests turned away before they were queued: 503 by reason, 429 by the limit they were over or for flex beyond its half of the queue")
                     .tag("reason", reason.name().toLowerCase(Locale.ROOT))
                     .register(meters));
         }
@@ -120,6 +135,43 @@ final class BatchingObserver implements SchedulerEvents {
     @Override
     public void timeInQueue(Duration waited) {
         timeInQueue.record(waited);
+    }
+
+    @Override
+    public void timeInLane(LaneId lane, Duration waited) {
+        timeInLane(lane).record(waited);
+    }
+
+    private Timer timeInLane(LaneId lane) {
+        return timeInLane.computeIfAbsent(lane, id -> Timer.builder("gateway.lane.queue.time")
+                        .description("Time a request waited in its lane (model and service tier) between arriving and leaving in a batch, waiting for capacity included")
+                        .tag("model", id.model())
+                        .tag("tier", id.tier().wireName())
+                        .publishPercentileHistogram()
+                        .register(meters));
+    }
+
+    @Override
+    public void blockedOnCapacity(LaneId lane) {
+        blockedOnCapacity(lane, 1);
+    }
+
+    private void blockedOnCapacity(LaneId lane, int times) {
+        blockedOnCapacity.computeIfAbsent(lane, id -> Counter.builder("gateway.lane.blocked")
+                        .description("Times a ready batch of this lane found every batch slot of its model's workers taken and began to wait in its lane")
+                        .tag("model", id.model())
+                        .tag("tier", id.tier().wireName())
+                        .register(meters))
+                .increment(times);
+    }
+
+    @Override
+    public void flexSeatsFilled(String model, int seats) {
+        flexSeats.computeIfAbsent(model, name -> Counter.builder("gateway.flex.seats")
+                        .description("Flex requests that rode in the empty seats of a default-tier batch")
+                        .tag("model", name)
+                        .register(meters))
+                .increment(seats);
     }
 
     @Override

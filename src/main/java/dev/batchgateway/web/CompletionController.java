@@ -5,6 +5,7 @@ import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.CompletionsApi;
+import dev.batchgateway.completion.SchedulerPolicy;
 import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.Submission;
@@ -39,11 +40,12 @@ class CompletionController {
     private final AnswerWait answerWait;
     private final JsonMapper json = JsonMapper.builder().build();
 
-    CompletionController(CompletionsApi completions, WebSettings settings, ServedModels models, Callers callers) {
+    CompletionController(CompletionsApi completions, WebSettings settings, SchedulerPolicy policy, ServedModels models,
+            Callers callers) {
         this.completions = completions;
         this.callers = callers;
         this.reader = new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models.names());
-        this.answerWait = AnswerWait.behind(settings.requestTimeout());
+        this.answerWait = AnswerWait.behind(policy.longestRequestTimeout()); // a flex request may wait longer
     }
 
     @PostMapping(path = "/complete",

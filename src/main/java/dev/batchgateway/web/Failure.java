@@ -75,6 +75,9 @@ record Failure(HttpStatusCode status, String message, Duration retryAfter, Strin
             case LimitExceededException over -> overLimit(over);
             case BudgetUnavailableException away -> new Failure(HttpStatus.SERVICE_UNAVAILABLE, away.getMessage(), away.retryAfter(), SERVER, null, null);
             case InvalidRequestException invalid -> new Failure(HttpStatus.BAD_REQUEST, invalid.getMessage(), null, INVALID, null, null);
+            // flex beyond its half of the queue: the caller's share, not the gateway's trouble
+            case CompletionRejectedException rejected when rejected.tooManyRequests() -> new Failure(
+                    HttpStatus.TOO_MANY_REQUESTS, rejected.getMessage(), rejected.retryAfter(), "requests", null, "rate_limit_exceeded");
             case CompletionRejectedException rejected ->
                     new Failure(HttpStatus.SERVICE_UNAVAILABLE, rejected.getMessage(), rejected.retryAfter(), SERVER, null, null);
             case DeadlineExceededException late -> new Failure(HttpStatus.GATEWAY_TIMEOUT, late.getMessage(), null, TIMEOUT, null, null);

@@ -9,6 +9,7 @@ import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.CompletionsApi;
 import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.SchedulerPolicy;
 import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.Submission;
 import dev.batchgateway.identity.Caller;
@@ -64,11 +65,12 @@ class OpenAiController {
     private final JsonMapper json = JsonMapper.builder().build();
     private final AnswerWait answerWait;
 
-    OpenAiController(CompletionsApi completions, WebSettings settings, ServedModels served, Callers callers) {
+    OpenAiController(CompletionsApi completions, WebSettings settings, SchedulerPolicy policy, ServedModels served,
+            Callers callers) {
         this.completions = completions;
         this.callers = callers;
         this.models = served.names();
-        this.answerWait = AnswerWait.behind(settings.requestTimeout());
+        this.answerWait = AnswerWait.behind(policy.longestRequestTimeout()); // a flex request may wait longer
         this.reader = new OpenAiRequestReader(
                 new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models),
                 settings.maxTokens(),

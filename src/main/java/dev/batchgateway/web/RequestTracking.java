@@ -63,7 +63,8 @@ class RequestTracking extends OncePerRequestFilter {
     /** The {@code endpoint} of answers no route gave (404, or 405 for a method no route takes). */
     static final String UNMATCHED = "unmatched";
     /** {@code gateway.rejections}' description, the same as its 503 series' (observability's BatchingObserver). */
-    static final String REJECTIONS = "Requests turned away before they were queued: 503 by reason, 429 by the limit they were over";
+    static final String REJECTIONS =
+            "Requests turned away before they were queued: 503 by reason, 429 by the limit they were over or for flex beyond its half of the queue";
 
     private final Map<String, Counter> byOutcome = new ConcurrentHashMap<>();
     private final Map<String, Timer> durations = new ConcurrentHashMap<>();

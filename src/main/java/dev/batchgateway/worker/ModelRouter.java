@@ -2,12 +2,14 @@ package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.BatchProgress;
+import dev.batchgateway.completion.Capacity;
 import dev.batchgateway.completion.WorkerApi;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Several models behind one gateway: each batch goes to the workers of its model (the model is part of the batch key,
@@ -41,6 +43,13 @@ final class ModelRouter implements WorkerApi, AutoCloseable {
             throw new WorkerException.BadAnswer("no workers are configured for model " + model);
         }
         return workers.complete(batch, progress);
+    }
+
+    /** The slots of the model's own workers: each model's pool counts its own. */
+    @Override
+    public Optional<Capacity> capacity(String model) {
+        WorkerApi workers = byModel.get(model);
+        return workers == null ? Optional.empty() : workers.capacity(model);
     }
 
     /** The default model. */

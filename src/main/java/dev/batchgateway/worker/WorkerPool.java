@@ -2,6 +2,7 @@ package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.BatchProgress;
+import dev.batchgateway.completion.Capacity;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.WorkerApi;
 import dev.batchgateway.completion.WorkerException;
@@ -13,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
@@ -33,18 +35,21 @@ import org.slf4j.LoggerFactory;
  * the worker refused as misconfigured, was not generated: it goes to the next worker. With every worker out, a batch
  * probes them itself, now, the one whose back-off ends first first (each probe is bounded to about a second), and is
  * sent to the first that answers — as Envoy routes to every host once too many are ejected. Only when none answers
- * does it fail with {@link WorkerException.Unavailable}, naming why each worker is out. When the workers in rotation
- * are all at their limit (because others are out), the batch waits for a slot.
+ * does it fail with {@link WorkerException.Unavailable}, naming why each worker is out.
+ *
+ * <p>The pool owns its workers' batch slots ({@link Capacity}): a batch takes one on the least-loaded worker without
+ * waiting, or learns that all are taken and stays in its lane in the scheduler; its slot is given back when its call
+ * ends. No thread ever waits here for a slot.
  *
  * <p>Hand-written rather than a Resilience4j circuit breaker per worker: a breaker's half-open state lets trial
  * <em>calls</em> through (real batches whose callers would pay for the probe), while a worker here comes back only
  * through its health check; and picking the least-loaded worker needs the in-flight counts anyway.
  */
-final class WorkerPool implements WorkerApi, AutoCloseable {
+final class WorkerPool implements WorkerApi, Capacity, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(WorkerPool.class);
-    /** How often a batch waiting for room looks again, so that a worker whose back-off ended gets its probe. */
-    private static final long SLOT_RECHECK_MILLIS = 100;
+    /** How often a batch waiting for another batch's probe of a worker looks again. */
+    private static final long PROBE_RECHECK_MILLIS = 100;
 
     private final List<Member> members;
     private final String model;
@@ -54,6 +59,8 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
     private final Duration maxBackOff;
     private final Ticker ticker;
     private int nextStart;
+    /** Slots taken by batches on no worker yet: probing workers that are all out, or moving off one that refused. */
+    private int probing;
 
     WorkerPool(List<? extends RemoteWorker> workers, int maxBatchesPerWorker, Duration firstBackOff, Duration maxBackOff, Ticker ticker) {
         this(workers, maxBatchesPerWorker, 3, firstBackOff, maxBackOff, ticker);
@@ -89,34 +96,115 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
         return complete(batch, BatchProgress.IGNORED);
     }
 
-    /**
-     * Sends the batch to the member with the fewest batches in flight. A member that could not be reached or refused the
-     * gateway's key or model did so before generating anything (nothing was streamed either), so the batch moves on.
-     */
+    /** Sends the batch on a slot taken now; with every slot taken it fails at once, as unavailable. */
     @Override
     public List<WorkerOutcome> complete(Batch batch, BatchProgress progress) {
-        Set<Member> refused = new HashSet<>();
-        while (true) {
-            Member member = take(refused);
-            try {
-                List<WorkerOutcome> outcomes = member.worker.complete(batch, progress);
-                answered(member);
-                return outcomes;
-            } catch (WorkerException.Unavailable | WorkerException.Misconfigured e) {
-                takeOut(member, e.getMessage());
-                refused.add(member);
-                if (refused.size() == members.size()) {
+        try (Slot slot = tryAcquire().orElseThrow(() -> new WorkerException.Unavailable(
+                "every worker of model " + model + " is at its limit of batches"))) {
+            return slot.complete(batch, progress);
+        }
+    }
+
+    /** The pool owns its workers' batch slots. */
+    @Override
+    public Optional<Capacity> capacity(String model) {
+        return Optional.of(this);
+    }
+
+    /**
+     * A slot on the worker in rotation with the fewest batches in flight and room for one more; with every worker out,
+     * a slot whose batch probes them (at most as many as the pool's slots). Never waits.
+     */
+    @Override
+    public synchronized Optional<Slot> tryAcquire() {
+        Member chosen = leastLoadedInRotation();
+        if (chosen != null) {
+            chosen.inFlight++;
+            return Optional.of(new PoolSlot(chosen));
+        }
+        boolean noneInRotation = members.stream().allMatch(member -> member.out);
+        if (noneInRotation && inUse() < members.size() * maxBatchesPerWorker) {
+            probing++;
+            return Optional.of(new PoolSlot(null));
+        }
+        return Optional.empty();
+    }
+
+    @Override
+    public synchronized int inUse() {
+        int inUse = probing;
+        for (Member member : members) {
+            inUse += member.inFlight;
+        }
+        return inUse;
+    }
+
+    /**
+     * A batch's place on one worker. A worker that could not be reached or refused the gateway's key or model did so
+     * before generating anything (nothing was streamed either), so the batch moves to the next worker with its slot.
+     */
+    private final class PoolSlot implements Slot {
+        /** The worker this slot is on; null while the batch has none (every worker out, or its worker refused it). */
+        private Member on;
+        private boolean given;
+
+        PoolSlot(Member on) {
+            this.on = on;
+        }
+
+        @Override
+        public List<WorkerOutcome> complete(Batch batch, BatchProgress progress) {
+            Set<Member> refused = new HashSet<>();
+            while (true) {
+                if (on == null) {
+                    on = take(refused);
+                }
+                Member member = on;
+                try {
+                    List<WorkerOutcome> outcomes = member.worker.complete(batch, progress);
+                    answered(member);
+                    return outcomes;
+                } catch (WorkerException.Unavailable | WorkerException.Misconfigured e) {
+                    takeOut(member, e.getMessage());
+                    refused.add(member);
+                    moveOff(member);
+                    if (refused.size() == members.size()) {
+                        throw e;
+                    }
+                    // not connected, or refused before generating anything: nothing was done, the next worker may serve it
+                } catch (WorkerException.TimedOut e) {
+                    timedOut(member, e);
+                    throw e;
+                } catch (WorkerException.BadAnswer | WorkerException.Rejected e) {
+                    answered(member); // it answered, if wrongly: alive
                     throw e;
                 }
-                // not connected, or refused before generating anything: nothing was done, the next worker may serve it
-            } catch (WorkerException.TimedOut e) {
-                timedOut(member, e);
-                throw e;
-            } catch (WorkerException.BadAnswer | WorkerException.Rejected e) {
-                answered(member); // it answered, if wrongly: alive
-                throw e;
-            } finally {
-                release(member);
+            }
+        }
+
+        /** The batch leaves {@code member}: its slot is the pool's again until the batch finds another worker. */
+        private void moveOff(Member member) {
+            synchronized (WorkerPool.this) {
+                member.inFlight--;
+                probing++;
+                on = null;
+                WorkerPool.this.notifyAll();
+            }
+        }
+
+        @Override
+        public void close() {
+            synchronized (WorkerPool.this) {
+                if (given) {
+                    return;
+                }
+                given = true;
+                if (on != null) {
+                    on.inFlight--;
+                } else {
+                    probing--;
+                }
+                WorkerPool.this.notifyAll();
             }
         }
     }
@@ -178,29 +266,29 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
         return member(url).map(member -> member.out ? member.backOff : null).orElse(null);
     }
 
-    private java.util.Optional<Member> member(String url) {
+    private Optional<Member> member(String url) {
         return members.stream().filter(member -> member.worker.url().equals(url)).findFirst();
     }
 
     /**
-     * A worker in rotation with room for the batch; with none in rotation, probes the workers that are out, now. The
-     * {@code refused} workers already failed this batch: they are not probed for it again.
+     * The worker a batch without one goes to, its slot moved onto it: the least loaded in rotation, even at its limit
+     * (the batch already holds one of the pool's slots, given back by the worker that refused it: one over, briefly, is
+     * better than refusing a batch a worker can answer); with none in rotation, probes the workers that are out, now.
+     * The {@code refused} workers already failed this batch: they are not probed for it again.
      */
     private Member take(Set<Member> refused) {
         Set<Member> probedForThisBatch = new HashSet<>(refused);
         while (true) {
             Member toProbe;
             synchronized (this) {
-                Member chosen = leastLoadedInRotation();
+                Member chosen = members.stream()
+                        .filter(member -> !member.out && !refused.contains(member))
+                        .min(Comparator.comparingInt(member -> member.inFlight))
+                        .orElse(null);
                 if (chosen != null) {
                     chosen.inFlight++;
+                    probing--;
                     return chosen;
-                }
-                if (members.stream().anyMatch(member -> !member.out)) {
-                    // the workers in rotation are all busy (others are out): wait for a slot, as the batch would have in
-                    // the scheduler's queue; the scheduler's worker timeout bounds the wait by interrupting it
-                    waitForChange("no worker had room for the batch before its timeout");
-                    continue;
                 }
                 toProbe = members.stream()
                         .filter(member -> !probedForThisBatch.contains(member))
@@ -248,7 +336,7 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
 
     private void waitForChange(String timedOut) {
         try {
-            wait(SLOT_RECHECK_MILLIS);
+            wait(PROBE_RECHECK_MILLIS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new WorkerException.TimedOut(timedOut, e);
@@ -283,11 +371,6 @@ final class WorkerPool implements WorkerApi, AutoCloseable {
                         member.worker.url(), member.backOff.toMillis(), health.reason());
             }
         }
-    }
-
-    private synchronized void release(Member member) {
-        member.inFlight--;
-        notifyAll();
     }
 
     private synchronized void answered(Member member) {

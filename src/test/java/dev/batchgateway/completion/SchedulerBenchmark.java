@@ -4,6 +4,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -52,6 +53,11 @@ public class SchedulerBenchmark {
     private Scheduler scheduler;
     private UsageLedger ledger;
     private final GenerationParameters parameters = new GenerationParameters(16);
+    /** Two models, each a lane of its own. */
+    private final List<GenerationParameters> twoModels = List.of(
+            new GenerationParameters("a", 16, null, null, List.of(), null),
+            new GenerationParameters("b", 16, null, null, List.of(), null));
+    private static final int USERS = 1000;
 
     @Setup(Level.Trial)
     public void start() {
@@ -72,5 +78,17 @@ public class SchedulerBenchmark {
     @Threads(16)
     public Completion complete() throws InterruptedException {
         return scheduler.complete(new CompletionRequest(UUID.randomUUID(), 42, "hello", parameters));
+    }
+
+    /**
+     * The same with 1,000 users over two models: each request of a random user and model, so that the lanes' fair share
+     * has many users in its round.
+     */
+    @Benchmark
+    @Threads(16)
+    public Completion completeForManyUsersOfTwoModels() throws InterruptedException {
+        var random = ThreadLocalRandom.current();
+        return scheduler.complete(new CompletionRequest(
+                UUID.randomUUID(), 1 + random.nextInt(USERS), "hello", twoModels.get(random.nextInt(2))));
     }
 }

@@ -13,6 +13,7 @@ import dev.batchgateway.completion.Completions;
 import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.Prompt;
+import dev.batchgateway.completion.SchedulerPolicy;
 import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
@@ -47,8 +48,14 @@ class CompletionControllerTest {
     static class Doubles {
         /** The simulation, the default model when the worker type is simulated. */
         @Bean
+        SchedulerPolicy schedulerPolicy() {
+            return new SchedulerPolicy(8, java.time.Duration.ofMillis(20), 32, 10_000, java.time.Duration.ofSeconds(120),
+                    java.time.Duration.ofSeconds(60));
+        }
+
+        @Bean
         ServedModels servedModels() {
-            return new ServedModels(List.of("simulated"));
+            return new ServedModels(List.of("simulated"), 32);
         }
 
         @Bean
@@ -218,6 +225,17 @@ class CompletionControllerTest {
 
         assertProblem(result, HttpStatus.SERVICE_UNAVAILABLE, "the queue is full");
         assertThat(result).hasHeader("Retry-After", "3");
+    }
+
+    @Test
+    void flexBeyondItsHalfOfTheQueueIsA429WithRetryAfter() {
+        scheduler.rejectWith(new CompletionRejectedException(CompletionRejectedException.Reason.FLEX_QUEUE_FULL, Duration.ofSeconds(2)));
+
+        var result = post("""
+                {"prompt": "hi", "user_id": 1}""");
+
+        assertProblem(result, HttpStatus.TOO_MANY_REQUESTS, "the flex tier's half of the queue is full");
+        assertThat(result).hasHeader("Retry-After", "2");
     }
 
     @Test

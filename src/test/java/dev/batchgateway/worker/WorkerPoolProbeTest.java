@@ -187,33 +187,6 @@ class WorkerPoolProbeTest {
     }
 
     @Test
-    void aBatchWaitingForASlotThatIsInterruptedKeepsTheInterrupt() throws Exception {
-        // Given a pool of one worker with room for one batch, held
-        var pool = new WorkerPool(List.of(a), 1, 3, BACK_OFF, BACK_OFF, ticker);
-        a.hold = new CountDownLatch(1);
-        var held = inBackground(pool, batch("held"));
-        awaitTrue(() -> a.batches.size() == 1);
-
-        // When a batch waits for the slot and is interrupted
-        var interruptKept = new CompletableFuture<Boolean>();
-        var waiter = Thread.ofVirtual().start(() -> {
-            try {
-                pool.complete(batch("waiting"));
-                interruptKept.completeExceptionally(new AssertionError("served"));
-            } catch (WorkerException.TimedOut e) {
-                interruptKept.complete(Thread.currentThread().isInterrupted());
-            }
-        });
-        awaitTrue(() -> waiter.getState() == Thread.State.TIMED_WAITING || waiter.getState() == Thread.State.WAITING);
-        waiter.interrupt();
-
-        // Then it gave up as timed out, with its thread still marked interrupted for its caller
-        assertThat(interruptKept.get(10, TimeUnit.SECONDS)).isTrue();
-        a.hold.countDown();
-        held.get(10, TimeUnit.SECONDS);
-    }
-
-    @Test
     void theStartUpCheckAsksEveryWorkerAndClosingThePoolClosesThem() throws Exception {
         var closed = new AtomicInteger();
         var pool = new WorkerPool(List.of(new Closing(a, closed), new Closing(b, closed)), 8, 3, BACK_OFF, BACK_OFF, ticker);

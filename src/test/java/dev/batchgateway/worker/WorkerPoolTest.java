@@ -76,7 +76,7 @@ class WorkerPoolTest {
     }
 
     @Test
-    void noWorkerGetsMoreThanItsLimitOfBatchesAndABatchWaitsForASlot() throws Exception {
+    void noWorkerGetsMoreThanItsLimitOfBatchesAndABatchFindsNoSlotWithoutWaiting() throws Exception {
         // Given a pool with one batch per worker and worker b out of rotation
         var pool = pool(1);
         b.failure = () -> new WorkerException.Unavailable("refused");
@@ -84,52 +84,71 @@ class WorkerPoolTest {
         int warmUps = takeOutB(pool);
         a.hold = new CountDownLatch(1);
 
-        // When a holds a batch and another batch arrives
+        // When a holds a batch and another batch asks for a slot
         var held = inBackground(pool, batch("held"));
         awaitTrue(() -> a.batches.size() == 1 + warmUps);
-        var waiting = inBackground(pool, batch("waiting"));
 
-        // Then that batch is not sent to a while a is at its limit
-        Thread.sleep(300); // a window in which a wrong pool would have sent it
+        // Then there is none, at once, and a batch sent anyway fails at once as unavailable without reaching a
+        assertThat(pool.tryAcquire()).isEmpty();
+        assertThat(pool.inUse()).isEqualTo(1);
+        assertThatThrownBy(() -> pool.complete(batch("no room"))).isInstanceOf(WorkerException.Unavailable.class)
+                .hasMessageContaining("at its limit");
         assertThat(a.batches).hasSize(1 + warmUps);
-        assertThat(waiting).isNotDone();
 
-        // When a's batch finishes, the waiting batch goes to a
+        // When a's batch finishes, its slot is free again and the next batch goes to a
         a.hold.countDown();
         held.get(10, TimeUnit.SECONDS);
-        waiting.get(10, TimeUnit.SECONDS);
-        assertThat(a.batches).extracting(batch -> batch.prompts().getFirst()).endsWith("held", "waiting");
+        try (var slot = pool.tryAcquire().orElseThrow()) {
+            slot.complete(batch("next"), dev.batchgateway.completion.BatchProgress.IGNORED);
+        }
+        assertThat(a.batches).extracting(batch -> batch.prompts().getFirst()).endsWith("held", "next");
+        assertThat(pool.inUse()).isZero();
     }
 
     @Test
-    void aBatchWaitingForASlotGivesUpWhenInterrupted() throws Exception {
-        // Given a pool whose only worker in rotation is at its limit
+    void aSlotIsGivenBackOnceHoweverOftenItIsClosedAndASlotNeverSentGivesItsPlaceBack() {
+        // Given a pool of two workers with one slot each
         var pool = pool(1);
-        b.failure = () -> new WorkerException.Unavailable("refused");
-        b.healthy = false;
-        int warmUps = takeOutB(pool);
-        a.hold = new CountDownLatch(1);
-        var held = inBackground(pool, batch("held"));
-        awaitTrue(() -> a.batches.size() == 1 + warmUps);
 
-        // When a batch waits for a slot and the scheduler's watchdog interrupts it
-        var failure = new CompletableFuture<Throwable>();
-        var waiter = Thread.ofVirtual().start(() -> {
-            try {
-                pool.complete(batch("waiting"));
-                failure.complete(null);
-            } catch (RuntimeException e) {
-                failure.complete(e);
+        // When both slots are taken, then one is closed twice without a batch
+        var first = pool.tryAcquire().orElseThrow();
+        var second = pool.tryAcquire().orElseThrow();
+        assertThat(pool.tryAcquire()).isEmpty();
+        first.close();
+        first.close();
+
+        // Then exactly one slot is free again
+        assertThat(pool.inUse()).isEqualTo(1);
+        var third = pool.tryAcquire().orElseThrow();
+        assertThat(pool.tryAcquire()).isEmpty();
+        second.close();
+        third.close();
+        assertThat(pool.inUse()).isZero();
+    }
+
+    @Test
+    void aBatchRefusedByItsWorkerMovesWithItsSlotToTheOtherEvenAtItsLimit() throws Exception {
+        // Given a pool of two with one slot each, b holding a batch, and a that will refuse the connection
+        var pool = pool(1);
+        b.hold = new CountDownLatch(1);
+        var slotOnA = pool.tryAcquire().orElseThrow();
+        var held = inBackground(pool, batch("held on b"));
+        awaitTrue(() -> b.batches.size() == 1);
+        a.failure = () -> new WorkerException.Unavailable("refused");
+
+        // When the batch on a's slot is sent
+        var moved = CompletableFuture.supplyAsync(() -> {
+            try (slotOnA) {
+                return slotOnA.complete(batch("moved"), dev.batchgateway.completion.BatchProgress.IGNORED);
             }
-        });
-        awaitTrue(() -> waiter.getState() == Thread.State.TIMED_WAITING || waiter.getState() == Thread.State.WAITING);
-        waiter.interrupt();
+        }, command -> Thread.ofVirtual().start(command));
 
-        // Then it fails as timed out, and never reached a worker
-        assertThat(failure.get(10, TimeUnit.SECONDS)).isInstanceOf(WorkerException.TimedOut.class);
-        assertThat(a.batches).hasSize(1 + warmUps);
-        a.hold.countDown();
+        // Then it is served by b (one over its limit for a moment) rather than refused, and every slot comes back
+        b.hold.countDown();
+        assertThat(moved.get(10, TimeUnit.SECONDS)).hasSize(1);
         held.get(10, TimeUnit.SECONDS);
+        assertThat(b.batches).extracting(batch -> batch.prompts().getFirst()).containsExactlyInAnyOrder("held on b", "moved");
+        assertThat(pool.inUse()).isZero();
     }
 
     static List<Supplier<WorkerException>> failures() {
