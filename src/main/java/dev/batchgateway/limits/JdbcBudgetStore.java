@@ -1,5 +1,6 @@
 package dev.batchgateway.limits;
 
+import dev.batchgateway.budget.BudgetSettings;
 import dev.batchgateway.budget.BudgetStore;
 import dev.batchgateway.budget.BudgetStoreUnavailableException;
 import dev.batchgateway.budget.Limits;
@@ -23,7 +24,7 @@ import java.util.Set;
 import java.util.concurrent.Executor;
 import java.util.function.Function;
 import java.util.function.Supplier;
-import org.springframework.beans.factory.annotation.Value;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.dao.DataAccessException;
 import org.springframework.jdbc.CannotGetJdbcConnectionException;
 import org.springframework.jdbc.core.JdbcTemplate;
@@ -55,10 +56,14 @@ class JdbcBudgetStore implements BudgetStore {
     private final JdbcClient jdbc;
     private final BoundedStatements bounded;
 
-    JdbcBudgetStore(JdbcClient jdbc, JdbcTemplate template,
-            @Value("${gateway.budget.statement-timeout:5s}") Duration statementTimeout) {
+    JdbcBudgetStore(JdbcClient jdbc, JdbcTemplate template, Duration statementTimeout) {
         this.jdbc = jdbc;
         this.bounded = new BoundedStatements(template, statementTimeout);
+    }
+
+    @Autowired
+    JdbcBudgetStore(JdbcClient jdbc, JdbcTemplate template, BudgetSettings settings) {
+        this(jdbc, template, settings.statementTimeout());
     }
 
     @Override

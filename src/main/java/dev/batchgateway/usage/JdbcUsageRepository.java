@@ -11,7 +11,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.List;
 import org.springframework.dao.DataAccessException;
 import org.springframework.dao.DataIntegrityViolationException;
-import org.springframework.beans.factory.annotation.Value;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.stereotype.Repository;
 
@@ -49,8 +49,13 @@ class JdbcUsageRepository implements UsageRepository {
      * @param writeTimeout how long a write waits for PostgreSQL's answer: answers wait for their rows, so a database
      *     that stopped answering sends them to the journal after this, not after the pool's 30 s socket timeout
      */
-    JdbcUsageRepository(JdbcTemplate template, @Value("${gateway.usage.write-timeout:2s}") Duration writeTimeout) {
+    JdbcUsageRepository(JdbcTemplate template, Duration writeTimeout) {
         this.bounded = new BoundedStatements(template, writeTimeout);
+    }
+
+    @Autowired
+    JdbcUsageRepository(JdbcTemplate template, UsageSettings settings) {
+        this(template, settings.writeTimeout());
     }
 
     @Override

@@ -30,7 +30,9 @@ import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.jdbc.test.autoconfigure.AutoConfigureTestDatabase;
 import org.springframework.boot.jdbc.test.autoconfigure.JdbcTest;
-import org.springframework.context.annotation.Import;
+import org.springframework.boot.test.context.TestConfiguration;
+import org.springframework.context.annotation.Bean;
+import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
@@ -44,7 +46,6 @@ import org.springframework.transaction.annotation.Transactional;
 @JdbcTest
 @AutoConfigureTestDatabase(replace = AutoConfigureTestDatabase.Replace.NONE)
 @Transactional(propagation = Propagation.NOT_SUPPORTED)
-@Import(JdbcBudgetStore.class)
 class JdbcBudgetStoreTest {
 
     private static final Instant DAY = Instant.parse("2026-11-24T00:00:00Z");
@@ -55,7 +56,14 @@ class JdbcBudgetStoreTest {
     @DynamicPropertySource
     static void database(DynamicPropertyRegistry registry) {
         TestDatabase.register(registry);
-        registry.add("gateway.budget.statement-timeout", () -> STATEMENT_TIMEOUT.toSeconds() + "s");
+    }
+
+    @TestConfiguration
+    static class Store {
+        @Bean
+        JdbcBudgetStore jdbcBudgetStore(JdbcClient jdbc, JdbcTemplate template) {
+            return new JdbcBudgetStore(jdbc, template, STATEMENT_TIMEOUT);
+        }
     }
 
     @Autowired

@@ -22,7 +22,8 @@ import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.jdbc.test.autoconfigure.AutoConfigureTestDatabase;
 import org.springframework.boot.jdbc.test.autoconfigure.JdbcTest;
-import org.springframework.context.annotation.Import;
+import org.springframework.boot.test.context.TestConfiguration;
+import org.springframework.context.annotation.Bean;
 import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
@@ -30,11 +31,20 @@ import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.transaction.annotation.Propagation;
 import org.springframework.transaction.annotation.Transactional;
 
-@JdbcTest(properties = "gateway.usage.write-timeout=1s")
+@JdbcTest
 @AutoConfigureTestDatabase(replace = AutoConfigureTestDatabase.Replace.NONE)
 @Transactional(propagation = Propagation.NOT_SUPPORTED)
-@Import(JdbcUsageRepository.class)
 class JdbcUsageRepositoryTest {
+
+    /** Writes here wait at most this long for PostgreSQL's answer. */
+    @TestConfiguration
+    static class Repository {
+        @Bean
+        JdbcUsageRepository jdbcUsageRepository(JdbcTemplate template) {
+            return new JdbcUsageRepository(template, Duration.ofSeconds(1));
+        }
+    }
+
 
     @DynamicPropertySource
     static void database(DynamicPropertyRegistry registry) {
