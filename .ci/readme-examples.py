@@ -226,16 +226,19 @@ def main():
     readme, port = sys.argv[1], sys.argv[2]
     found = examples(readme)
     with tempfile.TemporaryDirectory() as work:
-        script = ['set -u', f'cd {work}']
+        script = [f'cd {work}']
         for i, (number, command, _) in enumerate(found):
             command = command.replace('localhost:8080', f'localhost:{port}')
             script.append(f'{{ {command} ; }} > {work}/out{i} 2>&1; echo $? > {work}/rc{i}')
         subprocess.run(['bash', '-c', '\n'.join(script)], check=False, timeout=120)
         failures = 0
         for i, (number, command, shown) in enumerate(found):
-            output = open(f'{work}/out{i}', encoding='utf-8', errors='replace').read()
-            code = int(open(f'{work}/rc{i}').read().strip() or 1)
-            problems = [f"exit code {code}: {output[:300]!r}"] if code != 0 else []
+            if not os.path.exists(f'{work}/rc{i}'):
+                problems, output = ["did not run: the commands before it ended the shell"], ''
+            else:
+                output = open(f'{work}/out{i}', encoding='utf-8', errors='replace').read()
+                code = int(open(f'{work}/rc{i}').read().strip() or 1)
+                problems = [f"exit code {code}: {output[:300]!r}"] if code != 0 else []
             if not problems and shown is not None:
                 problems = check(shown, output)
             print(f"README line {number}: {'ok' if not problems else 'MISMATCH'}: {command[:100]}")
