@@ -135,10 +135,17 @@ final class FairShare implements LanePolicy {
         /** Whether it is this user's turn, its quantum for it given. */
         boolean inTurn;
 
-        /** The user's oldest request that {@code eligible} accepts. */
+        /**
+         * The user's oldest request that {@code eligible} accepts. Requests that ended while waiting are dropped on the
+         * way: they never become eligible again, and when many end at once (a shutdown, a deadline shared by thousands)
+         * scanning past them on every seat made forming batches quadratic in the queue's length.
+         */
         Queued first(Predicate<Queued> eligible) {
-            for (Queued request : waiting) {
-                if (eligible.test(request)) {
+            for (Iterator<Queued> requests = waiting.iterator(); requests.hasNext(); ) {
+                Queued request = requests.next();
+                if (request.isDone()) {
+                    requests.remove();
+                } else if (eligible.test(request)) {
                     return request;
                 }
             }

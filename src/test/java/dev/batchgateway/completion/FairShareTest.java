@@ -32,6 +32,26 @@ class FairShareTest {
     }
 
     @Test
+    void requestsThatEndedWhileWaitingAreDroppedOnTheWayNotScannedAgainForEverySeat() {
+        // Given a user with thousands of requests waiting, all but the last ended at once (a shutdown, a shared deadline)
+        var share = new FairShare();
+        List<Queued> waiting = new ArrayList<>();
+        for (int i = 0; i < 5_000; i++) {
+            Queued request = queued(1, "r" + i, 10);
+            waiting.add(request);
+            share.add(request);
+        }
+        waiting.subList(0, waiting.size() - 1).forEach(request -> request.fail(new IllegalStateException("ended")));
+
+        // When the next seat is filled from those not ended
+        Queued next = share.next(request -> !request.isDone());
+
+        // Then it is the last, and the ended ones are gone rather than passed over again at the next seat
+        assertThat(next).isSameAs(waiting.getLast());
+        assertThat(share.size()).isZero();
+    }
+
+    @Test
     void aUserWhoseRequestsWeighTenTimesMoreGetsATenthOfTheSeats() {
         // Given a user of long requests (bound about 1,000 tokens) and one of short ones (about 100), both with plenty queued
         var share = new FairShare();
