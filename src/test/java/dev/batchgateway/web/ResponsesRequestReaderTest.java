@@ -6,6 +6,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.ServiceTier;
 import java.util.List;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -166,6 +171,39 @@ class ResponsesRequestReaderTest {
                     assertThat(e.status).isEqualTo(HttpStatus.NOT_FOUND);
                     assertThat(e.code).isEqualTo("model_not_found");
                 });
+    }
+
+    /** Whatever the body holds, it is read or refused in OpenAI's shape: never another exception (a 500). */
+    @Property(tries = 300)
+    void anyBodyIsReadOrRefusedAsABadRequestNeverAnythingElse(@ForAll("fields") String field, @ForAll("json") String value,
+            @ForAll("json") String input) {
+        String body = """
+                {"model": "m", "input": %s, "%s": %s}""".formatted(input, field, value);
+        try {
+            read(body);
+        } catch (OpenAiError refused) {
+            assertThat(refused.status.is4xxClientError()).as(body).isTrue();
+            assertThat(refused.getMessage()).as(body).isNotBlank();
+        }
+    }
+
+    @Provide
+    Arbitrary<String> fields() {
+        return Arbitraries.of("instructions", "max_output_tokens", "temperature", "top_p", "service_tier", "stream",
+                "store", "tools", "text", "metadata", "include", "tool_choice", "previous_response_id", "input", "x");
+    }
+
+    @Provide
+    Arbitrary<String> json() {
+        Arbitrary<String> leaf = Arbitraries.of("null", "true", "false", "0", "-1", "1.5", "1e400", "\"\"", "\" \"",
+                "\"hi\"", "\"\\ud800\"", "\"input_text\"", "\"user\"", "[]", "{}");
+        return Arbitraries.recursive(() -> leaf, inner -> Arbitraries.oneOf(
+                inner.list().ofMaxSize(3).map(items -> "[" + String.join(", ", items) + "]"),
+                Arbitraries.of("role", "content", "type", "text", "id", "name")
+                        .flatMap(key -> inner.map(v -> "{\"" + key + "\": " + v + "}")),
+                inner.flatMap(text -> Arbitraries.of("user", "assistant", "developer", "tool").map(role ->
+                        "[{\"role\": \"" + role + "\", \"content\": [{\"type\": \"input_text\", \"text\": " + text + "}]}]"))),
+                3);
     }
 
     private void assertRefused(String body, String param) {
