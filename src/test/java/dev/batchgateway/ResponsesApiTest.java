@@ -151,8 +151,13 @@ class ResponsesApiTest {
         // Then its events are OpenAI's, in OpenAI's order, each numbered one after the other
         assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200);
         assertThat(answer.headers().firstValue("Content-Type")).hasValueSatisfying(type -> assertThat(type).startsWith("text/event-stream"));
-        List<JsonNode> events = answer.body().lines().filter(line -> line.startsWith("data: "))
-                .map(line -> json.readTree(line.substring("data: ".length()))).toList();
+        List<String> frames = List.of(answer.body().split("\n\n"));
+        List<JsonNode> events = frames.stream()
+                .map(frame -> json.readTree(frame.substring(frame.indexOf("\ndata: ") + "\ndata: ".length()))).toList();
+        // each event is named on its event: line by its type, as OpenAI sends them
+        for (int i = 0; i < frames.size(); i++) {
+            assertThat(frames.get(i)).startsWith("event: " + events.get(i).get("type").asString() + "\ndata: {");
+        }
         assertThat(events).extracting(event -> event.get("type").asString()).containsExactly(
                 "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
                 "response.output_text.delta", "response.output_text.delta", "response.output_text.done",

@@ -79,25 +79,30 @@ final class ResponsesAnswer {
 
     record OutputDetails(@JsonProperty("reasoning_tokens") long reasoningTokens) {}
 
+    /** An event of a response's stream, named by its {@code type}. */
+    sealed interface Event {
+        String type();
+    }
+
     /** {@code response.created}, {@code .in_progress}, {@code .completed}, {@code .incomplete}, {@code .failed}. */
-    record ResponseEvent(String type, @JsonProperty("sequence_number") int sequenceNumber, Response response) {}
+    record ResponseEvent(String type, @JsonProperty("sequence_number") int sequenceNumber, Response response) implements Event {}
 
     /** {@code response.output_item.added} and {@code .done}. */
     record OutputItemEvent(String type, @JsonProperty("sequence_number") int sequenceNumber,
-            @JsonProperty("output_index") int outputIndex, OutputMessage item) {}
+            @JsonProperty("output_index") int outputIndex, OutputMessage item) implements Event {}
 
     /** {@code response.content_part.added} and {@code .done}. */
     record ContentPartEvent(String type, @JsonProperty("sequence_number") int sequenceNumber,
             @JsonProperty("item_id") String itemId, @JsonProperty("output_index") int outputIndex,
-            @JsonProperty("content_index") int contentIndex, OutputText part) {}
+            @JsonProperty("content_index") int contentIndex, OutputText part) implements Event {}
 
     record TextDeltaEvent(String type, @JsonProperty("sequence_number") int sequenceNumber,
             @JsonProperty("item_id") String itemId, @JsonProperty("output_index") int outputIndex,
-            @JsonProperty("content_index") int contentIndex, String delta, List<Object> logprobs) {}
+            @JsonProperty("content_index") int contentIndex, String delta, List<Object> logprobs) implements Event {}
 
     record TextDoneEvent(String type, @JsonProperty("sequence_number") int sequenceNumber,
             @JsonProperty("item_id") String itemId, @JsonProperty("output_index") int outputIndex,
-            @JsonProperty("content_index") int contentIndex, String text, List<Object> logprobs) {}
+            @JsonProperty("content_index") int contentIndex, String text, List<Object> logprobs) implements Event {}
 
     /**
      * The {@code error} event: its fields at the top, as OpenAI's reference and the SDKs' models have them, and in an
@@ -105,7 +110,7 @@ final class ResponsesAnswer {
      */
     @JsonInclude(JsonInclude.Include.ALWAYS)
     record ErrorEvent(String type, @JsonProperty("sequence_number") int sequenceNumber, String code, String message,
-            String param, Map<String, Object> error) {}
+            String param, Map<String, Object> error) implements Event {}
 
     /** A response on its way: no output and no usage yet. */
     static Response inProgress(Asked asked) {

@@ -151,7 +151,7 @@ class ResponsesController {
             send(n -> new ContentPartEvent("response.content_part.done", n, echo.messageId(), 0, 0, ResponsesAnswer.text(whole)));
             send(n -> new OutputItemEvent("response.output_item.done", n, 0, ResponsesAnswer.message(echo, status, whole)));
             var answer = ResponsesAnswer.answered(echo, done, whole);
-            stream.end(json.writeValueAsString(new ResponseEvent("response." + status, next++, answer)));
+            stream.end(named(new ResponseEvent("response." + status, next++, answer)));
         }
 
         /** The call failed: an ordinary error answer before the first event, else an error event and the failed response. */
@@ -160,7 +160,7 @@ class ResponsesController {
             String message = failure.getMessage();
             var error = new ErrorEvent("error", next++, code, message, null, error(code, message));
             var failed = new ResponseEvent("response.failed", next++, ResponsesAnswer.failed(echo, code, message));
-            stream.fail(Failure.thrown(failure), json.writeValueAsString(error), json.writeValueAsString(failed));
+            stream.fail(Failure.thrown(failure), named(error), named(failed));
         }
 
         /** The events that open the response, before its first text. */
@@ -176,8 +176,8 @@ class ResponsesController {
             send(n -> new ContentPartEvent("response.content_part.added", n, echo.messageId(), 0, 0, ResponsesAnswer.text("")));
         }
 
-        private void send(IntFunction<Object> event) {
-            stream.send(json.writeValueAsString(event.apply(next++)));
+        private void send(IntFunction<ResponsesAnswer.Event> event) {
+            stream.send(named(event.apply(next++)));
         }
     }
 
@@ -190,7 +190,12 @@ class ResponsesController {
         event.put("message", message);
         event.put("param", null);
         event.put("error", error("server_error", message));
-        return json.writeValueAsString(event);
+        return EventStream.named("error", json.writeValueAsString(event));
+    }
+
+    /** An event as OpenAI sends it: its type on the {@code event:} line, then its data. */
+    private String named(ResponsesAnswer.Event event) {
+        return EventStream.named(event.type(), json.writeValueAsString(event));
     }
 
     /** OpenAI's error object, as its {@code error} events carry it. */
