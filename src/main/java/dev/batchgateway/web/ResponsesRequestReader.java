@@ -157,8 +157,10 @@ final class ResponsesRequestReader {
         }
         String type = item.path("type").asString("message");
         if (!"message".equals(type)) {
-            throw OpenAiError.invalid(field, field + " is an item of type " + type + ", which this gateway does not take:"
-                    + " input holds messages of text only" + ("item_reference".equals(type) ? " (it keeps no earlier items)" : ""));
+            throw OpenAiError.invalid(field, "item_reference".equals(type)
+                    ? field + " refers to an earlier item, but this gateway keeps none: send the earlier answer as a message"
+                            + " (@ai-sdk/openai does with providerOptions: {openai: {store: false}})"
+                    : field + " is an item of type " + type + ", which this gateway does not take: input holds messages of text only");
         }
         for (var part : item.properties()) {
             if (!MESSAGE_FIELDS.contains(part.getKey()) && !part.getValue().isNull()) {

@@ -164,6 +164,16 @@ class ResponsesRequestReaderTest {
     }
 
     @Test
+    void anItemReferenceSaysHowToSendTheEarlierAnswerInstead() {
+        assertThatThrownBy(() -> read("""
+                {"model": "m", "input": [{"role": "user", "content": "hi"}, {"type": "item_reference", "id": "msg_1"}]}"""))
+                .isInstanceOfSatisfying(OpenAiError.class, e -> {
+                    assertThat(e.param).isEqualTo("input[1]");
+                    assertThat(e.getMessage()).contains("keeps none", "store: false");
+                });
+    }
+
+    @Test
     void anUnknownModelIsModelNotFound() {
         assertThatThrownBy(() -> read("""
                 {"model": "gpt-4o", "input": "hi"}"""))
