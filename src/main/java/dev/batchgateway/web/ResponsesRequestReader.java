@@ -98,28 +98,18 @@ final class ResponsesRequestReader {
         }
     }
 
+    /** As the chat reader judges fields, and a stateful feature refused saying why. */
     private static void requireKnownFields(JsonNode body) {
-        if (body == null || !body.isObject()) {
-            throw OpenAiError.invalid(null, "The request body must be a JSON object.");
+        if (body != null && body.isObject()) {
+            for (var field : body.properties()) {
+                String why = STATEFUL.get(field.getKey());
+                Predicate<JsonNode> isDefault = DEFAULTS.getOrDefault(field.getKey(), value -> false);
+                if (why != null && !field.getValue().isNull() && !isDefault.test(field.getValue())) {
+                    throw OpenAiError.invalid(field.getKey(), field.getKey() + " is not supported: " + why);
+                }
+            }
         }
-        for (var field : body.properties()) {
-            String name = field.getKey();
-            JsonNode value = field.getValue();
-            if (HONOURED.contains(name) || value.isNull()) {
-                continue;
-            }
-            Predicate<JsonNode> isDefault = DEFAULTS.get(name);
-            if (isDefault != null && isDefault.test(value)) {
-                continue;
-            }
-            if (STATEFUL.containsKey(name)) {
-                throw OpenAiError.invalid(name, name + " is not supported: " + STATEFUL.get(name));
-            }
-            if (isDefault == null) {
-                throw OpenAiError.invalid(name, "Unrecognized request argument supplied: " + name);
-            }
-            throw OpenAiError.invalid(name, name + " is not supported by this gateway; leave it out or send its default");
-        }
+        OpenAiRequestReader.requireKnownFields(body, HONOURED, DEFAULTS);
     }
 
     private static String instructions(JsonNode instructions) {
