@@ -129,6 +129,16 @@ class ResponsesControllerTest {
     }
 
     @Test
+    void withoutKeysAResponseThatNamesNoUserToBillIs400NamingUser() throws Exception {
+        var result = post("""
+                {"model": "simulated", "input": "hello"}""");
+
+        assertThat(result).hasStatus(400).hasContentType(MediaType.APPLICATION_JSON);
+        assertThat(json.readTree(result.getResponse().getContentAsString()).at("/error/param").asString()).isEqualTo("user");
+        assertThat(scheduler.requests).isEmpty();
+    }
+
+    @Test
     void aRefusalBeforeTheStreamBeganIsAnOrdinaryErrorAnswer() throws Exception {
         scheduler.rejectWith(new CompletionRejectedException(CompletionRejectedException.Reason.QUEUE_FULL, Duration.ofSeconds(3)));
 
