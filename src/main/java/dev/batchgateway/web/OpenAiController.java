@@ -225,6 +225,11 @@ class OpenAiController {
                 .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers), tier));
     }
 
+    /** A chat body read as {@code /v1/chat/completions} reads it for this caller: {@code /v1/responses} asks chats too. */
+    OpenAiRequestReader.Completions chat(JsonNode body, Caller who) {
+        return reader.chat(body, callers.automaticTier(who));
+    }
+
     /** The chunks of one streamed answer, in OpenAI's format for completions or for chats. */
     private interface Chunks {
         /** The chunk before a prompt's first text (a chat's role), if any. */
@@ -316,7 +321,7 @@ class OpenAiController {
      * completions in order, or throws the call's first failure for {@link OpenAiAdvice} (the prompts still waiting are
      * then dropped).
      */
-    private List<Completion> answered(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http)
+    List<Completion> answered(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http)
             throws InterruptedException {
         // a caller that has gone is dropped from every batch its prompts wait for
         CallerPresence caller = ConnectionProbe.presence(http);
@@ -364,7 +369,7 @@ class OpenAiController {
      * The user to bill: an API key's own user (OpenAI's {@code user} field is then the caller's end-user tag, not
      * billing), or, with keys off, the user named in {@code user}.
      */
-    private long billedUser(Caller who, JsonNode user) {
+    long billedUser(Caller who, JsonNode user) {
         return who instanceof Caller.Trusted ? billedUser(user) : callers.billedUser(who, OptionalLong.empty()).orElseThrow();
     }
 
