@@ -160,11 +160,6 @@ public record WorkerSettings(Worker worker, List<Model> models, Simulated simula
             task = task == null || task.isBlank() ? GENERATE : task.strip().toLowerCase(java.util.Locale.ROOT);
         }
 
-        /** A model that generates. */
-        public Model(String name, String type, List<String> url, String apiKey, Duration timeout, Integer maxConcurrentBatches) {
-            this(name, type, url, apiKey, timeout, maxConcurrentBatches, null);
-        }
-
         boolean embeds() {
             return task.equals(EMBED);
         }

@@ -192,6 +192,11 @@ public final class FakeVllm implements AutoCloseable {
         return calls;
     }
 
+    /** The vector the fake answers for an input to embed, as the simulated worker's. */
+    public static float[] embedding(String input, int dimensions) {
+        return SimulatedWorker.vector(input, dimensions);
+    }
+
     /** The tokens the fake counts for an input to embed: one per word and the special tokens. */
     public static int embeddingTokens(String input) {
         return promptTokens(input) + SPECIAL_TOKENS;
