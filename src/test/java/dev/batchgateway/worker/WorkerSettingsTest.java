@@ -101,6 +101,24 @@ class WorkerSettingsTest {
     }
 
     @Test
+    void aModelEmbedsOnlyWhenItsTaskSaysSoAndAnUnknownTaskIsRefusedNamingTheVariable() {
+        // Given a generating default model and an embedding model (the task's case and spaces aside)
+        var settings = settings(worker("simulated", List.of(), null, null), List.of(
+                new WorkerSettings.Model("bge", "vllm", List.of("http://gpu2:8000"), null, null, null, " Embed "),
+                new WorkerSettings.Model("code", "vllm", List.of("http://gpu3:8000"), null, null, null, null)));
+
+        // Then only the embedding model is one
+        assertThat(settings.embeddingModelNames()).containsExactly("bge");
+        assertThat(settings.served()).extracting(WorkerSettings.ServedModel::embeds).containsExactly(false, true, false);
+
+        // And a task other than generate or embed stops start-up, naming the variable
+        assertThatThrownBy(() -> settings(worker("simulated", List.of(), null, null), List.of(
+                        new WorkerSettings.Model("bge", "vllm", List.of("http://gpu2:8000"), null, null, null, "pooling"))))
+                .isInstanceOf(InvalidConfigurationException.class)
+                .hasMessage("GATEWAY_MODELS_0_TASK must be generate (the default) or embed, was pooling");
+    }
+
+    @Test
     void theLongestBackOffDefaultsToAMinuteAndMustBePositive() {
         assertThat(worker("simulated", List.of(), null, null).maxBackOff()).isEqualTo(Duration.ofMinutes(1));
         assertThatThrownBy(() -> new WorkerSettings.Worker("simulated", List.of(), null, WORKER_TIMEOUT, Duration.ofSeconds(1),
