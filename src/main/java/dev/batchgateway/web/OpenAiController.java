@@ -64,12 +64,14 @@ class OpenAiController {
     private final long created = Instant.now().getEpochSecond();
     private final JsonMapper json = JsonMapper.builder().build();
     private final AnswerWait answerWait;
+    private final ServedModels served;
 
     OpenAiController(CompletionsApi completions, WebSettings settings, SchedulerPolicy policy, ServedModels served,
             Callers callers) {
         this.completions = completions;
         this.callers = callers;
         this.models = served.names();
+        this.served = served;
         this.answerWait = AnswerWait.behind(policy.longestRequestTimeout()); // a flex request may wait longer
         this.reader = new OpenAiRequestReader(
                 new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models),
@@ -140,6 +142,7 @@ class OpenAiController {
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.completions(body, callers.automaticTier(who));
+        refuseEmbeddingModel(asked.parameters().model());
         long user = billedUser(who, body.get("user"));
         callers.mayUseModel(who, asked.parameters().model());
         http.setAttribute(RequestTracking.USER_ID, user);
@@ -183,6 +186,7 @@ class OpenAiController {
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.chat(body, callers.automaticTier(who));
+        refuseEmbeddingModel(asked.parameters().model());
         long user = billedUser(who, body.get("user"));
         callers.mayUseModel(who, asked.parameters().model());
         http.setAttribute(RequestTracking.USER_ID, user);
@@ -340,6 +344,13 @@ class OpenAiController {
             throw refused;
         }
         return answerWait.await(answers.all(), answered);
+    }
+
+    /** An embedding model generates nothing: 400 naming {@code model}, pointing to {@code /v1/embeddings}. */
+    private void refuseEmbeddingModel(String model) {
+        if (served.embeds(model)) {
+            throw OpenAiError.invalid("model", "The model `" + model + "` is an embedding model: it answers /v1/embeddings only");
+        }
     }
 
     /** Every prompt of the request as its own request, billed to {@code user}. */

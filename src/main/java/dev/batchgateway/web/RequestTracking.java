@@ -59,7 +59,8 @@ class RequestTracking extends OncePerRequestFilter {
 
     private final MeterRegistry meters;
     /** The paths of requests for completions, each the {@code endpoint} tag of its answers, and timed. */
-    private static final java.util.Set<String> ENDPOINTS = java.util.Set.of("/complete", "/v1/completions", "/v1/chat/completions", "/v1/responses");
+    private static final java.util.Set<String> ENDPOINTS = java.util.Set.of("/complete", "/v1/completions", "/v1/chat/completions", "/v1/responses",
+            "/v1/embeddings");
     /** The {@code endpoint} of answers no route gave (404, or 405 for a method no route takes). */
     static final String UNMATCHED = "unmatched";
     /** {@code gateway.rejections}' description, the same as its 503 series' (observability's BatchingObserver). */
