@@ -91,7 +91,8 @@ class LimitRetriesGatewayTest {
 
     @Test
     void aMonthlyLimitSaysNotToRetryAsOpenAisInsufficientQuota() {
-        limit("{\"tokens_per_day\": null, \"tokens_per_month\": 10, \"requests_per_minute\": null}");
+        // a chat of "hi" with max_tokens 4 reserves "user" + "hi" + 4 = 10 on the simulated worker (its template adds none)
+        limit("{\"tokens_per_day\": null, \"tokens_per_month\": 9, \"requests_per_minute\": null}");
         double before = counted("tokens_per_month");
 
         var chat = gateway.post("/v1/chat/completions", gateway.bearer(user),

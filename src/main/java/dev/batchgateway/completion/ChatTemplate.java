@@ -16,10 +16,10 @@ public record ChatTemplate(int perConversation, int perMessage) {
 
     /**
      * A model's template as the gateway assumes it when its server cannot be asked what it adds: room for the longest
-     * built-in system prompt of the common templates counted a token per byte (gpt-oss's, about 240 bytes), and for a
-     * ChatML wrapper spelled out as text (24 bytes a message, where the tokenizer lacks its special tokens). docs/budgets.md.
+     * built-in system prompt of the common templates counted a token per byte (gpt-oss's, about 240 bytes), and 16 a
+     * message, four times the special tokens of the common wrappers (ChatML, Llama 3, Gemma: 4 each). docs/budgets.md.
      */
-    public static final ChatTemplate UNMEASURED = new ChatTemplate(256, 24);
+    public static final ChatTemplate UNMEASURED = new ChatTemplate(256, 16);
 
     /**
      * The conversations a server is asked to template to measure what its template adds: one user message; a system
