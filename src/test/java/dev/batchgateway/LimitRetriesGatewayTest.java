@@ -101,6 +101,11 @@ class LimitRetriesGatewayTest {
         assertThat(chat.statusCode()).as(chat.body()).isEqualTo(429);
         assertThat(chat.headers().firstValue("x-should-retry")).hasValue("false");
         assertThat(json.readTree(chat.body()).at("/error/code").asString()).isEqualTo("insufficient_quota");
+        // the 429 says what the chat reserved, of what, and what would fit: 9 less its prompt's 6
+        assertThat(json.readTree(chat.body()).at("/error/requested").asLong()).isEqualTo(10);
+        assertThat(json.readTree(chat.body()).at("/error/message").asString()).contains(
+                "this request reserves 10 tokens: its prompt's 6 UTF-8 bytes (at most a token each) + 0 allowed for special "
+                        + "tokens and any chat template + max_tokens 4: max_tokens ≤ 3 would fit");
         long waitSeconds = Long.parseLong(chat.headers().firstValue("Retry-After").orElseThrow());
         Instant monthEnds = Instant.parse(json.readTree(chat.body()).at("/error/resets_at").asString());
         assertThat(waitSeconds).as("Retry-After, against the month's end at %s", monthEnds)
