@@ -8,6 +8,7 @@ import dev.batchgateway.completion.SchedulerEvents;
 import dev.batchgateway.completion.SchedulerPolicy;
 import dev.batchgateway.completion.SchedulerSettings;
 import dev.batchgateway.completion.ServedModels;
+import dev.batchgateway.completion.TokenCeilings;
 import dev.batchgateway.completion.Settlement;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.UsageEvents;
@@ -16,6 +17,7 @@ import dev.batchgateway.completion.UsageLedger;
 import dev.batchgateway.completion.UsageRepository;
 import dev.batchgateway.completion.WorkerApi;
 import dev.batchgateway.usage.UsageSettings;
+import dev.batchgateway.web.WebSettings;
 import dev.batchgateway.worker.WorkerSettings;
 import java.time.Clock;
 import java.time.Duration;
@@ -75,6 +77,15 @@ class GatewayConfiguration {
     @Bean
     ServedModels servedModels(WorkerSettings workers) {
         return new ServedModels(workers.modelNames(), workers.maxConcurrentBatches(), workers.embeddingModelNames());
+    }
+
+    /**
+     * The ceiling of {@code max_tokens} every entry point asks: each model's context as its servers last reported it,
+     * under the operator's cap ({@code GATEWAY_MAX_TOKENS}).
+     */
+    @Bean
+    TokenCeilings tokenCeilings(WebSettings web, WorkerApi worker) {
+        return new TokenCeilings(web.tokenCap(), worker::context);
     }
 
     @Bean

@@ -91,7 +91,8 @@ class LimitRetriesGatewayTest {
 
     @Test
     void aMonthlyLimitSaysNotToRetryAsOpenAisInsufficientQuota() {
-        limit("{\"tokens_per_day\": null, \"tokens_per_month\": 10, \"requests_per_minute\": null}");
+        // a chat of "hi" with max_tokens 4 reserves "user" + "hi" + 4 = 10 on the simulated worker (its template adds none)
+        limit("{\"tokens_per_day\": null, \"tokens_per_month\": 9, \"requests_per_minute\": null}");
         double before = counted("tokens_per_month");
 
         var chat = gateway.post("/v1/chat/completions", gateway.bearer(user),
@@ -100,6 +101,11 @@ class LimitRetriesGatewayTest {
         assertThat(chat.statusCode()).as(chat.body()).isEqualTo(429);
         assertThat(chat.headers().firstValue("x-should-retry")).hasValue("false");
         assertThat(json.readTree(chat.body()).at("/error/code").asString()).isEqualTo("insufficient_quota");
+        // the 429 says what the chat reserved, of what, and what would fit: 9 less its prompt's 6
+        assertThat(json.readTree(chat.body()).at("/error/requested").asLong()).isEqualTo(10);
+        assertThat(json.readTree(chat.body()).at("/error/message").asString()).contains(
+                "this request reserves 10 tokens: its prompt's 6 UTF-8 bytes (at most a token each) + 0 allowed for special "
+                        + "tokens and any chat template + max_tokens 4: max_tokens ≤ 3 would fit");
         long waitSeconds = Long.parseLong(chat.headers().firstValue("Retry-After").orElseThrow());
         Instant monthEnds = Instant.parse(json.readTree(chat.body()).at("/error/resets_at").asString());
         assertThat(waitSeconds).as("Retry-After, against the month's end at %s", monthEnds)

@@ -1,5 +1,7 @@
 package dev.batchgateway;
 
+import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -33,6 +35,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.beans.factory.annotation.Qualifier;
+import org.springframework.boot.health.contributor.HealthIndicator;
+import org.springframework.boot.health.contributor.Status;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.test.context.DynamicPropertyRegistry;
@@ -574,6 +579,79 @@ class OpenAiApiTest {
 
         assertThat(answer.statusCode()).isEqualTo(400);
         assertThat(json.readTree(answer.body()).at("/error/type").asString()).isEqualTo("invalid_request_error");
+    }
+
+    @Autowired
+    @Qualifier("workerHealthIndicator")
+    HealthIndicator workerHealth;
+
+    /** The {@code max_tokens} of each call the fake vLLM got on {@code path}, in order. */
+    private List<Integer> sentMaxTokens(String path) {
+        return vllm.server().findAll(postRequestedFor(urlEqualTo(path))).stream()
+                .map(request -> json.readTree(request.getBodyAsString()).path("max_tokens").asInt()).toList();
+    }
+
+    @Test
+    void maxTokensAsTheModelAllowsIsAcceptedAndAboveItIsOpenAis400NamingTheField() throws Exception {
+        // Given the worker checked: the fake vLLM reports max_model_len 4,096, its template 3 tokens a message
+        assertThat(workerHealth.health().getStatus()).isEqualTo(Status.UP);
+
+        // When chats ask for 1,024 tokens, for 4,097, and for 5,000 as max_completion_tokens
+        var fits = post("/v1/chat/completions", """
+                {"model": "%s", "messages": [{"role": "user", "content": "one two"}], "max_tokens": 1024}""".formatted(MODEL));
+        var beyond = post("/v1/chat/completions", """
+                {"model": "%s", "messages": [{"role": "user", "content": "one two"}], "max_tokens": 4097}""".formatted(MODEL));
+        var beyondCompletion = post("/v1/chat/completions", """
+                {"model": "%s", "messages": [{"role": "user", "content": "one two"}], "max_completion_tokens": 5000}"""
+                .formatted(MODEL));
+
+        // Then the first reached the worker as asked; the others are 400s that say the limit and why
+        assertThat(fits.statusCode()).as(fits.body()).isEqualTo(200);
+        assertThat(sentMaxTokens("/v1/chat/completions")).containsExactly(1024);
+        assertThat(beyond.statusCode()).isEqualTo(400);
+        JsonNode error = json.readTree(beyond.body()).get("error");
+        assertThat(error.get("param").asString()).isEqualTo("max_tokens");
+        assertThat(error.get("message").asString()).isEqualTo("max_tokens is 4097, more than 4096: the context of model "
+                + MODEL + " is 4096 tokens, as its server reports it; send at most 4096");
+        assertThat(beyondCompletion.statusCode()).isEqualTo(400);
+        assertThat(json.readTree(beyondCompletion.body()).at("/error/param").asString()).isEqualTo("max_completion_tokens");
+        assertThat(json.readTree(beyondCompletion.body()).at("/error/message").asString()).startsWith("max_completion_tokens is 5000");
+    }
+
+    @Test
+    void aLargerContextIsLearnedAtTheNextCheckAndThenAllowsMore() throws Exception {
+        try {
+            // Given the server restarted with a context of 8,192 tokens, and the next check
+            vllm.maxModelLen = 8192;
+            workerHealth.health();
+
+            // When a chat asks for 4,096 tokens, a common client setting
+            var asked = post("/v1/chat/completions", """
+                    {"model": "%s", "messages": [{"role": "user", "content": "one two"}], "max_tokens": 4096}""".formatted(MODEL));
+
+            // Then it is answered
+            assertThat(asked.statusCode()).as(asked.body()).isEqualTo(200);
+            assertThat(sentMaxTokens("/v1/chat/completions")).containsExactly(4096);
+        } finally {
+            vllm.maxModelLen = 4096;
+            workerHealth.health();
+        }
+    }
+
+    @Test
+    void withoutMaxTokensCompletionsGet16AndAChatTheRestOfTheContextBesideItsPromptsBound() throws Exception {
+        workerHealth.health();
+
+        var completion = post("""
+                {"model": "%s", "prompt": "one two"}""".formatted(MODEL));
+        var chat = post("/v1/chat/completions", """
+                {"model": "%s", "messages": [{"role": "user", "content": "one two"}]}""".formatted(MODEL));
+
+        assertThat(completion.statusCode()).as(completion.body()).isEqualTo(200);
+        assertThat(chat.statusCode()).as(chat.body()).isEqualTo(200);
+        assertThat(sentMaxTokens("/v1/completions")).containsExactly(16);
+        // the chat's bound: its template as measured (0 + 3 a message) + "user" + "one two" = 14
+        assertThat(sentMaxTokens("/v1/chat/completions")).containsExactly(4096 - 14);
     }
 
     private HttpResponse<String> post(String body) throws Exception {

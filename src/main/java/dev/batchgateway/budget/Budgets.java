@@ -304,7 +304,7 @@ public final class Budgets implements Admission, Settlement, AutoCloseable {
             }
             List<Need> hopeless = lacking.stream().filter(need -> need.amount > need.limit).toList();
             if (!hopeless.isEmpty()) {
-                throw refusal(hopeless, now); // more than the whole limit: no lease can help
+                throw refusal(hopeless, now, requests); // more than the whole limit: no lease can help
             }
             if (budget.leasing != null) {
                 // another request of this user is leasing: its grant may be enough for this one too
@@ -322,7 +322,7 @@ public final class Budgets implements Admission, Settlement, AutoCloseable {
                 reserve(budget, needs, requests, bounds, now.toEpochMilli(), into);
                 return;
             }
-            throw refusal(lacking, now);
+            throw refusal(lacking, now, requests);
         }
     }
 
@@ -429,7 +429,11 @@ public final class Budgets implements Admission, Settlement, AutoCloseable {
         return pending.enough;
     }
 
-    private LimitExceededException refusal(List<Need> lacking, Instant now) {
+    private LimitExceededException refusal(List<Need> lacking, Instant now, List<CompletionRequest> requests) {
+        TokenBound.Parts reserved = new TokenBound.Parts(0, 0, 0);
+        for (CompletionRequest request : requests) {
+            reserved = reserved.plus(TokenBound.parts(request));
+        }
         LimitExceededException latest = null;
         for (Need need : lacking) {
             Lease lease = need.lease;
@@ -441,7 +445,7 @@ public final class Budgets implements Admission, Settlement, AutoCloseable {
             Duration retryAfter = soon ? wholeSeconds(timing.heldFor()) : wholeSeconds(Duration.between(now, lease.end));
             var refusal = new LimitExceededException(
                     lease.account.window(), need.limit, Math.min(free, need.amount - 1), need.amount, lease.end, retryAfter, soon,
-                    isKey(lease.account.user()));
+                    isKey(lease.account.user()), reserved, requests.size());
             if (latest == null || refusal.retryAfter().compareTo(latest.retryAfter()) > 0) {
                 latest = refusal;
             }

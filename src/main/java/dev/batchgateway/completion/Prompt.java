@@ -20,14 +20,21 @@ public sealed interface Prompt {
 
     /**
      * A conversation, completed by the worker's chat endpoint with the model's own chat template (vLLM's
-     * {@code /v1/chat/completions}, Ollama's {@code /api/chat}).
+     * {@code /v1/chat/completions}, Ollama's {@code /api/chat}); {@code template} is what that template may add to it
+     * in tokens, for its {@link TokenBound} ({@link TokenCeilings#chat} gives the model's).
      */
-    record Chat(List<Message> messages) implements Prompt {
+    record Chat(List<Message> messages, ChatTemplate template) implements Prompt {
         public Chat {
             messages = List.copyOf(messages);
+            Objects.requireNonNull(template, "template");
             if (messages.isEmpty()) {
                 throw new IllegalArgumentException("a chat holds at least one message");
             }
+        }
+
+        /** A conversation for a model whose template is not known: the widest allowance is assumed. */
+        public Chat(List<Message> messages) {
+            this(messages, ChatTemplate.UNMEASURED);
         }
     }
 

@@ -69,4 +69,12 @@ public interface WorkerApi {
     default Optional<Capacity> capacity(String model) {
         return Optional.empty();
     }
+
+    /**
+     * What the servers of {@code model} last said of its context when probed; {@link ModelContext#UNREPORTED} while
+     * none has, or when they do not say. Never calls a server: probes learn it.
+     */
+    default ModelContext context(String model) {
+        return ModelContext.UNREPORTED;
+    }
 }

@@ -6,6 +6,7 @@ import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.CompletionsApi;
 import dev.batchgateway.completion.SchedulerPolicy;
+import dev.batchgateway.completion.TokenCeilings;
 import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.Submission;
@@ -42,10 +43,10 @@ class CompletionController {
     private final JsonMapper json = JsonMapper.builder().build();
 
     CompletionController(CompletionsApi completions, WebSettings settings, SchedulerPolicy policy, ServedModels models,
-            Callers callers) {
+            Callers callers, TokenCeilings ceilings) {
         this.completions = completions;
         this.callers = callers;
-        this.reader = new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models.names());
+        this.reader = new CompletionRequestReader(settings.maxPromptChars(), ceilings, models.names());
         this.answerWait = AnswerWait.behind(policy.longestRequestTimeout()); // a flex request may wait longer
         this.models = models;
     }

@@ -2,8 +2,10 @@ package dev.batchgateway.web;
 
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.MaxTokensException;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.ServiceTier;
+import dev.batchgateway.completion.TokenCeilings;
 import dev.batchgateway.http.RequestValues;
 import java.util.List;
 import java.util.OptionalLong;
@@ -24,17 +26,17 @@ final class CompletionRequestReader {
     private static final String AUTO = "auto";
 
     private final int maxPromptChars;
-    private final int maxTokens;
+    private final TokenCeilings ceilings;
     private final List<String> models;
 
     /**
      * @param maxPromptChars the longest prompt accepted, in Unicode code points
-     * @param maxTokens the default and the ceiling of {@code max_tokens}
+     * @param ceilings the ceiling of {@code max_tokens} for each model, and its defaults
      * @param models the models the gateway serves, the default first
      */
-    CompletionRequestReader(int maxPromptChars, int maxTokens, List<String> models) {
+    CompletionRequestReader(int maxPromptChars, TokenCeilings ceilings, List<String> models) {
         this.maxPromptChars = maxPromptChars;
-        this.maxTokens = maxTokens;
+        this.ceilings = ceilings;
         this.models = List.copyOf(models);
     }
 
@@ -56,8 +58,10 @@ final class CompletionRequestReader {
         }
         long user = billedUser.apply(userId(body.get("user_id")))
                 .orElseThrow(() -> new InvalidRequestException("user_id is required"));
-        return new CompletionRequest(requestId, user, new Prompt.Text(prompt(body.get("prompt"), "prompt")),
-                new GenerationParameters(model(body.get("model")), maxTokens(body.get("max_tokens")), null, null, List.of(), null),
+        var prompt = new Prompt.Text(prompt(body.get("prompt"), "prompt"));
+        String model = model(body.get("model"));
+        return new CompletionRequest(requestId, user, prompt,
+                new GenerationParameters(model, maxTokens(body.get("max_tokens"), model, prompt), null, null, List.of(), null),
                 serviceTier(body.get("service_tier"), automaticTier));
     }
 
@@ -140,16 +144,29 @@ final class CompletionRequestReader {
         return model.stringValue();
     }
 
-    private int maxTokens(JsonNode requested) {
+    /** {@code max_tokens} as asked, within the model's ceiling; absent, {@value TokenCeilings#COMPLETE_DEFAULT} or less. */
+    private int maxTokens(JsonNode requested, String model, Prompt prompt) {
         if (requested == null || requested.isNull()) {
-            return maxTokens;
+            return ceilings.byDefault(model, List.of(prompt), TokenCeilings.COMPLETE_DEFAULT);
         }
         if (!requested.isIntegralNumber()) {
             throw new InvalidRequestException("max_tokens must be a JSON integer");
         }
-        if (!requested.canConvertToInt() || requested.intValue() < 1 || requested.intValue() > maxTokens) {
-            throw new InvalidRequestException("max_tokens must be between 1 and " + maxTokens);
+        try {
+            return asked(ceilings, model, requested);
+        } catch (MaxTokensException e) {
+            throw new InvalidRequestException(e.getMessage());
         }
-        return requested.intValue();
+    }
+
+    /** A JSON integer's {@code max_tokens}, checked against the model's ceiling, of any size. */
+    static int asked(TokenCeilings ceilings, String model, JsonNode integer) {
+        if (integer.canConvertToLong()) {
+            return ceilings.asked(model, integer.longValue());
+        }
+        if (integer.bigIntegerValue().signum() > 0) {
+            throw ceilings.tooMany(model, integer.bigIntegerValue().toString());
+        }
+        throw new MaxTokensException("max_tokens must be at least 1, was " + integer.bigIntegerValue());
     }
 }

@@ -9,6 +9,7 @@ import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.CompletionsApi;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.SchedulerPolicy;
+import dev.batchgateway.completion.TokenCeilings;
 import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.Submission;
@@ -48,11 +49,11 @@ class EmbeddingsController {
     private final AnswerWait answerWait;
 
     EmbeddingsController(CompletionsApi completions, WebSettings settings, SchedulerPolicy policy, ServedModels served,
-            Callers callers) {
+            Callers callers, TokenCeilings ceilings) {
         this.completions = completions;
         this.callers = callers;
         this.reader = new EmbeddingsRequestReader(
-                new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), served.names()), served);
+                new CompletionRequestReader(settings.maxPromptChars(), ceilings, served.names()), served);
         this.answerWait = AnswerWait.behind(policy.longestRequestTimeout());
     }
 

@@ -117,6 +117,10 @@ record Failure(HttpStatusCode status, String message, Duration retryAfter, Strin
         limit.put("limit_value", e.limit());
         limit.put("remaining", e.remaining());
         limit.put("requested", e.requested());
+        if (e.reserved() != null) {
+            limit.put("reserved", Map.of("prompt_bytes", e.reserved().promptBytes(), "allowance", e.reserved().allowance(),
+                    "max_tokens", e.reserved().maxTokens()));
+        }
         limit.put("resets_at", e.resetsAt().toString());
         return new Failure(HttpStatus.TOO_MANY_REQUESTS, e.getMessage(), e.retryAfter(),
                 quota ? "insufficient_quota" : e.window().countsRequests() ? "requests" : "tokens", null,

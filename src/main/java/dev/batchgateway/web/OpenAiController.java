@@ -10,6 +10,7 @@ import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.CompletionsApi;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.SchedulerPolicy;
+import dev.batchgateway.completion.TokenCeilings;
 import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.Submission;
 import dev.batchgateway.identity.Caller;
@@ -67,16 +68,14 @@ class OpenAiController {
     private final ServedModels served;
 
     OpenAiController(CompletionsApi completions, WebSettings settings, SchedulerPolicy policy, ServedModels served,
-            Callers callers) {
+            Callers callers, TokenCeilings ceilings) {
         this.completions = completions;
         this.callers = callers;
         this.models = served.names();
         this.served = served;
         this.answerWait = AnswerWait.behind(policy.longestRequestTimeout()); // a flex request may wait longer
         this.reader = new OpenAiRequestReader(
-                new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models),
-                settings.maxTokens(),
-                models);
+                new CompletionRequestReader(settings.maxPromptChars(), ceilings, models), ceilings, models);
     }
 
     record Model(String id, String object, long created, @JsonProperty("owned_by") String ownedBy) {}

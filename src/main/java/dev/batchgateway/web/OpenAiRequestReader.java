@@ -1,12 +1,15 @@
 package dev.batchgateway.web;
 
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.MaxTokensException;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.ServiceTier;
+import dev.batchgateway.completion.TokenCeilings;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.IntSupplier;
 import java.util.function.Predicate;
 import tools.jackson.databind.JsonNode;
 
@@ -18,8 +21,6 @@ import tools.jackson.databind.JsonNode;
  */
 final class OpenAiRequestReader {
 
-    /** OpenAI's own default for {@code max_tokens} on completions. */
-    static final int DEFAULT_MAX_TOKENS = 16;
     /** The most prompts one request may carry; each joins the batcher as its own request. */
     static final int MAX_PROMPTS = 64;
 
@@ -48,13 +49,16 @@ final class OpenAiRequestReader {
             "store", OpenAiRequestReader::isFalse);
 
     private final CompletionRequestReader prompts;
-    private final int maxTokens;
+    private final TokenCeilings ceilings;
     private final List<String> models;
 
-    /** @param models the models the gateway serves */
-    OpenAiRequestReader(CompletionRequestReader prompts, int maxTokens, List<String> models) {
+    /**
+     * @param ceilings the ceiling of {@code max_tokens} for each model, and its defaults
+     * @param models the models the gateway serves
+     */
+    OpenAiRequestReader(CompletionRequestReader prompts, TokenCeilings ceilings, List<String> models) {
         this.prompts = prompts;
-        this.maxTokens = maxTokens;
+        this.ceilings = ceilings;
         this.models = List.copyOf(models);
     }
 
@@ -66,17 +70,21 @@ final class OpenAiRequestReader {
             ServiceTier serviceTier) {}
 
     /**
-     * {@code /v1/completions}: {@code prompt} a string or 1 to {@value #MAX_PROMPTS} strings; 16 tokens by default.
+     * {@code /v1/completions}: {@code prompt} a string or 1 to {@value #MAX_PROMPTS} strings; {@value
+     * TokenCeilings#COMPLETIONS_DEFAULT} tokens by default, as OpenAI's.
      *
      * @param automaticTier the name of the tier {@code "service_tier": "auto"} (or none) means: the key's
      */
     Completions completions(JsonNode body, String automaticTier) {
         requireKnownFields(body, COMPLETIONS, COMPLETIONS_DEFAULTS);
-        return read(body, maxTokens(body.get("max_tokens"), "max_tokens", Math.min(DEFAULT_MAX_TOKENS, maxTokens)),
-                prompts(body.get("prompt")), automaticTier);
+        JsonNode maxTokens = integer(body.get("max_tokens"), "max_tokens");
+        List<Prompt> texts = prompts(body.get("prompt"));
+        String model = model(body);
+        return read(body, maxTokens(maxTokens, "max_tokens", model,
+                () -> ceilings.byDefault(model, texts, TokenCeilings.COMPLETIONS_DEFAULT)), texts, automaticTier);
     }
 
-    /** {@code /v1/chat/completions}: one conversation; as many tokens as the gateway allows by default. */
+    /** {@code /v1/chat/completions}: one conversation; by default, what its prompt leaves of the model's context. */
     Completions chat(JsonNode body, String automaticTier) {
         requireKnownFields(body, CHAT, CHAT_DEFAULTS);
         JsonNode maxTokens = body.get("max_tokens");
@@ -84,10 +92,48 @@ final class OpenAiRequestReader {
         if (maxTokens != null && !maxTokens.isNull() && maxCompletionTokens != null && !maxCompletionTokens.isNull()) {
             throw OpenAiError.invalid("max_tokens", "give max_completion_tokens or max_tokens, not both");
         }
-        int limit = maxCompletionTokens != null && !maxCompletionTokens.isNull()
-                ? maxTokens(maxCompletionTokens, "max_completion_tokens", this.maxTokens)
-                : maxTokens(maxTokens, "max_tokens", this.maxTokens);
-        return read(body, limit, List.of(messages(body.get("messages"))), automaticTier);
+        String field = maxCompletionTokens != null && !maxCompletionTokens.isNull() ? "max_completion_tokens" : "max_tokens";
+        JsonNode asked = integer(body.get(field), field);
+        List<Prompt.Message> messages = messages(body.get("messages"));
+        String model = model(body);
+        List<Prompt> chat = List.of(ceilings.chat(model, messages));
+        return read(body, maxTokens(asked, field, model, () -> ceilings.remaining(model, chat)), chat, automaticTier);
+    }
+
+    /**
+     * A request's {@code max_tokens} (or what {@code field} names): as asked, within the model's ceiling, else 400
+     * naming the field with the ceiling and why; absent, {@code byDefault}. Each OpenAI endpoint that generates text
+     * reads it here.
+     */
+    int maxTokens(JsonNode asked, String field, String model, IntSupplier byDefault) {
+        if (asked == null || asked.isNull()) {
+            return byDefault.getAsInt();
+        }
+        try {
+            return CompletionRequestReader.asked(ceilings, model, integer(asked, field));
+        } catch (MaxTokensException e) {
+            throw OpenAiError.invalid(field, e.getMessage().replaceFirst("^max_tokens", field));
+        }
+    }
+
+    /** A JSON integer, null, or absent; anything else is refused naming {@code field}. */
+    private static JsonNode integer(JsonNode value, String field) {
+        if (value != null && !value.isNull() && !value.isIntegralNumber()) {
+            throw OpenAiError.invalid(field, field + " must be an integer");
+        }
+        return value;
+    }
+
+    /** The model a request names, one of those served: 400 when it names none, 404 {@code model_not_found} for another. */
+    private String model(JsonNode body) {
+        String model = string(body.get("model"), "model");
+        if (model == null) {
+            throw OpenAiError.invalid("model", "you must provide a model parameter");
+        }
+        if (!models.contains(model)) {
+            throw OpenAiError.modelNotFound(model);
+        }
+        return model;
     }
 
     static void requireKnownFields(JsonNode body, Set<String> honoured, Map<String, Predicate<JsonNode>> defaults) {
@@ -111,13 +157,7 @@ final class OpenAiRequestReader {
     }
 
     private Completions read(JsonNode body, int maxTokens, List<Prompt> prompts, String automaticTier) {
-        String model = string(body.get("model"), "model");
-        if (model == null) {
-            throw OpenAiError.invalid("model", "you must provide a model parameter");
-        }
-        if (!models.contains(model)) {
-            throw OpenAiError.modelNotFound(model);
-        }
+        String model = model(body);
         var n = body.get("n");
         if (n != null && !n.isNull() && !(n.isIntegralNumber() && n.canConvertToInt() && n.intValue() == 1)) {
             throw OpenAiError.invalid("n", "n must be 1: this gateway answers one choice per prompt");
@@ -156,7 +196,7 @@ final class OpenAiRequestReader {
         return new Completions(prompts, parameters, stream, includeUsage, tier);
     }
 
-    private Prompt.Chat messages(JsonNode messages) {
+    private List<Prompt.Message> messages(JsonNode messages) {
         if (messages == null || messages.isNull()) {
             throw OpenAiError.invalid("messages", "messages is required");
         }
@@ -193,7 +233,7 @@ final class OpenAiRequestReader {
         if (read.stream().mapToLong(m -> m.content().codePointCount(0, m.content().length())).sum() > prompts.maxPromptChars()) {
             throw OpenAiError.invalid("messages", "the messages are longer than " + prompts.maxPromptChars() + " characters together");
         }
-        return new Prompt.Chat(read);
+        return read;
     }
 
     /** A message's content: a string, or OpenAI's array of text parts, joined; other parts (images, audio) are refused. */
@@ -245,17 +285,6 @@ final class OpenAiRequestReader {
         } catch (InvalidRequestException e) {
             throw OpenAiError.invalid("prompt", e.getMessage());
         }
-    }
-
-    private int maxTokens(JsonNode requested, String field, int byDefault) {
-        if (requested == null || requested.isNull()) {
-            return byDefault;
-        }
-        if (!requested.isIntegralNumber() || !requested.canConvertToInt() || requested.intValue() < 1
-                || requested.intValue() > maxTokens) {
-            throw OpenAiError.invalid(field, field + " must be an integer from 1 to " + maxTokens);
-        }
-        return requested.intValue();
     }
 
     private static Double number(JsonNode value, String field, double min, double max, boolean minIncluded) {

@@ -17,24 +17,24 @@ enum Dialect {
      * = the prompt's position) and a batch-wide {@code usage}; {@code return_token_ids} gives each choice its
      * {@code prompt_token_ids} and {@code token_ids}, whose lengths are that prompt's counts.
      */
-    VLLM("vLLM", "/version", Lists.ONE_CALL, true, null),
+    VLLM("vLLM", "/version", Lists.ONE_CALL, true, null, true),
 
     /** vLLM before 0.10.2 ({@code GET /version} says which): no token ids, so one call per prompt, each its own usage. */
-    VLLM_WITHOUT_TOKEN_IDS("vLLM before 0.10.2", "/version", Lists.ONE_CALL_PER_PROMPT, false, null),
+    VLLM_WITHOUT_TOKEN_IDS("vLLM before 0.10.2", "/version", Lists.ONE_CALL_PER_PROMPT, false, null, true),
 
     /**
      * llama.cpp's llama-server: one call with every prompt, answered as a JSON array of complete answers, one per prompt,
      * each with its own exact {@code usage}. It ignores {@code model}, and leaves {@code /health} and
      * {@code /v1/models} open under {@code --api-key}: {@code POST /tokenize} proves the key.
      */
-    LLAMA_CPP("llama.cpp", "/props", Lists.ONE_CALL, false, new KeyProof("/tokenize", Map.of("content", "a"))),
+    LLAMA_CPP("llama.cpp", "/props", Lists.ONE_CALL, false, new KeyProof("/tokenize", Map.of("content", "a")), false),
 
     /**
      * SGLang: one call of its native {@code POST /generate} with every prompt in {@code text}, answered as a JSON array,
      * one answer per prompt in prompt order, each with its own {@code meta_info.prompt_tokens} and
      * {@code completion_tokens}. Streams go to {@code /v1/completions}, whose chunks carry each prompt's running usage.
      */
-    SGLANG("SGLang", "/get_server_info", Lists.NATIVE_GENERATE, false, null),
+    SGLANG("SGLang", "/get_server_info", Lists.NATIVE_GENERATE, false, null, true),
 
     /**
      * Hugging Face TGI: its {@code /v1/completions} takes at most {@code --max-client-batch-size} prompts (default 4) and
@@ -42,10 +42,10 @@ enum Dialect {
      * (as a LoRA adapter name it does not have) and leaves {@code /info}, {@code /health} and {@code /v1/models} open
      * under {@code --api-key}: {@code POST /tokenize} proves the key.
      */
-    TGI("TGI", "/info", Lists.ONE_CALL_PER_PROMPT, false, new KeyProof("/tokenize", Map.of("inputs", "a"))),
+    TGI("TGI", "/info", Lists.ONE_CALL_PER_PROMPT, false, new KeyProof("/tokenize", Map.of("inputs", "a")), true),
 
     /** Any other OpenAI-compatible server: one call per prompt, each billed by its own {@code usage}. */
-    OPENAI("an OpenAI-compatible server", null, Lists.ONE_CALL_PER_PROMPT, false, null);
+    OPENAI("an OpenAI-compatible server", null, Lists.ONE_CALL_PER_PROMPT, false, null, true);
 
     /** How the prompts of a batch that is not streamed reach the server. */
     enum Lists {
@@ -71,13 +71,38 @@ enum Dialect {
     final boolean tokenIds;
     /** The call that proves the key; null when {@code /v1/models} already needs it. */
     final KeyProof keyProof;
+    /**
+     * Whether the server refuses (400, TGI 422) a request whose prompt and {@code max_tokens} go beyond the model's
+     * context, as vLLM, SGLang, TGI and OpenAI do; llama.cpp refuses only a prompt longer than its context, and stops
+     * generating where the context ends.
+     */
+    final boolean refusesOverflow;
 
-    Dialect(String server, String identityPath, Lists lists, boolean tokenIds, KeyProof keyProof) {
+    Dialect(String server, String identityPath, Lists lists, boolean tokenIds, KeyProof keyProof, boolean refusesOverflow) {
         this.server = server;
         this.identityPath = identityPath;
         this.lists = lists;
         this.tokenIds = tokenIds;
         this.keyProof = keyProof;
+        this.refusesOverflow = refusesOverflow;
+    }
+
+    /**
+     * The model's context as this server reports it: llama.cpp's {@code n_ctx} of a slot in {@code GET /props} (what
+     * one prompt and its answer may take: {@code -c} over {@code -np}), TGI's {@code max_total_tokens} in {@code GET
+     * /info}, else the {@code max_model_len} of the model's entry in {@code GET /v1/models} (vLLM, SGLang); 0 when
+     * neither says.
+     *
+     * @param identity the server's answer to {@link #identityPath}, or null
+     * @param listed the model's entry in {@code /v1/models}, or null
+     */
+    int context(JsonNode identity, JsonNode listed) {
+        int own = identity == null ? 0 : switch (this) {
+            case LLAMA_CPP -> identity.path("default_generation_settings").path("n_ctx").asInt(0);
+            case TGI -> identity.path("max_total_tokens").asInt(0);
+            default -> 0;
+        };
+        return own > 0 ? own : listed == null ? 0 : Math.max(0, listed.path("max_model_len").asInt(0));
     }
 
     /** Whether a streamed batch is one call with every prompt (each chunk naming its prompt and its running usage). */

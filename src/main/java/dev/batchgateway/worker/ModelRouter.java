@@ -3,6 +3,7 @@ package dev.batchgateway.worker;
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.Capacity;
+import dev.batchgateway.completion.ModelContext;
 import dev.batchgateway.completion.WorkerApi;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
@@ -62,6 +63,12 @@ final class ModelRouter implements WorkerApi, AutoCloseable {
     }
 
     /** The default model. */
+    @Override
+    public ModelContext context(String model) {
+        WorkerApi workers = byModel.get(model);
+        return workers == null ? ModelContext.UNREPORTED : workers.context(model);
+    }
+
     @Override
     public String model() {
         return defaultModel;

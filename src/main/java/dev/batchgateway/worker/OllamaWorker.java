@@ -2,14 +2,20 @@ package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.BatchProgress;
+import dev.batchgateway.completion.ChatTemplate;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.ModelContext;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
+import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import tools.jackson.databind.JsonNode;
 
 /**
@@ -37,8 +43,13 @@ final class OllamaWorker implements RemoteWorker {
     private static final String SHOW = "/api/show";
     private static final String EMBED = "/api/embed";
 
+    /** A Modelfile's {@code PARAMETER num_ctx}, as {@code /api/show} lists it in {@code parameters}. */
+    private static final Pattern NUM_CTX = Pattern.compile("(?m)^num_ctx\\s+(\\d+)\\s*$");
+
     private final WorkerEndpoint endpoint;
     private final String model;
+    /** What {@code /api/show} said of the model's context at the last check. */
+    private volatile ModelContext context = ModelContext.UNREPORTED;
 
     OllamaWorker(WorkerEndpoint endpoint, String model) {
         this.endpoint = endpoint;
@@ -194,11 +205,15 @@ final class OllamaWorker implements RemoteWorker {
         return endpoint.url();
     }
 
-    /** {@code POST /api/show} for the model: 200 when it has been pulled, 404 when not ({@code GET /} checks neither). */
+    /**
+     * {@code POST /api/show} for the model: 200 when it has been pulled, 404 when not ({@code GET /} checks neither); its
+     * answer says the model's context ({@link #context(JsonNode)}).
+     */
     @Override
     public WorkerHealth health() {
         var show = endpoint.check(SHOW, Map.of("model", model));
         if (show.ok()) {
+            context = context(show.json());
             return WorkerHealth.UP;
         }
         return switch (show.status()) {
@@ -208,6 +223,38 @@ final class OllamaWorker implements RemoteWorker {
             default -> WorkerHealth.down(endpoint.name() + " answered HTTP " + show.status() + " to " + SHOW
                     + (show.message().isEmpty() ? "" : ": " + show.message()));
         };
+    }
+
+    @Override
+    public ModelContext context() {
+        return context;
+    }
+
+    /**
+     * The model's context as {@code /api/show} says it: its Modelfile's {@code num_ctx} where it sets one, else the
+     * model's own {@code <architecture>.context_length} in {@code model_info}. Ollama never refuses {@code num_predict}
+     * beyond it (it stops, or shifts the context). Its chat template is not measured (Ollama renders it in Go, with no
+     * call to ask): {@link ChatTemplate#UNMEASURED}, plus the bytes of the Modelfile's {@code SYSTEM} prompt, which the
+     * template adds to every conversation that brings no system message.
+     */
+    static ModelContext context(JsonNode show) {
+        if (show == null) {
+            return new ModelContext(OptionalInt.empty(), false, ChatTemplate.UNMEASURED);
+        }
+        int tokens = 0;
+        Matcher numCtx = NUM_CTX.matcher(show.path("parameters").asString(""));
+        if (numCtx.find()) {
+            tokens = (int) Math.min(Integer.MAX_VALUE, Long.parseLong(numCtx.group(1)));
+        } else {
+            for (var info : show.path("model_info").properties()) {
+                if (info.getKey().endsWith(".context_length") && info.getValue().canConvertToInt()) {
+                    tokens = Math.max(tokens, info.getValue().intValue());
+                }
+            }
+        }
+        int system = show.path("system").asString("").getBytes(StandardCharsets.UTF_8).length;
+        var template = new ChatTemplate(ChatTemplate.UNMEASURED.perConversation() + system, ChatTemplate.UNMEASURED.perMessage());
+        return new ModelContext(tokens > 0 ? OptionalInt.of(tokens) : OptionalInt.empty(), false, template);
     }
 
     @Override

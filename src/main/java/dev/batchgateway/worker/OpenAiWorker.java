@@ -2,16 +2,20 @@ package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.BatchProgress;
+import dev.batchgateway.completion.ChatTemplate;
 import dev.batchgateway.completion.GenerationParameters;
+import dev.batchgateway.completion.ModelContext;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.completion.WorkerOutcome;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -63,6 +67,14 @@ final class OpenAiWorker implements RemoteWorker {
     private volatile Dialect dialect;
     /** Whether an answer without per-prompt counts was logged since the dialect was last found. */
     private final AtomicBoolean uncountedLogged = new AtomicBoolean();
+    /** The server's answer to its dialect's identity question at the last check; null when none was recognised. */
+    private volatile JsonNode identity;
+    /** What the server said of the model's context at the last check that listed it. */
+    private volatile ModelContext context = ModelContext.UNREPORTED;
+    /** The chat template as measured, and for which dialect and context; re-measured when either changes. */
+    private volatile Measured measured;
+
+    private record Measured(Dialect dialect, int context, ChatTemplate template) {}
 
     /** A vLLM server. */
     OpenAiWorker(WorkerEndpoint endpoint, String model) {
@@ -529,6 +541,7 @@ final class OpenAiWorker implements RemoteWorker {
             return WorkerHealth.misconfigured(WorkerEndpoint.notServed(endpoint.name(), model, "404, it serves " + (served.isEmpty()
                     ? "no model" : String.join(", ", served))));
         }
+        learnContext(speaking, listed(data));
         if (speaking.keyProof != null) {
             var proof = endpoint.check(speaking.keyProof.path(), speaking.keyProof.body());
             if (proof.status() == 401 || proof.status() == 403) {
@@ -540,6 +553,67 @@ final class OpenAiWorker implements RemoteWorker {
             // any other answer got past the key check: only the key was in question
         }
         return WorkerHealth.UP;
+    }
+
+    /** The model's entry in the answer to {@code /v1/models}, or null. */
+    private JsonNode listed(JsonNode data) {
+        if (data != null && data.isArray()) {
+            for (JsonNode entry : data) {
+                if (model.equals(entry.path("id").asString(null))) {
+                    return entry;
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
+     * What the server says of the model's context now ({@link Dialect#context}), whether it refuses beyond it, and what
+     * the model's chat template adds: measured where the server can say ({@link #measureTemplate}), once per dialect and
+     * context, else {@link ChatTemplate#UNMEASURED}.
+     */
+    private void learnContext(Dialect speaking, JsonNode listed) {
+        int tokens = speaking.context(identity, listed);
+        Measured known = measured;
+        if (known == null || known.dialect() != speaking || known.context() != tokens) {
+            known = new Measured(speaking, tokens, measureTemplate(speaking));
+            measured = known;
+            LOG.info("the worker at {} reports a context of {} for model {}; its chat template adds at most {} tokens a "
+                    + "conversation and {} a message", endpoint.url(), tokens > 0 ? tokens + " tokens" : "no size",
+                    model, known.template().perConversation(), known.template().perMessage());
+        }
+        context = new ModelContext(tokens > 0 ? OptionalInt.of(tokens) : OptionalInt.empty(), speaking.refusesOverflow,
+                known.template());
+    }
+
+    /**
+     * What the model's chat template adds, measured on three small conversations (a user message; a system and a user
+     * message; user, assistant, user): vLLM's {@code POST /tokenize} counts their tokens with the model's own template
+     * and tokenizer; llama.cpp's {@code POST /apply-template} gives their text, whose UTF-8 bytes (and a BOS) bound
+     * its tokens. Other servers cannot be asked: {@link ChatTemplate#UNMEASURED}.
+     */
+    private ChatTemplate measureTemplate(Dialect speaking) {
+        if (speaking != Dialect.VLLM && speaking != Dialect.VLLM_WITHOUT_TOKEN_IDS && speaking != Dialect.LLAMA_CPP) {
+            return ChatTemplate.UNMEASURED;
+        }
+        int[] counts = new int[ChatTemplate.PROBES.size()];
+        for (int i = 0; i < counts.length; i++) {
+            List<Map<String, String>> messages = ChatTemplate.PROBES.get(i).stream()
+                    .map(message -> Map.of("role", message.role(), "content", message.content())).toList();
+            var answer = speaking == Dialect.LLAMA_CPP
+                    ? endpoint.check("/apply-template", Map.of("messages", messages))
+                    : endpoint.check("/tokenize", Map.of("model", model, "messages", messages, "add_generation_prompt", true));
+            JsonNode json = answer.ok() ? answer.json() : null;
+            counts[i] = json == null ? -1 : speaking == Dialect.LLAMA_CPP
+                    ? (json.path("prompt").isString() ? json.path("prompt").asString().getBytes(StandardCharsets.UTF_8).length + 1 : -1)
+                    : json.path("count").asInt(-1);
+        }
+        return ChatTemplate.measured(counts).orElse(ChatTemplate.UNMEASURED);
+    }
+
+    @Override
+    public ModelContext context() {
+        return context;
     }
 
     /**
@@ -571,10 +645,12 @@ final class OpenAiWorker implements RemoteWorker {
             }
             Dialect found = answer.ok() ? candidate.recognise(answer.json()) : null;
             if (found != null) {
+                identity = answer.json();
                 speak(found, "GET " + candidate.identityPath);
                 return 0;
             }
         }
+        identity = null;
         speak(configured, null);
         return refused;
     }

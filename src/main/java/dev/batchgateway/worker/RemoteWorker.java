@@ -1,5 +1,6 @@
 package dev.batchgateway.worker;
 
+import dev.batchgateway.completion.ModelContext;
 import dev.batchgateway.completion.WorkerApi;
 
 /** One inference server reached over HTTP: a member of the {@link WorkerPool}. */
@@ -13,6 +14,11 @@ interface RemoteWorker extends WorkerApi, AutoCloseable {
      * second. Never throws.
      */
     WorkerHealth health();
+
+    /** What the server said of the model's context at its last {@link #health()} check; unreported until one answers. */
+    default ModelContext context() {
+        return ModelContext.UNREPORTED;
+    }
 
     @Override
     void close();

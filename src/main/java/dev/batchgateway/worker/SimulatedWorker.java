@@ -2,7 +2,9 @@ package dev.batchgateway.worker;
 
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.BatchProgress;
+import dev.batchgateway.completion.ChatTemplate;
 import dev.batchgateway.completion.FinishReason;
+import dev.batchgateway.completion.ModelContext;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerApi;
@@ -19,6 +21,8 @@ import java.util.List;
  * nothing): a token is a whitespace-separated word; the completion is the prompt's words in reverse order, cut to max
  * tokens; prompt tokens and completion tokens are the word counts of prompt and completion. Each batch takes the
  * configured latency. A streamed batch reports its text a word at a time, with the count so far, as a server would.
+ * It reports a context of {@value #CONTEXT} tokens, as llama.cpp's {@code n_ctx}: generation stops at max tokens, a
+ * prompt is never refused; a chat's prompt tokens are its messages' words, so its template adds none.
  *
  * <p>It embeds too, for a model configured to ({@code TASK=embed}): an input's vector is drawn from a hash of its text
  * ({@link #vector}), the same on every run, of unit length, {@value #DIMENSIONS} dimensions unless asked for others;
@@ -29,6 +33,9 @@ final class SimulatedWorker implements WorkerApi {
     static final String MODEL = "simulated";
     /** The simulated embedding model's own dimensions. */
     static final int DIMENSIONS = 16;
+    /** The context the simulation reports, as a small model's server would. */
+    static final int CONTEXT = 4096;
+    private static final ModelContext REPORTED = ModelContext.of(CONTEXT, false, new ChatTemplate(0, 0));
 
     private final String model;
     private final Duration latency;
@@ -116,6 +123,11 @@ final class SimulatedWorker implements WorkerApi {
             progress.counted(i, generated.usage());
         }
         return outcomes;
+    }
+
+    @Override
+    public ModelContext context(String model) {
+        return REPORTED;
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.batchgateway.worker;
 import dev.batchgateway.completion.Batch;
 import dev.batchgateway.completion.BatchProgress;
 import dev.batchgateway.completion.Capacity;
+import dev.batchgateway.completion.ModelContext;
 import dev.batchgateway.completion.Ticker;
 import dev.batchgateway.completion.WorkerApi;
 import dev.batchgateway.completion.WorkerException;
@@ -115,6 +116,22 @@ final class WorkerPool implements WorkerApi, Capacity, AutoCloseable {
     @Override
     public Optional<Capacity> capacity(String model) {
         return Optional.of(this);
+    }
+
+    /**
+     * What holds on every worker that reported its context at its last check: the smallest context, a refusal beyond
+     * it where any refuses, the widest chat template ({@link ModelContext#and}).
+     */
+    @Override
+    public ModelContext context(String model) {
+        ModelContext known = null;
+        for (Member member : members) {
+            ModelContext reported = member.worker.context();
+            if (reported != ModelContext.UNREPORTED) {
+                known = known == null ? reported : known.and(reported);
+            }
+        }
+        return known == null ? ModelContext.UNREPORTED : known;
     }
 
     /**

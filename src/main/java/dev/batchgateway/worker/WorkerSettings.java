@@ -18,15 +18,18 @@ import org.springframework.util.unit.DataSize;
  * answer cap. Each record checks its values, so a bad setting stops start-up with a message naming the variable.
  */
 @ConfigurationProperties("gateway")
-public record WorkerSettings(Worker worker, List<Model> models, Simulated simulated, Batch batch, int maxTokens, int maxPromptChars) {
+public record WorkerSettings(Worker worker, List<Model> models, Simulated simulated, Batch batch, Integer maxTokens, int maxPromptChars) {
 
     static final long ANSWER_BYTES_PER_TOKEN = 4096;
+    /** The tokens a prompt's answer is sized for when {@code GATEWAY_MAX_TOKENS} sets no cap. */
+    static final int ANSWER_TOKENS_WITHOUT_CAP = 1024;
     static final long ANSWER_BYTES_PER_PROMPT_CHAR = 8;
 
     public WorkerSettings {
         require(worker != null && simulated != null && batch != null,
                 "gateway.worker, gateway.simulated and gateway.batch must be configured");
-        require(maxTokens >= 1, "GATEWAY_MAX_TOKENS must be at least 1, was " + maxTokens);
+        require(maxTokens == null || maxTokens >= 1,
+                "GATEWAY_MAX_TOKENS must be at least 1, or empty for no cap below the models' contexts, was " + maxTokens);
         require(maxPromptChars >= 1, "GATEWAY_MAX_PROMPT_CHARS must be at least 1, was " + maxPromptChars);
         models = models == null ? List.of() : List.copyOf(models);
         if (worker.kind() == null) {
@@ -90,16 +93,17 @@ public record WorkerSettings(Worker worker, List<Model> models, Simulated simula
     /**
      * The most of one worker answer the gateway reads ({@code GATEWAY_WORKER_MAX_ANSWER_BYTES}); a larger answer fails its
      * batch with 502. Unset, it is {@value #ANSWER_BYTES_PER_TOKEN} bytes for each token a batch may generate
-     * (batch size × max tokens) plus {@value #ANSWER_BYTES_PER_PROMPT_CHAR} for each character its prompts may have
+     * (batch size × {@code GATEWAY_MAX_TOKENS}, or × {@value #ANSWER_TOKENS_WITHOUT_CAP} without a cap) plus {@value #ANSWER_BYTES_PER_PROMPT_CHAR} for each character its prompts may have
      * (batch size × max prompt chars): about ten times a streamed answer's ~300 bytes a token, plus a prompt echoed as
-     * token ids (vLLM's {@code prompt_token_ids}, about 7 bytes a token), so that no real answer comes near it; 10 MiB
-     * with the defaults.
+     * token ids (vLLM's {@code prompt_token_ids}, about 7 bytes a token), so that no real answer comes near it; 34 MiB
+     * with the defaults (a streamed batch of eight 4,096-token answers is about 10 MB).
      */
     public long maxAnswerBytes() {
         if (worker.maxAnswerBytes() != null) {
             return worker.maxAnswerBytes().toBytes();
         }
-        long perPrompt = Math.addExact(Math.multiplyExact((long) maxTokens, ANSWER_BYTES_PER_TOKEN),
+        long tokens = maxTokens != null ? maxTokens : ANSWER_TOKENS_WITHOUT_CAP;
+        long perPrompt = Math.addExact(Math.multiplyExact(tokens, ANSWER_BYTES_PER_TOKEN),
                 Math.multiplyExact((long) maxPromptChars, ANSWER_BYTES_PER_PROMPT_CHAR));
         return Math.multiplyExact(perPrompt, batch.size());
     }

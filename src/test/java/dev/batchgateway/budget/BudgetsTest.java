@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.batchgateway.completion.Admission;
 import dev.batchgateway.completion.BudgetCharge;
+import dev.batchgateway.completion.ChatTemplate;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Payer;
@@ -34,11 +35,17 @@ class BudgetsTest {
         // "héllo" is 6 UTF-8 bytes, the emoji 4 (two chars), the CJK character 3
         assertThat(TokenBound.of(request("héllo", 10))).isEqualTo(6 + TokenBound.TEXT_ALLOWANCE + 10);
         assertThat(TokenBound.of(request("😀中", 1))).isEqualTo(7 + TokenBound.TEXT_ALLOWANCE + 1);
-        var chat = new CompletionRequest(UUID.randomUUID(), USER, new Prompt.Chat(List.of(
-                new Prompt.Message("system", "be brief"), new Prompt.Message("user", "hi"))), new GenerationParameters(5));
-        assertThat(TokenBound.of(chat)).isEqualTo(TokenBound.CHAT_ALLOWANCE
-                + ("system".length() + "be brief".length() + TokenBound.MESSAGE_ALLOWANCE)
-                + ("user".length() + "hi".length() + TokenBound.MESSAGE_ALLOWANCE) + 5);
+        // a chat: its model's template once, and per message beside the message's role and text
+        var messages = List.of(new Prompt.Message("system", "be brief"), new Prompt.Message("user", "hi"));
+        var chat = new CompletionRequest(UUID.randomUUID(), USER, new Prompt.Chat(messages, new ChatTemplate(20, 5)),
+                new GenerationParameters(5));
+        assertThat(TokenBound.of(chat)).isEqualTo(20 + ("system".length() + "be brief".length() + 5)
+                + ("user".length() + "hi".length() + 5) + 5);
+        // a template not measured: the widest allowance
+        var unmeasured = new CompletionRequest(UUID.randomUUID(), USER, new Prompt.Chat(messages), new GenerationParameters(5));
+        assertThat(TokenBound.of(unmeasured)).isEqualTo(ChatTemplate.UNMEASURED.perConversation()
+                + 2L * ChatTemplate.UNMEASURED.perMessage() + "systembe briefuserhi".length() + 5);
+        assertThat(TokenBound.parts(chat)).isEqualTo(new TokenBound.Parts("systembe briefuserhi".length(), 20 + 2 * 5, 5));
     }
 
     @Test
@@ -131,7 +138,10 @@ class BudgetsTest {
             assertThat(e.requested()).isEqualTo(31);
             assertThat(e.resetsAt()).isEqualTo(Instant.parse("2026-11-25T00:00:00Z"));
             assertThat(e.retryAfter()).as("in flight, back shortly").isLessThanOrEqualTo(Duration.ofSeconds(2));
-            assertThat(e.getMessage()).contains("tokens_per_day is 100", "held by requests in flight", "may cost up to 31");
+            assertThat(e.getMessage()).contains("tokens_per_day is 100", "held by requests in flight",
+                    "this request reserves 31 tokens: its prompt's 5 UTF-8 bytes (at most a token each) + 16 allowed for "
+                            + "special tokens and any chat template + max_tokens 10",
+                    "no max_tokens would fit beside this prompt");
         });
 
         // When they are served for 2 tokens each
@@ -160,11 +170,53 @@ class BudgetsTest {
         refused.isInstanceOfSatisfying(LimitExceededException.class, e -> {
             assertThat(e.remaining()).isEqualTo(20);
             assertThat(e.retryAfter()).isEqualTo(Duration.ofHours(14));
-            assertThat(e.getMessage()).contains("ask for fewer max_tokens");
+            assertThat(e.getMessage()).contains("20 tokens remain until 2026-11-25T00:00:00Z", "reserves 31 tokens",
+                    "no max_tokens would fit beside this prompt; shorten it, or try again after 2026-11-25T00:00:00Z");
         });
 
         // And a smaller one fits
         assertThatCode(() -> budgets.admit(USER, List.of(request("hi", 2)))).doesNotThrowAnyException();
+    }
+
+    @Test
+    void aRefusalSaysWhatTheRequestReservedOfWhatAndWhichMaxTokensWouldFit() {
+        // Given a day's budget of 100 tokens, 60 of them billed
+        var budgets = budgets(new Limits(100L, null, null));
+        var big = request("x".repeat(34), 10); // 34 + 16 + 10 = 60
+        budgets.admit(USER, List.of(big));
+        budgets.settled(big, new TokenUsage(34, 26));
+
+        // When a request reserving 5 + 16 + 30 = 51 asks, beyond the 40 left
+        var refused = assertThatThrownBy(() -> budgets.admit(USER, List.of(request("hello", 30))));
+
+        // Then the refusal names its parts and what would fit: 40 - (5 + 16) = 19
+        refused.isInstanceOfSatisfying(LimitExceededException.class, e -> {
+            assertThat(e.reserved()).isEqualTo(new TokenBound.Parts(5, 16, 30));
+            assertThat(e.getMessage()).isEqualTo("tokens_per_day is 100: 40 tokens remain until 2026-11-25T00:00:00Z; "
+                    + "this request reserves 51 tokens: its prompt's 5 UTF-8 bytes (at most a token each) + 16 allowed for "
+                    + "special tokens and any chat template + max_tokens 30: max_tokens ≤ 19 would fit, or try again after "
+                    + "2026-11-25T00:00:00Z");
+        });
+        // And what it says would fit does, and one more token does not
+        assertThatThrownBy(() -> budgets.admit(USER, List.of(request("hello", 20)))).isInstanceOf(LimitExceededException.class);
+        assertThatCode(() -> budgets.admit(USER, List.of(request("hello", 19)))).doesNotThrowAnyException();
+    }
+
+    @Test
+    void aRefusalOfSeveralPromptsSaysWhichMaxTokensWouldFitEachOfThem() {
+        // Given a day's budget of 100 tokens
+        var budgets = budgets(new Limits(100L, null, null));
+
+        // When one call of three prompts reserving 5 + 16 + 20 = 41 each (123) asks
+        var refused = assertThatThrownBy(() -> budgets.admit(USER,
+                List.of(request("hello", 20), request("hello", 20), request("hello", 20))));
+
+        // Then (100 - 3 x 21) / 3 = 12 would fit each; the whole limit is what remains
+        refused.isInstanceOfSatisfying(LimitExceededException.class, e -> assertThat(e.getMessage())
+                .contains("its prompts' 15 UTF-8 bytes", "+ 48 allowed", "max_tokens 20 for each of its 3 prompts",
+                        "max_tokens ≤ 12 would fit for each of its 3 prompts"));
+        assertThatCode(() -> budgets.admit(USER, List.of(request("hello", 12), request("hello", 12), request("hello", 12))))
+                .doesNotThrowAnyException();
     }
 
     @Test

@@ -14,7 +14,10 @@ import dev.batchgateway.completion.DeadlineExceededException;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.Prompt;
 import dev.batchgateway.completion.SchedulerPolicy;
+import dev.batchgateway.completion.ChatTemplate;
+import dev.batchgateway.completion.ModelContext;
 import dev.batchgateway.completion.ServedModels;
+import dev.batchgateway.completion.TokenCeilings;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.AdminTokens;
@@ -39,7 +42,7 @@ import org.springframework.http.MediaType;
 import org.springframework.test.web.servlet.assertj.MockMvcTester;
 import org.springframework.test.web.servlet.assertj.MvcTestResult;
 
-@WebMvcTest(controllers = CompletionController.class, properties = {"gateway.worker.type=simulated", "gateway.max-tokens=256", "gateway.max-prompt-chars=100"})
+@WebMvcTest(controllers = CompletionController.class, properties = {"gateway.worker.type=simulated", "gateway.max-prompt-chars=100"})
 @Import({CompletionControllerTest.Doubles.class, JsonLimits.class})
 class CompletionControllerTest {
 
@@ -77,6 +80,12 @@ class CompletionControllerTest {
         @Bean
         Completions completions(Budgets budgets, StubScheduler scheduler) {
             return new Completions(budgets, scheduler);
+        }
+
+        /** The simulation's context as a server would report it: 2,048 tokens, no cap (GATEWAY_MAX_TOKENS unset). */
+        @Bean
+        TokenCeilings tokenCeilings(WebSettings settings) {
+            return new TokenCeilings(settings.tokenCap(), model -> ModelContext.of(2048, false, new ChatTemplate(0, 0)));
         }
 
         /** Keys off (GATEWAY_AUTH=none): this slice is about reading bodies; identity has its own tests. */
@@ -140,7 +149,20 @@ class CompletionControllerTest {
     }
 
     @Test
-    void maxTokensDefaultsToTheGatewaysCeiling() {
+    void maxTokensUpToTheModelsContextIsAccepted() {
+        // Given the model's context of 2,048 tokens and no operator cap
+        // When a request asks for 1,024, and one for all 2,048
+        assertThat(post("""
+                {"prompt": "hello", "user_id": 1, "max_tokens": 1024}""")).hasStatusOk();
+        assertThat(post("""
+                {"prompt": "hello", "user_id": 1, "max_tokens": 2048}""")).hasStatusOk();
+
+        // Then both reach the scheduler as asked
+        assertThat(scheduler.requests).extracting(request -> request.parameters().maxTokens()).containsExactly(1024, 2048);
+    }
+
+    @Test
+    void maxTokensDefaultsTo256OnComplete() {
         assertThat(post("""
                 {"prompt": "hello", "user_id": 1}""")).hasStatusOk();
         assertThat(scheduler.requests.getFirst().parameters().maxTokens()).isEqualTo(256);
@@ -163,8 +185,9 @@ class CompletionControllerTest {
             {"prompt": "hi", "user_id": 0}                   | user_id must be between 1 and
             {"prompt": "hi", "user_id": -7}                  | user_id must be between 1 and
             {"prompt": "hi", "user_id": 9223372036854775808} | user_id must be between 1 and
-            {"prompt": "hi", "user_id": 1, "max_tokens": 0}  | max_tokens must be between 1 and 256
-            {"prompt": "hi", "user_id": 1, "max_tokens": 257}| max_tokens must be between 1 and 256
+            {"prompt": "hi", "user_id": 1, "max_tokens": 0}  | max_tokens must be at least 1, was 0
+            {"prompt": "hi", "user_id": 1, "max_tokens": 2049}| max_tokens is 2049, more than 2048: the context of model simulated is 2048 tokens, as its server reports it; send at most 2048
+            {"prompt": "hi", "user_id": 1, "max_tokens": 99999999999999999999}| max_tokens is 99999999999999999999, more than 2048
             {"prompt": "hi", "user_id": 1, "max_tokens": "8"}| max_tokens must be a JSON integer
             {"prompt": "hi", "user_id": 1, "max_tokens": 2.5}| max_tokens must be a JSON integer
             {"prompt": "hi", "user_id": 1, "stream": "yes"}  | stream must be true or false

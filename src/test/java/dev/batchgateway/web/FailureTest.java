@@ -92,6 +92,19 @@ class FailureTest {
     }
 
     @Test
+    void aTokenLimitsRefusalCarriesWhatTheReservationIsMadeOf() {
+        var resets = Instant.parse("2026-12-06T00:00:00Z");
+        var tokens = Failure.of(new LimitExceededException(Window.DAY, 100, 40, 51, resets, Duration.ofHours(16), false, false,
+                new dev.batchgateway.completion.TokenBound.Parts(5, 16, 30), 1));
+        var requests = Failure.of(new LimitExceededException(Window.MINUTE, 5, 0, 1, resets, Duration.ofSeconds(20), false, false,
+                new dev.batchgateway.completion.TokenBound.Parts(5, 16, 30), 1));
+
+        assertThat(tokens.fields()).containsEntry("reserved", java.util.Map.of("prompt_bytes", 5L, "allowance", 16L, "max_tokens", 30L));
+        assertThat(tokens.message()).contains("max_tokens ≤ 19 would fit");
+        assertThat(requests.fields()).as("a request limit reserves no tokens").doesNotContainKey("reserved");
+    }
+
+    @Test
     void aLimitThatASecondsWaitCuresStaysRetryableWithItsWaitInMilliseconds() {
         var resets = Instant.parse("2026-12-05T16:01:00Z");
         // the minute's requests, 20 s before the next minute

@@ -3,9 +3,13 @@ package dev.batchgateway.web;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.batchgateway.completion.ChatTemplate;
+import dev.batchgateway.completion.ModelContext;
 import dev.batchgateway.completion.Prompt;
+import dev.batchgateway.completion.TokenCeilings;
 import dev.batchgateway.completion.ServiceTier;
 import java.util.List;
+import java.util.OptionalInt;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
@@ -24,8 +28,11 @@ class ResponsesRequestReaderTest {
     private static final int MAX_TOKENS = 256;
 
     private final JsonMapper json = JsonMapper.builder().build();
+    /** A model whose server reports a context of {@value #MAX_TOKENS} tokens, with no chat template to allow for. */
+    private final TokenCeilings ceilings = new TokenCeilings(
+            OptionalInt.empty(), model -> ModelContext.of(MAX_TOKENS, false, new ChatTemplate(0, 0)));
     private final OpenAiRequestReader chats = new OpenAiRequestReader(
-            new CompletionRequestReader(MAX_PROMPT_CHARS, MAX_TOKENS, List.of("m")), MAX_TOKENS, List.of("m"));
+            new CompletionRequestReader(MAX_PROMPT_CHARS, ceilings, List.of("m")), ceilings, List.of("m"));
     private final ResponsesRequestReader reader = new ResponsesRequestReader(body -> chats.chat(body, "default"));
 
     private ResponsesRequestReader.Request read(String body) {
@@ -42,7 +49,9 @@ class ResponsesRequestReaderTest {
                 {"model": "m", "input": "the quick brown fox"}""");
 
         assertThat(messages(request)).containsExactly(new Prompt.Message("user", "the quick brown fox"));
-        assertThat(request.chat().parameters().maxTokens()).isEqualTo(MAX_TOKENS);
+        // a chat's default max_tokens: the rest of the context beside its prompt's bound (role and text bytes here)
+        assertThat(request.chat().parameters().maxTokens())
+                .isEqualTo(MAX_TOKENS - "user".length() - "the quick brown fox".length());
         assertThat(request.chat().stream()).isFalse();
         assertThat(request.chat().serviceTier()).isEqualTo(ServiceTier.DEFAULT);
         assertThat(request.instructions()).isNull();

@@ -104,7 +104,7 @@ public final class FakeVllm implements AutoCloseable {
         server = new WireMockServer(WireMockConfiguration.options().dynamicPort().extensions(new Server()));
         server.start();
         server.stubFor(any(urlPathMatching("/v1/.*")).willReturn(aResponse().withTransformers(Server.NAME)));
-        server.stubFor(any(urlPathMatching("/(version|props|get_server_info|info|tokenize|generate)"))
+        server.stubFor(any(urlPathMatching("/(version|props|get_server_info|info|tokenize|apply-template|generate)"))
                 .willReturn(aResponse().withTransformers(Server.NAME)));
         server.stubFor(get("/health").willReturn(aResponse().withStatus(200)));
         warmUp();
@@ -416,12 +416,40 @@ public final class FakeVllm implements AutoCloseable {
                 case "/info" -> server == Kind.TGI ? answer(200, Map.of(
                         "model_id", servedModel, "router", "text-generation-router", "version", "3.3.6",
                         "max_client_batch_size", maxClientBatchSize, "max_total_tokens", maxModelLen)) : notFound();
-                case "/tokenize" -> server == Kind.LLAMA_CPP ? answer(200, Map.of("tokens", List.of(64)))
+                case "/tokenize" -> server == Kind.VLLM ? tokenize(JSON.readTree(body))
+                        : server == Kind.LLAMA_CPP ? answer(200, Map.of("tokens", List.of(64)))
                         : server == Kind.TGI ? answer(200, List.of(Map.of("id", 64, "text", "a", "start", 0, "stop", 1)))
                         : notFound();
+                case "/apply-template" -> server == Kind.LLAMA_CPP ? answer(200, Map.of("prompt", chatMl(JSON.readTree(body)))) : notFound();
                 case "/generate" -> server == Kind.SGLANG ? generate(JSON.readTree(body)) : notFound();
                 default -> null;
             };
+        }
+
+        /**
+         * vLLM's {@code POST /tokenize}: a chat's {@code messages} counted as its chat completions bill them (each
+         * message's words and 2), or a {@code prompt}'s words; {@code count} and {@code max_model_len} as vLLM answers.
+         */
+        private ResponseDefinition tokenize(JsonNode body) {
+            int count = 0;
+            if (body.has("messages")) {
+                for (JsonNode message : body.get("messages")) {
+                    count += promptTokens(message.get("content").asString()) + 2;
+                }
+            } else {
+                count = promptTokens(body.path("prompt").asString(""));
+            }
+            return answer(200, Map.of("count", count, "max_model_len", maxModelLen, "tokens", java.util.Collections.nCopies(count, 64)));
+        }
+
+        /** llama.cpp's {@code POST /apply-template} with its fallback template, ChatML, as it answered in shared/realworker. */
+        private static String chatMl(JsonNode body) {
+            StringBuilder text = new StringBuilder();
+            for (JsonNode message : body.get("messages")) {
+                text.append("<|im_start|>").append(message.get("role").asString()).append('\n')
+                        .append(message.get("content").asString()).append("<|im_end|>\n");
+            }
+            return text.append("<|im_start|>assistant\n").toString();
         }
 
         private static ResponseDefinition notFound() {

@@ -87,11 +87,17 @@ public final class RawWorker implements AutoCloseable {
         return "http://127.0.0.1:" + socket.getLocalPort();
     }
 
-    /** Every prompt of every POST read whole, in arrival order. */
+    /**
+     * Every prompt of every POST read whole, in arrival order; a health check's chat template probes ({@code POST
+     * /tokenize} of messages) carry none.
+     */
     public List<String> prompts() {
         List<String> prompts = new ArrayList<>();
         for (String post : posts) {
             JsonNode prompt = JSON.readTree(post).get("prompt");
+            if (prompt == null) {
+                continue;
+            }
             if (prompt.isArray()) {
                 prompt.forEach(one -> prompts.add(one.asString()));
             } else {
