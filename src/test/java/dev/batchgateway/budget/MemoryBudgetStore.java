@@ -330,6 +330,13 @@ public final class MemoryBudgetStore implements BudgetStore {
         return hold != null && hold.held > 0 && !hold.expiresAt.isAfter(clock.instant());
     }
 
+    /** Whether one instance's hold of a window is the one started by {@code since} and has not expired. */
+    public synchronized boolean live(UUID instance, long user, dev.batchgateway.budget.Window window, Instant start, long since) {
+        Window row = windows.get(new Account(user, window, start));
+        Hold hold = row == null ? null : row.holds.get(instance);
+        return hold != null && hold.sinceOp == since && hold.expiresAt.isAfter(clock.instant());
+    }
+
     /** The operation that started one instance's hold of a window (0: the first hold, or none). */
     public synchronized long sinceOp(UUID instance, long user, dev.batchgateway.budget.Window window, Instant start) {
         Window row = windows.get(new Account(user, window, start));
