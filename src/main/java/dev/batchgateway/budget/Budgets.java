@@ -46,8 +46,10 @@ import java.util.concurrent.TimeUnit;
  * and give-backs are numbered operations applied at most once; one whose outcome is unknown is resolved by asking the
  * store, never sent again.
  *
- * <p>While the store is away an instance serves from what it holds, and refuses what needs more ({@link
- * BudgetUnavailableException}): it fails closed.
+ * <p>While the store is away an instance admits from what it holds, and refuses what needs more ({@link
+ * BudgetUnavailableException}): it fails closed. An answer's usage is charged only to a hold the instance can still
+ * count on ({@link #charges}), in the store's commit of its usage row: while the store is away no answer of a limited
+ * user leaves, so nothing is ever billed on a hold the store may have let expire.
  */
 public final class Budgets implements Admission, Settlement, AutoCloseable {
 
