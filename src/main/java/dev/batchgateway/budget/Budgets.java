@@ -2,6 +2,7 @@ package dev.batchgateway.budget;
 
 import dev.batchgateway.completion.Admission;
 import dev.batchgateway.completion.BudgetCharge;
+import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.Payer;
 import dev.batchgateway.completion.Settlement;
@@ -45,8 +46,10 @@ import java.util.concurrent.TimeUnit;
  * and give-backs are numbered operations applied at most once; one whose outcome is unknown is resolved by asking the
  * store, never sent again.
  *
- * <p>While the store is away an instance serves from what it holds, and refuses what needs more ({@link
- * BudgetUnavailableException}): it fails closed.
+ * <p>While the store is away an instance admits from what it holds, and refuses what needs more ({@link
+ * BudgetUnavailableException}): it fails closed. An answer's usage is charged only to a hold the instance can still
+ * count on ({@link #charges}), in the store's commit of its usage row: while the store is away no answer of a limited
+ * user leaves, so nothing is ever billed on a hold the store may have let expire.
  */
 public final class Budgets implements Admission, Settlement, AutoCloseable {
 
@@ -255,10 +258,16 @@ public final class Budgets implements Admission, Settlement, AutoCloseable {
      * What billing {@code usage} costs each window the request reserved from, charged in its usage row's commit: there
      * it leaves this instance's hold and counts as billed at once, so a crash of this instance can never make it free
      * again. The request's settlement with that usage then only frees what it reserved beyond it.
+     *
+     * @throws CompletionRejectedException when a hold it reserved from is no longer one this instance can count on:
+     *     lost (the store let it expire), or not renewed recently enough ({@link Lessee}: the store may count it as
+     *     free before the row could be written). Its usage cannot be accounted: the answer must not leave, and the
+     *     request is settled with nothing billed.
      */
     @Override
     public List<BudgetCharge> charges(CompletionRequest request, TokenUsage usage) {
         List<BudgetCharge> charges = new ArrayList<>(6);
+        long nowNanos = ticker.nanoTime();
         for (Map<UUID, Reservation> reserved : List.of(reservations, keyReservations)) {
             Reservation reservation = reserved.computeIfPresent(request.requestId(),
                     (id, held) -> new Reservation(held.budget, held.holds, true));
@@ -268,6 +277,10 @@ public final class Budgets implements Admission, Settlement, AutoCloseable {
             reservation.budget.lock.lock();
             try {
                 for (Hold hold : reservation.holds) {
+                    if (hold.lease.lost || !hold.lease.backedAt(nowNanos)) {
+                        throw new CompletionRejectedException(CompletionRejectedException.Reason.USAGE_UNACCOUNTED,
+                                StoreStatus.RETRY_AFTER);
+                    }
                     BudgetStore.Account account = hold.lease.account;
                     charges.add(new BudgetCharge(account.user(), lessee.id(), hold.lease.holdSince, account.window().word(),
                             account.start(), spent(hold, usage)));

@@ -31,6 +31,8 @@ final class BatchCalls {
 
     private static final System.Logger LOG = System.getLogger(BatchCalls.class.getName());
     private static final Duration MIN_RETRY_AFTER = Duration.ofSeconds(1);
+    /** As long as a request short of budget waits while the budget store is away. */
+    private static final Duration UNACCOUNTED_RETRY_AFTER = Duration.ofSeconds(5);
 
     private final UsageLedger ledger;
     private final SchedulerPolicy policy;
@@ -90,9 +92,10 @@ final class BatchCalls {
      * Hands the rows to the ledger and gives the answers only once the rows are durable: a crash after an answer left
      * must not lose its usage. Rows the ledger cannot make durable turn their callers away (503), never unbilled; the
      * rows of whole answers so held back are withdrawn (nobody got those tokens), those of streams (whose text has
-     * left already) and of callers who had gone are kept.
+     * left already) and of callers who had gone are kept. A limited user's row is durable only in the store, charged
+     * to a live hold: else it is not written, and its answer (a stream's final event) does not leave (503).
      *
-     * @return the rows billed: all of them, less those withdrawn
+     * @return the rows billed: all of them, less those withdrawn or unaccounted
      */
     private List<UsageRecord> answerOnceDurable(Served served) {
         Set<UUID> withdrawable = new HashSet<>();
@@ -104,16 +107,34 @@ final class BatchCalls {
         Map<Boolean, List<UsageRecord>> rows = served.rows().stream()
                 .collect(Collectors.partitioningBy(row -> withdrawable.contains(row.requestId())
                         && row.outcome() == UsageOutcome.SERVED));
-        CompletableFuture<Void> durable = ledger.record(rows.get(true), rows.get(false));
-        if (served.answers().isEmpty()) {
-            return served.rows();
+        CompletableFuture<UsageLedger.Recorded> durable = ledger.recordAnswers(rows.get(true), rows.get(false));
+        if (served.answers().isEmpty() && served.rows().stream().allMatch(row -> row.charges().isEmpty())) {
+            return served.rows(); // nobody waits, and no budget waits to learn whether they were billed
         }
+        Set<UUID> heldBack = new HashSet<>();
+        rows.get(true).forEach(row -> heldBack.add(row.requestId()));
         try {
-            durable.get(policy.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
-            served.answers().forEach(Answer::give);
-        } catch (ExecutionException unrecorded) {
-            served.answers().forEach(answer -> answer.queued().fail(unrecorded.getCause()));
-            return rows.get(false);
+            UsageLedger.Recorded recorded = durable.get(policy.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
+            var unaccounted = new CompletionRejectedException(CompletionRejectedException.Reason.USAGE_UNACCOUNTED,
+                    UNACCOUNTED_RETRY_AFTER);
+            for (Answer answer : served.answers()) {
+                if (recorded.rejection() != null) {
+                    answer.queued().fail(recorded.rejection());
+                } else if (recorded.unanswered(answer.completion().requestId())) {
+                    answer.queued().fail(unaccounted);
+                } else {
+                    answer.give();
+                }
+            }
+            // rows in doubt count as billed: they may be in the store, charged
+            List<UsageRecord> kept = recorded.rejection() == null
+                    ? served.rows()
+                    : served.rows().stream().filter(row -> !heldBack.contains(row.requestId())
+                            || recorded.inDoubt().contains(row.requestId())).toList();
+            return kept.stream().filter(row -> !recorded.unbilled().contains(row.requestId())).toList();
+        } catch (ExecutionException impossible) {
+            // the ledger's future never fails; should it, its rows are taken as billed, the safe side of a limit
+            served.answers().forEach(answer -> answer.queued().fail(impossible.getCause()));
         } catch (TimeoutException slow) {
             var unrecorded = new CompletionRejectedException(CompletionRejectedException.Reason.USAGE_BACKLOG, MIN_RETRY_AFTER);
             served.answers().forEach(answer -> answer.queued().fail(unrecorded));
@@ -125,23 +146,43 @@ final class BatchCalls {
         return served.rows();
     }
 
-    /** Each row with what it costs its user's budget windows, charged in the row's own commit. */
+    /**
+     * Each row with what it costs its user's budget windows, charged in the row's own commit. A row whose usage cannot
+     * be charged to a live hold (the instance's own fence passed: it cannot have been renewed in time) is not written
+     * at all: its answer is turned away (503) and its request billed nothing.
+     */
     private Served charged(Served served, List<Queued> members) {
         Map<UUID, CompletionRequest> requests = new HashMap<>();
         members.forEach(queued -> requests.put(queued.request.requestId(), queued.request));
         List<UsageRecord> rows = new ArrayList<>(served.rows().size());
+        List<UsageRecord> unaccounted = new ArrayList<>();
+        Map<UUID, CompletionRejectedException> refusals = new HashMap<>();
         for (UsageRecord row : served.rows()) {
             try {
                 rows.add(row.charging(settlement.charges(requests.get(row.requestId()), row.usage())));
             } catch (RuntimeException e) {
-                // uncharged, its settlement reports it to the budget the slower way (with the next give-back)
-                settlementFailures.incrementAndGet();
-                LOG.log(System.Logger.Level.ERROR, "charging request " + row.requestId() + " of user " + row.userId()
-                        + " to its budget failed", e);
-                rows.add(row);
+                if (!(e instanceof CompletionRejectedException)) {
+                    settlementFailures.incrementAndGet();
+                    LOG.log(System.Logger.Level.ERROR, "charging request " + row.requestId() + " of user " + row.userId()
+                            + " to its budget failed: it is not billed, and its answer not given", e);
+                }
+                unaccounted.add(row);
+                refusals.put(row.requestId(), e instanceof CompletionRejectedException rejected ? rejected
+                        : new CompletionRejectedException(CompletionRejectedException.Reason.USAGE_UNACCOUNTED,
+                                UNACCOUNTED_RETRY_AFTER));
             }
         }
-        return new Served(rows, served.answers());
+        ledger.unaccounted(unaccounted);
+        List<Answer> answers = new ArrayList<>(served.answers().size());
+        for (Answer answer : served.answers()) {
+            CompletionRejectedException refusal = refusals.get(answer.completion().requestId());
+            if (refusal == null) {
+                answers.add(answer);
+            } else {
+                answer.queued().fail(refusal);
+            }
+        }
+        return new Served(rows, answers);
     }
 
     /** The batch has ended: each member is billed what the ledger recorded for it, or nothing. */

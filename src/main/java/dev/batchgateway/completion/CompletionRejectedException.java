@@ -12,7 +12,13 @@ public final class CompletionRejectedException extends RuntimeException {
         /** Flex requests hold half the queue, their most: the caller should slow down (429), not the gateway (503). */
         FLEX_QUEUE_FULL("the flex tier's half of the queue is full"),
         SHUTTING_DOWN("the gateway is shutting down"),
-        USAGE_BACKLOG("usage records cannot be written at the moment");
+        USAGE_BACKLOG("usage records cannot be written at the moment"),
+        /**
+         * The caller's user has a token limit and its usage cannot be charged to a live budget hold now (the database
+         * is out of reach from this instance): the answer is withheld and nothing is billed, rather than bill beyond
+         * the limit.
+         */
+        USAGE_UNACCOUNTED("usage of a user with limits cannot be accounted at the moment: nothing was billed");
 
         private final String description;
 

@@ -28,7 +28,11 @@ public interface Settlement {
     /**
      * What billing {@code usage} to a request costs its budget windows, to be charged in the same commit as its usage
      * row; none when it reserved nothing. Once charges were asked for, a later {@link #settled} with that usage takes
-     * them as charged by the row (in the store, or in the journal until its replay), and does not report them again.
+     * them as charged by the row in the store (or as possibly charged, when the write's answer was lost), and does not
+     * report them again.
+     *
+     * @throws CompletionRejectedException when the usage cannot be charged to a budget hold this instance can still
+     *     count on: then no row is written, the answer does not leave, and the request is settled with nothing billed
      */
     default List<BudgetCharge> charges(CompletionRequest request, TokenUsage usage) {
         return List.of();

@@ -35,6 +35,14 @@ public interface UsageEvents {
      */
     default void unwritten(List<UsageRecord> rows) {}
 
+    /**
+     * These rows of limited users could not be accounted against a live budget hold (the store out of reach, or the
+     * hold expired): not written, nobody billed, their answers turned away, the worker's work wasted. {@code inDoubt}:
+     * their write's answer was lost, so they may be in the store after all. {@code firstOfOutage}: the first such report
+     * since the store last took rows (log that one, not every request).
+     */
+    default void unaccounted(List<UsageRecord> rows, boolean inDoubt, boolean firstOfOutage) {}
+
     /** Reports to each observer in turn (one that throws keeps the rest from hearing of that event). */
     static UsageEvents all(List<? extends UsageEvents> observers) {
         List<UsageEvents> each = List.copyOf(observers);
@@ -73,6 +81,11 @@ public interface UsageEvents {
             @Override
             public void unwritten(List<UsageRecord> rows) {
                 each.forEach(observer -> observer.unwritten(rows));
+            }
+
+            @Override
+            public void unaccounted(List<UsageRecord> rows, boolean inDoubt, boolean firstOfOutage) {
+                each.forEach(observer -> observer.unaccounted(rows, inDoubt, firstOfOutage));
             }
         };
     }

@@ -5,7 +5,10 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
@@ -24,6 +27,13 @@ import java.util.concurrent.locks.ReentrantLock;
  * (the worker spent the tokens and the caller had them, or had left). Rows are dropped only when the store refuses them
  * for what they contain, and then reported in full to the {@link UsageEvents} observer, as are the rows still
  * unwritten when the ledger closes.
+ *
+ * <p>A row of a limited user (one with {@linkplain UsageRecord#charges() budget charges}) is never journaled: it is
+ * written to the store only while every hold it charges is live there ({@link UsageRepository#recordOnLiveHolds}),
+ * else it is {@linkplain Recorded#unbilled() unbilled}: not written, and its answer must not leave. So its user is never
+ * billed beyond the limit, at the cost of answers while the store is out of reach. A write whose answer was lost
+ * leaves its limited rows {@linkplain Recorded#inDoubt() in doubt}: their answers do not leave either, and their
+ * charges are counted as made (they may have committed), never as free.
  *
  * <p>While {@code capacity} rows or more are pending, or the journal refused the last rows it was given, the ledger
  * reports itself {@link #saturated()}, and the gateway stops taking requests rather than serve completions it cannot
@@ -56,6 +66,11 @@ public final class UsageLedger {
     private volatile boolean storeAway;
     /** Neither the store nor the journal took the last rows: callers would get 503, so take no more requests. */
     private volatile boolean refusing;
+    /** Rows of limited users were turned away since the store last took rows: reported once, not per request. */
+    private volatile boolean unaccountedSinceWritten;
+    /** While the store is away and nothing is journaled: when rows of limited users may try it again, and the next wait. */
+    private long nextStoreTry; // writer thread only
+    private Duration storeBackoff; // writer thread only
     private boolean closed; // guarded by lock: the writer is gone, rows recorded now can only be journaled or logged
 
     /**
@@ -105,6 +120,7 @@ public final class UsageLedger {
         this.rowsPerWrite = rowsPerWrite;
         this.firstBackoff = firstBackoff;
         this.maxBackoff = maxBackoff;
+        this.storeBackoff = firstBackoff;
         this.ticker = Objects.requireNonNull(ticker, "ticker");
         this.events = Objects.requireNonNull(events, "events");
         // a platform thread: the writer is on every answer's path now, and on a small machine a virtual thread's
@@ -127,6 +143,38 @@ public final class UsageLedger {
     }
 
     /**
+     * What became of the rows of one {@link #recordAnswers} call.
+     *
+     * @param rejection set when rows could be made durable nowhere (then the rows of answers held back are withdrawn,
+     *     the others stay pending); every answer of the call is turned away with it
+     * @param unbilled rows of limited users that were neither written nor billed: their hold was not live, or the
+     *     store could not be reached; their answers must not leave, and their requests are billed nothing
+     * @param inDoubt rows of limited users whose write's answer was lost: they may be in the store; their answers must
+     *     not leave, and what they charge counts as billed
+     */
+    public record Recorded(CompletionRejectedException rejection, Set<UUID> unbilled, Set<UUID> inDoubt) {
+        public Recorded {
+            unbilled = Set.copyOf(unbilled);
+            inDoubt = Set.copyOf(inDoubt);
+        }
+
+        /** Whether the answer of this row must not leave. */
+        public boolean unanswered(UUID requestId) {
+            return rejection != null || unbilled.contains(requestId) || inDoubt.contains(requestId);
+        }
+    }
+
+    /**
+     * Reports rows of limited users that were not handed to the ledger because their usage could not be accounted
+     * against a live hold (the instance's own fence had passed): counted and logged as the ledger's own are.
+     */
+    public void unaccounted(List<UsageRecord> rows) {
+        if (!rows.isEmpty()) {
+            reportUnaccounted(rows, false);
+        }
+    }
+
+    /**
      * Queues the rows for the next write (one write for every row pending then); never blocks on the store. The
      * returned future completes once every one of the rows is durable (in the store or the journal), and fails with a
      * {@link CompletionRejectedException} when they cannot be made durable now. Then the rows of answers held back for
@@ -135,11 +183,22 @@ public final class UsageLedger {
      * are journaled at once if the journal takes them, and otherwise reported {@link UsageEvents#unwritten unwritten}.
      */
     public CompletableFuture<Void> record(List<UsageRecord> heldBack, List<UsageRecord> others) {
+        return recordAnswers(heldBack, others).thenCompose(recorded -> recorded.rejection() == null
+                ? CompletableFuture.completedFuture(null)
+                : CompletableFuture.failedFuture(recorded.rejection()));
+    }
+
+    /**
+     * {@link #record(List, List)}, telling row by row what became of them: the future completes once every row is
+     * durable, {@linkplain Recorded#unbilled() unbilled} or {@linkplain Recorded#inDoubt() in doubt}, or at the first
+     * {@linkplain Recorded#rejection() rejection}. It never fails.
+     */
+    public CompletableFuture<Recorded> recordAnswers(List<UsageRecord> heldBack, List<UsageRecord> others) {
         List<UsageRecord> rows = new ArrayList<>(heldBack.size() + others.size());
         rows.addAll(heldBack);
         rows.addAll(others);
         if (rows.isEmpty()) {
-            return CompletableFuture.completedFuture(null);
+            return CompletableFuture.completedFuture(new Recorded(null, Set.of(), Set.of()));
         }
         var receipt = new Receipt(rows.size());
         lock.lock();
@@ -149,19 +208,29 @@ public final class UsageLedger {
                 others.forEach(row -> pending.add(new Pending(row, receipt, false)));
                 pendingCount.addAndGet(rows.size());
                 rowsArrived.signal();
-                return receipt.durable;
+                return receipt.recorded;
             }
         } finally {
             lock.unlock();
         }
-        List<UsageRecord> late = List.copyOf(rows);
+        // a limited user's row is never journaled: with the writer gone, it cannot be accounted
+        List<UsageRecord> limited = rows.stream().filter(UsageLedger::limited).toList();
+        List<UsageRecord> late = rows.stream().filter(row -> !limited(row)).toList();
+        if (!limited.isEmpty()) {
+            reportUnaccounted(limited, false);
+            limited.forEach(row -> receipt.unbilled(row.requestId()));
+        }
+        if (late.isEmpty()) {
+            return receipt.recorded;
+        }
         try {
             journal.append(late);
-            return CompletableFuture.completedFuture(null);
+            late.forEach(row -> receipt.rowDurable());
         } catch (RuntimeException unjournaled) {
             report(() -> events.unwritten(late));
-            return CompletableFuture.failedFuture(rejection());
+            receipt.fail(rejection(), Set.of());
         }
+        return receipt.recorded;
     }
 
     /** Rows served but not yet durable. */
@@ -220,7 +289,7 @@ public final class UsageLedger {
         List<UsageRecord> unwritten = left.stream().map(Pending::row).toList();
         if (!unwritten.isEmpty()) {
             var rejection = rejection();
-            left.forEach(row -> row.receipt.fail(rejection));
+            left.forEach(row -> row.receipt.fail(rejection, Set.of()));
             report(() -> events.unwritten(unwritten));
         }
         return unwritten;
@@ -244,10 +313,17 @@ public final class UsageLedger {
                     return;
                 }
                 if (storeAway) {
-                    if (journal(rows)) {
-                        continue;
+                    // rows of limited users alone, and nothing journaled whose replay would find the store back:
+                    // they try the store themselves, once a back-off
+                    boolean probe = journal.isEmpty() && rows.stream().allMatch(row -> limited(row.row()))
+                            && ticker.nanoTime() - nextStoreTry >= 0;
+                    if (!probe) {
+                        rows = withoutLimited(rows, false); // never journaled: the store cannot charge them now
+                        if (rows.isEmpty() || journal(rows)) {
+                            continue;
+                        }
                     }
-                    storeAway = false; // the journal cannot take them: perhaps the store can
+                    storeAway = false; // the journal cannot take them, or it is time to try: perhaps the store can
                 }
                 try {
                     write(rows);
@@ -256,7 +332,10 @@ public final class UsageLedger {
                     backoff = isolateRefused(rows, refused) ? firstBackoff : sleep(backoff);
                 } catch (UsageWriteException.Recoverable away) {
                     storeAway = true;
-                    if (journal(rows)) {
+                    nextStoreTry = ticker.nanoTime() + storeBackoff.toNanos();
+                    storeBackoff = storeBackoff.multipliedBy(2).compareTo(maxBackoff) > 0 ? maxBackoff : storeBackoff.multipliedBy(2);
+                    rows = withoutLimited(rows, away.maybeWritten());
+                    if (rows.isEmpty() || journal(rows)) {
                         backoff = firstBackoff;
                     } else {
                         // the journal cannot help: try the store again next time, and turn callers away meanwhile
@@ -303,13 +382,71 @@ public final class UsageLedger {
     private void write(List<Pending> rows) {
         List<UsageRecord> records = rows.stream().map(Pending::row).toList();
         long started = ticker.nanoTime();
+        Set<UUID> refused;
         try {
-            repository.record(records);
+            refused = repository.recordOnLiveHolds(records);
         } catch (RuntimeException failure) {
             throw writeFailed(failure);
         }
-        removeOldest(rows);
-        written(rows.size(), started);
+        storeBackoff = firstBackoff;
+        if (refused.isEmpty()) {
+            unaccountedSinceWritten = false;
+            removeOldest(rows);
+            written(rows.size(), started);
+            return;
+        }
+        // rows of limited users whose hold the store no longer counted live: neither written nor billed
+        List<Pending> unbilled = rows.stream().filter(row -> refused.contains(row.row().requestId())).toList();
+        List<Pending> durable = rows.stream().filter(row -> !refused.contains(row.row().requestId())).toList();
+        drop(unbilled, false);
+        removeOldest(durable);
+        written(durable.size(), started);
+    }
+
+    private static boolean limited(UsageRecord row) {
+        return !row.charges().isEmpty();
+    }
+
+    /**
+     * The rows of users without limits; those of limited users, which can be charged now only in the store and the
+     * store is away, are dropped from pending: {@linkplain Recorded#inDoubt in doubt} when their write may have
+     * committed, else {@linkplain Recorded#unbilled unbilled}.
+     */
+    private List<Pending> withoutLimited(List<Pending> rows, boolean inDoubt) {
+        List<Pending> limited = rows.stream().filter(row -> limited(row.row())).toList();
+        if (limited.isEmpty()) {
+            return rows;
+        }
+        drop(limited, inDoubt);
+        return rows.stream().filter(row -> !limited(row.row())).toList();
+    }
+
+    /** Removes rows of limited users from pending (anywhere in it), and tells their waiters what became of them. */
+    private void drop(List<Pending> rows, boolean inDoubt) {
+        Set<Pending> dropped = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        dropped.addAll(rows);
+        lock.lock();
+        try {
+            pending.removeIf(dropped::contains);
+            pendingCount.addAndGet(-rows.size());
+        } finally {
+            lock.unlock();
+        }
+        for (Pending row : rows) {
+            if (inDoubt) {
+                row.receipt.inDoubt(row.row().requestId());
+            } else {
+                row.receipt.unbilled(row.row().requestId());
+            }
+        }
+        reportUnaccounted(rows.stream().map(Pending::row).toList(), inDoubt);
+    }
+
+    /** Counts rows of limited users that could not be accounted; the first of an outage is also logged. */
+    private void reportUnaccounted(List<UsageRecord> rows, boolean inDoubt) {
+        boolean first = !unaccountedSinceWritten;
+        unaccountedSinceWritten = true;
+        report(() -> events.unaccounted(rows, inDoubt, first));
     }
 
     /** Appends the (oldest pending) rows to the journal; true when they are durable there and released. */
@@ -355,7 +492,7 @@ public final class UsageLedger {
             } finally {
                 lock.unlock();
             }
-            dropped.receipt.fail(rejection());
+            dropped.receipt.fail(rejection(), Set.of());
             report(() -> events.rejected(List.of(dropped.row), refused));
             return true;
         }
@@ -380,7 +517,7 @@ public final class UsageLedger {
      */
     private void refuse(List<Pending> rows) {
         var rejection = rejection();
-        rows.forEach(row -> row.receipt.fail(rejection));
+        rows.forEach(row -> row.receipt.fail(rejection, Set.of()));
         lock.lock();
         try {
             List<Pending> kept = new ArrayList<>(rows.size());
@@ -492,23 +629,39 @@ public final class UsageLedger {
     /** A pending row, the waiter of the call that recorded it, and whether it is dropped when it cannot be made durable. */
     private record Pending(UsageRecord row, Receipt receipt, boolean withdrawnIfRefused) {}
 
-    /** The future of one {@link #record} call: completed when its last row is durable, failed at its first refusal. */
+    /**
+     * The future of one {@link #recordAnswers} call: completed when its last row is durable, unbilled or in doubt, or
+     * at its first refusal.
+     */
     private static final class Receipt {
-        final CompletableFuture<Void> durable = new CompletableFuture<>();
-        private final AtomicInteger notYetDurable;
+        final CompletableFuture<Recorded> recorded = new CompletableFuture<>();
+        private final AtomicInteger notYetDone;
+        private final Set<UUID> unbilled = ConcurrentHashMap.newKeySet();
+        private final Set<UUID> inDoubt = ConcurrentHashMap.newKeySet();
 
         Receipt(int rows) {
-            this.notYetDurable = new AtomicInteger(rows);
+            this.notYetDone = new AtomicInteger(rows);
         }
 
         void rowDurable() {
-            if (notYetDurable.decrementAndGet() == 0) {
-                durable.complete(null);
+            if (notYetDone.decrementAndGet() == 0) {
+                recorded.complete(new Recorded(null, unbilled, inDoubt));
             }
         }
 
-        void fail(CompletionRejectedException rejection) {
-            durable.completeExceptionally(rejection);
+        void unbilled(UUID requestId) {
+            unbilled.add(requestId);
+            rowDurable();
+        }
+
+        void inDoubt(UUID requestId) {
+            inDoubt.add(requestId);
+            rowDurable();
+        }
+
+        void fail(CompletionRejectedException rejection, Set<UUID> alsoUnbilled) {
+            unbilled.addAll(alsoUnbilled);
+            recorded.complete(new Recorded(rejection, unbilled, inDoubt));
         }
     }
 }

@@ -8,7 +8,13 @@ import dev.batchgateway.jdbc.BoundedStatements;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.function.Supplier;
+import org.springframework.jdbc.CannotGetJdbcConnectionException;
 import org.springframework.dao.DataAccessException;
 import org.springframework.dao.DataIntegrityViolationException;
 import org.springframework.beans.factory.annotation.Autowired;
@@ -43,6 +49,16 @@ class JdbcUsageRepository implements UsageRepository {
                                  ARRAY(SELECT request_id FROM written))
             """;
 
+    /**
+     * The same for rows whose answers wait for them: a row of a limited user is inserted and charged only while every
+     * hold it charges is live (V20); the statement answers the rows it refused.
+     */
+    private static final String INSERT_ON_LIVE_HOLDS = """
+            SELECT refused::text FROM usage_record_on_live_holds(?::uuid[], ?::bigint[], ?::int[], ?::int[], ?::int[],
+                   ?::text[], ?::bigint[], ?::text[], ?::text[], ?::uuid[], ?::uuid[], ?::bigint[], ?::bigint[], ?::text[],
+                   ?::bigint[], ?::bigint[]) AS refused
+            """;
+
     private final BoundedStatements bounded;
 
     /**
@@ -63,48 +79,79 @@ class JdbcUsageRepository implements UsageRepository {
         if (rows.isEmpty()) {
             return;
         }
-        int size = rows.size();
-        var requestIds = new String[size];
-        var userIds = new long[size];
-        var promptTokens = new int[size];
-        var completionTokens = new int[size];
-        var totalTokens = new int[size];
-        var models = new String[size];
-        var servedAtMicros = new long[size];
-        var outcomes = new String[size];
-        var serviceTiers = new String[size];
-        for (int i = 0; i < size; i++) {
-            UsageRecord row = rows.get(i);
-            requestIds[i] = row.requestId().toString();
-            userIds[i] = row.userId();
-            promptTokens[i] = row.usage().promptTokens();
-            completionTokens[i] = row.usage().completionTokens();
-            totalTokens[i] = row.usage().totalTokens();
-            models[i] = row.model();
-            servedAtMicros[i] = ChronoUnit.MICROS.between(Instant.EPOCH, row.servedAt());
-            outcomes[i] = row.outcome().word();
-            serviceTiers[i] = row.serviceTier().wireName();
-        }
+        Columns columns = Columns.of(rows);
         Charges charges = Charges.of(rows);
-        try {
+        writing(() -> {
             // timed out, it may still commit: harmless, the journal's replay skips request ids the table has
             if (charges.requestIds.length == 0) {
-                bounded.run(jdbc -> jdbc.sql(INSERT)
-                        .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros, outcomes,
-                                serviceTiers)
-                        .update());
-            } else {
-                bounded.run(jdbc -> jdbc.sql(INSERT_AND_CHARGE)
-                        .params(requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros, outcomes,
-                                serviceTiers, charges.requestIds, charges.holders, charges.holdsSince, charges.userIds, charges.windows,
-                                charges.windowStartMicros, charges.amounts)
-                        .query(Long.class).single());
+                return bounded.run(jdbc -> jdbc.sql(INSERT).params(columns.params()).update());
             }
+            return bounded.run(jdbc -> jdbc.sql(INSERT_AND_CHARGE).params(concat(columns.params(), charges.params()))
+                    .query(Long.class).single());
+        });
+    }
+
+    @Override
+    public Set<UUID> recordOnLiveHolds(List<UsageRecord> rows) {
+        Charges charges = Charges.of(rows);
+        if (charges.requestIds.length == 0) {
+            record(rows);
+            return Set.of();
+        }
+        Columns columns = Columns.of(rows);
+        List<String> refused = writing(() -> bounded.run(jdbc -> jdbc.sql(INSERT_ON_LIVE_HOLDS)
+                .params(concat(columns.params(), charges.params())).query(String.class).list()));
+        Set<UUID> ids = new HashSet<>();
+        refused.forEach(id -> ids.add(UUID.fromString(id)));
+        return ids;
+    }
+
+    private static <T> T writing(Supplier<T> write) {
+        try {
+            return write.get();
         } catch (DataIntegrityViolationException refused) {
             throw new UsageWriteException.Permanent(reason(refused), refused);
+        } catch (CannotGetJdbcConnectionException noConnection) {
+            throw new UsageWriteException.Recoverable(reason(noConnection), noConnection); // nothing was sent
         } catch (DataAccessException away) {
-            // anything else (no connection, timeout, even a missing table) may heal: keep the rows and retry
-            throw new UsageWriteException.Recoverable(reason(away), away);
+            // anything else (a timeout, a dropped connection, even a missing table) may heal: keep the rows and retry;
+            // the statement may have reached PostgreSQL and commit there all the same
+            throw new UsageWriteException.Recoverable(reason(away), away, true);
+        }
+    }
+
+    private static Object[] concat(Object[] first, Object[] second) {
+        Object[] both = Arrays.copyOf(first, first.length + second.length);
+        System.arraycopy(second, 0, both, first.length, second.length);
+        return both;
+    }
+
+    /** The rows, one array per column of {@code token_usage}. */
+    private record Columns(String[] requestIds, long[] userIds, int[] promptTokens, int[] completionTokens, int[] totalTokens,
+            String[] models, long[] servedAtMicros, String[] outcomes, String[] serviceTiers) {
+
+        static Columns of(List<UsageRecord> rows) {
+            int size = rows.size();
+            var columns = new Columns(new String[size], new long[size], new int[size], new int[size], new int[size],
+                    new String[size], new long[size], new String[size], new String[size]);
+            for (int i = 0; i < size; i++) {
+                UsageRecord row = rows.get(i);
+                columns.requestIds[i] = row.requestId().toString();
+                columns.userIds[i] = row.userId();
+                columns.promptTokens[i] = row.usage().promptTokens();
+                columns.completionTokens[i] = row.usage().completionTokens();
+                columns.totalTokens[i] = row.usage().totalTokens();
+                columns.models[i] = row.model();
+                columns.servedAtMicros[i] = ChronoUnit.MICROS.between(Instant.EPOCH, row.servedAt());
+                columns.outcomes[i] = row.outcome().word();
+                columns.serviceTiers[i] = row.serviceTier().wireName();
+            }
+            return columns;
+        }
+
+        Object[] params() {
+            return new Object[] {requestIds, userIds, promptTokens, completionTokens, totalTokens, models, servedAtMicros,
+                outcomes, serviceTiers};
         }
     }
 
@@ -130,6 +177,10 @@ class JdbcUsageRepository implements UsageRepository {
                 }
             }
             return charges;
+        }
+
+        Object[] params() {
+            return new Object[] {requestIds, holders, holdsSince, userIds, windows, windowStartMicros, amounts};
         }
     }
 

@@ -55,6 +55,15 @@ class UsageLog implements UsageEvents {
         }
     }
 
+    @Override
+    public void unaccounted(List<UsageRecord> rows, boolean inDoubt, boolean firstOfOutage) {
+        if (firstOfOutage) {
+            LOG.warn("usage of users with token limits cannot be accounted against a live budget hold (the database is out "
+                    + "of reach or this instance's hold expired): their answers get 503 and nothing is billed until it "
+                    + "can; counted in gateway_usage_rows_unaccounted_total, logged once until usage is written again");
+        }
+    }
+
     private static String describe(UsageRecord row) {
         return "request_id=" + row.requestId()
                 + " user_id=" + row.userId()

@@ -14,7 +14,8 @@ import org.springframework.stereotype.Component;
 /**
  * The usage ledger's reports as Micrometer meters, under {@code gateway.usage.*} (Prometheus:
  * {@code gateway_usage_rows_written_total}, {@code gateway_usage_write_failures_total{kind}},
- * {@code gateway_usage_rows_rejected_total}, {@code gateway_usage_write_latency_seconds}). The pending rows are a gauge
+ * {@code gateway_usage_rows_rejected_total}, {@code gateway_usage_write_latency_seconds},
+ * {@code gateway_usage_rows_unaccounted_total{kind}}). The pending rows are a gauge
  * of {@link UsageLedgerGauges}.
  */
 @Component
@@ -27,6 +28,8 @@ class UsageMetrics implements UsageEvents {
     private final Timer writeLatency;
     private final Counter rowsJournaled;
     private final Counter journalFailures;
+    private final Counter rowsUnbilled;
+    private final Counter rowsInDoubt;
 
     UsageMetrics(MeterRegistry registry) {
         this.rowsWritten = Counter.builder("gateway.usage.rows.written")
@@ -45,6 +48,16 @@ class UsageMetrics implements UsageEvents {
                 .register(registry);
         this.journalFailures = Counter.builder("gateway.usage.journal.failures")
                 .description("appends the usage journal refused (full, unwritable): their callers got 503")
+                .register(registry);
+        this.rowsUnbilled = unaccounted(registry, "unbilled");
+        this.rowsInDoubt = unaccounted(registry, "in_doubt");
+    }
+
+    private static Counter unaccounted(MeterRegistry registry, String kind) {
+        return Counter.builder("gateway.usage.rows.unaccounted")
+                .description("usage rows of users with token limits that could not be charged to a live budget hold: "
+                        + "their answers got 503, the worker's work was wasted; in_doubt: the write's answer was lost")
+                .tag("kind", kind)
                 .register(registry);
     }
 
@@ -82,5 +95,10 @@ class UsageMetrics implements UsageEvents {
     @Override
     public void rejected(List<UsageRecord> rows, UsageWriteException.Permanent refusal) {
         rowsRejected.increment(rows.size());
+    }
+
+    @Override
+    public void unaccounted(List<UsageRecord> rows, boolean inDoubt, boolean firstOfOutage) {
+        (inDoubt ? rowsInDoubt : rowsUnbilled).increment(rows.size());
     }
 }

@@ -3,6 +3,7 @@ package dev.batchgateway.budget;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchgateway.completion.BudgetCharge;
+import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.TokenBound;
@@ -31,18 +32,19 @@ import net.jqwik.api.constraints.LongRange;
 /**
  * Random interleavings of admissions, settlements, leases and give-backs (the upkeep of each instance as time passes),
  * statements that time out on the gateway's side having committed, not committed or still waiting for a lock (and
- * committing later), instances killed and replaced, instances cut off from the store and store outages, across TWO
- * instances sharing one store. After every step, per window:
- * Billed usage is charged to the store as its usage row is written (or journaled while the store is away from the
- * instance, and charged when the journal is replayed, by the instance or its successor). After every step, per window:
+ * committing later), usage writes that time out so too, instances killed and replaced, instances cut off from the
+ * store and store outages, short ones and ones far longer than the expiry, across TWO instances sharing one store.
+ * A limited user's usage row is written only to the store, only against live holds ({@code usage_record_on_live_holds},
+ * V20), and only while its instance's own fence lets it charge them ({@link Budgets#charges}); else it is not written,
+ * the answer does not leave and nothing is billed. After every step, per window:
  * <ul>
- *   <li>billed + reserved ≤ limit;
+ *   <li>billed + reserved ≤ limit, with no allowance: reserved counts every request in flight that can still be
+ *       billed, that is every one whose holds the store has not let expire under it;
+ *   <li>what the store counts taken (billed and unexpired holds) ≤ limit;
  *   <li>nothing stranded: a live instance that knows the outcome of all its operations holds exactly what the store
- *       counts as its hold, and a killed one's hold counts for nothing one expiry after it last changed.
+ *       counts as its hold, less what usage writes in doubt charged there that never committed; and a killed one's
+ *       hold counts for nothing one expiry after it last changed.
  * </ul>
- * With outages and cut-offs of at most 10 s (below the expiry less its margin and a renewal's period) nothing goes
- * beyond a limit, killed instances included; with longer ones, only what requests reserved or billed on holds that
- * expired under them while they were in flight or journaled (docs/budgets.md, "What still bounds the invariant").
  */
 class BudgetsFaultsPropertyTest {
 
@@ -51,7 +53,7 @@ class BudgetsFaultsPropertyTest {
     private static final Duration EXPIRY = Duration.ofSeconds(30);
     /** Outages and cut-offs end by then: below the expiry less its margin and a renewal's period. */
     private static final Duration SHORT_OUTAGES = Duration.ofSeconds(10);
-    /** Outages and cut-offs that outlast the expiry. */
+    /** Outages and cut-offs that outlast the expiry more than twice. */
     private static final Duration LONG_OUTAGES = Duration.ofSeconds(70);
     private static final int INSTANCES = 2;
 
@@ -69,6 +71,9 @@ class BudgetsFaultsPropertyTest {
 
     /** The next statement to the store (lease, give-back or read-back) times out on the gateway's side. */
     record Timeout(MemoryBudgetStore.Fault fault) implements Step {}
+
+    /** The next usage write times out on the gateway's side: its rows are in doubt (answers withheld, counted billed). */
+    record UsageTimeout(MemoryBudgetStore.Fault fault) implements Step {}
 
     /** Statements that waited for a lock get it, and commit unless fenced. */
     record CommitQueued() implements Step {}
@@ -110,8 +115,8 @@ class BudgetsFaultsPropertyTest {
 
     private record Dead(UUID id, Instant killedAt) {}
 
-    /** A usage row's charges in an instance's journal, and the windows where its hold expired before its replay. */
-    private record Journaled(List<BudgetCharge> charges, Set<Window> uncovered) {}
+    /** One instance's hold of a window, since the operation that started it. */
+    private record HoldKey(UUID instance, Window window, Instant start, long since) {}
 
     /** The harness: its state between steps. */
     private static final class World {
@@ -119,14 +124,15 @@ class BudgetsFaultsPropertyTest {
         final MemoryBudgetStore store = new MemoryBudgetStore(clock);
         final Limits limits;
         final Duration maxOutage;
-        /** What requests billed in windows where their instance's hold had expired while they were in flight. */
-        final Map<Key, Long> billedUncovered = new HashMap<>();
         final Slot[] slots = new Slot[INSTANCES];
         final List<Outstanding> outstanding = new ArrayList<>();
+        /** What usage rows the store took billed, by the instance that wrote them. */
         final Map<UUID, Map<Key, Long>> billedBy = new HashMap<>();
         final List<Dead> dead = new ArrayList<>();
-        /** Each slot's usage journal (a killed instance's is adopted by the one that replaces it). */
-        final List<List<Journaled>> journals = new ArrayList<>();
+        /** What usage writes in doubt (never committed, or not yet) charged to holds: their instances count it billed. */
+        final Map<HoldKey, Long> inDoubt = new HashMap<>();
+        /** The fault of the next usage write, if any. */
+        MemoryBudgetStore.Fault nextUsageFault;
         Instant awaySince;
         Instant lastQueuedCommit = START;
 
@@ -136,7 +142,6 @@ class BudgetsFaultsPropertyTest {
             for (int i = 0; i < INSTANCES; i++) {
                 slots[i] = new Slot();
                 slots[i].budgets = start();
-                journals.add(new ArrayList<>());
             }
         }
 
@@ -169,7 +174,6 @@ class BudgetsFaultsPropertyTest {
                 }
                 noteUncovered();
                 for (int i = 0; i < INSTANCES; i++) {
-                    replay(i);
                     upkeep(slots[i].budgets);
                 }
                 noteUncovered();
@@ -186,33 +190,63 @@ class BudgetsFaultsPropertyTest {
                     }
                 }
             }
-            for (List<Journaled> journal : journals) {
-                for (Journaled row : journal) {
-                    for (BudgetCharge charge : row.charges()) {
-                        Window window = window(charge);
-                        if (store.expired(charge.holder(), USER, window, charge.windowStart()) && row.uncovered().add(window)) {
-                            billedUncovered.merge(new Key(window, charge.windowStart()), charge.amount(), Long::sum);
-                        }
-                    }
+        }
+
+        /**
+         * The worker answered a request: its usage row is written with its charges if its instance's fence lets it
+         * charge them and the store takes it against live holds; else nothing is written (no journal for a limited
+         * user's row) and the request is billed nothing. A write that times out leaves it in doubt: counted billed by
+         * its instance, billed in the store only if it committed.
+         *
+         * @return what the request is settled with: its usage, or null when nothing is billed
+         */
+        TokenUsage answered(Outstanding done, TokenUsage usage) {
+            List<BudgetCharge> charges;
+            try {
+                charges = done.instance().charges(done.request(), usage);
+            } catch (CompletionRejectedException fenced) {
+                return null; // its instance can no longer count on a hold it reserved from: 503, unbilled
+            }
+            if (!reachable(slotOf(done.instance()))) {
+                return null; // the store is out of reach: 503, unbilled
+            }
+            Runnable billed = () -> {
+                // what lets a request whose hold expired count as reserving nothing: it is never billed
+                assertThat(done.uncovered()).as("windows where a billed request's hold had expired under it").isEmpty();
+                for (BudgetCharge charge : charges) {
+                    assertThat(store.live(charge.holder(), USER, window(charge), charge.windowStart(), charge.holdSince()))
+                            .as("a usage row charged to a hold that is no longer live, in %s", charge.window()).isTrue();
                 }
+                bill(done, usage.totalTokens());
+            };
+            if (nextUsageFault != null) {
+                MemoryBudgetStore.Fault fault = nextUsageFault;
+                nextUsageFault = null;
+                List<HoldKey> holds = charges.stream().map(charge -> new HoldKey(charge.holder(), window(charge),
+                        charge.windowStart(), charge.holdSince())).toList();
+                for (int i = 0; i < charges.size(); i++) {
+                    inDoubt.merge(holds.get(i), charges.get(i).amount(), Long::sum);
+                }
+                store.chargeTimedOut(charges, fault, () -> {
+                    billed.run();
+                    for (int i = 0; i < charges.size(); i++) {
+                        inDoubt.merge(holds.get(i), -charges.get(i).amount(), Long::sum);
+                    }
+                });
+                return usage; // in doubt: billed as far as its instance knows
             }
+            if (store.chargeOnLiveHolds(charges)) {
+                billed.run();
+                return usage;
+            }
+            return null; // a hold it charges expired in the store meanwhile: refused, unbilled
         }
 
-        /** A usage row is written: its charges go to the store with it, or to the instance's journal when it can't. */
-        void write(int slot, List<BudgetCharge> charges) {
-            if (reachable(slot) && journals.get(slot).isEmpty()) {
-                store.charge(charges);
-            } else {
-                journals.get(slot).add(new Journaled(charges, EnumSet.noneOf(Window.class)));
-            }
-        }
-
-        /** The slot's journal goes to the store once the store is back for it. */
-        void replay(int slot) {
-            if (reachable(slot)) {
-                journals.get(slot).forEach(row -> store.charge(row.charges()));
-                journals.get(slot).clear();
-            }
+        void bill(Outstanding done, long tokens) {
+            var billed = billedBy.computeIfAbsent(done.instance().instanceId(), id -> new HashMap<>());
+            billed.merge(new Key(Window.MINUTE, done.minute()), 1L, Long::sum);
+            billed.merge(new Key(Window.DAY, done.day()), tokens, Long::sum);
+            billed.merge(new Key(Window.MONTH, done.month()), tokens, Long::sum);
         }
 
         boolean reachable(int slot) {
@@ -221,20 +255,6 @@ class BudgetsFaultsPropertyTest {
 
         static Window window(BudgetCharge charge) {
             return Window.valueOf(charge.window().toUpperCase(java.util.Locale.ROOT));
-        }
-
-        /**
-         * The excess over a limit allowed in a window: what requests reserved or billed on holds that expired under
-         * them, in flight or in a journal (an instance cut off beyond the expiry).
-         */
-        long allowance(Key key) {
-            long uncovered = billedUncovered.getOrDefault(key, 0L);
-            for (Outstanding request : outstanding) {
-                if (request.uncovered().contains(key.window()) && request.start(key.window()).equals(key.start())) {
-                    uncovered += request.amount(key.window());
-                }
-            }
-            return uncovered;
         }
 
         int slotOf(Budgets instance) {
@@ -277,24 +297,23 @@ class BudgetsFaultsPropertyTest {
             @ForAll @LongRange(min = 0, max = 6000) long tokensPerMonth,
             @ForAll @LongRange(min = 0, max = 30) long requestsPerMinute,
             @ForAll("steps") List<Step> steps) {
-        check(new World(new Limits(tokensPerDay, tokensPerMonth, requestsPerMinute), SHORT_OUTAGES), steps, false);
+        check(new World(new Limits(tokensPerDay, tokensPerMonth, requestsPerMinute), SHORT_OUTAGES), steps);
     }
 
     /**
-     * The same with outages and cut-offs of up to 70 s: the only excess is what requests reserved (then billed) on holds
-     * that expired while they were in flight or their rows journaled: the bound docs/budgets.md states for an instance
-     * cut off longer than the expiry.
+     * The same with outages and cut-offs of up to 70 s, more than twice the expiry: requests in flight on an instance
+     * cut off past its hold's expiry can no longer be billed, so the invariant holds with no allowance all the same.
      */
     @Property(tries = 200, shrinking = ShrinkingMode.BOUNDED, seed = "20261205", afterFailure = AfterFailureMode.PREVIOUS_SEED)
-    void beyondTheExpiryOnlyRequestsOnExpiredHoldsGoBeyondALimit(
-            @ForAll @LongRange(min = 100, max = 800) long tokensPerDay,
-            @ForAll @LongRange(min = 100, max = 1600) long tokensPerMonth,
-            @ForAll @LongRange(min = 1, max = 30) long requestsPerMinute,
+    void cutOffsAndOutagesLongerThanTheExpiryNeverGoBeyondALimit(
+            @ForAll @LongRange(min = 200, max = 800) long tokensPerDay,
+            @ForAll @LongRange(min = 200, max = 1600) long tokensPerMonth,
+            @ForAll @LongRange(min = 10, max = 30) long requestsPerMinute,
             @ForAll("longSteps") List<Step> steps) {
-        check(new World(new Limits(tokensPerDay, tokensPerMonth, requestsPerMinute), LONG_OUTAGES), steps, true);
+        check(new World(new Limits(tokensPerDay, tokensPerMonth, requestsPerMinute), LONG_OUTAGES), steps);
     }
 
-    private static void check(World world, List<Step> steps, boolean longOutages) {
+    private static void check(World world, List<Step> steps) {
         // Given two instances sharing one store, and the user's limits
 
         // When the steps happen, in order
@@ -302,36 +321,41 @@ class BudgetsFaultsPropertyTest {
             apply(world, step);
             world.noteUncovered();
 
-            // Then, after every step, billed + reserved fits in every limit
+            // Then, after every step, billed + reserved fits in every limit, with no allowance: a request whose hold
+            // expired under it in some window can never be billed any more (its row would be refused), so it reserves
+            // nothing
             Map<Key, Long> used = new LinkedHashMap<>(world.billedByAll());
             for (Outstanding request : world.outstanding) {
+                if (!request.uncovered().isEmpty()) {
+                    continue;
+                }
                 used.merge(new Key(Window.MINUTE, request.minute()), 1L, Long::sum);
                 used.merge(new Key(Window.DAY, request.day()), request.bound(), Long::sum);
                 used.merge(new Key(Window.MONTH, request.month()), request.bound(), Long::sum);
             }
             used.forEach((key, amount) -> assertThat(amount)
                     .as("billed + reserved in %s %s after %s", key.window(), key.start(), step)
-                    .isLessThanOrEqualTo(world.limits.of(key.window()) + world.allowance(key)));
-            if (!longOutages) {
-                assertThat(world.billedUncovered).as("no request outlived its hold").isEmpty();
-                used.keySet().forEach(key -> assertThat(world.store.row(USER, key.window(), key.start()).granted)
-                        .as("taken in the store in %s %s after %s", key.window(), key.start(), step)
-                        .isLessThanOrEqualTo(world.limits.of(key.window())));
-            }
+                    .isLessThanOrEqualTo(world.limits.of(key.window())));
+            used.keySet().forEach(key -> assertThat(world.store.row(USER, key.window(), key.start()).granted)
+                    .as("taken in the store in %s %s after %s", key.window(), key.start(), step)
+                    .isLessThanOrEqualTo(world.limits.of(key.window())));
             // and nothing is stranded: live instances that know their operations' fate hold what the store counts
             Instant now = world.clock.instant();
             for (int i = 0; i < INSTANCES; i++) {
                 Slot slot = world.slots[i];
-                if (slot.budgets.inDoubt() || !world.journals.get(i).isEmpty()) {
-                    continue; // what it journaled leaves its hold in the store at the replay
+                if (slot.budgets.inDoubt()) {
+                    continue;
                 }
                 for (Window window : Window.values()) {
                     Instant start = window.start(now);
-                    long stored = world.store.heldUnexpired(slot.budgets.instanceId(), USER, window, start);
-                    boolean expired = world.store.expired(slot.budgets.instanceId(), USER, window, start);
+                    UUID id = slot.budgets.instanceId();
+                    long stored = world.store.heldUnexpired(id, USER, window, start);
+                    boolean expired = world.store.expired(id, USER, window, start);
+                    long doubted = world.inDoubt.getOrDefault(
+                            new HoldKey(id, window, start, world.store.sinceOp(id, USER, window, start)), 0L);
                     if (stored > 0 || !world.store.away && slot.cutSince == null && !expired) {
                         assertThat(stored).as("the store counts for an instance in %s after %s", window, step)
-                                .isEqualTo(slot.budgets.holding(USER, window, start));
+                                .isEqualTo(slot.budgets.holding(USER, window, start) + doubted);
                     }
                 }
             }
@@ -393,21 +417,11 @@ class BudgetsFaultsPropertyTest {
             case Settle settle -> {
                 if (!world.outstanding.isEmpty()) {
                     Outstanding done = world.outstanding.remove(settle.pick() % world.outstanding.size());
-                    int slot = world.slotOf(done.instance());
                     TokenUsage usage = null;
                     if (settle.percentBilled() >= 0) {
                         long tokens = done.bound() * settle.percentBilled() / 100;
-                        usage = new TokenUsage((int) (tokens / 2), (int) (tokens - tokens / 2));
-                        for (Window window : done.uncovered()) {
-                            world.billedUncovered.merge(new Key(window, done.start(window)),
-                                    window.countsRequests() ? 1 : tokens, Long::sum);
-                        }
-                        var billed = world.billedBy.computeIfAbsent(done.instance().instanceId(), id -> new HashMap<>());
-                        billed.merge(new Key(Window.MINUTE, done.minute()), 1L, Long::sum);
-                        billed.merge(new Key(Window.DAY, done.day()), tokens, Long::sum);
-                        billed.merge(new Key(Window.MONTH, done.month()), tokens, Long::sum);
-                        // the usage row is durable (in the store with its charges, or journaled) before the answer leaves
-                        world.write(slot, done.instance().charges(done.request(), usage));
+                        // the answer leaves only if its row was written against live holds; else nothing is billed
+                        usage = world.answered(done, new TokenUsage((int) (tokens / 2), (int) (tokens - tokens / 2)));
                     }
                     done.instance().settled(done.request(), usage);
                 }
@@ -427,6 +441,11 @@ class BudgetsFaultsPropertyTest {
                 }
                 if (calm) {
                     world.store.fault(timeout.fault());
+                }
+            }
+            case UsageTimeout timeout -> {
+                if (world.nextUsageFault == null) {
+                    world.nextUsageFault = timeout.fault();
                 }
             }
             case CommitQueued commit -> {
@@ -468,30 +487,31 @@ class BudgetsFaultsPropertyTest {
 
     @Provide
     Arbitrary<List<Step>> steps() {
-        return steps(2000, 20, 2, 2);
+        return steps(2000, 20, 2, 2, 120);
     }
 
     /**
-     * Longer ticks, more cut-offs and fewer reconnections, so that cut-offs outlast the expiry, and fewer settlements,
-     * so that requests are still in flight then.
+     * Longer ticks and more cut-offs, so that cut-offs outlast the expiry, fewer settlements, so that requests are still
+     * in flight then, and smaller requests, so that many fit in a limit and are answered after their hold expired.
      */
     @Provide
     Arbitrary<List<Step>> longSteps() {
-        return steps(8000, 8, 8, 1).filter(steps -> steps.size() >= 60);
+        return steps(8000, 12, 6, 4, 40).filter(steps -> steps.size() >= 60);
     }
 
-    private static Arbitrary<List<Step>> steps(int maxTickMillis, int settles, int cutOffs, int reconnects) {
+    private static Arbitrary<List<Step>> steps(int maxTickMillis, int settles, int cutOffs, int reconnects, int maxBytes) {
         Arbitrary<Integer> instance = Arbitraries.integers().between(0, INSTANCES - 1);
         Arbitrary<Step> admit = Combinators.combine(instance, Arbitraries.integers().between(1, 3),
-                Arbitraries.integers().between(1, 120), Arbitraries.integers().between(1, 120)).as(Admit::new);
+                Arbitraries.integers().between(1, maxBytes), Arbitraries.integers().between(1, maxBytes)).as(Admit::new);
         Arbitrary<Step> settle = Combinators.combine(Arbitraries.integers().between(0, 1000),
                 Arbitraries.integers().between(-30, 100)).as(Settle::new);
         Arbitrary<Step> release = Arbitraries.integers().between(0, 1000).map(Release::new);
         Arbitrary<Step> tick = Arbitraries.integers().between(0, maxTickMillis).map(Tick::new);
         Arbitrary<Step> timeout = Arbitraries.of(MemoryBudgetStore.Fault.class).map(Timeout::new);
+        Arbitrary<Step> usageTimeout = Arbitraries.of(MemoryBudgetStore.Fault.class).map(UsageTimeout::new);
         Arbitrary<Step> step = Arbitraries.frequencyOf(
                 Tuple.of(30, admit), Tuple.of(settles, settle), Tuple.of(4, release), Tuple.of(22, tick), Tuple.of(8, timeout),
-                Tuple.of(3, Arbitraries.just(new CommitQueued())), Tuple.of(2, instance.map(Kill::new)),
+                Tuple.of(3, usageTimeout), Tuple.of(3, Arbitraries.just(new CommitQueued())), Tuple.of(2, instance.map(Kill::new)),
                 Tuple.of(2, Arbitraries.just(new StoreAway())), Tuple.of(2, Arbitraries.just(new StoreBack())),
                 Tuple.of(cutOffs, instance.map(CutOff::new)), Tuple.of(reconnects, instance.map(Reconnect::new)));
         return step.list().ofMaxSize(150);

@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.batchgateway.completion.Admission;
 import dev.batchgateway.completion.BudgetCharge;
 import dev.batchgateway.completion.ChatTemplate;
+import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.Payer;
@@ -534,7 +535,7 @@ class BudgetsTest {
     }
 
     @Test
-    void anInstanceCutOffFromTheStoreStopsReservingBeforeItsHoldCanExpire() {
+    void anInstanceCutOffFromTheStoreLongerThanTheExpiryBillsNothingOfWhatItHadInFlight() {
         // Given an instance holding a slice with room left, and another one
         var store = new MemoryBudgetStore(clock);
         var cutOff = instance(store, new Limits(200L, null, null));
@@ -552,36 +553,52 @@ class BudgetsTest {
         assertThatCode(() -> cutOff.admit(USER, List.of(second)))
                 .as("20 s after its last renewal it still serves from its slice").doesNotThrowAnyException();
 
-        // Then, before the store could count its hold as expired, it stops reserving from it
+        // Then, before the store could count its hold as expired (27 s after its last renewal, of 30), it stops
+        // reserving from it, and stops charging usage to it: an answer of its requests in flight would not leave
         clock.advance(EXPIRY.minus(Lessee.margin(EXPIRY)).minusSeconds(20));
         assertThat(cutOff.held(USER, Window.DAY).orElseThrow().free()).as("it still holds some").isPositive();
         assertThatThrownBy(() -> cutOff.admit(USER, List.of(request("hello", 10)))).isInstanceOf(BudgetUnavailableException.class);
+        assertThatThrownBy(() -> cutOff.charges(first, new TokenUsage(1, 1)))
+                .isInstanceOf(CompletionRejectedException.class)
+                .satisfies(refused -> assertThat(((CompletionRejectedException) refused).reason())
+                        .isEqualTo(CompletionRejectedException.Reason.USAGE_UNACCOUNTED));
 
-        // and once the hold has expired in the store, the other gets what it held, never more than the limit
+        // When the hold has expired in the store, the other gets what it held, never more than the limit
         clock.advance(Lessee.margin(EXPIRY));
         other.admit(USER, List.of(request("hello", 129)));
-        assertThat(store.row(USER, Window.DAY, Window.DAY.start(TEN)).granted).isLessThanOrEqualTo(200);
-        // the bound docs/budgets.md states: its two requests in flight (2 x 31) are no longer covered by a hold, so
-        // reserved is 150 + 62 of 200 until they end
-        assertThat(other.held(USER, Window.DAY).orElseThrow().reserved() + cutOff.held(USER, Window.DAY).orElseThrow().reserved())
-                .isEqualTo(150 + 62);
+        Instant day = Window.DAY.start(TEN);
+        assertThat(store.row(USER, Window.DAY, day).granted).isLessThanOrEqualTo(200);
 
-        // When it reaches the store again, and its two requests in flight are then billed
+        // and the worker answers the cut-off instance's two requests in flight: their usage cannot be charged, so
+        // their answers get 503 and they are settled with nothing billed
+        for (var inFlight : List.of(first, second)) {
+            assertThatThrownBy(() -> cutOff.charges(inFlight, new TokenUsage(1, 1))).isInstanceOf(CompletionRejectedException.class);
+            cutOff.settled(inFlight, null);
+        }
+
+        // Then billed + reserved stays within the limit, with no allowance (before issue 25's last bound was closed,
+        // those two could still be billed: 150 + 2 x 31 = 212 of 200 until they ended)
+        long otherReserved = other.held(USER, Window.DAY).orElseThrow().reserved();
+        assertThat(otherReserved).isEqualTo(150);
+        assertThat(store.row(USER, Window.DAY, day).consumed + otherReserved + cutOff.held(USER, Window.DAY).orElseThrow().reserved())
+                .isLessThanOrEqualTo(200);
+
+        // When it reaches the store again, and a row of one of them reaches the store after all (a write sent earlier)
         store.cutOff.clear();
+        long since = store.sinceOp(cutOff.instanceId(), USER, Window.DAY, day);
+        boolean written = store.chargeOnLiveHolds(List.of(new BudgetCharge(USER, cutOff.instanceId(), since, "day", day, 2)));
         cutOff.flush();
-        cutOff.settled(first, new TokenUsage(1, 1));
-        cutOff.settled(second, new TokenUsage(1, 1));
-        assertThat(cutOff.held(USER, Window.DAY)).as("what the requests did not spend is not its own any more")
-                .hasValueSatisfying(held -> assertThat(held.free()).isZero());
         clock.advance(Duration.ofSeconds(5));
         cutOff.flush();
 
-        // Then it has learnt that its slice is lost: it holds nothing, and what was billed counts all the same
+        // Then the store refuses it (its hold has expired), the instance has learnt that its slice is lost and holds
+        // nothing, and nothing was billed: the store counts only the other's hold
+        assertThat(written).as("a row charged to an expired hold is refused").isFalse();
         assertThat(cutOff.held(USER, Window.DAY)).hasValueSatisfying(held -> assertThat(held.free() + held.reserved()).isZero());
-        assertThat(store.held(cutOff.instanceId(), USER, Window.DAY, Window.DAY.start(TEN))).isZero();
-        var row = store.row(USER, Window.DAY, Window.DAY.start(TEN));
-        assertThat(row.consumed).isEqualTo(4);
-        assertThat(row.granted).as("billed, and the other's hold").isEqualTo(4 + 150);
+        assertThat(store.held(cutOff.instanceId(), USER, Window.DAY, day)).isZero();
+        var row = store.row(USER, Window.DAY, day);
+        assertThat(row.consumed).isZero();
+        assertThat(row.granted).as("the other's hold").isEqualTo(150);
     }
 
     // --- helpers

@@ -233,6 +233,65 @@ public final class MemoryBudgetStore implements BudgetStore {
         }
     }
 
+    /**
+     * Writes a usage row for an answer that waits for it, as {@code usage_record_on_live_holds} does in PostgreSQL
+     * (V20): only if every hold it charges is live (the same since-op, not expired), its charges move from those holds
+     * to consumed; else nothing changes and the row is refused. Fails like the store when it is away or the instance
+     * cut off.
+     *
+     * @return whether the row was written (and charged)
+     */
+    public synchronized boolean chargeOnLiveHolds(List<BudgetCharge> charges) {
+        reachable();
+        for (BudgetCharge charge : charges) {
+            if (cutOff.contains(charge.holder())) {
+                throw new BudgetStoreUnavailableException("this instance is cut off from the budget store", null, true);
+            }
+        }
+        return chargeIfLive(charges);
+    }
+
+    /**
+     * A usage write that timed out on the gateway's side: it commits now, never, or when {@link #commitQueued} runs
+     * (and then only if its holds are live); {@code written} hears of it when it commits.
+     */
+    public synchronized void chargeTimedOut(List<BudgetCharge> charges, Fault fault, Runnable written) {
+        switch (fault) {
+            case COMMITTED -> {
+                if (chargeIfLive(charges)) {
+                    written.run();
+                }
+            }
+            case NOT_COMMITTED -> { }
+            case QUEUED -> queued.add(() -> {
+                if (chargeIfLive(charges)) {
+                    written.run();
+                }
+            });
+        }
+    }
+
+    private boolean chargeIfLive(List<BudgetCharge> charges) {
+        Instant now = clock.instant();
+        for (BudgetCharge charge : charges) {
+            var kind = dev.batchgateway.budget.Window.valueOf(charge.window().toUpperCase(java.util.Locale.ROOT));
+            Window window = windows.get(new Account(charge.account(), kind, charge.windowStart()));
+            Hold hold = window == null ? null : window.holds.get(charge.holder());
+            if (hold == null || hold.sinceOp != charge.holdSince() || !hold.expiresAt.isAfter(now)) {
+                return false;
+            }
+        }
+        for (BudgetCharge charge : charges) {
+            var kind = dev.batchgateway.budget.Window.valueOf(charge.window().toUpperCase(java.util.Locale.ROOT));
+            Window window = windows.get(new Account(charge.account(), kind, charge.windowStart()));
+            window.consumed += charge.amount();
+            window.reported.merge(charge.holder(), charge.amount(), Long::sum);
+            Hold hold = window.holds.get(charge.holder());
+            hold.held = Math.max(0, hold.held - charge.amount());
+        }
+        return true;
+    }
+
     /** Commits the operations queued behind a lock, in order; those fenced meanwhile change nothing. */
     public synchronized void commitQueued() {
         List<Runnable> now = new ArrayList<>(queued);
@@ -269,6 +328,20 @@ public final class MemoryBudgetStore implements BudgetStore {
         Window row = windows.get(new Account(user, window, start));
         Hold hold = row == null ? null : row.holds.get(instance);
         return hold != null && hold.held > 0 && !hold.expiresAt.isAfter(clock.instant());
+    }
+
+    /** Whether one instance's hold of a window is the one started by {@code since} and has not expired. */
+    public synchronized boolean live(UUID instance, long user, dev.batchgateway.budget.Window window, Instant start, long since) {
+        Window row = windows.get(new Account(user, window, start));
+        Hold hold = row == null ? null : row.holds.get(instance);
+        return hold != null && hold.sinceOp == since && hold.expiresAt.isAfter(clock.instant());
+    }
+
+    /** The operation that started one instance's hold of a window (0: the first hold, or none). */
+    public synchronized long sinceOp(UUID instance, long user, dev.batchgateway.budget.Window window, Instant start) {
+        Window row = windows.get(new Account(user, window, start));
+        Hold hold = row == null ? null : row.holds.get(instance);
+        return hold == null ? 0 : hold.sinceOp;
     }
 
     /** What one instance reported billed in a window. */

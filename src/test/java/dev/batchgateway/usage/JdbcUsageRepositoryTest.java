@@ -15,6 +15,7 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.IntStream;
@@ -126,6 +127,45 @@ class JdbcUsageRepositoryTest {
         assertThat(consumed(day)).isEqualTo(60);
         assertThat(held(expired, day)).isEqualTo(500);
         assertThat(held(restarted, day)).isEqualTo(300);
+    }
+
+    @Test
+    void anAnswerWaitingForItsRowIsWrittenOnlyAgainstALiveHold() {
+        // Given a live hold, one that expired, and one that was lost and started again by operation 9
+        UUID live = UUID.randomUUID();
+        UUID expired = UUID.randomUUID();
+        UUID restarted = UUID.randomUUID();
+        Instant day = Instant.now().truncatedTo(ChronoUnit.DAYS);
+        hold(live, day, 1_000, 4, "1 minute");
+        hold(expired, day, 500, 0, "-1 second");
+        hold(restarted, day, 300, 9, "1 minute");
+        var onLive = new UsageRecord(UUID.randomUUID(), user, new TokenUsage(30, 70), "m", Instant.now())
+                .charging(List.of(new BudgetCharge(user, live, 4, "day", day, 100)));
+        var onExpired = new UsageRecord(UUID.randomUUID(), user, new TokenUsage(10, 10), "m", Instant.now())
+                .charging(List.of(new BudgetCharge(user, expired, 0, "day", day, 20)));
+        var onOldHold = new UsageRecord(UUID.randomUUID(), user, new TokenUsage(20, 20), "m", Instant.now())
+                .charging(List.of(new BudgetCharge(user, restarted, 3, "day", day, 40)));
+        var unlimited = new UsageRecord(UUID.randomUUID(), user + 1, new TokenUsage(5, 5), "m", Instant.now());
+
+        // When they are written for answers that wait for them, in one statement, and again
+        Set<UUID> refused = repository.recordOnLiveHolds(List.of(onLive, onExpired, onOldHold, unlimited));
+        repository.recordOnLiveHolds(List.of(onLive));
+
+        // Then the rows on holds that are not live any more are refused, neither written nor billed
+        assertThat(refused).containsExactlyInAnyOrder(onExpired.requestId(), onOldHold.requestId());
+        assertThat(rowsOf(List.of(onLive, onExpired, onOldHold, unlimited)))
+                .containsExactlyInAnyOrder(onLive.requestId(), unlimited.requestId());
+        // and the one on a live hold is billed once, out of that hold; the other holds are untouched
+        assertThat(consumed(day)).isEqualTo(100);
+        assertThat(held(live, day)).isEqualTo(900);
+        assertThat(held(expired, day)).isEqualTo(500);
+        assertThat(held(restarted, day)).isEqualTo(300);
+    }
+
+    private List<UUID> rowsOf(List<UsageRecord> rows) {
+        return jdbc.sql("SELECT request_id FROM token_usage WHERE request_id = ANY (?::uuid[])")
+                .param(rows.stream().map(row -> row.requestId().toString()).toArray(String[]::new))
+                .query(UUID.class).list();
     }
 
     private void hold(UUID instance, Instant day, long held, long sinceOp, String expiresIn) {
