@@ -158,6 +158,10 @@ class BatchApiTest {
         double sent = batchSizes.totalAmount() - promptsBefore;
         assertThat(sent / batches).as("%s prompts in %s worker batches", sent, batches).isGreaterThanOrEqualTo(6);
 
+        // And the metrics count the lines run here and the batch among the completed ones
+        assertThat(meters.get("gateway.batch.api.lines.run").functionCounter().count()).isGreaterThanOrEqualTo(65);
+        assertThat(meters.get("gateway.batch.api.batches").tag("status", "completed").gauge().value()).isGreaterThanOrEqualTo(1);
+
         // And the files are listed newest first, the output among them
         assertThat(openAi.files().list().data().stream().map(FileObject::id).toList())
                 .contains(input.id(), done.outputFileId().orElseThrow());
