@@ -45,6 +45,18 @@ class JdbcBatchStore implements BatchStore {
             FROM batch b
             """;
 
+    /**
+     * The queued lines of the given (batch id, line) arrays, locked in key order: statements that update many lines
+     * (their ends, lease renewals, lines put back) then never wait for each other in a cycle, which they did when each
+     * locked its rows in the order it happened to list them (PostgreSQL's "deadlock detected").
+     */
+    private static final String LOCK_IN_ORDER = """
+            SELECT l.batch_id, l.line FROM batch_line l
+            JOIN unnest(?::text[], ?::int[]) AS r (batch_id, line) ON l.batch_id = r.batch_id AND l.line = r.line
+            WHERE l.state = 'queued'
+            ORDER BY l.batch_id, l.line
+            FOR UPDATE OF l""";
+
     private final JdbcClient jdbc;
     private final TransactionTemplate transactions;
 
@@ -195,10 +207,11 @@ class JdbcBatchStore implements BatchStore {
     public void renew(UUID instance, Collection<LineRef> lines, Duration lease) {
         var refs = Refs.of(lines);
         jdbc.sql("""
+                WITH locked AS (%s)
                 UPDATE batch_line l SET lease_until = now() + ? * interval '1 millisecond'
-                FROM unnest(?::text[], ?::int[]) AS r (batch_id, line)
-                WHERE l.batch_id = r.batch_id AND l.line = r.line AND l.state = 'queued' AND l.lease_owner = ?
-                """).params(lease.toMillis(), refs.batchIds, refs.lines, instance).update();
+                FROM locked
+                WHERE l.batch_id = locked.batch_id AND l.line = locked.line AND l.lease_owner = ?
+                """.formatted(LOCK_IN_ORDER)).params(refs.batchIds, refs.lines, lease.toMillis(), instance).update();
     }
 
     @Override
@@ -206,10 +219,11 @@ class JdbcBatchStore implements BatchStore {
         var refs = Refs.of(lines);
         transactions.executeWithoutResult(status -> {
             jdbc.sql("""
+                    WITH locked AS (%s)
                     UPDATE batch_line l SET lease_owner = NULL, lease_until = NULL
-                    FROM unnest(?::text[], ?::int[]) AS r (batch_id, line)
-                    WHERE l.batch_id = r.batch_id AND l.line = r.line AND l.state = 'queued'
-                    """).params(refs.batchIds, refs.lines).update();
+                    FROM locked
+                    WHERE l.batch_id = locked.batch_id AND l.line = locked.line
+                    """.formatted(LOCK_IN_ORDER)).params(refs.batchIds, refs.lines).update();
             jdbc.sql("UPDATE batch SET not_before = greatest(coalesce(not_before, ?), ?) WHERE id = ?")
                     .params(Timestamp.from(notBefore), Timestamp.from(notBefore), batchId).update();
         });
@@ -230,10 +244,12 @@ class JdbcBatchStore implements BatchStore {
             results[i] = line.result();
         }
         jdbc.sql("""
+                WITH locked AS (%s)
                 UPDATE batch_line l SET state = f.state, result = f.result, lease_owner = NULL, lease_until = NULL
-                FROM unnest(?::text[], ?::int[], ?::text[], ?::text[]) AS f (batch_id, line, state, result)
-                WHERE l.batch_id = f.batch_id AND l.line = f.line AND l.state = 'queued'
-                """).params(batchIds, numbers, states, results).update();
+                FROM locked, unnest(?::text[], ?::int[], ?::text[], ?::text[]) AS f (batch_id, line, state, result)
+                WHERE l.batch_id = locked.batch_id AND l.line = locked.line
+                  AND f.batch_id = locked.batch_id AND f.line = locked.line
+                """.formatted(LOCK_IN_ORDER)).params(batchIds, numbers, batchIds, numbers, states, results).update();
     }
 
     @Override
