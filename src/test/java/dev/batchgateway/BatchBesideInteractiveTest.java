@@ -24,7 +24,8 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * A batch runs on idle capacity: interactive default-tier requests sent while a 5,000-line batch keeps every worker
  * slot busy are answered within the batch wait, a worker call or two (a slot must come free) and slack, never behind
- * the batch's lines. With 2,048 lines in flight on 4 slots of 50 ms, a request queued behind them would wait seconds.
+ * the batch's lines. With 2,048 lines in flight on 4 slots of 50 ms, a request queued behind them would wait seconds
+ * (as it did when the lines were planted in the default tier).
  */
 @GatewayApplicationTest(properties = {"gateway.worker.type=simulated", "gateway.simulated.latency=50ms",
         "gateway.worker.max-concurrent-batches=4", "gateway.batch.max-wait=20ms", "gateway.batch-api.lines-in-flight=2048"})
@@ -46,10 +47,10 @@ class BatchBesideInteractiveTest {
 
     @Test
     void interactiveRequestsAreAnsweredWithinTheBatchWaitAndAWorkerCallWhileABatchRuns() throws Exception {
-        // Given an interactive user who has called before (its key known, the path warm), and a batch of 5,000 lines
-        // of another user, under way
+        // Given a user who has called before (its key known, the path warm) and whose batch of 5,000 lines is under way:
+        // the same user, so that fair share between users cannot be what puts its requests first, only the tier
         long batchUser = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE / 2);
-        long interactiveUser = batchUser + 1;
+        long interactiveUser = batchUser;
         assertThat(gateway.complete(Map.of("prompt", "warm up", "user_id", interactiveUser, "max_tokens", 4)).statusCode()).isEqualTo(200);
         OpenAIClient owner = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1")
                 .apiKey(gateway.key(batchUser)).maxRetries(0).build();
@@ -67,7 +68,7 @@ class BatchBesideInteractiveTest {
                 .build()).id();
         BatchApiTest.await(owner, batchId, batch -> batch.requestCounts().map(counts -> counts.completed() >= 200).orElse(false));
 
-        // When another user sends interactive requests one after another
+        // When the user sends interactive requests one after another
         List<Long> waits = new ArrayList<>();
         for (int i = 0; i < 10; i++) {
             long sent = System.nanoTime();
