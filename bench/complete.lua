@@ -1,11 +1,15 @@
 -- wrk script: POST /complete with a small prompt, user ids 1..1000 in turn; prints one summary line as JSON.
--- BENCH_USER_ID: every request as this one user instead; BENCH_SERVICE_TIER: send this service_tier (e.g. flex)
+-- BENCH_USER_ID: every request as this one user instead; BENCH_SERVICE_TIER: send this service_tier (e.g. flex);
+-- BENCH_AUTHORIZATION: send this Authorization header (a key of BENCH_USER_ID's, for a gateway with keys on)
 local counter = 0
 local only_user = tonumber(os.getenv("BENCH_USER_ID") or "")
 local tier = os.getenv("BENCH_SERVICE_TIER")
 local tier_field = tier and tier ~= "" and string.format(',"service_tier":"%s"', tier) or ""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+if os.getenv("BENCH_AUTHORIZATION") and os.getenv("BENCH_AUTHORIZATION") ~= "" then
+  wrk.headers["Authorization"] = os.getenv("BENCH_AUTHORIZATION")
+end
 
 request = function()
   counter = counter + 1

@@ -1,5 +1,6 @@
 package dev.batchgateway;
 
+import dev.batchgateway.batch.BatchSettings;
 import dev.batchgateway.budget.BudgetSettings;
 import dev.batchgateway.budget.DefaultLimits;
 import dev.batchgateway.completion.SchedulerSettings;
@@ -49,7 +50,8 @@ class SettingsCheck implements ApplicationContextInitializer<ConfigurableApplica
             new Part<>("gateway.key", KeySettings.class),
             new Part<>("gateway.default", DefaultLimits.class),
             new Part<>("gateway.budget", BudgetSettings.class),
-            new Part<>("gateway", WebSettings.class));
+            new Part<>("gateway", WebSettings.class),
+            new Part<>("gateway.batch-api", BatchSettings.class));
 
     private static final Pattern UNITLESS = Pattern.compile("\\s*[-+]?\\d+\\s*");
 

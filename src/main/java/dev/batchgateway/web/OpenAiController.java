@@ -371,7 +371,7 @@ class OpenAiController {
     }
 
     /** OpenAI's words: stop and length; an aborted generation is OpenAI's stop too, with its partial text. */
-    private static String finishReason(FinishReason reason) {
+    static String finishReason(FinishReason reason) {
         return reason == FinishReason.LENGTH ? "length" : "stop";
     }
 

@@ -15,7 +15,7 @@ import org.springframework.stereotype.Component;
 import org.springframework.web.filter.OncePerRequestFilter;
 
 /**
- * Refuses bodies over 1 MiB with 413: at once when Content-Length says so (in OpenAI's error shape under {@code /v1},
+ * Refuses bodies over 1 MiB with 413 (but Batch API file uploads, {@code POST /v1/files}, limited where they are stored): at once when Content-Length says so (in OpenAI's error shape under {@code /v1},
  * problem+json elsewhere), and while reading when a chunked body grows past it.
  *
  * <p>A body the gateway answered before reading all of it (a 400 at its first bad byte, a 401 before it was read) is
@@ -30,6 +30,10 @@ class RequestBodyLimit extends OncePerRequestFilter {
     @Override
     protected void doFilterInternal(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
             throws ServletException, IOException {
+        if (isFileUpload(request)) {
+            chain.doFilter(request, response); // a Batch API file: up to 200 MB, counted as it is stored (BatchFiles)
+            return;
+        }
         if (request.getContentLengthLong() > MAX_BYTES) {
             response.setStatus(HttpStatus.CONTENT_TOO_LARGE.value());
             response.setHeader("Connection", "close");
@@ -55,6 +59,10 @@ class RequestBodyLimit extends OncePerRequestFilter {
         } finally {
             body.readToEnd();
         }
+    }
+
+    private static boolean isFileUpload(HttpServletRequest request) {
+        return "POST".equals(request.getMethod()) && "/v1/files".equals(request.getRequestURI());
     }
 
     private static final class LimitedBody extends HttpServletRequestWrapper {

@@ -35,7 +35,7 @@ class ArchitectureTest {
 
     private static final String ROOT = "dev.batchgateway";
     private static final String PLANTED = "dev.batchgateway.architecture.planted";
-    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability", "keys", "limits", "audit");
+    private static final List<String> ADAPTERS = List.of("web", "worker", "usage", "observability", "keys", "limits", "audit", "batchstore");
 
     private static final JavaClasses MAIN = new ClassFileImporter()
             .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
@@ -72,6 +72,19 @@ class ArchitectureTest {
                 .should().onlyDependOnClassesThat().resideInAnyPackage(
                         root + ".budget..", root + ".completion..", root + ".settings..", "java.lang..", "java.util..", "java.time..")
                 .because("budgets are domain: no Spring, JDBC, HTTP, adapter, nor identity");
+    }
+
+    /**
+     * The Batch API's domain (files, batches, the runner that submits lines through the completion port) is plain Java
+     * too, plus {@code java.io} for the files' bytes; it knows the scheduling domain and budgets (a limit makes a batch
+     * wait), never identity or an adapter: the web adapter speaks its line format, the JDBC adapter stores it.
+     */
+    static ArchRule batchIsPlainJava(String root) {
+        return classes().that().resideInAPackage(root + ".batch..")
+                .should().onlyDependOnClassesThat().resideInAnyPackage(
+                        root + ".batch..", root + ".completion..", root + ".budget..", root + ".settings..", "java.lang..",
+                        "java.util..", "java.time..", "java.io..")
+                .because("the Batch API's domain must not know Spring, JDBC, HTTP, JSON, identity or any adapter");
     }
 
     /**
@@ -169,6 +182,21 @@ class ArchitectureTest {
     }
 
     @Test
+    void batchIsPlainJava() {
+        batchIsPlainJava(ROOT).check(MAIN);
+    }
+
+    @Test
+    void theBatchRuleCatchesAPlantedViolation() {
+        assertThatThrownBy(() -> batchIsPlainJava(PLANTED).check(PLANTED_CLASSES))
+                .isInstanceOf(AssertionError.class)
+                .hasMessageContaining("java.sql.Connection")
+                .hasMessageContaining("org.springframework.stereotype.Component")
+                .hasMessageContaining("PlantedIdentityClass")
+                .hasMessageNotContaining("PlantedDomainClass");
+    }
+
+    @Test
     void theBudgetRuleCatchesAPlantedViolation() {
         assertThatThrownBy(() -> budgetIsPlainJava(PLANTED).check(PLANTED_CLASSES))
                 .isInstanceOf(AssertionError.class)
@@ -180,7 +208,7 @@ class ArchitectureTest {
 
     @Test
     void everyPackageTheRulesNameExists() {
-        for (String layer : java.util.stream.Stream.concat(ADAPTERS.stream(), java.util.stream.Stream.of("completion", "identity", "budget", "http")).toList()) {
+        for (String layer : java.util.stream.Stream.concat(ADAPTERS.stream(), java.util.stream.Stream.of("completion", "identity", "budget", "http", "batch")).toList()) {
             assertThat(MAIN.stream().anyMatch(c -> c.getPackageName().equals(ROOT + "." + layer)))
                     .as("package " + ROOT + "." + layer + " exists, so the rules naming it check something").isTrue();
         }

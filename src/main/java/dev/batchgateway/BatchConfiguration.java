@@ -1,0 +1,85 @@
+package dev.batchgateway;
+
+import dev.batchgateway.batch.BatchFiles;
+import dev.batchgateway.batch.BatchRunner;
+import dev.batchgateway.batch.BatchSettings;
+import dev.batchgateway.batch.BatchStore;
+import dev.batchgateway.batch.Batches;
+import dev.batchgateway.batch.FileStore;
+import dev.batchgateway.batch.LineFormat;
+import dev.batchgateway.completion.CompletionsApi;
+import java.time.Clock;
+import java.time.Duration;
+import org.springframework.beans.factory.annotation.Value;
+import org.springframework.context.SmartLifecycle;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.core.env.ConfigurableEnvironment;
+
+/**
+ * The injector for the Batch API: its files and batches over the shared store, and this instance's runner, which
+ * submits the lines through the same completion port as the HTTP endpoints.
+ */
+@Configuration(proxyBeanMethods = false)
+class BatchConfiguration {
+
+    @Bean
+    BatchSettings batchSettings(ConfigurableEnvironment environment) {
+        return SettingsCheck.bind(environment, "gateway.batch-api", BatchSettings.class);
+    }
+
+    @Bean
+    BatchRunner batchRunner(BatchStore store, FileStore files, LineFormat format, CompletionsApi completions,
+            BatchSettings settings) {
+        return new BatchRunner(store, files, format, completions, settings, Clock.systemUTC()).start();
+    }
+
+    @Bean
+    Batches batches(BatchStore store, FileStore files, LineFormat format, BatchRunner runner) {
+        return new Batches(store, files, format, runner::wake);
+    }
+
+    @Bean
+    BatchFiles batchFiles(FileStore files, BatchStore store) {
+        return new BatchFiles(files, store);
+    }
+
+    /**
+     * Stops the runner before the scheduler drains (Spring stops the highest phase first): no line is claimed any
+     * more, the lines in flight get their answers from the scheduler's drain and are recorded; those still running
+     * after the grace period are claimed again by another instance once their lease ends.
+     */
+    @Bean
+    SmartLifecycle batchRunnerShutdown(BatchRunner runner,
+            @Value("${spring.lifecycle.timeout-per-shutdown-phase:30s}") Duration grace) {
+        return new SmartLifecycle() {
+            private volatile boolean running;
+
+            @Override
+            public void start() {
+                running = true;
+            }
+
+            @Override
+            public void stop() {
+                try {
+                    runner.close(grace);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } finally {
+                    running = false;
+                }
+            }
+
+            @Override
+            public boolean isRunning() {
+                return running;
+            }
+
+            @Override
+            public int getPhase() {
+                return SmartLifecycle.DEFAULT_PHASE + 256;
+            }
+        };
+    }
+}
