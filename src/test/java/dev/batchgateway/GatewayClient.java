@@ -100,6 +100,33 @@ public final class GatewayClient {
         return keys.computeIfAbsent(user, this::mint);
     }
 
+    /**
+     * Sets the user's limits ({@code PUT /admin/users/{id}/limits}, a JSON object) and waits, at most 5 s, until
+     * {@code GET /usage/{id}} shows them applied.
+     */
+    public void limit(long user, String limits) {
+        var stored = admin("PUT", "/admin/users/" + user + "/limits", limits);
+        if (stored.statusCode() != 200) {
+            throw new IllegalStateException("could not set the limits of user " + user + ": " + stored.statusCode() + " " + stored.body());
+        }
+        var expected = json.readTree(limits);
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        while (!expected.equals(json.readTree(get("/usage/" + user).body()).get("limits"))) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the limits of user " + user + " were not applied within 5 s");
+            }
+            Thread.onSpinWait();
+        }
+    }
+
+    /** {@code gateway_rejections_total} of one reason ({@code tokens_per_day}, …), as scraped now. */
+    public double rejections(String reason) {
+        String series = "gateway_rejections_total{reason=\"" + reason + "\"}";
+        return get("/actuator/prometheus").body().lines().filter(line -> line.startsWith(series + " "))
+                .mapToDouble(line -> Double.parseDouble(line.substring(series.length() + 1).strip()))
+                .findFirst().orElseThrow(() -> new AssertionError(series + " is not scraped"));
+    }
+
     public URI uri(String path) {
         int to = path.startsWith("/actuator/") && managementPort.getAsInt() > 0 ? managementPort.getAsInt() : port.getAsInt();
         return URI.create("http://localhost:" + to + path);
