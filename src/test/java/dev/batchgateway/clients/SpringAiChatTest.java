@@ -97,6 +97,32 @@ class SpringAiChatTest {
     }
 
     @Test
+    void aStreamWithItsStreamOptionsSetIsAnsweredThoughTheyAskNotToObfuscate() {
+        // Given a model with stream options, as the property spring.ai.openai.chat.stream-options.include-usage sets
+        // them: Spring AI then also sends "include_obfuscation": false
+        var withOptions = OpenAiChatModel.builder()
+                .options(OpenAiChatOptions.builder()
+                        .baseUrl(gateway.uri("/v1").toString())
+                        .apiKey(gateway.key(user))
+                        .model("simulated")
+                        .streamOptions(OpenAiChatOptions.StreamOptions.builder().includeUsage(true).build())
+                        .build())
+                .build();
+
+        // When it streams
+        List<ChatResponse> chunks = withOptions.stream(new Prompt("with options")).collectList().block(Duration.ofSeconds(30));
+
+        // Then the answer and its usage came
+        String text = chunks.stream()
+                .map(ChatResponse::getResult)
+                .filter(Objects::nonNull)
+                .map(generation -> Objects.requireNonNullElse(generation.getOutput().getText(), ""))
+                .reduce("", String::concat);
+        assertThat(text).isEqualTo("options with");
+        assertThat(chunks.getLast().getMetadata().getUsage().getCompletionTokens()).isEqualTo(2);
+    }
+
+    @Test
     void aDailyLimitIsNotRetriedByItsThreeDefaultRetries() {
         // Given a user whose day's limit is smaller than any request
         ClientLimits.awaitDayWithAMinuteLeft();
