@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.IntSupplier;
+import org.awaitility.Awaitility;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
@@ -110,13 +111,9 @@ public final class GatewayClient {
             throw new IllegalStateException("could not set the limits of user " + user + ": " + stored.statusCode() + " " + stored.body());
         }
         var expected = json.readTree(limits);
-        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
-        while (!expected.equals(json.readTree(get("/usage/" + user).body()).get("limits"))) {
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("the limits of user " + user + " were not applied within 5 s");
-            }
-            Thread.onSpinWait();
-        }
+        Awaitility.await("the limits of user " + user + " applied within 5 s").atMost(Duration.ofSeconds(5))
+                .pollInterval(Duration.ofMillis(20))
+                .until(() -> expected.equals(json.readTree(get("/usage/" + user).body()).get("limits")));
     }
 
     /** {@code gateway_rejections_total} of one reason ({@code tokens_per_day}, …), as scraped now. */
