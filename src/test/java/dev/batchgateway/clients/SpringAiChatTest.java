@@ -80,11 +80,7 @@ class SpringAiChatTest {
 
         // Then the pieces make the whole answer, and the last chunk carries the usage Spring AI asked for by default
         assertThat(chunks).hasSizeGreaterThan(2);
-        String text = chunks.stream()
-                .map(ChatResponse::getResult)
-                .filter(Objects::nonNull)
-                .map(generation -> Objects.requireNonNullElse(generation.getOutput().getText(), ""))
-                .reduce("", String::concat);
+        String text = text(chunks);
         assertThat(text).isEqualTo("please words five these stream");
         var usage = chunks.getLast().getMetadata().getUsage();
         assertThat(usage.getPromptTokens()).isEqualTo(5);
@@ -112,11 +108,7 @@ class SpringAiChatTest {
         List<ChatResponse> chunks = withOptions.stream(new Prompt("with options")).collectList().block(Duration.ofSeconds(30));
 
         // Then the answer and its usage came
-        String text = chunks.stream()
-                .map(ChatResponse::getResult)
-                .filter(Objects::nonNull)
-                .map(generation -> Objects.requireNonNullElse(generation.getOutput().getText(), ""))
-                .reduce("", String::concat);
+        String text = text(chunks);
         assertThat(text).isEqualTo("options with");
         assertThat(chunks.getLast().getMetadata().getUsage().getCompletionTokens()).isEqualTo(2);
     }
@@ -134,5 +126,14 @@ class SpringAiChatTest {
         // Then it gave up with the SDK's 429, having sent one request (x-should-retry: false)
         assertThat(failure).isInstanceOf(RateLimitException.class);
         assertThat(gateway.rejections("tokens_per_day") - before).as("requests refused by the day's limit").isEqualTo(1);
+    }
+
+    /** The text of a streamed answer: its chunks' pieces, the usage chunk (no result) adding nothing. */
+    private static String text(List<ChatResponse> chunks) {
+        return chunks.stream()
+                .map(ChatResponse::getResult)
+                .filter(Objects::nonNull)
+                .map(generation -> Objects.requireNonNullElse(generation.getOutput().getText(), ""))
+                .reduce("", String::concat);
     }
 }
