@@ -17,7 +17,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code GET /health} answers 200; {@code GET /v1/models} lists the model {@code fake}; {@code GET /stats} answers
  * "calls prompts". With {@code "stream":true} the answer is vLLM's server-sent events: nothing until {@code latency}
  * has passed (the time to the first token), then one chunk per prompt and token, every {@code perToken}, each with that
- * prompt's running counts (continuous usage stats), then {@code data: [DONE]}. Dependency-free, virtual threads:
+ * prompt's running counts (continuous usage stats), then {@code data: [DONE]}. {@code POST /v1/embeddings} with an
+ * input or a list of inputs answers after {@code latency} with a vector per input ({@code dimensions}, default 8, from
+ * a hash of the input) and the call's usage only, as vLLM's pooling runner does; its calls and inputs count in
+ * {@code /stats} too. Dependency-free, virtual threads:
  * run it with {@code java bench/FakeVllm.java PORT LATENCY_MS [PER_TOKEN_MICROS]}.
  */
 public class FakeVllm {
@@ -34,6 +37,7 @@ public class FakeVllm {
         server.createContext("/health", exchange -> send(exchange, 200, ""));
         server.createContext("/stats", exchange -> send(exchange, 200, calls.get() + " " + prompts.get()));
         server.createContext("/v1/completions", exchange -> complete(exchange, latency, perTokenMicros));
+        server.createContext("/v1/embeddings", exchange -> embed(exchange, latency));
         // the gateway's health check lists the models: readiness needs the model "fake" (GATEWAY_WORKER_MODEL=fake)
         server.createContext("/v1/models", exchange -> send(exchange, 200,
                 "{\"object\":\"list\",\"data\":[{\"id\":\"fake\",\"object\":\"model\",\"owned_by\":\"vllm\"}]}"));
@@ -74,6 +78,35 @@ public class FakeVllm {
         json.append("],\"usage\":{\"prompt_tokens\":").append(promptTokens)
                 .append(",\"completion_tokens\":").append(completionTokens)
                 .append(",\"total_tokens\":").append(promptTokens + completionTokens).append("}}");
+        exchange.getResponseHeaders().set("Content-Type", "application/json");
+        send(exchange, 200, json.toString());
+    }
+
+    static void embed(HttpExchange exchange, Duration latency) throws IOException {
+        String body = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+        List<String> inputs = stringsOf(body, "\"input\"");
+        int dimensions = intField(body, "\"dimensions\"", 8);
+        calls.incrementAndGet();
+        prompts.addAndGet(inputs.size());
+        try {
+            Thread.sleep(latency);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        }
+        StringBuilder json = new StringBuilder(128 + inputs.size() * (48 + 12 * dimensions)).append("{\"object\":\"list\",\"data\":[");
+        int promptTokens = 0;
+        for (int i = 0; i < inputs.size(); i++) {
+            promptTokens += Math.max(1, inputs.get(i).strip().split("\\s+").length) + 2;
+            var random = new java.util.Random(inputs.get(i).hashCode());
+            json.append(i == 0 ? "" : ",").append("{\"index\":").append(i).append(",\"object\":\"embedding\",\"embedding\":[");
+            for (int d = 0; d < dimensions; d++) {
+                json.append(d == 0 ? "" : ",").append(random.nextFloat() * 2 - 1);
+            }
+            json.append("]}");
+        }
+        json.append("],\"model\":\"fake\",\"usage\":{\"prompt_tokens\":").append(promptTokens)
+                .append(",\"total_tokens\":").append(promptTokens).append("}}");
         exchange.getResponseHeaders().set("Content-Type", "application/json");
         send(exchange, 200, json.toString());
     }
@@ -119,7 +152,12 @@ public class FakeVllm {
 
     /** The strings of "prompt", which is a string or an array of strings; enough JSON for what the gateway sends. */
     static List<String> promptsOf(String body) {
-        int at = body.indexOf("\"prompt\"");
+        return stringsOf(body, "\"prompt\"");
+    }
+
+    /** The strings of a field that is a string or an array of strings. */
+    static List<String> stringsOf(String body, String field) {
+        int at = body.indexOf(field);
         at = body.indexOf(':', at) + 1;
         while (Character.isWhitespace(body.charAt(at))) {
             at++;

@@ -74,7 +74,7 @@ class GatewayConfiguration {
     /** The models clients may name, the default first, as the workers' settings list them. */
     @Bean
     ServedModels servedModels(WorkerSettings workers) {
-        return new ServedModels(workers.modelNames(), workers.maxConcurrentBatches());
+        return new ServedModels(workers.modelNames(), workers.maxConcurrentBatches(), workers.embeddingModelNames());
     }
 
     @Bean

@@ -23,6 +23,8 @@ class ConfigurationFailureTest {
             (worker type not set)                     | GATEWAY_WORKER_TYPE is not set: set it to simulated, vllm, llamacpp, sglang, tgi, openai or ollama
             gateway.batch.size=0                      | GATEWAY_BATCH_SIZE must be at least 1, was 0
             gateway.batch.max-wait=-5ms               | GATEWAY_BATCH_MAX_WAIT must not be negative
+            gateway.embeddings.batch-size=0           | GATEWAY_EMBEDDINGS_BATCH_SIZE must be at least 1, was 0
+            gateway.embeddings.batch-size=many        | GATEWAY_EMBEDDINGS_BATCH_SIZE=many is not valid: set it to a whole number
             gateway.worker.timeout=0s                 | GATEWAY_WORKER_TIMEOUT must be a positive duration
             gateway.request-timeout=-1s               | GATEWAY_REQUEST_TIMEOUT must be a positive duration
             gateway.queue-capacity=0                  | GATEWAY_QUEUE_CAPACITY must be at least 1

@@ -476,13 +476,14 @@ class OpenAiApiTest {
                         .input("hello").build()))
                 .isInstanceOfSatisfying(NotFoundException.class, e -> assertThat(e.getMessage())
                         .contains("Invalid URL (POST /v1/moderations)")
-                        .contains("POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models", "GET /v1/models/{model}"));
+                        .contains("POST /v1/chat/completions", "POST /v1/completions", "POST /v1/responses", "GET /v1/models",
+                                "GET /v1/models/{model}"));
     }
 
     /** Every failure under /v1, whoever answers it (a handler, Spring's routing, a filter), is OpenAI's error object. */
     @ParameterizedTest(name = "{0} {1} {2} -> {3}")
     @CsvSource(delimiter = '|', value = {
-            "POST   | /v1/responses        | application/json | 404 | Invalid URL (POST /v1/responses): the OpenAI-compatible API",
+            "POST   | /v1/audio/speech     | application/json | 404 | Invalid URL (POST /v1/audio/speech): the OpenAI-compatible API",
             "GET    | /v1                  |                  | 404 | Invalid URL (GET /v1)",
             "POST   | /v1/completions;x=1  | application/json | 404 | path parameters",
             "GET    | /v1/chat/completions |                  | 405 | GET is not allowed on /v1/chat/completions: use POST",

@@ -21,8 +21,9 @@ import org.springframework.core.io.ClassPathResource;
 import org.springframework.jdbc.core.simple.JdbcClient;
 
 /**
- * {@code ./mvnw spring-boot:test-run}: the gateway on 127.0.0.1:8080 with the simulated worker and a test PostgreSQL
- * of its own (see {@link TestDatabase}), for trying it without installing anything. Environment variables still apply.
+ * {@code ./mvnw spring-boot:test-run}: the gateway on 127.0.0.1:8080 with the simulated worker (and, unless other
+ * workers are configured, a simulated embedding model, {@code simulated-embedding}) and a test PostgreSQL of its own
+ * (see {@link TestDatabase}), for trying it without installing anything. Environment variables still apply.
  *
  * <p>For the README's examples it seeds a fixed demo key of user 42, {@link #DEMO_KEY}, and sets a fixed admin token,
  * {@link #DEMO_ADMIN_TOKEN}, unless {@code GATEWAY_ADMIN_TOKEN} is set. Both are public, so they stay local: the API
@@ -40,6 +41,13 @@ public class TestBatchGatewayApplication {
     private static final String DATASOURCE_URL = "spring.datasource.url";
 
     public static void main(String[] args) {
+        if (System.getenv("GATEWAY_WORKER_TYPE") == null && System.getenv("GATEWAY_MODELS_0_NAME") == null
+                && System.getProperty("gateway.worker.type") == null) {
+            // the simulated worker, and a simulated embedding model beside it for /v1/embeddings
+            System.setProperty("gateway.models[0].name", "simulated-embedding");
+            System.setProperty("gateway.models[0].type", "simulated");
+            System.setProperty("gateway.models[0].task", "embed");
+        }
         defaultTo("gateway.worker.type", "GATEWAY_WORKER_TYPE", "simulated");
         defaultTo("gateway.identity.admin-token", "GATEWAY_ADMIN_TOKEN", DEMO_ADMIN_TOKEN);
         defaultTo("server.address", "SERVER_ADDRESS", "127.0.0.1");

@@ -178,7 +178,7 @@ final class BatchCalls {
         var progress = new Progress(members);
         List<WorkerOutcome> outcomes;
         try {
-            outcomes = slot.complete(batch, progress);
+            outcomes = slot.complete(batch, progress); // or embeds it, as the batch's kind says
         } catch (RuntimeException e) {
             WorkerException failure = e instanceof WorkerException known
                     ? known
@@ -225,6 +225,12 @@ final class BatchCalls {
                     served.add(UsageRecord.of(request, generated.usage(), model, servedAt,
                             queued.outcome(UsageOutcome.SERVED)));
                     answers.add(new Answer(queued, completion));
+                }
+                case WorkerOutcome.Embedded embedded -> {
+                    // billed as a completion is: the worker spent the tokens, whatever became of the caller
+                    CompletionRequest request = queued.request;
+                    served.add(UsageRecord.of(request, embedded.usage(), model, servedAt, queued.outcome(UsageOutcome.SERVED)));
+                    answers.add(new Answer(queued, Completion.embedded(request.requestId(), embedded.vector(), embedded.usage())));
                 }
                 case WorkerOutcome.Failed failed -> {
                     queued.fail(failed.cause());

@@ -20,7 +20,10 @@ public interface Capacity {
     /** A batch's place on a worker: the batch's call goes through it, and closing it gives the slot back. */
     interface Slot extends AutoCloseable {
 
-        /** Completes the batch on this slot's worker, as {@link WorkerApi#complete(Batch, BatchProgress)} does. */
+        /**
+         * Sends the batch to this slot's worker, as {@link WorkerApi#call(Batch, BatchProgress)} does: completes it, or
+         * embeds a batch of embeddings.
+         */
         List<WorkerOutcome> complete(Batch batch, BatchProgress progress);
 
         /** Gives the slot back, once the call has ended (its outcome is known to the slot); later calls do nothing. */

@@ -12,11 +12,15 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.function.Supplier;
+import java.util.function.ToIntFunction;
 
 /**
  * Forms each lane's batches and sends them, one loop for every lane, that never waits for a worker: a batch that is
  * ready takes a slot of its model's {@link Capacity} or stays in its lane, and the loop goes on with the other lanes. A
  * slot given back wakes the loop.
+ *
+ * <p>A batch holds up to {@code batchSize} requests of its batch key; a batch of inputs to embed, up to {@code
+ * embeddingsBatchSize}.
  *
  * <p>Each model has two lanes, its default tier and its flex tier. No flex request leaves while a default request of its
  * model waits, except in the empty seats of a default batch that leaves: those take flex requests of the same batch key,
@@ -174,7 +178,7 @@ final class Dispatcher {
         /** Sends this model's ready batches while its workers have slots free. */
         void dispatch(long now, boolean everything) {
             long maxWait = policy.maxWait().toNanos();
-            int batchSize = policy.batchSize();
+            ToIntFunction<BatchKey> batchSize = key -> key.batchSize(policy);
             standard.purge();
             flex.purge();
             while (true) {
@@ -205,13 +209,14 @@ final class Dispatcher {
                 List<Queued> members = from.take(ready, batchSize);
                 inHand = members;
                 int flexSeats = 0;
-                if (from == standard && !members.isEmpty() && members.size() < batchSize) {
-                    List<Queued> seated = flex.take(members.getFirst().key, batchSize - members.size());
+                int seats = members.isEmpty() ? 0 : batchSize.applyAsInt(members.getFirst().key);
+                if (from == standard && !members.isEmpty() && members.size() < seats) {
+                    List<Queued> seated = flex.take(members.getFirst().key, seats - members.size());
                     flexSeats = seated.size();
                     members.addAll(seated);
                 }
                 if (!members.isEmpty()) {
-                    BatchTrigger trigger = members.size() >= batchSize ? BatchTrigger.FULL
+                    BatchTrigger trigger = members.size() >= seats ? BatchTrigger.FULL
                             : everything ? BatchTrigger.SHUTDOWN : BatchTrigger.MAX_WAIT;
                     departures.leave(slot.get(), from.id, members, flexSeats, trigger);
                 } else {

@@ -44,4 +44,12 @@ public record GenerationParameters(
     public GenerationParameters(int maxTokens) {
         this(null, maxTokens, null, null, List.of(), null);
     }
+
+    /**
+     * The parameters of an embedding: only its model. An embedding generates nothing; its {@code maxTokens} is the
+     * least there is, never sent to a worker and never reserved ({@link TokenBound}).
+     */
+    public static GenerationParameters embedding(String model) {
+        return new GenerationParameters(model, 1, null, null, List.of(), null);
+    }
 }

@@ -67,13 +67,15 @@ final class Lane {
 
     /**
      * The batch keys whose batch may leave now: with {@code alsoSeated} more requests that would sit in it, a batch's
-     * worth waits, or the first has waited max-wait since it arrived, or {@code everything} goes (shutdown).
+     * worth (of its key's {@code batchSize}) waits, or the first has waited max-wait since it arrived, or {@code
+     * everything} goes (shutdown).
      */
-    Set<BatchKey> ready(long now, long maxWaitNanos, int batchSize, boolean everything, ToIntFunction<BatchKey> alsoSeated) {
+    Set<BatchKey> ready(long now, long maxWaitNanos, ToIntFunction<BatchKey> batchSize, boolean everything,
+            ToIntFunction<BatchKey> alsoSeated) {
         Set<BatchKey> ready = new HashSet<>();
         byKey.forEach((key, waiting) -> {
             if (everything
-                    || waiting.size() + alsoSeated.applyAsInt(key) >= batchSize
+                    || waiting.size() + alsoSeated.applyAsInt(key) >= batchSize.applyAsInt(key)
                     || now - waiting.getFirst().arrivedAt >= maxWaitNanos) {
                 ready.add(key);
             }
@@ -91,16 +93,16 @@ final class Lane {
     }
 
     /**
-     * Seats up to {@code seats} requests of one of the {@code ready} keys, the first chosen by the lane's policy among
-     * them all, the others of its key. Each seated request is marked sent: one that has ended or whose caller has gone
-     * is dropped instead (the last moment to spare the worker).
+     * Seats up to a batch of requests of one of the {@code ready} keys ({@code seats} of its key), the first chosen by
+     * the lane's policy among them all, the others of its key. Each seated request is marked sent: one that has ended
+     * or whose caller has gone is dropped instead (the last moment to spare the worker).
      */
-    List<Queued> take(Set<BatchKey> ready, int seats) {
-        List<Queued> taken = new ArrayList<>(seats);
+    List<Queued> take(Set<BatchKey> ready, ToIntFunction<BatchKey> seats) {
+        List<Queued> taken = new ArrayList<>();
         Queued first = nextSendable(request -> ready.contains(request.key));
         if (first != null) {
             taken.add(first);
-            taken.addAll(take(first.key, seats - 1));
+            taken.addAll(take(first.key, seats.applyAsInt(first.key) - 1));
         }
         return taken;
     }

@@ -4,7 +4,9 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 
-/** What a caller asks the model to continue: a text, or a chat whose next assistant message is wanted. */
+/**
+ * What a caller asks of the model: a text to continue, a chat whose next assistant message is wanted, or a text to embed.
+ */
 public sealed interface Prompt {
 
     /** A text to continue, as vLLM's {@code /v1/completions} and Ollama's raw {@code /api/generate} take it. */
@@ -38,6 +40,22 @@ public sealed interface Prompt {
                 throw new IllegalArgumentException("a message's role is system, user or assistant, was " + role);
             }
             Objects.requireNonNull(content, "content");
+        }
+    }
+
+    /**
+     * A text whose embedding is wanted rather than a continuation: one input of {@code /v1/embeddings}, embedded by an
+     * embedding model (vLLM's and llama.cpp's {@code /v1/embeddings}, Ollama's {@code /api/embed}), in {@code
+     * dimensions} dimensions where the model can shorten its vectors, or null for the model's own.
+     */
+    record Embedding(String input, Integer dimensions) implements Prompt {
+        public Embedding {
+            if (input == null || input.isEmpty()) {
+                throw new IllegalArgumentException("an input to embed must not be empty");
+            }
+            if (dimensions != null && dimensions < 1) {
+                throw new IllegalArgumentException("dimensions must be at least 1, was " + dimensions);
+            }
         }
     }
 }

@@ -292,11 +292,13 @@ public final class Scheduler implements SchedulerApi {
         }
         drainRate.record(members.size());
         BatchKey key = members.getFirst().key;
-        Batch batch = key.chat()
-                ? Batch.ofChats(batchIds.incrementAndGet(), key.parameters(),
-                        members.stream().map(q -> (Prompt.Chat) q.request.prompt()).toList())
-                : new Batch(batchIds.incrementAndGet(), key.parameters(),
-                        members.stream().map(q -> ((Prompt.Text) q.request.prompt()).text()).toList());
+        long id = batchIds.incrementAndGet();
+        Batch batch = switch (key.kind()) {
+            case CHAT -> Batch.ofChats(id, key.parameters(), members.stream().map(q -> (Prompt.Chat) q.request.prompt()).toList());
+            case EMBEDDING -> Batch.ofEmbeddings(id, key.parameters(),
+                    members.stream().map(q -> (Prompt.Embedding) q.request.prompt()).toList());
+            case TEXT -> new Batch(id, key.parameters(), members.stream().map(q -> ((Prompt.Text) q.request.prompt()).text()).toList());
+        };
         events.batchDispatched(batch, trigger, waiting.get(), batchesInFlight());
         try {
             batches.execute(() -> calls.complete(slot, batch, members, lane.model(), dispatcher::wake));

@@ -15,6 +15,8 @@ import java.util.Objects;
  * @param workerTimeout the longest one worker call may take before its callers are answered 504
  * @param flexRequestTimeout the longest a flex-tier request may take from arrival to answer (it waits for idle
  *     capacity); flex requests may hold at most half of {@code queueCapacity}
+ * @param embeddingsBatchSize the most inputs to embed in one worker call (embeddings are small and many: a batch size
+ *     of their own); they leave by the same {@code maxWait}
  */
 public record SchedulerPolicy(
         int batchSize,
@@ -23,7 +25,8 @@ public record SchedulerPolicy(
         int queueCapacity,
         Duration requestTimeout,
         Duration workerTimeout,
-        Duration flexRequestTimeout) {
+        Duration flexRequestTimeout,
+        int embeddingsBatchSize) {
 
     /** The longest any request may take from arrival to answer, whatever its tier. */
     public Duration longestRequestTimeout() {
@@ -32,6 +35,17 @@ public record SchedulerPolicy(
 
     /** The default {@code GATEWAY_FLEX_REQUEST_TIMEOUT}. */
     public static final Duration FLEX_REQUEST_TIMEOUT = Duration.ofMinutes(15);
+
+    /** The default {@code GATEWAY_EMBEDDINGS_BATCH_SIZE}. */
+    public static final int EMBEDDINGS_BATCH_SIZE = 64;
+
+    /** A policy whose inputs to embed go {@link #EMBEDDINGS_BATCH_SIZE} to a call. */
+    public SchedulerPolicy(
+            int batchSize, Duration maxWait, int maxConcurrentBatches, int queueCapacity, Duration requestTimeout,
+            Duration workerTimeout, Duration flexRequestTimeout) {
+        this(batchSize, maxWait, maxConcurrentBatches, queueCapacity, requestTimeout, workerTimeout, flexRequestTimeout,
+                EMBEDDINGS_BATCH_SIZE);
+    }
 
     /** A policy whose flex requests may wait {@link #FLEX_REQUEST_TIMEOUT}. */
     public SchedulerPolicy(
@@ -47,6 +61,9 @@ public record SchedulerPolicy(
         Objects.requireNonNull(flexRequestTimeout, "flexRequestTimeout");
         if (batchSize < 1) {
             throw new IllegalArgumentException("batch size must be at least 1, was " + batchSize);
+        }
+        if (embeddingsBatchSize < 1) {
+            throw new IllegalArgumentException("embeddings batch size must be at least 1, was " + embeddingsBatchSize);
         }
         if (maxWait.isNegative()) {
             throw new IllegalArgumentException("max wait must not be negative, was " + maxWait);

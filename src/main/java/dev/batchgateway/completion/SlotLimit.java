@@ -36,7 +36,7 @@ final class SlotLimit implements Capacity {
         return Optional.of(new Slot() {
             @Override
             public List<WorkerOutcome> complete(Batch batch, BatchProgress progress) {
-                return worker.complete(batch, progress);
+                return worker.call(batch, progress);
             }
 
             @Override

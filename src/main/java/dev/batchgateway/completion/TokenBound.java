@@ -3,7 +3,7 @@ package dev.batchgateway.completion;
 /**
  * An upper bound of the tokens a request can cost, known before any worker sees it: at most one token per UTF-8 byte
  * of its prompt (byte-level tokenizers), an allowance for special tokens and a chat's template, and its {@code
- * max_tokens}. Budgets reserve it at admission; computed from the text alone (no {@code /tokenize} call).
+ * max_tokens}; an input to embed generates nothing, so its bytes and allowance only. Budgets reserve it at admission; computed from the text alone (no {@code /tokenize} call).
  */
 public final class TokenBound {
 
@@ -19,6 +19,7 @@ public final class TokenBound {
     /** The most tokens {@code request} can cost. */
     public static long of(CompletionRequest request) {
         long prompt = switch (request.prompt()) {
+            case Prompt.Embedding embedding -> utf8Bytes(embedding.input()) + TEXT_ALLOWANCE;
             case Prompt.Text text -> utf8Bytes(text.text()) + TEXT_ALLOWANCE;
             case Prompt.Chat chat -> {
                 long bytes = CHAT_ALLOWANCE;
@@ -28,7 +29,8 @@ public final class TokenBound {
                 yield bytes;
             }
         };
-        return prompt + request.parameters().maxTokens();
+        // an embedding generates nothing
+        return request.prompt() instanceof Prompt.Embedding ? prompt : prompt + request.parameters().maxTokens();
     }
 
     private static long utf8Bytes(String text) {

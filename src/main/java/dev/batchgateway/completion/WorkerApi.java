@@ -42,6 +42,23 @@ public interface WorkerApi {
         return outcomes;
     }
 
+    /**
+     * Embeds every input of a batch of embeddings ({@link Batch#embeddings()}), in one call where its server takes a
+     * list. A worker whose model does not embed refuses (the entry points send embeddings only to models configured to
+     * embed, so this is a bug, answered 502).
+     *
+     * @return one {@link WorkerOutcome.Embedded} (or {@link WorkerOutcome.Failed}) per input, in order
+     * @throws WorkerException when the batch as a whole failed
+     */
+    default List<WorkerOutcome> embed(Batch batch) {
+        throw new WorkerException.BadAnswer("the workers of model " + model() + " do not embed");
+    }
+
+    /** The batch's one call: a batch of embeddings is embedded, any other completed. */
+    default List<WorkerOutcome> call(Batch batch, BatchProgress progress) {
+        return batch.isEmbedding() ? embed(batch) : complete(batch, progress);
+    }
+
     /** The model this worker serves, recorded with every usage row. */
     String model();
 

@@ -14,6 +14,17 @@ public sealed interface WorkerOutcome {
         }
     }
 
+    /**
+     * The input was embedded: its vector, and its prompt tokens (no completion tokens). The array is the worker's and
+     * is not copied (a batch's vectors are large): nobody writes to it.
+     */
+    record Embedded(float[] vector, TokenUsage usage) implements WorkerOutcome {
+        public Embedded {
+            Objects.requireNonNull(vector, "vector");
+            Objects.requireNonNull(usage, "usage");
+        }
+    }
+
     /** This prompt failed while others of its batch may have succeeded (workers that fan a batch out). */
     record Failed(WorkerException cause) implements WorkerOutcome {
         public Failed {

@@ -38,6 +38,7 @@ class CompletionController {
     private final Callers callers;
     private final CompletionRequestReader reader;
     private final AnswerWait answerWait;
+    private final ServedModels models;
     private final JsonMapper json = JsonMapper.builder().build();
 
     CompletionController(CompletionsApi completions, WebSettings settings, SchedulerPolicy policy, ServedModels models,
@@ -46,6 +47,7 @@ class CompletionController {
         this.callers = callers;
         this.reader = new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models.names());
         this.answerWait = AnswerWait.behind(policy.longestRequestTimeout()); // a flex request may wait longer
+        this.models = models;
     }
 
     @PostMapping(path = "/complete",
@@ -59,6 +61,9 @@ class CompletionController {
         Duration timeout = requestTimeout == null ? ChronoUnit.FOREVER.getDuration() : RequestDeadline.parse(requestTimeout);
         var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named),
                 callers.automaticTier(who));
+        if (models.embeds(request.parameters().model())) {
+            throw new InvalidRequestException("model " + request.parameters().model() + " is an embedding model: it answers /v1/embeddings only");
+        }
         callers.mayUseModel(who, request.parameters().model());
         boolean streamed = reader.streamed(body); // the whole body is judged before admission: a 400 reserves nothing
         http.setAttribute(RequestTracking.USER_ID, request.userId());

@@ -10,8 +10,8 @@ import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
 
 /**
- * One streamed answer ({@code text/event-stream}, one {@code data: <json>} event per piece) on its way to a client that
- * may read slowly. The worker's thread queues events here and never waits; the request's own virtual thread writes
+ * One streamed answer ({@code text/event-stream}, one {@code data: <json>} event per piece, {@link #named} or not) on
+ * its way to a client that may read slowly. The worker's thread queues events here and never waits; the request's own virtual thread writes
  * them ({@link #writeTo}), so a slow reader holds up nobody but itself.
  *
  * <p>Nothing is sent until the first event: a request that fails before it ({@link #fail}) gets an ordinary HTTP
@@ -53,6 +53,18 @@ final class EventStream {
         this.gone = gone;
     }
 
+    /**
+     * An event with its name on an {@code event:} line before its data, as OpenAI's Responses API sends its events; what
+     * is sent bare goes as a {@code data:} line alone (data is JSON or {@code [DONE]}, never {@code event: …}).
+     */
+    static String named(String event, String data) {
+        return "event: " + event + "\ndata: " + data;
+    }
+
+    private static String frame(String data) {
+        return (data.startsWith("event: ") ? data : "data: " + data) + "\n\n";
+    }
+
     /** Queues one event. Never blocks. */
     void send(String data) {
         boolean cut;
@@ -60,13 +72,13 @@ final class EventStream {
             if (ended) {
                 return;
             }
-            var event = new Event("data: " + data + "\n\n");
+            var event = new Event(frame(data));
             cut = buffered + event.text().length() > MAX_BUFFERED_CHARS;
             if (cut) {
                 // the reader is too far behind: drop what it has not read, end it here
                 items.clear();
                 buffered = 0;
-                items.add(new Event("data: " + cutOff + "\n\n"));
+                items.add(new Event(frame(cutOff)));
                 items.add(new End());
                 ended = true;
             } else {
@@ -86,7 +98,7 @@ final class EventStream {
             return;
         }
         for (String data : last) {
-            items.add(new Event("data: " + data + "\n\n"));
+            items.add(new Event(frame(data)));
         }
         items.add(new End());
         ended = true;

@@ -38,7 +38,7 @@ import tools.jackson.databind.json.JsonMapper;
  * or {@link #bytes} too, wherever a path is {@link #covers covered}.
  */
 @Order(Ordered.HIGHEST_PRECEDENCE)
-@RestControllerAdvice(assignableTypes = OpenAiController.class)
+@RestControllerAdvice(assignableTypes = {OpenAiController.class, ResponsesController.class, EmbeddingsController.class})
 class OpenAiAdvice {
 
     private static final Logger LOG = LoggerFactory.getLogger(OpenAiAdvice.class);

@@ -64,12 +64,14 @@ class OpenAiController {
     private final long created = Instant.now().getEpochSecond();
     private final JsonMapper json = JsonMapper.builder().build();
     private final AnswerWait answerWait;
+    private final ServedModels served;
 
     OpenAiController(CompletionsApi completions, WebSettings settings, SchedulerPolicy policy, ServedModels served,
             Callers callers) {
         this.completions = completions;
         this.callers = callers;
         this.models = served.names();
+        this.served = served;
         this.answerWait = AnswerWait.behind(policy.longestRequestTimeout()); // a flex request may wait longer
         this.reader = new OpenAiRequestReader(
                 new CompletionRequestReader(settings.maxPromptChars(), settings.maxTokens(), models),
@@ -140,6 +142,7 @@ class OpenAiController {
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.completions(body, callers.automaticTier(who));
+        refuseEmbeddingModel(asked.parameters().model());
         long user = billedUser(who, body.get("user"));
         callers.mayUseModel(who, asked.parameters().model());
         http.setAttribute(RequestTracking.USER_ID, user);
@@ -183,6 +186,7 @@ class OpenAiController {
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.chat(body, callers.automaticTier(who));
+        refuseEmbeddingModel(asked.parameters().model());
         long user = billedUser(who, body.get("user"));
         callers.mayUseModel(who, asked.parameters().model());
         http.setAttribute(RequestTracking.USER_ID, user);
@@ -223,6 +227,11 @@ class OpenAiController {
         return ResponseEntity.ok()
                 .contentType(MediaType.APPLICATION_JSON)
                 .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers), tier));
+    }
+
+    /** A chat body read as {@code /v1/chat/completions} reads it for this caller: {@code /v1/responses} asks chats too. */
+    OpenAiRequestReader.Completions chat(JsonNode body, Caller who) {
+        return reader.chat(body, callers.automaticTier(who));
     }
 
     /** The chunks of one streamed answer, in OpenAI's format for completions or for chats. */
@@ -316,7 +325,7 @@ class OpenAiController {
      * completions in order, or throws the call's first failure for {@link OpenAiAdvice} (the prompts still waiting are
      * then dropped).
      */
-    private List<Completion> answered(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http)
+    List<Completion> answered(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http)
             throws InterruptedException {
         // a caller that has gone is dropped from every batch its prompts wait for
         CallerPresence caller = ConnectionProbe.presence(http);
@@ -335,6 +344,13 @@ class OpenAiController {
             throw refused;
         }
         return answerWait.await(answers.all(), answered);
+    }
+
+    /** An embedding model generates nothing: 400 naming {@code model}, pointing to {@code /v1/embeddings}. */
+    private void refuseEmbeddingModel(String model) {
+        if (served.embeds(model)) {
+            throw OpenAiError.invalid("model", "The model `" + model + "` is an embedding model: it answers /v1/embeddings only");
+        }
     }
 
     /** Every prompt of the request as its own request, billed to {@code user}. */
@@ -364,7 +380,7 @@ class OpenAiController {
      * The user to bill: an API key's own user (OpenAI's {@code user} field is then the caller's end-user tag, not
      * billing), or, with keys off, the user named in {@code user}.
      */
-    private long billedUser(Caller who, JsonNode user) {
+    long billedUser(Caller who, JsonNode user) {
         return who instanceof Caller.Trusted ? billedUser(user) : callers.billedUser(who, OptionalLong.empty()).orElseThrow();
     }
 

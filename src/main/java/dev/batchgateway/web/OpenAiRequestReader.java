@@ -92,7 +92,7 @@ final class OpenAiRequestReader {
         return read(body, limit, List.of(messages(body.get("messages"))), automaticTier);
     }
 
-    private static void requireKnownFields(JsonNode body, Set<String> honoured, Map<String, Predicate<JsonNode>> defaults) {
+    static void requireKnownFields(JsonNode body, Set<String> honoured, Map<String, Predicate<JsonNode>> defaults) {
         if (body == null || !body.isObject()) {
             throw OpenAiError.invalid(null, "The request body must be a JSON object.");
         }

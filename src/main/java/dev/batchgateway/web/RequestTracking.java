@@ -35,7 +35,7 @@ import org.springframework.web.servlet.HandlerMapping;
  * Around every request of the API port, whatever its route: gives it its ids, echoes {@code X-Request-Id}, counts its
  * answer in {@code gateway.requests{endpoint, status}} and writes one log line when it fails (successful requests are
  * not logged). The {@code endpoint} is the route ({@code /usage/{user_id}}, not the path), or {@code unmatched}; requests
- * for completions ({@code /complete}, {@code /v1/completions}, {@code /v1/chat/completions}) are also timed in
+ * for completions ({@code /complete}, {@code /v1/completions}, {@code /v1/chat/completions}, {@code /v1/responses}) are also timed in
  * {@code gateway.request.duration{endpoint}}.
  *
  * <p>A path with parameters ({@code /complete;x=1}) names no route of the gateway: 404 here, where Spring would
@@ -59,7 +59,8 @@ class RequestTracking extends OncePerRequestFilter {
 
     private final MeterRegistry meters;
     /** The paths of requests for completions, each the {@code endpoint} tag of its answers, and timed. */
-    private static final java.util.Set<String> ENDPOINTS = java.util.Set.of("/complete", "/v1/completions", "/v1/chat/completions");
+    private static final java.util.Set<String> ENDPOINTS = java.util.Set.of("/complete", "/v1/completions", "/v1/chat/completions", "/v1/responses",
+            "/v1/embeddings");
     /** The {@code endpoint} of answers no route gave (404, or 405 for a method no route takes). */
     static final String UNMATCHED = "unmatched";
     /** {@code gateway.rejections}' description, the same as its 503 series' (observability's BatchingObserver). */

@@ -12,7 +12,7 @@ import java.util.function.BiFunction;
 import java.util.function.Function;
 
 /**
- * Completes the prompts of a batch with one call each, all at once: for servers that take one prompt per call, and to
+ * Completes (or embeds) the prompts of a batch with one call each, all at once: for servers that take one prompt per call, and to
  * find the prompts a server refused when it refused a whole batch. A prompt whose call fails gets a
  * {@link WorkerOutcome.Failed} while the others keep their answers; when every call fails for a reason that is not the
  * prompt's own ({@link WorkerException.Rejected}), the batch fails, so that the pool sees a worker that is down.
@@ -21,17 +21,17 @@ final class FanOut {
 
     private FanOut() {}
 
-    static <P> List<WorkerOutcome> complete(List<P> prompts, Function<P, WorkerOutcome.Generated> completeOne) {
+    static <P> List<WorkerOutcome> complete(List<P> prompts, Function<P, ? extends WorkerOutcome> completeOne) {
         return complete(prompts, (position, prompt) -> completeOne.apply(prompt));
     }
 
     /** As above, with each prompt's position in the batch given to {@code completeOne} (for its progress). */
-    static <P> List<WorkerOutcome> complete(List<P> prompts, BiFunction<Integer, P, WorkerOutcome.Generated> completeOne) {
+    static <P> List<WorkerOutcome> complete(List<P> prompts, BiFunction<Integer, P, ? extends WorkerOutcome> completeOne) {
         if (prompts.size() == 1) {
             return List.of(completeOne.apply(0, prompts.getFirst()));
         }
         try (ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor()) {
-            List<Future<WorkerOutcome.Generated>> calls = new ArrayList<>(prompts.size());
+            List<Future<? extends WorkerOutcome>> calls = new ArrayList<>(prompts.size());
             for (int i = 0; i < prompts.size(); i++) {
                 int position = i;
                 P prompt = prompts.get(i);
@@ -39,7 +39,7 @@ final class FanOut {
             }
             List<WorkerOutcome> outcomes = new ArrayList<>(prompts.size());
             WorkerException firstFailure = null;
-            for (Future<WorkerOutcome.Generated> call : calls) {
+            for (Future<? extends WorkerOutcome> call : calls) {
                 try {
                     outcomes.add(call.get());
                 } catch (ExecutionException e) {

@@ -36,13 +36,22 @@ final class ModelRouter implements WorkerApi, AutoCloseable {
 
     @Override
     public List<WorkerOutcome> complete(Batch batch, BatchProgress progress) {
+        return workersOf(batch).complete(batch, progress);
+    }
+
+    @Override
+    public List<WorkerOutcome> embed(Batch batch) {
+        return workersOf(batch).embed(batch);
+    }
+
+    private WorkerApi workersOf(Batch batch) {
         String model = batch.parameters().model() != null ? batch.parameters().model() : defaultModel;
         WorkerApi workers = byModel.get(model);
         if (workers == null) {
             // the web adapters refuse unknown models; reaching here is a bug, not a caller's mistake
             throw new WorkerException.BadAnswer("no workers are configured for model " + model);
         }
-        return workers.complete(batch, progress);
+        return workers;
     }
 
     /** The slots of the model's own workers: each model's pool counts its own. */

@@ -20,6 +20,10 @@ import tools.jackson.databind.JsonNode;
  * <p>A batch of chats is one {@code /api/chat} call per conversation, all at once, with the messages as they are (the
  * chat template is the point there) and {@code "think": false}.
  *
+ * <p>A batch of inputs to embed is one {@code /api/embed} call with every input in {@code input} (Ollama embeds a list
+ * in one call), answered with {@code embeddings} in input order and the call's {@code prompt_eval_count}, shared out
+ * over the inputs ({@link EmbeddingCounts}); {@code dimensions} is sent when asked for.
+ *
  * <p>Every {@code /api/generate} call is a text completion, as vLLM's {@code /v1/completions} is: {@code "raw": true}, so that Ollama does not
  * wrap the prompt in the model's chat template and system prompt (the caller is billed for the prompt it sent), and
  * {@code "think": false}, so that a thinking model (on by default since Ollama 0.12.4) answers in {@code response}
@@ -31,6 +35,7 @@ final class OllamaWorker implements RemoteWorker {
     private static final String GENERATE = "/api/generate";
     private static final String CHAT = "/api/chat";
     private static final String SHOW = "/api/show";
+    private static final String EMBED = "/api/embed";
 
     private final WorkerEndpoint endpoint;
     private final String model;
@@ -83,6 +88,35 @@ final class OllamaWorker implements RemoteWorker {
             return FanOut.complete(batch.chats(), chat -> chat(chat, options));
         }
         return FanOut.complete(batch.prompts(), prompt -> generate(prompt, options));
+    }
+
+    @Override
+    public List<WorkerOutcome> embed(Batch batch) {
+        List<String> inputs = batch.inputs();
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("model", model);
+        body.put("input", inputs);
+        if (batch.dimensions() != null) {
+            body.put("dimensions", batch.dimensions());
+        }
+        JsonNode answer;
+        try {
+            answer = endpoint.post(EMBED, body);
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            throw refused.toWorkerException(model);
+        }
+        JsonNode embeddings = answer.get("embeddings");
+        if (embeddings == null || !embeddings.isArray() || embeddings.size() != inputs.size()) {
+            throw new WorkerException.BadAnswer("the worker answered " + (embeddings == null || !embeddings.isArray()
+                    ? "no embeddings" : embeddings.size() + " embeddings") + " for " + inputs.size() + " inputs");
+        }
+        JsonNode counted = answer.get("prompt_eval_count");
+        if (!WorkerEndpoint.isCount(counted)) {
+            throw new WorkerException.BadAnswer("the worker's answer has no prompt_eval_count");
+        }
+        List<float[]> vectors = new java.util.ArrayList<>(inputs.size());
+        embeddings.forEach(vector -> vectors.add(EmbeddingCounts.vector(vector)));
+        return EmbeddingCounts.embedded(vectors, inputs, counted.asInt());
     }
 
     /** Ollama's {@code options}: {@code num_predict} = max tokens, and the sampling settings that are set. */

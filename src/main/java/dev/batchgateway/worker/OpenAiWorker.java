@@ -39,6 +39,11 @@ import tools.jackson.databind.JsonNode;
  * goes to its caller as it arrives (see {@link StreamedAnswer}). A dialect that takes one prompt per call streams one
  * call per prompt; a chat streams its own call.
  *
+ * <p>A batch of inputs to embed is one {@code POST /v1/embeddings} with every input in {@code input}, in every dialect
+ * (vLLM with {@code --runner pooling}, llama.cpp with {@code --embeddings}, SGLang, TEI and OpenAI all take a list),
+ * answered with a vector per input ({@code data[].index}) and the call's {@code usage.prompt_tokens}, shared out over
+ * the inputs ({@link EmbeddingCounts}); {@code dimensions} is sent when asked for.
+ *
  * <p>vLLM, llama.cpp and SGLang refuse or fail a list of prompts as a whole: 400 when one prompt is longer than the
  * model's context allows, 500 when the generation of one prompt fails. Such a batch is sent again one prompt per call,
  * once, so that only the callers whose own prompt fails get an error.
@@ -49,6 +54,7 @@ final class OpenAiWorker implements RemoteWorker {
     private static final String COMPLETIONS = "/v1/completions";
     private static final String CHAT_COMPLETIONS = "/v1/chat/completions";
     private static final String GENERATE = "/generate";
+    private static final String EMBEDDINGS = "/v1/embeddings";
 
     private final WorkerEndpoint endpoint;
     private final String model;
@@ -141,6 +147,66 @@ final class OpenAiWorker implements RemoteWorker {
             case ONE_CALL -> oneCall(batch, speaking);
             case NATIVE_GENERATE -> generate(batch);
         };
+    }
+
+    @Override
+    public List<WorkerOutcome> embed(Batch batch) {
+        List<String> inputs = batch.inputs();
+        JsonNode answer;
+        try {
+            answer = endpoint.post(EMBEDDINGS, embeddingsBody(inputs, batch.dimensions()));
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            return refusedList(batch, refused, () -> FanOut.complete(inputs, input -> embedOne(input, batch.dimensions())));
+        }
+        return EmbeddingCounts.embedded(vectors(answer, inputs.size()), inputs, promptTokens(answer));
+    }
+
+    /** One input alone, after its list was refused: its count is its own. */
+    private WorkerOutcome.Embedded embedOne(String input, Integer dimensions) {
+        JsonNode answer;
+        try {
+            answer = endpoint.post(EMBEDDINGS, embeddingsBody(List.of(input), dimensions));
+        } catch (WorkerEndpoint.ErrorStatus refused) {
+            throw refused.toWorkerException(model);
+        }
+        return (WorkerOutcome.Embedded) EmbeddingCounts.embedded(vectors(answer, 1), List.of(input), promptTokens(answer)).getFirst();
+    }
+
+    private Map<String, Object> embeddingsBody(List<String> inputs, Integer dimensions) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("model", model);
+        body.put("input", inputs);
+        body.put("encoding_format", "float");
+        if (dimensions != null) {
+            body.put("dimensions", dimensions);
+        }
+        return body;
+    }
+
+    /** The vectors of an embeddings answer, by their {@code index}: one per input, each index once. */
+    private static List<float[]> vectors(JsonNode answer, int inputs) {
+        JsonNode data = answer.get("data");
+        if (data == null || !data.isArray() || data.size() != inputs) {
+            throw new WorkerException.BadAnswer("the worker answered " + (data == null || !data.isArray() ? "no data" : data.size() + " embeddings")
+                    + " for " + inputs + " inputs");
+        }
+        float[][] byIndex = new float[inputs][];
+        for (JsonNode each : data) {
+            JsonNode index = each.get("index");
+            if (index == null || !index.isIntegralNumber() || index.asInt() < 0 || index.asInt() >= inputs || byIndex[index.asInt()] != null) {
+                throw new WorkerException.BadAnswer("an embedding of the worker's answer has no index of its own among " + inputs + " inputs");
+            }
+            byIndex[index.asInt()] = EmbeddingCounts.vector(each.get("embedding"));
+        }
+        return List.of(byIndex);
+    }
+
+    private static int promptTokens(JsonNode answer) {
+        JsonNode prompt = answer.path("usage").get("prompt_tokens");
+        if (!WorkerEndpoint.isCount(prompt)) {
+            throw new WorkerException.BadAnswer("the worker's embeddings answer has no usage with prompt_tokens");
+        }
+        return prompt.asInt();
     }
 
     /** Every prompt in one {@code /v1/completions} call; each prompt billed its own counts, however the server gives them. */

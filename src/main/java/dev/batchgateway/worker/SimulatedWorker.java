@@ -19,10 +19,16 @@ import java.util.List;
  * nothing): a token is a whitespace-separated word; the completion is the prompt's words in reverse order, cut to max
  * tokens; prompt tokens and completion tokens are the word counts of prompt and completion. Each batch takes the
  * configured latency. A streamed batch reports its text a word at a time, with the count so far, as a server would.
+ *
+ * <p>It embeds too, for a model configured to ({@code TASK=embed}): an input's vector is drawn from a hash of its text
+ * ({@link #vector}), the same on every run, of unit length, {@value #DIMENSIONS} dimensions unless asked for others;
+ * its prompt tokens are its word count.
  */
 final class SimulatedWorker implements WorkerApi {
 
     static final String MODEL = "simulated";
+    /** The simulated embedding model's own dimensions. */
+    static final int DIMENSIONS = 16;
 
     private final String model;
     private final Duration latency;
@@ -38,7 +44,42 @@ final class SimulatedWorker implements WorkerApi {
     }
 
     @Override
-    public List<WorkerOutcome> complete(Batch batch) {
+    public List<WorkerOutcome> embed(Batch batch) {
+        waitLatency();
+        int dimensions = batch.dimensions() != null ? batch.dimensions() : DIMENSIONS;
+        return batch.inputs().stream()
+                .<WorkerOutcome>map(input -> new WorkerOutcome.Embedded(vector(input, dimensions), new TokenUsage(words(input), 0)))
+                .toList();
+    }
+
+    /**
+     * A deterministic unit vector for {@code input}: its components drawn from a generator seeded with the FNV-1a hash
+     * of its UTF-8 bytes. Equal inputs get equal vectors, in any process.
+     */
+    static float[] vector(String input, int dimensions) {
+        long hash = 0xcbf29ce484222325L;
+        for (byte b : input.getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+            hash = (hash ^ (b & 0xff)) * 0x100000001b3L;
+        }
+        var random = new java.util.SplittableRandom(hash);
+        float[] vector = new float[dimensions];
+        double squares = 0;
+        for (int i = 0; i < dimensions; i++) {
+            vector[i] = (float) (random.nextDouble() * 2 - 1);
+            squares += (double) vector[i] * vector[i];
+        }
+        float norm = (float) Math.sqrt(squares);
+        for (int i = 0; i < dimensions && norm > 0; i++) {
+            vector[i] /= norm;
+        }
+        return vector;
+    }
+
+    private static int words(String text) {
+        return text.isBlank() ? 0 : text.strip().split("\\s+").length;
+    }
+
+    private void waitLatency() {
         if (latency.isPositive()) {
             try {
                 Thread.sleep(latency);
@@ -47,6 +88,11 @@ final class SimulatedWorker implements WorkerApi {
                 throw new WorkerException.TimedOut("the simulated call was abandoned", e);
             }
         }
+    }
+
+    @Override
+    public List<WorkerOutcome> complete(Batch batch) {
+        waitLatency();
         int maxTokens = batch.parameters().maxTokens();
         if (batch.isChat()) {
             return batch.chats().stream().map(chat -> answer(chat, maxTokens)).toList();

@@ -143,6 +143,7 @@ final class StreamedAnswer {
         return switch (outcomes().getFirst()) {
             case WorkerOutcome.Generated generated -> generated;
             case WorkerOutcome.Failed failed -> throw failed.cause();
+            case WorkerOutcome.Embedded embedded -> throw new IllegalStateException("a stream embeds nothing");
         };
     }
 

@@ -105,6 +105,12 @@ final class WorkerPool implements WorkerApi, Capacity, AutoCloseable {
         }
     }
 
+    /** Embeds the batch on a slot taken now, as {@link #complete(Batch, BatchProgress)} completes one. */
+    @Override
+    public List<WorkerOutcome> embed(Batch batch) {
+        return complete(batch, BatchProgress.IGNORED);
+    }
+
     /** The pool owns its workers' batch slots. */
     @Override
     public Optional<Capacity> capacity(String model) {
@@ -161,7 +167,7 @@ final class WorkerPool implements WorkerApi, Capacity, AutoCloseable {
                 }
                 Member member = on;
                 try {
-                    List<WorkerOutcome> outcomes = member.worker.complete(batch, progress);
+                    List<WorkerOutcome> outcomes = member.worker.call(batch, progress);
                     answered(member);
                     return outcomes;
                 } catch (WorkerException.Unavailable | WorkerException.Misconfigured e) {

@@ -50,15 +50,22 @@ public record WorkerSettings(Worker worker, List<Model> models, Simulated simula
         List<ServedModel> served = new ArrayList<>();
         if (worker.kind() != null) {
             served.add(new ServedModel(worker.servedName(), worker.kind(), worker.url(), worker.apiKey(), worker.timeout(),
-                    concurrentBatches(worker.kind(), null)));
+                    concurrentBatches(worker.kind(), null), false));
         }
         for (Model model : models) {
             served.add(new ServedModel(model.name(), model.kind(), model.url(),
                     model.apiKey() != null ? model.apiKey() : worker.apiKey(),
                     model.timeout() != null ? model.timeout() : worker.timeout(),
-                    concurrentBatches(model.kind(), model.maxConcurrentBatches())));
+                    concurrentBatches(model.kind(), model.maxConcurrentBatches()), model.embeds()));
         }
         return List.copyOf(served);
+    }
+
+    /** The models that embed ({@code GATEWAY_MODELS_<i>_TASK=embed}): they answer {@code /v1/embeddings} only. */
+    public Set<String> embeddingModelNames() {
+        Set<String> embedding = new HashSet<>();
+        served().stream().filter(ServedModel::embeds).forEach(model -> embedding.add(model.name()));
+        return Set.copyOf(embedding);
     }
 
     /** The names clients send, the default model first. */
@@ -113,17 +120,17 @@ public record WorkerSettings(Worker worker, List<Model> models, Simulated simula
 
     /**
      * A model the gateway serves, resolved: its name (what clients send, and what its servers serve), its kind of
-     * server, their base URLs (none for the simulation), the API key they are sent, how long one call may take, and how
-     * many batches one of its servers takes at once.
+     * server, their base URLs (none for the simulation), the API key they are sent, how long one call may take, how
+     * many batches one of its servers takes at once, and whether it embeds rather than generates.
      */
     public record ServedModel(String name, WorkerKind kind, List<String> urls, String apiKey, Duration timeout,
-            int maxConcurrentBatches) {
+            int maxConcurrentBatches, boolean embeds) {
 
         /** Never shows the API key. */
         @Override
         public String toString() {
             return "ServedModel[name=" + name + ", kind=" + kind + ", urls=" + urls + ", apiKey=" + (apiKey == null ? "none" : "(secret)")
-                    + ", timeout=" + timeout + ", maxConcurrentBatches=" + maxConcurrentBatches + "]";
+                    + ", timeout=" + timeout + ", maxConcurrentBatches=" + maxConcurrentBatches + ", embeds=" + embeds + "]";
         }
     }
 
@@ -137,13 +144,24 @@ public record WorkerSettings(Worker worker, List<Model> models, Simulated simula
     /**
      * A model behind the gateway ({@code GATEWAY_MODELS_<i>_…}): its name, its kind of server ({@code TYPE}), its
      * servers ({@code URL}), and, each optional, their API key, the timeout of one call and the batches one server takes
-     * at once; unset, those of {@code GATEWAY_WORKER_…} (the concurrency: else the kind's default).
+     * at once; unset, those of {@code GATEWAY_WORKER_…} (the concurrency: else the kind's default); and its {@code
+     * TASK}: {@code generate} (the default) or {@code embed}, for an embedding model that answers {@code /v1/embeddings}
+     * only (vLLM {@code --runner pooling}, llama.cpp {@code --embeddings}, an Ollama embedding model).
      */
-    public record Model(String name, String type, List<String> url, String apiKey, Duration timeout, Integer maxConcurrentBatches) {
+    public record Model(String name, String type, List<String> url, String apiKey, Duration timeout, Integer maxConcurrentBatches,
+            String task) {
+        static final String GENERATE = "generate";
+        static final String EMBED = "embed";
+
         public Model {
             name = name == null || name.isBlank() ? null : name.strip();
             url = url == null ? List.of() : url.stream().map(String::strip).filter(u -> !u.isEmpty()).toList();
             apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.strip();
+            task = task == null || task.isBlank() ? GENERATE : task.strip().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        boolean embeds() {
+            return task.equals(EMBED);
         }
 
         WorkerKind kind() {
@@ -157,6 +175,8 @@ public record WorkerSettings(Worker worker, List<Model> models, Simulated simula
             require(timeout == null || timeout.isPositive(), variables + "TIMEOUT must be a positive duration (e.g. 30s), was " + timeout);
             require(maxConcurrentBatches == null || maxConcurrentBatches >= 1,
                     variables + "MAX_CONCURRENT_BATCHES must be at least 1, was " + maxConcurrentBatches);
+            require(task.equals(GENERATE) || task.equals(EMBED),
+                    variables + "TASK must be generate (the default) or embed, was " + task);
             if (!kind.simulated()) {
                 require(!url.isEmpty(), variables + "URL is not set: give the base URL of the " + kind.label() + " server, e.g. "
                         + kind.exampleUrl());
@@ -170,7 +190,8 @@ public record WorkerSettings(Worker worker, List<Model> models, Simulated simula
         /** Never shows the API key. */
         @Override
         public String toString() {
-            return "Model[name=" + name + ", type=" + type + ", url=" + url + ", apiKey=" + (apiKey == null ? "none" : "(secret)") + "]";
+            return "Model[name=" + name + ", type=" + type + ", url=" + url + ", apiKey=" + (apiKey == null ? "none" : "(secret)")
+                    + ", task=" + task + "]";
         }
     }
 

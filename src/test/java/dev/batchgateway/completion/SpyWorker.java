@@ -20,6 +20,17 @@ public class SpyWorker implements WorkerApi {
         return batch.prompts().stream().<WorkerOutcome>map(SpyWorker::answer).toList();
     }
 
+    /** Embeds each input as {input's length, its position in the batch}, billed its length in prompt tokens. */
+    @Override
+    public List<WorkerOutcome> embed(Batch batch) {
+        batches.add(batch);
+        List<String> inputs = batch.inputs();
+        return java.util.stream.IntStream.range(0, inputs.size())
+                .<WorkerOutcome>mapToObj(i -> new WorkerOutcome.Embedded(
+                        new float[] {inputs.get(i).length(), i}, new TokenUsage(inputs.get(i).length(), 0)))
+                .toList();
+    }
+
     @Override
     public String model() {
         return "spy-model";

@@ -39,6 +39,20 @@ class EventStreamTest {
     }
 
     @Test
+    void aNamedEventGoesWithItsEventLineAndABareOneWithout() throws Exception {
+        var stream = new EventStream(EventStream.named("error", "{\"cut\": true}"), gone::incrementAndGet);
+        stream.send(EventStream.named("response.created", "{\"type\": \"response.created\"}"));
+        stream.send("{\"delta\": \"a\"}");
+        stream.end(EventStream.named("response.completed", "{}"));
+        var response = new MockHttpServletResponse();
+
+        stream.writeTo(response, () -> {});
+
+        assertThat(response.getContentAsString()).isEqualTo("event: response.created\ndata: {\"type\": \"response.created\"}\n\n"
+                + "data: {\"delta\": \"a\"}\n\nevent: response.completed\ndata: {}\n\n");
+    }
+
+    @Test
     void aFailureBeforeTheFirstEventIsThrownForAnOrdinaryHttpErrorAndNothingIsWritten() {
         var stream = new EventStream("{}", gone::incrementAndGet);
         var refused = new WorkerException.Rejected("prompt too long");

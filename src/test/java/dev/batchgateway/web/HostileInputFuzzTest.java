@@ -147,6 +147,7 @@ class HostileInputFuzzTest {
                 new Route("POST", "/complete", false),
                 new Route("POST", "/v1/completions", false),
                 new Route("POST", "/v1/chat/completions", false),
+                new Route("POST", "/v1/responses", false),
                 new Route("GET", "/v1/models", false),
                 new Route("GET", "/usage/5", false),
                 new Route("POST", "/admin/keys", true),

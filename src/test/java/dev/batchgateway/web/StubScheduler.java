@@ -77,7 +77,13 @@ public class StubScheduler implements SchedulerApi {
         String text = switch (request.prompt()) {
             case Prompt.Text prompt -> prompt.text();
             case Prompt.Chat chat -> chat.messages().getLast().content();
+            case Prompt.Embedding embedding -> embedding.input();
         };
+        if (request.prompt() instanceof Prompt.Embedding) {
+            // the first component is the input's length: tests can tell the inputs' vectors apart
+            return CompletableFuture.completedFuture(Completion.embedded(request.requestId(),
+                    new float[] {text.length(), 0.5f, -0.25f}, new TokenUsage(text.length(), 0)));
+        }
         return CompletableFuture.completedFuture(new Completion(
                 request.requestId(),
                 "echo: " + text,

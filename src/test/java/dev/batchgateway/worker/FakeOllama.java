@@ -20,6 +20,10 @@ import tools.jackson.databind.json.JsonMapper;
  * {@code eval_count} counts it, and with {@code num_predict} spent on it {@code response} stays empty. The answer is the
  * prompt upper-cased, one token per word. {@code /api/show} answers for the served model, 404 for any other.
  *
+ * <p>{@code /api/embed} takes {@code input} as a string or a list and answers {@code embeddings} in input order
+ * ({@link SimulatedWorker#vector}, {@link #EMBEDDING_DIMENSIONS} dimensions or {@code dimensions}) and the call's {@code
+ * prompt_eval_count} (a token per word of every input), as Ollama does; {@link #embedCalls} counts its calls.
+ *
  * <p>With {@code "stream": true} — Ollama's default when {@code stream} is absent — the answer is one JSON object per
  * line, a word of {@code response} each, and a last line with {@code "done": true}, the reason and the counts. A prompt
  * containing {@link #STREAM_ERROR} breaks off after its first word with an {@code {"error": …}} line, as Ollama reports
@@ -30,6 +34,9 @@ final class FakeOllama implements AutoCloseable {
     static final int TEMPLATE_TOKENS = 12;
     static final int THINKING_TOKENS = 50;
     static final String STREAM_ERROR = "<stream-error>";
+    static final int EMBEDDING_DIMENSIONS = 8;
+    /** The input lists of the {@code /api/embed} calls so far. */
+    final java.util.List<java.util.List<String>> embedCalls = new java.util.concurrent.CopyOnWriteArrayList<>();
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private final WireMockServer server;
     private final String servedModel;
@@ -40,6 +47,7 @@ final class FakeOllama implements AutoCloseable {
         server.start();
         server.stubFor(post("/api/generate").willReturn(aResponse().withTransformers(Server.NAME)));
         server.stubFor(post("/api/show").willReturn(aResponse().withTransformers(Server.NAME)));
+        server.stubFor(post("/api/embed").willReturn(aResponse().withTransformers(Server.NAME)));
     }
 
     String url() {
@@ -62,6 +70,9 @@ final class FakeOllama implements AutoCloseable {
             }
             if (event.getRequest().getUrl().equals("/api/show")) {
                 return answer(200, Map.of("modelfile", "FROM " + servedModel, "capabilities", new String[] {"completion", "thinking"}));
+            }
+            if (event.getRequest().getUrl().equals("/api/embed")) {
+                return embed(body);
             }
             String prompt = body.get("prompt").asString();
             int words = prompt.strip().split("\\s+").length;
@@ -101,6 +112,21 @@ final class FakeOllama implements AutoCloseable {
                     "done_reason", reason,
                     "prompt_eval_count", promptEvalCount,
                     "eval_count", thinking + answered));
+        }
+
+        private ResponseDefinition embed(JsonNode body) {
+            java.util.List<String> inputs = new java.util.ArrayList<>();
+            if (body.get("input").isString()) {
+                inputs.add(body.get("input").asString());
+            } else {
+                body.get("input").forEach(input -> inputs.add(input.asString()));
+            }
+            embedCalls.add(inputs);
+            int dimensions = body.path("dimensions").asInt(EMBEDDING_DIMENSIONS);
+            java.util.List<float[]> embeddings = inputs.stream().map(input -> SimulatedWorker.vector(input, dimensions)).toList();
+            int words = inputs.stream().mapToInt(input -> input.strip().split("\\s+").length).sum();
+            return answer(200, Map.of("model", servedModel, "embeddings", embeddings, "total_duration", 14_143_917,
+                    "load_duration", 1_019_500, "prompt_eval_count", words));
         }
 
         private static ResponseDefinition answer(int status, Object body) {

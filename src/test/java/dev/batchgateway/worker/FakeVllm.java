@@ -45,6 +45,13 @@ import tools.jackson.databind.json.JsonMapper;
  *       {@code data: {"error": …}} event. {@link #streamMillis} spreads the answer over that time, in chunks.
  *       {@code stream_options} without {@code stream} is 400.
  * </ul>
+ * <ul>
+ *   <li>{@code /v1/embeddings} (vLLM {@code --runner pooling}, llama.cpp {@code --embeddings}) takes {@code input} as a
+ *       string or a list and answers OpenAI's list: a vector per input by {@code index} ({@link
+ *       SimulatedWorker#vector}, {@link #EMBEDDING_DIMENSIONS} dimensions or {@code dimensions}), and {@code usage} with
+ *       the prompt tokens of the whole call only (one per word and {@link #SPECIAL_TOKENS} per input), as both servers
+ *       count; an input of more than {@link #maxModelLen} tokens fails the whole list with 400.
+ * </ul>
  * {@link #kind} makes it another server, as each really behaves (docs/workers.md, and the recorded llama-server
  * exchanges in shared/realworker): each answers its own identity call ({@code GET /version}, {@code /props},
  * {@code /get_server_info}, {@code /info}) and lists its model with its own {@code owned_by}; then
@@ -84,6 +91,10 @@ public final class FakeVllm implements AutoCloseable {
     public volatile int answerMillis;
     /** How long a streamed answer takes to arrive, sent in several chunks; 0 sends it at once. */
     public volatile int streamMillis;
+    /** An embedding model's own dimensions here. */
+    public static final int EMBEDDING_DIMENSIONS = 8;
+    /** Tokens an input to embed costs beside its words ([CLS] and [SEP]). */
+    public static final int SPECIAL_TOKENS = 2;
     /** The characters of text in one streamed chunk. */
     public static final int PIECE = 3;
 
@@ -167,6 +178,28 @@ public final class FakeVllm implements AutoCloseable {
             }
         }
         return calls;
+    }
+
+    /** The input lists of every {@code /v1/embeddings} call so far, in the order they arrived. */
+    public List<List<String>> embeddingCalls() {
+        List<List<String>> calls = new ArrayList<>();
+        for (var event : server.getAllServeEvents().reversed()) {
+            var request = event.getRequest();
+            if (request.getMethod().getName().equals("POST") && request.getUrl().equals("/v1/embeddings")) {
+                calls.add(prompts(JSON.readTree(request.getBodyAsString()).get("input")));
+            }
+        }
+        return calls;
+    }
+
+    /** The vector the fake answers for an input to embed, as the simulated worker's. */
+    public static float[] embedding(String input, int dimensions) {
+        return SimulatedWorker.vector(input, dimensions);
+    }
+
+    /** The tokens the fake counts for an input to embed: one per word and the special tokens. */
+    public static int embeddingTokens(String input) {
+        return promptTokens(input) + SPECIAL_TOKENS;
     }
 
     /** The counts the fake gives a prompt: prompt tokens = words, completion tokens = first word's length, cut. */
@@ -258,6 +291,9 @@ public final class FakeVllm implements AutoCloseable {
             if (request.getUrl().equals("/v1/chat/completions")) {
                 return chat(JSON.readTree(request.getBodyAsString()));
             }
+            if (request.getUrl().equals("/v1/embeddings")) {
+                return embeddings(JSON.readTree(request.getBodyAsString()));
+            }
             if (!request.getUrl().equals("/v1/completions")) {
                 return error(404, "NotFoundError", "Not Found");
             }
@@ -340,6 +376,34 @@ public final class FakeVllm implements AutoCloseable {
         }
 
         /** The paths one kind of server answers and the others do not: who it is, tokenizing, SGLang's generate. */
+        /** OpenAI's embeddings list, the usage of the whole call only (vLLM's and llama.cpp's). */
+        private ResponseDefinition embeddings(JsonNode body) {
+            List<String> inputs = prompts(body.get("input"));
+            int dimensions = body.path("dimensions").asInt(EMBEDDING_DIMENSIONS);
+            List<Map<String, Object>> data = new ArrayList<>();
+            int tokens = 0;
+            for (int i = 0; i < inputs.size(); i++) {
+                if (embeddingTokens(inputs.get(i)) > maxModelLen) {
+                    return error(400, "BadRequestError", "This model's maximum context length is " + maxModelLen
+                            + " tokens. However, you requested " + embeddingTokens(inputs.get(i)) + " tokens in the input for embedding generation.");
+                }
+                tokens += embeddingTokens(inputs.get(i));
+                float[] vector = SimulatedWorker.vector(inputs.get(i), dimensions);
+                List<Float> numbers = new ArrayList<>();
+                for (float each : vector) {
+                    numbers.add(each);
+                }
+                data.add(Map.of("index", i, "object", "embedding", "embedding", numbers));
+            }
+            Map<String, Object> usage = new HashMap<>();
+            usage.put("prompt_tokens", tokens);
+            usage.put("total_tokens", tokens);
+            usage.put("completion_tokens", 0);
+            usage.put("prompt_tokens_details", null);
+            return answer(200, Map.of("id", "embd-1", "object", "list", "created", 1_700_000_000, "model", servedModel,
+                    "data", data.reversed(), "usage", usage));
+        }
+
         private ResponseDefinition own(Kind server, String url, String body) {
             return switch (url) {
                 case "/version" -> server == Kind.VLLM ? answer(200, Map.of("version", "0.11.0")) : notFound();

@@ -32,6 +32,35 @@ class SimulatedWorkerTest {
     }
 
     @Test
+    void anInputIsEmbeddedAsAUnitVectorFromItsTextAloneCountedInWords() {
+        // Given a simulated embedding model
+        var worker = new SimulatedWorker("simulated-embedding", Duration.ZERO);
+
+        // When a batch of three inputs, two of them alike, is embedded, and then one of them again in 4 dimensions
+        var outcomes = worker.embed(Batch.ofEmbeddings(1, GenerationParameters.embedding("simulated-embedding"), List.of(
+                new Prompt.Embedding("the quick fox", null), new Prompt.Embedding("jumps", null),
+                new Prompt.Embedding("the quick fox", null))));
+        var shorter = worker.embed(Batch.ofEmbeddings(2, GenerationParameters.embedding("simulated-embedding"),
+                List.of(new Prompt.Embedding("jumps", 4))));
+
+        // Then each is a vector of unit length in the model's own 16 dimensions, counted in words
+        var first = (WorkerOutcome.Embedded) outcomes.get(0);
+        var second = (WorkerOutcome.Embedded) outcomes.get(1);
+        assertThat(first.vector()).hasSize(SimulatedWorker.DIMENSIONS);
+        double squares = 0;
+        for (float each : first.vector()) {
+            squares += each * each;
+        }
+        assertThat(squares).isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-5));
+        assertThat(first.usage()).isEqualTo(new TokenUsage(3, 0));
+        assertThat(second.usage()).isEqualTo(new TokenUsage(1, 0));
+        // and alike inputs get the same vector, others another; dimensions asked are given
+        assertThat(((WorkerOutcome.Embedded) outcomes.get(2)).vector()).containsExactly(first.vector());
+        assertThat(second.vector()).isNotEqualTo(first.vector());
+        assertThat(((WorkerOutcome.Embedded) shorter.getFirst()).vector()).hasSize(4);
+    }
+
+    @Test
     void anAnswerLongerThanMaxTokensIsCutThere() {
         assertThat(SimulatedWorker.generate("a b c", 2))
                 .isEqualTo(new WorkerOutcome.Generated("c b", new TokenUsage(3, 2), FinishReason.LENGTH));

@@ -48,7 +48,7 @@ class WorkerConfigurationTest {
     @Test
     void furtherModelsSitBehindARouterTheDefaultFirst() {
         // Given the simulation as default, and an Ollama model without a key of its own
-        var ollama = new WorkerSettings.Model("llama", "ollama", List.of(NOWHERE), null, null, null);
+        var ollama = new WorkerSettings.Model("llama", "ollama", List.of(NOWHERE), null, null, null, null);
         var router = (ModelRouter) configuration.worker(
                 properties(worker("simulated", List.of(), null), List.of(ollama)), meters);
 
@@ -77,7 +77,7 @@ class WorkerConfigurationTest {
         server.start();
         try {
             String url = "http://127.0.0.1:" + server.getAddress().getPort();
-            var ollama = new WorkerSettings.Model("llama", "ollama", List.of(url), null, null, null);
+            var ollama = new WorkerSettings.Model("llama", "ollama", List.of(url), null, null, null, null);
             var keyed = new WorkerSettings.Worker("simulated", List.of(), null, Duration.ofSeconds(5),
                     Duration.ofSeconds(1), Duration.ofSeconds(1), null, "worker-key", Duration.ofSeconds(4), 3, null, null);
 

@@ -20,7 +20,7 @@ class WorkerSettingsTest {
     void theWorkerVariablesAreTheOneModelCaseAndFurtherModelsFollowIt() {
         // Given GATEWAY_WORKER_* for vLLM and one further model with a timeout and concurrency of its own
         var settings = settings(worker("vllm", List.of("http://gpu1:8000", "http://gpu2:8000"), "chat", 4),
-                List.of(new WorkerSettings.Model("code", "ollama", List.of("http://gpu3:11434"), "code-key", Duration.ofSeconds(90), 2)));
+                List.of(new WorkerSettings.Model("code", "ollama", List.of("http://gpu3:11434"), "code-key", Duration.ofSeconds(90), 2, null)));
 
         // Then the served list is the worker's model first, then the further one, each with what it resolves to
         assertThat(settings.served()).extracting(ServedModel::name).containsExactly("chat", "code");
@@ -42,8 +42,8 @@ class WorkerSettingsTest {
         // Given no GATEWAY_WORKER_TYPE, a worker key, and two models, the first without a key, timeout or concurrency
         var settings = settings(new WorkerSettings.Worker(null, List.of(), null, WORKER_TIMEOUT, Duration.ofSeconds(1),
                         Duration.ofSeconds(1), null, "worker-key", Duration.ofSeconds(4), 3, null, null),
-                List.of(new WorkerSettings.Model("llama", "ollama", List.of("http://gpu1:11434"), null, null, null),
-                        new WorkerSettings.Model("sim", "simulated", List.of(), null, null, null)));
+                List.of(new WorkerSettings.Model("llama", "ollama", List.of("http://gpu1:11434"), null, null, null, null),
+                        new WorkerSettings.Model("sim", "simulated", List.of(), null, null, null, null)));
 
         // Then the first is the default, with the worker's key and timeout and its kind's concurrency
         assertThat(settings.modelNames()).containsExactly("llama", "sim");
@@ -65,7 +65,7 @@ class WorkerSettingsTest {
     @Test
     void aWorkerUrlWithoutAWorkerTypeIsRefusedRatherThanIgnored() {
         assertThatThrownBy(() -> settings(worker(null, List.of("http://gpu1:8000"), "chat", null),
-                        List.of(new WorkerSettings.Model("code", "vllm", List.of("http://gpu2:8000"), null, null, null))))
+                        List.of(new WorkerSettings.Model("code", "vllm", List.of("http://gpu2:8000"), null, null, null, null))))
                 .isInstanceOf(InvalidConfigurationException.class)
                 .hasMessageStartingWith("GATEWAY_WORKER_URL and GATEWAY_WORKER_MODEL need GATEWAY_WORKER_TYPE");
     }
@@ -82,7 +82,7 @@ class WorkerSettingsTest {
                 .isInstanceOf(InvalidConfigurationException.class)
                 .hasMessage("GATEWAY_WORKER_TYPE=foo is not valid: set it to one of simulated, vllm, llamacpp, sglang, tgi, openai, ollama");
         assertThatThrownBy(() -> settings(worker("simulated", List.of(), null, null),
-                        List.of(new WorkerSettings.Model("code", "vllama", List.of("http://gpu2:8000"), null, null, null))))
+                        List.of(new WorkerSettings.Model("code", "vllama", List.of("http://gpu2:8000"), null, null, null, null))))
                 .isInstanceOf(InvalidConfigurationException.class)
                 .hasMessageStartingWith("GATEWAY_MODELS_0_TYPE=vllama is not valid: set it to one of simulated, vllm");
     }
@@ -91,13 +91,31 @@ class WorkerSettingsTest {
     void aModelsOwnTimeoutAndConcurrencyMustBePositive() {
         var simulated = worker("simulated", List.of(), null, null);
         assertThatThrownBy(() -> settings(simulated,
-                        List.of(new WorkerSettings.Model("code", "vllm", List.of("http://gpu2:8000"), null, Duration.ZERO, null))))
+                        List.of(new WorkerSettings.Model("code", "vllm", List.of("http://gpu2:8000"), null, Duration.ZERO, null, null))))
                 .isInstanceOf(InvalidConfigurationException.class)
                 .hasMessageStartingWith("GATEWAY_MODELS_0_TIMEOUT must be a positive duration");
         assertThatThrownBy(() -> settings(simulated,
-                        List.of(new WorkerSettings.Model("code", "vllm", List.of("http://gpu2:8000"), null, null, 0))))
+                        List.of(new WorkerSettings.Model("code", "vllm", List.of("http://gpu2:8000"), null, null, 0, null))))
                 .isInstanceOf(InvalidConfigurationException.class)
                 .hasMessageStartingWith("GATEWAY_MODELS_0_MAX_CONCURRENT_BATCHES must be at least 1, was 0");
+    }
+
+    @Test
+    void aModelEmbedsOnlyWhenItsTaskSaysSoAndAnUnknownTaskIsRefusedNamingTheVariable() {
+        // Given a generating default model and an embedding model (the task's case and spaces aside)
+        var settings = settings(worker("simulated", List.of(), null, null), List.of(
+                new WorkerSettings.Model("bge", "vllm", List.of("http://gpu2:8000"), null, null, null, " Embed "),
+                new WorkerSettings.Model("code", "vllm", List.of("http://gpu3:8000"), null, null, null, null)));
+
+        // Then only the embedding model is one
+        assertThat(settings.embeddingModelNames()).containsExactly("bge");
+        assertThat(settings.served()).extracting(WorkerSettings.ServedModel::embeds).containsExactly(false, true, false);
+
+        // And a task other than generate or embed stops start-up, naming the variable
+        assertThatThrownBy(() -> settings(worker("simulated", List.of(), null, null), List.of(
+                        new WorkerSettings.Model("bge", "vllm", List.of("http://gpu2:8000"), null, null, null, "pooling"))))
+                .isInstanceOf(InvalidConfigurationException.class)
+                .hasMessage("GATEWAY_MODELS_0_TASK must be generate (the default) or embed, was pooling");
     }
 
     @Test
