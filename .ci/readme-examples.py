@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Runs every curl example of the README against a running test-run and checks each answer against the answer the
-README shows under it (the '# ' lines after a command): the same JSON shape (every member it shows, of the same type;
-'…' stands for any value, for members or events left out), the same status line for 'curl -i', the same events for a
-stream. The blocks run in the README's order in one shell, so a variable set by one command (KEY_ID=…) serves the next.
+"""Runs every curl example of the README and of docs/*.md against a running test-run and checks each answer against the
+answer the page shows under it (the '# ' lines after a command): the same JSON shape (every member it shows, of the
+same type; '…' stands for any value, for members or events left out), the same status line for 'curl -i', the same
+events for a stream. A page's blocks run in its order in one shell of its own, so a variable set by one command
+(KEY_ID=…) serves the next; the pages run in the order given, against one gateway, so a page may build on what the ones
+before it did (the README's key of user 7, user 42's demo completions). Blocks without a curl of localhost:8080 (a
+deployment's hosts, another server) are not run.
 
-usage: readme-examples.py README.md PORT
+usage: readme-examples.py PORT README.md [docs/page.md …]
 """
 import json
 import os
@@ -222,9 +225,9 @@ def commands(block):
     return result
 
 
-def main():
-    readme, port = sys.argv[1], sys.argv[2]
-    found = examples(readme)
+def run(page, port):
+    """Runs one page's examples in a shell of its own; prints a line for each, and returns (run, checked, failed)."""
+    found = examples(page)
     with tempfile.TemporaryDirectory() as work:
         script = [f'cd {work}']
         for i, (number, command, _) in enumerate(found):
@@ -241,13 +244,22 @@ def main():
                 problems = [f"exit code {code}: {output[:300]!r}"] if code != 0 else []
             if not problems and shown is not None:
                 problems = check(shown, output)
-            print(f"README line {number}: {'ok' if not problems else 'MISMATCH'}: {command[:100]}")
+            print(f"{page} line {number}: {'ok' if not problems else 'MISMATCH'}: {command[:100]}")
             for problem in problems:
                 print(f"    {problem}")
             failures += bool(problems)
-        checked = sum(1 for _, _, shown in found if shown is not None)
-        print(f"{len(found)} README commands run, {checked} answers checked against the README, {failures} failed")
-        sys.exit(1 if failures or not checked else 0)
+    return len(found), sum(1 for _, _, shown in found if shown is not None), failures
+
+
+def main():
+    port, pages = sys.argv[1], sys.argv[2:]
+    totals = [0, 0, 0]
+    for page in pages:
+        for i, count in enumerate(run(page, port)):
+            totals[i] += count
+    ran, checked, failures = totals
+    print(f"{ran} commands of {len(pages)} pages run, {checked} answers checked against their page, {failures} failed")
+    sys.exit(1 if failures or not checked else 0)
 
 
 if __name__ == '__main__':

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every curl example of the README, pasted against ./mvnw spring-boot:test-run as a reader would, and each answer
+# Every curl example of the README and of docs/*.md, pasted against ./mvnw spring-boot:test-run as a reader would, and each answer
 # checked against the one the README shows (.ci/readme-examples.py). Needs the compiled test classes (after verify).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +26,4 @@ for _ in $(seq 1 180); do
   sleep 1
 done
 grep -q "Batch Gateway is up" "$log" || { echo "FAILED: test-run not up within 180 s" >&2; tail -40 "$log" >&2; exit 1; }
-python3 .ci/readme-examples.py README.md "$port"
+python3 .ci/readme-examples.py "$port" README.md docs/*.md

@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.IntSupplier;
+import org.awaitility.Awaitility;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
@@ -98,6 +99,29 @@ public final class GatewayClient {
     /** This user's API key, minted on first use through {@code POST /admin/keys}. */
     public String key(long user) {
         return keys.computeIfAbsent(user, this::mint);
+    }
+
+    /**
+     * Sets the user's limits ({@code PUT /admin/users/{id}/limits}, a JSON object) and waits, at most 5 s, until
+     * {@code GET /usage/{id}} shows them applied.
+     */
+    public void limit(long user, String limits) {
+        var stored = admin("PUT", "/admin/users/" + user + "/limits", limits);
+        if (stored.statusCode() != 200) {
+            throw new IllegalStateException("could not set the limits of user " + user + ": " + stored.statusCode() + " " + stored.body());
+        }
+        var expected = json.readTree(limits);
+        Awaitility.await("the limits of user " + user + " applied within 5 s").atMost(Duration.ofSeconds(5))
+                .pollInterval(Duration.ofMillis(20))
+                .until(() -> expected.equals(json.readTree(get("/usage/" + user).body()).get("limits")));
+    }
+
+    /** {@code gateway_rejections_total} of one reason ({@code tokens_per_day}, …), as scraped now. */
+    public double rejections(String reason) {
+        String series = "gateway_rejections_total{reason=\"" + reason + "\"}";
+        return get("/actuator/prometheus").body().lines().filter(line -> line.startsWith(series + " "))
+                .mapToDouble(line -> Double.parseDouble(line.substring(series.length() + 1).strip()))
+                .findFirst().orElseThrow(() -> new AssertionError(series + " is not scraped"));
     }
 
     public URI uri(String path) {

@@ -3,6 +3,7 @@ package dev.batchgateway;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
+import java.util.List;
 import org.awaitility.Awaitility;
 import org.springframework.jdbc.core.simple.JdbcClient;
 
@@ -15,6 +16,17 @@ public final class UsageRows {
 
     public static long of(JdbcClient jdbc, long user) {
         return jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id = ?").param(user).query(Long.class).single();
+    }
+
+    /** One row as billed: the model, the tokens and how the call ended ({@code served}, {@code client_gone}, …). */
+    public record Row(String model, long promptTokens, long completionTokens, String outcome) {}
+
+    /** The user's rows, oldest first. */
+    public static List<Row> billed(JdbcClient jdbc, long user) {
+        return jdbc.sql("SELECT model, prompt_tokens, completion_tokens, outcome FROM token_usage WHERE user_id = ? ORDER BY created_at")
+                .param(user)
+                .query((rs, n) -> new Row(rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getString(4)))
+                .list();
     }
 
     /** Waits until the user has at least this many rows; fails after a generous 10 s. */

@@ -27,6 +27,8 @@ final class OpenAiRequestReader {
     private static final Set<String> SAMPLING = Set.of(
             "model", "max_tokens", "temperature", "top_p", "stop", "seed", "n", "stream", "stream_options", "user", "service_tier");
     private static final Set<String> COMPLETIONS = union(SAMPLING, Set.of("prompt"));
+    /** Spring AI sends {@code include_obfuscation} (false) whenever stream options are configured. */
+    private static final Set<String> STREAM_OPTIONS = Set.of("include_usage", "include_obfuscation");
     private static final Set<String> CHAT = union(SAMPLING, Set.of("messages", "max_completion_tokens", "parallel_tool_calls"));
     /** Fields the gateway does not honour, accepted only with the value that changes nothing (null is always fine). */
     private static final Map<String, Predicate<JsonNode>> COMPLETIONS_DEFAULTS = Map.of(
@@ -173,12 +175,15 @@ final class OpenAiRequestReader {
                 throw OpenAiError.invalid("stream_options", "stream_options must be an object");
             }
             for (var option : options.properties()) {
-                if (!option.getKey().equals("include_usage")) {
+                if (!STREAM_OPTIONS.contains(option.getKey())) {
                     throw OpenAiError.invalid("stream_options." + option.getKey(),
                             "Unrecognized request argument supplied: stream_options." + option.getKey());
                 }
             }
             includeUsage = flag(options.get("include_usage"), "stream_options.include_usage");
+            // OpenAI's padding of streamed deltas against a network side channel: none is added here; false says just that,
+            // and true is OpenAI's default, accepted as every default is
+            flag(options.get("include_obfuscation"), "stream_options.include_obfuscation");
         }
         var parameters = new GenerationParameters(
                 model,

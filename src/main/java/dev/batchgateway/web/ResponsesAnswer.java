@@ -75,7 +75,8 @@ final class ResponsesAnswer {
             @JsonProperty("output_tokens_details") OutputDetails outputTokensDetails,
             @JsonProperty("total_tokens") long totalTokens) {}
 
-    record InputDetails(@JsonProperty("cached_tokens") long cachedTokens) {}
+    /** No prompt is cached here, so both are 0; openai-java 4.49 (Spring AI's) requires {@code cache_write_tokens}. */
+    record InputDetails(@JsonProperty("cached_tokens") long cachedTokens, @JsonProperty("cache_write_tokens") long cacheWriteTokens) {}
 
     record OutputDetails(@JsonProperty("reasoning_tokens") long reasoningTokens) {}
 
@@ -140,7 +141,7 @@ final class ResponsesAnswer {
     }
 
     private static Usage usage(Completion answer) {
-        return new Usage(answer.usage().promptTokens(), new InputDetails(0), answer.usage().completionTokens(),
+        return new Usage(answer.usage().promptTokens(), new InputDetails(0, 0), answer.usage().completionTokens(),
                 new OutputDetails(0), answer.usage().totalTokens());
     }
 
