@@ -31,7 +31,7 @@ class BatchConfiguration {
     @Bean
     BatchRunner batchRunner(BatchStore store, FileStore files, LineFormat format, CompletionsApi completions,
             BatchSettings settings) {
-        return new BatchRunner(store, files, format, completions, settings, Clock.systemUTC()).start();
+        return new BatchRunner(store, files, format, completions, settings, Clock.systemUTC());
     }
 
     @Bean
@@ -45,9 +45,9 @@ class BatchConfiguration {
     }
 
     /**
-     * Stops the runner before the scheduler drains (Spring stops the highest phase first): no line is claimed any
-     * more, the lines in flight get their answers from the scheduler's drain and are recorded; those still running
-     * after the grace period are claimed again by another instance once their lease ends.
+     * Starts the runner with the context, and stops it before the scheduler drains (Spring stops the highest phase
+     * first): no line is claimed any more, the lines in flight get their answers from the scheduler's drain and are
+     * recorded; those still running after the grace period are claimed again by another instance once their lease ends.
      */
     @Bean
     SmartLifecycle batchRunnerShutdown(BatchRunner runner,
@@ -57,6 +57,8 @@ class BatchConfiguration {
 
             @Override
             public void start() {
+                // also when a paused context resumes (Spring's test context cache pauses the contexts not in use)
+                runner.start();
                 running = true;
             }
 

@@ -76,9 +76,15 @@ public final class BatchRunner implements AutoCloseable {
         this.slots = new Semaphore(settings.linesInFlight());
     }
 
-    public BatchRunner start() {
-        loop = Thread.ofVirtual().name("batch-runner").start(this::loop);
-        writer = Thread.ofVirtual().name("batch-results").start(this::writeResults);
+    /** Starts claiming and running lines; again after {@link #close}, as when a paused application context resumes. */
+    public synchronized BatchRunner start() {
+        closed = false;
+        if (loop == null || !loop.isAlive()) {
+            loop = Thread.ofVirtual().name("batch-runner").start(this::loop);
+        }
+        if (writer == null || !writer.isAlive()) { // still recording the lines of before the pause: it goes on
+            writer = Thread.ofVirtual().name("batch-results").start(this::writeResults);
+        }
         return this;
     }
 
@@ -314,7 +320,7 @@ public final class BatchRunner implements AutoCloseable {
      * Stops claiming, and waits up to {@code grace} for the lines in flight to end and their ends to be written; lines
      * still in flight after it are claimed again by another instance once their lease ends.
      */
-    public void close(Duration grace) throws InterruptedException {
+    public synchronized void close(Duration grace) throws InterruptedException {
         closed = true;
         if (loop != null) {
             loop.interrupt();
