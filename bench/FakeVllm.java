@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * of prompts answers after {@code latency + perToken * max_tokens}, one choice per prompt with {@code index},
  * {@code prompt_token_ids} and {@code token_ids} (one token per word, completion = max_tokens tokens);
  * {@code GET /health} answers 200; {@code GET /v1/models} lists the model {@code fake}; {@code GET /stats} answers
- * "calls prompts". With {@code "stream":true} the answer is vLLM's server-sent events: nothing until {@code latency}
+ * "calls prompts", {@code GET /inflight} "calls now, most calls at once". With {@code "stream":true} the answer is vLLM's server-sent events: nothing until {@code latency}
  * has passed (the time to the first token), then one chunk per prompt and token, every {@code perToken}, each with that
  * prompt's running counts (continuous usage stats), then {@code data: [DONE]}. Dependency-free, virtual threads:
  * run it with {@code java bench/FakeVllm.java PORT LATENCY_MS [PER_TOKEN_MICROS]}.
@@ -24,6 +24,9 @@ public class FakeVllm {
 
     static final AtomicLong calls = new AtomicLong();
     static final AtomicLong prompts = new AtomicLong();
+    /** Calls being answered now, and the most at once since the start: {@code GET /inflight} answers "now most". */
+    static final AtomicLong inFlight = new AtomicLong();
+    static final AtomicLong mostInFlight = new AtomicLong();
 
     public static void main(String[] args) throws IOException {
         int port = Integer.parseInt(args[0]);
@@ -33,7 +36,15 @@ public class FakeVllm {
         server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
         server.createContext("/health", exchange -> send(exchange, 200, ""));
         server.createContext("/stats", exchange -> send(exchange, 200, calls.get() + " " + prompts.get()));
-        server.createContext("/v1/completions", exchange -> complete(exchange, latency, perTokenMicros));
+        server.createContext("/inflight", exchange -> send(exchange, 200, inFlight.get() + " " + mostInFlight.get()));
+        server.createContext("/v1/completions", exchange -> {
+            mostInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+            try {
+                complete(exchange, latency, perTokenMicros);
+            } finally {
+                inFlight.decrementAndGet();
+            }
+        });
         // the gateway's health check lists the models: readiness needs the model "fake" (GATEWAY_WORKER_MODEL=fake)
         server.createContext("/v1/models", exchange -> send(exchange, 200,
                 "{\"object\":\"list\",\"data\":[{\"id\":\"fake\",\"object\":\"model\",\"owned_by\":\"vllm\"}]}"));
