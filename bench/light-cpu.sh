@@ -38,9 +38,9 @@ await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway.log"
 HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 load() { cut -d' ' -f1 /proc/loadavg; }
-threads() { # each thread's name and CPU ticks: "ticks name"
+threads() { # each thread's CPU ticks (utime + stime) and name: "ticks<TAB>name"
   for stat in /proc/"$GATEWAY_PID"/task/*/stat; do
-    sed -E 's/^[0-9]+ \((.*)\) [A-Z] (.*)$/\1\t\2/' "$stat" 2>/dev/null | awk -F'\t' '{split($2, f, " "); print f[12] + f[13] "\t" $1}'
+    sed -E 's/^[0-9]+ \((.*)\) [A-Z] (.*)$/\1\t\2/' "$stat" 2>/dev/null | awk -F'\t' '{split($2, f, " "); print f[11] + f[12] "\t" $1}'
   done
 }
 # one wrk run: connections, seconds; prints "requests cpu_ms_per_request load_before load_after"

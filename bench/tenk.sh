@@ -39,7 +39,7 @@ for _ in $(seq 1 60); do curl -fs "localhost:$FAKE_PORT/health" >/dev/null && br
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 heap_used_kib() { # after a full collection: what the heap holds, not what waits to be collected
   "$(dirname "$JAVA")/jcmd" "$1" GC.run >/dev/null 2>&1 || true
-  "$(dirname "$JAVA")/jcmd" "$1" GC.heap_info 2>/dev/null | sed -n 's/.*total [0-9]*K, used \([0-9]*\)K.*/\1/p' | head -1
+  "$(dirname "$JAVA")/jcmd" "$1" GC.heap_info 2>/dev/null | sed -n 's/.*heap .*, used \([0-9]*\)K.*/\1/p' | head -1
 }
 # one line a second: seconds, connections established, /health seconds and status, liveness seconds and status, RSS
 # KiB, fake calls now; a probe that got no answer within 5 s has status 000
