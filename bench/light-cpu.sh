@@ -4,7 +4,7 @@
 # /proc), never wall time, so the numbers hold on a machine shared with other work; the load average is printed beside
 # them. Also prints which of the gateway's threads spent the CPU of the one-client row. Not part of CI.
 #
-#   bench/light-cpu.sh                       # about 1.5 minutes after the build
+#   bench/light-cpu.sh                       # about 2.5 minutes after the build (60 s of warm-up: BENCH_WARMUP)
 #   BENCH_NO_BUILD=1 bench/light-cpu.sh      # the jar as built last
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,9 +38,10 @@ await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway.log"
 HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 load() { cut -d' ' -f1 /proc/loadavg; }
-threads() { # each thread's CPU ticks (utime + stime) and name: "ticks<TAB>name"
+threads() { # each thread's CPU ticks (utime + stime), id and name: "ticks<TAB>tid<TAB>name"
   for stat in /proc/"$GATEWAY_PID"/task/*/stat; do
-    sed -E 's/^[0-9]+ \((.*)\) [A-Z] (.*)$/\1\t\2/' "$stat" 2>/dev/null | awk -F'\t' '{split($2, f, " "); print f[11] + f[12] "\t" $1}'
+    sed -E 's/^([0-9]+) \((.*)\) [A-Z] (.*)$/\1\t\2\t\3/' "$stat" 2>/dev/null \
+      | awk -F'\t' '{split($3, f, " "); print f[11] + f[12] "\t" $1 "\t" $2}'
   done
 }
 # one wrk run: connections, seconds; prints "requests cpu_ms_per_request load_before load_after"
@@ -59,16 +60,17 @@ print(ok, f"{ticks * 1000 / hz / ok:.3f}" if ok else "–", f"{s['p50_us'] / 100
 PY
 }
 
-# warm-up, not measured: the JIT compiles the request path
-wrk -t 2 -c 64 -d "${BENCH_WARMUP:-10s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
+# warm-up, not measured: the JIT compiles the request path (after 10 s of it the JIT's compiler threads were still the
+# largest share of the one-client row: 6.6 of 16.9 ms a request; after 60 s, 1.4 of 5.6)
+wrk -t 2 -c 64 -d "${BENCH_WARMUP:-60s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
 sleep 2
 
 l0=$(load); t0=$(cpu_ticks "$GATEWAY_PID"); sleep "$IDLE_SECONDS"; t1=$(cpu_ticks "$GATEWAY_PID")
 IDLE=$(python3 -c "print(f'{($t1 - $t0) / $HZ / $IDLE_SECONDS:.1%}')")
 
-threads | sort -t$'\t' -k2 > "$OUT/threads-before.tsv"
+threads | sort -t$'\t' -k2 -n > "$OUT/threads-before.tsv"
 read -r LIGHT_N LIGHT_CPU LIGHT_P50 LIGHT_L0 LIGHT_L1 < <(measure 1 "$LIGHT_SECONDS")
-threads | sort -t$'\t' -k2 > "$OUT/threads-after.tsv"
+threads | sort -t$'\t' -k2 -n > "$OUT/threads-after.tsv"
 read -r MANY_N MANY_CPU MANY_P50 MANY_L0 MANY_L1 < <(measure 1024 10)
 
 {
@@ -85,15 +87,18 @@ read -r MANY_N MANY_CPU MANY_P50 MANY_L0 MANY_L1 < <(measure 1024 10)
   python3 - "$OUT/threads-before.tsv" "$OUT/threads-after.tsv" "$HZ" "$LIGHT_N" <<'PY'
 import re, sys
 from collections import Counter
-def read(path):
-    # a thread's name without its number, so that pools sum: "batch-3" -> "batch-#"
-    ticks = Counter()
+def read(path): # thread id -> (ticks, name)
+    threads = {}
     for line in open(path):
-        t, name = line.rstrip("\n").split("\t", 1)
-        ticks[re.sub(r"\d+", "#", name)] += int(t)
-    return ticks
+        t, tid, name = line.rstrip("\n").split("\t", 2)
+        threads[tid] = (int(t), name)
+    return threads
 before, after, hz, n = read(sys.argv[1]), read(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-spent = Counter({name: after[name] - before.get(name, 0) for name in after})
+# each thread alive at the end, from its ticks at the start (0 if it started since); names without numbers, so that
+# pools sum: "batch-3" -> "batch-#". A thread that ended during the row is missing here, not from the row's total
+spent = Counter()
+for tid, (t, name) in after.items():
+    spent[re.sub(r"\d+", "#", name)] += t - before.get(tid, (0, name))[0]
 for name, t in spent.most_common(12):
     if t > 0:
         print(f"- {name}: {t * 1000 / hz:.0f} ms ({t * 1000 / hz / max(n, 1):.3f} ms a request)")
