@@ -29,4 +29,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${MANAGEMENT_SERVER_PORT:-8081} && printf 'GET /actuator/health/liveness HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
 # exec form, and the launcher execs java: java is PID 1 and gets docker stop's SIGTERM, which starts the graceful
 # shutdown. It finds the image's JRE by JAVA_HOME (/opt/java/openjdk)
+# bin/batch-gateway sizes the heap to the container: 75 % of its memory limit (1 GiB without one), unless
+# JDK_JAVA_OPTIONS or JAVA_TOOL_OPTIONS set -Xmx or a RAM percentage (docs/operations.md, Memory)
 ENTRYPOINT ["/app/bin/batch-gateway"]

@@ -15,9 +15,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * of prompts answers after {@code latency + perToken * max_tokens}, one choice per prompt with {@code index},
  * {@code prompt_token_ids} and {@code token_ids} (one token per word, completion = max_tokens tokens);
  * {@code GET /health} answers 200; {@code GET /v1/models} lists the model {@code fake}; {@code GET /stats} answers
- * "calls prompts". With {@code "stream":true} the answer is vLLM's server-sent events: nothing until {@code latency}
- * has passed (the time to the first token), then one chunk per prompt and token, every {@code perToken}, each with that
- * prompt's running counts (continuous usage stats), then {@code data: [DONE]}. {@code POST /v1/embeddings} with an
+ * "calls prompts", {@code GET /inflight} "calls now, most calls at once". With {@code "stream":true} the answer is
+ * vLLM's server-sent events: nothing until {@code latency} has passed (the time to the first token), then one chunk per
+ * prompt and token, every {@code perToken}, each with that prompt's running counts (continuous usage stats), then {@code data: [DONE]}. {@code POST /v1/embeddings} with an
  * input or a list of inputs answers after {@code latency} with a vector per input ({@code dimensions}, default 8, from
  * a hash of the input) and the call's usage only, as vLLM's pooling runner does; its calls and inputs count in
  * {@code /stats} too. Dependency-free, virtual threads:
@@ -27,6 +27,9 @@ public class FakeVllm {
 
     static final AtomicLong calls = new AtomicLong();
     static final AtomicLong prompts = new AtomicLong();
+    /** Calls being answered now, and the most at once since the start: {@code GET /inflight} answers "now most". */
+    static final AtomicLong inFlight = new AtomicLong();
+    static final AtomicLong mostInFlight = new AtomicLong();
 
     public static void main(String[] args) throws IOException {
         int port = Integer.parseInt(args[0]);
@@ -36,7 +39,15 @@ public class FakeVllm {
         server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
         server.createContext("/health", exchange -> send(exchange, 200, ""));
         server.createContext("/stats", exchange -> send(exchange, 200, calls.get() + " " + prompts.get()));
-        server.createContext("/v1/completions", exchange -> complete(exchange, latency, perTokenMicros));
+        server.createContext("/inflight", exchange -> send(exchange, 200, inFlight.get() + " " + mostInFlight.get()));
+        server.createContext("/v1/completions", exchange -> {
+            mostInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+            try {
+                complete(exchange, latency, perTokenMicros);
+            } finally {
+                inFlight.decrementAndGet();
+            }
+        });
         server.createContext("/v1/embeddings", exchange -> embed(exchange, latency));
         // the gateway's health check lists the models: readiness needs the model "fake" (GATEWAY_WORKER_MODEL=fake)
         server.createContext("/v1/models", exchange -> send(exchange, 200,

@@ -27,7 +27,7 @@ import java.util.function.Supplier;
  * batch when it holds {@code batchSize} requests, or when its first request has waited {@code maxWait} since it reached
  * the gateway (see {@link CallerPresence#waitedBeforeQueue()}), and its model's workers have a slot free
  * ({@link Capacity}): a model without one never holds up another. Each batch's call ({@link BatchCalls}) runs on a
- * platform thread of its own (see {@link #batches}).
+ * platform thread of its own (see {@link #batches}), and so does the dispatching loop.
  */
 public final class Scheduler implements SchedulerApi {
 
@@ -107,7 +107,9 @@ public final class Scheduler implements SchedulerApi {
         this.dispatcher = new Dispatcher(policy, ticker, events,
                 model -> worker.capacity(model).orElseGet(() -> new SlotLimit(worker, policy.maxConcurrentBatches())),
                 lanePolicy, this::send);
-        this.loop = Thread.ofVirtual().name("batch-loop").unstarted(this::run);
+        // a platform thread, as the batches' are: forming batches must not wait for a carrier behind thousands of
+        // runnable request threads (a burst of 10,000 callers, issue 32)
+        this.loop = Thread.ofPlatform().daemon().name("batch-loop").unstarted(this::run);
     }
 
     /** Starts the batching loop. */

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The gateway's CPU per request when little happens (issue 32): idle, one client sending requests one after another,
+# and 1,024 connections, against the 50 ms fake vLLM. CPU is the gateway process's own CPU time (utime + stime from
+# /proc), never wall time, so the numbers hold on a machine shared with other work; the load average is printed beside
+# them. Also prints which of the gateway's threads spent the CPU of the one-client row. Not part of CI.
+#
+#   bench/light-cpu.sh                       # about 2.5 minutes after the build (60 s of warm-up: BENCH_WARMUP)
+#   BENCH_NO_BUILD=1 bench/light-cpu.sh      # the jar as built last
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+LATENCY_MS=${BENCH_WORKER_LATENCY_MS:-50}
+FAKE_PORT=${BENCH_FAKE_PORT:-9100}
+GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8088}
+LIGHT_SECONDS=${BENCH_LIGHT_SECONDS:-20}
+IDLE_SECONDS=${BENCH_IDLE_SECONDS:-10}
+start_run light-cpu
+
+need wrk wrk
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+[ -n "${BENCH_NO_BUILD:-}" ] || build_bench
+start_database "$OUT/database.log"
+
+"$JAVA" bench/FakeVllm.java "$FAKE_PORT" "$LATENCY_MS" > "$OUT/fake-vllm.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 60); do curl -fs "localhost:$FAKE_PORT/health" >/dev/null && break; sleep 0.5; done
+
+env SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT=$((GATEWAY_PORT + 1)) GATEWAY_AUTH=none \
+  GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake \
+  GATEWAY_WORKER_MAX_CONCURRENT_BATCHES=32 GATEWAY_BATCH_SIZE=8 GATEWAY_BATCH_MAX_WAIT=20ms \
+  LOGGING_LEVEL_ROOT=WARN GATEWAY_USAGE_JOURNAL_DIR="$OUT/journal" \
+  "$JAVA" ${JAVA_OPTS:-} -jar target/batch-gateway.jar > "$OUT/gateway.log" 2>&1 &
+GATEWAY_PID=$!
+PIDS+=("$GATEWAY_PID")
+await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway.log"
+
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+load() { cut -d' ' -f1 /proc/loadavg; }
+threads() { # each thread's CPU ticks (utime + stime), id and name: "ticks<TAB>tid<TAB>name"
+  for stat in /proc/"$GATEWAY_PID"/task/*/stat; do
+    sed -E 's/^([0-9]+) \((.*)\) [A-Z] (.*)$/\1\t\2\t\3/' "$stat" 2>/dev/null \
+      | awk -F'\t' '{split($3, f, " "); print f[11] + f[12] "\t" $1 "\t" $2}'
+  done
+}
+# one wrk run: connections, seconds; prints "requests cpu_ms_per_request load_before load_after"
+measure() {
+  local connections=$1 seconds=$2 t0 t1 l0 summary
+  l0=$(load); t0=$(cpu_ticks "$GATEWAY_PID")
+  wrk -t 1 -c "$connections" -d "${seconds}s" --timeout 30s -s bench/complete.lua "http://localhost:$GATEWAY_PORT" \
+    > "$OUT/wrk-$connections.txt" 2>&1 || true
+  t1=$(cpu_ticks "$GATEWAY_PID")
+  summary=$(sed -n 's/^WRK_SUMMARY //p' "$OUT/wrk-$connections.txt")
+  python3 - "$summary" "$((t1 - t0))" "$HZ" "$l0" "$(load)" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1]); ticks, hz = int(sys.argv[2]), int(sys.argv[3])
+ok = s["requests"] - s["non2xx"]
+print(ok, f"{ticks * 1000 / hz / ok:.3f}" if ok else "–", f"{s['p50_us'] / 1000:.1f}", sys.argv[4], sys.argv[5])
+PY
+}
+
+# warm-up, not measured: the JIT compiles the request path (after 10 s of it the JIT's compiler threads were still the
+# largest share of the one-client row: 6.6 of 16.9 ms a request; after 60 s, 1.4 of 5.6)
+wrk -t 2 -c 64 -d "${BENCH_WARMUP:-60s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
+sleep 2
+
+l0=$(load); t0=$(cpu_ticks "$GATEWAY_PID"); sleep "$IDLE_SECONDS"; t1=$(cpu_ticks "$GATEWAY_PID")
+IDLE=$(python3 -c "print(f'{($t1 - $t0) / $HZ / $IDLE_SECONDS:.1%}')")
+
+threads | sort -t$'\t' -k2 -n > "$OUT/threads-before.tsv"
+read -r LIGHT_N LIGHT_CPU LIGHT_P50 LIGHT_L0 LIGHT_L1 < <(measure 1 "$LIGHT_SECONDS")
+threads | sort -t$'\t' -k2 -n > "$OUT/threads-after.tsv"
+read -r MANY_N MANY_CPU MANY_P50 MANY_L0 MANY_L1 < <(measure 1024 10)
+
+{
+  echo "$(date -u +%Y-%m-%d), $(nproc) cores, fake vLLM ${LATENCY_MS} ms, C=32, batch size 8, max-wait 20 ms."
+  echo
+  echo "| row | requests | gateway CPU ms/request | p50 ms | load average (1 min) before → after |"
+  echo "|---|---:|---:|---:|---|"
+  echo "| idle, ${IDLE_SECONDS} s | – | $IDLE of a core | – | $l0 → $(load) |"
+  echo "| one client, sequential, ${LIGHT_SECONDS} s | $LIGHT_N | $LIGHT_CPU | $LIGHT_P50 | $LIGHT_L0 → $LIGHT_L1 |"
+  echo "| 1,024 connections, 10 s | $MANY_N | $MANY_CPU | $MANY_P50 | $MANY_L0 → $MANY_L1 |"
+  echo
+  echo "The one-client row's CPU by thread (ms; threads of one name summed, the top 12):"
+  echo
+  python3 - "$OUT/threads-before.tsv" "$OUT/threads-after.tsv" "$HZ" "$LIGHT_N" <<'PY'
+import re, sys
+from collections import Counter
+def read(path): # thread id -> (ticks, name)
+    threads = {}
+    for line in open(path):
+        t, tid, name = line.rstrip("\n").split("\t", 2)
+        threads[tid] = (int(t), name)
+    return threads
+before, after, hz, n = read(sys.argv[1]), read(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+# each thread alive at the end, from its ticks at the start (0 if it started since); names without numbers, so that
+# pools sum: "batch-3" -> "batch-#". A thread that ended during the row is missing here, not from the row's total
+spent = Counter()
+for tid, (t, name) in after.items():
+    spent[re.sub(r"\d+", "#", name)] += t - before.get(tid, (0, name))[0]
+for name, t in spent.most_common(12):
+    if t > 0:
+        print(f"- {name}: {t * 1000 / hz:.0f} ms ({t * 1000 / hz / max(n, 1):.3f} ms a request)")
+PY
+} | tee "$OUT/results.md"

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Ten thousand callers in flight at once at a slow worker (issue 32): wrk holds 10,000 connections for 20 s against a
+# gateway with -Xmx256m, in front of the fake vLLM taking 3 s a call with 1,400 calls allowed in flight; once with plain
+# answers, once with streamed ones ("stream": true). Prints, for each: the most connections established at the API
+# port at once (from ss), answers and errors, p50/p99, the time /health and the management port's liveness took to
+# answer, sampled every second during the run and after it, the most calls the fake held at once, the heap in use and
+# the RSS. Not part of CI; needs `ulimit -n` of about 25,000 (wrk and the gateway each hold 10,000 sockets).
+#
+#   bench/tenk.sh                          # about 2.5 minutes after the build
+#   BENCH_NO_BUILD=1 BENCH_CLIENTS=3000 bench/tenk.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+CLIENTS=${BENCH_CLIENTS:-10000}
+DURATION=${BENCH_DURATION:-20s}
+LATENCY_MS=${BENCH_WORKER_LATENCY_MS:-3000}
+PER_TOKEN_US=${BENCH_PER_TOKEN_US:-10000}     # streamed answers: a token every 10 ms after the first, 16 tokens
+BATCHES=${BENCH_CONCURRENT_BATCHES:-1400}
+HEAP=${BENCH_HEAP:-256m}
+FAKE_PORT=${BENCH_FAKE_PORT:-9100}
+GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8088}
+MANAGEMENT_PORT=$((GATEWAY_PORT + 1))
+start_run tenk
+
+need wrk wrk
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge $((CLIENTS + 2 * BATCHES + 1024)) ] \
+  || echo "warning: ulimit -n is $(ulimit -n): too few open files for $CLIENTS connections and $BATCHES worker calls" >&2
+[ -n "${BENCH_NO_BUILD:-}" ] || build_bench
+start_database "$OUT/database.log"
+
+# the JDK's HttpServer closes idle connections beyond 200 (maxIdleConnections): the gateway keeps 1,400 alive
+"$JAVA" -Dsun.net.httpserver.maxIdleConnections=4096 -Dsun.net.httpserver.nodelay=true \
+  bench/FakeVllm.java "$FAKE_PORT" "$LATENCY_MS" "$PER_TOKEN_US" > "$OUT/fake-vllm.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 60); do curl -fs "localhost:$FAKE_PORT/health" >/dev/null && break; sleep 0.5; done
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+heap_used_kib() { # after a full collection: what the heap holds, not what waits to be collected
+  "$(dirname "$JAVA")/jcmd" "$1" GC.run >/dev/null 2>&1 || true
+  "$(dirname "$JAVA")/jcmd" "$1" GC.heap_info 2>/dev/null | sed -n 's/.*heap .*, used \([0-9]*\)K.*/\1/p' | head -1
+}
+# one line a second: seconds, connections established, /health seconds and status, liveness seconds and status, RSS
+# KiB, fake calls now; a probe that got no answer within 5 s has status 000
+sample() {
+  local started=$1
+  while true; do
+    local estab health live
+    estab=$(ss -Htn state established "( sport = :$GATEWAY_PORT )" 2>/dev/null | wc -l)
+    health=$(curl -s -o /dev/null -m 5 -w '%{time_total} %{http_code}' "localhost:$GATEWAY_PORT/health" || true)
+    live=$(curl -s -o /dev/null -m 5 -w '%{time_total} %{http_code}' "localhost:$MANAGEMENT_PORT/actuator/health/liveness" || true)
+    echo "$(( $(date +%s) - started )) $estab $health $live $(rss_kib "$GATEWAY_PID") $(curl -fs -m 2 "localhost:$FAKE_PORT/inflight" | cut -d' ' -f1)"
+    sleep 1
+  done
+}
+
+RESULTS="$OUT/results.md"
+{
+  echo "| case | callers | most connections established | answers | errors | p50 ms | p99 ms | /health during: p50 · max ms (unanswered) | liveness during: p50 · max ms (unanswered) | /health · liveness after, ms | most calls at the worker | heap in use: idle → during (MiB) | heap per caller (KiB) | RSS most (MiB) | load average (1 min) before → after |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|---:|---:|---|"
+} > "$RESULTS"
+
+for case in plain stream; do
+  echo "== $CLIENTS callers, $case answers, fake vLLM ${LATENCY_MS} ms a call, $BATCHES calls in flight, -Xmx$HEAP" >&2
+  env SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT="$MANAGEMENT_PORT" GATEWAY_AUTH=none \
+    GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake \
+    GATEWAY_WORKER_MAX_CONCURRENT_BATCHES="$BATCHES" GATEWAY_BATCH_SIZE=8 GATEWAY_BATCH_MAX_WAIT=20ms \
+    GATEWAY_WORKER_TIMEOUT=60s LOGGING_LEVEL_ROOT=WARN GATEWAY_USAGE_JOURNAL_DIR="$OUT/journal-$case" \
+    "$JAVA" -Xmx"$HEAP" ${JAVA_OPTS:-} -jar target/batch-gateway.jar > "$OUT/gateway-$case.log" 2>&1 &
+  GATEWAY_PID=$!
+  PIDS+=("$GATEWAY_PID")
+  await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway-$case.log"
+  stream=$([ "$case" = stream ] && echo 1 || echo 0)
+  # warm-up, not measured: the JIT compiles the request path
+  BENCH_STREAM=$stream wrk -t 2 -c 256 -d "${BENCH_WARMUP:-8s}" --timeout 30s -s bench/complete.lua \
+    "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
+  sleep 4 # the warm-up's last calls come back
+  idle_heap=$(heap_used_kib "$GATEWAY_PID")
+  load0=$(cut -d' ' -f1 /proc/loadavg)
+
+  sample "$(date +%s)" > "$OUT/samples-$case.txt" &
+  SAMPLER=$!
+  BENCH_STREAM=$stream wrk -t 2 -c "$CLIENTS" -d "$DURATION" --timeout 30s -s bench/complete.lua \
+    "http://localhost:$GATEWAY_PORT" > "$OUT/wrk-$case.txt" 2>&1 &
+  WRK=$!
+  # the heap while every caller waits: two thirds into the run (a full collection, which stalls the gateway briefly)
+  sleep $(( ${DURATION%s} * 2 / 3 ))
+  busy_heap=$(heap_used_kib "$GATEWAY_PID")
+  busy_callers=$(ss -Htn state established "( sport = :$GATEWAY_PORT )" | wc -l)
+  wait "$WRK" || true
+  kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
+  after=$( { curl -s -o /dev/null -m 5 -w '%{time_total}' "localhost:$GATEWAY_PORT/health" || echo -n –; echo -n " · ";
+             curl -s -o /dev/null -m 5 -w '%{time_total}' "localhost:$MANAGEMENT_PORT/actuator/health/liveness" || echo -n –; } | tr -d '\n')
+  most_calls=$(curl -fs "localhost:$FAKE_PORT/inflight" | cut -d' ' -f2)
+  load1=$(cut -d' ' -f1 /proc/loadavg)
+  python3 - "$case" "$CLIENTS" "$OUT/wrk-$case.txt" "$OUT/samples-$case.txt" "$after" "$most_calls" \
+    "${idle_heap:-0}" "${busy_heap:-0}" "$busy_callers" "$load0" "$load1" >> "$RESULTS" <<'PY'
+import json, re, statistics, sys
+case, clients, wrk_file, samples_file, after, most_calls, idle, busy, busy_callers, load0, load1 = sys.argv[1:]
+summary = next((l[len("WRK_SUMMARY "):] for l in open(wrk_file) if l.startswith("WRK_SUMMARY ")), None)
+if summary is None:
+    print(f"| {case} | wrk failed: {open(wrk_file).read()[-200:]!r} |")
+    sys.exit()
+s = json.loads(summary)
+errors = s["non2xx"] + s["connect"] + s["read"] + s["write"] + s["timeout"]
+rows = [line.split() for line in open(samples_file) if len(line.split()) >= 7]
+def probe(i):
+    answered = [float(r[i]) * 1000 for r in rows if r[i + 1] == "200"]
+    missed = len(rows) - len(answered)
+    if not answered:
+        return f"none answered ({missed})"
+    return f"{statistics.median(answered):.0f} · {max(answered):.0f} ({missed})"
+most_estab = max((int(r[1]) for r in rows), default=0)
+rss = max((int(r[6]) for r in rows), default=0) / 1024
+ms = lambda t: f"{float(t) * 1000:.0f}" if re.fullmatch(r"[0-9.]+", t.strip()) else "no answer"
+after_cells = " · ".join(ms(t) for t in after.split("·"))
+idle_mib, busy_mib = int(idle) / 1024, int(busy) / 1024
+per_caller = f"{(int(busy) - int(idle)) / max(int(busy_callers), 1):.1f}" if int(busy) else "–"
+print(f"| {case} | {clients} | {most_estab} | {s['requests'] - s['non2xx']} | {errors} | {s['p50_us'] / 1000:.0f} | "
+      f"{s['p99_us'] / 1000:.0f} | {probe(2)} | {probe(4)} | {after_cells} | {most_calls} | {idle_mib:.0f} → {busy_mib:.0f} "
+      f"({busy_callers} connections) | {per_caller} | {rss:.0f} | {load0} → {load1} |")
+PY
+  tail -1 "$RESULTS" >&2
+  grep -c OutOfMemoryError "$OUT/gateway-$case.log" > "$OUT/oom-$case.txt" || true
+  kill "$GATEWAY_PID" 2>/dev/null || true
+  for _ in $(seq 1 40); do kill -0 "$GATEWAY_PID" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$GATEWAY_PID" 2>/dev/null || true
+  wait "$GATEWAY_PID" 2>/dev/null || true
+done
+
+{
+  echo
+  echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; wrk, the fake, PostgreSQL and the gateway on"
+  echo "the same machine; the fake takes ${LATENCY_MS} ms a call (streamed: then a token every $((PER_TOKEN_US / 1000)) ms),"
+  echo "$BATCHES calls in flight allowed, batch size 8, max-wait 20 ms, -Xmx$HEAP, $DURATION a case."
+  echo "Heap per caller: the heap in use after a full collection two thirds into the run, less the idle gateway's, over the"
+  echo "connections established then. OutOfMemoryError lines: plain $(cat "$OUT/oom-plain.txt"), stream $(cat "$OUT/oom-stream.txt")."
+} >> "$RESULTS"
+echo
+cat "$RESULTS"

@@ -1,0 +1,141 @@
+package dev.batchgateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.lang.management.ManagementFactory;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
+
+/**
+ * Thousands of callers at once, each with its request in flight at a slow worker (issue 32), over real HTTP: every
+ * connection is accepted, every prompt reaches the worker while the others are still there (hundreds of worker calls
+ * in flight together), the gateway's health answers on both ports meanwhile, and every caller gets 200. Counts and
+ * statuses only: nothing here is timed, the waits are generous for a loaded machine.
+ */
+@GatewayApplicationTest(properties = {
+            "gateway.worker.type=vllm",
+            "gateway.worker.model=held",
+            "gateway.batch.size=8",
+            "gateway.batch.max-wait=20ms",
+            "gateway.worker.max-concurrent-batches=" + ManyCallersGatewayTest.CALLERS,
+            "gateway.worker.timeout=180s",
+            "gateway.request-timeout=180s",
+            // a loaded machine may take seconds to read 2,000 requests arriving at once: not what is tested here
+            "gateway.header-timeout=180s",
+            // nor how fast the database looks keys up when 2,000 requests of cold keys arrive at once (503 beyond)
+            "gateway.key.lookups-at-once=" + (2 * ManyCallersGatewayTest.CALLERS),
+            "gateway.key.lookup-wait=60s"
+        })
+class ManyCallersGatewayTest {
+
+    static final int CALLERS = 2_000;
+    private static final int USERS = 10;
+    /** The longest any wait here may take: generous, the test takes seconds on a quiet machine. */
+    private static final long SLACK_SECONDS = 150;
+
+    static final HeldVllm worker = new HeldVllm("held");
+
+    @DynamicPropertySource
+    static void properties(DynamicPropertyRegistry registry) {
+        registry.add("gateway.worker.url", worker::url);
+    }
+
+    @AfterAll
+    static void stopWorker() {
+        worker.close();
+    }
+
+    @LocalServerPort
+    int port;
+
+    @Autowired
+    GatewayClient gateway;
+
+    @Test
+    void twoThousandCallersInFlightAtASlowWorkerAreAllAnsweredAndHealthAnswersMeanwhile() throws Exception {
+        // Given room for every caller's connection on both sides of this one JVM (callers, gateway, worker)
+        long openFiles = ((com.sun.management.UnixOperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getMaxFileDescriptorCount();
+        assertThat(openFiles).as("the open-files limit (ulimit -n) holds %d connections at both ends", CALLERS)
+                .isGreaterThanOrEqualTo(3L * CALLERS);
+        // and their keys
+        List<String> keys = new ArrayList<>();
+        for (long user = 1; user <= USERS; user++) {
+            keys.add(gateway.bearer(user));
+        }
+
+        // When 2,000 callers post at once, each on a connection of its own, and the worker holds every call
+        List<CompletableFuture<HttpResponse<String>>> answers = new ArrayList<>(CALLERS);
+        try (HttpClient callers = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(SLACK_SECONDS)).build()) {
+            try {
+                postAndCheck(callers, keys, answers);
+            } finally {
+                worker.release(); // a failed check must not leave the callers' client waiting for held calls
+            }
+        }
+    }
+
+    private void postAndCheck(HttpClient callers, List<String> keys, List<CompletableFuture<HttpResponse<String>>> answers)
+            throws Exception {
+        for (int i = 0; i < CALLERS; i++) {
+            int user = i % USERS + 1;
+            answers.add(callers.sendAsync(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/complete"))
+                    .header("Content-Type", "application/json")
+                    .header("Authorization", keys.get(user - 1))
+                    .timeout(Duration.ofSeconds(SLACK_SECONDS * 2))
+                    .POST(HttpRequest.BodyPublishers.ofString(
+                            "{\"prompt\": \"caller " + i + "\", \"user_id\": " + user + ", \"max_tokens\": 1}"))
+                    .build(), HttpResponse.BodyHandlers.ofString()));
+        }
+
+        // Then every one of their prompts reaches the worker while all the others are still there
+        await(() -> worker.heldPrompts() == CALLERS || answers.stream().anyMatch(CompletableFuture::isDone),
+                () -> "prompts held at the worker: " + worker.heldPrompts() + " of " + CALLERS);
+        assertThat(answers.stream().filter(CompletableFuture::isDone).map(answer -> answer
+                        .handle((answered, failed) -> failed == null ? "HTTP " + answered.statusCode() : failed.toString()).join())
+                        .toList())
+                .as("statuses of callers answered before the worker answered").isEmpty();
+        assertThat(worker.heldPrompts()).isEqualTo(CALLERS);
+        // in batches of at most 8: hundreds of worker calls in flight together
+        assertThat(worker.mostCallsAtOnce()).isGreaterThanOrEqualTo(CALLERS / 8);
+
+        // And meanwhile the API port's /health and the management port's health answer
+        var health = gateway.get("/health");
+        assertThat(health.statusCode()).as(health.body()).isEqualTo(200);
+        var management = gateway.get("/actuator/health/liveness");
+        assertThat(management.statusCode()).as(management.body()).isEqualTo(200);
+
+        // When the worker answers
+        worker.release();
+
+        // Then every caller gets 200
+        CompletableFuture.allOf(answers.toArray(CompletableFuture[]::new)).get(SLACK_SECONDS, TimeUnit.SECONDS);
+        Map<Integer, Integer> statuses = new TreeMap<>();
+        answers.forEach(answer -> statuses.merge(answer.join().statusCode(), 1, Integer::sum));
+        assertThat(statuses).containsExactly(Map.entry(200, CALLERS));
+    }
+
+    private static void await(BooleanSupplier condition, java.util.function.Supplier<String> state) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(SLACK_SECONDS);
+        while (!condition.getAsBoolean()) {
+            assertThat(System.nanoTime()).as("within %d s: %s", SLACK_SECONDS, state.get()).isLessThan(deadline);
+            Thread.sleep(20); // polling a count, not a synchronisation
+        }
+    }
+}
