@@ -43,9 +43,12 @@ final class Lane {
 
     /** Forgets the requests that ended while they waited (cancelled, expired). */
     void purge() {
-        if (!someEnded.getAndSet(false)) {
-            return;
+        if (someEnded.getAndSet(false)) {
+            forgetEnded();
         }
+    }
+
+    private void forgetEnded() {
         size = 0;
         byKey.values().removeIf(waiting -> {
             waiting.removeIf(Queued::isDone);
@@ -103,6 +106,10 @@ final class Lane {
         if (first != null) {
             taken.add(first);
             taken.addAll(take(first.key, seats.applyAsInt(first.key) - 1));
+        } else {
+            // the ready keys' requests all ended before the lane heard of it (the policy dropped them already): left
+            // here, they would make those keys ready again at once, and the dispatcher would spin on them
+            forgetEnded();
         }
         return taken;
     }
