@@ -1,25 +1,20 @@
 package dev.batchgateway.web;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
-import dev.batchgateway.completion.Answers;
-import dev.batchgateway.completion.Call;
-import dev.batchgateway.completion.CallerPresence;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.CompletionsApi;
 import dev.batchgateway.completion.GenerationParameters;
 import dev.batchgateway.completion.SchedulerPolicy;
-import dev.batchgateway.completion.TokenCeilings;
 import dev.batchgateway.completion.ServedModels;
 import dev.batchgateway.completion.ServiceTier;
-import dev.batchgateway.completion.Submission;
+import dev.batchgateway.completion.TokenCeilings;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import dev.batchgateway.identity.UserIds;
 import jakarta.servlet.http.HttpServletRequest;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
@@ -75,22 +70,7 @@ class EmbeddingsController {
         List<CompletionRequest> requests = asked.inputs().stream()
                 .map(input -> new CompletionRequest(UUID.randomUUID(), user, input, parameters, tier))
                 .toList();
-        CallerPresence caller = ConnectionProbe.presence(http);
-        Runnable answered = () -> {
-            if (caller instanceof ConnectionProbe probe) {
-                probe.answered(); // from here on the connection belongs to the container again
-            }
-        };
-        Answers answers;
-        try {
-            // all inputs or none: a request over a limit is refused whole, before the worker sees any of it
-            answers = completions.submit(new Call(Payers.of(who, user), requests,
-                    Submission.whole(ChronoUnit.FOREVER.getDuration(), caller)));
-        } catch (RuntimeException refused) {
-            answered.run();
-            throw refused;
-        }
-        List<Completion> embedded = answerWait.await(answers.all(), answered);
+        List<Completion> embedded = WholeCall.answered(completions, answerWait, who, user, requests, http);
         List<Embedding> data = new ArrayList<>(embedded.size());
         long promptTokens = 0;
         for (int i = 0; i < embedded.size(); i++) {

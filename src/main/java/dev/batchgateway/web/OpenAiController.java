@@ -326,23 +326,7 @@ class OpenAiController {
      */
     List<Completion> answered(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http)
             throws InterruptedException {
-        // a caller that has gone is dropped from every batch its prompts wait for
-        CallerPresence caller = ConnectionProbe.presence(http);
-        Runnable answered = () -> {
-            if (caller instanceof ConnectionProbe probe) {
-                probe.answered(); // from here on the connection belongs to the container again
-            }
-        };
-        Answers answers;
-        try {
-            // all prompts or none: a request over a limit is refused whole, before the worker sees any of it
-            answers = completions.submit(new Call(Payers.of(who, user), requests(asked, user),
-                    Submission.whole(ChronoUnit.FOREVER.getDuration(), caller)));
-        } catch (RuntimeException refused) {
-            answered.run(); // the error is answered now: the scheduler must not touch the connection any more
-            throw refused;
-        }
-        return answerWait.await(answers.all(), answered);
+        return WholeCall.answered(completions, answerWait, who, user, requests(asked, user), http);
     }
 
     /** An embedding model generates nothing: 400 naming {@code model}, pointing to {@code /v1/embeddings}. */
