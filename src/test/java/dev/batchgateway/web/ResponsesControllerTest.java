@@ -6,13 +6,16 @@ import dev.batchgateway.budget.Budgets;
 import dev.batchgateway.budget.Limits;
 import dev.batchgateway.budget.MemoryBudgetStore;
 import dev.batchgateway.completion.CallerPresence;
+import dev.batchgateway.completion.ChatTemplate;
 import dev.batchgateway.completion.Completion;
 import dev.batchgateway.completion.CompletionRejectedException;
 import dev.batchgateway.completion.CompletionRequest;
 import dev.batchgateway.completion.Completions;
 import dev.batchgateway.completion.Deltas;
+import dev.batchgateway.completion.ModelContext;
 import dev.batchgateway.completion.SchedulerPolicy;
 import dev.batchgateway.completion.ServedModels;
+import dev.batchgateway.completion.TokenCeilings;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.AdminTokens;
 import dev.batchgateway.identity.Callers;
@@ -80,6 +83,12 @@ class ResponsesControllerTest {
         Completions completions(MidStreamSaboteur scheduler) {
             return new Completions(new Budgets(new MemoryBudgetStore(), Limits.NONE, Clock.systemUTC(), Budgets.Timing.DEFAULT),
                     scheduler);
+        }
+
+        /** A context of 4,096 tokens, as the simulated worker reports, no chat template to allow for, no cap. */
+        @Bean
+        TokenCeilings tokenCeilings(WebSettings settings) {
+            return new TokenCeilings(settings.tokenCap(), model -> ModelContext.of(4096, false, new ChatTemplate(0, 0)));
         }
 
         /** Keys off (GATEWAY_AUTH=none): the body's {@code user} names whom to bill. */
