@@ -75,7 +75,9 @@ class RetrySafeRejectionTest {
         // Given a store that is away, no journal, and a ledger holding the one row it could not write
         var store = SaboteurUsageRepository.awayForever();
         var worker = new SpyWorker();
-        var ledger = ledger(store, 1);
+        // (the writer waits minutes before it tries the store again: saturated only for its 10 ms first back-off, the
+        // ledger could be missed saturated on a loaded machine)
+        var ledger = ledger(store, 1, Duration.ofMinutes(10));
         var scheduler = start(worker, ledger, policy(32, 100));
         var unbillable = scheduler.submit(request("generated"));
         assertThat(unbillable).failsWithin(Duration.ofSeconds(SLACK_SECONDS)); // 503: its row is nowhere durable
@@ -154,7 +156,11 @@ class RetrySafeRejectionTest {
     // --- helpers
 
     private UsageLedger ledger(UsageRepository store, int capacity) {
-        var ledger = new UsageLedger(store, capacity, 100, Duration.ofMillis(10), Duration.ofMillis(100), Ticker.system(),
+        return ledger(store, capacity, Duration.ofMillis(10));
+    }
+
+    private UsageLedger ledger(UsageRepository store, int capacity, Duration backoff) {
+        var ledger = new UsageLedger(store, capacity, 100, backoff, backoff.multipliedBy(10), Ticker.system(),
                 UsageEvents.NONE).start();
         ledgers.add(ledger);
         return ledger;
