@@ -254,12 +254,11 @@ class JdbcBatchStore implements BatchStore {
 
     @Override
     public int finishDue(UUID instance, Duration lease, Duration retention) {
-        // past their window: the lines nobody runs expire, and the batch with them
+        // past their window: the lines nobody runs expire; the batch becomes expired (and gets its expired_at) once
+        // the lines in flight have ended too, in end()
         jdbc.sql("""
                 WITH expiring AS (
-                    UPDATE batch SET expired_at = coalesce(expired_at, now())
-                    WHERE status = 'in_progress' AND expires_at < now()
-                    RETURNING id
+                    SELECT id FROM batch WHERE status = 'in_progress' AND expires_at < now()
                 )
                 UPDATE batch_line l
                 SET state = 'failed', lease_owner = NULL, lease_until = NULL,
@@ -300,15 +299,15 @@ class JdbcBatchStore implements BatchStore {
 
     /** Ends one batch, if it is still due and nobody else is ending it: its files, its counts, its status. */
     private boolean end(String batchId, Duration retention) {
-        var row = jdbc.sql("SELECT user_id, status, expired_at FROM batch WHERE id = ? FOR UPDATE SKIP LOCKED")
+        var row = jdbc.sql("SELECT user_id, status, expires_at < now() FROM batch WHERE id = ? FOR UPDATE SKIP LOCKED")
                 .params(batchId)
-                .query((rs, n) -> new Object[] {rs.getLong(1), rs.getString(2), rs.getTimestamp(3)}).optional();
+                .query((rs, n) -> new Object[] {rs.getLong(1), rs.getString(2), rs.getBoolean(3)}).optional();
         if (row.isEmpty()) {
             return false;
         }
         long user = (Long) row.get()[0];
         String status = (String) row.get()[1];
-        boolean expired = row.get()[2] != null;
+        boolean expired = (Boolean) row.get()[2]; // past its window: its unclaimed lines were expired above
         String target = switch (status) {
             case "in_progress" -> expired ? "expired" : "completed";
             case "cancelling" -> "cancelled";
