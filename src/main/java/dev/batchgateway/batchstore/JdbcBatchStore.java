@@ -66,12 +66,12 @@ class JdbcBatchStore implements BatchStore {
     }
 
     @Override
-    public BatchJob create(String id, long user, String endpoint, String inputFileId, String completionWindow, String metadata,
-            Duration window) {
+    public BatchJob create(String id, long user, UUID keyId, String endpoint, String inputFileId, String completionWindow,
+            String metadata, Duration window) {
         jdbc.sql("""
-                INSERT INTO batch (id, user_id, endpoint, input_file_id, completion_window, metadata, status, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?, 'validating', now() + ? * interval '1 millisecond')
-                """).params(id, user, endpoint, inputFileId, completionWindow, metadata, window.toMillis()).update();
+                INSERT INTO batch (id, user_id, key_id, endpoint, input_file_id, completion_window, metadata, status, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'validating', now() + ? * interval '1 millisecond')
+                """).params(id, user, keyId, endpoint, inputFileId, completionWindow, metadata, window.toMillis()).update();
         return find(user, id).orElseThrow();
     }
 
@@ -196,10 +196,10 @@ class JdbcBatchStore implements BatchStore {
                     request_id = coalesce(l.request_id, gen_random_uuid())
                 FROM next, batch b
                 WHERE l.batch_id = next.batch_id AND l.line = next.line AND b.id = l.batch_id
-                RETURNING l.batch_id, l.line, b.user_id, l.custom_id, l.url, l.body, l.request_id
+                RETURNING l.batch_id, l.line, b.user_id, b.key_id, l.custom_id, l.url, l.body, l.request_id
                 """).param("most", most).param("instance", instance).param("lease", lease.toMillis())
-                .query((rs, row) -> new ClaimedLine(rs.getString(1), rs.getInt(2), rs.getLong(3), rs.getString(4),
-                        rs.getString(5), rs.getString(6), rs.getObject(7, UUID.class)))
+                .query((rs, row) -> new ClaimedLine(rs.getString(1), rs.getInt(2), rs.getLong(3), rs.getObject(4, UUID.class),
+                        rs.getString(5), rs.getString(6), rs.getString(7), rs.getObject(8, UUID.class)))
                 .list();
     }
 

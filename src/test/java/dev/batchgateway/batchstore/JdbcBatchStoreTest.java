@@ -56,7 +56,7 @@ class JdbcBatchStoreTest {
     @Test
     void aBatchPastItsWindowIsExpiredOnlyOnceItsLinesInFlightHaveEnded() {
         String id = "batch_" + UUID.randomUUID().toString().replace("-", "");
-        store.create(id, user, CHAT, "file-x", "24h", null, Duration.ofMillis(1));
+        store.create(id, user, UUID.randomUUID(), CHAT, "file-x", "24h", null, Duration.ofMillis(1));
         store.addLines(id, List.of(new BatchStore.NewLine(1, "running", CHAT, "{}"), new BatchStore.NewLine(2, "waiting", CHAT, "{}")));
         store.start(id, 2);
         // line 1 is with a runner (as claim() leaves it), line 2 nobody has taken; the window (1 ms) has passed
