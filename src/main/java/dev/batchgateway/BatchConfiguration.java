@@ -1,6 +1,7 @@
 package dev.batchgateway;
 
 import dev.batchgateway.batch.BatchFiles;
+import dev.batchgateway.batch.BatchKeys;
 import dev.batchgateway.batch.BatchRunner;
 import dev.batchgateway.batch.BatchSettings;
 import dev.batchgateway.batch.BatchStore;
@@ -30,8 +31,8 @@ class BatchConfiguration {
 
     @Bean
     BatchRunner batchRunner(BatchStore store, FileStore files, LineFormat format, CompletionsApi completions,
-            BatchSettings settings) {
-        return new BatchRunner(store, files, format, completions, settings, Clock.systemUTC());
+            BatchKeys keys, BatchSettings settings) {
+        return new BatchRunner(store, files, format, completions, keys, settings, Clock.systemUTC());
     }
 
     @Bean

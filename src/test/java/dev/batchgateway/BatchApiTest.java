@@ -263,6 +263,33 @@ class BatchApiTest {
         assertThat(jdbc.sql("SELECT count(*) FROM token_usage WHERE user_id = ?").params(user).query(Long.class).single()).isEqualTo(3);
     }
 
+    @Test
+    void aBatchRunsUnderTheLimitsOfTheKeyItWasCreatedWithAndWaitsForTheirWindow() throws Exception {
+        // Given a key of its own limits, 3 requests a minute (its user has none), and a batch of 6 lines created with it
+        var issued = gateway.admin("POST", "/admin/keys", """
+                {"user_id": %d, "name": "nightly", "limits": {"tokens_per_day": null, "tokens_per_month": null, "requests_per_minute": 3}}"""
+                .formatted(user));
+        assertThat(issued.statusCode()).as(issued.body()).isEqualTo(201);
+        openAi = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1")
+                .apiKey(json.readTree(issued.body()).get("key").asString()).maxRetries(0).build();
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            lines.add(line("k" + i, "/v1/completions", Map.of("model", model, "prompt", "p " + i)));
+        }
+        Batch batch = openAi.batches().create(BatchCreateParams.builder().inputFileId(upload(lines).id())
+                .endpoint(BatchCreateParams.Endpoint.V1_COMPLETIONS).completionWindow(BatchCreateParams.CompletionWindow._24H).build());
+
+        // When three have run, Then the batch waits for the key's minute, in progress, with none failed
+        Batch waiting = await(openAi, batch.id(), seen -> seen.requestCounts().map(counts -> counts.completed() >= 3).orElse(false));
+        assertThat(waiting.status()).isEqualTo(Batch.Status.IN_PROGRESS);
+        assertThat(waiting.requestCounts().orElseThrow().completed()).as("lines run under a key of 3 a minute").isEqualTo(3);
+        assertThat(waiting.requestCounts().orElseThrow().failed()).isZero();
+        assertThat(jdbc.sql("SELECT not_before IS NOT NULL FROM batch WHERE id = ?").params(batch.id()).query(Boolean.class).single())
+                .as("the batch waits for the key's window").isTrue();
+        openAi.batches().cancel(batch.id());
+        assertThat(awaitEnd(openAi, batch.id()).status()).isEqualTo(Batch.Status.CANCELLED);
+    }
+
     private static String reversed(String[] words, int most) {
         List<String> reversed = new ArrayList<>(List.of(words));
         java.util.Collections.reverse(reversed);

@@ -27,7 +27,7 @@ class NginxConfigTest {
 
         // Only errors before an answer, timeouts, and 503s are sent on, POSTs included, the body kept for it
         assertThat(values(config, "proxy_next_upstream")).containsExactly("error timeout http_503 non_idempotent");
-        assertThat(values(config, "proxy_request_buffering")).doesNotContain("off");
+        assertThat(values(withoutBlock(config, UPLOADS), "proxy_request_buffering")).doesNotContain("off");
 
         // A timeout can be retried only within proxy_next_upstream_timeout, counted from the first attempt: the
         // connect timeout fits in it, the send and read timeouts (after which a gateway may be generating) do not
@@ -57,6 +57,41 @@ class NginxConfigTest {
         }
         assertThat(values(config, "proxy_http_version")).containsExactly("1.1");
         assertThat(config).contains("proxy_set_header Connection \"\";").containsPattern("keepalive \\d+;");
+    }
+
+    @Test
+    void batchFileUploadsUpTo200MiBStreamToTheGatewayAndOtherBodiesStaySmall() throws IOException {
+        String config = withoutComments(Files.readString(CONFIG));
+        String uploads = block(config, UPLOADS);
+        assertThat(uploads).contains("proxy_pass http://batch_gateway;");
+        assertThat(values(uploads, "proxy_request_buffering")).as("an upload streams through").containsExactly("off");
+        long uploadLimit = bytes(values(uploads, "client_max_body_size").getFirst());
+        assertThat(uploadLimit).as("a 200 MiB file and its multipart envelope pass; the gateway refuses more itself")
+                .isGreaterThan(200L * 1024 * 1024).isLessThanOrEqualTo(210L * 1024 * 1024);
+        assertThat(values(withoutBlock(config, UPLOADS), "client_max_body_size")).as("every other body").containsExactly("2m");
+    }
+
+    private static final String UPLOADS = "location = /v1/files";
+
+    private static String block(String config, String location) {
+        int start = config.indexOf(location);
+        assertThat(start).as(location).isNotNegative();
+        return config.substring(start, config.indexOf('}', start) + 1);
+    }
+
+    private static String withoutBlock(String config, String location) {
+        return config.replace(block(config, location), "");
+    }
+
+    private static long bytes(String size) {
+        Matcher matcher = Pattern.compile("(\\d+)([kKmM]?)").matcher(size);
+        assertThat(matcher.matches()).as(size).isTrue();
+        long unit = switch (matcher.group(2).toLowerCase()) {
+            case "k" -> 1024L;
+            case "m" -> 1024L * 1024;
+            default -> 1L;
+        };
+        return Long.parseLong(matcher.group(1)) * unit;
     }
 
     private static String withoutComments(String config) {

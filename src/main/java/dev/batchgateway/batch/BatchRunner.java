@@ -35,7 +35,8 @@ import java.util.logging.Logger;
  *
  * <p>Exactly once: a line's request id is fixed when it is first claimed and its usage is written once per id, so a
  * line run again after its instance died (its lease ended) is billed once; its first recorded end is its only one.
- * A line whose owner is over a limit goes back to the store, and its batch waits until the limit's window resets.
+ * A line whose owner, or the key its batch was created with ({@link BatchKeys}), is over a limit goes back to the
+ * store, and its batch waits until the limit's window resets.
  */
 public final class BatchRunner implements AutoCloseable {
 
@@ -53,6 +54,7 @@ public final class BatchRunner implements AutoCloseable {
     private final FileStore files;
     private final LineFormat format;
     private final CompletionsApi completions;
+    private final BatchKeys keys;
     private final BatchSettings settings;
     private final Clock clock;
     private final UUID instance = UUID.randomUUID();
@@ -65,12 +67,13 @@ public final class BatchRunner implements AutoCloseable {
     private Thread loop;
     private Thread writer;
 
-    public BatchRunner(BatchStore store, FileStore files, LineFormat format, CompletionsApi completions,
+    public BatchRunner(BatchStore store, FileStore files, LineFormat format, CompletionsApi completions, BatchKeys keys,
             BatchSettings settings, Clock clock) {
         this.store = store;
         this.files = files;
         this.format = format;
         this.completions = completions;
+        this.keys = keys;
         this.settings = settings;
         this.clock = clock;
         this.slots = new Semaphore(settings.linesInFlight());
@@ -223,9 +226,23 @@ public final class BatchRunner implements AutoCloseable {
         switch (reading) {
             case LineFormat.Reading.Refused refused -> ended(line, false, refused.refusal());
             case LineFormat.Reading.Asks asks -> {
+                Payer payer;
+                try {
+                    switch (keys.standing(line.user(), line.keyId(), asks.request().parameters().model())) {
+                        case BatchKeys.Standing.Runs runs -> payer = runs.payer();
+                        case BatchKeys.Standing.Refused refused -> { // as the endpoint refuses the key's request
+                            ended(line, false, format.failure(refused.why()));
+                            return;
+                        }
+                    }
+                } catch (RuntimeException away) { // the key cannot be told now: try again shortly
+                    LOG.log(Level.FINE, "batch line put back, its key not told: " + away.getMessage());
+                    putBack(line, clock.instant().plus(STORE_AWAY_BACK_OFF.multipliedBy(5)));
+                    return;
+                }
                 Answers answers;
                 try {
-                    answers = completions.submit(new Call(new Payer.User(line.user()), List.of(asks.request()),
+                    answers = completions.submit(new Call(payer, List.of(asks.request()),
                             Submission.whole(ChronoUnit.FOREVER.getDuration(), CallerPresence.ASSUMED)));
                 } catch (LimitExceededException over) {
                     // the batch waits for the window rather than failing its lines

@@ -14,9 +14,9 @@ import java.util.UUID;
  */
 public interface BatchStore {
 
-    /** A new batch, {@code validating}. */
-    BatchJob create(String id, long user, String endpoint, String inputFileId, String completionWindow, String metadata,
-            Duration window);
+    /** A new batch, {@code validating}, created with the user's key {@code keyId}, whose request its lines are. */
+    BatchJob create(String id, long user, UUID keyId, String endpoint, String inputFileId, String completionWindow,
+            String metadata, Duration window);
 
     /** The user's batch (any user's when {@code user} is null), or empty. */
     Optional<BatchJob> find(Long user, String id);
@@ -60,8 +60,9 @@ public interface BatchStore {
      */
     List<ClaimedLine> claim(UUID instance, int most, Duration lease);
 
-    /** A line to run, for its batch's owner. */
-    record ClaimedLine(String batchId, int line, long user, String customId, String url, String body, UUID requestId) {}
+    /** A line to run, for its batch's owner, as a request of the key the batch was created with (null: none recorded). */
+    record ClaimedLine(String batchId, int line, long user, UUID keyId, String customId, String url, String body,
+            UUID requestId) {}
 
     /** Keeps the instance's leases on the given lines alive for another {@code lease}. */
     void renew(UUID instance, Collection<LineRef> lines, Duration lease);

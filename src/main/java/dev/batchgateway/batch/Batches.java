@@ -26,8 +26,11 @@ public final class Batches {
         this.wake = wake;
     }
 
-    /** A new batch of the user's input file, {@code validating}. */
-    public BatchJob create(long user, String inputFileId, String endpoint, String completionWindow, String metadata) {
+    /**
+     * A new batch of the user's input file, {@code validating}; its lines are requests of the key it is created with
+     * ({@code keyId}): under its limits, for its models, while it is valid.
+     */
+    public BatchJob create(long user, UUID keyId, String inputFileId, String endpoint, String completionWindow, String metadata) {
         if (inputFileId == null) {
             throw new BatchApiException.Invalid("input_file_id", "input_file_id is required");
         }
@@ -43,7 +46,7 @@ public final class Batches {
             throw new BatchApiException.Invalid("input_file_id", "the input file must have been uploaded with purpose \"batch\"");
         }
         String id = "batch_" + UUID.randomUUID().toString().replace("-", "");
-        BatchJob created = store.create(id, user, endpoint, inputFileId, WINDOW, metadata, Duration.ofHours(24));
+        BatchJob created = store.create(id, user, keyId, endpoint, inputFileId, WINDOW, metadata, Duration.ofHours(24));
         wake.run();
         return created;
     }

@@ -66,12 +66,12 @@ class JdbcBatchStore implements BatchStore {
     }
 
     @Override
-    public BatchJob create(String id, long user, String endpoint, String inputFileId, String completionWindow, String metadata,
-            Duration window) {
+    public BatchJob create(String id, long user, UUID keyId, String endpoint, String inputFileId, String completionWindow,
+            String metadata, Duration window) {
         jdbc.sql("""
-                INSERT INTO batch (id, user_id, endpoint, input_file_id, completion_window, metadata, status, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?, 'validating', now() + ? * interval '1 millisecond')
-                """).params(id, user, endpoint, inputFileId, completionWindow, metadata, window.toMillis()).update();
+                INSERT INTO batch (id, user_id, key_id, endpoint, input_file_id, completion_window, metadata, status, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'validating', now() + ? * interval '1 millisecond')
+                """).params(id, user, keyId, endpoint, inputFileId, completionWindow, metadata, window.toMillis()).update();
         return find(user, id).orElseThrow();
     }
 
@@ -196,10 +196,10 @@ class JdbcBatchStore implements BatchStore {
                     request_id = coalesce(l.request_id, gen_random_uuid())
                 FROM next, batch b
                 WHERE l.batch_id = next.batch_id AND l.line = next.line AND b.id = l.batch_id
-                RETURNING l.batch_id, l.line, b.user_id, l.custom_id, l.url, l.body, l.request_id
+                RETURNING l.batch_id, l.line, b.user_id, b.key_id, l.custom_id, l.url, l.body, l.request_id
                 """).param("most", most).param("instance", instance).param("lease", lease.toMillis())
-                .query((rs, row) -> new ClaimedLine(rs.getString(1), rs.getInt(2), rs.getLong(3), rs.getString(4),
-                        rs.getString(5), rs.getString(6), rs.getObject(7, UUID.class)))
+                .query((rs, row) -> new ClaimedLine(rs.getString(1), rs.getInt(2), rs.getLong(3), rs.getObject(4, UUID.class),
+                        rs.getString(5), rs.getString(6), rs.getString(7), rs.getObject(8, UUID.class)))
                 .list();
     }
 
@@ -254,12 +254,11 @@ class JdbcBatchStore implements BatchStore {
 
     @Override
     public int finishDue(UUID instance, Duration lease, Duration retention) {
-        // past their window: the lines nobody runs expire, and the batch with them
+        // past their window: the lines nobody runs expire; the batch becomes expired (and gets its expired_at) once
+        // the lines in flight have ended too, in end()
         jdbc.sql("""
                 WITH expiring AS (
-                    UPDATE batch SET expired_at = coalesce(expired_at, now())
-                    WHERE status = 'in_progress' AND expires_at < now()
-                    RETURNING id
+                    SELECT id FROM batch WHERE status = 'in_progress' AND expires_at < now()
                 )
                 UPDATE batch_line l
                 SET state = 'failed', lease_owner = NULL, lease_until = NULL,
@@ -300,15 +299,15 @@ class JdbcBatchStore implements BatchStore {
 
     /** Ends one batch, if it is still due and nobody else is ending it: its files, its counts, its status. */
     private boolean end(String batchId, Duration retention) {
-        var row = jdbc.sql("SELECT user_id, status, expired_at FROM batch WHERE id = ? FOR UPDATE SKIP LOCKED")
+        var row = jdbc.sql("SELECT user_id, status, expires_at < now() FROM batch WHERE id = ? FOR UPDATE SKIP LOCKED")
                 .params(batchId)
-                .query((rs, n) -> new Object[] {rs.getLong(1), rs.getString(2), rs.getTimestamp(3)}).optional();
+                .query((rs, n) -> new Object[] {rs.getLong(1), rs.getString(2), rs.getBoolean(3)}).optional();
         if (row.isEmpty()) {
             return false;
         }
         long user = (Long) row.get()[0];
         String status = (String) row.get()[1];
-        boolean expired = row.get()[2] != null;
+        boolean expired = (Boolean) row.get()[2]; // past its window: its unclaimed lines were expired above
         String target = switch (status) {
             case "in_progress" -> expired ? "expired" : "completed";
             case "cancelling" -> "cancelled";

@@ -4,6 +4,7 @@ import dev.batchgateway.batch.BatchApiException;
 import dev.batchgateway.batch.Batches;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
+import java.util.UUID;
 import org.springframework.http.MediaType;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
@@ -39,7 +40,7 @@ class BatchesController {
         if (body == null || !body.isObject()) {
             throw new BatchApiException.Invalid(null, "The request body must be a JSON object.");
         }
-        return BatchApiObjects.BatchObject.of(batches.create(user, string(body, "input_file_id"), string(body, "endpoint"),
+        return BatchApiObjects.BatchObject.of(batches.create(user, keyOf(who), string(body, "input_file_id"), string(body, "endpoint"),
                 string(body, "completion_window"), metadata(body.get("metadata"))));
     }
 
@@ -60,6 +61,11 @@ class BatchesController {
     @PostMapping(path = "/v1/batches/{id}/cancel", produces = MediaType.APPLICATION_JSON_VALUE)
     BatchApiObjects.BatchObject cancel(Caller who, @PathVariable String id) {
         return BatchApiObjects.BatchObject.of(batches.cancel(BatchApiObjects.owner(callers, who), id));
+    }
+
+    /** The key the batch is created with, whose requests its lines are (the owner is a key's user: there is one). */
+    private static UUID keyOf(Caller who) {
+        return who instanceof Caller.User key ? key.keyId() : null;
     }
 
     private static String string(JsonNode body, String field) {
