@@ -37,7 +37,7 @@ class BatchConfiguration {
 
     @Bean
     Batches batches(BatchStore store, FileStore files, LineFormat format, BatchRunner runner) {
-        return new Batches(store, files, format, runner::wake);
+        return new Batches(store, files, format, runner);
     }
 
     @Bean

@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
@@ -61,6 +62,8 @@ public final class BatchRunner implements AutoCloseable {
     private final Semaphore slots;
     private final Semaphore work = new Semaphore(0);
     private final Set<BatchStore.LineRef> inFlight = ConcurrentHashMap.newKeySet();
+    /** Batches of lines in flight here that are being cancelled: those lines not yet sent are dropped unsent. */
+    private final Set<String> cancelling = ConcurrentHashMap.newKeySet();
     private final BlockingQueue<BatchStore.Finished> finished = new LinkedBlockingQueue<>();
     private final AtomicLong linesRun = new AtomicLong();
     private volatile boolean closed;
@@ -89,6 +92,11 @@ public final class BatchRunner implements AutoCloseable {
             writer = Thread.ofVirtual().name("batch-results").start(this::writeResults);
         }
         return this;
+    }
+
+    /** A batch was cancelled here: its lines not yet sent are dropped unsent from now on. */
+    public void cancelled(String batchId) {
+        cancelling.add(batchId);
     }
 
     /** There is work: a batch was created or cancelled here. */
@@ -147,6 +155,12 @@ public final class BatchRunner implements AutoCloseable {
             if (!inFlight.isEmpty()) {
                 store.renew(instance, List.copyOf(inFlight), settings.lease());
             }
+        });
+        step("learn of cancels", () -> {
+            Set<String> batchIds = new HashSet<>();
+            inFlight.forEach(line -> batchIds.add(line.batchId()));
+            cancelling.addAll(store.cancelling(batchIds));
+            cancelling.retainAll(batchIds); // batches with nothing left here
         });
         step("end batches", () -> store.finishDue(instance, settings.lease(), settings.fileRetention()));
         step("delete expired files", () -> files.deleteExpired(clock.instant()));
@@ -242,8 +256,10 @@ public final class BatchRunner implements AutoCloseable {
                 }
                 Answers answers;
                 try {
+                    // the scheduler asks just before it seats the line: once its batch is cancelling, it is dropped unsent
+                    CallerPresence batchGoesOn = () -> !cancelling.contains(line.batchId());
                     answers = completions.submit(new Call(payer, List.of(asks.request()),
-                            Submission.whole(ChronoUnit.FOREVER.getDuration(), CallerPresence.ASSUMED)));
+                            Submission.whole(ChronoUnit.FOREVER.getDuration(), batchGoesOn)));
                 } catch (LimitExceededException over) {
                     // the batch waits for the window rather than failing its lines
                     putBack(line, over.resetsAt());
@@ -259,6 +275,8 @@ public final class BatchRunner implements AutoCloseable {
                 answers.only().whenComplete((completion, failure) -> {
                     if (failure == null) {
                         ended(line, true, new LineFormat.Answer(200, asks.answer().apply(completion)));
+                    } else if (cancelling.contains(line.batchId()) && Answers.failureOf(failure) instanceof CancellationException) {
+                        notRun(line); // dropped unsent: a cancelled batch's files hold only the lines that ran
                     } else {
                         ended(line, false, format.failure(Answers.failureOf(failure)));
                     }
@@ -278,6 +296,15 @@ public final class BatchRunner implements AutoCloseable {
         } finally {
             inFlight.remove(ref); // not put back (the store away): its lease ends, and it is claimed again
             slots.release();
+        }
+    }
+
+    /** A line of a cancelled batch that was never sent: back to waiting, which it does for ever (nothing claims it). */
+    private void notRun(BatchStore.ClaimedLine line) {
+        try {
+            putBack(line, clock.instant());
+        } catch (RuntimeException away) { // its lease ends instead, and the batch is cancelled then
+            LOG.log(Level.FINE, "a cancelled batch's line not put back: " + away.getMessage());
         }
     }
 

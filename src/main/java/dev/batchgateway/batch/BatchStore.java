@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 
 /**
@@ -66,6 +67,9 @@ public interface BatchStore {
 
     /** Keeps the instance's leases on the given lines alive for another {@code lease}. */
     void renew(UUID instance, Collection<LineRef> lines, Duration lease);
+
+    /** Which of these batches are being cancelled (by any instance): their lines not yet sent are not sent. */
+    Set<String> cancelling(Collection<String> batchIds);
 
     /** One line of one batch. */
     record LineRef(String batchId, int line) {}

@@ -16,14 +16,14 @@ public final class Batches {
     private final BatchStore store;
     private final FileStore files;
     private final LineFormat format;
-    private final Runnable wake;
+    private final BatchRunner runner;
 
-    /** @param wake tells this instance's runner that there is work (a new batch to validate) */
-    public Batches(BatchStore store, FileStore files, LineFormat format, Runnable wake) {
+    /** @param runner this instance's runner, told of new batches and of cancels at once */
+    public Batches(BatchStore store, FileStore files, LineFormat format, BatchRunner runner) {
         this.store = store;
         this.files = files;
         this.format = format;
-        this.wake = wake;
+        this.runner = runner;
     }
 
     /**
@@ -47,7 +47,7 @@ public final class Batches {
         }
         String id = "batch_" + UUID.randomUUID().toString().replace("-", "");
         BatchJob created = store.create(id, user, keyId, endpoint, inputFileId, WINDOW, metadata, Duration.ofHours(24));
-        wake.run();
+        runner.wake();
         return created;
     }
 
@@ -74,7 +74,8 @@ public final class Batches {
         if (batch.status() != BatchStatus.CANCELLING && batch.status() != BatchStatus.CANCELLED) {
             throw new BatchApiException.Conflict("Cannot cancel a batch with status '" + batch.status().wireName() + "'.");
         }
-        wake.run();
+        runner.cancelled(batch.id()); // other instances learn of it on their next sweep, within a second
+        runner.wake();
         return batch;
     }
 

@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import org.springframework.stereotype.Repository;
@@ -212,6 +213,15 @@ class JdbcBatchStore implements BatchStore {
                 FROM locked
                 WHERE l.batch_id = locked.batch_id AND l.line = locked.line AND l.lease_owner = ?
                 """.formatted(LOCK_IN_ORDER)).params(refs.batchIds, refs.lines, lease.toMillis(), instance).update();
+    }
+
+    @Override
+    public Set<String> cancelling(Collection<String> batchIds) {
+        if (batchIds.isEmpty()) {
+            return Set.of();
+        }
+        return Set.copyOf(jdbc.sql("SELECT id FROM batch WHERE id = ANY(?::text[]) AND status = 'cancelling'")
+                .param(batchIds.toArray(String[]::new)).query(String.class).list());
     }
 
     @Override
