@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
 /**
  * A worker learns its model's context at its health check, where each server reports it (FakeVllm answers as each
  * server does: vLLM's {@code max_model_len} in {@code /v1/models}, llama.cpp's slot {@code n_ctx} in {@code /props}, TGI's
- * {@code max_total_tokens} in {@code /info}; Ollama's {@code /api/show} as Ollama answers it), with the chat template
+ * {@code max_total_tokens} in {@code /info}; Ollama's {@code /api/show} and {@code /api/ps} as Ollama answers them), with the chat template
  * measured where the server can be asked, and learns it again when it changes.
  */
 class ModelContextProbeTest {
