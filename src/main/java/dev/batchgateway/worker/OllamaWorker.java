@@ -41,10 +41,11 @@ final class OllamaWorker implements RemoteWorker {
     private static final String GENERATE = "/api/generate";
     private static final String CHAT = "/api/chat";
     private static final String SHOW = "/api/show";
+    private static final String RUNNING = "/api/ps";
     private static final String EMBED = "/api/embed";
 
     /** A Modelfile's {@code PARAMETER num_ctx}, as {@code /api/show} lists it in {@code parameters}. */
-    private static final Pattern NUM_CTX = Pattern.compile("(?m)^num_ctx\\s+(\\d+)\\s*$");
+    private static final Pattern NUM_CTX = Pattern.compile("(?m)^num_ctx\\s+(\\d{1,18})\\s*$");
 
     private final WorkerEndpoint endpoint;
     private final String model;
@@ -207,13 +208,14 @@ final class OllamaWorker implements RemoteWorker {
 
     /**
      * {@code POST /api/show} for the model: 200 when it has been pulled, 404 when not ({@code GET /} checks neither); its
-     * answer says the model's context ({@link #context(JsonNode)}).
+     * answer, with {@code GET /api/ps}'s, says the model's context ({@link #context(JsonNode, JsonNode, OptionalInt)}).
      */
     @Override
     public WorkerHealth health() {
         var show = endpoint.check(SHOW, Map.of("model", model));
         if (show.ok()) {
-            context = context(show.json());
+            var running = endpoint.check(RUNNING, null);
+            context = context(show.json(), running.ok() ? running.json() : null, context.tokens());
             return WorkerHealth.UP;
         }
         return switch (show.status()) {
@@ -231,30 +233,47 @@ final class OllamaWorker implements RemoteWorker {
     }
 
     /**
-     * The model's context as {@code /api/show} says it: its Modelfile's {@code num_ctx} where it sets one, else the
-     * model's own {@code <architecture>.context_length} in {@code model_info}. Ollama never refuses {@code num_predict}
-     * beyond it (it stops, or shifts the context). Its chat template is not measured (Ollama renders it in Go, with no
-     * call to ask): {@link ChatTemplate#UNMEASURED}, plus the bytes of the Modelfile's {@code SYSTEM} prompt, which the
-     * template adds to every conversation that brings no system message.
+     * The model's context as Ollama runs it. A Modelfile's {@code num_ctx} ({@code parameters} of {@code /api/show})
+     * is used as it is, within the model's own {@code <architecture>.context_length} in {@code model_info}, as Ollama
+     * caps it (llm/server.go). Without one Ollama runs {@code OLLAMA_CONTEXT_LENGTH}, else 4k, 32k or 256k by the
+     * GPUs' memory, which only {@code GET /api/ps} tells, and only while the model is loaded: its
+     * {@code context_length} then, else what it said before ({@code known}), else nothing (the gateway's default).
+     * Ollama never refuses {@code num_predict} beyond it (it stops, or shifts the context). Its chat template is not
+     * measured (Ollama renders it in Go, with no call to ask): {@link ChatTemplate#UNMEASURED}, plus the bytes of the
+     * Modelfile's {@code SYSTEM} prompt, which the template adds to every conversation that brings no system message.
+     *
+     * @param show the answer to {@code /api/show}, or null
+     * @param running the answer to {@code /api/ps}, or null
+     * @param known the context learned at an earlier check
      */
-    static ModelContext context(JsonNode show) {
+    ModelContext context(JsonNode show, JsonNode running, OptionalInt known) {
         if (show == null) {
             return new ModelContext(OptionalInt.empty(), false, ChatTemplate.UNMEASURED);
         }
-        int tokens = 0;
+        long trained = 0;
+        for (var info : show.path("model_info").properties()) {
+            if (info.getKey().endsWith(".context_length") && info.getValue().canConvertToLong()) {
+                trained = Math.max(trained, info.getValue().longValue());
+            }
+        }
+        long tokens = 0;
         Matcher numCtx = NUM_CTX.matcher(show.path("parameters").asString(""));
         if (numCtx.find()) {
-            tokens = (int) Math.min(Integer.MAX_VALUE, Long.parseLong(numCtx.group(1)));
-        } else {
-            for (var info : show.path("model_info").properties()) {
-                if (info.getKey().endsWith(".context_length") && info.getValue().canConvertToInt()) {
-                    tokens = Math.max(tokens, info.getValue().intValue());
+            tokens = Long.parseLong(numCtx.group(1));
+            tokens = trained > 0 ? Math.min(tokens, trained) : tokens;
+        } else if (running != null) {
+            // /api/ps names a model by its shortest name: "llama3.2:latest" for "llama3.2"
+            String tagged = model.contains(":") ? model : model + ":latest";
+            for (JsonNode loaded : running.path("models")) {
+                if (tagged.equals(loaded.path("model").asString("")) || tagged.equals(loaded.path("name").asString(""))) {
+                    tokens = loaded.path("context_length").asLong(0);
                 }
             }
         }
+        OptionalInt context = tokens > 0 ? OptionalInt.of((int) Math.min(Integer.MAX_VALUE, tokens)) : known;
         int system = show.path("system").asString("").getBytes(StandardCharsets.UTF_8).length;
         var template = new ChatTemplate(ChatTemplate.UNMEASURED.perConversation() + system, ChatTemplate.UNMEASURED.perMessage());
-        return new ModelContext(tokens > 0 ? OptionalInt.of(tokens) : OptionalInt.empty(), false, template);
+        return new ModelContext(context, false, template);
     }
 
     @Override

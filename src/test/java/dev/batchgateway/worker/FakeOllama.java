@@ -1,6 +1,7 @@
 package dev.batchgateway.worker;
 
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.get;
 import static com.github.tomakehurst.wiremock.client.WireMock.post;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
@@ -18,7 +19,8 @@ import tools.jackson.databind.json.JsonMapper;
  * {@code prompt_eval_count} counts ({@link #TEMPLATE_TOKENS} more than the prompt's words); without
  * {@code "think": false} the model thinks first (default since 0.12.4): the reasoning goes to {@code thinking},
  * {@code eval_count} counts it, and with {@code num_predict} spent on it {@code response} stays empty. The answer is the
- * prompt upper-cased, one token per word. {@code /api/show} answers for the served model, 404 for any other.
+ * prompt upper-cased, one token per word. {@code /api/show} answers for the served model, 404 for any other;
+ * {@code GET /api/ps} lists no model loaded, so the context Ollama would run it with stays unknown.
  *
  * <p>{@code /api/embed} takes {@code input} as a string or a list and answers {@code embeddings} in input order
  * ({@link SimulatedWorker#vector}, {@link #EMBEDDING_DIMENSIONS} dimensions or {@code dimensions}) and the call's {@code
@@ -47,6 +49,8 @@ final class FakeOllama implements AutoCloseable {
         server.start();
         server.stubFor(post("/api/generate").willReturn(aResponse().withTransformers(Server.NAME)));
         server.stubFor(post("/api/show").willReturn(aResponse().withTransformers(Server.NAME)));
+        server.stubFor(get("/api/ps").willReturn(aResponse().withStatus(200)
+                .withHeader("Content-Type", "application/json; charset=utf-8").withBody("{\"models\":[]}")));
         server.stubFor(post("/api/embed").willReturn(aResponse().withTransformers(Server.NAME)));
     }
 
@@ -69,7 +73,10 @@ final class FakeOllama implements AutoCloseable {
                 return answer(404, Map.of("error", "model '" + body.path("model").asString() + "' not found"));
             }
             if (event.getRequest().getUrl().equals("/api/show")) {
-                return answer(200, Map.of("modelfile", "FROM " + servedModel, "capabilities", new String[] {"completion", "thinking"}));
+                // as GetModelInfo answers (server/routes.go): the trained context in model_info, no num_ctx set
+                return answer(200, Map.of("modelfile", "FROM " + servedModel, "parameters", "stop                           \"<|im_end|>\"",
+                        "details", Map.of("format", "gguf", "family", "qwen3"), "model_info", Map.of("general.architecture", "qwen3",
+                        "qwen3.context_length", 40960), "capabilities", new String[] {"completion", "thinking"}));
             }
             if (event.getRequest().getUrl().equals("/api/embed")) {
                 return embed(body);

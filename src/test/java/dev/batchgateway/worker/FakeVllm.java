@@ -275,14 +275,7 @@ public final class FakeVllm implements AutoCloseable {
                 return own;
             }
             if (request.getUrl().equals("/v1/models")) {
-                return answer(200, Map.of("object", "list", "data", List.of(Map.of(
-                        "id", servedModel, "object", "model", "created", 1_700_000_000, "owned_by", switch (server) {
-                            case VLLM -> "vllm";
-                            case LLAMA_CPP -> "llamacpp";
-                            case SGLANG -> "sglang";
-                            case TGI -> servedModel;
-                        },
-                        "root", servedModel, "max_model_len", maxModelLen))));
+                return answer(200, Map.of("object", "list", "data", List.of(listed(server))));
             }
             if (request.getUrl().startsWith("/v1/") && JSON.readTree(request.getBodyAsString()).has("stream_options")
                     && !JSON.readTree(request.getBodyAsString()).path("stream").asBoolean(false)) {
@@ -404,6 +397,22 @@ public final class FakeVllm implements AutoCloseable {
                     "data", data.reversed(), "usage", usage));
         }
 
+        /**
+         * The model's entry in {@code /v1/models} as each server writes it: vLLM's and SGLang's {@code ModelCard} with
+         * {@code root} and {@code max_model_len}; llama.cpp's with {@code meta} (the trained context, not the slot's:
+         * that is in {@code /props}); TGI's {@code ModelInfo}, owned by the model, with no context at all.
+         */
+        private Map<String, Object> listed(Kind server) {
+            return switch (server) {
+                case VLLM, SGLANG -> Map.of("id", servedModel, "object", "model", "created", 1_700_000_000,
+                        "owned_by", server == Kind.VLLM ? "vllm" : "sglang", "root", servedModel, "max_model_len", maxModelLen);
+                case LLAMA_CPP -> Map.of("id", servedModel, "object", "model", "created", 1_700_000_000, "owned_by", "llamacpp",
+                        "meta", Map.of("vocab_type", 1, "n_vocab", 512, "n_ctx_train", Math.max(maxModelLen, 32_768),
+                                "n_embd", 64, "n_params", 292_928, "size", 1_185_376));
+                case TGI -> Map.of("id", servedModel, "object", "model", "created", 1_700_000_000, "owned_by", servedModel);
+            };
+        }
+
         private ResponseDefinition own(Kind server, String url, String body) {
             return switch (url) {
                 case "/version" -> server == Kind.VLLM ? answer(200, Map.of("version", "0.11.0")) : notFound();
@@ -428,7 +437,8 @@ public final class FakeVllm implements AutoCloseable {
 
         /**
          * vLLM's {@code POST /tokenize}: a chat's {@code messages} counted as its chat completions bill them (each
-         * message's words and 2), or a {@code prompt}'s words; {@code count} and {@code max_model_len} as vLLM answers.
+         * message's words and 2), or a {@code prompt}'s words; {@code count}, {@code max_model_len}, {@code tokens} and
+         * {@code token_strs} as vLLM answers (entrypoints/openai/protocol.py {@code TokenizeResponse}).
          */
         private ResponseDefinition tokenize(JsonNode body) {
             int count = 0;
@@ -439,7 +449,13 @@ public final class FakeVllm implements AutoCloseable {
             } else {
                 count = promptTokens(body.path("prompt").asString(""));
             }
-            return answer(200, Map.of("count", count, "max_model_len", maxModelLen, "tokens", java.util.Collections.nCopies(count, 64)));
+            // vLLM's TokenizeResponse, dumped with its unset token_strs as null
+            Map<String, Object> tokenized = new java.util.LinkedHashMap<>();
+            tokenized.put("count", count);
+            tokenized.put("max_model_len", maxModelLen);
+            tokenized.put("tokens", java.util.Collections.nCopies(count, 64));
+            tokenized.put("token_strs", null);
+            return answer(200, tokenized);
         }
 
         /** llama.cpp's {@code POST /apply-template} with its fallback template, ChatML, as it answered in shared/realworker. */

@@ -1,5 +1,6 @@
 package dev.batchgateway.worker;
 
+import static com.github.tomakehurst.wiremock.client.WireMock.get;
 import static com.github.tomakehurst.wiremock.client.WireMock.okJson;
 import static com.github.tomakehurst.wiremock.client.WireMock.post;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -11,6 +12,7 @@ import dev.batchgateway.completion.ModelContext;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalInt;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -19,7 +21,7 @@ import org.junit.jupiter.api.Test;
 /**
  * A worker learns its model's context at its health check, where each server reports it (FakeVllm answers as each
  * server does: vLLM's {@code max_model_len} in {@code /v1/models}, llama.cpp's slot {@code n_ctx} in {@code /props}, TGI's
- * {@code max_total_tokens} in {@code /info}; Ollama's {@code /api/show} as Ollama answers it), with the chat template
+ * {@code max_total_tokens} in {@code /info}; Ollama's {@code /api/show} and {@code /api/ps} as Ollama answers them), with the chat template
  * measured where the server can be asked, and learns it again when it changes.
  */
 class ModelContextProbeTest {
@@ -128,30 +130,51 @@ class ModelContextProbeTest {
     }
 
     @Test
-    void ollamaReportsItsModelfilesNumCtxElseTheModelsContextLength() {
+    void ollamaReportsItsModelfilesNumCtxElseTheContextItRunsTheModelWith() {
         var ollama = new WireMockServer(WireMockConfiguration.options().dynamicPort());
         ollama.start();
         try {
             var worker = new OllamaWorker(new WorkerEndpoint(ollama.baseUrl(), Duration.ofSeconds(5), Duration.ofSeconds(20)),
-                    "llama3.2:1b");
+                    "llama3.2");
             workers.add(worker);
-            // Given /api/show as Ollama answers it: model_info with the architecture's context_length, no num_ctx
+            // Given /api/show as Ollama answers it (server/routes.go GetModelInfo): model_info with the architecture's
+            // trained context_length, parameters without num_ctx, and the model not loaded (/api/ps lists nothing)
             ollama.stubFor(post("/api/show").willReturn(okJson("""
-                    {"modelfile":"FROM llama3.2:1b","parameters":"stop                           \\"<|eot_id|>\\"",
+                    {"modelfile":"FROM llama3.2:latest","parameters":"stop                           \\"<|eot_id|>\\"",
                      "template":"{{ .Prompt }}","details":{"family":"llama"},
-                     "model_info":{"general.architecture":"llama","llama.context_length":131072,"llama.embedding_length":2048}}""")));
+                     "model_info":{"general.architecture":"llama","llama.context_length":131072,"llama.embedding_length":2048},
+                     "capabilities":["completion","tools"],"modified_at":"2026-11-24T08:00:00Z"}""")));
+            ollama.stubFor(get("/api/ps").willReturn(okJson("{\"models\":[]}")));
 
+            // Then the trained context is not taken for the one Ollama runs (OLLAMA_CONTEXT_LENGTH, else 4k to 256k)
             assertThat(worker.health()).isEqualTo(WorkerHealth.UP);
-            assertThat(worker.context()).isEqualTo(ModelContext.of(131_072, false, ChatTemplate.UNMEASURED));
+            assertThat(worker.context()).isEqualTo(new ModelContext(OptionalInt.empty(), false, ChatTemplate.UNMEASURED));
+
+            // Given the model loaded: /api/ps says the context it runs with, under its shortest name
+            ollama.stubFor(get("/api/ps").willReturn(okJson("""
+                    {"models":[{"name":"llama3.2:latest","model":"llama3.2:latest","size":3311521792,"digest":"a80c4f17acd5",
+                     "details":{"family":"llama"},"expires_at":"2026-11-24T08:05:00Z","size_vram":3311521792,"context_length":4096}]}""")));
+            worker.health();
+            assertThat(worker.context()).isEqualTo(ModelContext.of(4096, false, ChatTemplate.UNMEASURED));
+
+            // Given the model unloaded again after its keep-alive: the context it ran with still holds
+            ollama.stubFor(get("/api/ps").willReturn(okJson("{\"models\":[]}")));
+            worker.health();
+            assertThat(worker.context()).isEqualTo(ModelContext.of(4096, false, ChatTemplate.UNMEASURED));
 
             // Given a Modelfile that sets num_ctx and a system prompt of 14 bytes
             ollama.stubFor(post("/api/show").willReturn(okJson("""
                     {"parameters":"num_ctx                        8192\\nstop                           \\"<|eot_id|>\\"",
                      "system":"Be brief. Now.","model_info":{"llama.context_length":131072}}""")));
-
             worker.health();
             assertThat(worker.context()).isEqualTo(ModelContext.of(8192, false,
                     new ChatTemplate(ChatTemplate.UNMEASURED.perConversation() + 14, ChatTemplate.UNMEASURED.perMessage())));
+
+            // Given a num_ctx beyond what the model was trained on: Ollama caps it there (llm/server.go)
+            ollama.stubFor(post("/api/show").willReturn(okJson("""
+                    {"parameters":"num_ctx                        262144","model_info":{"llama.context_length":131072}}""")));
+            worker.health();
+            assertThat(worker.context().tokens()).hasValue(131_072);
         } finally {
             ollama.stop();
         }
