@@ -7,11 +7,14 @@ import dev.batchgateway.identity.ApiKeys;
 import dev.batchgateway.identity.Callers;
 import dev.batchgateway.identity.IdentitySettings;
 import dev.batchgateway.identity.KeySettings;
+import dev.batchgateway.identity.KeyStoreUnavailableException;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.util.concurrent.Executor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.boot.web.server.context.WebServerGracefulShutdownLifecycle;
+import org.springframework.context.SmartLifecycle;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.env.ConfigurableEnvironment;
@@ -38,6 +41,44 @@ class IdentityConfiguration {
         return new ApiKeys(store, Clock.systemUTC(), Ticker.systemTicker(), lookupRunner, new SecureRandom(), settings.caching(),
                         settings.lastUseWrittenEvery())
                 .start();
+    }
+
+    /**
+     * Warms the key cache just before the web server opens its port (which starts in a later lifecycle phase), so that
+     * the answers are fresh when the first requests come.
+     */
+    @Bean
+    SmartLifecycle keyCacheWarmUp(ApiKeys keys) {
+        return new SmartLifecycle() {
+            private volatile boolean running;
+
+            @Override
+            public void start() {
+                long began = System.nanoTime();
+                try {
+                    int loaded = keys.warmUp();
+                    LOG.info("key cache warmed with {} key(s) in {} ms", loaded, (System.nanoTime() - began) / 1_000_000);
+                } catch (KeyStoreUnavailableException away) {
+                    LOG.warn("key cache not warmed, keys are looked up as they come: {}", away.getMessage());
+                }
+                running = true;
+            }
+
+            @Override
+            public void stop() {
+                running = false;
+            }
+
+            @Override
+            public boolean isRunning() {
+                return running;
+            }
+
+            @Override
+            public int getPhase() {
+                return WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE - 2048;
+            }
+        };
     }
 
     @Bean

@@ -12,11 +12,17 @@ import java.util.UUID;
  */
 public interface ApiKeyStore {
 
+    /** A key as the store keeps it: under the digest of its secret. */
+    record KeptKey(byte[] digest, ApiKey key) {}
+
     /** Keeps a new key under the digest of its secret. */
     void add(ApiKey key, byte[] digest);
 
     /** The key whose secret has this digest, revoked or not. */
     Optional<ApiKey> findByDigest(byte[] digest);
+
+    /** At most {@code most} keys that are neither revoked nor expired, the most recently used first. */
+    List<KeptKey> mostRecentlyUsed(int most);
 
     /** A user's keys, oldest first. */
     List<ApiKey> ofUser(long userId);

@@ -145,6 +145,28 @@ public final class ApiKeys implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Fills the cache with the most recently used keys, before the instance takes requests: a restarted instance under
+     * load would otherwise look every key up at once on a cold JVM, and a lookup slower than {@code lookupWait} is taken
+     * as a store away (503 for keys without an answer). The answers are as old as the query; once they need a re-check,
+     * a slow store still finds them usable for max staleness.
+     *
+     * @return how many keys were loaded
+     * @throws KeyStoreUnavailableException when the store cannot be read; the cache is left as it was
+     */
+    public int warmUp() {
+        long revocationsBefore = revocations.get();
+        long askedAt = ticker.read();
+        List<ApiKeyStore.KeptKey> recent = store.mostRecentlyUsed(caching.capacity());
+        if (revocations.get() != revocationsBefore) {
+            return 0; // a key revoked meanwhile may be among them: lookups will tell
+        }
+        for (var kept : recent) {
+            found.put(HexFormat.of().formatHex(kept.digest()), new Answer(kept.key(), askedAt));
+        }
+        return recent.size();
+    }
+
     /** A new key for a user, for every model, without expiry; its secret is in the answer and nowhere else. */
     public IssuedKey issue(long userId, String name) {
         return issue(userId, name, KeyTerms.NONE);

@@ -56,6 +56,18 @@ class JdbcApiKeyStore implements ApiKeyStore {
     }
 
     @Override
+    public List<KeptKey> mostRecentlyUsed(int most) {
+        return reaching(() -> jdbc.sql("SELECT digest, " + COLUMNS + """
+                         FROM api_key
+                        WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+                        ORDER BY last_used_at DESC NULLS LAST, created_at DESC
+                        LIMIT ?""")
+                .param(most)
+                .query((rs, row) -> new KeptKey(rs.getBytes("digest"), key(rs, row)))
+                .list());
+    }
+
+    @Override
     public List<ApiKey> ofUser(long userId) {
         return reaching(() -> jdbc.sql("SELECT " + COLUMNS + " FROM api_key WHERE user_id = ? ORDER BY created_at, id")
                 .param(userId)

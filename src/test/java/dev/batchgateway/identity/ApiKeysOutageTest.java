@@ -297,6 +297,12 @@ class ApiKeysOutageTest {
         }
 
         @Override
+        public List<KeptKey> mostRecentlyUsed(int most) {
+            reachable();
+            return store.mostRecentlyUsed(most);
+        }
+
+        @Override
         public List<ApiKey> ofUser(long userId) {
             reachable();
             return store.ofUser(userId);

@@ -193,6 +193,39 @@ class ApiKeysTest {
     }
 
     @Test
+    void aWarmedCacheAnswersKnownKeysWithoutAskingAndServesThemWhileTheStoreIsSlowOrAway() {
+        // Given two keys issued by another instance, one of them revoked since, and a cache warmed from the store
+        var used = keys.issue(3, "ci");
+        var revoked = keys.issue(3, "old");
+        keys.revoke(revoked.key().id());
+        var restarted = keysOn(store);
+        assertThat(restarted.warmUp()).as("keys loaded").isEqualTo(1);
+
+        // Then the key in use is known without a lookup, the revoked one is looked up (and refused)
+        assertThat(restarted.identify(used.secret())).isPresent();
+        assertThat(store.lookups.get()).as("lookups after warming up").isZero();
+        assertThat(restarted.identify(revoked.secret())).isEmpty();
+        assertThat(store.lookups.get()).isEqualTo(1);
+
+        // And once its answer needs a re-check, a store gone away does not turn the warmed key away (max staleness)
+        store.away = true;
+        clock.advance(CACHE.multipliedBy(3));
+        assertThat(restarted.identify(used.secret())).isPresent();
+    }
+
+    @Test
+    void aCacheThatCannotBeWarmedIsLeftAsItWasAndLooksKeysUpAsTheyCome() {
+        var issued = keys.issue(3, "ci");
+        store.away = true;
+        var restarted = keysOn(store);
+
+        assertThatThrownBy(restarted::warmUp).isInstanceOf(KeyStoreUnavailableException.class);
+        store.away = false;
+        assertThat(restarted.identify(issued.secret())).isPresent();
+        assertThat(store.lookups.get()).isEqualTo(1);
+    }
+
+    @Test
     void whatCannotBeAKeyNeverReachesTheStore() {
         for (String token : new String[] {null, "", "bg_", "bg_short", "sk-" + "a".repeat(43), "bg_" + "a".repeat(42) + "!",
                 "bg_" + "a".repeat(44), "bg_" + "ä".repeat(43)}) {

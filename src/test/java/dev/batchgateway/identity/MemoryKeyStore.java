@@ -58,6 +58,13 @@ final class MemoryKeyStore implements ApiKeyStore {
     }
 
     @Override
+    public List<KeptKey> mostRecentlyUsed(int most) {
+        reachable();
+        return byDigest.entrySet().stream().filter(kept -> !kept.getValue().revoked()).limit(most)
+                .map(kept -> new KeptKey(HexFormat.of().parseHex(kept.getKey()), kept.getValue())).toList();
+    }
+
+    @Override
     public List<ApiKey> ofUser(long userId) {
         reachable();
         var keys = new ArrayList<>(byDigest.values().stream().filter(key -> key.userId() == userId).toList());

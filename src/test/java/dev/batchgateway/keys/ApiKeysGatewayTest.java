@@ -30,6 +30,7 @@ import org.springframework.boot.test.system.CapturedOutput;
 import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.boot.test.web.server.LocalManagementPort;
 import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.context.SmartLifecycle;
 import org.springframework.jdbc.core.simple.JdbcClient;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -76,6 +77,10 @@ class ApiKeysGatewayTest {
         // Given a second instance of the gateway on the same database
         try (var second = anotherInstance().start()) {
             int secondPort = Integer.parseInt(second.getEnvironment().getProperty("local.server.port"));
+            assertThat(output.getOut()).as("the second instance warmed its key cache before opening its port")
+                    .containsPattern("key cache warmed with \\d+ key\\(s\\) in \\d+ ms");
+            assertThat(second.getBean("keyCacheWarmUp", SmartLifecycle.class).getPhase())
+                    .isLessThan(second.getBean("webServerStartStop", SmartLifecycle.class).getPhase());
 
             // When the operator creates a key
             var created = send(port, "POST", "/admin/keys", ADMIN, "{\"user_id\": " + user + ", \"name\": \"ci\"}");

@@ -71,6 +71,30 @@ class JdbcApiKeyStoreTest {
         assertThat(store.revoke(UUID.randomUUID(), now)).isEmpty();
     }
 
+    @Test
+    void theMostRecentlyUsedKeysAreThoseNeitherRevokedNorExpiredWithTheDigestTheyAreKeptUnder() {
+        // Given keys last used centuries ahead of any other test's (the table is shared): the latest one revoked,
+        // the next one expired, then the one to warm a cache with
+        var usable = key(KeyTerms.NONE);
+        var revoked = key(KeyTerms.NONE);
+        var expired = key(new KeyTerms(now.minusSeconds(60), List.of(), KeyLimits.NONE));
+        byte[] usableDigest = digest();
+        store.add(usable, usableDigest);
+        store.add(revoked, digest());
+        store.add(expired, digest());
+        store.revoke(revoked.id(), now);
+        Instant future = Instant.parse("2900-01-01T00:00:00Z").plusSeconds(ThreadLocalRandom.current().nextInt(1_000_000));
+        store.markUsed(java.util.Map.of(usable.id(), future, expired.id(), future.plusSeconds(1), revoked.id(), future.plusSeconds(2)));
+
+        // Then the first most recently used is the usable key, under its digest
+        var first = store.mostRecentlyUsed(1);
+        assertThat(first).singleElement().satisfies(kept -> {
+            assertThat(kept.key().id()).isEqualTo(usable.id());
+            assertThat(kept.digest()).isEqualTo(usableDigest);
+        });
+        assertThat(store.mostRecentlyUsed(1000)).extracting(kept -> kept.key().id()).doesNotContain(revoked.id(), expired.id());
+    }
+
     private ApiKey key(KeyTerms terms) {
         return new ApiKey(UUID.randomUUID(), "bg_test0000", user, "test", now, null, null, terms);
     }
