@@ -6,6 +6,7 @@
 #
 #   deploy/cluster-check.sh                          # builds target/batch-gateway.jar first if it is missing
 #   CLUSTER_CHECK_CONNECTIONS=200 CLUSTER_CHECK_SECONDS=60 deploy/cluster-check.sh
+#   CLUSTER_CHECK_KEEP_LOGS=1 deploy/cluster-check.sh   # keeps the logs and the database when it passes too
 #
 # Installs what it lacks from Debian's packages (nginx, postgresql). Listens on 127.0.0.1 only, ports 18100-18123
 # (CLUSTER_CHECK_BASE_PORT moves them), and stops everything it started when it ends.
@@ -39,8 +40,8 @@ cleanup() {
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   [ -n "$PG_BIN" ] && as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
   wait 2>/dev/null || true
-  # the logs and the database (about 40 MB) are kept only when something failed
-  if [ "$status" = 0 ]; then rm -rf "$WORK"; else echo "cluster-check: logs in $WORK" >&2; fi
+  # the logs and the database (about 40 MB) are kept only when something failed, or CLUSTER_CHECK_KEEP_LOGS=1
+  if [ "$status" = 0 ] && [ -z "${CLUSTER_CHECK_KEEP_LOGS:-}" ]; then rm -rf "$WORK"; else echo "cluster-check: logs in $WORK" >&2; fi
 }
 trap cleanup EXIT
 

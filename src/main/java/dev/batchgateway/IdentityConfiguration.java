@@ -10,7 +10,9 @@ import dev.batchgateway.identity.KeySettings;
 import dev.batchgateway.identity.KeyStoreUnavailableException;
 import java.security.SecureRandom;
 import java.time.Clock;
-import java.util.concurrent.Executor;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.boot.web.server.context.WebServerGracefulShutdownLifecycle;
@@ -24,6 +26,7 @@ import org.springframework.core.env.ConfigurableEnvironment;
 class IdentityConfiguration {
 
     private static final Logger LOG = LoggerFactory.getLogger(IdentityConfiguration.class);
+    private static final int LOOKUP_THREADS = 8;
 
     @Bean
     IdentitySettings identitySettings(ConfigurableEnvironment environment) {
@@ -37,7 +40,12 @@ class IdentityConfiguration {
 
     @Bean(destroyMethod = "close")
     ApiKeys apiKeys(ApiKeyStore store, KeySettings settings) {
-        Executor lookupRunner = lookup -> Thread.ofVirtual().name("api-key-lookup").start(lookup);
+        // Platform threads, not virtual ones: a lookup started on a virtual thread queued on the carriers behind every
+        // request of a burst, and on a cold, loaded instance took longer than the lookup wait (503s, then nginx's 502s).
+        // A few suffice (the database pool has 10 connections); idle ones end.
+        var lookupRunner = new ThreadPoolExecutor(LOOKUP_THREADS, LOOKUP_THREADS, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                Thread.ofPlatform().name("api-key-lookup-", 0).daemon().factory());
+        lookupRunner.allowCoreThreadTimeOut(true);
         return new ApiKeys(store, Clock.systemUTC(), Ticker.systemTicker(), lookupRunner, new SecureRandom(), settings.caching(),
                         settings.lastUseWrittenEvery())
                 .start();

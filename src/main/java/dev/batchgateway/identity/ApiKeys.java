@@ -107,7 +107,7 @@ public final class ApiKeys implements AutoCloseable {
 
     /**
      * @param ticker monotonic time of the cache: the age of answers and lookups
-     * @param lookupRunner runs store lookups, never on a request's thread in production (virtual threads)
+     * @param lookupRunner runs store lookups, never on a request's thread (in production, a few platform threads)
      * @param lastUseEvery how often last-used times are written
      */
     public ApiKeys(ApiKeyStore store, InstantSource clock, Ticker ticker, Executor lookupRunner, SecureRandom random,
