@@ -55,12 +55,11 @@ class OpenAiAdvice {
     }
 
     @ExceptionHandler
-    ResponseEntity<Map<String, Object>> unreadable(HttpMessageNotReadableException e) {
+    ResponseEntity<?> unreadable(HttpMessageNotReadableException e) {
         for (Throwable cause = e; cause != null; cause = cause.getCause()) {
             if (cause instanceof BodyTimeoutException late) {
-                var timedOut = error(HttpStatus.REQUEST_TIMEOUT, late.getMessage(), "invalid_request_error", null, null, null);
-                return ResponseEntity.status(timedOut.getStatusCode()).headers(timedOut.getHeaders())
-                        .header(HttpHeaders.CONNECTION, "close").body(timedOut.getBody());
+                return closing(new Failure(HttpStatus.REQUEST_TIMEOUT, late.getMessage(), null, "invalid_request_error", null, null),
+                        HttpHeaders.EMPTY);
             }
         }
         String detail = e.getCause() instanceof BodyTooLargeException tooLarge ? tooLarge.getMessage()
@@ -68,9 +67,8 @@ class OpenAiAdvice {
                 : "We could not parse the JSON body of your request.";
         if (e.getCause() instanceof BodyTooLargeException) {
             // as ProblemAdvice's: the rest of the body is not read, so the connection is not kept
-            var tooLarge = error(HttpStatus.CONTENT_TOO_LARGE, detail, "invalid_request_error", null, null, null);
-            return ResponseEntity.status(tooLarge.getStatusCode()).headers(tooLarge.getHeaders())
-                    .header(HttpHeaders.CONNECTION, "close").body(tooLarge.getBody());
+            return closing(new Failure(HttpStatus.CONTENT_TOO_LARGE, detail, null, "invalid_request_error", null, null),
+                    HttpHeaders.EMPTY);
         }
         return error(HttpStatus.BAD_REQUEST, detail, "invalid_request_error", null, null, null);
     }
@@ -126,6 +124,18 @@ class OpenAiAdvice {
         headers.putAll(failure.headers());
         return ResponseEntity.status(failure.status()).headers(headers).contentType(MediaType.APPLICATION_JSON)
                 .body(body(failure));
+    }
+
+    /**
+     * A failure in OpenAI's shape after which the connection closes (the rest of the body is not read): with its
+     * Content-Length, so that its end is known from the length and not from the close, which a reset (closing a socket
+     * with unread request bytes sends one) could cut short: the JDK client then failed with "http1_0 content".
+     */
+    static ResponseEntity<byte[]> closing(Failure failure, HttpHeaders more) {
+        var answer = answer(failure, more);
+        byte[] body = bytes(failure);
+        return ResponseEntity.status(answer.getStatusCode()).headers(answer.getHeaders())
+                .header(HttpHeaders.CONNECTION, "close").contentLength(body.length).body(body);
     }
 
     /** OpenAI's error object: {@code {"error": {"message", "type", "param", "code"}}}, and a limit's fields beside them. */

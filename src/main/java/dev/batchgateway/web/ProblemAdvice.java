@@ -153,6 +153,9 @@ class ProblemAdvice extends ResponseEntityExceptionHandler {
         var failure = new Failure(answer.getStatusCode(), message, null,
                 answer.getStatusCode().is5xxServerError() ? "server_error" : "invalid_request_error", null, null,
                 problem.getProperties() == null ? Map.of() : problem.getProperties());
+        if (answer.getHeaders().getConnection().contains("close")) {
+            return (ResponseEntity<Object>) (ResponseEntity<?>) OpenAiAdvice.closing(failure, answer.getHeaders());
+        }
         return (ResponseEntity<Object>) (ResponseEntity<?>) OpenAiAdvice.answer(failure, answer.getHeaders());
     }
 

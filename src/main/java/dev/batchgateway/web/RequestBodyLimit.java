@@ -41,8 +41,10 @@ class RequestBodyLimit extends OncePerRequestFilter {
                 var failure = new Failure(HttpStatus.CONTENT_TOO_LARGE, new BodyTooLargeException().getMessage(), null,
                         "invalid_request_error", null, null);
                 request.setAttribute(RequestTracking.FAILURE, failure.message());
+                byte[] body = OpenAiAdvice.bytes(failure);
                 response.setContentType(MediaType.APPLICATION_JSON_VALUE);
-                response.getOutputStream().write(OpenAiAdvice.bytes(failure));
+                response.setContentLength(body.length); // its end known from its length, whatever the close does
+                response.getOutputStream().write(body);
                 return;
             }
             response.setContentType(MediaType.APPLICATION_PROBLEM_JSON_VALUE);
