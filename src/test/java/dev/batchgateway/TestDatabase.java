@@ -18,6 +18,12 @@ import org.testcontainers.postgresql.PostgreSQLContainer;
  */
 public final class TestDatabase {
 
+    /**
+     * The JUnit tag of test classes that run against this database (seconds each): the mutation profile leaves them out,
+     * since every mutant would rerun them; the plain verify runs them.
+     */
+    public static final String TAG = "database";
+
     public record Coordinates(String url, String username, String password) {
 
         /** As Spring's data source settings. */

@@ -2,6 +2,7 @@ package dev.batchgateway.usage;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchgateway.TestDatabase;
 import dev.batchgateway.completion.ServiceTier;
 import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.UsageOutcome;
@@ -19,6 +20,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.springframework.jdbc.core.JdbcTemplate;
 
@@ -28,6 +30,7 @@ import org.springframework.jdbc.core.JdbcTemplate;
  * a day is rolled up once; rows of a day already rolled up are added to its rollup as they are written; and rows
  * written while days are being rolled up are counted exactly once.
  */
+@Tag(TestDatabase.TAG)
 class DailyRollupsTest {
 
     private static final Instant START = Instant.parse("2026-10-01T00:00:00Z");

@@ -2,9 +2,11 @@ package dev.batchgateway.usage;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.batchgateway.TestDatabase;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.springframework.jdbc.core.simple.JdbcClient;
 
@@ -13,6 +15,7 @@ import org.springframework.jdbc.core.simple.JdbcClient;
  * table (token_usage as V3 left it becomes the partitioned table without losing or doubling a row, and the daily
  * rollups start out equal to the rows' sums), and retention (months dropped whole once rolled up, totals kept).
  */
+@Tag(TestDatabase.TAG)
 class UsagePartitionsTest {
 
     private final UsageSchema schema = new UsageSchema();
