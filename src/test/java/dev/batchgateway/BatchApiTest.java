@@ -112,6 +112,8 @@ class BatchApiTest {
         assertThat(done.requestCounts().orElseThrow().completed()).isEqualTo(64);
         assertThat(done.requestCounts().orElseThrow().failed()).isEqualTo(1);
         assertThat(done.completedAt()).isPresent();
+        assertThat(done.finalizingAt().orElseThrow()).as("finalizing_at, then completed_at")
+                .isLessThanOrEqualTo(done.completedAt().orElseThrow());
         assertThat(done.metadata().orElseThrow()._additionalProperties().get("run").asStringOrThrow()).isEqualTo("nightly");
 
         // And each completion's answer is the simulated worker's, with its exact usage, run in the flex tier

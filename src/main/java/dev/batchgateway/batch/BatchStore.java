@@ -88,8 +88,9 @@ public interface BatchStore {
 
     /**
      * Ends what is due, each batch in one transaction that writes its output and error files: running batches with no
-     * line left (completed), past their window (their unclaimed lines expire; expired once no line is in flight),
-     * cancelling ones with no line in flight (cancelled).
+     * line left become finalizing (committed on its own, so it is seen), then completed, by this call or any instance's
+     * next; past their window (their unclaimed lines expire; expired once no line is in flight), cancelling ones with no
+     * line in flight (cancelled).
      *
      * @param retention how long the output and error files are kept
      * @return the batches ended

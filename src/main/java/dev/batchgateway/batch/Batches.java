@@ -67,7 +67,8 @@ public final class Batches {
 
     /**
      * Cancels the user's batch: no line not yet sent is sent any more, lines in flight finish; the batch is {@code
-     * cancelling} until they have, then {@code cancelled}. 409 for a batch that has ended.
+     * cancelling} until they have, then {@code cancelled}. 409 for a batch that is finalizing (its lines have all ended:
+     * it completes) or has ended.
      */
     public BatchJob cancel(long user, String id) {
         BatchJob batch = store.cancel(user, id).orElseThrow(() -> notFound(id));

@@ -27,8 +27,9 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * Batches and their lines in PostgreSQL ({@code batch}, {@code batch_line}, V14): the lines are the queue every instance
  * works from, claimed a chunk at a time with {@code FOR UPDATE SKIP LOCKED} for a lease of the database's clock, and
- * claimed again once a lease has ended. A batch ends in one transaction that writes its output and error files from its
- * lines' results, a thousand lines per chunk of the file.
+ * claimed again once a lease has ended. A batch whose lines have all ended becomes {@code finalizing} first, in a
+ * statement of its own; then it ends in one transaction that writes its output and error files from its lines' results,
+ * a thousand lines per chunk of the file.
  */
 @Repository
 class JdbcBatchStore implements BatchStore {
@@ -283,9 +284,11 @@ class JdbcBatchStore implements BatchStore {
                 UPDATE batch SET status = 'expired', expired_at = now(), completed = 0, failed = 0
                 WHERE status = 'validating' AND expires_at < now() AND (lease_until IS NULL OR lease_until < now())
                 """).update();
+        startFinalizing();
         List<String> due = jdbc.sql("""
                 SELECT b.id FROM batch b
-                WHERE (b.status = 'in_progress'
+                WHERE b.status = 'finalizing'
+                   OR (b.status = 'in_progress' AND b.expires_at < now()
                        AND NOT EXISTS (SELECT 1 FROM batch_line l WHERE l.batch_id = b.id AND l.state = 'queued'))
                    OR (b.status = 'cancelling' AND (b.lease_until IS NULL OR b.lease_until < now())
                        AND NOT EXISTS (SELECT 1 FROM batch_line l WHERE l.batch_id = b.id AND l.state = 'queued'
@@ -307,6 +310,20 @@ class JdbcBatchStore implements BatchStore {
         return ended;
     }
 
+    /**
+     * Running batches in their window whose every line has ended become {@code finalizing}, committed before their files
+     * are written (by {@link #finishDue} of any instance), so a client polling sees OpenAI's {@code finalizing}.
+     *
+     * @return the batches that became finalizing
+     */
+    int startFinalizing() {
+        return jdbc.sql("""
+                UPDATE batch b SET status = 'finalizing', finalizing_at = now()
+                WHERE b.status = 'in_progress' AND b.expires_at >= now()
+                  AND NOT EXISTS (SELECT 1 FROM batch_line l WHERE l.batch_id = b.id AND l.state = 'queued')
+                """).update();
+    }
+
     /** Ends one batch, if it is still due and nobody else is ending it: its files, its counts, its status. */
     private boolean end(String batchId, Duration retention) {
         var row = jdbc.sql("SELECT user_id, status, expires_at < now() FROM batch WHERE id = ? FOR UPDATE SKIP LOCKED")
@@ -319,7 +336,8 @@ class JdbcBatchStore implements BatchStore {
         String status = (String) row.get()[1];
         boolean expired = (Boolean) row.get()[2]; // past its window: its unclaimed lines were expired above
         String target = switch (status) {
-            case "in_progress" -> expired ? "expired" : "completed";
+            case "in_progress" -> expired ? "expired" : null; // in its window it becomes finalizing first
+            case "finalizing" -> "completed";
             case "cancelling" -> "cancelled";
             default -> null;
         };
@@ -336,7 +354,7 @@ class JdbcBatchStore implements BatchStore {
         String output = file(batchId, user, "done", batchId + "_output.jsonl", retention);
         String errors = file(batchId, user, "failed", batchId + "_error.jsonl", retention);
         String timeColumn = switch (target) {
-            case "completed" -> "finalizing_at = now(), completed_at = now()";
+            case "completed" -> "completed_at = now()";
             case "expired" -> "expired_at = now()";
             default -> "cancelled_at = now()";
         };

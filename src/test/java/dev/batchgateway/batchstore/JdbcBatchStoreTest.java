@@ -80,4 +80,81 @@ class JdbcBatchStoreTest {
         assertThat(expired.completedAt()).isNull();
         assertThat(expired.requestCounts()).isEqualTo(new BatchJob.RequestCounts(2, 1, 1));
     }
+
+    @Test
+    void aBatchWhoseLinesHaveAllEndedIsFinalizingBeforeItsFilesAreWrittenThenCompleted() {
+        // Given a running batch of two lines in its window, one of them ended
+        String id = runningBatch();
+        store.finish(List.of(new BatchStore.Finished(id, 1, true, "{\"custom_id\":\"a\"}")));
+        store.startFinalizing();
+        assertThat(store.find(user, id).orElseThrow().status()).as("a line is still queued").isEqualTo(BatchStatus.IN_PROGRESS);
+
+        // When the other line ends and the first step runs (its files not written yet)
+        store.finish(List.of(new BatchStore.Finished(id, 2, false, "{\"custom_id\":\"b\"}")));
+        store.startFinalizing();
+
+        // Then the batch is finalizing, with its finalizing_at and no file, and a cancel leaves it as it is
+        BatchJob finalizing = store.find(user, id).orElseThrow();
+        assertThat(finalizing.status()).isEqualTo(BatchStatus.FINALIZING);
+        assertThat(finalizing.finalizingAt()).isNotNull();
+        assertThat(finalizing.completedAt()).isNull();
+        assertThat(finalizing.outputFileId()).isNull();
+        assertThat(finalizing.errorFileId()).isNull();
+        assertThat(filesOf(id)).as("files written for a finalizing batch").isZero();
+        assertThat(finalizing.requestCounts()).isEqualTo(new BatchJob.RequestCounts(2, 1, 1));
+        BatchJob cancelAsked = store.cancel(user, id).orElseThrow();
+        assertThat(cancelAsked.status()).as("a finalizing batch is not cancelled").isEqualTo(BatchStatus.FINALIZING);
+        assertThat(cancelAsked.cancellingAt()).isNull();
+
+        // And when the batches due are ended
+        store.finishDue(instance, Duration.ofSeconds(30), Duration.ofDays(30));
+
+        // Then it is completed with both files, finalized no later than completed
+        BatchJob completed = store.find(user, id).orElseThrow();
+        assertThat(completed.status()).isEqualTo(BatchStatus.COMPLETED);
+        assertThat(completed.outputFileId()).isNotNull();
+        assertThat(completed.errorFileId()).isNotNull();
+        assertThat(completed.finalizingAt()).as("finalizing_at, kept from the first step").isEqualTo(finalizing.finalizingAt());
+        assertThat(completed.finalizingAt()).isBeforeOrEqualTo(completed.completedAt());
+        assertThat(completed.requestCounts()).isEqualTo(new BatchJob.RequestCounts(2, 1, 1));
+    }
+
+    @Test
+    void aBatchLeftFinalizingByAnInstanceThatDiedIsCompletedOnceByTheNextInstance() {
+        // Given a batch whose lines have all ended, made finalizing by an instance that died before writing its files
+        String id = runningBatch();
+        store.finish(List.of(new BatchStore.Finished(id, 1, true, "{\"custom_id\":\"a\"}"),
+                new BatchStore.Finished(id, 2, true, "{\"custom_id\":\"b\"}")));
+        store.startFinalizing();
+        assertThat(store.find(user, id).orElseThrow().status()).isEqualTo(BatchStatus.FINALIZING);
+
+        // When another instance ends the batches due, and again at its next sweep
+        UUID other = UUID.randomUUID();
+        store.finishDue(other, Duration.ofSeconds(30), Duration.ofDays(30));
+        BatchJob completed = store.find(user, id).orElseThrow();
+        store.finishDue(other, Duration.ofSeconds(30), Duration.ofDays(30));
+
+        // Then the batch is completed, its output file of both lines written once
+        assertThat(completed.status()).isEqualTo(BatchStatus.COMPLETED);
+        assertThat(completed.errorFileId()).as("no line failed").isNull();
+        assertThat(jdbc.sql("SELECT lines FROM batch_file WHERE id = ?").params(completed.outputFileId()).query(Integer.class)
+                .single()).isEqualTo(2);
+        assertThat(filesOf(id)).as("files of the batch after two sweeps").isEqualTo(1);
+        assertThat(store.find(user, id).orElseThrow()).as("the batch after the second sweep").isEqualTo(completed);
+    }
+
+    /** A running batch (in its 24 h window) of two queued lines, a and b. */
+    private String runningBatch() {
+        String id = "batch_" + UUID.randomUUID().toString().replace("-", "");
+        store.create(id, user, UUID.randomUUID(), CHAT, "file-x", "24h", null, Duration.ofHours(24));
+        store.addLines(id, List.of(new BatchStore.NewLine(1, "a", CHAT, "{}"), new BatchStore.NewLine(2, "b", CHAT, "{}")));
+        store.start(id, 2);
+        return id;
+    }
+
+    /** The output and error files written for the batch. */
+    private long filesOf(String batchId) {
+        return jdbc.sql("SELECT count(*) FROM batch_file WHERE filename IN (?, ?)")
+                .params(batchId + "_output.jsonl", batchId + "_error.jsonl").query(Long.class).single();
+    }
 }
