@@ -3,7 +3,7 @@
 # vLLM with a fixed latency per call, and the gateway; drives load with wrk from a separate process; prints a
 # Markdown table and writes it to bench/results/<time>/results.md. Not part of CI.
 #
-#   bench/run.sh                 # all scenarios, 10 s each after a 5 s warm-up per gateway (about 6 minutes in all)
+#   bench/run.sh                 # all scenarios, 10 s each after a 60 s warm-up per gateway (about 13 minutes in all)
 #   BENCH_DURATION=5s bench/run.sh
 #   BENCH_ONLY="c16 10k" bench/run.sh   # some rows only: direct, simulated, c32 (with light load), c16, c8, 10k,
 #                                        # fair (a light user beside a saturating one), flex (flex background load)
@@ -47,7 +47,7 @@ start_gateway() { # name, then VAR=value … for the gateway's environment; JAVA
   PIDS+=("$GATEWAY_PID")
   await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway-$name.log"
   # warm-up, not measured: the JIT compiles the request path before the first row counts
-  wrk -t 2 -c 64 -d "${BENCH_WARMUP:-5s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
+  wrk -t 2 -c 64 -d "${BENCH_WARMUP:-60s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
 }
 stop_gateway() { # graceful first; a JVM that cannot stop (e.g. out of memory) is killed after 20 s
   kill "$GATEWAY_PID" 2>/dev/null || true
