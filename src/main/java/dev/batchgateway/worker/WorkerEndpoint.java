@@ -3,6 +3,7 @@ package dev.batchgateway.worker;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.WorkerException;
 import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -232,8 +233,9 @@ final class WorkerEndpoint implements AutoCloseable {
             }
         }
         var timedOut = new AtomicBoolean();
-        try (InputStream body = new CappedBody(response.body(), maxAnswerBytes)) {
-            if (response.headers().firstValueAsLong("Content-Length").orElse(0) > maxAnswerBytes) {
+        long declared = response.headers().firstValueAsLong("Content-Length").orElse(-1);
+        try (InputStream body = new CappedBody(response.body(), maxAnswerBytes, declared)) {
+            if (declared > maxAnswerBytes) {
                 throw new AnswerTooLarge();
             }
             ScheduledFuture<?> timer = DEADLINES.schedule(() -> {
@@ -329,10 +331,34 @@ final class WorkerEndpoint implements AutoCloseable {
     private static final class CappedBody extends FilterInputStream {
 
         private long left;
+        /** The answer's Content-Length, or -1 when it has none (chunked). */
+        private final long declared;
 
-        CappedBody(InputStream body, long cap) {
+        CappedBody(InputStream body, long cap, long declared) {
             super(body);
             this.left = cap;
+            this.declared = declared;
+        }
+
+        /**
+         * Reads an answer of a declared length into an array of that length: the JDK's way, without a length, starts
+         * with a 16 KiB buffer and copies, which was most of the garbage a completion made.
+         */
+        @Override
+        public byte[] readAllBytes() throws IOException {
+            if (declared < 0 || declared > Integer.MAX_VALUE - 8) {
+                return super.readAllBytes();
+            }
+            byte[] answer = readNBytes((int) declared);
+            int more = read();
+            if (more < 0) {
+                return answer;
+            }
+            var longer = new ByteArrayOutputStream(answer.length + 1024);
+            longer.write(answer);
+            longer.write(more);
+            longer.write(super.readAllBytes());
+            return longer.toByteArray();
         }
 
         @Override
