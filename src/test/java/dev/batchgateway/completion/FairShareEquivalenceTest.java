@@ -55,7 +55,7 @@ class FairShareEquivalenceTest {
 
     record Scenario(long quantum, List<Step> steps) {}
 
-    @Property(tries = 400)
+    @Property(tries = 1000)
     void everySeatGoesToTheRequestTheFormerImplementationSeats(@ForAll("scenarios") Scenario scenario) {
         var reference = new ReferenceFairShare(scenario.quantum());
         var share = new FairShare(scenario.quantum());
