@@ -1,5 +1,6 @@
 package dev.batchgateway.completion;
 
+import java.util.Random;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -38,35 +39,34 @@ public class FairShareBenchmark {
     public int users;
 
     private final GenerationParameters parameters = new GenerationParameters(16);
+    /** One id for all: a random UUID costs more than a seat. */
+    private final UUID id = UUID.randomUUID();
     private final Set<BatchKey> ready = Set.of(BatchKey.of(request(1)));
     private final Predicate<Queued> eligible = request -> !request.isDone() && ready.contains(request.key);
     private FairShare share;
-    private Queued[] arrivals;
+    /** The users of the requests that join, one per seat. */
+    private long[] arrivals;
     private int arrival;
 
     @Setup(Level.Iteration)
     public void fill() {
         share = new FairShare();
-        arrivals = new Queued[1 << 16];
-        var random = new java.util.Random(7);
-        for (int i = 0; i < arrivals.length; i++) {
-            arrivals[i] = queued(1 + random.nextInt(users));
-        }
+        arrivals = new Random(7).longs(1 << 16, 1, users + 1).toArray();
         for (int i = 0; i < 2 * users; i++) {
             share.add(queued(1 + i % users));
         }
     }
 
-    /** One seat taken and one request joining: seats per second. */
+    /** One seat taken and one new request joining: seats per second. */
     @Benchmark
     public Queued seat() {
         Queued seated = share.next(eligible);
-        share.add(arrivals[arrival++ & arrivals.length - 1]);
+        share.add(queued(arrivals[arrival++ & arrivals.length - 1]));
         return seated;
     }
 
     private CompletionRequest request(long user) {
-        return new CompletionRequest(UUID.randomUUID(), user, "hello", parameters);
+        return new CompletionRequest(id, user, "hello", parameters);
     }
 
     private Queued queued(long user) {
