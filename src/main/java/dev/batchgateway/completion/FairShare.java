@@ -2,10 +2,10 @@ package dev.batchgateway.completion;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.Predicate;
 
 /**
@@ -22,6 +22,11 @@ import java.util.function.Predicate;
  * and in each round every other user sends at most Q plus one request's worth of tokens: with the default quantum, at
  * most about {@code b/c + 1} requests of another user whose requests weigh c each, however many it has queued. With
  * requests of about the same size, one or two of each other waiting user are ahead of it: the next batch.
+ *
+ * <p>A seat costs about as many looks at users as the turns that pass, not one per waiting user: the users are a ring,
+ * and a seat looks at them in turn only until one can send within the current round, since nobody after it could come
+ * first (only a seat that nobody can take in this round looks at everyone). Users left out who hold requests that ended
+ * while waiting are looked at all the same, so the ended requests are dropped, and users leave, when they always were.
  */
 final class FairShare implements LanePolicy {
 
@@ -32,8 +37,23 @@ final class FairShare implements LanePolicy {
     static final long QUANTUM = 1;
 
     private final long quantum;
-    /** Users with requests waiting, in round order: the first is the one whose turn it is. */
-    private final LinkedHashMap<Long, User> round = new LinkedHashMap<>();
+    /** Users with requests waiting, by id; {@link #round} orders them. */
+    private final HashMap<Long, User> users = new HashMap<>();
+    /**
+     * Users with requests waiting, in round order, a ring: the one at {@code front} is the one whose turn it is. A turn
+     * passing on moves the users it passes from the front to the back, a pointer each.
+     */
+    private User[] round = new User[16];
+    private int front;
+    private int inRound;
+    /** The candidates of one {@link #next}, in round order: kept between calls to spare the allocation. */
+    private User[] candidates = new User[16];
+    /** Counts the calls of {@link #next}: a user looked at in the current one has it as its {@link User#lookedAt}. */
+    private long call;
+    /** The users of requests that ended before they were sent, as their futures tell it (any thread). */
+    private final ConcurrentLinkedQueue<User> told = new ConcurrentLinkedQueue<>();
+    /** Users in the round who may hold a request that ended while it waited. */
+    private final ArrayList<User> holdingEnded = new ArrayList<>();
 
     FairShare() {
         this(QUANTUM);
@@ -48,92 +68,187 @@ final class FairShare implements LanePolicy {
 
     @Override
     public void add(Queued request) {
-        round.computeIfAbsent(request.userId(), id -> new User()).waiting.addLast(request);
+        User user = users.get(request.userId());
+        if (user == null) {
+            user = new User(request.userId());
+            users.put(request.userId(), user);
+            join(user);
+        }
+        user.waiting.addLast(request);
+        User owner = user;
+        request.completion.whenComplete((result, failure) -> {
+            if (!request.wasSent()) {
+                told.add(owner);
+            }
+        });
     }
 
     @Override
     public Queued next(Predicate<Queued> eligible) {
-        // each user with something eligible, in round order, with the head it would send and when it could send it
-        List<User> candidates = new ArrayList<>();
-        List<Queued> heads = new ArrayList<>();
-        for (User user : round.values()) {
+        // Time counts visits: the candidate at place i of n is visited at i, i + n, i + 2n… and gains a quantum on each
+        // visit, except the user in turn, whose credit for its current visit (at 0) was already given. The first to
+        // afford its head, at q * n + i, is the one with the fewest whole rounds q, the first in round order among
+        // them: a candidate who can send within this round (q = 0) wins against all after it, so they are not looked at.
+        hearEnded();
+        call++;
+        int n = 0;
+        int winner = -1;
+        int winnerPlace = -1;
+        long rounds = Long.MAX_VALUE;
+        Queued sent = null;
+        for (int place = 0; place < inRound; place++) {
+            User user = round[(front + place) & (round.length - 1)];
+            user.lookedAt = call;
             Queued head = user.first(eligible);
-            if (head != null) {
-                candidates.add(user);
-                heads.add(head);
+            if (head == null) {
+                continue;
+            }
+            long missing = head.cost - user.credit;
+            long quanta = missing <= 0 ? 0 : (missing + quantum - 1) / quantum;
+            long q = user.inTurn ? quanta : Math.max(0, quanta - 1);
+            if (n == candidates.length) {
+                candidates = Arrays.copyOf(candidates, 2 * n);
+            }
+            candidates[n] = user;
+            if (q < rounds) {
+                rounds = q;
+                winner = n;
+                winnerPlace = place;
+                sent = head;
+            }
+            n++;
+            if (q == 0) {
+                break;
             }
         }
-        if (candidates.isEmpty()) {
+        // Looking at a user drops its ended requests before its first eligible one; a user left out above (after the
+        // winner) who holds some drops them as well, or it could stay in the round with nothing but ended requests
+        for (User user : holdingEnded) {
+            if (user.lookedAt != call && user.inRound) {
+                user.first(eligible);
+            }
+        }
+        if (sent == null) {
+            forgetEndedDropped();
             return null;
         }
-        // Time counts visits: the candidate at place i is visited at i, i + n, i + 2n… and gains a quantum on each
-        // visit, except the user in turn, whose credit for its current visit (at 0) was already given.
-        int n = candidates.size();
-        int winner = 0;
-        long soonest = Long.MAX_VALUE;
+        // every candidate is visited in the whole rounds before the winner's visit; those up to it once more in its round
         for (int i = 0; i < n; i++) {
-            User user = candidates.get(i);
-            long missing = heads.get(i).cost - user.credit;
-            long quanta = missing <= 0 ? 0 : (missing + quantum - 1) / quantum;
-            long at = user.inTurn ? quanta * n : Math.max(0, quanta - 1) * n + i;
-            if (at < soonest) {
-                soonest = at;
-                winner = i;
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            User user = candidates.get(i);
-            long visits = user.inTurn ? soonest / n : (soonest >= i ? (soonest - i) / n + 1 : 0);
+            User user = candidates[i];
+            long visits = rounds + (i <= winner && !user.inTurn ? 1 : 0);
             user.credit += visits * quantum;
+            candidates[i] = null;
         }
-        User sender = candidates.get(winner);
-        Queued sent = heads.get(winner);
+        User sender = round[(front + winnerPlace) & (round.length - 1)];
         sender.waiting.remove(sent);
         sender.credit -= sent.cost;
-        turnTo(sender);
+        turnTo(winnerPlace);
+        forgetEndedDropped();
         return sent;
     }
 
-    /** Makes {@code sender}'s the turn in progress: the users before it had theirs; one left with nothing leaves. */
-    private void turnTo(User sender) {
-        Iterator<Map.Entry<Long, User>> users = round.entrySet().iterator();
-        List<Map.Entry<Long, User>> passed = new ArrayList<>();
-        while (users.hasNext()) {
-            var entry = users.next();
-            if (entry.getValue() == sender) {
-                break;
+    /** Takes in the users whose requests ended before they were sent since the last look. */
+    private void hearEnded() {
+        for (User user; (user = told.poll()) != null; ) {
+            if (user.inRound && !user.holdsEnded) {
+                user.holdsEnded = true;
+                holdingEnded.add(user);
             }
-            entry.getValue().inTurn = false;
-            passed.add(entry);
-            users.remove();
         }
-        passed.forEach(entry -> round.put(entry.getKey(), entry.getValue()));
+    }
+
+    /** Forgets the users who hold no ended request any more (they dropped them, sent the rest, or left). */
+    private void forgetEndedDropped() {
+        holdingEnded.removeIf(user -> {
+            boolean holds = user.inRound && user.waiting.stream().anyMatch(Queued::isDone);
+            user.holdsEnded = holds;
+            return !holds;
+        });
+    }
+
+    /**
+     * Makes the turn of the user at {@code place} in the round the turn in progress: the users before it had theirs and
+     * go to the back; one left with nothing leaves.
+     */
+    private void turnTo(int place) {
+        int mask = round.length - 1;
+        for (int i = 0; i < place; i++) {
+            User passed = round[front];
+            passed.inTurn = false;
+            round[front] = null;
+            round[(front + inRound) & mask] = passed;
+            front = (front + 1) & mask;
+        }
+        User sender = round[front];
         sender.inTurn = true;
         if (sender.waiting.isEmpty()) {
-            round.values().remove(sender);
+            round[front] = null;
+            front = (front + 1) & mask;
+            inRound--;
+            leave(sender);
         }
+    }
+
+    private void join(User user) {
+        user.inRound = true;
+        if (inRound == round.length) {
+            User[] larger = new User[2 * round.length];
+            for (int place = 0; place < inRound; place++) {
+                larger[place] = round[(front + place) & (round.length - 1)];
+            }
+            round = larger;
+            front = 0;
+        }
+        round[(front + inRound) & (round.length - 1)] = user;
+        inRound++;
     }
 
     @Override
     public void removeIf(Predicate<Queued> ended) {
-        round.values().removeIf(user -> {
+        int kept = 0;
+        for (int place = 0; place < inRound; place++) {
+            int at = (front + place) & (round.length - 1);
+            User user = round[at];
+            round[at] = null;
             user.waiting.removeIf(ended);
-            return user.waiting.isEmpty();
-        });
+            if (user.waiting.isEmpty()) {
+                leave(user);
+            } else {
+                round[(front + kept++) & (round.length - 1)] = user;
+            }
+        }
+        inRound = kept;
+        hearEnded();
+        forgetEndedDropped();
+    }
+
+    private void leave(User user) {
+        users.remove(user.id);
+        user.inRound = false;
     }
 
     /** How many requests wait, all users together. */
     int size() {
-        return round.values().stream().mapToInt(user -> user.waiting.size()).sum();
+        return users.values().stream().mapToInt(user -> user.waiting.size()).sum();
     }
 
     /** One user's place in the round. */
     private static final class User {
+        final long id;
         final ArrayDeque<Queued> waiting = new ArrayDeque<>();
         /** Tokens this user may still send before its next quantum: the deficit of deficit round robin. */
         long credit;
         /** Whether it is this user's turn, its quantum for it given. */
         boolean inTurn;
+        boolean inRound;
+        /** Whether it is among the fair share's users who may hold an ended request. */
+        boolean holdsEnded;
+        /** The last call of {@link #next} that looked at this user's requests. */
+        long lookedAt;
+
+        User(long id) {
+            this.id = id;
+        }
 
         /**
          * The user's oldest request that {@code eligible} accepts. Requests that ended while waiting are dropped on the
