@@ -5,7 +5,7 @@
 # beside it (bench/complete.lua, default tier, BENCH_CONNECTIONS connections) and that load's p99 against the same load
 # without a batch. Prints a Markdown table and writes it to bench/results/<time>/batch.md. Not part of CI.
 #
-#   bench/batch.sh
+#   bench/batch.sh                                             # about 6 minutes after the build (60 s of warm-up: BENCH_WARMUP)
 #   BENCH_LINES=5000 BENCH_CONNECTIONS=32 bench/batch.sh      # a smaller run
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,6 +101,9 @@ print(f"| {name} ({status}) | {completed} | {float(secs):.1f} | {rate:.0f} | {ra
 PY
   tail -1 "$TABLE" >&2
 }
+
+echo "== warm-up: interactive load for ${BENCH_WARMUP:-60s}, not measured (the JIT compiles the request path)" >&2
+interactive warm-up "${BENCH_WARMUP:-60s}" > /dev/null
 
 echo "== interactive load alone ($DURATION)" >&2
 alone=$(interactive alone "$DURATION")
