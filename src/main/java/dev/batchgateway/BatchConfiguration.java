@@ -53,36 +53,12 @@ class BatchConfiguration {
     @Bean
     SmartLifecycle batchRunnerShutdown(BatchRunner runner,
             @Value("${spring.lifecycle.timeout-per-shutdown-phase:30s}") Duration grace) {
-        return new SmartLifecycle() {
-            private volatile boolean running;
-
-            @Override
-            public void start() {
-                // also when a paused context resumes (Spring's test context cache pauses the contexts not in use)
-                runner.start();
-                running = true;
+        return PhasedLifecycle.of(SmartLifecycle.DEFAULT_PHASE + 256, runner::start, () -> {
+            try {
+                runner.close(grace);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
-
-            @Override
-            public void stop() {
-                try {
-                    runner.close(grace);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                } finally {
-                    running = false;
-                }
-            }
-
-            @Override
-            public boolean isRunning() {
-                return running;
-            }
-
-            @Override
-            public int getPhase() {
-                return SmartLifecycle.DEFAULT_PHASE + 256;
-            }
-        };
+        });
     }
 }

@@ -41,34 +41,13 @@ class BudgetConfiguration {
      */
     @Bean
     SmartLifecycle budgetsShutdown(Budgets budgets) {
-        return new SmartLifecycle() {
-            private volatile boolean running;
-
-            @Override
-            public void start() {
-                running = true;
+        // after the scheduler's drain, before the usage flush
+        return PhasedLifecycle.of(SmartLifecycle.DEFAULT_PHASE - 256, () -> {}, () -> {
+            try {
+                budgets.giveBackEverything();
+            } catch (RuntimeException storeAway) {
+                // what cannot be given back stays held until its hold expires: never more than was held
             }
-
-            @Override
-            public void stop() {
-                try {
-                    budgets.giveBackEverything();
-                } catch (RuntimeException storeAway) {
-                    // what cannot be given back stays held until its hold expires: never more than was held
-                } finally {
-                    running = false;
-                }
-            }
-
-            @Override
-            public boolean isRunning() {
-                return running;
-            }
-
-            @Override
-            public int getPhase() {
-                return SmartLifecycle.DEFAULT_PHASE - 256; // after the scheduler's drain, before the usage flush
-            }
-        };
+        });
     }
 }

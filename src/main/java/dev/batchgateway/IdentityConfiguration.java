@@ -57,36 +57,15 @@ class IdentityConfiguration {
      */
     @Bean
     SmartLifecycle keyCacheWarmUp(ApiKeys keys) {
-        return new SmartLifecycle() {
-            private volatile boolean running;
-
-            @Override
-            public void start() {
-                long began = System.nanoTime();
-                try {
-                    int loaded = keys.warmUp();
-                    LOG.info("key cache warmed with {} key(s) in {} ms", loaded, (System.nanoTime() - began) / 1_000_000);
-                } catch (KeyStoreUnavailableException away) {
-                    LOG.warn("key cache not warmed, keys are looked up as they come: {}", away.getMessage());
-                }
-                running = true;
+        return PhasedLifecycle.of(WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE - 2048, () -> {
+            long began = System.nanoTime();
+            try {
+                int loaded = keys.warmUp();
+                LOG.info("key cache warmed with {} key(s) in {} ms", loaded, (System.nanoTime() - began) / 1_000_000);
+            } catch (KeyStoreUnavailableException away) {
+                LOG.warn("key cache not warmed, keys are looked up as they come: {}", away.getMessage());
             }
-
-            @Override
-            public void stop() {
-                running = false;
-            }
-
-            @Override
-            public boolean isRunning() {
-                return running;
-            }
-
-            @Override
-            public int getPhase() {
-                return WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE - 2048;
-            }
-        };
+        }, () -> {});
     }
 
     @Bean
