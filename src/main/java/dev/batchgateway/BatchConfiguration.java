@@ -53,12 +53,6 @@ class BatchConfiguration {
     @Bean
     SmartLifecycle batchRunnerShutdown(BatchRunner runner,
             @Value("${spring.lifecycle.timeout-per-shutdown-phase:30s}") Duration grace) {
-        return PhasedLifecycle.of(SmartLifecycle.DEFAULT_PHASE + 256, runner::start, () -> {
-            try {
-                runner.close(grace);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
+        return PhasedLifecycle.of(SmartLifecycle.DEFAULT_PHASE + 256, runner::start, () -> runner.close(grace));
     }
 }

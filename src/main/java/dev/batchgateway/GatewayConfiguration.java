@@ -121,7 +121,7 @@ class GatewayConfiguration {
     SmartLifecycle schedulerShutdown(
             Scheduler scheduler,
             @Value("${spring.lifecycle.timeout-per-shutdown-phase:30s}") Duration grace) {
-        return new ShutdownStep(SmartLifecycle.DEFAULT_PHASE, () -> {
+        return PhasedLifecycle.shutdownStep(SmartLifecycle.DEFAULT_PHASE, () -> {
             LOG.info("shutdown: drain begins, {} requests queued and {} batches in flight get their answers; new requests get 503",
                     scheduler.queued(), scheduler.batchesInFlight());
             everyCallerAnswered.set(scheduler.shutdown(grace));
@@ -136,60 +136,11 @@ class GatewayConfiguration {
     SmartLifecycle usageLedgerShutdown(
             UsageLedger ledger,
             @Value("${spring.lifecycle.timeout-per-shutdown-phase:30s}") Duration grace) {
-        return new ShutdownStep(SmartLifecycle.DEFAULT_PHASE - 512, () -> {
+        return PhasedLifecycle.shutdownStep(SmartLifecycle.DEFAULT_PHASE - 512, () -> {
             int unwritten = ledger.close(grace).size();
             LOG.info("shutdown: drain ended, {}; {}",
                     everyCallerAnswered.get() ? "every request answered" : "after the grace period requests still queued got 503, those at the worker 504",
                     unwritten == 0 ? "every usage row written" : unwritten + " usage rows NOT written (logged above with their content)");
         });
-    }
-
-    /** A lifecycle that does nothing on start and runs one step of the shutdown on stop. */
-    private static final class ShutdownStep implements SmartLifecycle {
-
-        interface Step {
-            void run() throws InterruptedException;
-        }
-
-        private final int phase;
-        private final Step step;
-        private volatile boolean running;
-
-        ShutdownStep(int phase, Step step) {
-            this.phase = phase;
-            this.step = step;
-        }
-
-        @Override
-        public void start() {
-            running = true;
-        }
-
-        @Override
-        public void stop() {
-            try {
-                step.run();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            } finally {
-                running = false;
-            }
-        }
-
-        @Override
-        public boolean isRunning() {
-            return running;
-        }
-
-        /** A drain is one way (start cannot undo it): a context pause, as Spring's test context cache does, must not run it. */
-        @Override
-        public boolean isPauseable() {
-            return false;
-        }
-
-        @Override
-        public int getPhase() {
-            return phase;
-        }
     }
 }
