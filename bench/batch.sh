@@ -5,7 +5,7 @@
 # beside it (bench/complete.lua, default tier, BENCH_CONNECTIONS connections) and that load's p99 against the same load
 # without a batch. Prints a Markdown table and writes it to bench/results/<time>/batch.md. Not part of CI.
 #
-#   bench/batch.sh                                             # about 6 minutes after the build (60 s of warm-up: BENCH_WARMUP)
+#   bench/batch.sh                                             # about 3 minutes (60 s of warm-up: BENCH_WARMUP)
 #   BENCH_LINES=5000 BENCH_CONNECTIONS=32 bench/batch.sh      # a smaller run
 set -euo pipefail
 cd "$(dirname "$0")/.."
