@@ -3,7 +3,6 @@ package dev.batchgateway.worker;
 import dev.batchgateway.completion.FinishReason;
 import dev.batchgateway.completion.WorkerException;
 import java.io.BufferedReader;
-import java.io.ByteArrayOutputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -341,24 +340,13 @@ final class WorkerEndpoint implements AutoCloseable {
         }
 
         /**
-         * Reads an answer of a declared length into an array of that length: the JDK's way, without a length, starts
-         * with a 16 KiB buffer and copies, which was most of the garbage a completion made.
+         * Reads an answer of a declared length into an array of that length (the client ends such a body at its
+         * Content-Length): the JDK's way, without a length, starts with a 16 KiB buffer and copies, which was most of
+         * the garbage a completion made.
          */
         @Override
         public byte[] readAllBytes() throws IOException {
-            if (declared < 0 || declared > Integer.MAX_VALUE - 8) {
-                return super.readAllBytes();
-            }
-            byte[] answer = readNBytes((int) declared);
-            int more = read();
-            if (more < 0) {
-                return answer;
-            }
-            var longer = new ByteArrayOutputStream(answer.length + 1024);
-            longer.write(answer);
-            longer.write(more);
-            longer.write(super.readAllBytes());
-            return longer.toByteArray();
+            return declared < 0 || declared > Integer.MAX_VALUE - 8 ? super.readAllBytes() : readNBytes((int) declared);
         }
 
         @Override
