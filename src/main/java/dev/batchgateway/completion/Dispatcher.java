@@ -80,7 +80,7 @@ final class Dispatcher {
     void ended(Queued request) {
         ModelLanes lanes = models.get(request.lane.model());
         if (lanes != null) {
-            lanes.lane(request.lane.tier()).ended();
+            lanes.lane(request.lane.tier()).ended(request);
         }
     }
 

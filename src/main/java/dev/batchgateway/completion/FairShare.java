@@ -50,8 +50,8 @@ final class FairShare implements LanePolicy {
     private User[] candidates = new User[16];
     /** Counts the calls of {@link #next}: a user looked at in the current one has it as its {@link User#lookedAt}. */
     private long call;
-    /** The users of requests that ended before they were sent, as their futures tell it (any thread). */
-    private final ConcurrentLinkedQueue<User> told = new ConcurrentLinkedQueue<>();
+    /** Requests that ended before they were sent, as the lane tells it (any thread). */
+    private final ConcurrentLinkedQueue<Queued> told = new ConcurrentLinkedQueue<>();
     /** Users in the round who may hold a request that ended while it waited. */
     private final ArrayList<User> holdingEnded = new ArrayList<>();
 
@@ -75,12 +75,11 @@ final class FairShare implements LanePolicy {
             join(user);
         }
         user.waiting.addLast(request);
-        User owner = user;
-        request.completion.whenComplete((result, failure) -> {
-            if (!request.wasSent()) {
-                told.add(owner);
-            }
-        });
+    }
+
+    @Override
+    public void ended(Queued request) {
+        told.add(request);
     }
 
     @Override
@@ -149,8 +148,9 @@ final class FairShare implements LanePolicy {
 
     /** Takes in the users whose requests ended before they were sent since the last look. */
     private void hearEnded() {
-        for (User user; (user = told.poll()) != null; ) {
-            if (user.inRound && !user.holdsEnded) {
+        for (Queued request; (request = told.poll()) != null; ) {
+            User user = users.get(request.userId());
+            if (user != null && !user.holdsEnded) {
                 user.holdsEnded = true;
                 holdingEnded.add(user);
             }

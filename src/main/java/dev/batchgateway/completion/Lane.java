@@ -14,7 +14,7 @@ import java.util.function.ToIntFunction;
 /**
  * The requests of one model in one service tier, waiting for their batches. A lane knows which of its batch keys are
  * ready to leave (a batch's worth waiting, or the oldest has waited max-wait) and seats requests in the order of its
- * {@link LanePolicy}. Used by the dispatching thread only, except {@link #ended()}.
+ * {@link LanePolicy}. Used by the dispatching thread only, except {@link #ended(Queued)}.
  */
 final class Lane {
 
@@ -37,8 +37,9 @@ final class Lane {
     }
 
     /** A request of this lane ended while it waited; it is forgotten on the next {@link #purge()}. Any thread. */
-    void ended() {
+    void ended(Queued request) {
         someEnded.set(true);
+        order.ended(request);
     }
 
     /** Forgets the requests that ended while they waited (cancelled, expired). */

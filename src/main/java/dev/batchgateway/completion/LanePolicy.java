@@ -15,6 +15,9 @@ interface LanePolicy {
     /** The request whose turn it is among those {@code eligible} accepts, taken out of the policy; null when none. */
     Queued next(Predicate<Queued> eligible);
 
+    /** A waiting request ended before it was sent (its caller left, its deadline passed). Any thread. */
+    default void ended(Queued request) {}
+
     /** Forgets the requests {@code ended} accepts (they ended while waiting). */
     void removeIf(Predicate<Queued> ended);
 }

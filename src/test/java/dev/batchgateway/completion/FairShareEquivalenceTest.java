@@ -88,6 +88,9 @@ class FairShareEquivalenceTest {
                         } else {
                             request.fail(new IllegalStateException("deadline"));
                         }
+                        if (request.dropUnsent()) {
+                            share.ended(request); // as the scheduler tells the lane of a request that ended unsent
+                        }
                     }
                 }
                 case Step.Forget forget -> {
