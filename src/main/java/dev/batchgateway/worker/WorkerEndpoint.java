@@ -340,13 +340,19 @@ final class WorkerEndpoint implements AutoCloseable {
         }
 
         /**
-         * Reads an answer of a declared length into an array of that length (the client ends such a body at its
-         * Content-Length): the JDK's way, without a length, starts with a 16 KiB buffer and copies, which was most of
-         * the garbage a completion made.
+         * Reads an answer of a declared length into an array of that length: the JDK's way, without a length, starts
+         * with a 16 KiB buffer and copies, which was most of the garbage a completion made. It then waits for the body's
+         * end (the client ends it at its Content-Length): a body closed before the client saw its end closes the
+         * connection instead of keeping it alive (90 of 300 batches went on a fresh connection without this).
          */
         @Override
         public byte[] readAllBytes() throws IOException {
-            return declared < 0 || declared > Integer.MAX_VALUE - 8 ? super.readAllBytes() : readNBytes((int) declared);
+            if (declared < 0 || declared > Integer.MAX_VALUE - 8) {
+                return super.readAllBytes();
+            }
+            byte[] answer = readNBytes((int) declared);
+            read(); // -1, the body's end: only then does the client keep the connection
+            return answer;
         }
 
         @Override

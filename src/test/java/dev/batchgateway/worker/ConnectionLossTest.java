@@ -81,6 +81,21 @@ class ConnectionLossTest {
     }
 
     @Test
+    void batchesOneAfterAnotherAreAllSentOnTheOneKeptAliveConnection() {
+        // Given a worker that keeps its connections open
+        try (var raw = new RawWorker("m"); var worker = vllm("worker 1", raw.url())) {
+            // When 100 batches are sent one after another
+            for (int id = 1; id <= 100; id++) {
+                assertThat(worker.complete(batch(id, "a", "b"))).hasSize(2);
+            }
+
+            // Then the client kept the first connection for all of them (an answer closed before the client saw its
+            // end loses its connection: 90 of 300 batches went on a fresh one)
+            assertThat(raw.connections.get()).isEqualTo(1);
+        }
+    }
+
+    @Test
     void aKeptAliveConnectionTheWorkerClosedWhileIdleIsNotWrittenToAndTheNextBatchGoesOnAFreshOne() throws Exception {
         // Given a worker that closes a connection idle for 100 ms (uvicorn does after 5 s, a shorter time than the
         // gateway's own keep-alive, here 4 s, so the worker closes first)
