@@ -27,6 +27,7 @@ import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.context.request.async.DeferredResult;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -51,9 +52,10 @@ class CompletionController {
         this.models = models;
     }
 
+    /** The answer to come (a {@link DeferredResult} of a {@link CompletionResponse}), or null once a stream is written. */
     @PostMapping(path = "/complete",
             produces = {MediaType.APPLICATION_JSON_VALUE, MediaType.TEXT_EVENT_STREAM_VALUE})
-    CompletionResponse complete(
+    Object complete(
             Caller who,
             @RequestBody JsonNode body,
             @RequestHeader(name = RequestDeadline.HEADER, required = false) String requestTimeout,
@@ -76,12 +78,12 @@ class CompletionController {
         // over a limit: 429 here, before the worker sees anything; admitted, it holds a reservation until settled
         CompletableFuture<Completion> completion = completions.submit(
                 new Call(Payers.of(who, request.userId()), List.of(request), Submission.whole(timeout, presence))).only();
-        // the request's own virtual thread waits: one dispatch; a caller that leaves is noticed by the probe
-        return CompletionResponse.of(answerWait.await(completion, () -> {
+        // no thread waits for the answer; a caller that leaves is noticed by the probe
+        return answerWait.answer(completion, answer -> CompletionResponse.of(answer, request.serviceTier()), () -> {
             if (caller != null) {
                 caller.answered(); // from here on the connection belongs to the container again
             }
-        }), request.serviceTier());
+        });
     }
 
     /**

@@ -24,6 +24,7 @@ import org.springframework.http.MediaType;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.context.request.async.DeferredResult;
 import tools.jackson.databind.JsonNode;
 
 /**
@@ -59,7 +60,7 @@ class EmbeddingsController {
     record EmbeddingsAnswer(String object, List<Embedding> data, String model, Usage usage) {}
 
     @PostMapping(path = "/v1/embeddings", produces = MediaType.APPLICATION_JSON_VALUE)
-    EmbeddingsAnswer embeddings(Caller who, @RequestBody JsonNode body, HttpServletRequest http) throws InterruptedException {
+    DeferredResult<EmbeddingsAnswer> embeddings(Caller who, @RequestBody JsonNode body, HttpServletRequest http) {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.read(body);
         long user = billedUser(who, body.get("user"));
@@ -70,15 +71,16 @@ class EmbeddingsController {
         List<CompletionRequest> requests = asked.inputs().stream()
                 .map(input -> new CompletionRequest(UUID.randomUUID(), user, input, parameters, tier))
                 .toList();
-        List<Completion> embedded = WholeCall.answered(completions, answerWait, who, user, requests, http);
-        List<Embedding> data = new ArrayList<>(embedded.size());
-        long promptTokens = 0;
-        for (int i = 0; i < embedded.size(); i++) {
-            float[] vector = embedded.get(i).embedding();
-            data.add(new Embedding("embedding", i, asked.base64() ? base64(vector) : vector));
-            promptTokens += embedded.get(i).usage().promptTokens();
-        }
-        return new EmbeddingsAnswer("list", data, asked.model(), new Usage(promptTokens, promptTokens));
+        return WholeCall.answered(completions, answerWait, who, user, requests, http, embedded -> {
+            List<Embedding> data = new ArrayList<>(embedded.size());
+            long promptTokens = 0;
+            for (int i = 0; i < embedded.size(); i++) {
+                float[] vector = embedded.get(i).embedding();
+                data.add(new Embedding("embedding", i, asked.base64() ? base64(vector) : vector));
+                promptTokens += embedded.get(i).usage().promptTokens();
+            }
+            return new EmbeddingsAnswer("list", data, asked.model(), new Usage(promptTokens, promptTokens));
+        });
     }
 
     /** OpenAI's base64 encoding of a vector: its float32s, little-endian, one after the other. */

@@ -30,6 +30,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import java.util.function.IntConsumer;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -38,6 +39,7 @@ import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.context.request.async.DeferredResult;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -135,8 +137,9 @@ class OpenAiController {
     record ChatAnswer(String id, String object, long created, String model, List<?> choices, Usage usage,
             @JsonProperty("service_tier") String serviceTier) {}
 
+    /** The answer to come (a {@link DeferredResult} of a {@link ResponseEntity}), or null once a stream is written. */
     @PostMapping(path = "/v1/completions")
-    ResponseEntity<?> completions(
+    Object completions(
             Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
@@ -169,18 +172,20 @@ class OpenAiController {
                 }
             });
         }
-        List<Completion> answers = answered(asked, who, user, http);
-        List<Choice> choices = new ArrayList<>(answers.size());
-        for (int i = 0; i < answers.size(); i++) {
-            choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
-        }
-        return ResponseEntity.ok()
-                .contentType(MediaType.APPLICATION_JSON)
-                .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage(answers), tier));
+        return answered(asked, who, user, http, answers -> {
+            List<Choice> choices = new ArrayList<>(answers.size());
+            for (int i = 0; i < answers.size(); i++) {
+                choices.add(new Choice(answers.get(i).text(), i, null, finishReason(answers.get(i).finishReason())));
+            }
+            return ResponseEntity.ok()
+                    .contentType(MediaType.APPLICATION_JSON)
+                    .body(new CompletionsAnswer(id, "text_completion", created(), model, choices, usage(answers), tier));
+        });
     }
 
+    /** The answer to come (a {@link DeferredResult} of a {@link ResponseEntity}), or null once a stream is written. */
     @PostMapping(path = "/v1/chat/completions")
-    ResponseEntity<?> chatCompletions(
+    Object chatCompletions(
             Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
@@ -220,12 +225,13 @@ class OpenAiController {
                 }
             });
         }
-        List<Completion> answers = answered(asked, who, user, http);
-        Completion answer = answers.getFirst();
-        var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason(answer.finishReason()));
-        return ResponseEntity.ok()
-                .contentType(MediaType.APPLICATION_JSON)
-                .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers), tier));
+        return answered(asked, who, user, http, answers -> {
+            Completion answer = answers.getFirst();
+            var choice = new ChatChoice(0, new Message("assistant", answer.text(), null), null, finishReason(answer.finishReason()));
+            return ResponseEntity.ok()
+                    .contentType(MediaType.APPLICATION_JSON)
+                    .body(new ChatAnswer(id, "chat.completion", created(), model, List.of(choice), usage(answers), tier));
+        });
     }
 
     /** A chat body read as {@code /v1/chat/completions} reads it for this caller: {@code /v1/responses} asks chats too. */
@@ -320,13 +326,12 @@ class OpenAiController {
     }
 
     /**
-     * Submits every prompt as its own request and waits on the request's own virtual thread (one dispatch) for their
-     * completions in order, or throws the call's first failure for {@link OpenAiAdvice} (the prompts still waiting are
-     * then dropped).
+     * Submits every prompt as its own request; the answer, made of their completions in order, comes when all are
+     * completed, or the call's first failure for {@link OpenAiAdvice} (the prompts still waiting are then dropped).
      */
-    List<Completion> answered(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http)
-            throws InterruptedException {
-        return WholeCall.answered(completions, answerWait, who, user, requests(asked, user), http);
+    <R> DeferredResult<R> answered(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http,
+            Function<List<Completion>, ? extends R> shaped) {
+        return WholeCall.answered(completions, answerWait, who, user, requests(asked, user), http, shaped);
     }
 
     /** An embedding model generates nothing: 400 naming {@code model}, pointing to {@code /v1/embeddings}. */

@@ -7,6 +7,8 @@ import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationPredicate;
+import jakarta.servlet.AsyncEvent;
+import jakarta.servlet.AsyncListener;
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServletRequest;
@@ -113,15 +115,35 @@ class RequestTracking extends OncePerRequestFilter {
         String correlationId = callersId(request.getHeader(HEADER)).orElse(requestId.toString());
         request.setAttribute(REQUEST_ID, requestId);
         response.setHeader(HEADER, correlationId);
+        boolean answerToCome = false;
         try {
             if (request.getRequestURI().indexOf(';') >= 0) {
                 notFound(request, response);
             } else {
                 chain.doFilter(request, response);
+                answerToCome = request.isAsyncStarted();
             }
         } finally {
-            // every tracked request is answered on its own thread before this returns (no async dispatch)
-            finished(request, response, requestId, correlationId, started);
+            if (answerToCome) {
+                // an answer waited for without a thread: counted when the container has written it
+                request.getAsyncContext().addListener(new AsyncListener() {
+                    @Override
+                    public void onComplete(AsyncEvent event) {
+                        finished(request, response, requestId, correlationId, started);
+                    }
+
+                    @Override
+                    public void onTimeout(AsyncEvent event) {}
+
+                    @Override
+                    public void onError(AsyncEvent event) {}
+
+                    @Override
+                    public void onStartAsync(AsyncEvent event) {}
+                });
+            } else {
+                finished(request, response, requestId, correlationId, started);
+            }
         }
     }
 

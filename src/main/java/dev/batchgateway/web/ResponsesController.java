@@ -32,6 +32,7 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.context.request.async.DeferredResult;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -63,8 +64,9 @@ class ResponsesController {
         this.chats = chats;
     }
 
+    /** The response to come (a {@link DeferredResult} of a {@link ResponseEntity}), or null once a stream is written. */
     @PostMapping(path = "/v1/responses")
-    ResponseEntity<?> create(Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
+    Object create(Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
             throws InterruptedException {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = new ResponsesRequestReader(chat -> chats.chat(chat, who)).read(body);
@@ -78,10 +80,12 @@ class ResponsesController {
         if (asked.chat().stream()) {
             return stream(asked.chat(), echo, who, user, http, response);
         }
-        Completion answer = chats.answered(asked.chat(), who, user, http).getFirst();
-        return ResponseEntity.ok()
-                .contentType(MediaType.APPLICATION_JSON)
-                .body(ResponsesAnswer.answered(echo, answer, answer.text()));
+        return chats.answered(asked.chat(), who, user, http, answers -> {
+            Completion answer = answers.getFirst();
+            return ResponseEntity.ok()
+                    .contentType(MediaType.APPLICATION_JSON)
+                    .body(ResponsesAnswer.answered(echo, answer, answer.text()));
+        });
     }
 
     /**

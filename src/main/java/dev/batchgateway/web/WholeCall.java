@@ -11,18 +11,21 @@ import dev.batchgateway.identity.Caller;
 import jakarta.servlet.http.HttpServletRequest;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
+import java.util.function.Function;
+import org.springframework.web.context.request.async.DeferredResult;
 
 /**
  * A call of several requests answered together (a prompt list, a chat, inputs to embed): admitted all or none, then
- * awaited on the HTTP request's own virtual thread, its completions in order, or its first failure thrown for the
+ * answered by the container without a thread waiting, its completions in order, or its first failure thrown for the
  * advice (the requests still waiting are then dropped).
  */
 final class WholeCall {
 
     private WholeCall() {}
 
-    static List<Completion> answered(CompletionsApi completions, AnswerWait answerWait, Caller who, long user,
-            List<CompletionRequest> requests, HttpServletRequest http) throws InterruptedException {
+    /** @param shaped the answer made of the call's completions, in order */
+    static <R> DeferredResult<R> answered(CompletionsApi completions, AnswerWait answerWait, Caller who, long user,
+            List<CompletionRequest> requests, HttpServletRequest http, Function<List<Completion>, ? extends R> shaped) {
         // a caller that has gone is dropped from every batch its requests wait for
         CallerPresence caller = ConnectionProbe.presence(http);
         Runnable answered = () -> {
@@ -39,6 +42,6 @@ final class WholeCall {
             answered.run(); // the error is answered now: the scheduler must not touch the connection any more
             throw refused;
         }
-        return answerWait.await(answers.all(), answered);
+        return answerWait.answer(answers.all(), shaped, answered);
     }
 }

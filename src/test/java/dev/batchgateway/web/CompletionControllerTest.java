@@ -22,6 +22,9 @@ import dev.batchgateway.completion.TokenUsage;
 import dev.batchgateway.completion.WorkerException;
 import dev.batchgateway.identity.AdminTokens;
 import dev.batchgateway.identity.Callers;
+import jakarta.servlet.AsyncEvent;
+import jakarta.servlet.AsyncListener;
+import java.io.IOException;
 import java.time.Clock;
 import java.util.List;
 import java.time.Duration;
@@ -39,6 +42,7 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
+import org.springframework.mock.web.MockAsyncContext;
 import org.springframework.test.web.servlet.assertj.MockMvcTester;
 import org.springframework.test.web.servlet.assertj.MvcTestResult;
 
@@ -471,17 +475,19 @@ class CompletionControllerTest {
     }
 
     @Test
-    void aRequestWhoseWaitIsInterruptedIsCancelledAtTheScheduler() throws Exception {
-        // Given a request the scheduler holds unanswered, its request thread waiting for the answer
+    void aRequestTheContainerGivesUpIsCancelledAtTheScheduler() throws Exception {
+        // Given a request the scheduler holds unanswered, no thread waiting for its answer
         scheduler.hold();
-        var waiting = Thread.ofVirtual().start(() -> post("""
-                {"prompt": "hello", "user_id": 42}"""));
-        await().atMost(Duration.ofSeconds(30)).until(() -> !scheduler.held.isEmpty());
+        var result = mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON).content("""
+                {"prompt": "hello", "user_id": 42}""").asyncExchange();
         var pending = scheduler.held.getFirst();
+        assertThat(pending).isNotDone();
 
-        // When the container gives up the request's thread (it is interrupted)
-        waiting.interrupt();
-        waiting.join(Duration.ofSeconds(30));
+        // When the container gives the request up (its connection failed)
+        var container = (MockAsyncContext) result.getMvcResult().getRequest().getAsyncContext();
+        for (AsyncListener listener : container.getListeners()) {
+            listener.onError(new AsyncEvent(container, new IOException("connection reset")));
+        }
 
         // Then the request is cancelled, so the scheduler drops it before its batch leaves
         assertThat(pending).isCancelled();
