@@ -57,8 +57,8 @@ sample() {
 
 RESULTS="$OUT/results.md"
 {
-  echo "| case | callers | most connections established | answers | errors | p50 ms | p99 ms | /health during: p50 · max ms (unanswered) | liveness during: p50 · max ms (unanswered) | /health · liveness after, ms | most calls at the worker | heap in use: idle → during (MiB) | heap per caller (KiB) | RSS most (MiB) | load average (1 min) before → after |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|---:|---:|---|"
+  echo "| case | callers | most connections established | answers | errors | p50 ms | p99 ms | at the gateway: p50 · p99 ms (queue · worker mean ms) | /health during: p50 · max ms (unanswered) | liveness during: p50 · max ms (unanswered) | /health · liveness after, ms | most calls at the worker | heap in use: idle → during (MiB) | heap per caller (KiB) | RSS most (MiB) | load average (1 min) before → after |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|---|---:|---:|---|"
 } > "$RESULTS"
 
 for case in plain stream; do
@@ -79,6 +79,7 @@ for case in plain stream; do
   idle_heap=$(heap_used_kib "$GATEWAY_PID")
   load0=$(cut -d' ' -f1 /proc/loadavg)
 
+  curl -fs -m 20 "localhost:$MANAGEMENT_PORT/actuator/prometheus" > "$OUT/metrics-before-$case.txt" || true
   sample "$(date +%s)" > "$OUT/samples-$case.txt" &
   SAMPLER=$!
   BENCH_STREAM=$stream wrk -t 2 -c "$CLIENTS" -d "$DURATION" --timeout 30s -s bench/complete.lua \
@@ -90,14 +91,43 @@ for case in plain stream; do
   busy_callers=$(ss -Htn state established "( sport = :$GATEWAY_PORT )" | wc -l)
   wait "$WRK" || true
   kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
+  curl -fs -m 20 "localhost:$MANAGEMENT_PORT/actuator/prometheus" > "$OUT/metrics-after-$case.txt" || true
   after=$( { curl -s -o /dev/null -m 5 -w '%{time_total}' "localhost:$GATEWAY_PORT/health" || echo -n –; echo -n " · ";
              curl -s -o /dev/null -m 5 -w '%{time_total}' "localhost:$MANAGEMENT_PORT/actuator/health/liveness" || echo -n –; } | tr -d '\n')
   most_calls=$(curl -fs "localhost:$FAKE_PORT/inflight" | cut -d' ' -f2)
   load1=$(cut -d' ' -f1 /proc/loadavg)
   python3 - "$case" "$CLIENTS" "$OUT/wrk-$case.txt" "$OUT/samples-$case.txt" "$after" "$most_calls" \
-    "${idle_heap:-0}" "${busy_heap:-0}" "$busy_callers" "$load0" "$load1" >> "$RESULTS" <<'PY'
+    "${idle_heap:-0}" "${busy_heap:-0}" "$busy_callers" "$load0" "$load1" \
+    "$OUT/metrics-before-$case.txt" "$OUT/metrics-after-$case.txt" >> "$RESULTS" <<'PY'
 import json, re, statistics, sys
-case, clients, wrk_file, samples_file, after, most_calls, idle, busy, busy_callers, load0, load1 = sys.argv[1:]
+case, clients, wrk_file, samples_file, after, most_calls, idle, busy, busy_callers, load0, load1, before_m, after_m = sys.argv[1:]
+
+def scrape(path):
+    values = {}
+    try:
+        for line in open(path):
+            if not line.startswith("#") and " " in line:
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+    except OSError:
+        pass
+    return values
+
+def at_gateway():
+    """The gateway's own view of the run, from its metrics: what a request spent from the API filter to its answer's end."""
+    b, a = scrape(before_m), scrape(after_m)
+    grew = lambda name: a.get(name, 0) - b.get(name, 0)
+    buckets = sorted((float(re.search(r'le="([^"]+)"', k).group(1)), grew(k)) for k in a
+                     if k.startswith('gateway_request_duration_seconds_bucket{') and 'endpoint="/complete"' in k)
+    if not buckets or buckets[-1][1] <= 0:
+        return "–"
+    at = lambda q: next(le for le, n in buckets if n >= q * buckets[-1][1]) * 1000
+    mean = lambda base, labels="": grew(f"{base}_sum{labels}") / max(grew(f"{base}_count{labels}"), 1) * 1000
+    worker = next((k[len("gateway_worker_latency_seconds_count"):] for k in a
+                   if k.startswith("gateway_worker_latency_seconds_count") and 'outcome="ok"' in k), "")
+    return (f"≤ {at(0.5):.0f} · ≤ {at(0.99):.0f} ({mean('gateway_queue_time_seconds'):.0f} · "
+            f"{mean('gateway_worker_latency_seconds', worker):.0f})")
+
 summary = next((l[len("WRK_SUMMARY "):] for l in open(wrk_file) if l.startswith("WRK_SUMMARY ")), None)
 if summary is None:
     print(f"| {case} | wrk failed: {open(wrk_file).read()[-200:]!r} |")
@@ -118,7 +148,7 @@ after_cells = " · ".join(ms(t) for t in after.split("·"))
 idle_mib, busy_mib = int(idle) / 1024, int(busy) / 1024
 per_caller = f"{(int(busy) - int(idle)) / max(int(busy_callers), 1):.1f}" if int(busy) else "–"
 print(f"| {case} | {clients} | {most_estab} | {s['requests'] - s['non2xx']} | {errors} | {s['p50_us'] / 1000:.0f} | "
-      f"{s['p99_us'] / 1000:.0f} | {probe(2)} | {probe(4)} | {after_cells} | {most_calls} | {idle_mib:.0f} → {busy_mib:.0f} "
+      f"{s['p99_us'] / 1000:.0f} | {at_gateway()} | {probe(2)} | {probe(4)} | {after_cells} | {most_calls} | {idle_mib:.0f} → {busy_mib:.0f} "
       f"({busy_callers} connections) | {per_caller} | {rss:.0f} | {load0} → {load1} |")
 PY
   tail -1 "$RESULTS" >&2
@@ -134,6 +164,8 @@ done
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; wrk, the fake, PostgreSQL and the gateway on"
   echo "the same machine; the fake takes ${LATENCY_MS} ms a call (streamed: then a token every $((PER_TOKEN_US / 1000)) ms),"
   echo "$BATCHES calls in flight allowed, batch size 8, max-wait 20 ms, -Xmx$HEAP, $DURATION a case."
+  echo "At the gateway: its own gateway.request.duration over the run (histogram bucket bounds; from the API filter to the"
+  echo "answer's end, without the time a request waited to be accepted and read), and the mean time in queue and at the worker."
   echo "Heap per caller: the heap in use after a full collection two thirds into the run, less the idle gateway's, over the"
   echo "connections established then. OutOfMemoryError lines: plain $(cat "$OUT/oom-plain.txt"), stream $(cat "$OUT/oom-stream.txt")."
 } >> "$RESULTS"
