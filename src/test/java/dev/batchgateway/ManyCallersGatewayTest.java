@@ -2,11 +2,15 @@ package dev.batchgateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.sun.management.HotSpotDiagnosticMXBean;
+import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,6 +19,7 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
@@ -115,6 +120,11 @@ class ManyCallersGatewayTest {
         // in batches of at most 8: hundreds of worker calls in flight together
         assertThat(worker.mostCallsAtOnce()).isGreaterThanOrEqualTo(CALLERS / 8);
 
+        // And no thread waits for a caller's answer: the requests' threads ended when their requests were queued
+        Map<String, Long> threads = threadsAlive("request", "batch");
+        assertThat(threads.get("batch")).as("the dump lists the calls' threads (held at the worker)").isPositive();
+        assertThat(threads.get("request")).as("request threads alive while %d callers wait", CALLERS).isLessThan(CALLERS / 10);
+
         // And meanwhile the API port's /health and the management port's health answer
         var health = gateway.get("/health");
         assertThat(health.statusCode()).as(health.body()).isEqualTo(200);
@@ -129,6 +139,24 @@ class ManyCallersGatewayTest {
         Map<Integer, Integer> statuses = new TreeMap<>();
         answers.forEach(answer -> statuses.merge(answer.join().statusCode(), 1, Integer::sum));
         assertThat(statuses).containsExactly(Map.entry(200, CALLERS));
+    }
+
+    /** How many of the gateway's threads named {@code <prefix>-<n>} are alive now, by prefix, virtual ones included. */
+    private static Map<String, Long> threadsAlive(String... prefixes) throws IOException {
+        Path dump = Files.createTempDirectory("threads").resolve("threads.json");
+        try {
+            ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class)
+                    .dumpThreads(dump.toString(), HotSpotDiagnosticMXBean.ThreadDumpFormat.JSON);
+            String threads = Files.readString(dump);
+            Map<String, Long> alive = new TreeMap<>();
+            for (String prefix : prefixes) {
+                alive.put(prefix, Pattern.compile("\"name\": \"" + prefix + "-\\d+\"").matcher(threads).results().count());
+            }
+            return alive;
+        } finally {
+            Files.deleteIfExists(dump);
+            Files.deleteIfExists(dump.getParent());
+        }
     }
 
     private static void await(BooleanSupplier condition, java.util.function.Supplier<String> state) throws InterruptedException {
