@@ -1,0 +1,151 @@
+package dev.batchgateway.web;
+
+import jakarta.servlet.ServletOutputStream;
+import jakarta.servlet.WriteListener;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.springframework.mock.web.MockAsyncContext;
+import org.springframework.mock.web.MockHttpServletRequest;
+import org.springframework.mock.web.MockHttpServletResponse;
+
+/**
+ * A client's connection as the container gives it to a non-blocking writer: it takes every write at once, or, when
+ * it does not read as it comes, one write, after which it is not ready until the client {@link #reads()} (the
+ * container then calls {@code onWritePossible}, if the writer was told it was not ready).
+ */
+final class StreamClient extends ServletOutputStream {
+
+    private final Object lock = new Object();
+    private final boolean readsAsItComes;
+    private final StringBuilder read = new StringBuilder();
+    private final StringBuilder unread = new StringBuilder();
+    private final AtomicInteger using = new AtomicInteger();
+    final AtomicInteger completions = new AtomicInteger();
+    final MockHttpServletResponse response = new MockHttpServletResponse() {
+        @Override
+        public ServletOutputStream getOutputStream() {
+            return StreamClient.this;
+        }
+    };
+    MockAsyncContext async;
+    volatile boolean overlapped;
+    volatile boolean misused;
+    volatile IOException failure;
+    WriteListener listener;
+    private boolean ready = true;
+    private boolean owed;
+
+    StreamClient(boolean readsAsItComes) {
+        this.readsAsItComes = readsAsItComes;
+    }
+
+    /** The async context of the stream's own cycle on this connection, counting the answer's completions. */
+    MockAsyncContext connection() {
+        async = new MockAsyncContext(new MockHttpServletRequest(), response) {
+            @Override
+            public void complete() {
+                completions.incrementAndGet();
+                super.complete();
+            }
+        };
+        return async;
+    }
+
+    String read() {
+        synchronized (lock) {
+            return read.toString();
+        }
+    }
+
+    /** Reads what was written; the container tells the writer it may write again. */
+    void reads() throws IOException {
+        WriteListener told;
+        synchronized (lock) {
+            read.append(unread);
+            unread.setLength(0);
+            ready = true;
+            told = owed ? listener : null;
+            owed = false;
+        }
+        if (told != null) {
+            told.onWritePossible();
+        }
+    }
+
+    @Override
+    public boolean isReady() {
+        enter();
+        try {
+            synchronized (lock) {
+                owed |= !ready;
+                return ready;
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public void setWriteListener(WriteListener writeListener) {
+        synchronized (lock) {
+            listener = writeListener;
+        }
+        try {
+            writeListener.onWritePossible(); // the container's first call: the connection can be written to
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public void write(int b) throws IOException {
+        write(new byte[] {(byte) b}, 0, 1);
+    }
+
+    @Override
+    public void write(byte[] bytes, int offset, int length) throws IOException {
+        enter();
+        try {
+            synchronized (lock) {
+                misused |= !ready;
+                if (failure != null) {
+                    throw failure;
+                }
+                String text = new String(bytes, offset, length, StandardCharsets.UTF_8);
+                if (readsAsItComes) {
+                    read.append(text);
+                } else {
+                    unread.append(text);
+                    ready = false;
+                }
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        enter();
+        try {
+            synchronized (lock) {
+                misused |= !ready;
+                if (failure != null) {
+                    throw failure;
+                }
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    private void enter() {
+        overlapped |= using.incrementAndGet() > 1;
+    }
+
+    private void exit() {
+        using.decrementAndGet();
+    }
+}
