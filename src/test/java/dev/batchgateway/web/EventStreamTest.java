@@ -140,6 +140,25 @@ class EventStreamTest {
     }
 
     @Test
+    void theContainersCallThatTheClientHasReadIsNotLostWhenItComesWhileTheWriterStillWrites() throws Exception {
+        // Given a client that takes one write at a time and reads it before the writer has let go of the connection
+        var stream = new EventStream("{}", gone::incrementAndGet);
+        stream.send("{\"delta\": \"a\"}");
+        stream.send("{\"delta\": \"b\"}");
+        stream.end("{\"done\": true}");
+        var client = new StreamClient(false);
+        client.readsWhileTheWriterIsStillWriting();
+
+        // When the stream is written to it
+        stream.writeTo(client.connection());
+
+        // Then the writer looks again when told, and every event goes out, then the answer ends
+        assertThat(client.read()).isEqualTo("data: {\"delta\": \"a\"}\n\ndata: {\"delta\": \"b\"}\n\ndata: {\"done\": true}\n\n");
+        assertThat(client.completions).hasValue(1);
+        assertThat(client.misused).isFalse();
+    }
+
+    @Test
     void aClientWhoseConnectionFailsWhileWrittenToHasGoneOnce() throws Exception {
         var stream = new EventStream("{}", gone::incrementAndGet);
         stream.send("{\"delta\": \"a\"}");

@@ -33,6 +33,7 @@ final class StreamClient extends ServletOutputStream {
     volatile boolean overlapped;
     volatile boolean misused;
     volatile IOException failure;
+    private volatile boolean readsAtOnce;
     WriteListener listener;
     private boolean ready = true;
     private boolean owed;
@@ -74,17 +75,34 @@ final class StreamClient extends ServletOutputStream {
         }
     }
 
+    /**
+     * From now on the client reads as soon as the writer is told the connection is full, before the writer has let go
+     * of it: the container's call that it may write again comes while the writer still writes.
+     */
+    void readsWhileTheWriterIsStillWriting() {
+        readsAtOnce = true;
+    }
+
     @Override
     public boolean isReady() {
+        boolean readyNow;
         enter();
         try {
             synchronized (lock) {
                 owed |= !ready;
-                return ready;
+                readyNow = ready;
             }
         } finally {
             exit();
         }
+        if (!readyNow && readsAtOnce) {
+            try {
+                reads();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        return readyNow;
     }
 
     @Override
