@@ -53,6 +53,8 @@ class EventStreamTest {
         var connection = client.connection();
         stream.writeTo(connection);
         stream.send("{\"delta\": \"b\"}");
+        assertThat(client.read()).as("each event flushed as it comes")
+                .isEqualTo("data: {\"delta\": \"a\"}\n\ndata: {\"delta\": \"b\"}\n\n");
         stream.end("{\"done\": true}");
 
         assertThat(client.response.getStatus()).isEqualTo(200);

@@ -11,9 +11,10 @@ import org.springframework.mock.web.MockHttpServletRequest;
 import org.springframework.mock.web.MockHttpServletResponse;
 
 /**
- * A client's connection as the container gives it to a non-blocking writer: it takes every write at once, or, when
- * it does not read as it comes, one write, after which it is not ready until the client {@link #reads()} (the
- * container then calls {@code onWritePossible}, if the writer was told it was not ready).
+ * A client's connection as the container gives it to a non-blocking writer: it takes every write at once, the client
+ * seeing it when it is flushed or the answer ends (Jetty gathers small writes until then); or, when the client does not
+ * read as it comes, one write, after which it is not ready until the client {@link #reads()} (the container then calls
+ * {@code onWritePossible}, if the writer was told it was not ready).
  */
 final class StreamClient extends ServletOutputStream {
 
@@ -21,6 +22,7 @@ final class StreamClient extends ServletOutputStream {
     private final boolean readsAsItComes;
     private final StringBuilder read = new StringBuilder();
     private final StringBuilder unread = new StringBuilder();
+    private final StringBuilder unflushed = new StringBuilder();
     private final AtomicInteger using = new AtomicInteger();
     final AtomicInteger completions = new AtomicInteger();
     final MockHttpServletResponse response = new MockHttpServletResponse() {
@@ -47,6 +49,10 @@ final class StreamClient extends ServletOutputStream {
         async = new MockAsyncContext(new MockHttpServletRequest(), response) {
             @Override
             public void complete() {
+                synchronized (lock) {
+                    read.append(unflushed); // the end of the answer sends what was gathered
+                    unflushed.setLength(0);
+                }
                 completions.incrementAndGet();
                 super.complete();
             }
@@ -133,7 +139,7 @@ final class StreamClient extends ServletOutputStream {
                 }
                 String text = new String(bytes, offset, length, StandardCharsets.UTF_8);
                 if (readsAsItComes) {
-                    read.append(text);
+                    unflushed.append(text);
                 } else {
                     unread.append(text);
                     ready = false;
@@ -153,6 +159,8 @@ final class StreamClient extends ServletOutputStream {
                 if (failure != null) {
                     throw failure;
                 }
+                read.append(unflushed);
+                unflushed.setLength(0);
             }
         } finally {
             exit();
