@@ -20,7 +20,8 @@ import tools.jackson.databind.node.ObjectNode;
  * A vLLM that holds every {@code POST /v1/completions} until {@link #release()}: a slow worker with as many calls in
  * flight as the gateway sends, each on a virtual thread (the JDK's HttpServer, a backlog of 4,096). It answers vLLM's
  * identity ({@code GET /version}), {@code /health} and {@code /v1/models} at once, held calls or not, and counts the
- * prompts it holds and the most calls it held at once.
+ * prompts it holds and the most calls it held at once. A streamed call ({@code "stream": true}) is answered as vLLM
+ * streams: one chunk per prompt with its running usage, then {@code [DONE]}.
  */
 final class HeldVllm implements AutoCloseable {
 
@@ -31,7 +32,7 @@ final class HeldVllm implements AutoCloseable {
     private final String model;
     private final HttpServer server;
     private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
-    private final CountDownLatch released = new CountDownLatch(1);
+    private volatile CountDownLatch released = new CountDownLatch(1);
     private final AtomicInteger heldPrompts = new AtomicInteger();
     private final AtomicInteger callsNow = new AtomicInteger();
     private final AtomicInteger mostCalls = new AtomicInteger();
@@ -71,6 +72,11 @@ final class HeldVllm implements AutoCloseable {
         released.countDown();
     }
 
+    /** Holds calls again from now on, until the next {@link #release()}. */
+    void hold() {
+        released = new CountDownLatch(1);
+    }
+
     private void complete(HttpExchange exchange) throws IOException {
         JsonNode body = JSON.readTree(exchange.getRequestBody().readAllBytes());
         JsonNode prompt = body.get("prompt");
@@ -85,6 +91,10 @@ final class HeldVllm implements AutoCloseable {
             heldPrompts.addAndGet(-prompts);
             callsNow.decrementAndGet();
         }
+        if (body.path("stream").asBoolean()) {
+            streamed(exchange, prompts);
+            return;
+        }
         ObjectNode answer = JSON.createObjectNode().put("id", "cmpl-held").put("object", "text_completion").put("model", model);
         ArrayNode choices = answer.putArray("choices");
         for (int i = 0; i < prompts; i++) {
@@ -96,6 +106,20 @@ final class HeldVllm implements AutoCloseable {
                 .put("total_tokens", 3 * prompts);
         exchange.getResponseHeaders().set("Content-Type", "application/json");
         send(exchange, 200, JSON.writeValueAsString(answer));
+    }
+
+    /** Each prompt's whole text in one chunk, with its usage (vLLM's {@code continuous_usage_stats}), then the end. */
+    private void streamed(HttpExchange exchange, int prompts) throws IOException {
+        StringBuilder events = new StringBuilder();
+        for (int i = 0; i < prompts; i++) {
+            ObjectNode chunk = JSON.createObjectNode().put("id", "cmpl-held").put("object", "text_completion").put("model", model);
+            chunk.putArray("choices").addObject().put("index", i).put("text", " done").putNull("logprobs").put("finish_reason", "length");
+            chunk.putObject("usage").put("prompt_tokens", 2).put("completion_tokens", 1).put("total_tokens", 3);
+            events.append("data: ").append(JSON.writeValueAsString(chunk)).append("\n\n");
+        }
+        events.append("data: [DONE]\n\n");
+        exchange.getResponseHeaders().set("Content-Type", "text/event-stream");
+        send(exchange, 200, events.toString());
     }
 
     private static void send(HttpExchange exchange, int status, String body) throws IOException {

@@ -26,12 +26,14 @@ import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
  * Thousands of callers at once, each with its request in flight at a slow worker (issue 32), over real HTTP: every
  * connection is accepted, every prompt reaches the worker while the others are still there (hundreds of worker calls
- * in flight together), the gateway's health answers on both ports meanwhile, and every caller gets 200. Counts and
- * statuses only: nothing here is timed, the waits are generous for a loaded machine.
+ * in flight together), the gateway's health answers on both ports meanwhile, and every caller gets 200; streamed
+ * callers that wait hold no request thread. Counts and statuses only: nothing here is timed, the waits are generous
+ * for a loaded machine.
  */
 @GatewayApplicationTest(properties = {
             "gateway.worker.type=vllm",
@@ -50,9 +52,12 @@ import org.springframework.test.context.DynamicPropertySource;
 class ManyCallersGatewayTest {
 
     static final int CALLERS = 2_000;
+    /** Streamed callers waiting at once for their first event. */
+    private static final int STREAMS = 200;
     private static final int USERS = 10;
     /** The longest any wait here may take: generous, the test takes seconds on a quiet machine. */
     private static final long SLACK_SECONDS = 150;
+    private static final JsonMapper JSON = JsonMapper.builder().build();
 
     static final HeldVllm worker = new HeldVllm("held");
 
@@ -86,6 +91,7 @@ class ManyCallersGatewayTest {
         }
 
         // When 2,000 callers post at once, each on a connection of its own, and the worker holds every call
+        worker.hold();
         List<CompletableFuture<HttpResponse<String>>> answers = new ArrayList<>(CALLERS);
         try (HttpClient callers = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(SLACK_SECONDS)).build()) {
             try {
@@ -141,22 +147,80 @@ class ManyCallersGatewayTest {
         assertThat(statuses).containsExactly(Map.entry(200, CALLERS));
     }
 
+    @Test
+    void streamedCallersWaitingForTheirFirstEventHoldNoRequestThreadAndAreEachCountedAtTheirStreamsEnd() throws Exception {
+        // Given a worker that holds every call, and the request counters as they stand
+        worker.hold();
+        String key = gateway.bearer(1);
+        double answered = counted("gateway_requests_total{endpoint=\"/complete\",status=\"200\"}");
+        double timed = counted("gateway_request_duration_seconds_count{endpoint=\"/complete\"}");
+
+        // When 200 callers stream at once and wait for their first event
+        List<CompletableFuture<HttpResponse<String>>> streams = new ArrayList<>(STREAMS);
+        try (HttpClient callers = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(SLACK_SECONDS)).build()) {
+            try {
+                for (int i = 0; i < STREAMS; i++) {
+                    streams.add(callers.sendAsync(HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/complete"))
+                            .header("Content-Type", "application/json")
+                            .header("Authorization", key)
+                            .timeout(Duration.ofSeconds(SLACK_SECONDS * 2))
+                            .POST(HttpRequest.BodyPublishers.ofString(
+                                    "{\"prompt\": \"stream " + i + "\", \"user_id\": 1, \"max_tokens\": 1, \"stream\": true}"))
+                            .build(), HttpResponse.BodyHandlers.ofString()));
+                }
+                await(() -> worker.heldPrompts() == STREAMS || streams.stream().anyMatch(CompletableFuture::isDone),
+                        () -> "streamed prompts held at the worker: " + worker.heldPrompts() + " of " + STREAMS);
+                assertThat(streams).as("streams answered before the worker answered").noneMatch(CompletableFuture::isDone);
+
+                // Then the gateway has no request thread per waiting caller: a parked one held its stack on the heap
+                long requestThreads = threadsAlive("request").get("request");
+                assertThat(requestThreads).as("request threads alive with %d streams waiting", STREAMS).isLessThan(STREAMS / 4);
+            } finally {
+                worker.release();
+            }
+
+            // And when the worker answers, every caller gets its stream: 200, its text, then its done event
+            CompletableFuture.allOf(streams.toArray(CompletableFuture[]::new)).get(SLACK_SECONDS, TimeUnit.SECONDS);
+            for (var stream : streams) {
+                HttpResponse<String> answer = stream.join();
+                assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200);
+                assertThat(answer.headers().firstValue("Content-Type")).hasValueSatisfying(type -> assertThat(type).startsWith("text/event-stream"));
+                assertThat(answer.body()).startsWith("data: {\"delta\":\" done\"}\n\n").contains("\"done\":true");
+            }
+        }
+
+        // And each stream is counted and timed once, at its end
+        await(() -> counted("gateway_request_duration_seconds_count{endpoint=\"/complete\"}") >= timed + STREAMS,
+                () -> "streams timed: " + (counted("gateway_request_duration_seconds_count{endpoint=\"/complete\"}") - timed));
+        assertThat(counted("gateway_requests_total{endpoint=\"/complete\",status=\"200\"}")).isEqualTo(answered + STREAMS);
+        assertThat(counted("gateway_request_duration_seconds_count{endpoint=\"/complete\"}")).isEqualTo(timed + STREAMS);
+    }
+
     /** How many of the gateway's threads named {@code <prefix>-<n>} are alive now, by prefix, virtual ones included. */
     private static Map<String, Long> threadsAlive(String... prefixes) throws IOException {
         Path dump = Files.createTempDirectory("threads").resolve("threads.json");
         try {
             ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class)
                     .dumpThreads(dump.toString(), HotSpotDiagnosticMXBean.ThreadDumpFormat.JSON);
-            String threads = Files.readString(dump);
+            var threads = JSON.readTree(dump.toFile()).findValues("threads").stream()
+                    .flatMap(container -> container.valueStream())
+                    .map(thread -> thread.path("name").asString(""))
+                    .toList();
             Map<String, Long> alive = new TreeMap<>();
             for (String prefix : prefixes) {
-                alive.put(prefix, Pattern.compile("\"name\": \"" + prefix + "-\\d+\"").matcher(threads).results().count());
+                alive.put(prefix, threads.stream().filter(name -> name.matches(Pattern.quote(prefix) + "-\\d+")).count());
             }
             return alive;
         } finally {
             Files.deleteIfExists(dump);
             Files.deleteIfExists(dump.getParent());
         }
+    }
+
+    private double counted(String series) {
+        return gateway.get("/actuator/prometheus").body().lines().filter(line -> line.startsWith(series + " "))
+                .mapToDouble(line -> Double.parseDouble(line.substring(series.length() + 1).strip())).findFirst().orElse(0);
     }
 
     private static void await(BooleanSupplier condition, java.util.function.Supplier<String> state) throws InterruptedException {

@@ -13,7 +13,6 @@ import dev.batchgateway.completion.Submission;
 import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
@@ -52,15 +51,14 @@ class CompletionController {
         this.models = models;
     }
 
-    /** The answer to come (a {@link DeferredResult} of a {@link CompletionResponse}), or null once a stream is written. */
+    /** The answer to come: a {@link DeferredResult} of a {@link CompletionResponse}, or of the {@link EventStream} streamed. */
     @PostMapping(path = "/complete",
             produces = {MediaType.APPLICATION_JSON_VALUE, MediaType.TEXT_EVENT_STREAM_VALUE})
     Object complete(
             Caller who,
             @RequestBody JsonNode body,
             @RequestHeader(name = RequestDeadline.HEADER, required = false) String requestTimeout,
-            HttpServletRequest http,
-            HttpServletResponse httpResponse) throws InterruptedException {
+            HttpServletRequest http) {
         Duration timeout = requestTimeout == null ? ChronoUnit.FOREVER.getDuration() : RequestDeadline.parse(requestTimeout);
         var request = reader.read(body, RequestTracking.requestId(http), named -> callers.billedUser(who, named),
                 callers.automaticTier(who));
@@ -73,7 +71,7 @@ class CompletionController {
         var caller = ConnectionProbe.of(http);
         CallerPresence presence = caller == null ? CallerPresence.ASSUMED : caller;
         if (streamed) {
-            return stream(request, who, timeout, caller, presence, httpResponse);
+            return stream(request, who, timeout, caller, presence);
         }
         // over a limit: 429 here, before the worker sees anything; admitted, it holds a reservation until settled
         CompletableFuture<Completion> completion = completions.submit(
@@ -91,8 +89,8 @@ class CompletionController {
      * {@code data: {"done": true, …counts, request_id, service_tier}}; a failure after the first event ends the stream with
      * {@code data: {"error": {"status", "detail"}}}.
      */
-    private CompletionResponse stream(CompletionRequest request, Caller who, Duration timeout, ConnectionProbe caller,
-            CallerPresence presence, HttpServletResponse response) throws InterruptedException {
+    private DeferredResult<EventStream> stream(CompletionRequest request, Caller who, Duration timeout, ConnectionProbe caller,
+            CallerPresence presence) {
         var cancel = new AtomicReference<Runnable>(() -> {});
         var events = new EventStream(json.writeValueAsString(Map.of("error", new StreamError(502,
                 "the client read too slowly and fell too far behind its stream"))), () -> cancel.get().run());
@@ -107,13 +105,12 @@ class CompletionController {
             int status = Failure.timedOut(failure) ? 504 : 502;
             events.fail(Failure.thrown(failure), json.writeValueAsString(Map.of("error", new StreamError(status, failure.getMessage()))));
         });
-        // the request's own virtual thread waits for the first event and writes the stream: one dispatch, no async
-        events.writeTo(response, () -> {
+        // no thread waits for the first event, nor while the client reads: the stream writes itself as events come
+        return events.answer(answerWait, () -> {
             if (caller != null) {
                 caller.answered(); // from here on the connection belongs to the container again
             }
         });
-        return null;
     }
 
     /** A piece of the caller's text. */

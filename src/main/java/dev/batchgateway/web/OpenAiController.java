@@ -17,7 +17,6 @@ import dev.batchgateway.identity.Caller;
 import dev.batchgateway.identity.Callers;
 import dev.batchgateway.identity.UserIds;
 import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -137,11 +136,9 @@ class OpenAiController {
     record ChatAnswer(String id, String object, long created, String model, List<?> choices, Usage usage,
             @JsonProperty("service_tier") String serviceTier) {}
 
-    /** The answer to come (a {@link DeferredResult} of a {@link ResponseEntity}), or null once a stream is written. */
+    /** The answer to come: a {@link DeferredResult} of a {@link ResponseEntity}, or of the {@link EventStream} streamed. */
     @PostMapping(path = "/v1/completions")
-    Object completions(
-            Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
-            throws InterruptedException {
+    Object completions(Caller who, @RequestBody JsonNode body, HttpServletRequest http) {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.completions(body, callers.automaticTier(who));
         refuseEmbeddingModel(asked.parameters().model());
@@ -153,7 +150,7 @@ class OpenAiController {
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         if (asked.stream()) {
             long now = created();
-            return stream(asked, who, user, http, response, new Chunks() {
+            return stream(asked, who, user, http, new Chunks() {
                 @Override
                 public Object text(int prompt, String text) {
                     return new CompletionsAnswer(id, "text_completion", now, model, List.of(new Choice(text, prompt, null, null)),
@@ -183,11 +180,9 @@ class OpenAiController {
         });
     }
 
-    /** The answer to come (a {@link DeferredResult} of a {@link ResponseEntity}), or null once a stream is written. */
+    /** The answer to come: a {@link DeferredResult} of a {@link ResponseEntity}, or of the {@link EventStream} streamed. */
     @PostMapping(path = "/v1/chat/completions")
-    Object chatCompletions(
-            Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
-            throws InterruptedException {
+    Object chatCompletions(Caller who, @RequestBody JsonNode body, HttpServletRequest http) {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = reader.chat(body, callers.automaticTier(who));
         refuseEmbeddingModel(asked.parameters().model());
@@ -200,7 +195,7 @@ class OpenAiController {
         if (asked.stream()) {
             long now = created();
             String object = "chat.completion.chunk";
-            return stream(asked, who, user, http, response, new Chunks() {
+            return stream(asked, who, user, http, new Chunks() {
                 @Override
                 public Object first(int prompt) {
                     return new ChatAnswer(id, object, now, model,
@@ -261,8 +256,8 @@ class OpenAiController {
      * reason; then the usage chunk if asked for, then {@code data: [DONE]}. A failure before the first chunk is an
      * ordinary error answer; after it, an {@code error} event and {@code [DONE]}, the other prompts dropped.
      */
-    private ResponseEntity<?> stream(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http,
-            HttpServletResponse response, Chunks chunks) throws InterruptedException {
+    private DeferredResult<EventStream> stream(OpenAiRequestReader.Completions asked, Caller who, long user, HttpServletRequest http,
+            Chunks chunks) {
         CallerPresence caller = ConnectionProbe.presence(http);
         int prompts = asked.prompts().size();
         var call = new AtomicReference<Answers>();
@@ -306,13 +301,19 @@ class OpenAiController {
                 }
             });
         }
-        // the request's own virtual thread waits for the first chunk and writes the stream: one dispatch, no async
-        events.writeTo(response, () -> {
+        return streamed(events, caller);
+    }
+
+    /**
+     * A streamed answer to come: no thread waits for its first event, nor while its client reads; the stream writes
+     * itself as events come ({@link EventStream}).
+     */
+    DeferredResult<EventStream> streamed(EventStream events, CallerPresence caller) {
+        return events.answer(answerWait, () -> {
             if (caller instanceof ConnectionProbe probe) {
                 probe.answered(); // from here on the connection belongs to the container again
             }
         });
-        return null;
     }
 
     /** An {@code error} event of a stream that failed after it began, in OpenAI's error shape. */

@@ -125,7 +125,8 @@ class RequestTracking extends OncePerRequestFilter {
             }
         } finally {
             if (answerToCome) {
-                // an answer waited for without a thread: counted when the container has written it
+                // an answer waited for without a thread: counted when the container has written it (a stream: its
+                // last event, in the async cycle of its own that it starts, EventStream)
                 request.getAsyncContext().addListener(new AsyncListener() {
                     @Override
                     public void onComplete(AsyncEvent event) {
@@ -139,7 +140,9 @@ class RequestTracking extends OncePerRequestFilter {
                     public void onError(AsyncEvent event) {}
 
                     @Override
-                    public void onStartAsync(AsyncEvent event) {}
+                    public void onStartAsync(AsyncEvent event) {
+                        event.getAsyncContext().addListener(this); // the container forgets listeners at a new cycle
+                    }
                 });
             } else {
                 finished(request, response, requestId, correlationId, started);

@@ -18,7 +18,6 @@ import dev.batchgateway.web.ResponsesAnswer.ResponseEvent;
 import dev.batchgateway.web.ResponsesAnswer.TextDeltaEvent;
 import dev.batchgateway.web.ResponsesAnswer.TextDoneEvent;
 import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.LinkedHashMap;
@@ -64,10 +63,9 @@ class ResponsesController {
         this.chats = chats;
     }
 
-    /** The response to come (a {@link DeferredResult} of a {@link ResponseEntity}), or null once a stream is written. */
+    /** The response to come: a {@link DeferredResult} of a {@link ResponseEntity}, or of the {@link EventStream} streamed. */
     @PostMapping(path = "/v1/responses")
-    Object create(Caller who, @RequestBody JsonNode body, HttpServletRequest http, HttpServletResponse response)
-            throws InterruptedException {
+    Object create(Caller who, @RequestBody JsonNode body, HttpServletRequest http) {
         callers.requireKnown(who); // before the body is judged: who may not call learns nothing about it
         var asked = new ResponsesRequestReader(chat -> chats.chat(chat, who)).read(body);
         long user = chats.billedUser(who, body.get("user"));
@@ -78,7 +76,7 @@ class ResponsesController {
                 asked.instructions(), asked.maxOutputTokens(), parameters.temperature(), parameters.topP(),
                 asked.chat().serviceTier().wireName());
         if (asked.chat().stream()) {
-            return stream(asked.chat(), echo, who, user, http, response);
+            return stream(asked.chat(), echo, who, user, http);
         }
         return chats.answered(asked.chat(), who, user, http, answers -> {
             Completion answer = answers.getFirst();
@@ -93,8 +91,8 @@ class ResponsesController {
      * its first text (so that a refusal or failure before it is still an ordinary error answer), and those that close
      * it when it is answered.
      */
-    private ResponseEntity<?> stream(OpenAiRequestReader.Completions asked, Asked echo, Caller who, long user,
-            HttpServletRequest http, HttpServletResponse response) throws InterruptedException {
+    private DeferredResult<EventStream> stream(OpenAiRequestReader.Completions asked, Asked echo, Caller who, long user,
+            HttpServletRequest http) {
         CallerPresence caller = ConnectionProbe.presence(http);
         var call = new AtomicReference<Answers>();
         var events = new Events(echo, new EventStream(cutOff(), () -> {
@@ -114,13 +112,7 @@ class ResponsesController {
                 events.answered(done);
             }
         });
-        // the request's own virtual thread waits for the first event and writes the stream: one dispatch, no async
-        events.stream.writeTo(response, () -> {
-            if (caller instanceof ConnectionProbe probe) {
-                probe.answered(); // from here on the connection belongs to the container again
-            }
-        });
-        return null;
+        return chats.streamed(events.stream, caller);
     }
 
     /**

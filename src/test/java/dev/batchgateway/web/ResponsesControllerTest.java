@@ -46,6 +46,8 @@ import tools.jackson.databind.json.JsonMapper;
 @Import({ResponsesControllerTest.Doubles.class, JsonLimits.class})
 class ResponsesControllerTest {
 
+    private static final long SLACK_MILLIS = 10_000;
+
     /** Gives half an answer, then fails as a worker that went away in the middle of it, when told to. */
     static final class MidStreamSaboteur extends StubScheduler {
         volatile String breakAfter;
@@ -163,13 +165,16 @@ class ResponsesControllerTest {
         // Given a worker that goes away after the first piece of text
         scheduler.breakAfter = "half ";
 
-        // When a response is streamed
-        var result = post("""
-                {"model": "simulated", "input": "hello", "user": "42", "stream": true}""");
+        // When a response is streamed, and the stream it answers is written to its client
+        var result = mvc.post().uri("/v1/responses").contentType(MediaType.APPLICATION_JSON).content("""
+                {"model": "simulated", "input": "hello", "user": "42", "stream": true}""").asyncExchange();
+        var client = new StreamClient(true);
+        ((EventStream) result.getMvcResult().getAsyncResult(SLACK_MILLIS)).writeTo(client.connection());
 
         // Then the text that came is there, and the stream ends with OpenAI's error event and response.failed
-        assertThat(result).hasStatusOk();
-        List<JsonNode> events = result.getResponse().getContentAsString().lines().filter(line -> line.startsWith("data: "))
+        assertThat(client.response.getStatus()).isEqualTo(200);
+        assertThat(client.completions).hasValue(1);
+        List<JsonNode> events = client.read().lines().filter(line -> line.startsWith("data: "))
                 .map(line -> json.readTree(line.substring("data: ".length()))).toList();
         assertThat(events).extracting(event -> event.get("type").asString()).containsExactly(
                 "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
