@@ -27,7 +27,7 @@ import java.util.function.Supplier;
  * batch when it holds {@code batchSize} requests, or when its first request has waited {@code maxWait} since it reached
  * the gateway (see {@link CallerPresence#waitedBeforeQueue()}), and its model's workers have a slot free
  * ({@link Capacity}): a model without one never holds up another. Each batch's call ({@link BatchCalls}) runs on a
- * platform thread of its own (see {@link #batches}), and so does the dispatching loop.
+ * virtual thread of its own (see {@link #batches}); the dispatching loop on a platform thread.
  */
 public final class Scheduler implements SchedulerApi {
 
@@ -45,14 +45,13 @@ public final class Scheduler implements SchedulerApi {
     private final Map<LaneId, AtomicInteger> laneDepths = new ConcurrentHashMap<>();
     private final ScheduledExecutorService timers;
     /**
-     * Worker calls run on platform threads (one per batch in flight): on a small machine the virtual-thread carriers are
-     * busy with thousands of request threads, and a batch's continuation waiting behind them stretched each worker call
-     * (measured at 2 cores: mean worker call 78-88 ms on virtual threads, 57-59 ms on platform threads, against a 50 ms
-     * worker). Few threads, each on the critical path: the OS schedules them fairly. They are kept for the next batch (a
-     * minute idle at most): starting one for every batch put 0.15 ms between a batch leaving and its call starting.
+     * Worker calls run on virtual threads, one per batch in flight: 1,400 calls in flight held 1,400 platform threads
+     * (issue 32), each with its stack outside the heap. Since no request thread waits for its answer any more, the
+     * carriers are no longer crowded with thousands of them, which is what made calls on virtual threads slow before
+     * (docs/performance.md).
      */
     private final ExecutorService batches =
-            Executors.newCachedThreadPool(Thread.ofPlatform().daemon().name("batch-", 0).factory());
+            Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("batch-", 0).factory());
     private final AtomicLong batchIds = new AtomicLong();
     private final DrainRate drainRate;
     private final BatchCalls calls;
