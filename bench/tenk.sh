@@ -4,10 +4,11 @@
 # answers, once with streamed ones ("stream": true). Prints, for each: the most connections established at the API
 # port at once (from ss), answers and errors, p50/p99, the time /health and the management port's liveness took to
 # answer, sampled every second during the run and after it, the most calls the fake held at once, the heap in use and
-# the RSS. Not part of CI; needs `ulimit -n` of about 25,000 (wrk and the gateway each hold 10,000 sockets).
+# the RSS, and where the machine's CPU went (gateway, fake, PostgreSQL, wrk and the rest). Not part of CI; needs `ulimit -n` of about 25,000 (wrk and the gateway each hold 10,000 sockets).
 #
 #   bench/tenk.sh                          # about 2.5 minutes after the build
 #   BENCH_NO_BUILD=1 BENCH_CLIENTS=3000 bench/tenk.sh
+#   BENCH_CASES=stream bench/tenk.sh       # one case only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -33,13 +34,21 @@ start_database "$OUT/database.log"
 # the JDK's HttpServer closes idle connections beyond 200 (maxIdleConnections): the gateway keeps 1,400 alive
 "$JAVA" -Dsun.net.httpserver.maxIdleConnections=4096 -Dsun.net.httpserver.nodelay=true \
   bench/FakeVllm.java "$FAKE_PORT" "$LATENCY_MS" "$PER_TOKEN_US" > "$OUT/fake-vllm.log" 2>&1 &
-PIDS+=($!)
+FAKE_PID=$!
+PIDS+=("$FAKE_PID")
 for _ in $(seq 1 60); do curl -fs "localhost:$FAKE_PORT/health" >/dev/null && break; sleep 0.5; done
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 heap_used_kib() { # after a full collection: what the heap holds, not what waits to be collected
   "$(dirname "$JAVA")/jcmd" "$1" GC.run >/dev/null 2>&1 || true
   "$(dirname "$JAVA")/jcmd" "$1" GC.heap_info 2>/dev/null | sed -n 's/.*heap .*, used \([0-9]*\)K.*/\1/p' | head -1
+}
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU ticks so far: "gateway fake postgres machine-busy machine-all" (the machine's from /proc/stat, all cores)
+cpu_now() {
+  local pg=0 pid
+  for pid in $(pgrep -x postgres); do pg=$((pg + $(ticks "$pid"))); done
+  echo "$(ticks "$GATEWAY_PID") $(ticks "$FAKE_PID") $pg $(awk '/^cpu / {all = 0; for (i = 2; i <= NF; i++) all += $i; print all - $5 - $6, all}' /proc/stat)"
 }
 # one line a second: seconds, connections established, /health seconds and status, liveness seconds and status, RSS
 # KiB, fake calls now; a probe that got no answer within 5 s has status 000
@@ -57,11 +66,11 @@ sample() {
 
 RESULTS="$OUT/results.md"
 {
-  echo "| case | callers | most connections established | answers | errors | p50 ms | p99 ms | at the gateway: p50 · p99 ms (queue · worker mean ms) | /health during: p50 · max ms (unanswered) | liveness during: p50 · max ms (unanswered) | /health · liveness after, ms | most calls at the worker | heap in use: idle → during (MiB) | heap per caller (KiB) | RSS most (MiB) | load average (1 min) before → after |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|---|---:|---:|---|"
+  echo "| case | callers | most connections established | answers | errors | p50 ms | p99 ms | at the gateway: p50 · p99 ms (queue · worker mean ms) | /health during: p50 · max ms (unanswered) | liveness during: p50 · max ms (unanswered) | /health · liveness after, ms | most calls at the worker | heap in use: idle → during (MiB) | heap per caller (KiB) | RSS most (MiB) | CPU s: gateway · fake · PostgreSQL · wrk and the rest · idle | load average (1 min) before → after |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|---|---:|---:|---|---|"
 } > "$RESULTS"
 
-for case in plain stream; do
+for case in ${BENCH_CASES:-plain stream}; do
   echo "== $CLIENTS callers, $case answers, fake vLLM ${LATENCY_MS} ms a call, $BATCHES calls in flight, -Xmx$HEAP" >&2
   env SERVER_PORT="$GATEWAY_PORT" MANAGEMENT_SERVER_PORT="$MANAGEMENT_PORT" GATEWAY_AUTH=none \
     GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake \
@@ -80,6 +89,7 @@ for case in plain stream; do
   load0=$(cut -d' ' -f1 /proc/loadavg)
 
   curl -fs -m 20 "localhost:$MANAGEMENT_PORT/actuator/prometheus" > "$OUT/metrics-before-$case.txt" || true
+  cpu0=$(cpu_now)
   sample "$(date +%s)" > "$OUT/samples-$case.txt" &
   SAMPLER=$!
   BENCH_STREAM=$stream wrk -t 2 -c "$CLIENTS" -d "$DURATION" --timeout 30s -s bench/complete.lua \
@@ -90,6 +100,7 @@ for case in plain stream; do
   busy_heap=$(heap_used_kib "$GATEWAY_PID")
   busy_callers=$(ss -Htn state established "( sport = :$GATEWAY_PORT )" | wc -l)
   wait "$WRK" || true
+  cpu1=$(cpu_now)
   kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
   curl -fs -m 20 "localhost:$MANAGEMENT_PORT/actuator/prometheus" > "$OUT/metrics-after-$case.txt" || true
   after=$( { curl -s -o /dev/null -m 5 -w '%{time_total}' "localhost:$GATEWAY_PORT/health" || echo -n –; echo -n " · ";
@@ -98,9 +109,16 @@ for case in plain stream; do
   load1=$(cut -d' ' -f1 /proc/loadavg)
   python3 - "$case" "$CLIENTS" "$OUT/wrk-$case.txt" "$OUT/samples-$case.txt" "$after" "$most_calls" \
     "${idle_heap:-0}" "${busy_heap:-0}" "$busy_callers" "$load0" "$load1" \
-    "$OUT/metrics-before-$case.txt" "$OUT/metrics-after-$case.txt" >> "$RESULTS" <<'PY'
+    "$OUT/metrics-before-$case.txt" "$OUT/metrics-after-$case.txt" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" >> "$RESULTS" <<'PY'
 import json, re, statistics, sys
-case, clients, wrk_file, samples_file, after, most_calls, idle, busy, busy_callers, load0, load1, before_m, after_m = sys.argv[1:]
+(case, clients, wrk_file, samples_file, after, most_calls, idle, busy, busy_callers, load0, load1, before_m, after_m,
+ cpu0, cpu1, hz) = sys.argv[1:]
+
+def cpu_split():
+    """Where the machine's CPU went during the run, in CPU seconds: every process shares the same cores."""
+    (g, f, p, busy, total) = (int(b) - int(a) for a, b in zip(cpu0.split(), cpu1.split()))
+    sec = lambda t: t / int(hz)
+    return (f"{sec(g):.1f} · {sec(f):.1f} · {sec(p):.1f} · {sec(busy - g - f - p):.1f} · {sec(total - busy):.1f}")
 
 def scrape(path):
     values = {}
@@ -149,7 +167,7 @@ idle_mib, busy_mib = int(idle) / 1024, int(busy) / 1024
 per_caller = f"{(int(busy) - int(idle)) / max(int(busy_callers), 1):.1f}" if int(busy) else "–"
 print(f"| {case} | {clients} | {most_estab} | {s['requests'] - s['non2xx']} | {errors} | {s['p50_us'] / 1000:.0f} | "
       f"{s['p99_us'] / 1000:.0f} | {at_gateway()} | {probe(2)} | {probe(4)} | {after_cells} | {most_calls} | {idle_mib:.0f} → {busy_mib:.0f} "
-      f"({busy_callers} connections) | {per_caller} | {rss:.0f} | {load0} → {load1} |")
+      f"({busy_callers} connections) | {per_caller} | {rss:.0f} | {cpu_split()} | {load0} → {load1} |")
 PY
   tail -1 "$RESULTS" >&2
   grep -c OutOfMemoryError "$OUT/gateway-$case.log" > "$OUT/oom-$case.txt" || true
@@ -167,7 +185,7 @@ done
   echo "At the gateway: its own gateway.request.duration over the run (histogram bucket bounds; from the API filter to the"
   echo "answer's end, without the time a request waited to be accepted and read), and the mean time in queue and at the worker."
   echo "Heap per caller: the heap in use after a full collection two thirds into the run, less the idle gateway's, over the"
-  echo "connections established then. OutOfMemoryError lines: plain $(cat "$OUT/oom-plain.txt"), stream $(cat "$OUT/oom-stream.txt")."
+  echo "connections established then. OutOfMemoryError lines:$(for c in ${BENCH_CASES:-plain stream}; do echo -n " $c $(cat "$OUT/oom-$c.txt")"; done)."
 } >> "$RESULTS"
 echo
 cat "$RESULTS"

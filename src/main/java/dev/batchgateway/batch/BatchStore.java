@@ -37,6 +37,9 @@ public interface BatchStore {
     /** A batch to validate, leased to {@code instance}: one nobody validates, or whose validator's lease ended. */
     Optional<ToValidate> claimValidation(UUID instance, Duration lease);
 
+    /** Whether any batch, of any instance, is not yet ended: validating, in progress, finalizing or cancelling. */
+    boolean anyUnfinished();
+
     /** A batch to validate: whose it is, its endpoint and its input file. */
     record ToValidate(String batchId, long user, String endpoint, String inputFileId) {}
 

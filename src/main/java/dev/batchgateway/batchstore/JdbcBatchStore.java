@@ -124,6 +124,14 @@ class JdbcBatchStore implements BatchStore {
     }
 
     @Override
+    public boolean anyUnfinished() {
+        // the partial index batch_unfinished answers it
+        return Boolean.TRUE.equals(jdbc.sql("""
+                SELECT EXISTS (SELECT 1 FROM batch WHERE status IN ('validating', 'in_progress', 'finalizing', 'cancelling'))
+                """).query(Boolean.class).single());
+    }
+
+    @Override
     public void clearLines(String batchId) {
         jdbc.sql("DELETE FROM batch_line WHERE batch_id = ?").params(batchId).update();
     }

@@ -20,6 +20,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.function.Supplier;
 import java.util.stream.Collectors;
 
 /**
@@ -80,12 +81,20 @@ final class BatchCalls {
                 slot.close();
                 slotFree.run();
                 billed = answerOnceDurable(served);
-                var lost = new WorkerException.BadAnswer("the batch ended without an answer for this request");
-                members.forEach(queued -> queued.fail(lost));
+                failUnanswered(members);
             } finally {
                 settle(members, billed);
             }
         }
+    }
+
+    /** Fails every member still without an answer; the failure is built only then (a stack trace per batch costs). */
+    private static void failUnanswered(List<Queued> members) {
+        if (members.stream().allMatch(Queued::isDone)) {
+            return;
+        }
+        var lost = new WorkerException.BadAnswer("the batch ended without an answer for this request");
+        members.forEach(queued -> queued.fail(lost));
     }
 
     /**
@@ -115,13 +124,12 @@ final class BatchCalls {
         rows.get(true).forEach(row -> heldBack.add(row.requestId()));
         try {
             UsageLedger.Recorded recorded = durable.get(policy.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
-            var unaccounted = new CompletionRejectedException(CompletionRejectedException.Reason.USAGE_UNACCOUNTED,
-                    UNACCOUNTED_RETRY_AFTER);
             for (Answer answer : served.answers()) {
                 if (recorded.rejection() != null) {
                     answer.queued().fail(recorded.rejection());
                 } else if (recorded.unanswered(answer.completion().requestId())) {
-                    answer.queued().fail(unaccounted);
+                    answer.queued().fail(new CompletionRejectedException(
+                            CompletionRejectedException.Reason.USAGE_UNACCOUNTED, UNACCOUNTED_RETRY_AFTER));
                 } else {
                     answer.give();
                 }
@@ -205,10 +213,11 @@ final class BatchCalls {
 
     private Served callWorker(Capacity.Slot slot, Batch batch, List<Queued> members, String model) {
         AtomicReference<Thread> caller = new AtomicReference<>(Thread.currentThread());
-        var timedOut = new WorkerException.TimedOut(
+        Supplier<WorkerException> timedOut = () -> new WorkerException.TimedOut(
                 "the worker did not answer within " + policy.workerTimeout().toMillis() + " ms");
         ScheduledFuture<?> watchdog = timers.schedule(() -> {
-            members.forEach(queued -> queued.fail(timedOut));
+            var failure = timedOut.get();
+            members.forEach(queued -> queued.fail(failure));
             Thread abandoned = caller.getAndSet(null);
             if (abandoned != null) {
                 abandoned.interrupt();
@@ -226,7 +235,7 @@ final class BatchCalls {
                     : new WorkerException.BadAnswer("the worker adapter failed: " + e.getMessage(), e);
             watchdog.cancel(false);
             if (caller.getAndSet(null) == null) {
-                failure = timedOut; // the watchdog abandoned this call; its failure is the consequence
+                failure = timedOut.get(); // the watchdog abandoned this call; its failure is the consequence
                 Thread.interrupted();
             }
             events.batchFinished(batch, Duration.ofNanos(ticker.nanoTime() - started), failure);
@@ -238,7 +247,7 @@ final class BatchCalls {
         watchdog.cancel(false);
         if (caller.getAndSet(null) == null) {
             Thread.interrupted();
-            events.batchFinished(batch, Duration.ofNanos(ticker.nanoTime() - started), timedOut);
+            events.batchFinished(batch, Duration.ofNanos(ticker.nanoTime() - started), timedOut.get());
             return Served.unanswered(progress.counted(model, clock.instant()));
         }
         Duration latency = Duration.ofNanos(ticker.nanoTime() - started);

@@ -28,6 +28,13 @@ import org.springframework.stereotype.Component;
 @EnableConfigurationProperties(WebSettings.class)
 class ConnectionProtection implements WebServerFactoryCustomizer<JettyWebServerFactory> {
 
+    /**
+     * Each response being written holds an output buffer of this size, in direct memory (by default capped at the
+     * heap's size). Jetty's default of 32 KB: 10,000 streams asked for 320 MB of a 256 MB cap, and each allocation
+     * beyond it forced a full collection (24 in 20 s, issue 32). Answers and events are small; larger bodies flush more.
+     */
+    static final int OUTPUT_BUFFER_BYTES = 8 * 1024;
+
     private final WebSettings limits;
     private final Duration bodyTimeout;
     private final Counter refused;
@@ -79,6 +86,7 @@ class ConnectionProtection implements WebServerFactoryCustomizer<JettyWebServerF
     private RequestDeadlines deadlined(HttpConnectionFactory http) {
         var deadlined = new RequestDeadlines(http.getHttpConfiguration(), limits.headerTimeout(), bodyTimeout,
                 phase -> late.get(phase).increment());
+        deadlined.getHttpConfiguration().setOutputBufferSize(OUTPUT_BUFFER_BYTES);
         deadlined.setInputBufferSize(http.getInputBufferSize());
         deadlined.setUseInputDirectByteBuffers(http.isUseInputDirectByteBuffers());
         deadlined.setUseOutputDirectByteBuffers(http.isUseOutputDirectByteBuffers());

@@ -6,6 +6,7 @@ import dev.batchgateway.TestDatabase;
 import dev.batchgateway.batch.BatchJob;
 import dev.batchgateway.batch.BatchStatus;
 import dev.batchgateway.batch.BatchStore;
+import dev.batchgateway.batch.LineError;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
@@ -79,6 +80,23 @@ class JdbcBatchStoreTest {
         assertThat(expired.expiredAt()).isNotNull();
         assertThat(expired.completedAt()).isNull();
         assertThat(expired.requestCounts()).isEqualTo(new BatchJob.RequestCounts(2, 1, 1));
+    }
+
+    @Test
+    void aBatchIsUnfinishedFromItsCreationUntilItEnds() {
+        String id = "batch_" + UUID.randomUUID().toString().replace("-", "");
+        store.create(id, user, UUID.randomUUID(), CHAT, "file-x", "24h", null, Duration.ofDays(1));
+
+        assertThat(store.anyUnfinished()).as("a batch being validated").isTrue();
+
+        store.fail(id, List.of(new LineError("empty_file", "The input file holds no requests", "input_file_id", null)));
+
+        // other tests' batches share the database: the answer must agree with every status that is not an end
+        boolean othersUnfinished = jdbc.sql("""
+                SELECT count(*) FROM batch WHERE status NOT IN ('completed', 'expired', 'cancelled', 'failed')
+                """).query(Long.class).single() > 0;
+        assertThat(store.find(user, id).orElseThrow().status()).isEqualTo(BatchStatus.FAILED);
+        assertThat(store.anyUnfinished()).isEqualTo(othersUnfinished);
     }
 
     @Test
