@@ -4,7 +4,8 @@
 # /proc), never wall time, so the numbers hold on a machine shared with other work; the load average is printed beside
 # them. Also prints which of the gateway's threads spent the CPU of the one-client row. Not part of CI.
 #
-#   bench/light-cpu.sh                       # about 2.5 minutes after the build (60 s of warm-up: BENCH_WARMUP)
+#   bench/light-cpu.sh                       # about 3 minutes after the build (60 s of warm-up: BENCH_WARMUP; then
+#                                            # 30 s of one client before its row: BENCH_SETTLE)
 #   BENCH_NO_BUILD=1 bench/light-cpu.sh      # the jar as built last
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,9 @@ await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway.log"
 HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 load() { cut -d' ' -f1 /proc/loadavg; }
+# the gateway's threads' context switches so far (those of threads that ended are not counted): each is a thread
+# parked and woken, which costs CPU of its own (about 15 µs for a platform thread, 35 µs for a virtual one, here)
+switches() { cat /proc/"$GATEWAY_PID"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s}'; }
 threads() { # each thread's CPU ticks (utime + stime), id and name: "ticks<TAB>tid<TAB>name"
   for stat in /proc/"$GATEWAY_PID"/task/*/stat; do
     sed -E 's/^([0-9]+) \((.*)\) [A-Z] (.*)$/\1\t\2\t\3/' "$stat" 2>/dev/null \
@@ -46,17 +50,18 @@ threads() { # each thread's CPU ticks (utime + stime), id and name: "ticks<TAB>t
 }
 # one wrk run: connections, seconds; prints "requests cpu_ms_per_request load_before load_after"
 measure() {
-  local connections=$1 seconds=$2 t0 t1 l0 summary
-  l0=$(load); t0=$(cpu_ticks "$GATEWAY_PID")
+  local connections=$1 seconds=$2 t0 t1 l0 s0 s1 summary
+  l0=$(load); t0=$(cpu_ticks "$GATEWAY_PID"); s0=$(switches)
   wrk -t 1 -c "$connections" -d "${seconds}s" --timeout 30s -s bench/complete.lua "http://localhost:$GATEWAY_PORT" \
     > "$OUT/wrk-$connections.txt" 2>&1 || true
-  t1=$(cpu_ticks "$GATEWAY_PID")
+  t1=$(cpu_ticks "$GATEWAY_PID"); s1=$(switches)
   summary=$(sed -n 's/^WRK_SUMMARY //p' "$OUT/wrk-$connections.txt")
-  python3 - "$summary" "$((t1 - t0))" "$HZ" "$l0" "$(load)" <<'PY'
+  python3 - "$summary" "$((t1 - t0))" "$HZ" "$l0" "$(load)" "$((s1 - s0))" <<'PY'
 import json, sys
-s = json.loads(sys.argv[1]); ticks, hz = int(sys.argv[2]), int(sys.argv[3])
+s = json.loads(sys.argv[1]); ticks, hz, switched = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[6])
 ok = s["requests"] - s["non2xx"]
-print(ok, f"{ticks * 1000 / hz / ok:.3f}" if ok else "–", f"{s['p50_us'] / 1000:.1f}", sys.argv[4], sys.argv[5])
+print(ok, f"{ticks * 1000 / hz / ok:.3f}" if ok else "–", f"{s['p50_us'] / 1000:.1f}", sys.argv[4], sys.argv[5],
+      f"{switched / ok:.1f}" if ok else "–")
 PY
 }
 
@@ -65,22 +70,27 @@ PY
 wrk -t 2 -c 64 -d "${BENCH_WARMUP:-60s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
 sleep 2
 
-l0=$(load); t0=$(cpu_ticks "$GATEWAY_PID"); sleep "$IDLE_SECONDS"; t1=$(cpu_ticks "$GATEWAY_PID")
+l0=$(load); t0=$(cpu_ticks "$GATEWAY_PID"); s0=$(switches); sleep "$IDLE_SECONDS"; t1=$(cpu_ticks "$GATEWAY_PID")
 IDLE=$(python3 -c "print(f'{($t1 - $t0) / $HZ / $IDLE_SECONDS:.1%}')")
+IDLE_SWITCHES=$(( ($(switches) - s0) / IDLE_SECONDS )); IDLE_L1=$(load)
+
+# one client, not measured: going from 64 connections to one, the JIT recompiles much of the request path (its
+# compiler threads took 4.8 of 8.9 ms a request in a row measured at once); a lightly loaded gateway is past that
+wrk -t 1 -c 1 -d "${BENCH_SETTLE:-30s}" -s bench/complete.lua "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
 
 threads | sort -t$'\t' -k2 -n > "$OUT/threads-before.tsv"
-read -r LIGHT_N LIGHT_CPU LIGHT_P50 LIGHT_L0 LIGHT_L1 < <(measure 1 "$LIGHT_SECONDS")
+read -r LIGHT_N LIGHT_CPU LIGHT_P50 LIGHT_L0 LIGHT_L1 LIGHT_SW < <(measure 1 "$LIGHT_SECONDS")
 threads | sort -t$'\t' -k2 -n > "$OUT/threads-after.tsv"
-read -r MANY_N MANY_CPU MANY_P50 MANY_L0 MANY_L1 < <(measure 1024 10)
+read -r MANY_N MANY_CPU MANY_P50 MANY_L0 MANY_L1 MANY_SW < <(measure 1024 10)
 
 {
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, fake vLLM ${LATENCY_MS} ms, C=32, batch size 8, max-wait 20 ms."
   echo
-  echo "| row | requests | gateway CPU ms/request | p50 ms | load average (1 min) before → after |"
-  echo "|---|---:|---:|---:|---|"
-  echo "| idle, ${IDLE_SECONDS} s | – | $IDLE of a core | – | $l0 → $(load) |"
-  echo "| one client, sequential, ${LIGHT_SECONDS} s | $LIGHT_N | $LIGHT_CPU | $LIGHT_P50 | $LIGHT_L0 → $LIGHT_L1 |"
-  echo "| 1,024 connections, 10 s | $MANY_N | $MANY_CPU | $MANY_P50 | $MANY_L0 → $MANY_L1 |"
+  echo "| row | requests | gateway CPU ms/request | context switches/request | p50 ms | load average (1 min) before → after |"
+  echo "|---|---:|---:|---:|---:|---|"
+  echo "| idle, ${IDLE_SECONDS} s | – | $IDLE of a core | $IDLE_SWITCHES a second | – | $l0 → $IDLE_L1 |"
+  echo "| one client, sequential, ${LIGHT_SECONDS} s | $LIGHT_N | $LIGHT_CPU | $LIGHT_SW | $LIGHT_P50 | $LIGHT_L0 → $LIGHT_L1 |"
+  echo "| 1,024 connections, 10 s | $MANY_N | $MANY_CPU | $MANY_SW | $MANY_P50 | $MANY_L0 → $MANY_L1 |"
   echo
   echo "The one-client row's CPU by thread (ms; threads of one name summed, the top 12):"
   echo
