@@ -40,7 +40,8 @@ HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 load() { cut -d' ' -f1 /proc/loadavg; }
 # the gateway's threads' context switches so far (those of threads that ended are not counted): each is a thread
-# parked and woken, which costs CPU of its own (about 15 µs for a platform thread, 35 µs for a virtual one, here)
+# parked and woken, which costs CPU of its own (6-10 µs for a platform thread, 30-36 µs for a virtual one, here:
+# bench/WakeCost.java)
 switches() { cat /proc/"$GATEWAY_PID"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s}'; }
 threads() { # each thread's CPU ticks (utime + stime), id and name: "ticks<TAB>tid<TAB>name"
   for stat in /proc/"$GATEWAY_PID"/task/*/stat; do
