@@ -14,21 +14,26 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.jetty.JettyWebServer;
+import org.springframework.boot.jetty.JettyWebServerFactory;
 import org.springframework.boot.test.context.TestConfiguration;
 import org.springframework.boot.test.web.server.LocalServerPort;
-import org.eclipse.jetty.server.ServerConnector;
-import org.springframework.boot.jetty.JettyWebServerFactory;
 import org.springframework.boot.web.server.WebServerFactoryCustomizer;
+import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
 import org.springframework.jdbc.core.simple.JdbcClient;
@@ -100,6 +105,18 @@ class StreamingGatewayTest {
     void calmTheFake() {
         vllm.streamMillis = 0;
         vllm.answerMillis = 0;
+    }
+
+    @Test
+    void eachAnswerBeingWrittenHoldsAnOutputBufferOfEightKilobytesNotJettysThirtyTwo(
+            @Autowired WebServerApplicationContext context) {
+        // one per stream being written, in direct memory: 10,000 streams at 32 KB outgrew the JVM's cap (issue 32)
+        Server server = ((JettyWebServer) context.getWebServer()).getServer();
+        var api = Arrays.stream(server.getConnectors()).map(ServerConnector.class::cast)
+                .filter(connector -> connector.getLocalPort() == port).findFirst().orElseThrow();
+
+        assertThat(api.getConnectionFactory(HttpConnectionFactory.class).getHttpConfiguration().getOutputBufferSize())
+                .isEqualTo(8 * 1024);
     }
 
     @Test
