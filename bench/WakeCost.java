@@ -5,7 +5,8 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * What one thread hand-off costs on this machine: a thread that sleeps 1 ms (so that the cores go idle, as they do at
  * light load) then wakes another thread that was parked, which parks again; the process's CPU time per hand-off, less
- * that of the sleep alone, after a warm-up. About 12 s. A request at light load is a chain of such hand-offs (docs/performance.md, light load).
+ * that of the sleep alone, after a warm-up. About 12 s. A request at light load is a chain of such hand-offs
+ * (docs/performance.md, light load).
  *
  *   java bench/WakeCost.java            # platform threads
  *   java bench/WakeCost.java virtual    # virtual threads

@@ -49,7 +49,7 @@ threads() { # each thread's CPU ticks (utime + stime), id and name: "ticks<TAB>t
       | awk -F'\t' '{split($3, f, " "); print f[11] + f[12] "\t" $1 "\t" $2}'
   done
 }
-# one wrk run: connections, seconds; prints "requests cpu_ms_per_request load_before load_after"
+# one wrk run: connections, seconds; prints "requests cpu_ms_per_request p50_ms load_before load_after switches_per_request"
 measure() {
   local connections=$1 seconds=$2 t0 t1 l0 s0 s1 summary
   l0=$(load); t0=$(cpu_ticks "$GATEWAY_PID"); s0=$(switches)

@@ -4,7 +4,8 @@
 # answers, once with streamed ones ("stream": true). Prints, for each: the most connections established at the API
 # port at once (from ss), answers and errors, p50/p99, the time /health and the management port's liveness took to
 # answer, sampled every second during the run and after it, the most calls the fake held at once, the heap in use and
-# the RSS, and where the machine's CPU went (gateway, fake, PostgreSQL, wrk and the rest). Not part of CI; needs `ulimit -n` of about 25,000 (wrk and the gateway each hold 10,000 sockets).
+# the RSS, and where the machine's CPU went (gateway, fake, PostgreSQL, wrk and the rest). Not part of CI; needs
+# `ulimit -n` of about 25,000 (wrk and the gateway each hold 10,000 sockets).
 #
 #   bench/tenk.sh                          # about 2.5 minutes after the build
 #   BENCH_NO_BUILD=1 BENCH_CLIENTS=3000 bench/tenk.sh
