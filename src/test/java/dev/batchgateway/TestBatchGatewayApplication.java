@@ -63,12 +63,14 @@ public class TestBatchGatewayApplication {
                 () -> () -> seedDemoKey(context.getBean(JdbcClient.class))));
         var gateway = application.run(args);
         String port = gateway.getEnvironment().getProperty("local.server.port");
+        String database = gateway.getEnvironment().getProperty(DATASOURCE_URL, "").replaceFirst("\\?.*", "");
         System.out.println("""
 
                 Batch Gateway is up with the simulated worker. Try:
                   curl -s localhost:%s/complete -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{"prompt": "hello"}'
+                Its own database, which stops with it: %s
                 Stop with Ctrl-C.
-                """.formatted(port, DEMO_KEY));
+                """.formatted(port, DEMO_KEY, database));
     }
 
     /**

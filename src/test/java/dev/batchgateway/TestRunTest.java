@@ -15,6 +15,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -101,8 +103,24 @@ class TestRunTest {
                     .header("Authorization", "Bearer " + TestBatchGatewayApplication.DEMO_ADMIN_TOKEN).build(),
                     HttpResponse.BodyHandlers.ofString());
             assertThat(keys.statusCode()).as(keys.body()).isEqualTo(200);
+
+            // When it is stopped as Ctrl-C would (SIGTERM: the JVM runs its shutdown hooks, as on SIGINT)
+            Matcher database = Pattern.compile("Its own database, which stops with it: jdbc:postgresql://([^:/]+):(\\d+)/")
+                    .matcher(read("stdout"));
+            assertThat(database.find()).as("test-run names its database; its output:%n%s", output()).isTrue();
+            String host = database.group(1);
+            int databasePort = Integer.parseInt(database.group(2));
+            assertThat(GatewayClient.accepts(host, databasePort)).as("its database at %s:%d", host, databasePort).isTrue();
+            testRun.destroy();
+
+            // Then it ends, and its own PostgreSQL with it: nothing is left running (the test once killed it, -9, and
+            // left a PostgreSQL behind in every build)
+            assertThat(testRun.waitFor(SLACK.toSeconds(), TimeUnit.SECONDS))
+                    .as("test-run ended on SIGTERM; its output:%n%s", output()).isTrue();
+            ChildGateway.awaitCondition("its database at " + host + ":" + databasePort + " to stop", SLACK,
+                    () -> !GatewayClient.accepts(host, databasePort));
         } finally {
-            testRun.destroyForcibly();
+            testRun.destroyForcibly(); // a test that failed above: not left running
             testRun.waitFor(30, TimeUnit.SECONDS);
         }
     }
