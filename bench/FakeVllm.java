@@ -27,7 +27,10 @@ public class FakeVllm {
 
     static final AtomicLong calls = new AtomicLong();
     static final AtomicLong prompts = new AtomicLong();
-    /** Calls being answered now, and the most at once since the start: {@code GET /inflight} answers "now most". */
+    /**
+     * Calls being answered now, and the most at once since the start or the last reset: {@code GET /inflight} answers
+     * "now most", {@code DELETE /inflight} starts the most again from now (after a warm-up).
+     */
     static final AtomicLong inFlight = new AtomicLong();
     static final AtomicLong mostInFlight = new AtomicLong();
 
@@ -39,7 +42,12 @@ public class FakeVllm {
         server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
         server.createContext("/health", exchange -> send(exchange, 200, ""));
         server.createContext("/stats", exchange -> send(exchange, 200, calls.get() + " " + prompts.get()));
-        server.createContext("/inflight", exchange -> send(exchange, 200, inFlight.get() + " " + mostInFlight.get()));
+        server.createContext("/inflight", exchange -> {
+            if ("DELETE".equals(exchange.getRequestMethod())) {
+                mostInFlight.set(inFlight.get());
+            }
+            send(exchange, 200, inFlight.get() + " " + mostInFlight.get());
+        });
         server.createContext("/v1/completions", exchange -> {
             mostInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
             try {

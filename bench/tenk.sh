@@ -4,10 +4,12 @@
 # answers, once with streamed ones ("stream": true). Prints, for each: the most connections established at the API
 # port at once (from ss), answers and errors, p50/p99, the time /health and the management port's liveness took to
 # answer, sampled every second during the run and after it, the most calls the fake held at once, the heap in use and
-# the RSS, and where the machine's CPU went (gateway, fake, PostgreSQL, wrk and the rest). Not part of CI; needs
-# `ulimit -n` of about 25,000 (wrk and the gateway each hold 10,000 sockets).
+# the RSS, and where the machine's CPU went (gateway, fake, PostgreSQL, wrk and the rest; the gateway's by thread:
+# virtual threads, Jetty's, the collector's, the JIT compilers'). A warm-up as large as the run (BENCH_WARMUP, 30 s)
+# comes first, unmeasured. Not part of CI; needs `ulimit -n` of about 25,000 (wrk and the gateway each hold 10,000
+# sockets).
 #
-#   bench/tenk.sh                          # about 2.5 minutes after the build
+#   bench/tenk.sh                          # about 4 minutes after the build
 #   BENCH_NO_BUILD=1 BENCH_CLIENTS=3000 bench/tenk.sh
 #   BENCH_CASES=stream bench/tenk.sh       # one case only
 set -euo pipefail
@@ -20,6 +22,8 @@ LATENCY_MS=${BENCH_WORKER_LATENCY_MS:-3000}
 PER_TOKEN_US=${BENCH_PER_TOKEN_US:-10000}     # streamed answers: a token every 10 ms after the first, 16 tokens
 BATCHES=${BENCH_CONCURRENT_BATCHES:-1400}
 HEAP=${BENCH_HEAP:-256m}
+WARMUP=${BENCH_WARMUP:-30s}
+WARMUP_CLIENTS=${BENCH_WARMUP_CLIENTS:-$CLIENTS}
 FAKE_PORT=${BENCH_FAKE_PORT:-9100}
 GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8088}
 MANAGEMENT_PORT=$((GATEWAY_PORT + 1))
@@ -49,7 +53,16 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 cpu_now() {
   local pg=0 pid
   for pid in $(pgrep -x postgres); do pg=$((pg + $(ticks "$pid"))); done
-  echo "$(ticks "$GATEWAY_PID") $(ticks "$FAKE_PID") $pg $(awk '/^cpu / {all = 0; for (i = 2; i <= NF; i++) all += $i; print all - $5 - $6, all}' /proc/stat)"
+  echo "$(ticks "$GATEWAY_PID") $(ticks "$FAKE_PID") $pg $(awk '/^cpu / {all = 0; for (i = 2; i <= NF; i++) all += $i; print all - $5 - $6, all}' /proc/stat) $(gateway_threads)"
+}
+# the gateway's CPU ticks by its threads' names: "virtual-thread-carriers jetty collector compiler", the rest is the
+# gateway's total less these (the batch loop, the worker client's selector, the usage writer, the JVM's own)
+gateway_threads() {
+  local task
+  for task in /proc/"$GATEWAY_PID"/task/*; do
+    echo "$(tr ' ' _ < "$task/comm" 2>/dev/null) $(ticks "${task#/proc/}")"
+  done | awk '/^ForkJoinPool/ {c += $2} /^jetty/ {j += $2} /^(GC_Thread|G1_)/ {g += $2} /^C[12]_Compiler/ {x += $2}
+              END {print c + 0, j + 0, g + 0, x + 0}'
 }
 # one line a second: seconds, connections established, /health seconds and status, liveness seconds and status, RSS
 # KiB, fake calls now; a probe that got no answer within 5 s has status 000
@@ -67,8 +80,8 @@ sample() {
 
 RESULTS="$OUT/results.md"
 {
-  echo "| case | callers | most connections established | answers | errors | p50 ms | p99 ms | at the gateway: p50 · p99 ms (queue · worker mean ms) | /health during: p50 · max ms (unanswered) | liveness during: p50 · max ms (unanswered) | /health · liveness after, ms | most calls at the worker | heap in use: idle → during (MiB) | heap per caller (KiB) | RSS most (MiB) | CPU s: gateway · fake · PostgreSQL · wrk and the rest · idle | load average (1 min) before → after |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|---|---:|---:|---|---|"
+  echo "| case | callers | most connections established | answers | errors | p50 ms | p99 ms | at the gateway: p50 · p99 ms (queue · worker mean ms) | /health during: p50 · max ms (unanswered) | liveness during: p50 · max ms (unanswered) | /health · liveness after, ms | most calls at the worker | heap in use: idle → during (MiB) | heap per caller (KiB) | RSS most (MiB) | CPU s: gateway · fake · PostgreSQL · wrk and the rest · idle | the gateway's CPU s: virtual threads · Jetty's threads · collector · JIT compilers · the rest | load average (1 min) before → after |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|---|---:|---:|---|---|---|"
 } > "$RESULTS"
 
 for case in ${BENCH_CASES:-plain stream}; do
@@ -82,10 +95,16 @@ for case in ${BENCH_CASES:-plain stream}; do
   PIDS+=("$GATEWAY_PID")
   await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway-$case.log"
   stream=$([ "$case" = stream ] && echo 1 || echo 0)
-  # warm-up, not measured: the JIT compiles the request path
-  BENCH_STREAM=$stream wrk -t 2 -c 256 -d "${BENCH_WARMUP:-8s}" --timeout 30s -s bench/complete.lua \
+  # warm-up, not measured, as large as the run: at 256 callers the JIT was still compiling the request path's methods
+  # (C2 took a fifth of the gateway's CPU in the run); 10,000 connections also take code paths 256 do not
+  BENCH_STREAM=$stream wrk -t 2 -c "$WARMUP_CLIENTS" -d "$WARMUP" --timeout 30s -s bench/complete.lua \
     "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
-  sleep 4 # the warm-up's last calls come back
+  for _ in $(seq 1 60); do # the warm-up's last calls come back
+    [ "$(curl -fs -m 2 "localhost:$FAKE_PORT/inflight" | cut -d' ' -f1)" = 0 ] && break
+    sleep 0.5
+  done
+  sleep 1
+  curl -fs -X DELETE "localhost:$FAKE_PORT/inflight" > /dev/null # the most calls at once: the run's, not the warm-up's
   idle_heap=$(heap_used_kib "$GATEWAY_PID")
   load0=$(cut -d' ' -f1 /proc/loadavg)
 
@@ -117,9 +136,10 @@ import json, re, statistics, sys
 
 def cpu_split():
     """Where the machine's CPU went during the run, in CPU seconds: every process shares the same cores."""
-    (g, f, p, busy, total) = (int(b) - int(a) for a, b in zip(cpu0.split(), cpu1.split()))
+    (g, f, p, busy, total, carriers, jetty, gc, jit) = (int(b) - int(a) for a, b in zip(cpu0.split(), cpu1.split()))
     sec = lambda t: t / int(hz)
-    return (f"{sec(g):.1f} · {sec(f):.1f} · {sec(p):.1f} · {sec(busy - g - f - p):.1f} · {sec(total - busy):.1f}")
+    return (f"{sec(g):.1f} · {sec(f):.1f} · {sec(p):.1f} · {sec(busy - g - f - p):.1f} · {sec(total - busy):.1f} | "
+            f"{sec(carriers):.1f} · {sec(jetty):.1f} · {sec(gc):.1f} · {sec(jit):.1f} · {sec(g - carriers - jetty - gc - jit):.1f}")
 
 def scrape(path):
     values = {}
