@@ -5,11 +5,11 @@
 # port at once (from ss), answers and errors, p50/p99, the time /health and the management port's liveness took to
 # answer, sampled every second during the run and after it, the most calls the fake held at once, the heap in use and
 # the RSS, and where the machine's CPU went (gateway, fake, PostgreSQL, wrk and the rest; the gateway's by thread:
-# virtual threads, Jetty's, the collector's, the JIT compilers'). A warm-up as large as the run (BENCH_WARMUP, 30 s)
-# comes first, unmeasured. Not part of CI; needs `ulimit -n` of about 25,000 (wrk and the gateway each hold 10,000
-# sockets).
+# virtual threads, Jetty's, the collector's, the JIT compilers'). A warm-up as large as the run (BENCH_WARMUP, 90 s)
+# comes first, unmeasured. The gateway runs with bin/batch-gateway's JVM options, -Xmx and JAVA_OPTS added. Not part
+# of CI; needs `ulimit -n` of about 25,000 (wrk and the gateway each hold 10,000 sockets).
 #
-#   bench/tenk.sh                          # about 4 minutes after the build
+#   bench/tenk.sh                          # about 7 minutes after the build
 #   BENCH_NO_BUILD=1 BENCH_CLIENTS=3000 bench/tenk.sh
 #   BENCH_CASES=stream bench/tenk.sh       # one case only
 set -euo pipefail
@@ -22,7 +22,7 @@ LATENCY_MS=${BENCH_WORKER_LATENCY_MS:-3000}
 PER_TOKEN_US=${BENCH_PER_TOKEN_US:-10000}     # streamed answers: a token every 10 ms after the first, 16 tokens
 BATCHES=${BENCH_CONCURRENT_BATCHES:-1400}
 HEAP=${BENCH_HEAP:-256m}
-WARMUP=${BENCH_WARMUP:-30s}
+WARMUP=${BENCH_WARMUP:-90s}
 WARMUP_CLIENTS=${BENCH_WARMUP_CLIENTS:-$CLIENTS}
 FAKE_PORT=${BENCH_FAKE_PORT:-9100}
 GATEWAY_PORT=${BENCH_GATEWAY_PORT:-8088}
@@ -78,6 +78,16 @@ sample() {
   done
 }
 
+# waits until the last calls came back and the gateway closed its callers' connections (at most a minute)
+drain() {
+  for _ in $(seq 1 120); do
+    [ "$(curl -fs -m 2 "localhost:$FAKE_PORT/inflight" | cut -d' ' -f1)" = 0 ] \
+      && [ "$(ss -Htn "( sport = :$GATEWAY_PORT )" | grep -cv TIME-WAIT)" = 0 ] && break
+    sleep 0.5
+  done
+  sleep 1
+}
+
 RESULTS="$OUT/results.md"
 {
   echo "| case | callers | most connections established | answers | errors | p50 ms | p99 ms | at the gateway: p50 · p99 ms (queue · worker mean ms) | /health during: p50 · max ms (unanswered) | liveness during: p50 · max ms (unanswered) | /health · liveness after, ms | most calls at the worker | heap in use: idle → during (MiB) | heap per caller (KiB) | RSS most (MiB) | CPU s: gateway · fake · PostgreSQL · wrk and the rest · idle | the gateway's CPU s: virtual threads · Jetty's threads · collector · JIT compilers · the rest | load average (1 min) before → after |"
@@ -90,20 +100,21 @@ for case in ${BENCH_CASES:-plain stream}; do
     GATEWAY_WORKER_TYPE=vllm GATEWAY_WORKER_URL="http://localhost:$FAKE_PORT" GATEWAY_WORKER_MODEL=fake \
     GATEWAY_WORKER_MAX_CONCURRENT_BATCHES="$BATCHES" GATEWAY_BATCH_SIZE=8 GATEWAY_BATCH_MAX_WAIT=20ms \
     GATEWAY_WORKER_TIMEOUT=60s LOGGING_LEVEL_ROOT=WARN GATEWAY_USAGE_JOURNAL_DIR="$OUT/journal-$case" \
-    "$JAVA" -Xmx"$HEAP" ${JAVA_OPTS:-} -jar target/batch-gateway.jar > "$OUT/gateway-$case.log" 2>&1 &
+    JDK_JAVA_OPTIONS="-Xmx$HEAP ${JAVA_OPTS:-}" bin/batch-gateway > "$OUT/gateway-$case.log" 2>&1 & # the shipped JVM options
   GATEWAY_PID=$!
   PIDS+=("$GATEWAY_PID")
   await_gateway "$GATEWAY_PID" "$GATEWAY_PORT" "$OUT/gateway-$case.log"
   stream=$([ "$case" = stream ] && echo 1 || echo 0)
-  # warm-up, not measured, as large as the run: at 256 callers the JIT was still compiling the request path's methods
-  # (C2 took a fifth of the gateway's CPU in the run); 10,000 connections also take code paths 256 do not
+  # warm-up, not measured, as large as the run and probed as the run is: at 256 callers the JIT was still compiling
+  # the request path's methods in the run (C2 took a fifth of the gateway's CPU), and the probes' first requests made
+  # it compile them again (their types pollute the request path's profiles: class-check deoptimizations)
+  sample "$(date +%s)" > "$OUT/samples-warm-up-$case.txt" &
+  SAMPLER=$!
   BENCH_STREAM=$stream wrk -t 2 -c "$WARMUP_CLIENTS" -d "$WARMUP" --timeout 30s -s bench/complete.lua \
     "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 || true
-  for _ in $(seq 1 60); do # the warm-up's last calls come back
-    [ "$(curl -fs -m 2 "localhost:$FAKE_PORT/inflight" | cut -d' ' -f1)" = 0 ] && break
-    sleep 0.5
-  done
-  sleep 1
+  kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
+  curl -fs -m 20 "localhost:$MANAGEMENT_PORT/actuator/prometheus" > /dev/null || true # the scrape's code paths too
+  drain
   curl -fs -X DELETE "localhost:$FAKE_PORT/inflight" > /dev/null # the most calls at once: the run's, not the warm-up's
   idle_heap=$(heap_used_kib "$GATEWAY_PID")
   load0=$(cut -d' ' -f1 /proc/loadavg)
@@ -115,10 +126,6 @@ for case in ${BENCH_CASES:-plain stream}; do
   BENCH_STREAM=$stream wrk -t 2 -c "$CLIENTS" -d "$DURATION" --timeout 30s -s bench/complete.lua \
     "http://localhost:$GATEWAY_PORT" > "$OUT/wrk-$case.txt" 2>&1 &
   WRK=$!
-  # the heap while every caller waits: two thirds into the run (a full collection, which stalls the gateway briefly)
-  sleep $(( ${DURATION%s} * 2 / 3 ))
-  busy_heap=$(heap_used_kib "$GATEWAY_PID")
-  busy_callers=$(ss -Htn state established "( sport = :$GATEWAY_PORT )" | wc -l)
   wait "$WRK" || true
   cpu1=$(cpu_now)
   kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
@@ -127,6 +134,16 @@ for case in ${BENCH_CASES:-plain stream}; do
              curl -s -o /dev/null -m 5 -w '%{time_total}' "localhost:$MANAGEMENT_PORT/actuator/health/liveness" || echo -n –; } | tr -d '\n')
   most_calls=$(curl -fs "localhost:$FAKE_PORT/inflight" | cut -d' ' -f2)
   load1=$(cut -d' ' -f1 /proc/loadavg)
+  # the heap while every caller waits, in a flood of its own after the run: measuring it takes a full collection,
+  # which would stall the measured run (a 0.4 s pause in its latencies and probes)
+  drain
+  BENCH_STREAM=$stream wrk -t 2 -c "$CLIENTS" -d 15s --timeout 30s -s bench/complete.lua \
+    "http://localhost:$GATEWAY_PORT" > /dev/null 2>&1 &
+  WRK=$!
+  sleep 10
+  busy_heap=$(heap_used_kib "$GATEWAY_PID")
+  busy_callers=$(ss -Htn state established "( sport = :$GATEWAY_PORT )" | wc -l)
+  wait "$WRK" || true
   python3 - "$case" "$CLIENTS" "$OUT/wrk-$case.txt" "$OUT/samples-$case.txt" "$after" "$most_calls" \
     "${idle_heap:-0}" "${busy_heap:-0}" "$busy_callers" "$load0" "$load1" \
     "$OUT/metrics-before-$case.txt" "$OUT/metrics-after-$case.txt" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" >> "$RESULTS" <<'PY'
@@ -205,8 +222,8 @@ done
   echo "$BATCHES calls in flight allowed, batch size 8, max-wait 20 ms, -Xmx$HEAP, $DURATION a case."
   echo "At the gateway: its own gateway.request.duration over the run (histogram bucket bounds; from the API filter to the"
   echo "answer's end, without the time a request waited to be accepted and read), and the mean time in queue and at the worker."
-  echo "Heap per caller: the heap in use after a full collection two thirds into the run, less the idle gateway's, over the"
-  echo "connections established then. OutOfMemoryError lines:$(for c in ${BENCH_CASES:-plain stream}; do echo -n " $c $(cat "$OUT/oom-$c.txt")"; done)."
+  echo "Heap per caller: the heap in use after a full collection 10 s into a second flood after the run, less the idle"
+  echo "gateway's, over the connections established then. OutOfMemoryError lines:$(for c in ${BENCH_CASES:-plain stream}; do echo -n " $c $(cat "$OUT/oom-$c.txt")"; done)."
 } >> "$RESULTS"
 echo
 cat "$RESULTS"

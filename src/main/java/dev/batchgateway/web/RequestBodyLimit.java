@@ -87,7 +87,11 @@ class RequestBodyLimit extends OncePerRequestFilter {
             try {
                 var rest = (LimitedStream) getInputStream();
                 if (rest.isFinished() || rest.late) {
-                    return; // the usual case: the body was read to its end; or it came too late, and the connection closes
+                    return; // the body was read to its end; or it came too late, and the connection closes
+                }
+                // the usual case: a body read by its Content-Length, whose end is not seen until a read finds it
+                if (rest.read() < 0) {
+                    return;
                 }
                 byte[] discard = new byte[4096];
                 while (!rest.isFinished() && rest.read(discard) >= 0) {

@@ -92,12 +92,20 @@ class Utf8JsonBody extends RequestBodyAdviceAdapter {
         if (startsWithByteOrderMark(body) || hasZeroByteInFirstFour(body)) {
             throw UnsupportedCharsetException.byteOrderMarkOrWideEncoding();
         }
-        // decoded through a small window, only to be checked: Jackson decodes the bytes again
+        // ASCII is UTF-8: only what follows the first other byte is decoded (most bodies are ASCII, and were decoded
+        // with 2 KB of garbage each), through a small window, only to be checked: Jackson decodes the bytes again
+        int firstNonAscii = 0;
+        while (firstNonAscii < body.length && body[firstNonAscii] >= 0) {
+            firstNonAscii++;
+        }
+        if (firstNonAscii == body.length) {
+            return;
+        }
         CharsetDecoder strict = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
-        ByteBuffer in = ByteBuffer.wrap(body);
-        CharBuffer window = CharBuffer.allocate(1024);
+        ByteBuffer in = ByteBuffer.wrap(body, firstNonAscii, body.length - firstNonAscii);
+        CharBuffer window = CharBuffer.allocate(256);
         while (true) {
             CoderResult result = strict.decode(in, window, true);
             if (result.isError()) {
