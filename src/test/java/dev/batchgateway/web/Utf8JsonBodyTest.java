@@ -3,15 +3,12 @@ package dev.batchgateway.web;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
-import org.springframework.http.HttpHeaders;
-import org.springframework.http.HttpInputMessage;
 import org.springframework.http.MediaType;
+import org.springframework.mock.http.MockHttpInputMessage;
 
 /** The body's bytes as the advice checks them: ASCII at once, the rest decoded strictly from the first other byte. */
 class Utf8JsonBodyTest {
@@ -40,21 +37,10 @@ class Utf8JsonBodyTest {
     }
 
     private byte[] read(byte[] body) throws IOException {
-        var headers = new HttpHeaders();
-        headers.setContentType(MediaType.APPLICATION_JSON);
-        headers.setContentLength(body.length);
-        HttpInputMessage checked = advice.beforeBodyRead(new HttpInputMessage() {
-            @Override
-            public InputStream getBody() {
-                return new ByteArrayInputStream(body);
-            }
-
-            @Override
-            public HttpHeaders getHeaders() {
-                return headers;
-            }
-        }, null, byte[].class, null);
-        return checked.getBody().readAllBytes();
+        var sent = new MockHttpInputMessage(body);
+        sent.getHeaders().setContentType(MediaType.APPLICATION_JSON);
+        sent.getHeaders().setContentLength(body.length);
+        return advice.beforeBodyRead(sent, null, byte[].class, null).getBody().readAllBytes();
     }
 
     private static byte[] concat(String before, byte[] middle, String after) {
