@@ -9,7 +9,7 @@
 # comes first, unmeasured. The gateway runs with bin/batch-gateway's JVM options, -Xmx and JAVA_OPTS added. Not part
 # of CI; needs `ulimit -n` of about 25,000 (wrk and the gateway each hold 10,000 sockets).
 #
-#   bench/tenk.sh                          # about 7 minutes after the build
+#   bench/tenk.sh                          # about 6 minutes after the build
 #   BENCH_NO_BUILD=1 BENCH_CLIENTS=3000 bench/tenk.sh
 #   BENCH_CASES=stream bench/tenk.sh       # one case only
 set -euo pipefail
