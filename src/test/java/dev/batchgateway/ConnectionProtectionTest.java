@@ -90,6 +90,48 @@ class ConnectionProtectionTest {
         }
     }
 
+    @Test
+    void slowConnectionsOpenedAtDifferentTimesAreEachCutOffAtTheirOwnDeadline() throws Exception {
+        // Given two clients trickling their headers, the second connecting 1.5 s after the first
+        long firstStarted = System.nanoTime();
+        try (var first = new Socket("localhost", port)) {
+            trickle(first, "GET /health HTTP/1.1\r\nHost: localhost\r\n", "X-Slow: " + "a".repeat(1000));
+            Thread.sleep(1500); // the second client's later start, not a synchronisation
+            long secondStarted = System.nanoTime();
+            try (var second = new Socket("localhost", port)) {
+                trickle(second, "GET /health HTTP/1.1\r\nHost: localhost\r\n", "X-Slow: " + "a".repeat(1000));
+
+                // When the gateway is left to them
+                String firstAnswer = readUntilClosed(first, HEADER_TIMEOUT.plus(SLACK));
+                double firstWaited = seconds(firstStarted);
+                String secondAnswer = readUntilClosed(second, HEADER_TIMEOUT.plus(SLACK));
+                double secondWaited = seconds(secondStarted);
+
+                // Then each got its 408 at its own deadline: the second not when the first did, 1.5 s early
+                assertThat(firstAnswer).startsWith("HTTP/1.1 408");
+                assertThat(secondAnswer).startsWith("HTTP/1.1 408");
+                assertThat(firstWaited).as("the first waited %.1f s", firstWaited).isBetween(
+                        HEADER_TIMEOUT.toMillis() / 1000.0 - 0.5, (double) HEADER_TIMEOUT.plus(SLACK).toSeconds());
+                assertThat(secondWaited).as("the second waited %.1f s", secondWaited).isBetween(
+                        HEADER_TIMEOUT.toMillis() / 1000.0 - 0.5, (double) HEADER_TIMEOUT.plus(SLACK).toSeconds());
+            }
+        }
+    }
+
+    @Test
+    void aKeptAliveConnectionQuietBeyondTheHeaderDeadlineServesItsNextRequest() throws Exception {
+        try (var socket = new Socket("localhost", port)) {
+            // Given a connection whose first request was answered
+            assertThat(exchange(socket, get("/health"))).startsWith("HTTP/1.1 200");
+
+            // When it stays quiet longer than the header deadline (a request that ended arms nothing)
+            Thread.sleep(HEADER_TIMEOUT.plusSeconds(1)); // the client's pause, not a synchronisation
+
+            // Then its next request is answered on it
+            assertThat(exchange(socket, get("/health"))).startsWith("HTTP/1.1 200");
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"/complete, application/problem+json, \"detail\":\"the request body did not arrive in time",
             "/v1/completions, application/json, {\"error\":{\"message\":\"the request body did not arrive in time"})
