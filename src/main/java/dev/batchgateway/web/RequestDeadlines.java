@@ -118,10 +118,10 @@ final class RequestDeadlines extends HttpConnectionFactory {
     }
 
     @Override
-    protected void doStop() throws Exception {
-        var made = deadlines;
-        if (made != null) {
-            made.destroy();
+    protected synchronized void doStop() throws Exception {
+        if (deadlines != null) {
+            deadlines.destroy();
+            deadlines = null; // a restart makes a new one
         }
         super.doStop();
     }
