@@ -10,6 +10,7 @@ import dev.batchgateway.completion.UsageRecord;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
+import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -26,14 +27,16 @@ import org.springframework.jdbc.core.JdbcTemplate;
 
 /**
  * Days rolled up off the write path (V6), each test in a schema of its own on the real test PostgreSQL, its rollup
- * horizon moved back to October 2026: every total equals the sums over its rows before, during and after a roll-up;
+ * horizon moved back twelve days: every total equals the sums over its rows before, during and after a roll-up;
  * a day is rolled up once; rows of a day already rolled up are added to its rollup as they are written; and rows
  * written while days are being rolled up are counted exactly once.
  */
 @Tag(TestDatabase.TAG)
 class DailyRollupsTest {
 
-    private static final Instant START = Instant.parse("2026-10-01T00:00:00Z");
+    /** Twelve days ago, at midnight: rolling up from here to today takes a dozen days' statements, not a year's. */
+    private static final LocalDate FIRST_DAY = LocalDate.now(ZoneOffset.UTC).minusDays(12);
+    private static final Instant START = FIRST_DAY.atStartOfDay(ZoneOffset.UTC).toInstant();
 
     private final UsageSchema schema = new UsageSchema().migrate("latest");
     private final JdbcUsageRepository repository = new JdbcUsageRepository(new JdbcTemplate(schema.dataSource), Duration.ofSeconds(30));
@@ -47,30 +50,30 @@ class DailyRollupsTest {
 
     @Test
     void everyTotalStaysTheSumOfItsRowsAsDaysAreRolledUp() {
-        // Given nothing rolled up from 1 October on, and 3,000 rows of three users over six days (some on midnights)
-        schema.horizon("2026-10-01", "2026-10-01");
+        // Given nothing rolled up from the first day on, and 3,000 rows of three users over six days (some on midnights)
+        schema.horizon(date(0), date(0));
         var rows = rows(3000, 3, 6);
         repository.record(rows);
         var windows = windows();
 
         // When the first three days are closed and rolled up, then every day before today
         assertEveryTotal(rows, windows);
-        assertThat(close("2026-10-04")).isTrue();
+        assertThat(close(date(3))).isTrue();
         assertEveryTotal(rows, windows);
         assertThat(rollups.rollUpClosedDays())
-                .containsExactly(LocalDate.parse("2026-10-01"), LocalDate.parse("2026-10-02"), LocalDate.parse("2026-10-03"));
+                .containsExactly(FIRST_DAY, FIRST_DAY.plusDays(1), FIRST_DAY.plusDays(2));
 
         // Then the rollups hold those days, exactly, and every window's totals are still the sums over its rows
         assertThat(schema.rollups()).hasSize(splitsOfDays(rows, day(0), day(3))).isEqualTo(schema.sumsOfRowsRolledUp());
         assertEveryTotal(rows, windows);
         // And a day is rolled up once: nothing more until another day is closed
         assertThat(rollups.rollUpClosedDays()).isEmpty();
-        assertThat(close("2026-10-04")).isFalse();
+        assertThat(close(date(3))).isFalse();
         assertThat(rollups.daysBehind()).isEqualTo(java.time.temporal.ChronoUnit.DAYS.between(
-                LocalDate.parse("2026-10-04"), LocalDate.now(java.time.ZoneOffset.UTC)));
+                FIRST_DAY.plusDays(3), LocalDate.now(ZoneOffset.UTC)));
         List<LocalDate> days = rollups.rollUp();
-        assertThat(days.getFirst()).isEqualTo(LocalDate.parse("2026-10-04"));
-        assertThat(days.getLast()).isEqualTo(LocalDate.now(java.time.ZoneOffset.UTC).minusDays(1));
+        assertThat(days.getFirst()).isEqualTo(FIRST_DAY.plusDays(3));
+        assertThat(days.getLast()).isEqualTo(LocalDate.now(ZoneOffset.UTC).minusDays(1));
         assertThat(schema.rollups()).isEqualTo(schema.sumsOfRowsRolledUp());
         assertEveryTotal(rows, windows);
         assertThat(rollups.rollUp()).isEmpty();
@@ -80,18 +83,18 @@ class DailyRollupsTest {
     @Test
     void totalsOfWholeRolledUpDaysComeFromTheRollups() {
         // Given six days of rows, the first three rolled up
-        schema.horizon("2026-10-01", "2026-10-01");
+        schema.horizon(date(0), date(0));
         var rows = rows(600, 1, 6);
         repository.record(rows);
-        close("2026-10-04");
+        close(date(3));
         rollups.rollUpClosedDays();
         long user = rows.getFirst().userId();
         long all = totals.totals(user, null, null).requests();
 
-        // When the rollup of 2 October is made to say 1,000 more requests than its rows (as no rollup ever should)
-        schema.jdbc.sql("UPDATE usage_daily SET requests = requests + 1000 WHERE day = '2026-10-02' AND model = 'm0' AND outcome = 'served'"
+        // When the rollup of the second day is made to say 1,000 more requests than its rows (as no rollup ever should)
+        schema.jdbc.sql("UPDATE usage_daily SET requests = requests + 1000 WHERE day = ?::date AND model = 'm0' AND outcome = 'served'"
                         + " AND service_tier = 'default'")
-                .update();
+                .param(date(1)).update();
 
         // Then windows holding the whole day read its rollup, windows holding part of it or none of it read rows
         assertThat(totals.totals(user, null, null).requests()).isEqualTo(all + 1000);
@@ -108,10 +111,10 @@ class DailyRollupsTest {
     @Test
     void rowsOfADayAlreadyRolledUpAreAddedToItsRollupAsTheyAreWritten() {
         // Given six days of rows, the first three rolled up
-        schema.horizon("2026-10-01", "2026-10-01");
+        schema.horizon(date(0), date(0));
         var rows = new ArrayList<>(rows(900, 2, 6));
         repository.record(rows);
-        close("2026-10-04");
+        close(date(3));
         rollups.rollUpClosedDays();
 
         // When more rows of those days arrive late (a write retried after an outage), with rows written before among them
@@ -127,9 +130,9 @@ class DailyRollupsTest {
 
     @Test
     void rowsWrittenWhileDaysAreRolledUpAreCountedExactlyOnce() throws InterruptedException {
-        // Given nothing rolled up from 1 October on, and two writers recording rows of the first eight days without
+        // Given nothing rolled up from the first day on, and two writers recording rows of the first eight days without
         // pause, 2,000 rows a write spread over the days
-        schema.horizon("2026-10-01", "2026-10-01");
+        schema.horizon(date(0), date(0));
         var written = new CopyOnWriteArrayList<UsageRecord>();
         var failures = new CopyOnWriteArrayList<Throwable>();
         var writing = new AtomicBoolean(true);
@@ -153,7 +156,7 @@ class DailyRollupsTest {
             while (written.size() < day * 2 * 2000 && failures.isEmpty() && System.nanoTime() < deadline) {
                 Thread.sleep(5);
             }
-            close("2026-10-%02d".formatted(day + 1));
+            close(date(day));
             rollups.rollUpClosedDays();
         }
         writing.set(false);
@@ -166,22 +169,22 @@ class DailyRollupsTest {
         assertThat(written).hasSizeGreaterThanOrEqualTo(7 * 2 * 2000);
         assertThat(schema.rollups()).isNotEmpty().isEqualTo(schema.sumsOfRowsRolledUp());
         assertThat(schema.jdbc.sql("SELECT sum(requests) FROM usage_daily").query(Long.class).single())
-                .isEqualTo(schema.jdbc.sql("SELECT count(*) FROM token_usage WHERE created_at < '2026-10-08 00:00:00+00'").query(Long.class).single());
+                .isEqualTo(schema.jdbc.sql("SELECT count(*) FROM token_usage WHERE created_at < ?").param(day(7).atOffset(ZoneOffset.UTC)).query(Long.class).single());
         assertEveryTotal(written, windows());
     }
 
     @Test
     void aDayIsClosedOnlyOnceTheWritesThatTookItsRowsAsNewHaveCommitted() throws Exception {
-        // Given nothing rolled up from 1 October on, and a write of ten rows of 1 October not committed yet (its
+        // Given nothing rolled up from the first day on, and a write of ten rows of it not committed yet (its
         // statement found them new: not of a closed day)
-        schema.horizon("2026-10-01", "2026-10-01");
+        schema.horizon(date(0), date(0));
         try (var write = schema.dataSource.getConnection()) {
             write.setAutoCommit(false);
-            insertTenRowsOf("2026-10-01 12:00:00+00", write);
+            insertTenRowsOf(date(0) + " 12:00:00+00", write);
 
-            // When 1 October is closed and rolled up meanwhile
+            // When the first day is closed and rolled up meanwhile
             var rollUp = Thread.ofPlatform().start(() -> {
-                close("2026-10-02");
+                close(date(1));
                 rollups.rollUpClosedDays();
             });
 
@@ -195,12 +198,12 @@ class DailyRollupsTest {
 
     @Test
     void aDayIsRolledUpOnlyOnceTheLateWritesOfItHaveCommitted() throws Exception {
-        // Given 1 October closed but not rolled up yet, and a write of ten rows of it not committed yet (rows of a
+        // Given the first day closed but not rolled up yet, and a write of ten rows of it not committed yet (rows of a
         // closed day: the statement looked at the horizon and left them to the roll-up)
-        schema.horizon("2026-10-01", "2026-10-02");
+        schema.horizon(date(0), date(1));
         try (var write = schema.dataSource.getConnection()) {
             write.setAutoCommit(false);
-            insertTenRowsOf("2026-10-01 12:00:00+00", write);
+            insertTenRowsOf(date(0) + " 12:00:00+00", write);
 
             // When the day is rolled up meanwhile
             var rollUp = Thread.ofPlatform().start(rollups::rollUpClosedDays);
@@ -237,11 +240,16 @@ class DailyRollupsTest {
         return schema.jdbc.sql("SELECT usage_rollup_close(?::date)").param(day).query(Boolean.class).single();
     }
 
+    /** The n-th day from the first, as SQL reads a date. */
+    private static String date(int n) {
+        return FIRST_DAY.plusDays(n).toString();
+    }
+
     private static Instant day(int n) {
         return START.plus(n, ChronoUnit.DAYS);
     }
 
-    /** n rows of the given number of users over the first days from 1 October, two models, every outcome, some on midnights. */
+    /** n rows of the given number of users over the first days from the first, two models, every outcome, some on midnights. */
     private static List<UsageRecord> rows(int n, int users, int days) {
         var random = ThreadLocalRandom.current();
         var outcomes = UsageOutcome.values();

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.batchgateway.TestDatabase;
 import java.time.Duration;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
@@ -75,41 +77,45 @@ class UsagePartitionsTest {
 
     @Test
     void monthsPastRetentionAreDroppedWholeAndEveryTotalSurvivesThem() {
-        // Given the latest schema, its partitions since July 2019 (as after importing old rows), the days from 15 January
-        // 2024 on not rolled up yet, and rows in July 2019, January 2024, last month and now, for two users
+        // Given the latest schema, its partitions since July 2019 (as after importing old rows), the days from the 15th
+        // of the month three months ago on not rolled up yet (a recent horizon: rolling up is a day's statements a day),
+        // and rows in July 2019, on the 1st of that month, last month and now, for two users
         schema.migrate("latest");
         jdbc.sql("SELECT token_usage_create_partitions('2019-07-01', now())").query().singleValue();
-        schema.horizon("2024-01-15", "2024-01-15");
+        LocalDate unrolled = LocalDate.now(ZoneOffset.UTC).minusMonths(3).withDayOfMonth(1);
+        String unrolledMonth = "token_usage_y%04dm%02d".formatted(unrolled.getYear(), unrolled.getMonthValue());
+        schema.horizon(unrolled.withDayOfMonth(15).toString(), unrolled.withDayOfMonth(15).toString());
         jdbc.sql("""
                 INSERT INTO token_usage (request_id, user_id, prompt_tokens, completion_tokens, total_tokens, model,
                                             created_at, outcome)
                 SELECT gen_random_uuid(), 1 + i % 2, i, 2 * i, 3 * i, 'm', at, 'served'
                 FROM generate_series(1, 40) AS i,
-                     unnest(ARRAY[timestamptz '2019-07-31 23:59:59.999999+00', timestamptz '2024-01-01 00:00:00+00',
+                     unnest(ARRAY[timestamptz '2019-07-31 23:59:59.999999+00', ?::date::timestamp AT TIME ZONE 'UTC',
                                   now() - interval '1 month', now()]) AS at
-                """).update();
+                """).param(unrolled.toString()).update();
         var totals = new JdbcUsageTotals(schema.jdbc);
         var before = List.of(totals.totals(1, null, null), totals.totals(2, null, null));
         var rollupsBefore = schema.rollups();
-        var maintenance = new UsagePartitions(schema.jdbc, Duration.ofDays(400));
+        // (that month ended 59 days ago at least, last month at most 31)
+        var maintenance = new UsagePartitions(schema.jdbc, Duration.ofDays(45));
 
-        // When the partitions are maintained with a retention of 400 days
+        // When the partitions are maintained with a retention of 45 days
         int[] done = maintenance.maintain();
 
-        // Then the months all of whose rows are older than 400 days are gone, whole, but only those rolled up: January
-        // 2024 is kept
+        // Then the months all of whose rows are older than 45 days are gone, whole, but only those rolled up: the month
+        // three months ago is kept
         assertThat(done[1]).as("months dropped").isGreaterThanOrEqualTo(1);
-        assertThat(partitions()).doesNotContain("token_usage_y2019m07").contains("token_usage_y2024m01", "token_usage_default");
+        assertThat(partitions()).doesNotContain("token_usage_y2019m07").contains(unrolledMonth, "token_usage_default");
         assertThat(jdbc.sql("SELECT count(*) FROM token_usage").query(Long.class).single()).isEqualTo(3 * 40);
         // And every total is as it was: the rollups kept the dropped month
         assertThat(schema.rollups()).isEqualTo(rollupsBefore);
         assertThat(List.of(totals.totals(1, null, null), totals.totals(2, null, null))).isEqualTo(before);
         assertThat(before.getFirst().requests() + before.getLast().requests()).isEqualTo(4 * 40);
 
-        // And once every day before today is rolled up, maintaining drops January 2024 too, and still every total is kept
+        // And once every day before today is rolled up, maintaining drops that month too, and still every total is kept
         new DailyRollups(schema.jdbc).rollUp();
         assertThat(maintenance.maintain()[1]).isGreaterThanOrEqualTo(1);
-        assertThat(partitions()).doesNotContain("token_usage_y2024m01");
+        assertThat(partitions()).doesNotContain(unrolledMonth);
         assertThat(jdbc.sql("SELECT count(*) FROM token_usage").query(Long.class).single()).isEqualTo(2 * 40);
         assertThat(List.of(totals.totals(1, null, null), totals.totals(2, null, null))).isEqualTo(before);
 
