@@ -510,7 +510,8 @@ class CompletionControllerTest {
     }
 
     private MvcTestResult post(String body) {
-        return mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON).content(body).exchange();
+        // the answer's wait sets no container timeout, which is all MockMvc would otherwise wait for an answer to come
+        return mvc.post().uri("/complete").contentType(MediaType.APPLICATION_JSON).content(body).exchange(Duration.ofSeconds(30));
     }
 
     private static void assertProblem(MvcTestResult result, HttpStatus status, String detail) {
