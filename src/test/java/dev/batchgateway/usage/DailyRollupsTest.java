@@ -69,7 +69,7 @@ class DailyRollupsTest {
         // And a day is rolled up once: nothing more until another day is closed
         assertThat(rollups.rollUpClosedDays()).isEmpty();
         assertThat(close(date(3))).isFalse();
-        assertThat(rollups.daysBehind()).isEqualTo(java.time.temporal.ChronoUnit.DAYS.between(
+        assertThat(rollups.daysBehind()).isEqualTo(ChronoUnit.DAYS.between(
                 FIRST_DAY.plusDays(3), LocalDate.now(ZoneOffset.UTC)));
         List<LocalDate> days = rollups.rollUp();
         assertThat(days.getFirst()).isEqualTo(FIRST_DAY.plusDays(3));
