@@ -9,10 +9,10 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -99,14 +99,9 @@ public final class Scheduler implements SchedulerApi {
         Objects.requireNonNull(clock, "clock");
         Objects.requireNonNull(settlement, "settlement");
         this.drainRate = new DrainRate(ticker);
-        // every request schedules its deadline on admission and cancels it at its end: a ScheduledThreadPoolExecutor
-        // takes one lock for each, and 10,000 callers queued on it (parks up to 0.82 s, issue 32); a ForkJoinPool's
-        // delay scheduler takes both without a lock
-        this.timers = new ForkJoinPool(1, pool -> {
-            var thread = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
-            thread.setName("scheduler-timers");
-            return thread;
-        }, null, false);
+        var timerPool = new ScheduledThreadPoolExecutor(1, Thread.ofPlatform().daemon().name("scheduler-timers").factory());
+        timerPool.setRemoveOnCancelPolicy(true);
+        this.timers = timerPool;
         this.calls = new BatchCalls(ledger, policy, ticker, clock, events, settlement, timers);
         this.dispatcher = new Dispatcher(policy, ticker, events,
                 model -> worker.capacity(model).orElseGet(() -> new SlotLimit(worker, policy.maxConcurrentBatches())),

@@ -3,10 +3,6 @@ package dev.batchgateway.web;
 import dev.batchgateway.completion.Answers;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import org.springframework.web.context.request.async.AsyncRequestTimeoutException;
 import org.springframework.web.context.request.async.DeferredResult;
@@ -21,17 +17,6 @@ final class AnswerWait {
 
     /** The wait's own limit is only a safety net behind the scheduler's deadlines: how far behind. */
     private static final long SAFETY_MARGIN_SECONDS = 10;
-    /** The container's own async timeout: none, it would schedule one on its scheduler for every request. */
-    private static final long NO_CONTAINER_TIMEOUT = 0;
-    /**
-     * Every wait's safety net, scheduled and cancelled without a lock: Jetty's scheduler takes one for each request's
-     * async timeout, and at 10,000 callers request threads queued on it for up to a second (issue 32).
-     */
-    private static final ScheduledExecutorService SAFETY_NETS = new ForkJoinPool(1, pool -> {
-        var thread = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
-        thread.setName("answer-safety-nets");
-        return thread;
-    }, null, false);
 
     private final long safetyNetMillis;
 
@@ -44,10 +29,6 @@ final class AnswerWait {
         this.safetyNetMillis = safetyNet.toMillis();
     }
 
-    Duration safetyNet() {
-        return Duration.ofMillis(safetyNetMillis);
-    }
-
     /**
      * The answer in the shape the controller gives it, or its failure for the exception handlers: a cancelled answer
      * (the caller has gone) as {@link CallerGoneException}, any other as the exception it failed with. An answer not
@@ -58,15 +39,14 @@ final class AnswerWait {
      *     again); it may run twice, when the safety net and the answer meet
      */
     <T, R> DeferredResult<R> answer(CompletableFuture<T> answer, Function<? super T, ? extends R> shaped, Runnable answered) {
-        var result = new DeferredResult<R>(NO_CONTAINER_TIMEOUT);
-        ScheduledFuture<?> safetyNet = SAFETY_NETS.schedule(() -> {
+        var result = new DeferredResult<R>(safetyNetMillis);
+        result.onTimeout(() -> {
             answered.run();
             result.setErrorResult(new AsyncRequestTimeoutException());
             answer.cancel(false); // nobody will take it: give its place in the queue to someone who will
-        }, safetyNetMillis, TimeUnit.MILLISECONDS);
+        });
         result.onError(failed -> answer.cancel(false));
         answer.whenComplete((value, failure) -> {
-            safetyNet.cancel(false);
             answered.run();
             if (failure != null) {
                 result.setErrorResult(Failure.thrown(Answers.failureOf(failure)));

@@ -1,7 +1,6 @@
 package dev.batchgateway.web;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import dev.batchgateway.completion.WorkerException;
 import jakarta.servlet.AsyncEvent;
@@ -15,6 +14,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.springframework.mock.web.MockAsyncContext;
 import org.springframework.mock.web.MockHttpServletRequest;
 import org.springframework.mock.web.MockHttpServletResponse;
 import org.springframework.web.context.request.async.AsyncRequestTimeoutException;
@@ -206,10 +206,12 @@ class EventStreamTest {
         request.setAsyncSupported(true);
         WebAsyncManager manager = WebAsyncUtils.getAsyncManager(request);
         manager.setAsyncWebRequest(new StandardServletAsyncWebRequest(request, new MockHttpServletResponse()));
-        manager.startDeferredResultProcessing(stream.answer(new AnswerWait(Duration.ofMillis(200)), starting::incrementAndGet));
+        manager.startDeferredResultProcessing(stream.answer(wait, starting::incrementAndGet));
 
-        // When the wait's safety net gives it up before the first event
-        await().atMost(Duration.ofSeconds(30)).until(manager::hasConcurrentResult);
+        // When the container's safety net gives it up before the first event
+        for (AsyncListener listener : ((MockAsyncContext) request.getAsyncContext()).getListeners()) {
+            listener.onTimeout(new AsyncEvent(request.getAsyncContext()));
+        }
         stream.send("{\"delta\": \"late\"}");
 
         // Then the caller gets the timeout's answer and its request is given up, once
