@@ -42,6 +42,8 @@ public final class Scheduler implements SchedulerApi {
 
     private final AtomicInteger waiting = new AtomicInteger();
     private final AtomicInteger flexWaiting = new AtomicInteger();
+    /** Submissions between their look at {@link #accepting} and their arrival at the loop: shutdown waits for them. */
+    private final AtomicInteger admitting = new AtomicInteger();
     private final Map<LaneId, AtomicInteger> laneDepths = new ConcurrentHashMap<>();
     private final ScheduledExecutorService timers;
     /**
@@ -58,6 +60,7 @@ public final class Scheduler implements SchedulerApi {
     private final Dispatcher dispatcher;
     private final Thread loop;
     private volatile boolean accepting = true;
+    private volatile boolean loopEnded;
 
     /** A scheduler whose requests reserve nothing: none of them is settled anywhere. */
     public Scheduler(
@@ -133,6 +136,15 @@ public final class Scheduler implements SchedulerApi {
         Objects.requireNonNull(request, "request");
         Objects.requireNonNull(caller, "caller");
         Objects.requireNonNull(deltas, "deltas");
+        admitting.incrementAndGet(); // before the look at accepting: shutdown sees this submission or it sees shutdown
+        try {
+            return admit(request, timeout, caller, deltas);
+        } finally {
+            admitting.decrementAndGet();
+        }
+    }
+
+    private CompletableFuture<Completion> admit(CompletionRequest request, Duration timeout, CallerPresence caller, Deltas deltas) {
         if (!accepting) {
             throw reject(request, CompletionRejectedException.Reason.SHUTTING_DOWN);
         }
@@ -178,9 +190,9 @@ public final class Scheduler implements SchedulerApi {
                 }
             }
         });
-        dispatcher.arrive(queued);
-        if (!accepting && dispatcher.withdraw(queued)) {
-            // shutdown began while we queued, and the loop's last sweep has passed: answer here instead
+        dispatcher.arrive(queued); // before the loop's stop: shutdown waits for it
+        if (loopEnded && dispatcher.withdraw(queued)) {
+            // the loop broke down, or shutdown stopped waiting for this submission: nobody will send it
             queued.fail(new CompletionRejectedException(CompletionRejectedException.Reason.SHUTTING_DOWN, MIN_RETRY_AFTER));
         }
         return queued.completion;
@@ -216,6 +228,11 @@ public final class Scheduler implements SchedulerApi {
     public boolean shutdown(Duration grace) throws InterruptedException {
         long deadline = ticker.nanoTime() + grace.toNanos();
         accepting = false;
+        // a request admitted before that is in the last batches, not turned away: its submission arrives at the loop
+        // before the stop does (the drain's log line counted it as queued)
+        while (admitting.get() > 0 && ticker.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
         dispatcher.stop();
         loop.join(grace);
         boolean finished = !loop.isAlive();
@@ -254,6 +271,14 @@ public final class Scheduler implements SchedulerApi {
     }
 
     private void run() {
+        try {
+            runLoop();
+        } finally {
+            loopEnded = true;
+        }
+    }
+
+    private void runLoop() {
         try {
             dispatcher.run();
         } catch (InterruptedException e) {
